@@ -1,0 +1,9 @@
+//! Configuration: a raw serde file model (`file`), validated into an immutable
+//! [`Snapshot`] (`validate`). `load` reads a path and reports every error at once.
+
+pub mod file;
+pub mod snapshot;
+pub mod validate;
+
+pub use snapshot::Snapshot;
+pub use validate::{load, ConfigError, ConfigErrors};

@@ -1,0 +1,157 @@
+//! The validated, immutable configuration snapshot every worker reads.
+//!
+//! Built once by `config::validate` from the file model, shared as `Arc<Snapshot>`
+//! (read-only, so it needs no lock), replaced whole on reload.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ahash::AHashMap;
+
+use crate::routing::resource::{RouteMethod, Router};
+use crate::upstream::uri::UriTemplate;
+
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The file this snapshot was read from (for messages).
+    pub source: PathBuf,
+    pub server: ServerSettings,
+    pub limits: HttpLimits,
+    pub listeners: Vec<ListenerSpec>,
+    /// Every API; `ApiRef` indexes this.
+    pub apis: Vec<Arc<Api>>,
+    pub apis_by_id: AHashMap<String, usize>,
+}
+
+impl Snapshot {
+    pub fn api(&self, id: &str) -> Option<&Arc<Api>> {
+        self.apis_by_id.get(id).and_then(|&i| self.apis.get(i))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Worker threads; `None` = one per available core. `--workers` overrides.
+    pub workers: Option<usize>,
+    /// Hosts `{api-id}.execute-api.{suffix}` select an API. Default `localhost`.
+    pub execute_api_suffix: String,
+    /// How long in-flight requests may run after SIGTERM/SIGINT. Default 10 s.
+    pub drain_timeout: Duration,
+}
+
+/// Client-side HTTP limits (API Gateway's defaults).
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Request line + headers, bytes. Default 10240 -> 431 when exceeded.
+    pub max_head_bytes: usize,
+    /// Number of header fields. Default 100 -> 431 when exceeded.
+    pub max_headers: usize,
+    /// Payload, bytes. Default 10 MiB (10485760) -> 413 when exceeded.
+    pub max_body_bytes: u64,
+    /// Time to receive a complete request head once its first byte arrived. Default 10 s -> 408.
+    pub header_read_timeout: Duration,
+    /// Idle time allowed between requests on a keep-alive connection. Default 60 s -> close.
+    pub keepalive_timeout: Duration,
+    /// Longest pause between two reads of a request body. Default 30 s -> 408.
+    pub body_read_timeout: Duration,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_head_bytes: 10240,
+            max_headers: 100,
+            max_body_bytes: 10 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerSpec {
+    pub name: String,
+    pub bind: SocketAddr,
+    /// Index into `Snapshot::apis` of the API served for hosts that are not `*.execute-api.*`.
+    pub default_api: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiType {
+    /// REST API: reached at `/{stage}/{resource path}`; no match -> 403 Missing Authentication Token.
+    Rest,
+    /// HTTP API: the `$default` stage is served without a prefix; no match -> 404 Not Found.
+    Http,
+}
+
+#[derive(Debug)]
+pub struct Api {
+    pub id: String,
+    pub name: String,
+    pub api_type: ApiType,
+    /// Stages by name (for HTTP APIs possibly including `$default`).
+    pub stages: AHashMap<String, Arc<Stage>>,
+}
+
+impl Api {
+    /// HTTP APIs' `$default` stage, if defined.
+    pub fn default_stage(&self) -> Option<&Arc<Stage>> {
+        self.stages.get(DEFAULT_STAGE)
+    }
+}
+
+/// The name of HTTP APIs' prefix-less stage.
+pub const DEFAULT_STAGE: &str = "$default";
+
+#[derive(Debug)]
+pub struct Stage {
+    pub name: String,
+    /// The deployment this stage serves (shared by every stage pointing at it).
+    pub deployment: Arc<Deployment>,
+    /// Stage variables, substituted as `${stageVariables.name}`.
+    pub variables: AHashMap<String, String>,
+}
+
+/// An immutable snapshot of an API's routes.
+#[derive(Debug)]
+pub struct Deployment {
+    pub id: String,
+    pub router: Router<Arc<Route>>,
+}
+
+#[derive(Debug)]
+pub struct Route {
+    /// The route key as written, e.g. `GET /orders/{id}` or `$default`.
+    pub key: String,
+    pub method: RouteMethod,
+    /// Path parameter names in the order they appear in the template (greedy one last,
+    /// without its `+`). `PathParams` spans are in the same order.
+    pub param_names: Vec<String>,
+    pub integration: Integration,
+}
+
+#[derive(Debug)]
+pub enum Integration {
+    Mock(MockIntegration),
+    HttpProxy(HttpProxyIntegration),
+}
+
+#[derive(Debug)]
+pub struct MockIntegration {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct HttpProxyIntegration {
+    /// `http://host:port/path/{param}/${stageVariables.x}` etc.
+    pub uri: UriTemplate,
+    /// Method sent upstream; `None` = the request's own method.
+    pub method: Option<crate::http::head::Method>,
+    /// Default 29 s; at least 50 ms.
+    pub timeout: Duration,
+}

@@ -1,0 +1,31 @@
+//! tollgate: the Amazon API Gateway data plane as a thread-per-core edge proxy on monoio.
+//!
+//! A request's way through the code (one phase per module, in order; see
+//! `pipeline::run`, where every early exit is visible):
+//!
+//! 1. accept (`net::listener`) on the worker's own SO_REUSEPORT listener;
+//! 2. parse the head (`http::parse`) straight from the connection's read buffer;
+//! 3. route (`routing::domain`, `routing::resource`): host -> API -> stage -> route;
+//! 4. method request (API keys, authorizers, validation: later issues);
+//! 5. throttle and 6. cache (later issues);
+//! 7. integration request and 8. integration (`pipeline::integration`: MOCK or HTTP_PROXY
+//!    through the per-worker upstream pool);
+//! 9./10. integration and method response: stream back, or turn a `GatewayError` into the
+//!    gateway response from `error`'s one table.
+//!
+//! Who owns what: one worker thread per core with its own monoio runtime, listeners,
+//! upstream pools and buffers (`runtime::worker`, `Rc` state only); the configuration is an
+//! immutable `Arc<config::Snapshot>`; cross-core work travels as typed messages
+//! (`runtime::control`).
+
+pub mod config;
+pub mod demo_upstream;
+pub mod error;
+pub mod http;
+pub mod net;
+pub mod observe;
+pub mod pipeline;
+pub mod routing;
+pub mod runtime;
+pub mod time;
+pub mod upstream;
