@@ -1,1 +1,200 @@
-//! TODO
+//! `tollgate demo-upstream`: a small echo server for the examples and tests. It answers
+//! every request with JSON describing it (method, path, query, headers, body, body length
+//! and SHA-256). Request headers steer it:
+//! - `x-echo-status: N`     answer with status N;
+//! - `x-echo-delay-ms: N`   wait N ms before answering;
+//! - `x-echo-raw: 1`        answer with the request body itself (application/octet-stream);
+//! - `x-echo-size: N`       answer with N bytes of a repeating pattern;
+//! - `x-echo-chunked: 1`    send the answer with chunked transfer coding.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use monoio::net::TcpListener;
+
+use crate::config::snapshot::HttpLimits;
+use crate::http::date::DateCache;
+use crate::http::head::Method;
+use crate::http::write::{push_decimal, push_header, push_hex, push_status_line};
+use crate::net::conn::ClientConn;
+use crate::net::listener::bind_set;
+use crate::pipeline::body::BodyReader;
+
+/// Run the echo server on `bind` with `threads` threads until the process is killed.
+pub fn run(bind: SocketAddr, threads: usize) -> std::io::Result<()> {
+    let (bound, set) = bind_set(bind, threads.max(1))?;
+    println!("tollgate demo-upstream: listening http://{bound}");
+    let mut handles = Vec::new();
+    for l in set {
+        handles.push(std::thread::spawn(move || -> std::io::Result<()> {
+            let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+                .enable_timer()
+                .build()?;
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(l)?;
+                let date = Rc::new(DateCache::default());
+                loop {
+                    let (stream, peer) = listener.accept().await?;
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().unwrap_or(peer);
+                    let date = date.clone();
+                    monoio::spawn(async move {
+                        let mut conn = ClientConn::new(stream, peer, local, 0);
+                        serve(&mut conn, &date).await;
+                    });
+                }
+            })
+        }));
+    }
+    for h in handles {
+        match h.join() {
+            Ok(r) => r?,
+            Err(_) => return Err(std::io::Error::other("demo upstream thread panicked")),
+        }
+    }
+    Ok(())
+}
+
+async fn serve(conn: &mut ClientConn, date: &DateCache) {
+    let limits = HttpLimits {
+        max_body_bytes: 256 * 1024 * 1024,
+        ..HttpLimits::default()
+    };
+    loop {
+        // Read a head.
+        loop {
+            if !conn.rbuf.is_empty() {
+                match crate::http::parse::parse_request_head(&conn.rbuf, &limits, &mut conn.head) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(_) => {
+                        conn.wbuf.clear();
+                        conn.wbuf.extend_from_slice(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                        let _ = conn.flush_wbuf().await;
+                        return;
+                    }
+                }
+            }
+            match conn.read_more_within(Duration::from_secs(120)).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+        let buf = &conn.rbuf;
+        let head = &conn.head;
+        let header_num = |name: &str| -> Option<u64> {
+            head.header(buf, name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let status = header_num("x-echo-status").unwrap_or(200).clamp(200, 599) as u16;
+        let delay = header_num("x-echo-delay-ms").unwrap_or(0);
+        let size = header_num("x-echo-size");
+        let raw = head.header(buf, "x-echo-raw").is_some();
+        let chunked = head.header(buf, "x-echo-chunked").is_some();
+        let keep_alive = head.keep_alive;
+        let is_head = head.method() == Method::Head;
+        let mut info = serde_json::Map::new();
+        info.insert("method".into(), head.method_span.str(buf).into());
+        info.insert("path".into(), head.path.str(buf).into());
+        info.insert(
+            "query".into(),
+            head.query.map(|q| q.str(buf)).unwrap_or("").into(),
+        );
+        let mut headers = serde_json::Map::new();
+        for (n, v) in &head.headers {
+            let name = n.str(buf).to_ascii_lowercase();
+            let value = String::from_utf8_lossy(v.of(buf)).into_owned();
+            match headers.get_mut(&name) {
+                Some(serde_json::Value::String(prev)) => {
+                    prev.push_str(", ");
+                    prev.push_str(&value);
+                }
+                _ => {
+                    headers.insert(name, value.into());
+                }
+            }
+        }
+        info.insert("headers".into(), headers.into());
+        let (framing, expect) = (head.body, head.expect_continue);
+        conn.release_head();
+
+        // Read the body.
+        let mut body = Vec::new();
+        let mut reader = BodyReader::new(
+            framing,
+            expect,
+            limits.max_body_bytes,
+            Duration::from_secs(60),
+        );
+        loop {
+            match reader.next(conn).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    body.extend_from_slice(&conn.rbuf[..n]);
+                    conn.consume(n);
+                }
+                Err(_) => return,
+            }
+        }
+        if delay > 0 {
+            monoio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        let (content_type, payload): (&[u8], Vec<u8>) = if let Some(n) = size {
+            (
+                b"application/octet-stream",
+                (0..n).map(|i| b'a' + (i % 26) as u8).collect(),
+            )
+        } else if raw {
+            (b"application/octet-stream", body)
+        } else {
+            let digest = ring::digest::digest(&ring::digest::SHA256, &body);
+            let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            info.insert("body_length".into(), body.len().into());
+            info.insert("body_sha256".into(), hex.into());
+            info.insert(
+                "body".into(),
+                String::from_utf8_lossy(&body).into_owned().into(),
+            );
+            (
+                b"application/json",
+                serde_json::to_vec(&serde_json::Value::Object(info)).unwrap_or_default(),
+            )
+        };
+        let w = &mut conn.wbuf;
+        w.clear();
+        push_status_line(w, status);
+        push_header(w, b"date", &date.now());
+        push_header(w, b"content-type", content_type);
+        push_header(w, b"server", b"tollgate-demo-upstream");
+        if !keep_alive {
+            push_header(w, b"connection", b"close");
+        }
+        if chunked {
+            w.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+            if !is_head {
+                for piece in payload.chunks(7919) {
+                    push_hex(w, piece.len() as u64);
+                    w.extend_from_slice(b"\r\n");
+                    w.extend_from_slice(piece);
+                    w.extend_from_slice(b"\r\n");
+                }
+                w.extend_from_slice(b"0\r\n\r\n");
+            }
+        } else {
+            w.extend_from_slice(b"content-length: ");
+            push_decimal(w, payload.len() as u64);
+            w.extend_from_slice(b"\r\n\r\n");
+            if !is_head {
+                w.extend_from_slice(&payload);
+            }
+        }
+        if conn.flush_wbuf().await.is_err() || !keep_alive {
+            return;
+        }
+        if conn.wbuf.capacity() > 1 << 20 {
+            conn.wbuf = Vec::with_capacity(4096);
+        }
+    }
+}

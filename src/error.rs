@@ -46,15 +46,24 @@ impl GatewayError {
         Self { kind, source: None }
     }
 
-    pub fn with_source(kind: ErrorKind, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self { kind, source: Some(source.into()) }
+    pub fn with_source(
+        kind: ErrorKind,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self {
+            kind,
+            source: Some(source.into()),
+        }
     }
 
     /// Whether the client connection must be closed after answering (framing errors).
     pub fn closes_connection(&self) -> bool {
         matches!(
             self.kind,
-            ErrorKind::BadRequest | ErrorKind::HeadersTooLarge | ErrorKind::RequestTooLarge | ErrorKind::RequestTimeout
+            ErrorKind::BadRequest
+                | ErrorKind::HeadersTooLarge
+                | ErrorKind::RequestTooLarge
+                | ErrorKind::RequestTimeout
         )
     }
 }
@@ -108,7 +117,12 @@ impl GatewayResponse {
                 "RequestTooLargeException",
                 "HTTP content length exceeded 10485760 bytes.",
             ),
-            RequestTimeout => ("REQUEST_TIMEOUT", 408, "RequestTimeoutException", "Request Timeout"),
+            RequestTimeout => (
+                "REQUEST_TIMEOUT",
+                408,
+                "RequestTimeoutException",
+                "Request Timeout",
+            ),
             MissingAuthenticationToken => (
                 "MISSING_AUTHENTICATION_TOKEN",
                 403,
@@ -116,13 +130,43 @@ impl GatewayResponse {
                 "Missing Authentication Token",
             ),
             ResourceNotFound => ("RESOURCE_NOT_FOUND", 404, "NotFoundException", "Not Found"),
-            IntegrationFailure => ("INTEGRATION_FAILURE", 502, "InternalServerErrorException", "Internal server error"),
-            IntegrationTimeout => ("INTEGRATION_TIMEOUT", 504, "InternalServerErrorException", "Endpoint request timed out"),
-            ServiceUnavailable => ("DEFAULT_5XX", 503, "ServiceUnavailableException", "Service Unavailable"),
-            Internal => ("DEFAULT_5XX", 500, "InternalServerErrorException", "Internal server error"),
-            ApiConfigurationError => ("API_CONFIGURATION_ERROR", 500, "InternalServerErrorException", "Internal server error"),
+            IntegrationFailure => (
+                "INTEGRATION_FAILURE",
+                502,
+                "InternalServerErrorException",
+                "Internal server error",
+            ),
+            IntegrationTimeout => (
+                "INTEGRATION_TIMEOUT",
+                504,
+                "InternalServerErrorException",
+                "Endpoint request timed out",
+            ),
+            ServiceUnavailable => (
+                "DEFAULT_5XX",
+                503,
+                "ServiceUnavailableException",
+                "Service Unavailable",
+            ),
+            Internal => (
+                "DEFAULT_5XX",
+                500,
+                "InternalServerErrorException",
+                "Internal server error",
+            ),
+            ApiConfigurationError => (
+                "API_CONFIGURATION_ERROR",
+                500,
+                "InternalServerErrorException",
+                "Internal server error",
+            ),
         };
-        GatewayResponse { response_type, status, error_type, message }
+        GatewayResponse {
+            response_type,
+            status,
+            error_type,
+            message,
+        }
     }
 }
 
@@ -134,11 +178,26 @@ mod tests {
     fn table_matches_api_gateway_defaults() {
         let r = GatewayResponse::for_kind(ErrorKind::MissingAuthenticationToken);
         assert_eq!((r.status, r.message), (403, "Missing Authentication Token"));
-        assert_eq!(GatewayResponse::for_kind(ErrorKind::ResourceNotFound).status, 404);
-        assert_eq!(GatewayResponse::for_kind(ErrorKind::IntegrationTimeout).status, 504);
-        assert_eq!(GatewayResponse::for_kind(ErrorKind::IntegrationFailure).status, 502);
-        assert_eq!(GatewayResponse::for_kind(ErrorKind::HeadersTooLarge).status, 431);
-        assert_eq!(GatewayResponse::for_kind(ErrorKind::RequestTooLarge).status, 413);
+        assert_eq!(
+            GatewayResponse::for_kind(ErrorKind::ResourceNotFound).status,
+            404
+        );
+        assert_eq!(
+            GatewayResponse::for_kind(ErrorKind::IntegrationTimeout).status,
+            504
+        );
+        assert_eq!(
+            GatewayResponse::for_kind(ErrorKind::IntegrationFailure).status,
+            502
+        );
+        assert_eq!(
+            GatewayResponse::for_kind(ErrorKind::HeadersTooLarge).status,
+            431
+        );
+        assert_eq!(
+            GatewayResponse::for_kind(ErrorKind::RequestTooLarge).status,
+            413
+        );
     }
 
     #[test]

@@ -1,1 +1,144 @@
-fn main(){}
+//! The `tollgate` command: `run`, `check`, `demo-upstream`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use mimalloc::MiMalloc;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+const USAGE: &str = "usage:
+  tollgate run --config FILE [--workers N]   start the gateway
+  tollgate check FILE                        validate a configuration file and exit
+  tollgate demo-upstream [--bind ADDR] [--threads N]
+                                             start the echo upstream used by the examples";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("check") => check(&args[1..]),
+        Some("demo-upstream") => demo_upstream(&args[1..]),
+        Some("-h") | Some("--help") | Some("help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The value after `--name` (or `--name=value`).
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == name {
+            return it.next().map(String::as_str);
+        }
+        if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn parse_count(args: &[String], name: &str) -> Result<Option<usize>, String> {
+    match flag(args, name) {
+        None => Ok(None),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!("{name} must be a positive integer, got '{v}'")),
+        },
+    }
+}
+
+fn run(args: &[String]) -> ExitCode {
+    let Some(path) = flag(args, "--config") else {
+        eprintln!("tollgate run: --config FILE is required\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let workers = match parse_count(args, "--workers") {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("tollgate run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let snapshot = match tollgate::config::load(&PathBuf::from(path)) {
+        Ok(s) => s,
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!(
+                "tollgate: configuration refused ({} error(s))",
+                errors.0.len()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    tollgate::observe::log::init();
+    match tollgate::runtime::supervisor::run(Arc::new(snapshot), workers) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            tollgate::observe::log::flush();
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check(args: &[String]) -> ExitCode {
+    let Some(path) = args.iter().find(|a| !a.starts_with("--")) else {
+        eprintln!("tollgate check: FILE is required\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    match tollgate::config::load(&PathBuf::from(path)) {
+        Ok(s) => {
+            let routes: usize = s
+                .apis
+                .iter()
+                .flat_map(|a| a.stages.values())
+                .map(|st| st.deployment.router.len())
+                .sum();
+            println!(
+                "{path}: OK ({} listener(s), {} API(s), {} stage route(s))",
+                s.listeners.len(),
+                s.apis.len(),
+                routes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn demo_upstream(args: &[String]) -> ExitCode {
+    let bind = flag(args, "--bind").unwrap_or("127.0.0.1:9090");
+    let Ok(addr) = bind.parse() else {
+        eprintln!(
+            "tollgate demo-upstream: --bind must be an address like 127.0.0.1:9090, got '{bind}'"
+        );
+        return ExitCode::from(2);
+    };
+    let threads = match parse_count(args, "--threads") {
+        Ok(t) => t.unwrap_or(1),
+        Err(e) => {
+            eprintln!("tollgate demo-upstream: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match tollgate::demo_upstream::run(addr, threads) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate demo-upstream: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,3 +1,361 @@
 //! The raw serde file model (YAML or JSON): exactly the keys docs/CONFIG.md lists,
 //! `deny_unknown_fields` everywhere, human durations ("29s", "50ms", "2m").
-//! Written by the config work.
+//!
+//! This model only describes the *shape* of the file. Everything that needs a reason beyond
+//! "wrong type" (ranges, references between objects, route keys, URIs, durations) is checked
+//! by `config::validate`, which knows the key path of every value and reports all problems at
+//! once. For that reason durations stay text here ([`DurationText`]) and type-specific
+//! integration keys are optional (so a key that does not belong to the integration's type can
+//! be named precisely).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use super::snapshot::HttpLimits;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub server: ServerFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    /// At least one (checked by validation, so that the error carries a path).
+    #[serde(default)]
+    pub listeners: Vec<ListenerFile>,
+    /// At least one (checked by validation).
+    #[serde(default)]
+    pub apis: Vec<ApiFile>,
+}
+
+/// `server:`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerFile {
+    /// `None` = one worker per available core.
+    pub workers: Option<u64>,
+    pub execute_api_suffix: String,
+    pub drain_timeout: DurationText,
+}
+
+impl Default for ServerFile {
+    fn default() -> Self {
+        ServerFile {
+            workers: None,
+            execute_api_suffix: "localhost".to_string(),
+            drain_timeout: DurationText::from_duration(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// `limits:` — every default comes from [`HttpLimits::default`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsFile {
+    pub max_head_bytes: u64,
+    pub max_headers: u64,
+    pub max_body_bytes: u64,
+    pub header_read_timeout: DurationText,
+    pub keepalive_timeout: DurationText,
+    pub body_read_timeout: DurationText,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        let d = HttpLimits::default();
+        LimitsFile {
+            max_head_bytes: d.max_head_bytes as u64,
+            max_headers: d.max_headers as u64,
+            max_body_bytes: d.max_body_bytes,
+            header_read_timeout: DurationText::from_duration(d.header_read_timeout),
+            keepalive_timeout: DurationText::from_duration(d.keepalive_timeout),
+            body_read_timeout: DurationText::from_duration(d.body_read_timeout),
+        }
+    }
+}
+
+/// `listeners[i]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerFile {
+    pub name: String,
+    /// A socket address, parsed by validation (`127.0.0.1:8080`, `[::1]:8080`).
+    pub bind: String,
+    #[serde(default)]
+    pub default_api: Option<String>,
+}
+
+/// `apis[i].type`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ApiTypeFile {
+    #[default]
+    #[serde(rename = "REST")]
+    Rest,
+    #[serde(rename = "HTTP")]
+    Http,
+}
+
+/// `apis[i]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiFile {
+    pub id: String,
+    /// Defaults to `id`.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(rename = "type", default)]
+    pub api_type: ApiTypeFile,
+    /// The API's working routes, deployed as the deployment [`CURRENT_DEPLOYMENT`].
+    #[serde(default)]
+    pub routes: Option<Vec<RouteFile>>,
+    /// Explicit immutable deployments.
+    #[serde(default)]
+    pub deployments: Vec<DeploymentFile>,
+    /// At least one (checked by validation).
+    #[serde(default)]
+    pub stages: Vec<StageFile>,
+}
+
+/// The deployment id an API's top-level `routes` are deployed as.
+pub const CURRENT_DEPLOYMENT: &str = "current";
+
+/// `apis[i].deployments[j]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentFile {
+    pub id: String,
+    #[serde(default)]
+    pub routes: Vec<RouteFile>,
+}
+
+/// `apis[i].stages[j]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageFile {
+    pub name: String,
+    #[serde(default = "default_stage_deployment")]
+    pub deployment: String,
+    #[serde(default)]
+    pub variables: StringMap,
+}
+
+fn default_stage_deployment() -> String {
+    CURRENT_DEPLOYMENT.to_string()
+}
+
+/// A route: `route` key plus its integration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    /// `"METHOD /path"` or `"$default"`.
+    pub route: String,
+    pub integration: IntegrationFile,
+}
+
+/// `integration.type`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum IntegrationType {
+    #[serde(rename = "MOCK")]
+    Mock,
+    #[serde(rename = "HTTP_PROXY")]
+    HttpProxy,
+}
+
+impl IntegrationType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IntegrationType::Mock => "MOCK",
+            IntegrationType::HttpProxy => "HTTP_PROXY",
+        }
+    }
+}
+
+/// An integration. One flat struct rather than a tagged enum so that every key keeps its own
+/// path in error messages; validation rejects keys that do not belong to `type` and applies
+/// the type's defaults (MOCK: status 200, body ""; HTTP_PROXY: timeout 29s).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationFile {
+    #[serde(rename = "type")]
+    pub kind: IntegrationType,
+    // MOCK
+    /// Wide integer so that out-of-range values get validation's message.
+    #[serde(default)]
+    pub status: Option<i64>,
+    #[serde(default)]
+    pub headers: Option<StringMap>,
+    #[serde(default)]
+    pub body: Option<String>,
+    // HTTP_PROXY
+    #[serde(default)]
+    pub uri: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<DurationText>,
+}
+
+/// Default HTTP_PROXY integration timeout (API Gateway's 29 s).
+pub const DEFAULT_INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
+/// Shortest HTTP_PROXY integration timeout (API Gateway's 50 ms).
+pub const MIN_INTEGRATION_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// A string-to-string map that keeps the file's order (header order matters to some
+/// clients; error messages follow the file). Duplicate keys are kept and left to validation.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StringMap(pub Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for StringMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StringMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of strings to strings")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<StringMap, E> {
+                Ok(StringMap::default())
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StringMap, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    out.push((k, v));
+                }
+                Ok(StringMap(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A duration as written (`"10s"`); parsed by validation with [`parse_duration`] so that a
+/// bad value is reported with its key path. Bare numbers are accepted here and then refused
+/// by validation with a "missing unit" reason (clearer than a type error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationText(pub String);
+
+impl DurationText {
+    /// The shortest exact text for `d` (`"10s"`, `"50ms"`).
+    pub fn from_duration(d: Duration) -> DurationText {
+        let ms = d.as_millis();
+        if ms.is_multiple_of(1000) {
+            DurationText(format!("{}s", ms / 1000))
+        } else {
+            DurationText(format!("{ms}ms"))
+        }
+    }
+
+    pub fn parse(&self) -> Result<Duration, String> {
+        parse_duration(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"10s\", \"50ms\", \"2m\" or \"1h\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parse `<integer><unit>` with unit `ms`, `s`, `m` or `h` (`"29s"`, `"50ms"`, `"2m"`).
+/// Fractions and bare numbers are refused; the reason says what was expected.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected an integer followed by ms, s, m or h (e.g. \"29s\", \"50ms\")";
+    let t = s.trim();
+    let digits = t.bytes().take_while(|b| b.is_ascii_digit()).count();
+    let (num, unit) = t.split_at(digits);
+    if num.is_empty() {
+        return Err(format!("invalid duration `{s}`: {EXPECTED}"));
+    }
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration `{s}`: number too large"))?;
+    let ms_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "" => return Err(format!("invalid duration `{s}`: missing unit; {EXPECTED}")),
+        _ => return Err(format!("invalid duration `{s}`: {EXPECTED}")),
+    };
+    let ms = n
+        .checked_mul(ms_per_unit)
+        .ok_or_else(|| format!("invalid duration `{s}`: too large"))?;
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("29s"), Ok(Duration::from_secs(29)));
+        assert_eq!(parse_duration("50ms"), Ok(Duration::from_millis(50)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for bad in [
+            "",
+            "s",
+            "10",
+            "1.5s",
+            "10 s",
+            "-1s",
+            "10sec",
+            "10S",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(parse_duration("10")
+            .expect_err("no unit")
+            .contains("missing unit"));
+    }
+
+    #[test]
+    fn duration_text_roundtrip() {
+        for d in [
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            Duration::from_millis(1500),
+        ] {
+            assert_eq!(DurationText::from_duration(d).parse(), Ok(d));
+        }
+    }
+
+    #[test]
+    fn string_map_keeps_order() {
+        let m: StringMap = serde_yaml_ng::from_str("b: '1'\na: '2'\nc: x").expect("parses");
+        assert_eq!(
+            m.0,
+            vec![
+                ("b".to_string(), "1".to_string()),
+                ("a".to_string(), "2".to_string()),
+                ("c".to_string(), "x".to_string())
+            ]
+        );
+    }
+}

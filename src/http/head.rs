@@ -11,7 +11,10 @@ pub struct Span {
 
 impl Span {
     pub fn new(start: usize, end: usize) -> Self {
-        Span { start: start as u32, end: end as u32 }
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
     }
     pub fn of<'b>(&self, buf: &'b [u8]) -> &'b [u8] {
         &buf[self.start as usize..self.end as usize]
@@ -70,7 +73,10 @@ impl Method {
     }
     /// RFC 9110 idempotent methods (safe to retry on a fresh upstream connection).
     pub fn is_idempotent(&self) -> bool {
-        matches!(self, Method::Get | Method::Head | Method::Put | Method::Delete | Method::Options)
+        matches!(
+            self,
+            Method::Get | Method::Head | Method::Put | Method::Delete | Method::Options
+        )
     }
 }
 

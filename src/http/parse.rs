@@ -18,12 +18,871 @@
 //! - keep-alive: HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
 //!   `Expect: 100-continue` (case-insensitive) sets `expect_continue` (1.1 only).
 //! - Never panics on any input; allocates nothing once `head.headers` has grown.
+//!
+//! Deliberate choices beyond the contract (all answer 400 unless noted):
+//! - Absolute-form is accepted only for `http`/`https` (scheme case-insensitive) with a
+//!   non-empty authority made of host characters (no userinfo `@`) followed by a path that
+//!   starts with `/`; `http://host` and `http://host?q` are refused because `path` must be a
+//!   span of the buffer that starts with `/`. The Host header is still required on HTTP/1.1
+//!   (RFC 9112 §3.2) but the authority replaces it as `head.host`.
+//! - For `OPTIONS *` the `path` span is the `*` itself (the one path not starting with `/`).
+//! - A `#` or any non-ASCII byte in the request-target is refused.
+//! - The Host value must be non-empty and made of RFC 3986 host/port characters; more than
+//!   one Host header is refused on HTTP/1.0 as well.
+//! - Content-Length elements are compared numerically (`5, 05` is accepted as 5); empty list
+//!   elements (`5,`) are refused. Transfer-Encoding elements are joined across all its
+//!   header lines; the result must be exactly one `chunked`.
+//! - At most [`HEADER_SLOTS`] header fields are ever parsed: `max_headers` above that acts
+//!   as [`HEADER_SLOTS`].
 
 use crate::config::snapshot::HttpLimits;
 use crate::error::ErrorKind;
-use crate::http::head::Head;
+use crate::http::head::{BodyFraming, Head, Method, Span};
 
-pub fn parse_request_head(buf: &[u8], limits: &HttpLimits, head: &mut Head) -> Result<bool, ErrorKind> {
-    let _ = (buf, limits, head);
-    todo!()
+/// Header slots on the stack handed to httparse; more fields than this is always a 431.
+pub const HEADER_SLOTS: usize = 128;
+
+pub fn parse_request_head(
+    buf: &[u8],
+    limits: &HttpLimits,
+    head: &mut Head,
+) -> Result<bool, ErrorKind> {
+    head.clear();
+    // Spans are u32 offsets: never look past what they can address.
+    let limit = limits.max_head_bytes.min(u32::MAX as usize);
+    let window = &buf[..buf.len().min(limit)];
+
+    let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+    let mut req = httparse::Request::new(&mut slots);
+    let head_len = match req.parse(window) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            // Incomplete within the window: either wait for more or the head is too big.
+            return if buf.len() >= limit {
+                Err(ErrorKind::HeadersTooLarge)
+            } else {
+                Ok(false)
+            };
+        }
+        Err(httparse::Error::TooManyHeaders) => return Err(ErrorKind::HeadersTooLarge),
+        Err(_) => return Err(ErrorKind::BadRequest),
+    };
+    if req.headers.len() > limits.max_headers {
+        return Err(ErrorKind::HeadersTooLarge);
+    }
+
+    let method = req.method.ok_or(ErrorKind::BadRequest)?;
+    let target = req.path.ok_or(ErrorKind::BadRequest)?;
+    let version = req.version.ok_or(ErrorKind::BadRequest)?;
+    if version > 1 {
+        return Err(ErrorKind::BadRequest);
+    }
+    let method_kind = Method::from_bytes(method.as_bytes());
+
+    head.head_len = head_len;
+    head.version_minor = version;
+    head.method = Some(method_kind);
+    head.method_span = span_of(buf, method.as_bytes())?;
+    head.target = span_of(buf, target.as_bytes())?;
+    let authority = split_target(buf, head, method_kind)?;
+
+    let mut host_count = 0usize;
+    let mut content_length: Option<u64> = None;
+    let mut te_seen = false;
+    let mut te_codings = 0usize;
+    let mut conn_close = false;
+    let mut conn_keep_alive = false;
+    let mut expect_continue = false;
+
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        let value = h.value;
+        let name_span = span_of(buf, name)?;
+        let value_span = span_of(buf, value)?;
+        head.headers.push((name_span, value_span));
+
+        if name.eq_ignore_ascii_case(b"host") {
+            host_count += 1;
+            head.host = Some(value_span);
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            for element in value.split(|&b| b == b',') {
+                let n = parse_content_length(trim_ows(element))?;
+                match content_length {
+                    Some(prev) if prev != n => return Err(ErrorKind::BadRequest),
+                    _ => content_length = Some(n),
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            te_seen = true;
+            for element in value.split(|&b| b == b',') {
+                if !trim_ows(element).eq_ignore_ascii_case(b"chunked") {
+                    return Err(ErrorKind::BadRequest);
+                }
+                te_codings += 1;
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&b| b == b',') {
+                let token = trim_ows(token);
+                if token.eq_ignore_ascii_case(b"close") {
+                    conn_close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    conn_keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case(b"expect")
+            && trim_ows(value).eq_ignore_ascii_case(b"100-continue")
+        {
+            expect_continue = true;
+        }
+    }
+
+    // Host: exactly one on HTTP/1.1, at most one on HTTP/1.0, and a valid value.
+    if host_count > 1 || (version == 1 && host_count == 0) {
+        return Err(ErrorKind::BadRequest);
+    }
+    if let Some(host) = head.host {
+        if !is_valid_host(host.of(buf)) {
+            return Err(ErrorKind::BadRequest);
+        }
+    }
+    if let Some(authority) = authority {
+        head.host = Some(authority);
+    }
+
+    // Body framing (RFC 9112 §6.1, §6.3).
+    if te_seen {
+        if version == 0 || content_length.is_some() || te_codings != 1 {
+            return Err(ErrorKind::BadRequest);
+        }
+        head.body = BodyFraming::Chunked;
+    } else if let Some(n) = content_length {
+        if n > limits.max_body_bytes {
+            return Err(ErrorKind::RequestTooLarge);
+        }
+        head.body = if n == 0 {
+            BodyFraming::None
+        } else {
+            BodyFraming::Length(n)
+        };
+    }
+
+    head.keep_alive = if version == 1 {
+        !conn_close
+    } else {
+        conn_keep_alive && !conn_close
+    };
+    head.expect_continue = version == 1 && expect_continue;
+    Ok(true)
+}
+
+/// The span of `part`, a sub-slice of `buf`, as offsets into `buf`.
+fn span_of(buf: &[u8], part: &[u8]) -> Result<Span, ErrorKind> {
+    let start = (part.as_ptr() as usize)
+        .checked_sub(buf.as_ptr() as usize)
+        .ok_or(ErrorKind::Internal)?;
+    let end = start.checked_add(part.len()).ok_or(ErrorKind::Internal)?;
+    if end > buf.len() || end > u32::MAX as usize {
+        return Err(ErrorKind::Internal);
+    }
+    Ok(Span::new(start, end))
+}
+
+/// Fills `head.path` and `head.query` from `head.target`; returns the authority of an
+/// absolute-form target.
+fn split_target(buf: &[u8], head: &mut Head, method: Method) -> Result<Option<Span>, ErrorKind> {
+    let t = head.target.of(buf);
+    let base = head.target.start as usize;
+    if t.iter().any(|&b| b == b'#' || !b.is_ascii()) {
+        return Err(ErrorKind::BadRequest);
+    }
+    if t == b"*" {
+        if method != Method::Options {
+            return Err(ErrorKind::BadRequest);
+        }
+        head.path = head.target;
+        head.query = None;
+        return Ok(None);
+    }
+
+    let (path_start, authority) = match t.first() {
+        Some(b'/') => (0, None),
+        _ => {
+            let scheme_len = if starts_with_ignore_case(t, b"http://") {
+                7
+            } else if starts_with_ignore_case(t, b"https://") {
+                8
+            } else {
+                return Err(ErrorKind::BadRequest);
+            };
+            let rest = t.get(scheme_len..).unwrap_or_default();
+            let auth_len = rest
+                .iter()
+                .position(|&b| b == b'/' || b == b'?')
+                .unwrap_or(rest.len());
+            let auth = rest.get(..auth_len).unwrap_or_default();
+            // The path must be present (see the module docs) and the authority valid.
+            if rest.get(auth_len) != Some(&b'/') || !is_valid_host(auth) {
+                return Err(ErrorKind::BadRequest);
+            }
+            let auth_start = base + scheme_len;
+            (
+                scheme_len + auth_len,
+                Some(Span::new(auth_start, auth_start + auth_len)),
+            )
+        }
+    };
+
+    let tail = t.get(path_start..).unwrap_or_default();
+    match tail.iter().position(|&b| b == b'?') {
+        Some(q) => {
+            head.path = Span::new(base + path_start, base + path_start + q);
+            head.query = Some(Span::new(base + path_start + q + 1, base + t.len()));
+        }
+        None => {
+            head.path = Span::new(base + path_start, base + t.len());
+            head.query = None;
+        }
+    }
+    Ok(authority)
+}
+
+fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
+    s.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
+/// Strips optional whitespace (SP / HTAB) from both ends.
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// `1*DIGIT` as u64; anything else (sign, spaces, hex, empty, overflow) is a 400.
+fn parse_content_length(s: &[u8]) -> Result<u64, ErrorKind> {
+    if s.is_empty() {
+        return Err(ErrorKind::BadRequest);
+    }
+    let mut n: u64 = 0;
+    for &b in s {
+        if !b.is_ascii_digit() {
+            return Err(ErrorKind::BadRequest);
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(b - b'0')))
+            .ok_or(ErrorKind::BadRequest)?;
+    }
+    Ok(n)
+}
+
+/// RFC 3986 `host [ ":" port ]` characters (reg-name, IPv4, IP-literal), non-empty.
+fn is_valid_host(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.iter().all(|&b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'%'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                        | b':'
+                        | b'['
+                        | b']'
+                )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> HttpLimits {
+        HttpLimits::default()
+    }
+
+    fn parse(buf: &[u8]) -> Result<(bool, Head), ErrorKind> {
+        parse_with(buf, &limits())
+    }
+
+    fn parse_with(buf: &[u8], limits: &HttpLimits) -> Result<(bool, Head), ErrorKind> {
+        let mut head = Head::default();
+        parse_request_head(buf, limits, &mut head).map(|done| (done, head))
+    }
+
+    fn ok(buf: &[u8]) -> Head {
+        match parse(buf) {
+            Ok((true, head)) => head,
+            other => panic!(
+                "expected a complete head for {:?}, got {:?}",
+                String::from_utf8_lossy(buf),
+                other
+            ),
+        }
+    }
+
+    fn err(buf: &[u8]) -> ErrorKind {
+        match parse(buf) {
+            Err(kind) => kind,
+            other => panic!(
+                "expected an error for {:?}, got {:?}",
+                String::from_utf8_lossy(buf),
+                other
+            ),
+        }
+    }
+
+    fn bad(buf: &[u8]) {
+        assert_eq!(
+            err(buf),
+            ErrorKind::BadRequest,
+            "for {:?}",
+            String::from_utf8_lossy(buf)
+        );
+    }
+
+    // ---- valid requests ----
+
+    #[test]
+    fn get_with_query() {
+        let buf = b"GET /orders/42?expand=items&x=1 HTTP/1.1\r\nHost: api.example.com\r\nAccept: */*\r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.head_len, buf.len());
+        assert_eq!(h.method(), Method::Get);
+        assert_eq!(h.method_span.of(buf), b"GET");
+        assert_eq!(h.target.of(buf), b"/orders/42?expand=items&x=1");
+        assert_eq!(h.path.of(buf), b"/orders/42");
+        assert_eq!(h.query.map(|q| q.of(buf)), Some(&b"expand=items&x=1"[..]));
+        assert_eq!(h.host.map(|s| s.of(buf)), Some(&b"api.example.com"[..]));
+        assert_eq!(h.version_minor, 1);
+        assert_eq!(h.body, BodyFraming::None);
+        assert!(h.keep_alive);
+        assert!(!h.expect_continue);
+        assert_eq!(h.headers.len(), 2);
+        assert_eq!(h.headers[1].0.of(buf), b"Accept");
+        assert_eq!(h.headers[1].1.of(buf), b"*/*");
+        assert_eq!(h.header(buf, "accept"), Some(&b"*/*"[..]));
+    }
+
+    #[test]
+    fn query_absent_and_empty() {
+        let buf = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+        assert_eq!(ok(buf).query, None);
+        let buf = b"GET /a? HTTP/1.1\r\nHost: h\r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.path.of(buf), b"/a");
+        assert_eq!(h.query.map(|q| q.of(buf)), Some(&b""[..]));
+        // Only the first `?` splits.
+        let buf = b"GET /a?b?c HTTP/1.1\r\nHost: h\r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.query.map(|q| q.of(buf)), Some(&b"b?c"[..]));
+    }
+
+    #[test]
+    fn post_with_content_length() {
+        let buf = b"POST /items HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello";
+        let h = ok(buf);
+        assert_eq!(h.method(), Method::Post);
+        assert_eq!(h.body, BodyFraming::Length(5));
+        assert_eq!(h.head_len, buf.len() - 5);
+        assert_eq!(&buf[h.head_len..], b"hello");
+    }
+
+    #[test]
+    fn content_length_zero_is_no_body() {
+        let h = ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(h.body, BodyFraming::None);
+    }
+
+    #[test]
+    fn identical_content_lengths_are_accepted() {
+        let h = ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7\r\nContent-Length: 7\r\n\r\n");
+        assert_eq!(h.body, BodyFraming::Length(7));
+        let h = ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7 , 7,7\r\n\r\n");
+        assert_eq!(h.body, BodyFraming::Length(7));
+        let h = ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 007\r\n\r\n");
+        assert_eq!(h.body, BodyFraming::Length(7));
+    }
+
+    #[test]
+    fn chunked_post() {
+        let h = ok(b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(h.body, BodyFraming::Chunked);
+        let h = ok(b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:  CHUNKED \t\r\n\r\n");
+        assert_eq!(h.body, BodyFraming::Chunked);
+    }
+
+    #[test]
+    fn keep_alive_rules() {
+        assert!(!ok(b"GET / HTTP/1.0\r\n\r\n").keep_alive);
+        let h = ok(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        assert!(h.keep_alive);
+        assert_eq!(h.version_minor, 0);
+        assert_eq!(h.host, None);
+        assert!(ok(b"GET / HTTP/1.0\r\nConnection: Upgrade, Keep-Alive\r\n\r\n").keep_alive);
+        assert!(!ok(b"GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n").keep_alive);
+        assert!(ok(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").keep_alive);
+        assert!(!ok(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: CLOSE\r\n\r\n").keep_alive);
+        assert!(
+            !ok(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: te\r\nConnection: foo, close\r\n\r\n")
+                .keep_alive
+        );
+        assert!(ok(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n").keep_alive);
+    }
+
+    #[test]
+    fn pipelined_requests() {
+        let buf = b"GET /one HTTP/1.1\r\nHost: h\r\n\r\nGET /two?x HTTP/1.1\r\nHost: h\r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.path.of(buf), b"/one");
+        assert_eq!(&buf[h.head_len..h.head_len + 8], b"GET /two");
+        let rest = &buf[h.head_len..];
+        let h2 = ok(rest);
+        assert_eq!(h2.path.of(rest), b"/two");
+        assert_eq!(h2.query.map(|q| q.of(rest)), Some(&b"x"[..]));
+        assert_eq!(h2.head_len, rest.len());
+    }
+
+    #[test]
+    fn expect_continue() {
+        let h =
+            ok(b"PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n");
+        assert!(h.expect_continue);
+        assert!(
+            !ok(b"PUT /x HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+                .expect_continue
+        );
+        assert!(!ok(b"PUT /x HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\n\r\n").expect_continue);
+    }
+
+    #[test]
+    fn absolute_form() {
+        let buf =
+            b"GET http://api.example.com:8080/p/q?a=1 HTTP/1.1\r\nHost: other.example\r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.target.of(buf), b"http://api.example.com:8080/p/q?a=1");
+        assert_eq!(h.path.of(buf), b"/p/q");
+        assert_eq!(h.query.map(|q| q.of(buf)), Some(&b"a=1"[..]));
+        assert_eq!(
+            h.host.map(|s| s.of(buf)),
+            Some(&b"api.example.com:8080"[..])
+        );
+        let buf = b"GET HTTPS://[::1]/ HTTP/1.0\r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.path.of(buf), b"/");
+        assert_eq!(h.query, None);
+        assert_eq!(h.host.map(|s| s.of(buf)), Some(&b"[::1]"[..]));
+    }
+
+    #[test]
+    fn options_asterisk() {
+        let buf = b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.method(), Method::Options);
+        assert_eq!(h.path.of(buf), b"*");
+        assert_eq!(h.query, None);
+    }
+
+    #[test]
+    fn bare_lf_and_leading_empty_lines_are_accepted() {
+        let buf = b"GET /lf HTTP/1.1\nHost: h\nX: y\n\n";
+        let h = ok(buf);
+        assert_eq!(h.head_len, buf.len());
+        assert_eq!(h.header(buf, "x"), Some(&b"y"[..]));
+        let buf = b"\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.head_len, buf.len());
+        assert_eq!(h.method_span.of(buf), b"GET");
+    }
+
+    #[test]
+    fn header_values_are_trimmed_and_may_be_empty() {
+        let buf = b"GET / HTTP/1.1\r\nHost:   h  \r\nX-Empty:\r\nX-Tab: a\tb\r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.host.map(|s| s.of(buf)), Some(&b"h"[..]));
+        assert_eq!(h.header(buf, "x-empty"), Some(&b""[..]));
+        assert_eq!(h.header(buf, "x-tab"), Some(&b"a\tb"[..]));
+    }
+
+    #[test]
+    fn head_is_reused_without_reallocating() {
+        let mut head = Head::default();
+        let buf = b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        assert_eq!(parse_request_head(buf, &limits(), &mut head), Ok(true));
+        let (cap, ptr) = (head.headers.capacity(), head.headers.as_ptr());
+        for _ in 0..10 {
+            assert_eq!(parse_request_head(buf, &limits(), &mut head), Ok(true));
+            assert_eq!(head.headers.len(), 4);
+        }
+        assert_eq!((head.headers.capacity(), head.headers.as_ptr()), (cap, ptr));
+        // A failed parse leaves no stale state behind for the next one.
+        assert!(parse_request_head(b"GET / HTTP/1.1\r\n\r\n", &limits(), &mut head).is_err());
+        assert_eq!(
+            parse_request_head(b"GET / HTTP/1.0\r\n\r\n", &limits(), &mut head),
+            Ok(true)
+        );
+        assert_eq!(head.host, None);
+        assert!(head.headers.is_empty());
+    }
+
+    // ---- incomplete heads ----
+
+    #[test]
+    fn every_prefix_is_incomplete() {
+        let buf =
+            b"POST /a?b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: x\r\n\r\n";
+        // (The full head is invalid; no prefix of it is complete, so none is an error yet.)
+        for i in 0..buf.len() {
+            assert!(matches!(parse(&buf[..i]), Ok((false, _))), "prefix {i}");
+        }
+        assert_eq!(err(buf), ErrorKind::BadRequest);
+        let buf = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        for i in 0..buf.len() {
+            assert!(matches!(parse(&buf[..i]), Ok((false, _))), "prefix {i}");
+        }
+    }
+
+    // ---- 431 / 413 ----
+
+    #[test]
+    fn oversized_head_is_431() {
+        let l = HttpLimits {
+            max_head_bytes: 64,
+            ..limits()
+        };
+        let padded = |n: usize| {
+            format!(
+                "GET / HTTP/1.1\r\nHost: h\r\nX-Pad: {}\r\n\r\n",
+                "a".repeat(n)
+            )
+            .into_bytes()
+        };
+        let exact = padded(28);
+        assert_eq!(exact.len(), 64);
+        assert!(matches!(parse_with(&exact, &l), Ok((true, _))));
+        let over = padded(29);
+        // Complete, but one byte over the limit.
+        assert_eq!(
+            parse_with(&over, &l).err(),
+            Some(ErrorKind::HeadersTooLarge)
+        );
+        // Incomplete with the limit reached.
+        assert_eq!(
+            parse_with(&over[..64], &l).err(),
+            Some(ErrorKind::HeadersTooLarge)
+        );
+        assert!(matches!(parse_with(&over[..63], &l), Ok((false, _))));
+        // A small head followed by a big body is fine.
+        let mut with_body = b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n".to_vec();
+        with_body.extend_from_slice(&[b'x'; 100]);
+        assert!(matches!(parse_with(&with_body, &l), Ok((true, _))));
+    }
+
+    #[test]
+    fn too_many_headers_is_431() {
+        let l = HttpLimits {
+            max_headers: 3,
+            ..limits()
+        };
+        assert!(matches!(
+            parse_with(b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n\r\n", &l),
+            Ok((true, _))
+        ));
+        assert_eq!(
+            parse_with(
+                b"GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n",
+                &l
+            )
+            .err(),
+            Some(ErrorKind::HeadersTooLarge)
+        );
+        // More than the httparse slots, with the default limit.
+        let mut buf = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
+        for i in 0..HEADER_SLOTS {
+            buf.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(err(&buf), ErrorKind::HeadersTooLarge);
+        // 101 headers against the default of 100.
+        let mut buf = b"GET / HTTP/1.1\r\nHost: h\r\n".to_vec();
+        for i in 0..100 {
+            buf.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        buf.extend_from_slice(b"\r\n");
+        assert_eq!(err(&buf), ErrorKind::HeadersTooLarge);
+    }
+
+    #[test]
+    fn large_content_length_is_413() {
+        let h = ok(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10485760\r\n\r\n");
+        assert_eq!(h.body, BodyFraming::Length(10_485_760));
+        assert_eq!(
+            err(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10485761\r\n\r\n"),
+            ErrorKind::RequestTooLarge
+        );
+        assert_eq!(
+            err(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 18446744073709551615\r\n\r\n"),
+            ErrorKind::RequestTooLarge
+        );
+    }
+
+    // ---- 400 guards, one request per guard ----
+
+    #[test]
+    fn httparse_errors() {
+        bad(b"G@T / HTTP/1.1\r\nHost: h\r\n\r\n"); // bad method token
+        bad(b"GET / HTTP/1.1\r\nBad Name: x\r\nHost: h\r\n\r\n"); // space in name
+        bad(b"GET / HTTP/1.1\r\nHost : h\r\n\r\n"); // space before colon
+        bad(b"GET / HTTP/1.1\r\nX\x01Y: x\r\nHost: h\r\n\r\n"); // control char in name
+        bad(b"GET / HTTP/1.1\r\n: x\r\nHost: h\r\n\r\n"); // empty name
+        bad(b"GET / HTTP/1.1\r\nNoColon\r\nHost: h\r\n\r\n");
+        bad(b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n"); // double space in the request line
+        bad(b"GET / HTTP/1.1 \r\nHost: h\r\n\r\n");
+        bad(b"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+
+    #[test]
+    fn bare_cr_anywhere() {
+        bad(b"\rGET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        bad(b"GET\r/ HTTP/1.1\r\nHost: h\r\n\r\n");
+        bad(b"GET /a\rb HTTP/1.1\r\nHost: h\r\n\r\n");
+        bad(b"GET / HTTP/1.1\rHost: h\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\rX: y\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX: a\rb\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX:\r\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX\r: y\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\n\rX: y\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\n\r\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\r\n\r\n");
+    }
+
+    #[test]
+    fn obs_fold() {
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: a\r\n  continued\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: a\r\n\tcontinued\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\n Host: h\r\n\r\n");
+        bad(b"GET / HTTP/1.1\nHost: h\n continued\n\n");
+    }
+
+    #[test]
+    fn control_bytes_in_values() {
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX: a\x1fb\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX: a\x7fb\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX: \0\r\n\r\n");
+        // obs-text is allowed in values.
+        ok(b"GET / HTTP/1.1\r\nHost: h\r\nX: caf\xc3\xa9 \xff\r\n\r\n");
+    }
+
+    #[test]
+    fn versions() {
+        bad(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n");
+        bad(b"GET / HTTP/1.2\r\nHost: h\r\n\r\n");
+        bad(b"GET / HTTP/0.9\r\n\r\n");
+        bad(b"GET / http/1.1\r\nHost: h\r\n\r\n");
+        bad(b"GET /\r\n\r\n");
+    }
+
+    #[test]
+    fn target_forms() {
+        bad(b"GET a/b HTTP/1.1\r\nHost: h\r\n\r\n"); // relative
+        bad(b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n"); // authority-form
+        bad(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n"); // `*` without OPTIONS
+        bad(b"OPTIONS *x HTTP/1.1\r\nHost: h\r\n\r\n");
+        bad(b"GET /a#frag HTTP/1.1\r\nHost: h\r\n\r\n"); // fragment
+        bad(b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"); // non-ASCII
+        bad(b"GET ftp://h/a HTTP/1.1\r\nHost: h\r\n\r\n"); // other scheme
+        bad(b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n"); // absolute-form without a path
+        bad(b"GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n");
+        bad(b"GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n"); // empty authority
+        bad(b"GET http://user@h/a HTTP/1.1\r\nHost: h\r\n\r\n"); // userinfo
+        bad(b"GET http:/h/a HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+
+    #[test]
+    fn content_length_and_transfer_encoding() {
+        bad(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
+        bad(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n");
+    }
+
+    #[test]
+    fn malformed_or_differing_content_length() {
+        for v in [
+            "5, 6",
+            "+5",
+            "-5",
+            "5a",
+            "5 5",
+            "",
+            " ",
+            "0x5",
+            "5,,5",
+            "5,",
+            ",5",
+            "1.0",
+            "\u{b3}",
+            "99999999999999999999999",
+        ] {
+            let req = format!("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: {v}\r\n\r\n");
+            bad(req.as_bytes());
+        }
+        bad(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n");
+        bad(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 5, 6\r\n\r\n");
+    }
+
+    #[test]
+    fn transfer_encoding_must_be_exactly_chunked() {
+        for v in [
+            "gzip, chunked",
+            "chunked, chunked",
+            "identity",
+            "chunked;q=1",
+            "",
+            "chunked,",
+            "xchunked",
+            "chunk ed",
+        ] {
+            let req = format!("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: {v}\r\n\r\n");
+            bad(req.as_bytes());
+        }
+        bad(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n");
+        bad(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n");
+    }
+
+    #[test]
+    fn transfer_encoding_on_http_1_0() {
+        bad(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
+    }
+
+    #[test]
+    fn host_rules() {
+        bad(b"GET / HTTP/1.1\r\n\r\n"); // missing
+        bad(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"); // duplicate
+        bad(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"); // empty
+        bad(b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n"); // invalid characters
+        bad(b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n");
+        let buf = b"GET / HTTP/1.1\r\nhOsT: Example.COM:8443\r\n\r\n";
+        assert_eq!(
+            ok(buf).host.map(|s| s.of(buf)),
+            Some(&b"Example.COM:8443"[..])
+        );
+        // Absolute-form still needs the Host header on HTTP/1.1.
+        bad(b"GET http://h/a HTTP/1.1\r\n\r\n");
+    }
+
+    // ---- robustness ----
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0 = x;
+            x
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Parses `buf` and checks the spans of a complete head; returns whether it was complete.
+    fn check_invariants(buf: &[u8], limits: &HttpLimits) -> bool {
+        let mut head = Head::default();
+        let complete = parse_request_head(buf, limits, &mut head) == Ok(true);
+        if complete {
+            assert!(head.head_len <= buf.len() && head.head_len <= limits.max_head_bytes);
+            let mut spans = vec![head.method_span, head.target, head.path];
+            spans.extend(head.query);
+            spans.extend(head.host);
+            spans.extend(head.headers.iter().flat_map(|(n, v)| [*n, *v]));
+            for s in spans {
+                assert!(s.start <= s.end && s.end as usize <= head.head_len);
+            }
+            let path = head.path.of(buf);
+            assert!(path.first() == Some(&b'/') || path == b"*");
+        }
+        complete
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        let mut complete = 0usize;
+        let small = HttpLimits {
+            max_head_bytes: 200,
+            max_headers: 4,
+            ..limits()
+        };
+        let templates: [&[u8]; 4] = [
+            b"POST http://h:1/a?b HTTP/1.1\r\nHost: h\r\nContent-Length: 5, 5\r\nConnection: keep-alive\r\n\r\nhello",
+            b"PUT /x HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\nExpect: 100-continue\n\n",
+            b"OPTIONS * HTTP/1.0\r\nConnection: close\r\n\r\n",
+            b"GET /a/b?c#d HTTP/1.1\r\nHost: [::1]:80\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+        ];
+        let alphabet =
+            b"\r\n :/?#*,;\t\0\x7f\xffGETPOSHhtp1.0-chunkedContent-LengthTransfer-EncodingHost";
+        for round in 0..20_000 {
+            let mut buf: Vec<u8> = if round % 4 == 0 {
+                let len = rng.below(300);
+                (0..len).map(|_| rng.next() as u8).collect()
+            } else {
+                templates[rng.below(templates.len())].to_vec()
+            };
+            // Mutate: replace, insert or delete a few bytes.
+            for _ in 0..rng.below(6) {
+                let at = rng.below(buf.len() + 1);
+                let byte = if rng.below(2) == 0 {
+                    alphabet[rng.below(alphabet.len())]
+                } else {
+                    rng.next() as u8
+                };
+                match rng.below(3) {
+                    0 if at < buf.len() => buf[at] = byte,
+                    1 => buf.insert(at, byte),
+                    _ if at < buf.len() => {
+                        buf.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            let cut = rng.below(buf.len() + 1);
+            complete += usize::from(check_invariants(&buf, &limits()));
+            complete += usize::from(check_invariants(&buf[..cut], &limits()));
+            complete += usize::from(check_invariants(&buf, &small));
+        }
+        // The mutated templates must also exercise the success path.
+        assert!(complete > 1000, "only {complete} complete heads");
+        let zero = HttpLimits {
+            max_head_bytes: 0,
+            max_headers: 0,
+            ..limits()
+        };
+        assert_eq!(
+            parse_with(b"GET / HTTP/1.0\r\n\r\n", &zero).err(),
+            Some(ErrorKind::HeadersTooLarge)
+        );
+        assert!(matches!(parse_with(b"", &limits()), Ok((false, _))));
+    }
 }

@@ -1,1 +1,4 @@
-//! TODO
+//! Network plumbing: SO_REUSEPORT listeners and the client connection's buffers.
+
+pub mod conn;
+pub mod listener;

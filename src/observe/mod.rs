@@ -1,1 +1,3 @@
-//! TODO
+//! Observability: the log thread (metrics and access logs arrive with later issues).
+
+pub mod log;

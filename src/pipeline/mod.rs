@@ -1,1 +1,76 @@
-//! TODO
+//! The request pipeline: one straight-line `run`, one phase per module, in API Gateway's
+//! order. Every phase either continues with a value or stops the request with a
+//! `GatewayError` (the `?`), which `respond` turns into the gateway response.
+
+pub mod body;
+pub mod integration;
+pub mod request_id;
+pub mod respond;
+pub mod route;
+
+use crate::config::snapshot::Integration;
+use crate::error::GatewayError;
+use crate::http::head::{BodyFraming, Method};
+use crate::net::conn::{BodyState, ClientConn, Next};
+use crate::runtime::worker::WorkerCtx;
+
+/// Facts about the current request that outlive its head (which is released before the
+/// body streams).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts {
+    pub id: [u8; 36],
+    pub method: Method,
+    pub version_minor: u8,
+    pub keep_alive: bool,
+    pub expect_continue: bool,
+    pub body: BodyFraming,
+}
+
+impl RequestFacts {
+    /// Responses to HEAD carry no body.
+    pub fn head_only(&self) -> bool {
+        self.method == Method::Head
+    }
+}
+
+/// Handle the request whose head is parsed in `conn.head`. On return the head and body
+/// have been consumed from `conn.rbuf` (or the connection is to be closed).
+pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
+    let snapshot = ctx.snapshot();
+    let head = &conn.head;
+    let facts = RequestFacts {
+        id: ctx.ids.next(),
+        method: head.method(),
+        version_minor: head.version_minor,
+        keep_alive: head.keep_alive && !ctx.drain.is_draining(),
+        expect_continue: head.expect_continue,
+        body: head.body,
+    };
+
+    conn.body_state = match facts.body {
+        BodyFraming::None => BodyState::Done,
+        _ => BodyState::Untouched,
+    };
+
+    let outcome: Result<Next, GatewayError> = async {
+        // 3. route: host -> API -> stage -> route (+ path parameters).
+        let routed = route::resolve(&snapshot, conn)?;
+        // 4.-6. method request, throttling and cache: later issues.
+        // 7.-9. integration request, integration, integration response.
+        match &routed.route.integration {
+            Integration::Mock(mock) => {
+                integration::mock::respond(ctx, conn, &facts, &snapshot, mock).await
+            }
+            Integration::HttpProxy(proxy) => {
+                integration::http_proxy::forward(ctx, conn, &facts, &snapshot, &routed, proxy).await
+            }
+        }
+    }
+    .await;
+
+    // 10. method response for errors: the gateway response from the one table.
+    match outcome {
+        Ok(next) => next,
+        Err(err) => respond::error(ctx, conn, &facts, &snapshot, err).await,
+    }
+}

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use crate::config::snapshot::{Api, ListenerSpec, Snapshot, Stage};
+use crate::config::snapshot::{Api, ApiType, ListenerSpec, Snapshot, Stage, DEFAULT_STAGE};
 use crate::error::ErrorKind;
 
 #[derive(Debug)]
@@ -31,6 +31,353 @@ pub fn select<'s, 'p>(
     host: Option<&str>,
     path: &'p str,
 ) -> Result<Selected<'s, 'p>, ErrorKind> {
-    let _ = (snapshot, listener, host, path);
-    todo!()
+    let api = match host
+        .map(strip_port)
+        .and_then(|h| execute_api_id(h, &snapshot.server.execute_api_suffix))
+    {
+        Some(id) => find_api(snapshot, id),
+        None => listener.default_api.and_then(|i| snapshot.apis.get(i)),
+    }
+    .ok_or(ErrorKind::MissingAuthenticationToken)?;
+
+    let (first, rest) = first_segment(path);
+    match api.api_type {
+        ApiType::Rest => {
+            let stage = api
+                .stages
+                .get(first)
+                .ok_or(ErrorKind::MissingAuthenticationToken)?;
+            Ok(Selected {
+                api,
+                stage,
+                resource_path: rest,
+            })
+        }
+        ApiType::Http => {
+            if first != DEFAULT_STAGE {
+                if let Some(stage) = api.stages.get(first) {
+                    return Ok(Selected {
+                        api,
+                        stage,
+                        resource_path: rest,
+                    });
+                }
+            }
+            let stage = api.default_stage().ok_or(ErrorKind::ResourceNotFound)?;
+            Ok(Selected {
+                api,
+                stage,
+                resource_path: path,
+            })
+        }
+    }
+}
+
+/// The host without its `:port` (`[::1]:8080` -> `[::1]`) and without one trailing dot.
+pub fn strip_port(host: &str) -> &str {
+    let h = if host.starts_with('[') {
+        match host.find(']') {
+            Some(i) => host.get(..=i).unwrap_or(host),
+            None => host,
+        }
+    } else {
+        match host.split_once(':') {
+            // One colon: `name:port`. More: a bare IPv6 address, left alone.
+            Some((h, port)) if !port.contains(':') => h,
+            _ => host,
+        }
+    };
+    h.strip_suffix('.').unwrap_or(h)
+}
+
+/// `{api-id}` of a host `{api-id}.execute-api.{suffix}` (ASCII case-insensitive, port already
+/// stripped), or `None` for any other host. The id is one DNS label.
+pub fn execute_api_id<'h>(host: &'h str, suffix: &str) -> Option<&'h str> {
+    const MIDDLE: &str = ".execute-api";
+    let h = host.as_bytes();
+    let s = suffix.as_bytes();
+    // `{id}.execute-api` then, when the suffix is not empty, `.{suffix}`.
+    let tail_len = if s.is_empty() { 0 } else { s.len() + 1 };
+    let head_len = h.len().checked_sub(tail_len)?;
+    if !s.is_empty() {
+        let tail = h.get(head_len..)?;
+        if tail.first() != Some(&b'.') || !tail.get(1..)?.eq_ignore_ascii_case(s) {
+            return None;
+        }
+    }
+    let id_len = head_len.checked_sub(MIDDLE.len())?;
+    if !h
+        .get(id_len..head_len)?
+        .eq_ignore_ascii_case(MIDDLE.as_bytes())
+    {
+        return None;
+    }
+    let id = host.get(..id_len)?;
+    if id.is_empty() || id.contains('.') {
+        return None;
+    }
+    Some(id)
+}
+
+/// The API with id `id`: exact first, then ignoring ASCII case (hosts are case-insensitive).
+fn find_api<'s>(snapshot: &'s Snapshot, id: &str) -> Option<&'s Arc<Api>> {
+    snapshot
+        .api(id)
+        .or_else(|| snapshot.apis.iter().find(|a| a.id.eq_ignore_ascii_case(id)))
+}
+
+/// `/prod/a/b` -> (`prod`, `/a/b`); `/prod` and `/prod/` -> (`prod`, `/`); `/` -> (``, `/`).
+fn first_segment(path: &str) -> (&str, &str) {
+    let p = path.strip_prefix('/').unwrap_or(path);
+    match p.find('/') {
+        Some(i) => {
+            let (first, rest) = p.split_at(i);
+            (first, rest)
+        }
+        None => (p, "/"),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use ahash::AHashMap;
+
+    use super::*;
+    use crate::config::snapshot::{Deployment, HttpLimits, ServerSettings};
+    use crate::routing::resource::Router;
+
+    fn api(id: &str, api_type: ApiType, stages: &[&str]) -> Arc<Api> {
+        let deployment = Arc::new(Deployment {
+            id: format!("{id}-dep"),
+            router: Router::new(),
+        });
+        let stages = stages
+            .iter()
+            .map(|s| {
+                let stage = Stage {
+                    name: s.to_string(),
+                    deployment: deployment.clone(),
+                    variables: AHashMap::new(),
+                };
+                (s.to_string(), Arc::new(stage))
+            })
+            .collect();
+        Arc::new(Api {
+            id: id.into(),
+            name: format!("{id} api"),
+            api_type,
+            stages,
+        })
+    }
+
+    fn snapshot() -> Snapshot {
+        let apis = vec![
+            api("restapi1", ApiType::Rest, &["prod", "dev"]),
+            api("httpapi1", ApiType::Http, &["$default", "beta"]),
+            api("httpnodef", ApiType::Http, &["v1"]),
+            api("MixedCase", ApiType::Rest, &["prod"]),
+        ];
+        let apis_by_id = apis
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.clone(), i))
+            .collect();
+        Snapshot {
+            source: PathBuf::from("test.yaml"),
+            server: ServerSettings {
+                workers: Some(1),
+                execute_api_suffix: "localhost".into(),
+                drain_timeout: Duration::from_secs(1),
+            },
+            limits: HttpLimits::default(),
+            listeners: Vec::new(),
+            apis,
+            apis_by_id,
+        }
+    }
+
+    fn listener(default_api: Option<usize>) -> ListenerSpec {
+        let bind: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        ListenerSpec {
+            name: "main".into(),
+            bind,
+            default_api,
+        }
+    }
+
+    /// (api id, stage name, resource path) or the error.
+    fn sel<'p>(
+        snap: &Snapshot,
+        default_api: Option<usize>,
+        host: Option<&str>,
+        path: &'p str,
+    ) -> Result<(String, String, &'p str), ErrorKind> {
+        select(snap, &listener(default_api), host, path)
+            .map(|s| (s.api.id.clone(), s.stage.name.clone(), s.resource_path))
+    }
+
+    fn ok(
+        api: &str,
+        stage: &str,
+        path: &'static str,
+    ) -> Result<(String, String, &'static str), ErrorKind> {
+        Ok((api.into(), stage.into(), path))
+    }
+
+    #[test]
+    fn rest_stage_is_the_first_segment() {
+        let s = snapshot();
+        let h = Some("restapi1.execute-api.localhost");
+        assert_eq!(
+            sel(&s, None, h, "/prod/pets/1"),
+            ok("restapi1", "prod", "/pets/1")
+        );
+        assert_eq!(sel(&s, None, h, "/dev/a/"), ok("restapi1", "dev", "/a/"));
+        assert_eq!(sel(&s, None, h, "/prod"), ok("restapi1", "prod", "/"));
+        assert_eq!(sel(&s, None, h, "/prod/"), ok("restapi1", "prod", "/"));
+        assert_eq!(
+            sel(&s, None, h, "/staging/pets"),
+            Err(ErrorKind::MissingAuthenticationToken)
+        );
+        assert_eq!(
+            sel(&s, None, h, "/Prod/pets"),
+            Err(ErrorKind::MissingAuthenticationToken)
+        );
+        assert_eq!(
+            sel(&s, None, h, "/"),
+            Err(ErrorKind::MissingAuthenticationToken)
+        );
+        assert_eq!(
+            sel(&s, None, h, "//prod"),
+            Err(ErrorKind::MissingAuthenticationToken)
+        );
+    }
+
+    #[test]
+    fn execute_api_host_selects_the_api() {
+        let s = snapshot();
+        for h in [
+            "restapi1.execute-api.localhost",
+            "restapi1.execute-api.localhost:8080",
+            "RESTAPI1.Execute-API.LocalHost:443",
+            "restapi1.execute-api.localhost.",
+        ] {
+            assert_eq!(
+                sel(&s, Some(1), Some(h), "/prod/x"),
+                ok("restapi1", "prod", "/x"),
+                "{h}"
+            );
+        }
+        // Ids are matched ignoring case too.
+        assert_eq!(
+            sel(&s, None, Some("mixedcase.execute-api.localhost"), "/prod"),
+            ok("MixedCase", "prod", "/")
+        );
+        // Unknown id: an error even with a default API.
+        let unknown = Some("nope.execute-api.localhost");
+        assert_eq!(
+            sel(&s, Some(0), unknown, "/prod"),
+            Err(ErrorKind::MissingAuthenticationToken)
+        );
+        assert_eq!(
+            sel(&s, None, unknown, "/prod"),
+            Err(ErrorKind::MissingAuthenticationToken)
+        );
+    }
+
+    #[test]
+    fn other_hosts_use_the_default_api() {
+        let s = snapshot();
+        for h in [
+            None,
+            Some("example.com"),
+            Some("example.com:80"),
+            Some("127.0.0.1:8080"),
+            Some("[::1]:8080"),
+            Some("[::1]"),
+            Some("execute-api.localhost"),
+            Some(".execute-api.localhost"),
+            Some("a.b.execute-api.localhost"),
+            Some("restapi1.execute-api.example.com"),
+            Some("restapi1.execute-api.localhostx"),
+            Some("restapi1xexecute-api.localhost"),
+            Some("restapi1.execute-api.localhosté"),
+            Some("éxecute-api.localhost"),
+            Some(""),
+        ] {
+            assert_eq!(
+                sel(&s, Some(0), h, "/dev/q"),
+                ok("restapi1", "dev", "/q"),
+                "{h:?}"
+            );
+            assert_eq!(
+                sel(&s, None, h, "/dev/q"),
+                Err(ErrorKind::MissingAuthenticationToken),
+                "{h:?}"
+            );
+        }
+        // A default index outside the API list selects nothing.
+        assert_eq!(
+            sel(&s, Some(99), None, "/dev"),
+            Err(ErrorKind::MissingAuthenticationToken)
+        );
+    }
+
+    #[test]
+    fn http_api_stages() {
+        let s = snapshot();
+        let h = Some("httpapi1.execute-api.localhost");
+        assert_eq!(
+            sel(&s, None, h, "/pets/1"),
+            ok("httpapi1", "$default", "/pets/1")
+        );
+        assert_eq!(sel(&s, None, h, "/"), ok("httpapi1", "$default", "/"));
+        assert_eq!(
+            sel(&s, None, h, "/beta/pets/1"),
+            ok("httpapi1", "beta", "/pets/1")
+        );
+        assert_eq!(sel(&s, None, h, "/beta"), ok("httpapi1", "beta", "/"));
+        // `$default` is never a prefix.
+        assert_eq!(
+            sel(&s, None, h, "/$default/x"),
+            ok("httpapi1", "$default", "/$default/x")
+        );
+        assert_eq!(
+            sel(&s, Some(1), Some("gw.example.com"), "/betax"),
+            ok("httpapi1", "$default", "/betax")
+        );
+
+        let h = Some("httpnodef.execute-api.localhost");
+        assert_eq!(sel(&s, None, h, "/v1/a"), ok("httpnodef", "v1", "/a"));
+        assert_eq!(sel(&s, None, h, "/v2/a"), Err(ErrorKind::ResourceNotFound));
+        assert_eq!(sel(&s, None, h, "/"), Err(ErrorKind::ResourceNotFound));
+    }
+
+    #[test]
+    fn host_helpers() {
+        assert_eq!(strip_port("a.b:81"), "a.b");
+        assert_eq!(strip_port("[::1]:8080"), "[::1]");
+        assert_eq!(strip_port("[::1"), "[::1");
+        assert_eq!(strip_port("::1"), "::1");
+        assert_eq!(strip_port("a.b."), "a.b");
+        assert_eq!(
+            execute_api_id("x1.execute-api.localhost", "localhost"),
+            Some("x1")
+        );
+        assert_eq!(execute_api_id("x1.execute-api", ""), Some("x1"));
+        assert_eq!(
+            execute_api_id(
+                "x1.EXECUTE-API.us-east-1.amazonaws.com",
+                "us-east-1.amazonaws.com"
+            ),
+            Some("x1")
+        );
+        assert_eq!(execute_api_id("x1.execute-api.localhost", ""), None);
+        assert_eq!(execute_api_id("localhost", "localhost"), None);
+    }
 }

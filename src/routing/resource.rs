@@ -34,7 +34,10 @@ pub struct PathParams {
 
 impl Default for PathParams {
     fn default() -> Self {
-        PathParams { len: 0, spans: [(0, 0); MAX_PARAMS] }
+        PathParams {
+            len: 0,
+            spans: [(0, 0); MAX_PARAMS],
+        }
     }
 }
 
@@ -64,7 +67,11 @@ pub enum Match<'r, T> {
 
 #[derive(Debug)]
 pub struct Router<T> {
-    _todo: std::marker::PhantomData<T>,
+    root: Node<T>,
+    /// HTTP APIs' `$default` route: used only when nothing else matches.
+    default: Option<T>,
+    /// Number of routes, `$default` included.
+    len: usize,
 }
 
 impl<T> Default for Router<T> {
@@ -75,20 +82,690 @@ impl<T> Default for Router<T> {
 
 impl<T> Router<T> {
     pub fn new() -> Self {
-        todo!()
+        Router {
+            root: Node::new(),
+            default: None,
+            len: 0,
+        }
+    }
+
+    /// Number of routes (`$default` included).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether a `$default` route exists.
+    pub fn has_default(&self) -> bool {
+        self.default.is_some()
     }
 
     /// Add a route. `path` is a template as above or `$default`. Errors (as a reason string):
     /// malformed template (not starting with `/`, bad braces, greedy not last, duplicate param
     /// names, more than MAX_PARAMS params) or a duplicate (method, template).
+    ///
+    /// `$default` ignores `method` (it catches every method). One trailing slash on a template
+    /// is ignored (`/a/` is `/a`); templates differing only in parameter names are the same
+    /// resource (`GET /a/{x}` and `GET /a/{y}` are duplicates). A failed insert changes nothing
+    /// that `find` can see.
     pub fn insert(&mut self, method: RouteMethod, path: &str, value: T) -> Result<(), String> {
-        let _ = (method, path, value);
-        todo!()
+        if path == DEFAULT_ROUTE {
+            if self.default.is_some() {
+                return Err(format!("duplicate route '{DEFAULT_ROUTE}'"));
+            }
+            self.default = Some(value);
+            self.len += 1;
+            return Ok(());
+        }
+        if method == RouteMethod::Only(Method::Other) {
+            return Err("unsupported route method".to_string());
+        }
+        let segs = parse_template(path)?;
+        let mut node = &mut self.root;
+        let mut greedy = false;
+        for seg in &segs {
+            match seg {
+                Seg::Literal(name) => node = node.literal_child_mut(name),
+                Seg::Param(_) => node = node.param.get_or_insert_with(|| Box::new(Node::new())),
+                Seg::Greedy(_) => greedy = true,
+            }
+        }
+        let methods = if greedy {
+            &mut node.greedy
+        } else {
+            &mut node.methods
+        };
+        if methods.iter().any(|(m, _)| *m == method) {
+            return Err(format!(
+                "duplicate route '{} {}'",
+                method_name(method),
+                path
+            ));
+        }
+        methods.push((method, value));
+        self.len += 1;
+        Ok(())
     }
 
     /// Find the route for `method` and `path` (no query string; starts with `/`).
+    ///
+    /// The resource is chosen by path alone (literal > param > greedy, with backtracking);
+    /// then the method on it (exact > `ANY`). No resource, or a resource without the method,
+    /// falls back to `$default` when there is one (`params` then empty). `Method::Other`
+    /// matches no route, `$default` included. A greedy parameter's span runs to the end of
+    /// `path`, keeping a trailing slash (`/p/a/b/` on `/p/{proxy+}` gives `a/b/`).
     pub fn find(&self, method: Method, path: &str, params: &mut PathParams) -> Match<'_, T> {
-        let _ = (method, path, params);
-        todo!()
+        params.clear();
+        let resource = if path.starts_with('/') && u32::try_from(path.len()).is_ok() {
+            // Ignore one trailing slash: `/` has no segments, `//` one empty segment.
+            let end = if path.ends_with('/') {
+                path.len() - 1
+            } else {
+                path.len()
+            };
+            self.root.find(path, 0, end, params)
+        } else {
+            None
+        };
+        let found = resource.map(|methods| pick(methods, method));
+        match found {
+            Some(Some(v)) => Match::Found(v),
+            _ => {
+                params.clear();
+                match (&self.default, method) {
+                    (Some(d), m) if m != Method::Other => Match::Found(d),
+                    _ if found.is_some() => Match::MethodNotAllowed,
+                    _ => Match::NotFound,
+                }
+            }
+        }
+    }
+}
+
+/// One segment of a parsed template.
+enum Seg<'a> {
+    Literal(&'a str),
+    Param(&'a str),
+    Greedy(&'a str),
+}
+
+/// One node of the segment trie: the resource reached by the segments so far.
+#[derive(Debug)]
+struct Node<T> {
+    /// Literal children, searched linearly (sibling counts are small in practice).
+    literals: Vec<(Box<str>, Node<T>)>,
+    /// The `{param}` child (one per node: names live in the route, spans are positional).
+    param: Option<Box<Node<T>>>,
+    /// Methods of the greedy `{name+}` child (empty = none).
+    greedy: Vec<(RouteMethod, T)>,
+    /// Methods of the resource at this node (empty = not a resource).
+    methods: Vec<(RouteMethod, T)>,
+}
+
+impl<T> Node<T> {
+    fn new() -> Self {
+        Node {
+            literals: Vec::new(),
+            param: None,
+            greedy: Vec::new(),
+            methods: Vec::new(),
+        }
+    }
+
+    fn literal_child_mut(&mut self, name: &str) -> &mut Node<T> {
+        let i = match self.literals.iter().position(|(n, _)| &**n == name) {
+            Some(i) => i,
+            None => {
+                self.literals.push((name.into(), Node::new()));
+                self.literals.len() - 1
+            }
+        };
+        &mut self.literals[i].1
+    }
+
+    /// Depth-first search for the resource matching the segments of `path[pos..end]`, where
+    /// `pos` is the index of the `/` in front of the next segment (or `end`: no more segments).
+    /// Literal, then param, then greedy; a branch that reaches no resource is abandoned and
+    /// its params are popped. Recursion depth is bounded by the trie's depth.
+    fn find<'r>(
+        &'r self,
+        path: &str,
+        pos: usize,
+        end: usize,
+        params: &mut PathParams,
+    ) -> Option<&'r [(RouteMethod, T)]> {
+        if pos >= end {
+            return if self.methods.is_empty() {
+                None
+            } else {
+                Some(&self.methods)
+            };
+        }
+        let seg_start = pos + 1;
+        let bytes = path.as_bytes();
+        let mut seg_end = seg_start;
+        while seg_end < end && bytes[seg_end] != b'/' {
+            seg_end += 1;
+        }
+        let seg = path.get(seg_start..seg_end)?;
+
+        for (name, child) in &self.literals {
+            if **name == *seg {
+                if let Some(m) = child.find(path, seg_end, end, params) {
+                    return Some(m);
+                }
+                break;
+            }
+        }
+
+        if !seg.is_empty() {
+            if let Some(child) = &self.param {
+                let saved = params.len;
+                if push_span(params, seg_start, seg_end) {
+                    if let Some(m) = child.find(path, seg_end, end, params) {
+                        return Some(m);
+                    }
+                }
+                params.len = saved;
+            }
+        }
+
+        // Greedy: one or more remaining segments whose text (trailing slash aside) is not empty.
+        // The span runs to the end of the path as given, so a trailing slash is kept.
+        if !self.greedy.is_empty() && seg_start < end && push_span(params, seg_start, path.len()) {
+            return Some(&self.greedy);
+        }
+        None
+    }
+}
+
+fn push_span(params: &mut PathParams, start: usize, end: usize) -> bool {
+    let (Ok(s), Ok(e)) = (u32::try_from(start), u32::try_from(end)) else {
+        return false;
+    };
+    match params.spans.get_mut(params.len) {
+        Some(slot) => {
+            *slot = (s, e);
+            params.len += 1;
+            true
+        }
+        None => false,
+    }
+}
+
+/// The route for `method` among one resource's methods: an exact method beats `ANY`.
+/// `Method::Other` matches nothing (not even `ANY`), and HEAD does not match GET.
+fn pick<T>(methods: &[(RouteMethod, T)], method: Method) -> Option<&T> {
+    if method == Method::Other {
+        return None;
+    }
+    let mut any = None;
+    for (m, v) in methods {
+        match m {
+            RouteMethod::Only(x) if *x == method => return Some(v),
+            RouteMethod::Any => any = Some(v),
+            RouteMethod::Only(_) => {}
+        }
+    }
+    any
+}
+
+fn method_name(m: RouteMethod) -> &'static str {
+    match m {
+        RouteMethod::Any => "ANY",
+        RouteMethod::Only(m) => m.as_str(),
+    }
+}
+
+fn valid_param_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// Split and check a template (not `$default`) into segments. `/` gives no segments; one
+/// trailing slash is ignored, as it is on requests.
+fn parse_template(path: &str) -> Result<Vec<Seg<'_>>, String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err("route path must start with '/'".to_string());
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let mut segs = Vec::new();
+    if rest.is_empty() {
+        return if path.len() <= 1 {
+            Ok(segs)
+        } else {
+            Err(format!("empty path segment in route path '{path}'"))
+        };
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for seg in rest.split('/') {
+        if segs.last().is_some_and(|s| matches!(s, Seg::Greedy(_))) {
+            return Err("greedy path parameter must be the last segment".to_string());
+        }
+        if seg.is_empty() {
+            return Err(format!("empty path segment in route path '{path}'"));
+        }
+        if seg
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || matches!(b, b'?' | b'#'))
+        {
+            return Err(format!("invalid character in route path segment '{seg}'"));
+        }
+        let parsed = if let Some(inner) = seg.strip_prefix('{') {
+            let Some(inner) = inner.strip_suffix('}') else {
+                return Err(format!(
+                    "path parameter must be a whole segment written '{{name}}': '{seg}'"
+                ));
+            };
+            let (name, greedy) = match inner.strip_suffix('+') {
+                Some(n) => (n, true),
+                None => (inner, false),
+            };
+            if !valid_param_name(name) {
+                return Err(format!(
+                    "invalid path parameter name '{inner}' (use letters, digits, '_', '.', '-')"
+                ));
+            }
+            if names.contains(&name) {
+                return Err(format!("duplicate path parameter '{name}'"));
+            }
+            names.push(name);
+            if names.len() > MAX_PARAMS {
+                return Err(format!("too many path parameters (at most {MAX_PARAMS})"));
+            }
+            if greedy {
+                Seg::Greedy(name)
+            } else {
+                Seg::Param(name)
+            }
+        } else if seg.contains(['{', '}']) {
+            return Err(format!(
+                "path parameter must be a whole segment written '{{name}}': '{seg}'"
+            ));
+        } else {
+            Seg::Literal(seg)
+        };
+        segs.push(parsed);
+    }
+    Ok(segs)
+}
+
+/// The path parameter names of a route template, in template order (a greedy one without its
+/// `+`), after the same checks as [`Router::insert`]. `$default` has none. For building
+/// `Route::param_names` and checking integration URIs against the route.
+pub fn param_names(template: &str) -> Result<Vec<&str>, String> {
+    if template == DEFAULT_ROUTE {
+        return Ok(Vec::new());
+    }
+    Ok(parse_template(template)?
+        .into_iter()
+        .filter_map(|s| match s {
+            Seg::Literal(_) => None,
+            Seg::Param(n) | Seg::Greedy(n) => Some(n),
+        })
+        .collect())
+}
+
+/// The route key `$default`.
+pub const DEFAULT_ROUTE: &str = "$default";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const GET: RouteMethod = RouteMethod::Only(Method::Get);
+    const POST: RouteMethod = RouteMethod::Only(Method::Post);
+    const ANY: RouteMethod = RouteMethod::Any;
+
+    fn router(routes: &[(RouteMethod, &str)]) -> Router<String> {
+        let mut r = Router::new();
+        for (m, p) in routes {
+            r.insert(*m, p, format!("{} {}", method_name(*m), p))
+                .unwrap();
+        }
+        r
+    }
+
+    /// (route value, params) for a lookup, or "405"/"404".
+    fn lookup(r: &Router<String>, m: Method, path: &str) -> (String, Vec<String>) {
+        let mut p = PathParams::default();
+        match r.find(m, path, &mut p) {
+            Match::Found(v) => (
+                v.clone(),
+                (0..p.len)
+                    .map(|i| p.get(i, path).unwrap().to_string())
+                    .collect(),
+            ),
+            Match::MethodNotAllowed => ("405".into(), vec![]),
+            Match::NotFound => ("404".into(), vec![]),
+        }
+    }
+
+    fn hit(r: &Router<String>, m: Method, path: &str) -> String {
+        lookup(r, m, path).0
+    }
+
+    #[test]
+    fn literal_beats_param_beats_greedy() {
+        let r = router(&[
+            (GET, "/a/b"),
+            (GET, "/a/{x}"),
+            (GET, "/a/{p+}"),
+            (GET, "/{top}/b/c"),
+        ]);
+        assert_eq!(hit(&r, Method::Get, "/a/b"), "GET /a/b");
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/z"),
+            ("GET /a/{x}".into(), vec!["z".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/z/y"),
+            ("GET /a/{p+}".into(), vec!["z/y".into()])
+        );
+        // `/a/b/c`: literal `a` then `b` has no child `c`, `{x}` has no children, greedy takes it.
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/b/c"),
+            ("GET /a/{p+}".into(), vec!["b/c".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "/q/b/c"),
+            ("GET /{top}/b/c".into(), vec!["q".into()])
+        );
+        assert_eq!(hit(&r, Method::Get, "/q/b"), "404");
+    }
+
+    #[test]
+    fn backtracking_between_literal_and_param() {
+        let r = router(&[(GET, "/a/{x}/c"), (GET, "/a/b/{y}")]);
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/b/c"),
+            ("GET /a/b/{y}".into(), vec!["c".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/b/d"),
+            ("GET /a/b/{y}".into(), vec!["d".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/z/c"),
+            ("GET /a/{x}/c".into(), vec!["z".into()])
+        );
+        assert_eq!(hit(&r, Method::Get, "/a/z/d"), "404");
+
+        // Deeper: the literal branch dies two levels down; params pushed on it are popped.
+        let r = router(&[(GET, "/a/b/{y}/e"), (GET, "/a/{x}/{z}/f"), (GET, "/{p+}")]);
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/b/c/e"),
+            ("GET /a/b/{y}/e".into(), vec!["c".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/b/c/f"),
+            ("GET /a/{x}/{z}/f".into(), vec!["b".into(), "c".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/b/c/g"),
+            ("GET /{p+}".into(), vec!["a/b/c/g".into()])
+        );
+        // An intermediate node without methods is not a resource.
+        assert_eq!(
+            lookup(&r, Method::Get, "/a/b"),
+            ("GET /{p+}".into(), vec!["a/b".into()])
+        );
+    }
+
+    #[test]
+    fn exact_method_beats_any() {
+        let r = router(&[(ANY, "/x"), (GET, "/x"), (POST, "/y")]);
+        assert_eq!(hit(&r, Method::Get, "/x"), "GET /x");
+        assert_eq!(hit(&r, Method::Delete, "/x"), "ANY /x");
+        assert_eq!(hit(&r, Method::Head, "/x"), "ANY /x");
+        assert_eq!(hit(&r, Method::Other, "/x"), "405");
+    }
+
+    #[test]
+    fn method_not_allowed_and_head_is_not_get() {
+        let r = router(&[(GET, "/x"), (ANY, "/{p+}")]);
+        assert_eq!(hit(&r, Method::Post, "/x"), "405");
+        assert_eq!(hit(&r, Method::Head, "/x"), "405");
+        assert_eq!(hit(&r, Method::Post, "/y"), "ANY /{p+}");
+        assert_eq!(hit(&r, Method::Get, "/"), "404");
+    }
+
+    #[test]
+    fn default_route_catches_the_unmatched() {
+        let mut r = router(&[(GET, "/x"), (GET, "/items/{id}")]);
+        r.insert(ANY, "$default", "$default".into()).unwrap();
+        assert_eq!(hit(&r, Method::Get, "/x"), "GET /x");
+        assert_eq!(
+            lookup(&r, Method::Get, "/nope/1"),
+            ("$default".into(), vec![])
+        );
+        assert_eq!(
+            lookup(&r, Method::Post, "/items/7"),
+            ("$default".into(), vec![])
+        );
+        assert_eq!(hit(&r, Method::Get, "/"), "$default");
+        assert_eq!(hit(&r, Method::Other, "/nope"), "404");
+        assert_eq!(hit(&r, Method::Other, "/x"), "405");
+        assert!(r.has_default());
+        assert_eq!(r.len(), 3);
+        assert_eq!(
+            r.insert(GET, "$default", "again".into()).unwrap_err(),
+            "duplicate route '$default'"
+        );
+    }
+
+    #[test]
+    fn greedy_spans() {
+        let r = router(&[(ANY, "/echo/{proxy+}"), (GET, "/echo")]);
+        let path = "/echo/a/b";
+        let mut p = PathParams::default();
+        assert!(
+            matches!(r.find(Method::Get, path, &mut p), Match::Found(v) if v == "ANY /echo/{proxy+}")
+        );
+        assert_eq!((p.len, p.spans[0]), (1, (6, 9)));
+        assert_eq!(p.get(0, path), Some("a/b"));
+        assert_eq!(p.get(1, path), None);
+        assert_eq!(
+            lookup(&r, Method::Get, "/echo/a"),
+            ("ANY /echo/{proxy+}".into(), vec!["a".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "/echo/a/b/"),
+            ("ANY /echo/{proxy+}".into(), vec!["a/b/".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "/echo/a//b"),
+            ("ANY /echo/{proxy+}".into(), vec!["a//b".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "/echo/%2F x"),
+            ("ANY /echo/{proxy+}".into(), vec!["%2F x".into()])
+        );
+        // Nothing after the prefix: the greedy parameter needs one segment.
+        assert_eq!(hit(&r, Method::Get, "/echo"), "GET /echo");
+        assert_eq!(hit(&r, Method::Get, "/echo/"), "GET /echo");
+        assert_eq!(hit(&r, Method::Post, "/echo/"), "405");
+        assert_eq!(hit(&r, Method::Post, "/echo//"), "404");
+        let r = router(&[(ANY, "/{proxy+}")]);
+        assert_eq!(hit(&r, Method::Get, "/"), "404");
+        assert_eq!(hit(&r, Method::Get, "//"), "404");
+        assert_eq!(
+            lookup(&r, Method::Get, "/a"),
+            ("ANY /{proxy+}".into(), vec!["a".into()])
+        );
+        assert_eq!(
+            lookup(&r, Method::Get, "//a"),
+            ("ANY /{proxy+}".into(), vec!["/a".into()])
+        );
+    }
+
+    #[test]
+    fn multiple_params_in_template_order() {
+        let r = router(&[(GET, "/orgs/{org}/repos/{repo}/files/{path+}")]);
+        let (v, p) = lookup(&r, Method::Get, "/orgs/acme/repos/gw/files/src/main.rs");
+        assert_eq!(v, "GET /orgs/{org}/repos/{repo}/files/{path+}");
+        assert_eq!(p, vec!["acme", "gw", "src/main.rs"]);
+        assert_eq!(
+            param_names("/orgs/{org}/repos/{repo}/files/{path+}").unwrap(),
+            vec!["org", "repo", "path"]
+        );
+        assert_eq!(param_names("$default").unwrap(), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn trailing_slash_root_and_empty_segments() {
+        let r = router(&[(GET, "/"), (GET, "/hello"), (GET, "/u/{id}"), (GET, "/t/")]);
+        assert_eq!(hit(&r, Method::Get, "/"), "GET /");
+        assert_eq!(hit(&r, Method::Get, "/hello"), "GET /hello");
+        assert_eq!(hit(&r, Method::Get, "/hello/"), "GET /hello");
+        assert_eq!(hit(&r, Method::Get, "/hello//"), "404");
+        assert_eq!(hit(&r, Method::Get, "/t"), "GET /t/");
+        assert_eq!(
+            lookup(&r, Method::Get, "/u/7/"),
+            ("GET /u/{id}".into(), vec!["7".into()])
+        );
+        // Empty segments match no literal and no param.
+        assert_eq!(hit(&r, Method::Get, "//"), "404");
+        assert_eq!(hit(&r, Method::Get, "//hello"), "404");
+        assert_eq!(hit(&r, Method::Get, "/u//"), "404");
+        assert_eq!(hit(&r, Method::Get, "/u//x"), "404");
+        // Not a path at all.
+        assert_eq!(hit(&r, Method::Get, ""), "404");
+        assert_eq!(hit(&r, Method::Get, "hello"), "404");
+    }
+
+    #[test]
+    fn invalid_templates() {
+        let mut r: Router<u8> = Router::new();
+        let mut err = |p: &str| r.insert(GET, p, 0).unwrap_err();
+        assert_eq!(err("a/b"), "route path must start with '/'");
+        assert_eq!(err(""), "route path must start with '/'");
+        assert_eq!(
+            err("/a/{p+}/b"),
+            "greedy path parameter must be the last segment"
+        );
+        assert_eq!(err("/{id}/x/{id}"), "duplicate path parameter 'id'");
+        assert_eq!(err("/{id}/{id+}"), "duplicate path parameter 'id'");
+        assert!(err("/a//b").contains("empty path segment"));
+        assert!(err("//").contains("empty path segment"));
+        assert!(err("/a/{b").contains("whole segment"));
+        assert!(err("/a/b}").contains("whole segment"));
+        assert!(err("/a/x{b}").contains("whole segment"));
+        assert!(err("/a/{}").contains("invalid path parameter name"));
+        assert!(err("/a/{+}").contains("invalid path parameter name"));
+        assert!(err("/a/{b c}").contains("invalid"));
+        assert!(err("/a/{{b}}").contains("invalid path parameter name"));
+        assert!(err("/a?x").contains("invalid character"));
+        let many: String = (0..=MAX_PARAMS).map(|i| format!("/{{p{i}}}")).collect();
+        assert!(err(&many).contains("too many path parameters"));
+        let max: String = (0..MAX_PARAMS).map(|i| format!("/{{p{i}}}")).collect();
+        r.insert(GET, &max, 1).unwrap();
+        assert_eq!(
+            r.insert(RouteMethod::Only(Method::Other), "/o", 0)
+                .unwrap_err(),
+            "unsupported route method"
+        );
+        assert_eq!(r.len(), 1);
+        let path: String = (0..MAX_PARAMS).map(|i| format!("/v{i}")).collect();
+        let mut p = PathParams::default();
+        assert!(matches!(
+            r.find(Method::Get, &path, &mut p),
+            Match::Found(1)
+        ));
+        assert_eq!(p.len, MAX_PARAMS);
+        assert_eq!(p.get(MAX_PARAMS - 1, &path), Some("v15"));
+    }
+
+    #[test]
+    fn duplicate_routes() {
+        let mut r = router(&[(GET, "/a"), (ANY, "/a"), (GET, "/b/{x}"), (GET, "/c/{p+}")]);
+        assert_eq!(
+            r.insert(GET, "/a", "x".into()).unwrap_err(),
+            "duplicate route 'GET /a'"
+        );
+        assert_eq!(
+            r.insert(GET, "/a/", "x".into()).unwrap_err(),
+            "duplicate route 'GET /a/'"
+        );
+        assert_eq!(
+            r.insert(ANY, "/a", "x".into()).unwrap_err(),
+            "duplicate route 'ANY /a'"
+        );
+        assert_eq!(
+            r.insert(GET, "/b/{y}", "x".into()).unwrap_err(),
+            "duplicate route 'GET /b/{y}'"
+        );
+        assert_eq!(
+            r.insert(GET, "/c/{q+}", "x".into()).unwrap_err(),
+            "duplicate route 'GET /c/{q+}'"
+        );
+        // Same path, other method; param and greedy at the same place: all distinct.
+        r.insert(POST, "/a", "POST /a".into()).unwrap();
+        r.insert(GET, "/b/{y+}", "GET /b/{y+}".into()).unwrap();
+        r.insert(GET, "/c/{x}", "GET /c/{x}".into()).unwrap();
+        assert_eq!(hit(&r, Method::Post, "/a"), "POST /a");
+        assert_eq!(hit(&r, Method::Get, "/b/1/2"), "GET /b/{y+}");
+        assert_eq!(hit(&r, Method::Get, "/c/1"), "GET /c/{x}");
+        assert_eq!(hit(&r, Method::Get, "/c/1/2"), "GET /c/{p+}");
+        assert_eq!(r.len(), 7);
+    }
+
+    #[test]
+    fn many_routes() {
+        let mut routes: Vec<(RouteMethod, String)> = Vec::new();
+        for i in 0..30 {
+            routes.push((GET, format!("/svc{i}")));
+            routes.push((POST, format!("/svc{i}/items/{{id}}")));
+            routes.push((ANY, format!("/svc{i}/files/{{path+}}")));
+        }
+        let mut r = Router::new();
+        for (m, p) in &routes {
+            r.insert(*m, p, format!("{} {}", method_name(*m), p))
+                .unwrap();
+        }
+        assert_eq!(r.len(), 90);
+        for i in 0..30 {
+            assert_eq!(
+                hit(&r, Method::Get, &format!("/svc{i}")),
+                format!("GET /svc{i}")
+            );
+            assert_eq!(
+                lookup(&r, Method::Post, &format!("/svc{i}/items/{i}")),
+                (format!("POST /svc{i}/items/{{id}}"), vec![i.to_string()])
+            );
+            assert_eq!(
+                lookup(&r, Method::Put, &format!("/svc{i}/files/a/{i}")),
+                (
+                    format!("ANY /svc{i}/files/{{path+}}"),
+                    vec![format!("a/{i}")]
+                )
+            );
+        }
+        assert_eq!(hit(&r, Method::Get, "/svc30"), "404");
+        assert_eq!(hit(&r, Method::Get, "/svc3/items/1"), "405");
+    }
+
+    #[test]
+    fn params_are_reset_between_lookups() {
+        let r = router(&[(GET, "/a/{x}"), (GET, "/b")]);
+        let mut p = PathParams::default();
+        assert!(matches!(
+            r.find(Method::Get, "/a/1", &mut p),
+            Match::Found(_)
+        ));
+        assert_eq!(p.len, 1);
+        assert!(matches!(r.find(Method::Get, "/b", &mut p), Match::Found(_)));
+        assert_eq!(p.len, 0);
+        assert!(matches!(
+            r.find(Method::Get, "/a/1/2", &mut p),
+            Match::NotFound
+        ));
+        assert_eq!(p.len, 0);
     }
 }

@@ -1,1 +1,6 @@
-//! TODO
+//! Threads: the supervisor (signals, start/stop) and one pinned monoio worker per core.
+
+pub mod control;
+pub mod drain;
+pub mod supervisor;
+pub mod worker;

@@ -1,1 +1,129 @@
-//! TODO
+//! Per-worker upstream connections: keep-alive pools per origin address and a small DNS
+//! cache. Names are resolved on the runtime's blocking pool, never on the event loop.
+
+use std::cell::RefCell;
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use ahash::AHashMap;
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+
+use crate::net::conn::read_append;
+
+/// Idle connections kept per origin.
+pub const MAX_IDLE_PER_ORIGIN: usize = 128;
+/// An idle connection older than this is not reused (upstreams commonly close at 60 s).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a resolved name is reused.
+pub const DNS_TTL: Duration = Duration::from_secs(30);
+/// Upstream read buffer size.
+pub const UPSTREAM_READ_BUF: usize = 16 * 1024;
+
+/// A connection to an upstream and its read buffer.
+pub struct UpstreamConn {
+    pub stream: TcpStream,
+    pub rbuf: Vec<u8>,
+    /// Taken from the pool (it may have been closed by the peer meanwhile).
+    pub reused: bool,
+    idle_since: Instant,
+}
+
+impl UpstreamConn {
+    pub async fn connect(addr: SocketAddr, deadline: Instant) -> io::Result<UpstreamConn> {
+        let stream = match monoio::time::timeout_at(deadline, TcpStream::connect_addr(addr)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+        };
+        let _ = stream.set_nodelay(true);
+        Ok(UpstreamConn {
+            stream,
+            rbuf: Vec::with_capacity(UPSTREAM_READ_BUF),
+            reused: false,
+            idle_since: Instant::now(),
+        })
+    }
+
+    pub async fn read_more(&mut self) -> io::Result<usize> {
+        let buf = std::mem::take(&mut self.rbuf);
+        read_append(&mut self.stream, buf, &mut self.rbuf).await
+    }
+
+    pub async fn read_more_until(&mut self, deadline: Instant) -> io::Result<usize> {
+        match monoio::time::timeout_at(deadline, self.read_more()).await {
+            Ok(r) => r,
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.rbuf.len());
+        self.rbuf.drain(..n);
+    }
+}
+
+#[derive(Default)]
+pub struct Upstreams {
+    idle: RefCell<AHashMap<SocketAddr, Vec<UpstreamConn>>>,
+    dns: RefCell<AHashMap<String, (IpAddr, Instant)>>,
+}
+
+impl Upstreams {
+    /// A pooled idle connection to `addr`, if a fresh enough one exists.
+    pub fn take(&self, addr: SocketAddr) -> Option<UpstreamConn> {
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.get_mut(&addr)?;
+        while let Some(mut c) = list.pop() {
+            if c.idle_since.elapsed() < IDLE_TIMEOUT {
+                c.reused = true;
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Return a connection whose last response was read completely.
+    pub fn put(&self, addr: SocketAddr, mut conn: UpstreamConn) {
+        if !conn.rbuf.is_empty() {
+            return; // unexpected extra bytes: the connection is not reusable
+        }
+        let mut idle = self.idle.borrow_mut();
+        let list = idle.entry(addr).or_default();
+        if list.len() < MAX_IDLE_PER_ORIGIN {
+            conn.idle_since = Instant::now();
+            list.push(conn);
+        }
+    }
+
+    /// Resolve `host` (an IP literal, or a name via the blocking pool, cached).
+    pub async fn resolve(&self, host: &str, port: u16) -> io::Result<SocketAddr> {
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if let Ok(ip) = bare.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        if let Some((ip, at)) = self.dns.borrow().get(host) {
+            if at.elapsed() < DNS_TTL {
+                return Ok(SocketAddr::new(*ip, port));
+            }
+        }
+        let name = host.to_owned();
+        let resolved = monoio::spawn_blocking(move || {
+            (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|mut a| a.next())
+        })
+        .await
+        .map_err(|_| io::Error::other("resolver thread failed"))??;
+        let addr = resolved.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, format!("no address for {host}"))
+        })?;
+        self.dns
+            .borrow_mut()
+            .insert(host.to_owned(), (addr.ip(), Instant::now()));
+        Ok(addr)
+    }
+}

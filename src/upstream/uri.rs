@@ -12,9 +12,21 @@
 //! - `split_rendered(out)` splits a rendered URI into (host, port, path-and-query) where
 //!   path-and-query starts with `/` (a bare authority gives `/`).
 
+use std::net::Ipv6Addr;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    PathParam(String),
+    StageVar(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct UriTemplate {
-    _todo: (),
+    /// The template as written.
+    raw: String,
+    /// Literal text (adjacent pieces merged; the scheme normalised to `http://`) and placeholders.
+    parts: Vec<Part>,
 }
 
 /// Supplies placeholder values while rendering.
@@ -25,30 +37,491 @@ pub trait UriValues {
     fn stage_variable(&self, name: &str) -> Option<&str>;
 }
 
+const SCHEME: &str = "http://";
+const STAGE_VARIABLES: &str = "stageVariables.";
+
 impl UriTemplate {
+    /// Parse and check an integration URI template. Besides the contract: no whitespace or
+    /// control characters, no `#fragment`, no `user@` info, a `/` between the authority and a
+    /// query; `{name}` names are `[A-Za-z0-9_.-]+` (`{name+}` means `{name}`), stage variable
+    /// names `[A-Za-z0-9_]+`. An authority without placeholders is checked as
+    /// [`split_rendered`] would check it (host characters, port 1..=65535, IPv6 address).
     pub fn parse(s: &str) -> Result<UriTemplate, String> {
-        let _ = s;
-        todo!()
+        let Some(rest) = strip_scheme(s) else {
+            return Err(if starts_with_ignore_case(s, "https://") {
+                "only http:// integration URIs are supported (https:// arrives with target groups)"
+                    .to_string()
+            } else {
+                "integration URI must start with 'http://'".to_string()
+            });
+        };
+        if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "integration URI must not contain whitespace or control characters ({c:?})"
+            ));
+        }
+        if s.contains('#') {
+            return Err("integration URI must not contain a fragment ('#')".to_string());
+        }
+        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = rest.get(..auth_end).unwrap_or("");
+        if authority.is_empty() {
+            return Err("integration URI has an empty host".to_string());
+        }
+        if rest.as_bytes().get(auth_end) == Some(&b'?') {
+            return Err("integration URI needs a '/' between the host and the query".to_string());
+        }
+
+        let mut parts = vec![Part::Literal(SCHEME.to_string())];
+        let b = rest.as_bytes();
+        let mut i = 0;
+        let mut lit_start = 0;
+        let mut authority_has_placeholder = false;
+        while i < b.len() {
+            let (open, is_stage_var) = match b[i] {
+                b'$' if b.get(i + 1) == Some(&b'{') => (i + 2, true),
+                b'{' => (i + 1, false),
+                b'}' => return Err("unbalanced '}' in integration URI".to_string()),
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let tail = rest.get(open..).unwrap_or("");
+            let close = match tail.find(['{', '}']) {
+                Some(c) if tail.as_bytes()[c] == b'}' => c,
+                _ => return Err("unbalanced '{' in integration URI".to_string()),
+            };
+            let inner = tail.get(..close).unwrap_or("");
+            let part = if is_stage_var {
+                match inner.strip_prefix(STAGE_VARIABLES) {
+                    Some(name) if valid_stage_var(name) => Part::StageVar(name.to_string()),
+                    _ => {
+                        return Err(format!(
+                            "unsupported placeholder '${{{inner}}}' (use ${{stageVariables.NAME}}, NAME of letters, digits, '_')"
+                        ))
+                    }
+                }
+            } else {
+                let name = inner.strip_suffix('+').unwrap_or(inner);
+                if !valid_param_name(name) {
+                    return Err(format!(
+                        "invalid path parameter '{{{inner}}}' (use letters, digits, '_', '.', '-')"
+                    ));
+                }
+                if i < auth_end {
+                    return Err(format!(
+                        "path parameter '{{{inner}}}' may not appear in the host of an integration URI"
+                    ));
+                }
+                Part::PathParam(name.to_string())
+            };
+            if i < auth_end {
+                authority_has_placeholder = true;
+            }
+            push_literal(&mut parts, rest.get(lit_start..i).unwrap_or(""));
+            parts.push(part);
+            i = open + close + 1;
+            lit_start = i;
+        }
+        push_literal(&mut parts, rest.get(lit_start..).unwrap_or(""));
+
+        if !authority_has_placeholder {
+            parse_authority(authority)?;
+        }
+        Ok(UriTemplate {
+            raw: s.to_string(),
+            parts,
+        })
     }
 
     /// The template as written.
     pub fn as_str(&self) -> &str {
-        todo!()
+        &self.raw
     }
 
     /// Names of the `{path params}` the template uses (validation checks them against the route).
+    /// In order of first use, each once; `{proxy+}` gives `proxy`.
     pub fn path_param_names(&self) -> Vec<&str> {
-        todo!()
+        let mut names: Vec<&str> = Vec::new();
+        for p in &self.parts {
+            if let Part::PathParam(n) = p {
+                if !names.contains(&n.as_str()) {
+                    names.push(n);
+                }
+            }
+        }
+        names
     }
 
+    /// Names of the stage variables the template uses, in order of first use, each once.
+    pub fn stage_variable_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for p in &self.parts {
+            if let Part::StageVar(n) = p {
+                if !names.contains(&n.as_str()) {
+                    names.push(n);
+                }
+            }
+        }
+        names
+    }
+
+    /// Append the rendered URI to `out`. A placeholder without a value gives `Err` with its
+    /// name (`id` for `{id}`, `stageVariables.x` for `${stageVariables.x}`) and leaves `out`
+    /// as it was. Values are inserted verbatim; [`split_rendered`] checks the result.
     pub fn render(&self, values: &dyn UriValues, out: &mut String) -> Result<(), String> {
-        let _ = (values, out);
-        todo!()
+        let start = out.len();
+        for part in &self.parts {
+            let value = match part {
+                Part::Literal(s) => Some(s.as_str()),
+                Part::PathParam(n) => values.path_param(n),
+                Part::StageVar(n) => values.stage_variable(n),
+            };
+            match value {
+                Some(v) => out.push_str(v),
+                None => {
+                    out.truncate(start);
+                    return Err(match part {
+                        Part::StageVar(n) => format!("{STAGE_VARIABLES}{n}"),
+                        Part::PathParam(n) | Part::Literal(n) => n.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 /// Split a rendered `http://host[:port]/path?query` into (host, port, path-and-query).
+///
+/// The port defaults to 80; an IPv6 host keeps its brackets (`[::1]:8080` -> `[::1]`), as a
+/// `Host` header needs them (strip them to parse an `IpAddr`). Errors: not `http://`,
+/// whitespace or control characters anywhere, a `#`, `user@` info, an empty or malformed host,
+/// a port that is empty, not a number, 0 or over 65535, or a query with no `/` before it.
 pub fn split_rendered(uri: &str) -> Result<(&str, u16, &str), String> {
-    let _ = uri;
-    todo!()
+    let rest = strip_scheme(uri).ok_or_else(|| "not an http:// URI".to_string())?;
+    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("URI contains whitespace or control characters".to_string());
+    }
+    if uri.contains('#') {
+        return Err("URI contains a fragment ('#')".to_string());
+    }
+    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(auth_end);
+    let (host, port) = parse_authority(authority)?;
+    let path = if path.is_empty() {
+        "/"
+    } else if path.starts_with('/') {
+        path
+    } else {
+        return Err("URI needs a '/' between the host and the query".to_string());
+    };
+    Ok((host, port, path))
+}
+
+/// `host[:port]` or `[v6]:port` -> (host, with an IPv6 address's brackets, port).
+fn parse_authority(auth: &str) -> Result<(&str, u16), String> {
+    if auth.contains('@') {
+        return Err("user info ('user@') in a URI is not supported".to_string());
+    }
+    let (host, port) = if let Some(r) = auth.strip_prefix('[') {
+        let Some((h, after)) = r.split_once(']') else {
+            return Err(format!("unbalanced '[' in host '{auth}'"));
+        };
+        if h.parse::<Ipv6Addr>().is_err() {
+            return Err(format!("invalid IPv6 address '{h}'"));
+        }
+        // `[` + address + `]`.
+        let h = auth.get(..h.len() + 2).unwrap_or(auth);
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(format!("unexpected text after IPv6 address in '{auth}'")),
+        };
+        (h, port)
+    } else {
+        let (h, port) = match auth.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (auth, None),
+        };
+        if h.is_empty() {
+            return Err("URI has an empty host".to_string());
+        }
+        if !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'~'))
+        {
+            return Err(format!("invalid host '{h}'"));
+        }
+        (h, port)
+    };
+    let port = match port {
+        None => 80,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => return Err(format!("invalid port '{p}'")),
+        },
+    };
+    Ok((host, port))
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
+/// The text after `http://` (scheme matched ignoring case).
+fn strip_scheme(s: &str) -> Option<&str> {
+    if starts_with_ignore_case(s, SCHEME) {
+        s.get(SCHEME.len()..)
+    } else {
+        None
+    }
+}
+
+fn push_literal(parts: &mut Vec<Part>, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    if let Some(Part::Literal(prev)) = parts.last_mut() {
+        prev.push_str(text);
+    } else {
+        parts.push(Part::Literal(text.to_string()));
+    }
+}
+
+fn valid_param_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn valid_stage_var(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Values {
+        params: HashMap<&'static str, &'static str>,
+        vars: HashMap<&'static str, &'static str>,
+    }
+
+    impl UriValues for Values {
+        fn path_param(&self, name: &str) -> Option<&str> {
+            self.params.get(name).copied()
+        }
+        fn stage_variable(&self, name: &str) -> Option<&str> {
+            self.vars.get(name).copied()
+        }
+    }
+
+    fn values(
+        params: &[(&'static str, &'static str)],
+        vars: &[(&'static str, &'static str)],
+    ) -> Values {
+        Values {
+            params: params.iter().copied().collect(),
+            vars: vars.iter().copied().collect(),
+        }
+    }
+
+    fn render(t: &str, v: &Values) -> Result<String, String> {
+        let t = UriTemplate::parse(t).unwrap();
+        let mut out = String::new();
+        t.render(v, &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn parse_errors() {
+        let err = |s: &str| UriTemplate::parse(s).unwrap_err();
+        assert!(err("https://h/").contains("only http://"));
+        assert!(err("ftp://h/").contains("must start with 'http://'"));
+        assert!(err("").contains("must start with 'http://'"));
+        assert!(err("h/x").contains("must start with 'http://'"));
+        assert!(err("http://").contains("empty host"));
+        assert!(err("http:///x").contains("empty host"));
+        assert!(err("http://:80/x").contains("empty host"));
+        assert!(err("http://h:0/").contains("invalid port '0'"));
+        assert!(err("http://h:65536/").contains("invalid port"));
+        assert!(err("http://h:x/").contains("invalid port"));
+        assert!(err("http://h:+80/").contains("invalid port"));
+        assert!(err("http://h:/").contains("invalid port ''"));
+        assert!(err("http://h/{a").contains("unbalanced '{'"));
+        assert!(err("http://h/{a{b}}").contains("unbalanced '{'"));
+        assert!(err("http://h/a}").contains("unbalanced '}'"));
+        assert!(err("http://h/${stageVariables.x").contains("unbalanced '{'"));
+        assert!(err("http://h/${foo}").contains("unsupported placeholder '${foo}'"));
+        assert!(err("http://h/${stageVariables.}").contains("unsupported placeholder"));
+        assert!(err("http://h/${stageVariables.a-b}").contains("unsupported placeholder"));
+        assert!(err("http://h/${stagevariables.a}").contains("unsupported placeholder"));
+        assert!(err("http://h/{}").contains("invalid path parameter"));
+        assert!(err("http://h/{+}").contains("invalid path parameter"));
+        assert!(err("http://h/{a/b}").contains("invalid path parameter"));
+        assert!(err("http://h/{a$b}").contains("invalid path parameter"));
+        assert!(err("http://{host}/x").contains("may not appear in the host"));
+        assert!(err("http://h:{port}/x").contains("may not appear in the host"));
+        assert!(err("http://h /x").contains("whitespace"));
+        assert!(err("http://h/x\r\n").contains("whitespace"));
+        assert!(err("http://h/x#frag").contains("fragment"));
+        assert!(err("http://h?x=1").contains("'/' between the host and the query"));
+        assert!(err("http://u@h/").contains("user info"));
+        assert!(err("http://[::1/").contains("unbalanced '['"));
+        assert!(err("http://[zz]:80/").contains("invalid IPv6"));
+        assert!(err("http://[::1]x/").contains("unexpected text"));
+        assert!(err("http://::1/").contains("empty host"));
+        assert!(err("http://h!/").contains("invalid host"));
+    }
+
+    #[test]
+    fn parse_accepts() {
+        for s in [
+            "http://h",
+            "http://h/",
+            "HTTP://Backend.Example:8080/a/{id}?q={q}&v=${stageVariables.v}",
+            "http://[::1]:9000/x",
+            "http://[::1]",
+            "http://10.0.0.1:65535/",
+            "http://${stageVariables.host}:${stageVariables.port}/p/{proxy+}",
+            "http://${stageVariables.url}",
+            "http://h/$notaplaceholder/{a.b-c_d}/$",
+            "http://h/{id}{id}",
+        ] {
+            let t = UriTemplate::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(t.as_str(), s);
+        }
+        let t =
+            UriTemplate::parse("http://h/{a}/${stageVariables.x}/{proxy+}/{a}/${stageVariables.y}")
+                .unwrap();
+        assert_eq!(t.path_param_names(), vec!["a", "proxy"]);
+        assert_eq!(t.stage_variable_names(), vec!["x", "y"]);
+        assert!(UriTemplate::parse("http://h/")
+            .unwrap()
+            .path_param_names()
+            .is_empty());
+    }
+
+    #[test]
+    fn render_substitutes_params_and_stage_vars() {
+        let v = values(
+            &[("id", "42"), ("proxy", "a/b%20c"), ("q", "x")],
+            &[
+                ("host", "backend.internal"),
+                ("port", "9000"),
+                ("v", "2"),
+                ("url", "up:81/base"),
+            ],
+        );
+        assert_eq!(
+            render("http://h:8080/items/{id}", &v).unwrap(),
+            "http://h:8080/items/42"
+        );
+        assert_eq!(
+            render("HTTP://h/{proxy+}?q={q}&v=${stageVariables.v}", &v).unwrap(),
+            "http://h/a/b%20c?q=x&v=2"
+        );
+        assert_eq!(
+            render(
+                "http://${stageVariables.host}:${stageVariables.port}/p/{proxy}",
+                &v
+            )
+            .unwrap(),
+            "http://backend.internal:9000/p/a/b%20c"
+        );
+        assert_eq!(
+            render("http://${stageVariables.url}/{id}", &v).unwrap(),
+            "http://up:81/base/42"
+        );
+        assert_eq!(
+            render("http://h/$x/{id}{id}", &v).unwrap(),
+            "http://h/$x/4242"
+        );
+
+        // Rendering appends.
+        let t = UriTemplate::parse("http://h/{id}").unwrap();
+        let mut out = String::from(">");
+        t.render(&v, &mut out).unwrap();
+        assert_eq!(out, ">http://h/42");
+    }
+
+    #[test]
+    fn render_reports_missing_values() {
+        let v = values(&[("id", "1")], &[("v", "2")]);
+        assert_eq!(render("http://h/{id}/{other}", &v).unwrap_err(), "other");
+        assert_eq!(render("http://h/{proxy+}", &v).unwrap_err(), "proxy");
+        assert_eq!(
+            render("http://h/{id}?x=${stageVariables.nope}", &v).unwrap_err(),
+            "stageVariables.nope"
+        );
+        // `out` is left as it was.
+        let t = UriTemplate::parse("http://h/{id}/{other}").unwrap();
+        let mut out = String::from("keep");
+        assert!(t.render(&v, &mut out).is_err());
+        assert_eq!(out, "keep");
+    }
+
+    #[test]
+    fn split_rendered_cases() {
+        assert_eq!(split_rendered("http://h").unwrap(), ("h", 80, "/"));
+        assert_eq!(split_rendered("http://h/").unwrap(), ("h", 80, "/"));
+        assert_eq!(
+            split_rendered("http://h:8080/a/b?x=1&y").unwrap(),
+            ("h", 8080, "/a/b?x=1&y")
+        );
+        assert_eq!(
+            split_rendered("HTTP://Host.Example:1/a").unwrap(),
+            ("Host.Example", 1, "/a")
+        );
+        assert_eq!(
+            split_rendered("http://127.0.0.1:65535").unwrap(),
+            ("127.0.0.1", 65535, "/")
+        );
+        assert_eq!(
+            split_rendered("http://[::1]:9000/x?y").unwrap(),
+            ("[::1]", 9000, "/x?y")
+        );
+        assert_eq!(
+            split_rendered("http://[fe80::1]").unwrap(),
+            ("[fe80::1]", 80, "/")
+        );
+        assert_eq!(
+            split_rendered("http://h/a:b@c").unwrap(),
+            ("h", 80, "/a:b@c")
+        );
+
+        for bad in [
+            "https://h/",
+            "h/x",
+            "",
+            "http://",
+            "http:///x",
+            "http://:80/",
+            "http://h:0/",
+            "http://h:65536/",
+            "http://h:80x/",
+            "http://h:/",
+            "http://h /x",
+            "http://h/a b",
+            "http://h/a\tb",
+            "http://h/a\r\nX-Injected: 1",
+            "http://h?x",
+            "http://h/x#y",
+            "http://u:p@h/",
+            "http://[::1/",
+            "http://[nope]/",
+            "http://[::1]80/",
+            "http://h\u{e9}/",
+        ] {
+            assert!(split_rendered(bad).is_err(), "{bad:?}");
+        }
+    }
 }

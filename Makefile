@@ -1,0 +1,43 @@
+# tollgate — the two commands: `make run` and `make test`.
+CARGO        ?= cargo
+CONFIG       ?= examples/quickstart.yaml
+DEMO_UPSTREAM ?= 127.0.0.1:9090
+BIN          := target/release/tollgate
+
+.PHONY: all build run test check lint fmt bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+# Build, validate $(CONFIG), start the demo upstream on $(DEMO_UPSTREAM) and the gateway
+# in the foreground. Ctrl-C stops both.
+run: build
+	$(BIN) check $(CONFIG)
+	@set -e; \
+	$(BIN) demo-upstream --bind $(DEMO_UPSTREAM) & up=$$!; \
+	trap 'kill $$up 2>/dev/null; wait $$up 2>/dev/null' EXIT INT TERM; \
+	$(BIN) run --config $(CONFIG)
+
+# The whole suite: unit tests, integration tests against the real binary, doc tests.
+test:
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+
+# Validate every example configuration.
+check: build
+	@for f in examples/*.yaml; do $(BIN) check $$f || exit 1; done
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench:
+	$(CARGO) bench
+
+clean:
+	$(CARGO) clean

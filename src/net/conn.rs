@@ -1,0 +1,236 @@
+//! A client connection: its socket and the buffers reused for every request on it.
+//!
+//! `rbuf` holds the request head (parsed in place; `head` keeps offsets into it) followed by
+//! whatever else has arrived (body bytes, pipelined requests). Once a phase no longer needs
+//! the head it calls `release_head`, and body bytes are then consumed from the front.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use monoio::buf::{IoBuf, IoBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+
+use crate::http::head::Head;
+
+/// Initial capacity of the read buffer; it grows only to fit `max_head_bytes`.
+pub const READ_BUF: usize = 16 * 1024;
+
+pub struct ClientConn {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    /// Index of the configured listener this connection came in on.
+    pub listener: usize,
+    pub rbuf: Vec<u8>,
+    /// Response heads and other small writes.
+    pub wbuf: Vec<u8>,
+    /// Scratch text (rendered integration URIs).
+    pub scratch: String,
+    /// The upstream request head (kept until the response arrives, for one retry).
+    pub ubuf: Vec<u8>,
+    pub head: Head,
+    /// How much of the current request's body has been read.
+    pub body_state: BodyState,
+}
+
+/// Progress through the current request's body (decides whether an error response can
+/// keep the connection open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyState {
+    /// Nothing read yet: it can still be read and discarded.
+    Untouched,
+    /// Partly read: the connection must close after the response.
+    Partial,
+    /// Fully read (or there was none).
+    Done,
+}
+
+impl ClientConn {
+    pub fn new(stream: TcpStream, peer: SocketAddr, local: SocketAddr, listener: usize) -> Self {
+        ClientConn {
+            stream,
+            peer,
+            local,
+            listener,
+            rbuf: Vec::with_capacity(READ_BUF),
+            wbuf: Vec::with_capacity(1024),
+            scratch: String::with_capacity(256),
+            ubuf: Vec::with_capacity(1024),
+            head: Head::default(),
+            body_state: BodyState::Done,
+        }
+    }
+
+    /// Read more bytes onto the end of `rbuf`. `Ok(0)` is end of stream.
+    pub async fn read_more(&mut self) -> io::Result<usize> {
+        let buf = std::mem::take(&mut self.rbuf);
+        read_append(&mut self.stream, buf, &mut self.rbuf).await
+    }
+
+    /// `read_more` with a deadline; `Err(TimedOut)` when it passes.
+    pub async fn read_more_until(&mut self, deadline: Instant) -> io::Result<usize> {
+        match monoio::time::timeout_at(deadline, self.read_more()).await {
+            Ok(r) => r,
+            Err(_) => Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    /// `read_more` with an idle timeout.
+    pub async fn read_more_within(&mut self, limit: Duration) -> io::Result<usize> {
+        self.read_more_until(Instant::now() + limit).await
+    }
+
+    /// Drop the parsed head from the front of `rbuf`; later bytes move to the front.
+    pub fn release_head(&mut self) {
+        let n = self.head.head_len.min(self.rbuf.len());
+        self.rbuf.drain(..n);
+        self.head.head_len = 0;
+    }
+
+    /// Drop `n` consumed bytes from the front of `rbuf`.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.rbuf.len());
+        self.rbuf.drain(..n);
+    }
+
+    /// Write all of `wbuf` to the client and clear it.
+    pub async fn flush_wbuf(&mut self) -> io::Result<()> {
+        let buf = std::mem::take(&mut self.wbuf);
+        let (res, mut buf) = self.stream.write_all(buf).await;
+        buf.clear();
+        self.wbuf = buf;
+        res.map(|_| ())
+    }
+
+    /// Close after an error response without losing it: shut down our side, then read and
+    /// drop what the client still sends (briefly, bounded), so the kernel does not answer
+    /// unread data with a reset that could destroy the response in flight.
+    pub async fn linger_close(&mut self) {
+        use monoio::io::AsyncWriteRent;
+        let _ = self.stream.shutdown().await;
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let mut dropped = 0usize;
+        while dropped < 256 * 1024 {
+            self.rbuf.clear();
+            match self.read_more_until(deadline).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => dropped += n,
+            }
+        }
+        self.rbuf.clear();
+    }
+
+    /// Write `rbuf[..n]` (body bytes at the front) to `dst`, then consume them.
+    pub async fn forward_front<W: AsyncWriteRentExt>(
+        &mut self,
+        dst: &mut W,
+        n: usize,
+    ) -> io::Result<()> {
+        let n = n.min(self.rbuf.len());
+        let buf = std::mem::take(&mut self.rbuf);
+        let (res, slice) = dst.write_all(buf.slice(0..n)).await;
+        self.rbuf = slice.into_inner();
+        self.consume(n);
+        res.map(|_| ())
+    }
+}
+
+/// Read into the spare capacity of `buf` (growing it when less than 4 KiB is spare) and put
+/// the buffer back into `slot`, whatever the outcome.
+pub async fn read_append<R: AsyncReadRent>(
+    src: &mut R,
+    mut buf: Vec<u8>,
+    slot: &mut Vec<u8>,
+) -> io::Result<usize> {
+    let len = buf.len();
+    if buf.capacity() - len < 4096 {
+        buf.reserve(READ_BUF.max(len));
+    }
+    let (res, slice) = src.read(buf.slice_mut(len..)).await;
+    *slot = slice.into_inner();
+    res
+}
+
+/// What to do with the connection after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    KeepAlive,
+    Close,
+}
+
+/// Serve requests on one connection until it closes, errs, idles out or the worker drains.
+pub async fn serve(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) {
+    loop {
+        match read_head(ctx, conn).await {
+            HeadRead::Ready => {}
+            HeadRead::Closed => return,
+            HeadRead::Failed(kind) => {
+                crate::pipeline::respond::error_and_close(ctx, conn, kind).await;
+                return;
+            }
+        }
+        if crate::pipeline::run(ctx, conn).await == Next::Close || ctx.drain.is_draining() {
+            return;
+        }
+    }
+}
+
+enum HeadRead {
+    Ready,
+    /// Peer closed, idle timeout, drain while idle, or an I/O error: close silently.
+    Closed,
+    /// Answer with this error and close.
+    Failed(crate::error::ErrorKind),
+}
+
+async fn read_head(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) -> HeadRead {
+    use crate::error::ErrorKind;
+    let snapshot = ctx.snapshot();
+    let limits = &snapshot.limits;
+    // The header-read deadline starts with the first byte of the head.
+    let mut deadline = None;
+    loop {
+        if !conn.rbuf.is_empty() {
+            match crate::http::parse::parse_request_head(&conn.rbuf, limits, &mut conn.head) {
+                Ok(true) => return HeadRead::Ready,
+                Ok(false) => {}
+                Err(kind) => return HeadRead::Failed(kind),
+            }
+            if deadline.is_none() {
+                deadline = Some(Instant::now() + limits.header_read_timeout);
+            }
+        }
+        let read = match deadline {
+            Some(d) => conn.read_more_until(d).await,
+            None => {
+                // Idle between requests: the keep-alive timeout applies and a drain closes us.
+                if ctx.drain.is_draining() {
+                    return HeadRead::Closed;
+                }
+                let idle = limits.keepalive_timeout;
+                let r = monoio::select! {
+                    r = conn.read_more_within(idle) => Some(r),
+                    _ = ctx.drain.wait() => None,
+                };
+                match r {
+                    Some(r) => r,
+                    None => return HeadRead::Closed,
+                }
+            }
+        };
+        match read {
+            Ok(0) => {
+                // EOF in the middle of a head is a client error nobody will read; just close.
+                return HeadRead::Closed;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut && deadline.is_some() => {
+                return HeadRead::Failed(ErrorKind::RequestTimeout);
+            }
+            Err(_) => return HeadRead::Closed,
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! MOCK integration: answer from configuration without calling anything.
+
+use crate::config::snapshot::MockIntegration;
+use crate::config::Snapshot;
+use crate::error::GatewayError;
+use crate::http::write::{push_common_headers, push_decimal, push_header, push_status_line};
+use crate::net::conn::{BodyState, ClientConn, Next};
+use crate::pipeline::body::BodyReader;
+use crate::pipeline::RequestFacts;
+use crate::runtime::worker::WorkerCtx;
+
+pub async fn respond(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    snapshot: &Snapshot,
+    mock: &MockIntegration,
+) -> Result<Next, GatewayError> {
+    conn.release_head();
+    if conn.body_state == BodyState::Untouched {
+        let limits = &snapshot.limits;
+        let mut body = BodyReader::new(
+            facts.body,
+            facts.expect_continue,
+            limits.max_body_bytes,
+            limits.body_read_timeout,
+        );
+        conn.body_state = BodyState::Partial;
+        body.discard(conn).await?;
+        conn.body_state = BodyState::Done;
+    }
+    let w = &mut conn.wbuf;
+    w.clear();
+    push_status_line(w, mock.status);
+    push_common_headers(w, &ctx.date.now(), &facts.id, facts.keep_alive);
+    for (name, value) in &mock.headers {
+        push_header(w, name.as_bytes(), value.as_bytes());
+    }
+    w.extend_from_slice(b"content-length: ");
+    push_decimal(w, mock.body.len() as u64);
+    w.extend_from_slice(b"\r\n\r\n");
+    if !facts.head_only() {
+        w.extend_from_slice(&mock.body);
+    }
+    if conn.flush_wbuf().await.is_err() || !facts.keep_alive {
+        return Ok(Next::Close);
+    }
+    Ok(Next::KeepAlive)
+}

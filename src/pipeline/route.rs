@@ -1,0 +1,73 @@
+//! Phase 3, route: Host -> API -> stage -> method + resource path -> route.
+
+use std::sync::Arc;
+
+use crate::config::snapshot::{ApiType, Route, Snapshot, Stage};
+use crate::error::{ErrorKind, GatewayError};
+use crate::http::head::Span;
+use crate::net::conn::ClientConn;
+use crate::routing::domain;
+use crate::routing::resource::{Match, PathParams};
+
+/// The route a request resolved to. Path parameter spans are absolute offsets into
+/// `conn.rbuf`, valid until the head is released.
+pub struct Routed<'s> {
+    pub api_type: ApiType,
+    pub stage: &'s Arc<Stage>,
+    pub route: &'s Arc<Route>,
+    pub params: PathParams,
+}
+
+impl Routed<'_> {
+    /// Raw value of the named path parameter.
+    pub fn param<'b>(&self, name: &str, rbuf: &'b [u8]) -> Option<&'b str> {
+        let i = self.route.param_names.iter().position(|n| n == name)?;
+        if i >= self.params.len {
+            return None;
+        }
+        let (s, e) = self.params.spans[i];
+        Some(Span { start: s, end: e }.str(rbuf))
+    }
+}
+
+pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'s>, GatewayError> {
+    let buf = &conn.rbuf;
+    let head = &conn.head;
+    let listener = snapshot.listeners.get(conn.listener).ok_or_else(|| {
+        GatewayError::with_source(ErrorKind::Internal, "connection from an unknown listener")
+    })?;
+    let host = head.host.map(|h| h.str(buf));
+    let path = head.path.str(buf);
+    let selected = domain::select(snapshot, listener, host, path)?;
+    let no_route = match selected.api.api_type {
+        ApiType::Rest => ErrorKind::MissingAuthenticationToken,
+        ApiType::Http => ErrorKind::ResourceNotFound,
+    };
+    let mut params = PathParams::default();
+    let router = &selected.stage.deployment.router;
+    let route = match router.find(head.method(), selected.resource_path, &mut params) {
+        Match::Found(route) => route,
+        Match::MethodNotAllowed | Match::NotFound => return Err(no_route.into()),
+    };
+    // Make the spans absolute within rbuf (the resource path is a slice of it, or a static
+    // "/" that has no parameters).
+    let (base, start) = (
+        selected.resource_path.as_ptr() as usize,
+        buf.as_ptr() as usize,
+    );
+    let offset = if base >= start && base <= start + buf.len() {
+        base - start
+    } else {
+        0
+    };
+    for span in params.spans.iter_mut().take(params.len) {
+        span.0 += offset as u32;
+        span.1 += offset as u32;
+    }
+    Ok(Routed {
+        api_type: selected.api.api_type,
+        stage: selected.stage,
+        route,
+        params,
+    })
+}

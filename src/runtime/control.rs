@@ -1,0 +1,8 @@
+//! Typed messages from the supervisor to a worker. Each worker polls its own receiver on a
+//! short tick, off the request path.
+
+#[derive(Debug)]
+pub enum ControlMsg {
+    /// Stop accepting, finish in-flight requests, close idle connections, exit.
+    Shutdown,
+}

@@ -1,0 +1,150 @@
+//! The supervisor: binds every listener once per worker (SO_REUSEPORT), starts one pinned
+//! worker per core, then waits for signals. SIGINT/SIGTERM drain and stop the workers
+//! (bounded by `server.drain_timeout`) and the process exits 0.
+
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam::channel::{unbounded, Sender};
+
+use crate::config::Snapshot;
+use crate::log;
+use crate::net::listener::bind_set;
+use crate::runtime::control::ControlMsg;
+use crate::runtime::worker::{self, WorkerSpec};
+
+/// How many workers to run: `--workers`, else `server.workers`, else one per core.
+pub fn worker_count(snapshot: &Snapshot, cli: Option<usize>) -> usize {
+    cli.or(snapshot.server.workers)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .max(1)
+}
+
+struct Worker {
+    handle: JoinHandle<io::Result<()>>,
+    control: Sender<ControlMsg>,
+}
+
+/// Start the gateway and block until it has been told to stop. Returns the exit status.
+pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i32> {
+    let n = worker_count(&snapshot, workers_cli);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let signals = block_signals()?;
+
+    // Bind everything before starting anything, so a busy port fails the start cleanly.
+    let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> =
+        (0..n).map(|_| Vec::new()).collect();
+    for (index, spec) in snapshot.listeners.iter().enumerate() {
+        let (bound, set) = bind_set(spec.bind, n).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("listener {} on {}: {e}", spec.name, spec.bind),
+            )
+        })?;
+        println!("tollgate: listening {} http://{}", spec.name, bound);
+        for (w, l) in set.into_iter().enumerate() {
+            per_worker[w].push((index, l));
+        }
+    }
+
+    let mut workers = Vec::with_capacity(n);
+    for (id, listeners) in per_worker.into_iter().enumerate() {
+        let (tx, rx) = unbounded();
+        let spec = WorkerSpec {
+            id,
+            cpu: Some(id % cores),
+            snapshot: snapshot.clone(),
+            listeners,
+            control: rx,
+        };
+        let handle = std::thread::Builder::new()
+            .name(format!("tollgate-w{id}"))
+            .spawn(move || worker::run(spec))?;
+        workers.push(Worker {
+            handle,
+            control: tx,
+        });
+    }
+    println!("tollgate: ready with {n} worker(s)");
+    log!("serving {} with {n} worker(s)", snapshot.source.display());
+
+    let mut status = 0;
+    loop {
+        match wait_signal(&signals, Duration::from_millis(200)) {
+            Some(libc::SIGINT) | Some(libc::SIGTERM) => {
+                log!(
+                    "shutting down: draining in-flight requests (up to {:?})",
+                    snapshot.server.drain_timeout
+                );
+                break;
+            }
+            Some(libc::SIGHUP) => {
+                log!("SIGHUP: configuration reload is not implemented yet; ignoring")
+            }
+            _ => {}
+        }
+        if workers.iter().any(|w| w.handle.is_finished()) {
+            log!("a worker stopped unexpectedly; shutting down");
+            status = 1;
+            break;
+        }
+    }
+    for w in &workers {
+        let _ = w.control.send(ControlMsg::Shutdown);
+    }
+    let deadline = Instant::now() + snapshot.server.drain_timeout + Duration::from_secs(2);
+    while Instant::now() < deadline && !workers.iter().all(|w| w.handle.is_finished()) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for w in workers {
+        if w.handle.is_finished() {
+            match w.handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    log!("worker failed: {e}");
+                    status = 1;
+                }
+                Err(_) => status = 1,
+            }
+        }
+    }
+    log!("stopped");
+    crate::observe::log::flush();
+    Ok(status)
+}
+
+/// Block SIGINT, SIGTERM and SIGHUP in this thread (and so in the threads it starts), so
+/// they are taken synchronously by `wait_signal`.
+fn block_signals() -> io::Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set points to a live sigset_t; the calls only modify it and this thread's mask.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(set)
+}
+
+fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    // SAFETY: set and ts are valid for the call; a null siginfo pointer is allowed.
+    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (sig > 0).then_some(sig)
+}

@@ -1,0 +1,151 @@
+//! One worker: a thread pinned to a core, its own monoio runtime, its own listeners,
+//! upstream pools and buffers. Everything here is `Rc`/`Cell` state, touched by this
+//! thread only.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam::channel::Receiver;
+use monoio::net::TcpListener;
+
+use crate::config::Snapshot;
+use crate::http::date::DateCache;
+use crate::log;
+use crate::net::conn::{self, ClientConn};
+use crate::pipeline::request_id::RequestIds;
+use crate::runtime::control::ControlMsg;
+use crate::runtime::drain::Drain;
+use crate::upstream::pool::Upstreams;
+
+/// How often a worker looks at its control channel.
+const CONTROL_TICK: Duration = Duration::from_millis(20);
+
+/// Per-worker state shared by this worker's tasks.
+pub struct WorkerCtx {
+    pub id: usize,
+    snapshot: RefCell<Rc<Arc<Snapshot>>>,
+    pub drain: Drain,
+    pub ids: RequestIds,
+    pub date: DateCache,
+    pub upstreams: Upstreams,
+}
+
+impl WorkerCtx {
+    pub fn new(id: usize, snapshot: Arc<Snapshot>) -> Self {
+        WorkerCtx {
+            id,
+            snapshot: RefCell::new(Rc::new(snapshot)),
+            drain: Drain::default(),
+            ids: RequestIds::new(),
+            date: DateCache::default(),
+            upstreams: Upstreams::default(),
+        }
+    }
+
+    /// The snapshot a request runs on (a cheap, non-atomic `Rc` clone).
+    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
+        self.snapshot.borrow().clone()
+    }
+}
+
+/// What a worker thread needs to start.
+pub struct WorkerSpec {
+    pub id: usize,
+    /// Core to pin to, if pinning is wanted.
+    pub cpu: Option<usize>,
+    pub snapshot: Arc<Snapshot>,
+    /// (configured listener index, this worker's SO_REUSEPORT socket)
+    pub listeners: Vec<(usize, std::net::TcpListener)>,
+    pub control: Receiver<ControlMsg>,
+}
+
+/// Run a worker to completion (returns after shutdown and drain).
+pub fn run(spec: WorkerSpec) -> std::io::Result<()> {
+    if let Some(cpu) = spec.cpu {
+        if let Err(e) = monoio::utils::bind_to_cpu_set([cpu]) {
+            log!("worker {}: could not pin to cpu {cpu}: {e:?}", spec.id);
+        }
+    }
+    let builder = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .enable_timer()
+        .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(1)));
+    let mut rt = builder.build()?;
+    let driver = match &rt {
+        monoio::FusionRuntime::Uring(_) => "io_uring",
+        monoio::FusionRuntime::Legacy(_) => "epoll (legacy)",
+    };
+    log!(
+        "worker {} started on cpu {:?} with the {driver} driver",
+        spec.id,
+        spec.cpu
+    );
+    rt.block_on(worker_main(spec))
+}
+
+async fn worker_main(spec: WorkerSpec) -> std::io::Result<()> {
+    let drain_timeout = spec.snapshot.server.drain_timeout;
+    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.snapshot));
+    for (index, std_listener) in spec.listeners {
+        let listener = TcpListener::from_std(std_listener)?;
+        monoio::spawn(accept_loop(ctx.clone(), index, listener));
+    }
+    monoio::spawn(control_loop(ctx.clone(), spec.control));
+
+    ctx.drain.wait().await;
+    let deadline = monoio::time::Instant::now() + drain_timeout;
+    while ctx.drain.active() > 0 && monoio::time::Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if ctx.drain.active() > 0 {
+        log!(
+            "worker {}: drain deadline passed with {} connection(s) open",
+            ctx.id,
+            ctx.drain.active()
+        );
+    }
+    Ok(())
+}
+
+async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
+    loop {
+        while let Ok(msg) = control.try_recv() {
+            match msg {
+                ControlMsg::Shutdown => ctx.drain.trigger(),
+            }
+        }
+        if ctx.drain.is_draining() {
+            return;
+        }
+        monoio::time::sleep(CONTROL_TICK).await;
+    }
+}
+
+async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpListener) {
+    let local = listener.local_addr().ok();
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => Some(r),
+            _ = ctx.drain.wait() => None,
+        };
+        let Some(accepted) = accepted else { return };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok().or(local).unwrap_or(peer);
+                let ctx = ctx.clone();
+                monoio::spawn(async move {
+                    let _active = ctx.drain.track();
+                    let mut c = ClientConn::new(stream, peer, local, listener_index);
+                    conn::serve(&ctx, &mut c).await;
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                log!("worker {}: accept failed: {e}", ctx.id);
+                monoio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
