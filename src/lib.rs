@@ -10,8 +10,8 @@
 //! 5. throttle and 6. cache (later issues);
 //! 7. integration request and 8. integration (`pipeline::integration`: MOCK or HTTP_PROXY
 //!    through the per-worker upstream pool);
-//! 9./10. integration and method response: stream back, or turn a `GatewayError` into the
-//!    gateway response from `error`'s one table.
+//! 9. integration response and 10. method response: stream back, or turn a `GatewayError`
+//!    into the gateway response from `error`'s one table.
 //!
 //! Who owns what: one worker thread per core with its own monoio runtime, listeners,
 //! upstream pools and buffers (`runtime::worker`, `Rc` state only); the configuration is an
