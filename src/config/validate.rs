@@ -316,7 +316,7 @@ fn build_limits(e: &mut Errors, f: &LimitsFile) -> HttpLimits {
     let max_head_bytes = range("limits.max_head_bytes", f.max_head_bytes, 1024, 1_048_576)
         .map(|v| v as usize)
         .unwrap_or(d.max_head_bytes);
-    let max_headers = range("limits.max_headers", f.max_headers, 1, 1000)
+    let max_headers = range("limits.max_headers", f.max_headers, 1, crate::http::parse::HEADER_SLOTS as u64)
         .map(|v| v as usize)
         .unwrap_or(d.max_headers);
     let max_body_bytes = if f.max_body_bytes == 0 {
@@ -977,7 +977,7 @@ apis:
         let list = errors(&minimal("limits:\n  max_headers: 0\n", ""));
         assert_eq!(
             list[0].to_string(),
-            "test.yaml: limits.max_headers: must be between 1 and 1000, got 0"
+            "test.yaml: limits.max_headers: must be between 1 and 128, got 0"
         );
     }
 
@@ -1141,8 +1141,8 @@ apis:
 
     #[test]
     fn max_headers_range() {
-        let list = errors(&minimal("limits:\n  max_headers: 1001\n", ""));
-        assert_error(&list, "limits.max_headers", "between 1 and 1000");
+        let list = errors(&minimal("limits:\n  max_headers: 129\n", ""));
+        assert_error(&list, "limits.max_headers", "between 1 and 128");
     }
 
     #[test]
