@@ -316,9 +316,14 @@ fn build_limits(e: &mut Errors, f: &LimitsFile) -> HttpLimits {
     let max_head_bytes = range("limits.max_head_bytes", f.max_head_bytes, 1024, 1_048_576)
         .map(|v| v as usize)
         .unwrap_or(d.max_head_bytes);
-    let max_headers = range("limits.max_headers", f.max_headers, 1, crate::http::parse::HEADER_SLOTS as u64)
-        .map(|v| v as usize)
-        .unwrap_or(d.max_headers);
+    let max_headers = range(
+        "limits.max_headers",
+        f.max_headers,
+        1,
+        crate::http::parse::HEADER_SLOTS as u64,
+    )
+    .map(|v| v as usize)
+    .unwrap_or(d.max_headers);
     let max_body_bytes = if f.max_body_bytes == 0 {
         e.push("limits.max_body_bytes", "must be at least 1");
         d.max_body_bytes

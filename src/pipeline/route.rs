@@ -45,7 +45,13 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
     };
     let mut params = PathParams::default();
     let router = &selected.stage.deployment.router;
-    let route = match router.find(head.method(), selected.resource_path, &mut params) {
+    let by_method = selected.api.api_type == ApiType::Http;
+    let route = match router.find_with(
+        head.method(),
+        selected.resource_path,
+        &mut params,
+        by_method,
+    ) {
         Match::Found(route) => route,
         Match::MethodNotAllowed | Match::NotFound => return Err(no_route.into()),
     };

@@ -158,7 +158,21 @@ impl<T> Router<T> {
     /// matches no route, `$default` included. A greedy parameter's span runs to the end of
     /// `path`, keeping a trailing slash (`/p/a/b/` on `/p/{proxy+}` gives `a/b/`).
     pub fn find(&self, method: Method, path: &str, params: &mut PathParams) -> Match<'_, T> {
+        self.find_with(method, path, params, false)
+    }
+
+    /// Like `find`, but with `by_method` a resource without the request's method is a failed
+    /// branch and the search backtracks to less specific ones, as HTTP APIs choose routes:
+    /// with `GET /pets/dog` and `ANY /{proxy+}`, `POST /pets/dog` gets `ANY /{proxy+}`.
+    pub fn find_with(
+        &self,
+        method: Method,
+        path: &str,
+        params: &mut PathParams,
+        by_method: bool,
+    ) -> Match<'_, T> {
         params.clear();
+        let filter = by_method.then_some(method);
         let resource = if path.starts_with('/') && u32::try_from(path.len()).is_ok() {
             // Ignore one trailing slash: `/` has no segments, `//` one empty segment.
             let end = if path.ends_with('/') {
@@ -166,7 +180,7 @@ impl<T> Router<T> {
             } else {
                 path.len()
             };
-            self.root.find(path, 0, end, params)
+            self.root.find(path, 0, end, params, filter)
         } else {
             None
         };
@@ -236,13 +250,15 @@ impl<T> Node<T> {
         pos: usize,
         end: usize,
         params: &mut PathParams,
+        filter: Option<Method>,
     ) -> Option<&'r [(RouteMethod, T)]> {
+        // A resource matches when it has methods (and, when filtering, the wanted one).
+        let accept = |methods: &'r [(RouteMethod, T)]| {
+            (!methods.is_empty() && filter.is_none_or(|m| pick(methods, m).is_some()))
+                .then_some(methods)
+        };
         if pos >= end {
-            return if self.methods.is_empty() {
-                None
-            } else {
-                Some(&self.methods)
-            };
+            return accept(&self.methods);
         }
         let seg_start = pos + 1;
         let bytes = path.as_bytes();
@@ -254,7 +270,7 @@ impl<T> Node<T> {
 
         for (name, child) in &self.literals {
             if **name == *seg {
-                if let Some(m) = child.find(path, seg_end, end, params) {
+                if let Some(m) = child.find(path, seg_end, end, params, filter) {
                     return Some(m);
                 }
                 break;
@@ -265,7 +281,7 @@ impl<T> Node<T> {
             if let Some(child) = &self.param {
                 let saved = params.len;
                 if push_span(params, seg_start, seg_end) {
-                    if let Some(m) = child.find(path, seg_end, end, params) {
+                    if let Some(m) = child.find(path, seg_end, end, params, filter) {
                         return Some(m);
                     }
                 }
@@ -275,8 +291,12 @@ impl<T> Node<T> {
 
         // Greedy: one or more remaining segments whose text (trailing slash aside) is not empty.
         // The span runs to the end of the path as given, so a trailing slash is kept.
-        if !self.greedy.is_empty() && seg_start < end && push_span(params, seg_start, path.len()) {
-            return Some(&self.greedy);
+        if seg_start < end {
+            if let Some(m) = accept(&self.greedy) {
+                if push_span(params, seg_start, path.len()) {
+                    return Some(m);
+                }
+            }
         }
         None
     }
@@ -516,6 +536,29 @@ mod tests {
             lookup(&r, Method::Get, "/a/b"),
             ("GET /{p+}".into(), vec!["a/b".into()])
         );
+    }
+
+    #[test]
+    fn http_api_matching_falls_back_by_method() {
+        use RouteMethod::*;
+        let r = router(&[
+            (Only(Method::Get), "/pets/dog/1"),
+            (Only(Method::Get), "/pets/dog/{id}"),
+            (Only(Method::Get), "/pets/{proxy+}"),
+            (Any, "/{proxy+}"),
+        ]);
+        let by_method =
+            |m: Method, path: &str| match r.find_with(m, path, &mut PathParams::default(), true) {
+                Match::Found(v) => v.clone(),
+                Match::MethodNotAllowed => "405".into(),
+                Match::NotFound => "404".into(),
+            };
+        assert_eq!(by_method(Method::Get, "/pets/dog/1"), "GET /pets/dog/1");
+        assert_eq!(by_method(Method::Get, "/pets/dog/2"), "GET /pets/dog/{id}");
+        assert_eq!(by_method(Method::Get, "/pets/cat/1"), "GET /pets/{proxy+}");
+        assert_eq!(by_method(Method::Post, "/pets/dog/1"), "ANY /{proxy+}");
+        // Resource-first (REST) matching keeps the most specific resource.
+        assert_eq!(hit(&r, Method::Post, "/pets/dog/1"), "405");
     }
 
     #[test]
