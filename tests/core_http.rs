@@ -112,6 +112,73 @@ fn pipelined_mock_does_not_overtake_a_slow_proxy_request() {
 }
 
 #[test]
+fn chunked_body_with_extensions_and_trailers_then_a_pipelined_request() {
+    let up = DemoUpstream::start();
+    let gw = Gateway::start(&ka_config(&up));
+    let mut c = gw.client();
+    let mut batch = req(
+        "POST",
+        "/prod/echo/trailers",
+        &[("Transfer-Encoding", "chunked"), ("Trailer", "X-Checksum")],
+        b"",
+    );
+    batch.extend_from_slice(
+        b"5;name=value\r\nhello\r\n1;x\r\n \r\n5\r\nworld\r\n0\r\nX-Checksum: abc\r\n\r\n",
+    );
+    batch.extend(get("/prod/mock"));
+    c.send(&batch);
+    let r = c.read_response();
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let echo = r.json();
+    assert_eq!(jstr(&echo, "body"), "hello world");
+    assert_eq!(echo["body_length"].as_u64(), Some(11));
+    assert_eq!(
+        echoed_header(&echo, "trailer"),
+        None,
+        "Trailer is hop-by-hop"
+    );
+    let r = c.read_response();
+    assert_eq!((r.status, r.body_str().as_str()), (200, "mocked"));
+}
+
+#[test]
+fn pipelined_malformed_request_gets_400_after_the_good_response() {
+    let up = DemoUpstream::start();
+    let gw = Gateway::start(&ka_config(&up));
+    let mut c = gw.client();
+    let mut batch = get("/prod/mock");
+    batch.extend_from_slice(b"GET /prod/mock HTTP/1.1\r\nX-No-Host: 1\r\n\r\n");
+    batch.extend(get("/prod/mock"));
+    c.send(&batch);
+    let r1 = c.read_response();
+    assert_eq!((r1.status, r1.body_str().as_str()), (200, "mocked"));
+    let r2 = c.read_response();
+    r2.assert_gateway_error(400, "Bad Request", "BadRequestException");
+    // Nothing after a framing error is served: the connection closes.
+    c.assert_closed(Duration::from_secs(3));
+}
+
+#[test]
+fn large_body_to_an_unknown_route_is_discarded_and_the_connection_kept() {
+    let up = DemoUpstream::start();
+    let gw = Gateway::start(&ka_config(&up));
+    let mut c = gw.client();
+    let r = c.request(&req(
+        "POST",
+        "/prod/nope",
+        &[],
+        &pattern_bytes(1_100_000, 8),
+    ));
+    r.assert_gateway_error(
+        403,
+        "Missing Authentication Token",
+        "MissingAuthenticationTokenException",
+    );
+    let r = c.request(&get("/prod/mock"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "mocked"));
+}
+
+#[test]
 fn http10_closes_unless_keep_alive_is_asked_for() {
     let up = DemoUpstream::start();
     let gw = Gateway::start(&ka_config(&up));
@@ -229,6 +296,28 @@ fn guard_control_valid_requests_reach_the_counting_upstream() {
 }
 
 #[test]
+fn pipelined_bytes_after_a_body_are_not_sent_upstream() {
+    let up = CountingUpstream::start();
+    let gw = Gateway::start(&guard_config(&up, ""));
+    let mut c = gw.client();
+    c.send(
+        b"POST /prod/first HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /prod/sink HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    let r1 = c.read_response();
+    assert_eq!((r1.status, r1.body_str().as_str()), (200, COUNTING_BODY));
+    let r2 = c.read_response();
+    assert_eq!((r2.status, r2.body_str().as_str()), (200, "sunk"));
+    std::thread::sleep(Duration::from_millis(50));
+    let seen = String::from_utf8_lossy(&up.received()).into_owned();
+    assert!(seen.starts_with("POST /first HTTP/1.1\r\n"), "{seen:?}");
+    assert!(
+        seen.ends_with("\r\n\r\nhello"),
+        "upstream got more than the first request: {seen:?}"
+    );
+    assert!(!seen.contains("/sink"), "{seen:?}");
+}
+
+#[test]
 fn guard_content_length_and_transfer_encoding() {
     assert_400(
         b"POST /prod/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
@@ -333,6 +422,24 @@ fn guard_missing_host_on_http11() {
 #[test]
 fn guard_two_host_headers() {
     assert_400(b"GET /prod/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+}
+
+#[test]
+fn guard_request_target_not_origin_form() {
+    assert_400(b"GET prod/x HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_400(b"GET /prod/x#frag HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_400(b"GET * HTTP/1.1\r\nHost: a\r\n\r\n");
+}
+
+#[test]
+fn guard_empty_header_name() {
+    assert_400(b"GET /prod/x HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n");
+}
+
+#[test]
+fn guard_invalid_host_value() {
+    assert_400(b"GET /prod/x HTTP/1.1\r\nHost: a b\r\n\r\n");
+    assert_400(b"GET /prod/x HTTP/1.1\r\nHost: \r\n\r\n");
 }
 
 #[test]
@@ -479,6 +586,29 @@ fn body_over_configured_max_is_413() {
     out.assert_status_and_closed(413);
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(up.connections(), 0);
+}
+
+#[test]
+fn chunked_body_over_max_on_a_proxy_route_is_413() {
+    let up = CountingUpstream::start();
+    let gw = Gateway::start(&guard_config(&up, TIGHT_LIMITS));
+    let mut request =
+        b"POST /prod/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    request.extend(chunked(&pattern_bytes(4096, 5), &[700]));
+    let out = raw_exchange(gw.port, &request, Duration::from_secs(3));
+    out.assert_status_and_closed(413);
+    assert_eq!(
+        out.response().body_str(),
+        "{\"message\":\"HTTP content length exceeded 10485760 bytes.\"}"
+    );
+    // The upstream never sees the end of the body.
+    std::thread::sleep(Duration::from_millis(50));
+    let seen = up.received();
+    assert!(
+        find_subslice(&seen, b"\r\n0\r\n\r\n").is_none(),
+        "a truncated body was completed upstream: {} bytes",
+        seen.len()
+    );
 }
 
 #[test]

@@ -102,6 +102,34 @@ fn sigterm_drains_in_flight_request_and_exits_0() {
     );
 }
 
+/// RFC 9112 §9.6: a server that is going to close after a response SHOULD say so in that
+/// response, so that a client does not reuse (or pipeline onto) a dying connection.
+#[test]
+fn response_completed_during_drain_announces_connection_close() {
+    let up = DemoUpstream::start();
+    let mut gw = Gateway::start(&lifecycle_config(&up));
+    let mut c = gw.client();
+    c.send(&req(
+        "GET",
+        "/prod/echo/slow",
+        &[("x-echo-delay-ms", "600")],
+        b"",
+    ));
+    std::thread::sleep(Duration::from_millis(200));
+    gw.proc.sigterm();
+    let r = c.read_response_within(false, Duration::from_secs(5));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    c.assert_closed(Duration::from_secs(3));
+    assert!(
+        r.says_close(),
+        "the last response before the drain closed the connection did not carry \
+         `connection: close`: {}",
+        r.describe()
+    );
+    let status = gw.proc.wait_timeout(Duration::from_secs(5));
+    assert!(status.is_some_and(|s| s.success()), "exit {status:?}");
+}
+
 #[test]
 fn idle_connections_do_not_hold_up_shutdown() {
     let up = DemoUpstream::start();

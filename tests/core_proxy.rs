@@ -29,6 +29,10 @@ apis:
         integration:
           type: HTTP_PROXY
           uri: http://127.0.0.1:{dead}/{{proxy}}
+      - route: GET /fixedq/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://{up}/fixed/{{proxy}}?from=uri
       - route: GET /mock
         integration:
           type: MOCK
@@ -296,6 +300,26 @@ fn upstream_status_and_headers_pass_through_with_a_request_id() {
 }
 
 #[test]
+fn upstream_204_and_304_pass_through_without_a_body() {
+    let (_up, gw) = start();
+    let mut c = gw.client();
+    for status in ["204", "304"] {
+        let r = c.request(&req(
+            "GET",
+            "/prod/echo/nb",
+            &[("x-echo-status", status)],
+            b"",
+        ));
+        assert_eq!(r.status.to_string(), status, "{}", r.describe());
+        assert!(r.body.is_empty());
+        r.assert_request_id();
+    }
+    // The connection is still in step.
+    let r = c.request(&get("/prod/mock"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "mocked"));
+}
+
+#[test]
 fn head_request_through_the_proxy_has_no_body() {
     let (_up, gw) = start();
     let mut c = gw.client();
@@ -432,4 +456,95 @@ fn expect_100_continue_on_unknown_route_gets_the_error_not_continue() {
         "Missing Authentication Token",
         "MissingAuthenticationTokenException",
     );
+}
+
+#[test]
+fn integration_uri_query_is_combined_with_the_client_query() {
+    let (_up, gw) = start();
+    let r = gw.send(&get("/prod/fixedq/p?client=1"));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let echo = r.json();
+    assert_eq!(jstr(&echo, "path"), "/fixed/p");
+    assert_eq!(jstr(&echo, "query"), "from=uri&client=1");
+    let r = gw.send(&get("/prod/fixedq/p"));
+    let echo = r.json();
+    assert_eq!(jstr(&echo, "query"), "from=uri");
+}
+
+#[test]
+fn several_x_forwarded_for_lines_are_all_kept() {
+    let (_up, gw) = start();
+    let r = gw.send(&req(
+        "GET",
+        "/prod/echo/xff",
+        &[
+            ("X-Forwarded-For", "10.0.0.1"),
+            ("X-Forwarded-For", "10.0.0.2"),
+        ],
+        b"",
+    ));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let echo = r.json();
+    assert_eq!(
+        echoed_header(&echo, "x-forwarded-for"),
+        Some("10.0.0.1, 10.0.0.2, 127.0.0.1"),
+        "upstream saw headers {}",
+        echo["headers"]
+    );
+}
+
+#[test]
+fn large_head_within_the_limit_is_forwarded() {
+    let (_up, gw) = start();
+    let big = "b".repeat(9 * 1024);
+    let r = gw.send(&req("GET", "/prod/echo/bighead", &[("X-Big", &big)], b""));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(echoed_header(&r.json(), "x-big"), Some(big.as_str()));
+}
+
+#[test]
+fn absolute_form_target_selects_by_its_authority() {
+    let (_up, gw) = start();
+    let r = gw.send(&req(
+        "GET",
+        "http://p.execute-api.localhost/prod/echo/abs?q=1",
+        &[("Host", "ignored.example")],
+        b"",
+    ));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let echo = r.json();
+    assert_eq!(jstr(&echo, "path"), "/abs");
+    assert_eq!(jstr(&echo, "query"), "q=1");
+    let r = gw.send(&req(
+        "GET",
+        "http://nosuch.execute-api.localhost/prod/mock",
+        &[("Host", "p.execute-api.localhost")],
+        b"",
+    ));
+    r.assert_gateway_error(
+        403,
+        "Missing Authentication Token",
+        "MissingAuthenticationTokenException",
+    );
+}
+
+/// `{proxy+}` is substituted raw, so a `..` segment would let an upstream that resolves
+/// dot segments serve paths outside the integration's base path. The gateway refuses them.
+#[test]
+fn dot_segments_cannot_escape_the_integration_base_path() {
+    // Decision (docs/BEHAVIOUR.md): a `.` or `..` segment, literal or percent-encoded, is
+    // refused with 400 before routing, so nothing reaches the upstream.
+    let (_up, gw) = start();
+    for target in [
+        "/prod/fixedq/../secret",
+        "/prod/fixedq/a/../../secret",
+        "/prod/fixedq/%2e%2e/secret",
+        "/prod/fixedq/./x",
+    ] {
+        let r = gw.send(&get(target));
+        assert_eq!(r.status, 400, "{target}: {}", r.describe());
+    }
+    // Dots inside names are ordinary characters.
+    let r = gw.send(&get("/prod/fixedq/a.b/...x"));
+    assert_eq!(r.status, 200, "{}", r.describe());
 }

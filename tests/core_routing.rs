@@ -443,3 +443,56 @@ fn mock_head_gets_no_body() {
     let r = c.request(&get("/prod/any"));
     assert_eq!((r.status, r.body_str().as_str()), (202, "hello"));
 }
+
+/// docs/BEHAVIOUR.md: REST APIs pick the resource by path first (a method missing on it is
+/// a 403 even when a greedy route would take the method); HTTP APIs match path and method
+/// together (full match, then greedy routes, then `$default`).
+#[test]
+fn method_mismatch_rest_is_resource_first_http_falls_back_to_greedy() {
+    let routes = format!(
+        "{}{}",
+        mock("GET /pets/dog", "dog"),
+        mock("ANY /{proxy+}", "greedy")
+    );
+    let yaml = format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+apis:
+  - id: rest
+    type: REST
+    routes:
+{routes}    stages:
+      - name: prod
+  - id: http
+    type: HTTP
+    routes:
+{routes}    stages:
+      - name: $default
+"
+    );
+    let gw = Gateway::start(&yaml);
+    let mut c = gw.client();
+    let rest = "rest.execute-api.localhost";
+    let http = "http.execute-api.localhost";
+    assert_mock_body(&c.request(&host_get("/prod/pets/dog", rest)), "dog");
+    c.request(&req("POST", "/prod/pets/dog", &[("Host", rest)], b"x"))
+        .assert_gateway_error(
+            403,
+            "Missing Authentication Token",
+            "MissingAuthenticationTokenException",
+        );
+    assert_mock_body(&c.request(&host_get("/prod/pets/cat", rest)), "greedy");
+    assert_mock_body(&c.request(&host_get("/pets/dog", http)), "dog");
+    assert_mock_body(
+        &c.request(&req("POST", "/pets/dog", &[("Host", http)], b"x")),
+        "greedy",
+    );
+    // No default API on this listener: other hosts get 403.
+    c.request(&host_get("/prod/pets/dog", "example.com"))
+        .assert_gateway_error(
+            403,
+            "Missing Authentication Token",
+            "MissingAuthenticationTokenException",
+        );
+}

@@ -21,12 +21,19 @@ pub struct RequestFacts {
     pub id: [u8; 36],
     pub method: Method,
     pub version_minor: u8,
+    /// The client's wish (version and `Connection`); see `keep_alive()`.
     pub keep_alive: bool,
     pub expect_continue: bool,
     pub body: BodyFraming,
 }
 
 impl RequestFacts {
+    /// Whether the response may keep the connection open: the client asked for it and the
+    /// worker is not draining (checked when the response is written, not when it started).
+    pub fn keep_alive(&self, ctx: &WorkerCtx) -> bool {
+        self.keep_alive && !ctx.drain.is_draining()
+    }
+
     /// Responses to HEAD carry no body.
     pub fn head_only(&self) -> bool {
         self.method == Method::Head
@@ -42,7 +49,7 @@ pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
         id: ctx.ids.next(),
         method: head.method(),
         version_minor: head.version_minor,
-        keep_alive: head.keep_alive && !ctx.drain.is_draining(),
+        keep_alive: head.keep_alive,
         expect_continue: head.expect_continue,
         body: head.body,
     };

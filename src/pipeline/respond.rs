@@ -32,7 +32,7 @@ pub async fn error(
     if conn.head.head_len != 0 {
         conn.release_head();
     }
-    let mut keep_alive = facts.keep_alive && !err.closes_connection();
+    let mut keep_alive = facts.keep_alive(ctx) && !err.closes_connection();
     if keep_alive {
         match conn.body_state {
             BodyState::Done => {}

@@ -38,6 +38,14 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
     })?;
     let host = head.host.map(|h| h.str(buf));
     let path = head.path.str(buf);
+    if has_dot_segment(path.as_bytes()) {
+        // `.` and `..` (also percent-encoded) would let a `{proxy+}` value climb out of
+        // the integration URI's base path at an upstream that resolves them.
+        return Err(GatewayError::with_source(
+            ErrorKind::BadRequest,
+            "dot segment in request path",
+        ));
+    }
     let selected = domain::select(snapshot, listener, host, path)?;
     let no_route = match selected.api.api_type {
         ApiType::Rest => ErrorKind::MissingAuthenticationToken,
@@ -76,4 +84,58 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
         route,
         params,
     })
+}
+
+/// Does the path hold a `.` or `..` segment, literally or percent-encoded (`%2e`)?
+fn has_dot_segment(path: &[u8]) -> bool {
+    path.split(|&b| b == b'/').any(|seg| {
+        let mut dots = 0;
+        let mut i = 0;
+        while i < seg.len() {
+            if seg[i] == b'.' {
+                i += 1;
+            } else if seg.len() - i >= 3
+                && seg[i] == b'%'
+                && seg[i + 1] == b'2'
+                && seg[i + 2].eq_ignore_ascii_case(&b'e')
+            {
+                i += 3;
+            } else {
+                return false;
+            }
+            dots += 1;
+        }
+        dots == 1 || dots == 2
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments_literal_and_encoded() {
+        for p in [
+            "/a/../b",
+            "/a/./b",
+            "/..",
+            "/a/%2e%2E/b",
+            "/a/.%2e",
+            "/a/%2E",
+            "/a/..",
+        ] {
+            assert!(has_dot_segment(p.as_bytes()), "{p}");
+        }
+        for p in [
+            "/",
+            "/a/b",
+            "/a/...",
+            "/a/.hidden",
+            "/a/b.txt",
+            "/a/%2e%2e%2e",
+            "/a/%2f",
+        ] {
+            assert!(!has_dot_segment(p.as_bytes()), "{p}");
+        }
+    }
 }

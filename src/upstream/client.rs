@@ -25,6 +25,8 @@ pub struct ResponseHead {
     pub headers: Vec<((usize, usize), (usize, usize))>,
     pub keep_alive: bool,
     pub has_date: bool,
+    /// The upstream's `Connection` header value (its tokens name more hop-by-hop headers).
+    pub connection: Option<(usize, usize)>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -67,6 +69,7 @@ pub fn parse_response_head(
     out.headers.clear();
     out.keep_alive = !http10;
     out.has_date = false;
+    out.connection = None;
     let base = buf.as_ptr() as usize;
     let mut content_length: Option<u64> = None;
     let mut chunked = false;
@@ -103,6 +106,9 @@ pub fn parse_response_head(
         }
         let ns = name.as_ptr() as usize - base;
         let vs = value.as_ptr() as usize - base;
+        if name.eq_ignore_ascii_case(b"connection") {
+            out.connection = Some((vs, vs + value.len()));
+        }
         out.headers
             .push(((ns, ns + name.len()), (vs, vs + value.len())));
     }

@@ -57,6 +57,24 @@ impl UpstreamConn {
         }
     }
 
+    /// True when the peer has neither closed the connection nor sent anything unasked
+    /// (a pooled connection must have nothing to read).
+    pub fn is_open_and_quiet(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut byte = 0u8;
+        // SAFETY: the fd is this connection's live socket; the buffer is one valid byte and
+        // MSG_PEEK | MSG_DONTWAIT neither consumes data nor blocks.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                &mut byte as *mut u8 as *mut libc::c_void,
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock
+    }
+
     pub fn consume(&mut self, n: usize) {
         let n = n.min(self.rbuf.len());
         self.rbuf.drain(..n);
@@ -70,12 +88,15 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// A pooled idle connection to `addr`, if a fresh enough one exists.
-    pub fn take(&self, addr: SocketAddr) -> Option<UpstreamConn> {
+    /// A pooled idle connection to `addr`, if a fresh enough one exists. With `check_alive`
+    /// (for requests that cannot be replayed on a fresh connection) each candidate is first
+    /// probed with a non-blocking peek, so one the upstream has closed is dropped here
+    /// instead of failing the request.
+    pub fn take(&self, addr: SocketAddr, check_alive: bool) -> Option<UpstreamConn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&addr)?;
         while let Some(mut c) = list.pop() {
-            if c.idle_since.elapsed() < IDLE_TIMEOUT {
+            if c.idle_since.elapsed() < IDLE_TIMEOUT && (!check_alive || c.is_open_and_quiet()) {
                 c.reused = true;
                 return Some(c);
             }

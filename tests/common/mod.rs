@@ -1020,3 +1020,139 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+// ------------------------------------------------------------------ scripted upstream
+
+/// What a [`ScriptedUpstream`] does after answering a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// Keep the connection open for more requests.
+    KeepOpen,
+    /// Close the connection right after the answer.
+    Close,
+    /// Keep it open, but close it once it has been idle this long (an upstream keep-alive
+    /// timeout, without any `Connection: close`).
+    CloseWhenIdle(Duration),
+}
+
+/// A raw TCP upstream that answers every request (head plus a Content-Length body) with the
+/// same bytes, then does what `after` says. Records the requests it read.
+pub struct ScriptedUpstream {
+    pub port: u16,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl ScriptedUpstream {
+    pub fn start(response: &[u8], after: After) -> ScriptedUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind scripted upstream");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let response = response.to_vec();
+        let (c2, r2, s2) = (connections.clone(), requests.clone(), stop.clone());
+        let acceptor = std::thread::spawn(move || {
+            while !s2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        c2.fetch_add(1, Ordering::SeqCst);
+                        let (r3, s3, resp) = (r2.clone(), s2.clone(), response.clone());
+                        std::thread::spawn(move || scripted_conn(stream, &resp, after, &r3, &s3));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        ScriptedUpstream {
+            port,
+            connections,
+            requests,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn requests(&self) -> Vec<Vec<u8>> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl Drop for ScriptedUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn scripted_conn(
+    mut stream: TcpStream,
+    response: &[u8],
+    after: After,
+    requests: &Mutex<Vec<Vec<u8>>>,
+    stop: &AtomicBool,
+) {
+    let _ = stream.set_nonblocking(false);
+    let tick = Duration::from_millis(20);
+    let _ = stream.set_read_timeout(Some(tick));
+    let started = Instant::now();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut idle_since = Instant::now();
+    let mut answered_once = false;
+    let mut chunk = [0u8; 16384];
+    while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20) {
+        // Answer every complete request in the buffer.
+        while let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let body_len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() < end + 4 + body_len {
+                break;
+            }
+            let request: Vec<u8> = buf.drain(..end + 4 + body_len).collect();
+            requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(request);
+            if stream.write_all(response).is_err() {
+                return;
+            }
+            answered_once = true;
+            idle_since = Instant::now();
+            if after == After::Close {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+        if let After::CloseWhenIdle(limit) = after {
+            if answered_once && idle_since.elapsed() >= limit {
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                idle_since = Instant::now();
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
+}

@@ -71,7 +71,7 @@ pub async fn forward(
     let (mut up, framing) = exchange(ctx, conn, facts, snapshot, addr, deadline, &mut resp).await?;
 
     // 9. Integration response: stream it back.
-    let keep_alive = facts.keep_alive && conn.body_state == BodyState::Done;
+    let keep_alive = facts.keep_alive(ctx) && conn.body_state == BodyState::Done;
     let streamed = respond(
         ctx, conn, facts, &mut up, &resp, framing, keep_alive, snapshot,
     )
@@ -166,7 +166,7 @@ fn write_upstream_head(
     }
     out.extend_from_slice(b"\r\n");
     let connection_tokens = head.header(buf, "connection");
-    let mut forwarded_for: Option<&[u8]> = None;
+    let mut forwarded_for = 0usize;
     for (name, value) in &head.headers {
         let (name, value) = (name.of(buf), value.of(buf));
         if is_hop_by_hop(name)
@@ -180,18 +180,20 @@ fn write_upstream_head(
             continue;
         }
         if name.eq_ignore_ascii_case(b"x-forwarded-for") {
-            // Several X-Forwarded-For fields are folded into the one we append to.
-            if forwarded_for.is_none() {
-                forwarded_for = Some(value);
-            }
+            forwarded_for += 1;
             continue;
         }
         push_header(out, name, value);
     }
+    // Several X-Forwarded-For fields are folded, in order, into the one we append to.
     out.extend_from_slice(b"x-forwarded-for: ");
-    if let Some(prior) = forwarded_for {
-        out.extend_from_slice(prior);
-        out.extend_from_slice(b", ");
+    if forwarded_for > 0 {
+        for (name, value) in &head.headers {
+            if name.of(buf).eq_ignore_ascii_case(b"x-forwarded-for") {
+                out.extend_from_slice(value.of(buf));
+                out.extend_from_slice(b", ");
+            }
+        }
     }
     push_ip(out, peer);
     out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\nx-forwarded-port: ");
@@ -240,7 +242,8 @@ async fn exchange(
     deadline: Instant,
     resp: &mut ResponseHead,
 ) -> Result<(UpstreamConn, ResponseFraming), GatewayError> {
-    let mut pooled = ctx.upstreams.take(addr);
+    let replayable = facts.body == BodyFraming::None;
+    let mut pooled = ctx.upstreams.take(addr, !replayable);
     loop {
         let mut up = match pooled.take() {
             Some(c) => c,
@@ -251,7 +254,7 @@ async fn exchange(
         let reused = up.reused;
         match send_and_read_head(conn, facts, snapshot, &mut up, deadline, resp).await {
             Ok(framing) => return Ok((up, framing)),
-            Err(Failure::Stale(_)) if reused && facts.body == BodyFraming::None => continue,
+            Err(Failure::Stale(_)) if reused && replayable => continue,
             Err(Failure::Stale(e)) | Err(Failure::Io(e)) => return Err(io_failure(e)),
             Err(Failure::Client(kind)) => return Err(kind.into()),
             Err(Failure::Malformed(reason)) => {
@@ -411,7 +414,10 @@ async fn respond(
         push_status_line(w, resp.status);
         for &((ns, ne), (vs, ve)) in &resp.headers {
             let (name, value) = (&up.rbuf[ns..ne], &up.rbuf[vs..ve]);
-            if forward_response_header(name) {
+            let listed = resp
+                .connection
+                .is_some_and(|(s, e)| lists_token(&up.rbuf[s..e], name));
+            if forward_response_header(name) && !listed {
                 push_header(w, name, value);
             } else if framing == ResponseFraming::None
                 && name.eq_ignore_ascii_case(b"content-length")

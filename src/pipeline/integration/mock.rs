@@ -29,10 +29,11 @@ pub async fn respond(
         body.discard(conn).await?;
         conn.body_state = BodyState::Done;
     }
+    let keep_alive = facts.keep_alive(ctx);
     let w = &mut conn.wbuf;
     w.clear();
     push_status_line(w, mock.status);
-    push_common_headers(w, &ctx.date.now(), &facts.id, facts.keep_alive);
+    push_common_headers(w, &ctx.date.now(), &facts.id, keep_alive);
     for (name, value) in &mock.headers {
         push_header(w, name.as_bytes(), value.as_bytes());
     }
@@ -42,7 +43,7 @@ pub async fn respond(
     if !facts.head_only() {
         w.extend_from_slice(&mock.body);
     }
-    if conn.flush_wbuf().await.is_err() || !facts.keep_alive {
+    if conn.flush_wbuf().await.is_err() || !keep_alive {
         return Ok(Next::Close);
     }
     Ok(Next::KeepAlive)
