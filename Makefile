@@ -15,10 +15,10 @@ build:
 # in the foreground. Ctrl-C stops both.
 run: build
 	$(BIN) check $(CONFIG)
-	@set -e; \
-	$(BIN) demo-upstream --bind $(DEMO_UPSTREAM) & up=$$!; \
-	trap 'kill $$up 2>/dev/null; wait $$up 2>/dev/null' EXIT INT TERM; \
-	$(BIN) run --config $(CONFIG)
+	@$(BIN) demo-upstream --bind $(DEMO_UPSTREAM) & up=$$!; \
+	trap 'kill $$up 2>/dev/null' EXIT; trap '' INT; \
+	$(BIN) run --config $(CONFIG); rc=$$?; \
+	kill $$up 2>/dev/null; wait $$up 2>/dev/null; exit $$rc
 
 # The whole suite: unit tests, integration tests against the real binary, doc tests.
 test:
