@@ -496,3 +496,44 @@ apis:
             "MissingAuthenticationTokenException",
         );
 }
+
+/// API Gateway: "When the $default route receives a request, API Gateway sends the full
+/// request path to the integration." The integration URI's own path and query stay in front.
+#[test]
+fn http_api_default_route_sends_the_full_request_path() {
+    let up = DemoUpstream::start();
+    let yaml = format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: h
+apis:
+  - id: h
+    type: HTTP
+    routes:
+      - route: $default
+        integration:
+          type: HTTP_PROXY
+          uri: http://{addr}/base/?from=gw
+      - route: GET /exact
+        integration:
+          type: HTTP_PROXY
+          uri: http://{addr}/only
+    stages:
+      - name: $default
+      - name: v2
+",
+        addr = up.addr()
+    );
+    let gw = Gateway::start(&yaml);
+    let mut c = gw.client();
+    let echo = c.request(&get("/store/checkout?x=1")).json();
+    assert_eq!(echo["path"], "/base/store/checkout");
+    assert_eq!(echo["query"], "from=gw&x=1");
+    // A named stage's prefix is not part of the path sent on.
+    let echo = c.request(&get("/v2/a/b")).json();
+    assert_eq!(echo["path"], "/base/a/b");
+    // Other routes use their integration URI as written.
+    let echo = c.request(&get("/exact")).json();
+    assert_eq!(echo["path"], "/only");
+}

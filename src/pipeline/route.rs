@@ -16,6 +16,9 @@ pub struct Routed<'s> {
     pub stage: &'s Arc<Stage>,
     pub route: &'s Arc<Route>,
     pub params: PathParams,
+    /// The path matched against the routes (after any stage prefix), absolute in rbuf;
+    /// `None` for the implicit `/`.
+    pub resource_path: Option<Span>,
 }
 
 impl Routed<'_> {
@@ -78,11 +81,14 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
         span.0 += offset as u32;
         span.1 += offset as u32;
     }
+    let resource_path =
+        (offset != 0).then(|| Span::new(offset, offset + selected.resource_path.len()));
     Ok(Routed {
         api_type: selected.api.api_type,
         stage: selected.stage,
         route,
         params,
+        resource_path,
     })
 }
 

@@ -11,7 +11,7 @@ use monoio::buf::IoBuf;
 use monoio::io::AsyncWriteRentExt;
 use monoio::time::Instant;
 
-use crate::config::snapshot::HttpProxyIntegration;
+use crate::config::snapshot::{ApiType, HttpProxyIntegration};
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::chunked::{ChunkedDecoder, Step};
@@ -21,6 +21,7 @@ use crate::net::conn::{BodyState, ClientConn, Next};
 use crate::pipeline::body::BodyReader;
 use crate::pipeline::route::Routed;
 use crate::pipeline::RequestFacts;
+use crate::routing::resource::DEFAULT_ROUTE;
 use crate::runtime::worker::WorkerCtx;
 use crate::upstream::client::{
     forward_response_header, parse_response_head, ParsedResponse, ResponseFraming, ResponseHead,
@@ -122,12 +123,16 @@ fn prepare<'u>(
         .query
         .map(|q| q.of(&conn.rbuf))
         .filter(|q| !q.is_empty());
+    // An HTTP API's `$default` route sends the full request path to the integration.
+    let full_path = (routed.api_type == ApiType::Http && routed.route.key == DEFAULT_ROUTE)
+        .then(|| routed.resource_path.map_or(&b"/"[..], |p| p.of(&conn.rbuf)));
     write_upstream_head(
         &mut conn.ubuf,
         method_bytes,
         host,
         port,
         path_query,
+        full_path,
         query,
         &conn.head,
         &conn.rbuf,
@@ -144,6 +149,7 @@ fn write_upstream_head(
     host: &str,
     port: u16,
     path_query: &str,
+    request_path: Option<&[u8]>,
     client_query: Option<&[u8]>,
     head: &Head,
     buf: &[u8],
@@ -153,7 +159,21 @@ fn write_upstream_head(
     out.clear();
     out.extend_from_slice(method);
     out.push(b' ');
-    out.extend_from_slice(path_query.as_bytes());
+    match request_path {
+        None => out.extend_from_slice(path_query.as_bytes()),
+        Some(rest) => {
+            // Integration path (without a trailing slash) + request path + integration query.
+            let (path, query) = path_query
+                .split_once('?')
+                .map_or((path_query, None), |(p, q)| (p, Some(q)));
+            out.extend_from_slice(path.trim_end_matches('/').as_bytes());
+            out.extend_from_slice(rest);
+            if let Some(q) = query {
+                out.push(b'?');
+                out.extend_from_slice(q.as_bytes());
+            }
+        }
+    }
     if let Some(q) = client_query {
         out.push(if path_query.contains('?') { b'&' } else { b'?' });
         out.extend_from_slice(q);
