@@ -4,7 +4,7 @@ CONFIG       ?= examples/quickstart.yaml
 DEMO_UPSTREAM ?= 127.0.0.1:9090
 BIN          := target/release/tollgate
 
-.PHONY: all build run test check lint fmt bench clean
+.PHONY: all build run test check lint fmt bench perf clean
 
 all: build
 
@@ -38,6 +38,10 @@ fmt:
 
 bench:
 	$(CARGO) bench
+
+# Load comparison with nginx (perf/compare.sh; needs nginx: apt-get install nginx).
+perf: build
+	perf/compare.sh
 
 clean:
 	$(CARGO) clean

@@ -1,5 +1,9 @@
-//! Integrations' upstream side: URI templates, per-worker keep-alive pools, the HTTP client.
+//! Integrations' upstream side: URI templates, target groups (balancing, health, PROXY
+//! protocol), per-worker keep-alive pools, the HTTP client.
 
+pub mod balance;
 pub mod client;
+pub mod health;
 pub mod pool;
+pub mod proxy_protocol;
 pub mod uri;

@@ -1,0 +1,1 @@
+//! `tollgate load`: the bundled load generator (written by the load-generator work).
