@@ -34,6 +34,9 @@ pub struct ClientConn {
     pub head: Head,
     /// How much of the current request's body has been read.
     pub body_state: BodyState,
+    /// The upstream response head of the current request (reused: its header list keeps
+    /// its capacity).
+    pub upstream_head: crate::upstream::client::ResponseHead,
 }
 
 /// Progress through the current request's body (decides whether an error response can
@@ -61,6 +64,7 @@ impl ClientConn {
             ubuf: Vec::with_capacity(1024),
             head: Head::default(),
             body_state: BodyState::Done,
+            upstream_head: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! (bounded by `server.drain_timeout`) and the process exits 0.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,17 +32,26 @@ struct Worker {
     control: Sender<ControlMsg>,
 }
 
-/// Start the gateway and block until it has been told to stop. Returns the exit status.
-pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i32> {
+/// A started gateway: its listeners' bound addresses and its workers.
+pub struct Running {
+    /// (listener name, bound address), in configuration order.
+    pub listeners: Vec<(String, SocketAddr)>,
+    workers: Vec<Worker>,
+    drain_timeout: Duration,
+}
+
+/// Bind every listener once per worker and start the workers. Returns once they run.
+/// Callers that want signal handling block the signals before calling this (see `run`).
+pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<Running> {
     let n = worker_count(&snapshot, workers_cli);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let signals = block_signals()?;
 
     // Bind everything before starting anything, so a busy port fails the start cleanly.
     let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> =
         (0..n).map(|_| Vec::new()).collect();
+    let mut listeners = Vec::new();
     for (index, spec) in snapshot.listeners.iter().enumerate() {
         let (bound, set) = bind_set(spec.bind, n).map_err(|e| {
             io::Error::new(
@@ -49,20 +59,20 @@ pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i3
                 format!("listener {} on {}: {e}", spec.name, spec.bind),
             )
         })?;
-        println!("tollgate: listening {} http://{}", spec.name, bound);
+        listeners.push((spec.name.clone(), bound));
         for (w, l) in set.into_iter().enumerate() {
             per_worker[w].push((index, l));
         }
     }
 
     let mut workers = Vec::with_capacity(n);
-    for (id, listeners) in per_worker.into_iter().enumerate() {
+    for (id, sockets) in per_worker.into_iter().enumerate() {
         let (tx, rx) = unbounded();
         let spec = WorkerSpec {
             id,
             cpu: Some(id % cores),
             snapshot: snapshot.clone(),
-            listeners,
+            listeners: sockets,
             control: rx,
         };
         let handle = std::thread::Builder::new()
@@ -73,6 +83,57 @@ pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i3
             control: tx,
         });
     }
+    Ok(Running {
+        listeners,
+        workers,
+        drain_timeout: snapshot.server.drain_timeout,
+    })
+}
+
+impl Running {
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Whether a worker has stopped on its own (it should not).
+    pub fn worker_died(&self) -> bool {
+        self.workers.iter().any(|w| w.handle.is_finished())
+    }
+
+    /// Drain and stop every worker (bounded by the drain timeout). Returns the exit status.
+    pub fn shutdown(self) -> i32 {
+        for w in &self.workers {
+            let _ = w.control.send(ControlMsg::Shutdown);
+        }
+        let deadline = Instant::now() + self.drain_timeout + Duration::from_secs(2);
+        while Instant::now() < deadline && !self.workers.iter().all(|w| w.handle.is_finished()) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut status = 0;
+        for w in self.workers {
+            if w.handle.is_finished() {
+                match w.handle.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        log!("worker failed: {e}");
+                        status = 1;
+                    }
+                    Err(_) => status = 1,
+                }
+            }
+        }
+        status
+    }
+}
+
+/// Start the gateway and block until it has been told to stop. Returns the exit status.
+pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i32> {
+    let signals = block_signals()?;
+    let running = start(snapshot.clone(), workers_cli)?;
+    for (name, addr) in &running.listeners {
+        println!("tollgate: listening {name} http://{addr}");
+    }
+    let n = running.worker_count();
     println!("tollgate: ready with {n} worker(s)");
     log!("serving {} with {n} worker(s)", snapshot.source.display());
 
@@ -91,31 +152,13 @@ pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i3
             }
             _ => {}
         }
-        if workers.iter().any(|w| w.handle.is_finished()) {
+        if running.worker_died() {
             log!("a worker stopped unexpectedly; shutting down");
             status = 1;
             break;
         }
     }
-    for w in &workers {
-        let _ = w.control.send(ControlMsg::Shutdown);
-    }
-    let deadline = Instant::now() + snapshot.server.drain_timeout + Duration::from_secs(2);
-    while Instant::now() < deadline && !workers.iter().all(|w| w.handle.is_finished()) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for w in workers {
-        if w.handle.is_finished() {
-            match w.handle.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    log!("worker failed: {e}");
-                    status = 1;
-                }
-                Err(_) => status = 1,
-            }
-        }
-    }
+    status = status.max(running.shutdown());
     log!("stopped");
     crate::observe::log::flush();
     Ok(status)

@@ -68,8 +68,15 @@ pub async fn forward(
 
     // 8. Integration: send the request, wait (bounded by the integration timeout) for the head.
     let deadline = Instant::now() + proxy.timeout;
-    let mut resp = ResponseHead::default();
-    let (mut up, framing) = exchange(ctx, conn, facts, snapshot, addr, deadline, &mut resp).await?;
+    let mut resp = std::mem::take(&mut conn.upstream_head);
+    let exchanged = exchange(ctx, conn, facts, snapshot, addr, deadline, &mut resp).await;
+    let (mut up, framing) = match exchanged {
+        Ok(x) => x,
+        Err(e) => {
+            conn.upstream_head = resp;
+            return Err(e);
+        }
+    };
 
     // 9. Integration response: stream it back.
     let keep_alive = facts.keep_alive(ctx) && conn.body_state == BodyState::Done;
@@ -77,9 +84,11 @@ pub async fn forward(
         ctx, conn, facts, &mut up, &resp, framing, keep_alive, snapshot,
     )
     .await;
+    let upstream_keep_alive = resp.keep_alive;
+    conn.upstream_head = resp;
     match streamed {
         Ok(()) => {
-            if resp.keep_alive && framing != ResponseFraming::UntilClose {
+            if upstream_keep_alive && framing != ResponseFraming::UntilClose {
                 ctx.upstreams.put(addr, up);
             }
             let closes =
