@@ -2,4 +2,5 @@
 
 pub mod conn;
 pub mod listener;
+pub mod splice;
 pub mod tls_io;

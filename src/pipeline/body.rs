@@ -96,6 +96,30 @@ impl BodyReader {
         }
     }
 
+    /// For a Content-Length body of which nothing is buffered and at least `min` bytes
+    /// remain: answer a pending `Expect: 100-continue`, then hand the remaining length to the
+    /// caller, who moves it straight from the socket (splice). The body then counts as read.
+    pub async fn take_unbuffered_rest(
+        &mut self,
+        conn: &mut ClientConn,
+        min: u64,
+    ) -> Result<Option<u64>, ErrorKind> {
+        if self.done || self.decoder.is_some() || !conn.rbuf.is_empty() || self.remaining < min {
+            return Ok(None);
+        }
+        if self.continue_pending {
+            self.continue_pending = false;
+            conn.wbuf.clear();
+            conn.wbuf
+                .extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            conn.flush_wbuf().await.map_err(|_| ErrorKind::BadRequest)?;
+        }
+        let n = self.remaining;
+        self.remaining = 0;
+        self.done = true;
+        Ok(Some(n))
+    }
+
     /// Read and drop the rest of the body (mock integrations, errors before the body).
     pub async fn discard(&mut self, conn: &mut ClientConn) -> Result<(), ErrorKind> {
         loop {

@@ -14,6 +14,7 @@ use crate::config::Snapshot;
 use crate::http::date::DateCache;
 use crate::log;
 use crate::net::conn::{self, ClientConn};
+use crate::net::splice::Pipes;
 use crate::pipeline::request_id::RequestIds;
 use crate::runtime::control::ControlMsg;
 use crate::runtime::drain::Drain;
@@ -33,6 +34,8 @@ pub struct WorkerCtx {
     pub ids: RequestIds,
     pub date: DateCache,
     pub upstreams: Upstreams,
+    /// Kernel pipes for splicing large bodies.
+    pub pipes: Pipes,
 }
 
 impl WorkerCtx {
@@ -44,6 +47,7 @@ impl WorkerCtx {
             ids: RequestIds::new(),
             date: DateCache::default(),
             upstreams: Upstreams::default(),
+            pipes: Pipes::default(),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::http::chunked::{ChunkedDecoder, Step};
 use crate::http::head::{is_hop_by_hop, BodyFraming, Head};
 use crate::http::write::{push_decimal, push_header, push_hex, push_status_line};
 use crate::net::conn::{BodyState, ClientConn, Next};
+use crate::net::splice::{splice_exact, SPLICE_MIN};
 use crate::pipeline::body::BodyReader;
 use crate::pipeline::route::Routed;
 use crate::pipeline::RequestFacts;
@@ -281,7 +282,7 @@ async fn exchange(
                 .map_err(io_failure)?,
         };
         let reused = up.reused;
-        match send_and_read_head(conn, facts, snapshot, &mut up, deadline, resp).await {
+        match send_and_read_head(ctx, conn, facts, snapshot, &mut up, deadline, resp).await {
             Ok(framing) => return Ok((up, framing)),
             Err(Failure::Stale(_)) if reused && replayable => continue,
             Err(Failure::Stale(e)) | Err(Failure::Io(e)) => return Err(io_failure(e)),
@@ -306,6 +307,7 @@ enum Failure {
 }
 
 async fn send_and_read_head(
+    ctx: &WorkerCtx,
     conn: &mut ClientConn,
     facts: &RequestFacts,
     snapshot: &Snapshot,
@@ -325,7 +327,7 @@ async fn send_and_read_head(
     res.map_err(Failure::Stale)?;
 
     if conn.body_state == BodyState::Untouched {
-        send_body(conn, facts, snapshot, up, deadline).await?;
+        send_body(ctx, conn, facts, snapshot, up, deadline).await?;
     }
 
     let mut got_bytes = false;
@@ -362,6 +364,7 @@ async fn send_and_read_head(
 
 /// Stream the client's body to the upstream (chunked bodies are re-encoded).
 async fn send_body(
+    ctx: &WorkerCtx,
     conn: &mut ClientConn,
     facts: &RequestFacts,
     snapshot: &Snapshot,
@@ -378,6 +381,23 @@ async fn send_body(
     let chunked = facts.body == BodyFraming::Chunked;
     conn.body_state = BodyState::Partial;
     loop {
+        // A large Content-Length remainder goes socket to socket with splice.
+        if let Some(rest) = body
+            .take_unbuffered_rest(conn, SPLICE_MIN)
+            .await
+            .map_err(Failure::Client)?
+        {
+            let mut pipe = ctx.pipes.take().map_err(Failure::Io)?;
+            let idle = limits.body_read_timeout;
+            match splice_exact(&mut conn.stream, &mut up.stream, &mut pipe, rest, idle).await {
+                Ok(()) => ctx.pipes.give_back(pipe),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(Failure::Client(ErrorKind::BadRequest))
+                }
+                Err(e) => return Err(Failure::Io(e)),
+            }
+            break;
+        }
         let n = body.next(conn).await.map_err(Failure::Client)?;
         if n == 0 {
             break;
@@ -484,6 +504,20 @@ async fn respond(
         ResponseFraming::None => Ok(()),
         ResponseFraming::Length(mut remaining) => {
             while remaining > 0 {
+                // Past what is buffered, a large remainder goes socket to socket with splice.
+                if up.rbuf.is_empty() && remaining >= SPLICE_MIN {
+                    let mut pipe = ctx.pipes.take()?;
+                    splice_exact(
+                        &mut up.stream,
+                        &mut conn.stream,
+                        &mut pipe,
+                        remaining,
+                        write_limit,
+                    )
+                    .await?;
+                    ctx.pipes.give_back(pipe);
+                    return Ok(());
+                }
                 if up.rbuf.is_empty()
                     && up.read_more_until(Instant::now() + write_limit).await? == 0
                 {
