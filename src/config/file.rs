@@ -30,6 +30,9 @@ pub struct ConfigFile {
     /// At least one (checked by validation).
     #[serde(default)]
     pub apis: Vec<ApiFile>,
+    /// Private upstreams (API Gateway's VPC link to an NLB/ALB), named by integrations.
+    #[serde(default)]
+    pub target_groups: Vec<TargetGroupFile>,
 }
 
 /// `server:`
@@ -197,6 +200,127 @@ pub struct IntegrationFile {
     pub method: Option<String>,
     #[serde(default)]
     pub timeout: Option<DurationText>,
+    /// `INTERNET` (default: connect to the URI's host) or `VPC_LINK` (connect to
+    /// `target_group`'s targets; the URI's host is then only the Host header and TLS name).
+    #[serde(default)]
+    pub connection_type: Option<String>,
+    #[serde(default)]
+    pub target_group: Option<String>,
+}
+
+/// A target group: NLB/ALB-style private upstreams reached through a VPC link.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetGroupFile {
+    pub name: String,
+    /// `round_robin` (default), `least_outstanding_requests` or `flow_hash`.
+    #[serde(default)]
+    pub balancing: Option<String>,
+    pub targets: Vec<TargetFile>,
+    #[serde(default)]
+    pub pool: PoolFile,
+    #[serde(default)]
+    pub tls: Option<TargetTlsFile>,
+    /// `none` (default) or `v2`.
+    #[serde(default)]
+    pub proxy_protocol: Option<String>,
+    #[serde(default)]
+    pub health_check: Option<HealthCheckFile>,
+    #[serde(default)]
+    pub passive: PassiveFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetFile {
+    /// `ip:port` or `name:port` (names are resolved once, when the file is loaded).
+    pub address: String,
+    #[serde(default = "one")]
+    pub weight: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// Per-worker, per-target connection pool settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolFile {
+    pub max_idle: i64,
+    pub idle_timeout: DurationText,
+    /// 0 = unlimited.
+    pub max_connections: i64,
+}
+
+impl Default for PoolFile {
+    fn default() -> Self {
+        PoolFile {
+            max_idle: 64,
+            idle_timeout: DurationText("30s".into()),
+            max_connections: 0,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetTlsFile {
+    /// PEM bundle of the CA certificates that sign the targets' certificates.
+    pub ca_file: String,
+    /// Name to send as SNI and to verify; default: the integration URI's host.
+    #[serde(default)]
+    pub server_name: Option<String>,
+}
+
+/// Active HTTP health checks (ALB-style).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthCheckFile {
+    pub path: String,
+    pub interval: DurationText,
+    pub timeout: DurationText,
+    pub healthy_threshold: i64,
+    pub unhealthy_threshold: i64,
+    /// Healthy status codes: `200`, `200-399`.
+    pub matcher: String,
+    /// Host header of the checks; default the target address.
+    pub host: Option<String>,
+}
+
+impl Default for HealthCheckFile {
+    fn default() -> Self {
+        HealthCheckFile {
+            path: "/".into(),
+            interval: DurationText("30s".into()),
+            timeout: DurationText("5s".into()),
+            healthy_threshold: 5,
+            unhealthy_threshold: 2,
+            matcher: "200-399".into(),
+            host: None,
+        }
+    }
+}
+
+/// Passive ejection: consecutive connect failures or 5xx answers take a target out of
+/// rotation on that worker for a back-off that doubles up to `max_ejection`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PassiveFile {
+    /// 0 disables passive ejection.
+    pub consecutive_failures: i64,
+    pub ejection: DurationText,
+    pub max_ejection: DurationText,
+}
+
+impl Default for PassiveFile {
+    fn default() -> Self {
+        PassiveFile {
+            consecutive_failures: 5,
+            ejection: DurationText("10s".into()),
+            max_ejection: DurationText("300s".into()),
+        }
+    }
 }
 
 /// Default HTTP_PROXY integration timeout (API Gateway's 29 s).

@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod snapshot;
+mod target_group;
 pub mod validate;
 
 pub use snapshot::Snapshot;

@@ -23,6 +23,8 @@ pub struct Snapshot {
     /// Every API; `ApiRef` indexes this.
     pub apis: Vec<Arc<Api>>,
     pub apis_by_id: AHashMap<String, usize>,
+    /// Private upstreams; `HttpProxyIntegration::target_group` indexes this.
+    pub target_groups: Vec<Arc<TargetGroup>>,
 }
 
 impl Snapshot {
@@ -154,4 +156,60 @@ pub struct HttpProxyIntegration {
     pub method: Option<crate::http::head::Method>,
     /// Default 29 s; at least 50 ms.
     pub timeout: Duration,
+    /// `connection_type: VPC_LINK`: index into `Snapshot::target_groups`. The connection goes
+    /// to the group's targets; the URI's authority is the Host header (and TLS name).
+    pub target_group: Option<usize>,
+}
+
+/// A target group (API Gateway VPC link -> NLB/ALB, as configuration).
+#[derive(Debug)]
+pub struct TargetGroup {
+    pub name: String,
+    pub policy: crate::upstream::balance::Policy,
+    pub targets: Vec<Target>,
+    pub pool: PoolSettings,
+    /// TLS to the targets.
+    pub tls: Option<TargetTls>,
+    /// Send a PROXY protocol v2 header first on each new connection.
+    pub proxy_protocol_v2: bool,
+    pub health_check: Option<crate::upstream::health::HealthCheckSpec>,
+    pub passive: PassiveSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Idle connections kept per worker per target.
+    pub max_idle: usize,
+    pub idle_timeout: Duration,
+    /// Open connections per worker per target (0 = unlimited).
+    pub max_connections: usize,
+}
+
+#[derive(Clone)]
+pub struct TargetTls {
+    pub config: Arc<rustls::ClientConfig>,
+    /// SNI and verification name; `None` = the integration URI's host.
+    pub server_name: Option<rustls::pki_types::ServerName<'static>>,
+}
+
+impl std::fmt::Debug for TargetTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetTls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PassiveSettings {
+    /// Consecutive failures that eject a target (0 = never).
+    pub consecutive_failures: u32,
+    pub ejection: Duration,
+    pub max_ejection: Duration,
 }

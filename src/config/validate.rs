@@ -100,9 +100,19 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
     let mut e = Errors {
         file: source.to_path_buf(),
         list: Vec::new(),
+        target_groups: AHashMap::new(),
     };
     let server = build_server(&mut e, &file.server);
     let limits = build_limits(&mut e, &file.limits);
+
+    // Target groups before APIs, so integrations can name them. Relative files (CA bundles)
+    // are relative to the configuration file's directory.
+    let base_dir = source.parent().unwrap_or(Path::new("."));
+    let target_groups =
+        super::target_group::build_target_groups(&mut e, &file.target_groups, base_dir);
+    for (i, g) in file.target_groups.iter().enumerate() {
+        e.target_groups.entry(g.name.clone()).or_insert(i);
+    }
 
     // API ids first (first occurrence wins), so listeners can refer to them.
     let mut apis_by_id: AHashMap<String, usize> = AHashMap::new();
@@ -142,17 +152,20 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         listeners,
         apis,
         apis_by_id,
+        target_groups,
     })
 }
 
-/// Collects errors for one file.
-struct Errors {
+/// Collects errors for one file (and carries the names other objects may refer to).
+pub(super) struct Errors {
     file: PathBuf,
     list: Vec<ConfigError>,
+    /// Target group name -> index in `Snapshot::target_groups`.
+    target_groups: AHashMap<String, usize>,
 }
 
 impl Errors {
-    fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.list.push(ConfigError {
             file: self.file.clone(),
             path: path.into(),
@@ -160,7 +173,7 @@ impl Errors {
         });
     }
 
-    fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.list.len()
     }
 
@@ -176,7 +189,11 @@ impl Errors {
     }
 
     /// A duration that must be greater than zero.
-    fn positive_duration(&mut self, path: &str, text: &DurationText) -> Option<Duration> {
+    pub(super) fn positive_duration(
+        &mut self,
+        path: &str,
+        text: &DurationText,
+    ) -> Option<Duration> {
         let d = self.duration(path, text)?;
         if d.is_zero() {
             self.push(path, "must be greater than 0");
@@ -745,6 +762,8 @@ fn build_integration(e: &mut Errors, f: &IntegrationFile, path: &str) -> Option<
             not_for(e, "uri", f.uri.is_some());
             not_for(e, "method", f.method.is_some());
             not_for(e, "timeout", f.timeout.is_some());
+            not_for(e, "connection_type", f.connection_type.is_some());
+            not_for(e, "target_group", f.target_group.is_some());
             let status = f.status.unwrap_or(200);
             if !(100..=599).contains(&status) {
                 e.push(
@@ -832,11 +851,57 @@ fn build_integration(e: &mut Errors, f: &IntegrationFile, path: &str) -> Option<
                     None => DEFAULT_INTEGRATION_TIMEOUT,
                 },
             };
+            let target_group = match (
+                f.connection_type.as_deref().unwrap_or("INTERNET"),
+                &f.target_group,
+            ) {
+                ("INTERNET", None) => None,
+                ("INTERNET", Some(_)) => {
+                    e.push(
+                        format!("{path}.target_group"),
+                        "needs connection_type: VPC_LINK",
+                    );
+                    None
+                }
+                ("VPC_LINK", None) => {
+                    e.push(
+                        format!("{path}.target_group"),
+                        "required with connection_type: VPC_LINK",
+                    );
+                    None
+                }
+                ("VPC_LINK", Some(name)) => match e.target_groups.get(name) {
+                    Some(&i) => Some(i),
+                    None => {
+                        let known: Vec<&str> = e.target_groups.keys().map(String::as_str).collect();
+                        e.push(
+                            format!("{path}.target_group"),
+                            format!(
+                                "no target group `{name}` (defined: {})",
+                                if known.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    known.join(", ")
+                                }
+                            ),
+                        );
+                        None
+                    }
+                },
+                (other, _) => {
+                    e.push(
+                        format!("{path}.connection_type"),
+                        format!("unknown connection type `{other}`: expected INTERNET or VPC_LINK"),
+                    );
+                    None
+                }
+            };
             let uri = uri?;
             Integration::HttpProxy(HttpProxyIntegration {
                 uri,
                 method,
                 timeout,
+                target_group,
             })
         }
     };

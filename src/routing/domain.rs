@@ -198,6 +198,7 @@ mod tests {
             listeners: Vec::new(),
             apis,
             apis_by_id,
+            target_groups: Vec::new(),
         }
     }
 
