@@ -3,4 +3,5 @@
 pub mod conn;
 pub mod listener;
 pub mod splice;
+pub mod stream;
 pub mod tls_io;

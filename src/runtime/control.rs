@@ -5,4 +5,6 @@
 pub enum ControlMsg {
     /// Stop accepting, finish in-flight requests, close idle connections, exit.
     Shutdown,
+    /// An active health-check result for one target (from the checker thread).
+    Health(crate::upstream::health::HealthUpdate),
 }

@@ -15,6 +15,8 @@ use crate::log;
 use crate::net::listener::bind_set;
 use crate::runtime::control::ControlMsg;
 use crate::runtime::worker::{self, WorkerSpec};
+use crate::upstream::health::{spawn_checker, CheckedGroup, CheckerHandle};
+use rustls::pki_types::ServerName;
 
 /// How many workers to run: `--workers`, else `server.workers`, else one per core.
 pub fn worker_count(snapshot: &Snapshot, cli: Option<usize>) -> usize {
@@ -38,6 +40,8 @@ pub struct Running {
     pub listeners: Vec<(String, SocketAddr)>,
     workers: Vec<Worker>,
     drain_timeout: Duration,
+    /// The active health checker, when any target group has checks.
+    checker: Option<CheckerHandle>,
 }
 
 /// Bind every listener once per worker and start the workers. Returns once they run.
@@ -83,11 +87,62 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
             control: tx,
         });
     }
+    let checker = start_health_checks(&snapshot, &workers)?;
     Ok(Running {
         listeners,
         workers,
         drain_timeout: snapshot.server.drain_timeout,
+        checker,
     })
+}
+
+/// Start the active health checker for the groups that have checks; its results go to every
+/// worker as control messages. Over TLS the checks verify the group's `server_name`, else
+/// the check's `host`, else the target's IP address.
+fn start_health_checks(
+    snapshot: &Snapshot,
+    workers: &[Worker],
+) -> io::Result<Option<CheckerHandle>> {
+    let mut groups = Vec::new();
+    for (gi, g) in snapshot.target_groups.iter().enumerate() {
+        let Some(spec) = g.health_check.clone() else {
+            continue;
+        };
+        let targets: Vec<SocketAddr> = g.targets.iter().map(|t| t.addr).collect();
+        let tls = g.tls.as_ref().map(|t| {
+            let name = t
+                .server_name
+                .clone()
+                .or_else(|| {
+                    spec.host
+                        .as_deref()
+                        .and_then(|h| ServerName::try_from(h.to_owned()).ok())
+                })
+                .or_else(|| {
+                    targets
+                        .first()
+                        .map(|a| ServerName::IpAddress(a.ip().into()))
+                })
+                .unwrap_or(ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+            (t.config.clone(), name)
+        });
+        groups.push(CheckedGroup {
+            group: gi,
+            targets,
+            spec,
+            tls,
+        });
+    }
+    if groups.is_empty() {
+        return Ok(None);
+    }
+    let senders: Vec<Sender<ControlMsg>> = workers.iter().map(|w| w.control.clone()).collect();
+    let publish = Box::new(move |update| {
+        for tx in &senders {
+            let _ = tx.send(ControlMsg::Health(update));
+        }
+    });
+    spawn_checker(groups, publish).map(Some)
 }
 
 impl Running {
@@ -102,6 +157,9 @@ impl Running {
 
     /// Drain and stop every worker (bounded by the drain timeout). Returns the exit status.
     pub fn shutdown(self) -> i32 {
+        if let Some(checker) = self.checker {
+            checker.stop();
+        }
         for w in &self.workers {
             let _ = w.control.send(ControlMsg::Shutdown);
         }

@@ -19,6 +19,7 @@ use crate::pipeline::request_id::RequestIds;
 use crate::runtime::control::ControlMsg;
 use crate::runtime::drain::Drain;
 use crate::upstream::pool::Upstreams;
+use crate::upstream::target::TargetGroups;
 
 /// How often a worker looks at its control channel.
 const CONTROL_TICK: Duration = Duration::from_millis(20);
@@ -36,10 +37,13 @@ pub struct WorkerCtx {
     pub upstreams: Upstreams,
     /// Kernel pipes for splicing large bodies.
     pub pipes: Pipes,
+    /// This worker's view of the target groups (balancers, health).
+    pub targets: TargetGroups,
 }
 
 impl WorkerCtx {
     pub fn new(id: usize, snapshot: Arc<Snapshot>) -> Self {
+        let targets = TargetGroups::new(&snapshot);
         WorkerCtx {
             id,
             snapshot: RefCell::new(Rc::new(snapshot)),
@@ -48,6 +52,7 @@ impl WorkerCtx {
             date: DateCache::default(),
             upstreams: Upstreams::default(),
             pipes: Pipes::default(),
+            targets,
         }
     }
 
@@ -121,6 +126,7 @@ async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
         while let Ok(msg) = control.try_recv() {
             match msg {
                 ControlMsg::Shutdown => ctx.drain.trigger(),
+                ControlMsg::Health(update) => ctx.targets.apply(update),
             }
         }
         if ctx.drain.is_draining() {

@@ -6,4 +6,5 @@ pub mod client;
 pub mod health;
 pub mod pool;
 pub mod proxy_protocol;
+pub mod target;
 pub mod uri;

@@ -7,12 +7,17 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use ahash::AHashMap;
+use std::sync::Arc;
+
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
 use crate::net::conn::read_append;
+use crate::net::stream::{MaybeTls, UpstreamStream};
+use crate::net::tls_io::TlsStream;
 
-/// Idle connections kept per origin.
+/// Idle connections kept per origin for URL integrations (target groups set their own).
 pub const MAX_IDLE_PER_ORIGIN: usize = 128;
 /// An idle connection older than this is not reused (upstreams commonly close at 60 s).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,9 +26,34 @@ pub const DNS_TTL: Duration = Duration::from_secs(30);
 /// Upstream read buffer size.
 pub const UPSTREAM_READ_BUF: usize = 16 * 1024;
 
+/// Which pool a connection belongs to: its address and the target group it serves (a
+/// TLS target and a plain URL integration on the same address must not share connections).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub addr: SocketAddr,
+    /// Target group index, or `NO_GROUP` for URL integrations.
+    pub group: u32,
+}
+
+pub const NO_GROUP: u32 = u32::MAX;
+
+/// How to reach an upstream and keep its connections.
+pub struct Endpoint<'a> {
+    pub key: PoolKey,
+    /// TLS to the upstream: client configuration and the name to send and verify.
+    pub tls: Option<(
+        &'a Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    /// PROXY protocol v2 header with the client's (source, destination) addresses.
+    pub proxy_v2: Option<(SocketAddr, SocketAddr)>,
+    pub max_idle: usize,
+    pub idle_timeout: Duration,
+}
+
 /// A connection to an upstream and its read buffer.
 pub struct UpstreamConn {
-    pub stream: TcpStream,
+    pub stream: UpstreamStream,
     pub rbuf: Vec<u8>,
     /// Taken from the pool (it may have been closed by the peer meanwhile).
     pub reused: bool,
@@ -31,12 +61,34 @@ pub struct UpstreamConn {
 }
 
 impl UpstreamConn {
-    pub async fn connect(addr: SocketAddr, deadline: Instant) -> io::Result<UpstreamConn> {
-        let stream = match monoio::time::timeout_at(deadline, TcpStream::connect_addr(addr)).await {
+    /// Open a new connection to `endpoint`: TCP, then the PROXY v2 header, then TLS, all
+    /// before `deadline`.
+    pub async fn connect(endpoint: &Endpoint<'_>, deadline: Instant) -> io::Result<UpstreamConn> {
+        let addr = endpoint.key.addr;
+        let mut tcp = match monoio::time::timeout_at(deadline, TcpStream::connect_addr(addr)).await
+        {
             Ok(r) => r?,
             Err(_) => return Err(io::ErrorKind::TimedOut.into()),
         };
-        let _ = stream.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
+        if let Some((src, dst)) = endpoint.proxy_v2 {
+            let mut header = Vec::with_capacity(52);
+            crate::upstream::proxy_protocol::encode_v2(src, dst, &mut header);
+            match monoio::time::timeout_at(deadline, tcp.write_all(header)).await {
+                Ok((r, _)) => r?,
+                Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+            };
+        }
+        let stream = match &endpoint.tls {
+            None => MaybeTls::Plain(tcp),
+            Some((config, name)) => {
+                let tls = TlsStream::connect(tcp, Arc::clone(config), name.clone());
+                match monoio::time::timeout_at(deadline, tls).await {
+                    Ok(r) => MaybeTls::Tls(Box::new(r?)),
+                    Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+                }
+            }
+        };
         Ok(UpstreamConn {
             stream,
             rbuf: Vec::with_capacity(UPSTREAM_READ_BUF),
@@ -66,7 +118,7 @@ impl UpstreamConn {
         // MSG_PEEK | MSG_DONTWAIT neither consumes data nor blocks.
         let n = unsafe {
             libc::recv(
-                self.stream.as_raw_fd(),
+                self.stream.tcp().as_raw_fd(),
                 &mut byte as *mut u8 as *mut libc::c_void,
                 1,
                 libc::MSG_PEEK | libc::MSG_DONTWAIT,
@@ -83,7 +135,7 @@ impl UpstreamConn {
 
 #[derive(Default)]
 pub struct Upstreams {
-    idle: RefCell<AHashMap<SocketAddr, Vec<UpstreamConn>>>,
+    idle: RefCell<AHashMap<PoolKey, Vec<UpstreamConn>>>,
     dns: RefCell<AHashMap<String, (IpAddr, Instant)>>,
 }
 
@@ -92,11 +144,13 @@ impl Upstreams {
     /// (for requests that cannot be replayed on a fresh connection) each candidate is first
     /// probed with a non-blocking peek, so one the upstream has closed is dropped here
     /// instead of failing the request.
-    pub fn take(&self, addr: SocketAddr, check_alive: bool) -> Option<UpstreamConn> {
+    pub fn take(&self, endpoint: &Endpoint<'_>, check_alive: bool) -> Option<UpstreamConn> {
         let mut idle = self.idle.borrow_mut();
-        let list = idle.get_mut(&addr)?;
+        let list = idle.get_mut(&endpoint.key)?;
         while let Some(mut c) = list.pop() {
-            if c.idle_since.elapsed() < IDLE_TIMEOUT && (!check_alive || c.is_open_and_quiet()) {
+            if c.idle_since.elapsed() < endpoint.idle_timeout
+                && (!check_alive || c.is_open_and_quiet())
+            {
                 c.reused = true;
                 return Some(c);
             }
@@ -105,13 +159,13 @@ impl Upstreams {
     }
 
     /// Return a connection whose last response was read completely.
-    pub fn put(&self, addr: SocketAddr, mut conn: UpstreamConn) {
+    pub fn put(&self, endpoint: &Endpoint<'_>, mut conn: UpstreamConn) {
         if !conn.rbuf.is_empty() {
             return; // unexpected extra bytes: the connection is not reusable
         }
         let mut idle = self.idle.borrow_mut();
-        let list = idle.entry(addr).or_default();
-        if list.len() < MAX_IDLE_PER_ORIGIN {
+        let list = idle.entry(endpoint.key).or_default();
+        if list.len() < endpoint.max_idle {
             conn.idle_since = Instant::now();
             list.push(conn);
         }

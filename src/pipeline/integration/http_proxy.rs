@@ -4,30 +4,29 @@
 //! (refused, reset, malformed) or 504 (integration timeout); after it starts, the client
 //! connection is closed.
 
-use std::io;
 use std::net::SocketAddr;
 
-use monoio::buf::IoBuf;
-use monoio::io::AsyncWriteRentExt;
 use monoio::time::Instant;
+use rustls::pki_types::ServerName;
 
 use crate::config::snapshot::{ApiType, HttpProxyIntegration};
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
-use crate::http::chunked::{ChunkedDecoder, Step};
 use crate::http::head::{is_hop_by_hop, BodyFraming, Head};
-use crate::http::write::{push_decimal, push_header, push_hex, push_status_line};
+use crate::http::write::{push_decimal, push_header};
 use crate::net::conn::{BodyState, ClientConn, Next};
-use crate::net::splice::{splice_exact, SPLICE_MIN};
-use crate::pipeline::body::BodyReader;
+use crate::pipeline::integration::exchange::{exchange, io_failure, ExchangeError};
+use crate::pipeline::integration::stream_back::respond;
 use crate::pipeline::route::Routed;
 use crate::pipeline::RequestFacts;
 use crate::routing::resource::DEFAULT_ROUTE;
 use crate::runtime::worker::WorkerCtx;
-use crate::upstream::client::{
-    forward_response_header, parse_response_head, ParsedResponse, ResponseFraming, ResponseHead,
+use crate::upstream::balance::flow_hash;
+use crate::upstream::client::{ResponseFraming, ResponseHead};
+use crate::upstream::pool::{
+    Endpoint, PoolKey, UpstreamConn, IDLE_TIMEOUT, MAX_IDLE_PER_ORIGIN, NO_GROUP,
 };
-use crate::upstream::pool::UpstreamConn;
+use crate::upstream::target::Pick;
 use crate::upstream::uri::{split_rendered, UriValues};
 
 struct Values<'a, 's> {
@@ -52,51 +51,187 @@ pub async fn forward(
     routed: &Routed<'_>,
     proxy: &HttpProxyIntegration,
 ) -> Result<Next, GatewayError> {
-    // 7. Integration request: target URI and the upstream head, while the head is in rbuf.
     let mut uri = std::mem::take(&mut conn.scratch);
     uri.clear();
-    let prepared = prepare(conn, facts, routed, proxy, &mut uri);
-    let target = match prepared {
-        Ok((host, port)) => ctx.upstreams.resolve(host, port).await,
-        Err(e) => {
-            conn.scratch = uri;
-            return Err(e);
-        }
-    };
-    conn.scratch = uri;
-    let addr = target.map_err(|e| GatewayError::with_source(ErrorKind::IntegrationFailure, e))?;
-    conn.release_head();
-
-    // 8. Integration: send the request, wait (bounded by the integration timeout) for the head.
-    let deadline = Instant::now() + proxy.timeout;
     let mut resp = std::mem::take(&mut conn.upstream_head);
-    let exchanged = exchange(ctx, conn, facts, snapshot, addr, deadline, &mut resp).await;
-    let (mut up, framing) = match exchanged {
-        Ok(x) => x,
-        Err(e) => {
-            conn.upstream_head = resp;
-            return Err(e);
-        }
-    };
-
-    // 9. Integration response: stream it back.
-    let keep_alive = facts.keep_alive(ctx) && conn.body_state == BodyState::Done;
-    let streamed = respond(
-        ctx, conn, facts, &mut up, &resp, framing, keep_alive, snapshot,
+    let result = forward_with(
+        ctx, conn, facts, snapshot, routed, proxy, &mut uri, &mut resp,
     )
     .await;
-    let upstream_keep_alive = resp.keep_alive;
+    conn.scratch = uri;
     conn.upstream_head = resp;
-    match streamed {
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward_with(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    snapshot: &Snapshot,
+    routed: &Routed<'_>,
+    proxy: &HttpProxyIntegration,
+    uri: &mut String,
+    resp: &mut ResponseHead,
+) -> Result<Next, GatewayError> {
+    // 7. Integration request: target URI and the upstream head, while the head is in rbuf.
+    let (host, port) = prepare(conn, facts, routed, proxy, uri)?;
+    conn.release_head();
+    let deadline = Instant::now() + proxy.timeout;
+
+    // 8.-9. Integration and integration response, to the URI's host or a target group.
+    let Some(gi) = proxy.target_group else {
+        let addr = ctx
+            .upstreams
+            .resolve(host, port)
+            .await
+            .map_err(|e| GatewayError::with_source(ErrorKind::IntegrationFailure, e))?;
+        let endpoint = Endpoint {
+            key: PoolKey {
+                addr,
+                group: NO_GROUP,
+            },
+            tls: None,
+            proxy_v2: None,
+            max_idle: MAX_IDLE_PER_ORIGIN,
+            idle_timeout: IDLE_TIMEOUT,
+        };
+        return match exchange(ctx, conn, facts, snapshot, &endpoint, deadline, resp).await {
+            Ok((up, framing)) => Ok(respond_and_pool(
+                ctx, conn, facts, snapshot, &endpoint, up, resp, framing,
+            )
+            .await),
+            Err(ExchangeError::Connect(e)) => Err(io_failure(e)),
+            Err(ExchangeError::Failed(e)) => Err(e),
+        };
+    };
+    let group = snapshot
+        .target_groups
+        .get(gi)
+        .ok_or_else(|| GatewayError::with_source(ErrorKind::Internal, "unknown target group"))?;
+    let flow = flow_hash(conn.peer, conn.local);
+    let (peer, local) = (conn.peer, conn.local);
+    let mut exclude = None;
+    loop {
+        let t = match ctx.targets.pick(gi, group, flow, exclude) {
+            Pick::Healthy(t) | Pick::FailOpen(t) => t,
+            Pick::Nothing => {
+                return Err(GatewayError::with_source(
+                    ErrorKind::ServiceUnavailable,
+                    format!("target group {}: no target available", group.name),
+                ))
+            }
+        };
+        let Some(target) = group.targets.get(t) else {
+            return Err(GatewayError::new(ErrorKind::Internal));
+        };
+        let tls = match &group.tls {
+            None => None,
+            Some(tls) => Some((&tls.config, tls_name(tls.server_name.as_ref(), host)?)),
+        };
+        let endpoint = Endpoint {
+            key: PoolKey {
+                addr: target.addr,
+                group: gi as u32,
+            },
+            tls,
+            proxy_v2: group.proxy_protocol_v2.then_some((peer, local)),
+            max_idle: group.pool.max_idle,
+            idle_timeout: group.pool.idle_timeout,
+        };
+        ctx.targets.started(gi, t);
+        match exchange(ctx, conn, facts, snapshot, &endpoint, deadline, resp).await {
+            Ok((up, framing)) => {
+                let ok = resp.status < 500;
+                let next =
+                    respond_and_pool(ctx, conn, facts, snapshot, &endpoint, up, resp, framing)
+                        .await;
+                ctx.targets.finished(gi, group, t, ok);
+                return Ok(next);
+            }
+            Err(ExchangeError::Connect(e)) => {
+                ctx.targets.finished(gi, group, t, false);
+                // Nothing was sent: an idempotent request gets one more try elsewhere.
+                if exclude.is_none() && facts.method.is_idempotent() {
+                    crate::log!(
+                        "target group {}: connect to {} failed ({e}); retrying on another target",
+                        group.name,
+                        target.addr
+                    );
+                    exclude = Some(t);
+                    continue;
+                }
+                return Err(GatewayError::with_source(
+                    ErrorKind::ServiceUnavailable,
+                    format!(
+                        "target group {}: connect to {} failed: {e}",
+                        group.name, target.addr
+                    ),
+                ));
+            }
+            Err(ExchangeError::Failed(e)) => {
+                let upstream_fault = matches!(
+                    e.kind,
+                    ErrorKind::IntegrationFailure | ErrorKind::IntegrationTimeout
+                );
+                ctx.targets.finished(gi, group, t, !upstream_fault);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// The TLS name for a target: the configured one, else the integration URI's host.
+fn tls_name(
+    configured: Option<&ServerName<'static>>,
+    host: &str,
+) -> Result<ServerName<'static>, GatewayError> {
+    if let Some(name) = configured {
+        return Ok(name.clone());
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    ServerName::try_from(bare.to_owned()).map_err(|_| {
+        GatewayError::with_source(
+            ErrorKind::ApiConfigurationError,
+            format!("`{host}` is not a TLS server name"),
+        )
+    })
+}
+
+/// Stream the response back, then keep the upstream connection if it can be reused.
+#[allow(clippy::too_many_arguments)]
+async fn respond_and_pool(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    snapshot: &Snapshot,
+    endpoint: &Endpoint<'_>,
+    mut up: UpstreamConn,
+    resp: &ResponseHead,
+    framing: ResponseFraming,
+) -> Next {
+    let keep_alive = facts.keep_alive(ctx) && conn.body_state == BodyState::Done;
+    match respond(
+        ctx, conn, facts, &mut up, resp, framing, keep_alive, snapshot,
+    )
+    .await
+    {
         Ok(()) => {
-            if upstream_keep_alive && framing != ResponseFraming::UntilClose {
-                ctx.upstreams.put(addr, up);
+            if resp.keep_alive && framing != ResponseFraming::UntilClose {
+                ctx.upstreams.put(endpoint, up);
             }
             let closes =
                 !keep_alive || (facts.version_minor == 0 && framing == ResponseFraming::UntilClose);
-            Ok(if closes { Next::Close } else { Next::KeepAlive })
+            if closes {
+                Next::Close
+            } else {
+                Next::KeepAlive
+            }
         }
-        Err(_) => Ok(Next::Close),
+        Err(_) => Next::Close,
     }
 }
 
@@ -247,384 +382,8 @@ fn push_ip(out: &mut Vec<u8>, addr: SocketAddr) {
 }
 
 /// Does a Connection header value list `name` as one of its tokens?
-fn lists_token(connection: &[u8], name: &[u8]) -> bool {
+pub fn lists_token(connection: &[u8], name: &[u8]) -> bool {
     connection
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
-}
-
-fn io_failure(e: io::Error) -> GatewayError {
-    if e.kind() == io::ErrorKind::TimedOut {
-        GatewayError::with_source(ErrorKind::IntegrationTimeout, e)
-    } else {
-        GatewayError::with_source(ErrorKind::IntegrationFailure, e)
-    }
-}
-
-/// Send the request and read the response head. A reused connection that fails before
-/// any response byte is replaced by a fresh one once, when there is no body to replay.
-async fn exchange(
-    ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    snapshot: &Snapshot,
-    addr: SocketAddr,
-    deadline: Instant,
-    resp: &mut ResponseHead,
-) -> Result<(UpstreamConn, ResponseFraming), GatewayError> {
-    let replayable = facts.body == BodyFraming::None;
-    let mut pooled = ctx.upstreams.take(addr, !replayable);
-    loop {
-        let mut up = match pooled.take() {
-            Some(c) => c,
-            None => UpstreamConn::connect(addr, deadline)
-                .await
-                .map_err(io_failure)?,
-        };
-        let reused = up.reused;
-        match send_and_read_head(ctx, conn, facts, snapshot, &mut up, deadline, resp).await {
-            Ok(framing) => return Ok((up, framing)),
-            Err(Failure::Stale(_)) if reused && replayable => continue,
-            Err(Failure::Stale(e)) | Err(Failure::Io(e)) => return Err(io_failure(e)),
-            Err(Failure::Client(kind)) => return Err(kind.into()),
-            Err(Failure::Malformed(reason)) => {
-                return Err(GatewayError::with_source(
-                    ErrorKind::IntegrationFailure,
-                    reason,
-                ))
-            }
-        }
-    }
-}
-
-enum Failure {
-    /// Failed before any response byte (a reused connection may have been closed).
-    Stale(io::Error),
-    Io(io::Error),
-    /// The client's body was bad or too slow.
-    Client(ErrorKind),
-    Malformed(&'static str),
-}
-
-async fn send_and_read_head(
-    ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    snapshot: &Snapshot,
-    up: &mut UpstreamConn,
-    deadline: Instant,
-    resp: &mut ResponseHead,
-) -> Result<ResponseFraming, Failure> {
-    let head = std::mem::take(&mut conn.ubuf);
-    let (res, head) = match monoio::time::timeout_at(deadline, up.stream.write_all(head)).await {
-        Ok(r) => r,
-        Err(_) => {
-            // The buffer went with the cancelled write; start a new one.
-            return Err(Failure::Io(io::ErrorKind::TimedOut.into()));
-        }
-    };
-    conn.ubuf = head;
-    res.map_err(Failure::Stale)?;
-
-    if conn.body_state == BodyState::Untouched {
-        send_body(ctx, conn, facts, snapshot, up, deadline).await?;
-    }
-
-    let mut got_bytes = false;
-    loop {
-        if !up.rbuf.is_empty() {
-            got_bytes = true;
-            match parse_response_head(&up.rbuf, facts.head_only(), resp) {
-                Ok(ParsedResponse::Complete(framing)) => {
-                    return Ok(framing);
-                }
-                Ok(ParsedResponse::Interim(n)) => {
-                    up.consume(n);
-                    continue;
-                }
-                Ok(ParsedResponse::Partial) => {}
-                Err(reason) => return Err(Failure::Malformed(reason)),
-            }
-        }
-        match up.read_more_until(deadline).await {
-            Ok(0) if !got_bytes => return Err(Failure::Stale(io::ErrorKind::UnexpectedEof.into())),
-            Ok(0) => {
-                return Err(Failure::Malformed(
-                    "upstream closed inside the response head",
-                ))
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() != io::ErrorKind::TimedOut && !got_bytes => {
-                return Err(Failure::Stale(e))
-            }
-            Err(e) => return Err(Failure::Io(e)),
-        }
-    }
-}
-
-/// Stream the client's body to the upstream (chunked bodies are re-encoded).
-async fn send_body(
-    ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    snapshot: &Snapshot,
-    up: &mut UpstreamConn,
-    deadline: Instant,
-) -> Result<(), Failure> {
-    let limits = &snapshot.limits;
-    let mut body = BodyReader::new(
-        facts.body,
-        facts.expect_continue,
-        limits.max_body_bytes,
-        limits.body_read_timeout,
-    );
-    let chunked = facts.body == BodyFraming::Chunked;
-    conn.body_state = BodyState::Partial;
-    loop {
-        // A large Content-Length remainder goes socket to socket with splice.
-        if let Some(rest) = body
-            .take_unbuffered_rest(conn, SPLICE_MIN)
-            .await
-            .map_err(Failure::Client)?
-        {
-            let mut pipe = ctx.pipes.take().map_err(Failure::Io)?;
-            let idle = limits.body_read_timeout;
-            match splice_exact(&mut conn.stream, &mut up.stream, &mut pipe, rest, idle).await {
-                Ok(()) => ctx.pipes.give_back(pipe),
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    return Err(Failure::Client(ErrorKind::BadRequest))
-                }
-                Err(e) => return Err(Failure::Io(e)),
-            }
-            break;
-        }
-        let n = body.next(conn).await.map_err(Failure::Client)?;
-        if n == 0 {
-            break;
-        }
-        let written = if chunked {
-            let mut frame = std::mem::take(&mut conn.ubuf);
-            frame.clear();
-            push_hex(&mut frame, n as u64);
-            frame.extend_from_slice(b"\r\n");
-            frame.extend_from_slice(&conn.rbuf[..n]);
-            frame.extend_from_slice(b"\r\n");
-            let (res, frame) =
-                match monoio::time::timeout_at(deadline, up.stream.write_all(frame)).await {
-                    Ok(r) => r,
-                    Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
-                };
-            conn.ubuf = frame;
-            conn.consume(n);
-            res.map(|_| ())
-        } else {
-            match monoio::time::timeout_at(deadline, conn.forward_front(&mut up.stream, n)).await {
-                Ok(r) => r,
-                Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
-            }
-        };
-        written.map_err(Failure::Io)?;
-    }
-    if chunked {
-        let (res, _) = match monoio::time::timeout_at(
-            deadline,
-            up.stream.write_all(&b"0\r\n\r\n"[..]),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
-        };
-        res.map_err(Failure::Io)?;
-    }
-    conn.body_state = BodyState::Done;
-    Ok(())
-}
-
-/// Write the response head to the client and stream the body.
-#[allow(clippy::too_many_arguments)]
-async fn respond(
-    ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    up: &mut UpstreamConn,
-    resp: &ResponseHead,
-    framing: ResponseFraming,
-    keep_alive: bool,
-    snapshot: &Snapshot,
-) -> io::Result<()> {
-    let rechunk = matches!(
-        framing,
-        ResponseFraming::Chunked | ResponseFraming::UntilClose
-    ) && facts.version_minor == 1;
-    {
-        let w = &mut conn.wbuf;
-        w.clear();
-        push_status_line(w, resp.status);
-        for &((ns, ne), (vs, ve)) in &resp.headers {
-            let (name, value) = (&up.rbuf[ns..ne], &up.rbuf[vs..ve]);
-            let listed = resp
-                .connection
-                .is_some_and(|(s, e)| lists_token(&up.rbuf[s..e], name));
-            if forward_response_header(name) && !listed {
-                push_header(w, name, value);
-            } else if framing == ResponseFraming::None
-                && name.eq_ignore_ascii_case(b"content-length")
-            {
-                // HEAD and 304 responses describe the representation's length: keep it.
-                push_header(w, name, value);
-            }
-        }
-        if !resp.has_date {
-            push_header(w, b"date", &ctx.date.now());
-        }
-        push_header(w, b"x-amzn-requestid", &facts.id);
-        match framing {
-            ResponseFraming::Length(n) => {
-                w.extend_from_slice(b"content-length: ");
-                push_decimal(w, n);
-                w.extend_from_slice(b"\r\n");
-            }
-            ResponseFraming::Chunked | ResponseFraming::UntilClose if rechunk => {
-                w.extend_from_slice(b"transfer-encoding: chunked\r\n");
-            }
-            _ => {}
-        }
-        let closes = !keep_alive || (!rechunk && framing == ResponseFraming::UntilClose);
-        if closes {
-            w.extend_from_slice(b"connection: close\r\n");
-        }
-        w.extend_from_slice(b"\r\n");
-    }
-    up.consume(resp.head_len);
-    let write_limit = snapshot.limits.body_read_timeout;
-    with_timeout(write_limit, conn.flush_wbuf()).await?;
-
-    match framing {
-        ResponseFraming::None => Ok(()),
-        ResponseFraming::Length(mut remaining) => {
-            while remaining > 0 {
-                // Past what is buffered, a large remainder goes socket to socket with splice.
-                if up.rbuf.is_empty() && remaining >= SPLICE_MIN {
-                    let mut pipe = ctx.pipes.take()?;
-                    splice_exact(
-                        &mut up.stream,
-                        &mut conn.stream,
-                        &mut pipe,
-                        remaining,
-                        write_limit,
-                    )
-                    .await?;
-                    ctx.pipes.give_back(pipe);
-                    return Ok(());
-                }
-                if up.rbuf.is_empty()
-                    && up.read_more_until(Instant::now() + write_limit).await? == 0
-                {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                let n = (up.rbuf.len() as u64).min(remaining) as usize;
-                let buf = std::mem::take(&mut up.rbuf);
-                let (res, slice) =
-                    with_timeout_buf(write_limit, conn.stream.write_all(buf.slice(0..n))).await;
-                up.rbuf = slice.map(|s| s.into_inner()).unwrap_or_default();
-                res?;
-                up.consume(n);
-                remaining -= n as u64;
-            }
-            Ok(())
-        }
-        ResponseFraming::Chunked => {
-            let mut decoder = ChunkedDecoder::new(u64::MAX);
-            loop {
-                if up.rbuf.is_empty()
-                    && up.read_more_until(Instant::now() + write_limit).await? == 0
-                {
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                match decoder
-                    .decode(&up.rbuf)
-                    .map_err(|_| io::Error::other("malformed chunked response"))?
-                {
-                    Step::Data { start, end } => {
-                        write_piece(conn, &up.rbuf[start..end], rechunk, write_limit).await?;
-                        up.consume(end);
-                    }
-                    Step::NeedMore { consumed } => {
-                        up.consume(consumed);
-                        if !up.rbuf.is_empty()
-                            && up.read_more_until(Instant::now() + write_limit).await? == 0
-                        {
-                            return Err(io::ErrorKind::UnexpectedEof.into());
-                        }
-                    }
-                    Step::Done { consumed } => {
-                        up.consume(consumed);
-                        return finish_chunked(conn, rechunk, write_limit).await;
-                    }
-                }
-            }
-        }
-        ResponseFraming::UntilClose => loop {
-            if up.rbuf.is_empty() && up.read_more_until(Instant::now() + write_limit).await? == 0 {
-                return finish_chunked(conn, rechunk, write_limit).await;
-            }
-            let n = up.rbuf.len();
-            write_piece(conn, &up.rbuf[..n], rechunk, write_limit).await?;
-            up.consume(n);
-        },
-    }
-}
-
-/// Write body bytes to the client, as one chunk when re-chunking.
-async fn write_piece(
-    conn: &mut ClientConn,
-    data: &[u8],
-    rechunk: bool,
-    limit: std::time::Duration,
-) -> io::Result<()> {
-    let w = &mut conn.wbuf;
-    w.clear();
-    if rechunk {
-        push_hex(w, data.len() as u64);
-        w.extend_from_slice(b"\r\n");
-    }
-    w.extend_from_slice(data);
-    if rechunk {
-        w.extend_from_slice(b"\r\n");
-    }
-    with_timeout(limit, conn.flush_wbuf()).await
-}
-
-async fn finish_chunked(
-    conn: &mut ClientConn,
-    rechunk: bool,
-    limit: std::time::Duration,
-) -> io::Result<()> {
-    if !rechunk {
-        return Ok(());
-    }
-    conn.wbuf.clear();
-    conn.wbuf.extend_from_slice(b"0\r\n\r\n");
-    with_timeout(limit, conn.flush_wbuf()).await
-}
-
-async fn with_timeout<F: std::future::Future<Output = io::Result<()>>>(
-    limit: std::time::Duration,
-    f: F,
-) -> io::Result<()> {
-    match monoio::time::timeout(limit, f).await {
-        Ok(r) => r,
-        Err(_) => Err(io::ErrorKind::TimedOut.into()),
-    }
-}
-
-async fn with_timeout_buf<T, F: std::future::Future<Output = monoio::BufResult<usize, T>>>(
-    limit: std::time::Duration,
-    f: F,
-) -> (io::Result<usize>, Option<T>) {
-    match monoio::time::timeout(limit, f).await {
-        Ok((r, b)) => (r, Some(b)),
-        Err(_) => (Err(io::ErrorKind::TimedOut.into()), None),
-    }
 }

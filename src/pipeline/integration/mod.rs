@@ -1,4 +1,6 @@
 //! Phases 7-9: integration request, the integration itself, integration response.
 
+pub mod exchange;
 pub mod http_proxy;
 pub mod mock;
+pub mod stream_back;

@@ -1,0 +1,107 @@
+//! A connection that is plain TCP or TLS over TCP, behind monoio's owned-buffer I/O traits,
+//! so the HTTP code reads and writes either without caring. Zero-copy (splice) applies only
+//! to the plain case: `as_plain` hands out the socket when there is one.
+
+use std::future::Future;
+use std::io;
+use std::ops::DerefMut;
+
+use monoio::buf::{IoBuf, IoBufMut, IoVecBuf, IoVecBufMut};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
+use monoio::net::TcpStream;
+use monoio::BufResult;
+use rustls::{ConnectionCommon, SideData};
+
+use crate::net::tls_io::TlsStream;
+
+pub enum MaybeTls<C> {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<C>>),
+}
+
+/// An upstream connection: TLS is the client side.
+pub type UpstreamStream = MaybeTls<rustls::ClientConnection>;
+
+impl<C> MaybeTls<C> {
+    /// The TCP socket, when no TLS is layered on it.
+    pub fn as_plain(&mut self) -> Option<&mut TcpStream> {
+        match self {
+            MaybeTls::Plain(s) => Some(s),
+            MaybeTls::Tls(_) => None,
+        }
+    }
+
+    /// The underlying TCP socket.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            MaybeTls::Plain(s) => s,
+            MaybeTls::Tls(t) => t.tcp(),
+        }
+    }
+}
+
+impl<C, S> AsyncReadRent for MaybeTls<C>
+where
+    C: DerefMut<Target = ConnectionCommon<S>>,
+    S: SideData,
+{
+    fn read<T: IoBufMut>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
+        async move {
+            match self {
+                MaybeTls::Plain(s) => s.read(buf).await,
+                MaybeTls::Tls(t) => t.read(buf).await,
+            }
+        }
+    }
+
+    fn readv<T: IoVecBufMut>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
+        async move {
+            match self {
+                MaybeTls::Plain(s) => s.readv(buf).await,
+                MaybeTls::Tls(t) => t.readv(buf).await,
+            }
+        }
+    }
+}
+
+impl<C, S> AsyncWriteRent for MaybeTls<C>
+where
+    C: DerefMut<Target = ConnectionCommon<S>>,
+    S: SideData,
+{
+    fn write<T: IoBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
+        async move {
+            match self {
+                MaybeTls::Plain(s) => s.write(buf).await,
+                MaybeTls::Tls(t) => t.write(buf).await,
+            }
+        }
+    }
+
+    fn writev<T: IoVecBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
+        async move {
+            match self {
+                MaybeTls::Plain(s) => s.writev(buf).await,
+                MaybeTls::Tls(t) => t.writev(buf).await,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
+        async move {
+            match self {
+                MaybeTls::Plain(s) => s.flush().await,
+                MaybeTls::Tls(t) => t.flush().await,
+            }
+        }
+    }
+
+    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
+        async move {
+            match self {
+                MaybeTls::Plain(s) => s.shutdown().await,
+                MaybeTls::Tls(t) => t.shutdown().await,
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Phase 8, the integration: send the request head and body to the upstream and read the
+//! response head, within the integration timeout. A reused pooled connection that fails
+//! before any response byte is replaced by a fresh one once, when the request has no body
+//! to replay. A failure to connect is reported apart, so target groups can retry elsewhere.
+
+use std::io;
+
+use monoio::io::AsyncWriteRentExt;
+use monoio::time::Instant;
+
+use crate::config::Snapshot;
+use crate::error::{ErrorKind, GatewayError};
+use crate::http::head::BodyFraming;
+use crate::http::write::push_hex;
+use crate::net::conn::{BodyState, ClientConn};
+use crate::net::splice::{splice_exact, SPLICE_MIN};
+use crate::pipeline::body::BodyReader;
+use crate::pipeline::RequestFacts;
+use crate::runtime::worker::WorkerCtx;
+use crate::upstream::client::{parse_response_head, ParsedResponse, ResponseFraming, ResponseHead};
+use crate::upstream::pool::{Endpoint, UpstreamConn};
+
+/// Why an exchange failed.
+pub enum ExchangeError {
+    /// No connection could be opened (nothing was sent; safe to try another target).
+    Connect(io::Error),
+    /// Anything later, already mapped to its gateway response.
+    Failed(GatewayError),
+}
+
+pub fn io_failure(e: io::Error) -> GatewayError {
+    if e.kind() == io::ErrorKind::TimedOut {
+        GatewayError::with_source(ErrorKind::IntegrationTimeout, e)
+    } else {
+        GatewayError::with_source(ErrorKind::IntegrationFailure, e)
+    }
+}
+
+/// Send the request and read the response head. A reused connection that fails before
+/// any response byte is replaced by a fresh one once, when there is no body to replay.
+pub async fn exchange(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    snapshot: &Snapshot,
+    endpoint: &Endpoint<'_>,
+    deadline: Instant,
+    resp: &mut ResponseHead,
+) -> Result<(UpstreamConn, ResponseFraming), ExchangeError> {
+    let replayable = facts.body == BodyFraming::None;
+    let mut pooled = ctx.upstreams.take(endpoint, !replayable);
+    loop {
+        let mut up = match pooled.take() {
+            Some(c) => c,
+            None => UpstreamConn::connect(endpoint, deadline)
+                .await
+                .map_err(ExchangeError::Connect)?,
+        };
+        let reused = up.reused;
+        match send_and_read_head(ctx, conn, facts, snapshot, &mut up, deadline, resp).await {
+            Ok(framing) => return Ok((up, framing)),
+            Err(Failure::Stale(_)) if reused && replayable => continue,
+            Err(Failure::Stale(e)) | Err(Failure::Io(e)) => {
+                return Err(ExchangeError::Failed(io_failure(e)))
+            }
+            Err(Failure::Client(kind)) => return Err(ExchangeError::Failed(kind.into())),
+            Err(Failure::Malformed(reason)) => {
+                return Err(ExchangeError::Failed(GatewayError::with_source(
+                    ErrorKind::IntegrationFailure,
+                    reason,
+                )))
+            }
+        }
+    }
+}
+
+enum Failure {
+    /// Failed before any response byte (a reused connection may have been closed).
+    Stale(io::Error),
+    Io(io::Error),
+    /// The client's body was bad or too slow.
+    Client(ErrorKind),
+    Malformed(&'static str),
+}
+
+async fn send_and_read_head(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    snapshot: &Snapshot,
+    up: &mut UpstreamConn,
+    deadline: Instant,
+    resp: &mut ResponseHead,
+) -> Result<ResponseFraming, Failure> {
+    let head = std::mem::take(&mut conn.ubuf);
+    let (res, head) = match monoio::time::timeout_at(deadline, up.stream.write_all(head)).await {
+        Ok(r) => r,
+        Err(_) => {
+            // The buffer went with the cancelled write; start a new one.
+            return Err(Failure::Io(io::ErrorKind::TimedOut.into()));
+        }
+    };
+    conn.ubuf = head;
+    res.map_err(Failure::Stale)?;
+
+    if conn.body_state == BodyState::Untouched {
+        send_body(ctx, conn, facts, snapshot, up, deadline).await?;
+    }
+
+    let mut got_bytes = false;
+    loop {
+        if !up.rbuf.is_empty() {
+            got_bytes = true;
+            match parse_response_head(&up.rbuf, facts.head_only(), resp) {
+                Ok(ParsedResponse::Complete(framing)) => {
+                    return Ok(framing);
+                }
+                Ok(ParsedResponse::Interim(n)) => {
+                    up.consume(n);
+                    continue;
+                }
+                Ok(ParsedResponse::Partial) => {}
+                Err(reason) => return Err(Failure::Malformed(reason)),
+            }
+        }
+        match up.read_more_until(deadline).await {
+            Ok(0) if !got_bytes => return Err(Failure::Stale(io::ErrorKind::UnexpectedEof.into())),
+            Ok(0) => {
+                return Err(Failure::Malformed(
+                    "upstream closed inside the response head",
+                ))
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() != io::ErrorKind::TimedOut && !got_bytes => {
+                return Err(Failure::Stale(e))
+            }
+            Err(e) => return Err(Failure::Io(e)),
+        }
+    }
+}
+
+/// Stream the client's body to the upstream (chunked bodies are re-encoded).
+async fn send_body(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    snapshot: &Snapshot,
+    up: &mut UpstreamConn,
+    deadline: Instant,
+) -> Result<(), Failure> {
+    let limits = &snapshot.limits;
+    let mut body = BodyReader::new(
+        facts.body,
+        facts.expect_continue,
+        limits.max_body_bytes,
+        limits.body_read_timeout,
+    );
+    let chunked = facts.body == BodyFraming::Chunked;
+    conn.body_state = BodyState::Partial;
+    loop {
+        // A large Content-Length remainder goes socket to socket with splice.
+        if let Some(rest) = body
+            .take_unbuffered_rest(conn, SPLICE_MIN)
+            .await
+            .map_err(Failure::Client)?
+        {
+            let Some(dst) = up.stream.as_plain() else {
+                return Err(Failure::Io(io::Error::other("splice needs plain TCP")));
+            };
+            let mut pipe = ctx.pipes.take().map_err(Failure::Io)?;
+            let idle = limits.body_read_timeout;
+            match splice_exact(&mut conn.stream, dst, &mut pipe, rest, idle).await {
+                Ok(()) => ctx.pipes.give_back(pipe),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(Failure::Client(ErrorKind::BadRequest))
+                }
+                Err(e) => return Err(Failure::Io(e)),
+            }
+            break;
+        }
+        let n = body.next(conn).await.map_err(Failure::Client)?;
+        if n == 0 {
+            break;
+        }
+        let written = if chunked {
+            let mut frame = std::mem::take(&mut conn.ubuf);
+            frame.clear();
+            push_hex(&mut frame, n as u64);
+            frame.extend_from_slice(b"\r\n");
+            frame.extend_from_slice(&conn.rbuf[..n]);
+            frame.extend_from_slice(b"\r\n");
+            let (res, frame) =
+                match monoio::time::timeout_at(deadline, up.stream.write_all(frame)).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
+                };
+            conn.ubuf = frame;
+            conn.consume(n);
+            res.map(|_| ())
+        } else {
+            match monoio::time::timeout_at(deadline, conn.forward_front(&mut up.stream, n)).await {
+                Ok(r) => r,
+                Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
+            }
+        };
+        written.map_err(Failure::Io)?;
+    }
+    if chunked {
+        let (res, _) = match monoio::time::timeout_at(
+            deadline,
+            up.stream.write_all(&b"0\r\n\r\n"[..]),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
+        };
+        res.map_err(Failure::Io)?;
+    }
+    conn.body_state = BodyState::Done;
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! Phase 9, integration response: write the response head to the client (upstream headers
+//! minus hop-by-hop ones, the gateway's request id, framing regenerated) and stream the body
+//! back: socket to socket with splice when both sides are plain TCP and the body is large,
+//! re-chunked when the length is unknown.
+
+use std::io;
+
+use monoio::buf::IoBuf;
+use monoio::io::AsyncWriteRentExt;
+use monoio::time::Instant;
+
+use crate::config::Snapshot;
+use crate::http::chunked::{ChunkedDecoder, Step};
+use crate::http::write::{push_decimal, push_header, push_hex, push_status_line};
+use crate::net::conn::ClientConn;
+use crate::net::splice::{splice_exact, SPLICE_MIN};
+use crate::pipeline::integration::http_proxy::lists_token;
+use crate::pipeline::RequestFacts;
+use crate::runtime::worker::WorkerCtx;
+use crate::upstream::client::{forward_response_header, ResponseFraming, ResponseHead};
+use crate::upstream::pool::UpstreamConn;
+
+/// Write the response head to the client and stream the body.
+#[allow(clippy::too_many_arguments)]
+pub async fn respond(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    up: &mut UpstreamConn,
+    resp: &ResponseHead,
+    framing: ResponseFraming,
+    keep_alive: bool,
+    snapshot: &Snapshot,
+) -> io::Result<()> {
+    let rechunk = matches!(
+        framing,
+        ResponseFraming::Chunked | ResponseFraming::UntilClose
+    ) && facts.version_minor == 1;
+    {
+        let w = &mut conn.wbuf;
+        w.clear();
+        push_status_line(w, resp.status);
+        for &((ns, ne), (vs, ve)) in &resp.headers {
+            let (name, value) = (&up.rbuf[ns..ne], &up.rbuf[vs..ve]);
+            let listed = resp
+                .connection
+                .is_some_and(|(s, e)| lists_token(&up.rbuf[s..e], name));
+            if forward_response_header(name) && !listed {
+                push_header(w, name, value);
+            } else if framing == ResponseFraming::None
+                && name.eq_ignore_ascii_case(b"content-length")
+            {
+                // HEAD and 304 responses describe the representation's length: keep it.
+                push_header(w, name, value);
+            }
+        }
+        if !resp.has_date {
+            push_header(w, b"date", &ctx.date.now());
+        }
+        push_header(w, b"x-amzn-requestid", &facts.id);
+        match framing {
+            ResponseFraming::Length(n) => {
+                w.extend_from_slice(b"content-length: ");
+                push_decimal(w, n);
+                w.extend_from_slice(b"\r\n");
+            }
+            ResponseFraming::Chunked | ResponseFraming::UntilClose if rechunk => {
+                w.extend_from_slice(b"transfer-encoding: chunked\r\n");
+            }
+            _ => {}
+        }
+        let closes = !keep_alive || (!rechunk && framing == ResponseFraming::UntilClose);
+        if closes {
+            w.extend_from_slice(b"connection: close\r\n");
+        }
+        w.extend_from_slice(b"\r\n");
+    }
+    up.consume(resp.head_len);
+    let write_limit = snapshot.limits.body_read_timeout;
+    with_timeout(write_limit, conn.flush_wbuf()).await?;
+
+    match framing {
+        ResponseFraming::None => Ok(()),
+        ResponseFraming::Length(mut remaining) => {
+            while remaining > 0 {
+                // Past what is buffered, a large remainder goes socket to socket with splice.
+                if up.rbuf.is_empty() && remaining >= SPLICE_MIN {
+                    if let Some(src) = up.stream.as_plain() {
+                        let mut pipe = ctx.pipes.take()?;
+                        splice_exact(src, &mut conn.stream, &mut pipe, remaining, write_limit)
+                            .await?;
+                        ctx.pipes.give_back(pipe);
+                        return Ok(());
+                    }
+                }
+                if up.rbuf.is_empty()
+                    && up.read_more_until(Instant::now() + write_limit).await? == 0
+                {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                let n = (up.rbuf.len() as u64).min(remaining) as usize;
+                let buf = std::mem::take(&mut up.rbuf);
+                let (res, slice) =
+                    with_timeout_buf(write_limit, conn.stream.write_all(buf.slice(0..n))).await;
+                up.rbuf = slice.map(|s| s.into_inner()).unwrap_or_default();
+                res?;
+                up.consume(n);
+                remaining -= n as u64;
+            }
+            Ok(())
+        }
+        ResponseFraming::Chunked => {
+            let mut decoder = ChunkedDecoder::new(u64::MAX);
+            loop {
+                if up.rbuf.is_empty()
+                    && up.read_more_until(Instant::now() + write_limit).await? == 0
+                {
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                match decoder
+                    .decode(&up.rbuf)
+                    .map_err(|_| io::Error::other("malformed chunked response"))?
+                {
+                    Step::Data { start, end } => {
+                        write_piece(conn, &up.rbuf[start..end], rechunk, write_limit).await?;
+                        up.consume(end);
+                    }
+                    Step::NeedMore { consumed } => {
+                        up.consume(consumed);
+                        if !up.rbuf.is_empty()
+                            && up.read_more_until(Instant::now() + write_limit).await? == 0
+                        {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                    }
+                    Step::Done { consumed } => {
+                        up.consume(consumed);
+                        return finish_chunked(conn, rechunk, write_limit).await;
+                    }
+                }
+            }
+        }
+        ResponseFraming::UntilClose => loop {
+            if up.rbuf.is_empty() && up.read_more_until(Instant::now() + write_limit).await? == 0 {
+                return finish_chunked(conn, rechunk, write_limit).await;
+            }
+            let n = up.rbuf.len();
+            write_piece(conn, &up.rbuf[..n], rechunk, write_limit).await?;
+            up.consume(n);
+        },
+    }
+}
+
+/// Write body bytes to the client, as one chunk when re-chunking.
+async fn write_piece(
+    conn: &mut ClientConn,
+    data: &[u8],
+    rechunk: bool,
+    limit: std::time::Duration,
+) -> io::Result<()> {
+    let w = &mut conn.wbuf;
+    w.clear();
+    if rechunk {
+        push_hex(w, data.len() as u64);
+        w.extend_from_slice(b"\r\n");
+    }
+    w.extend_from_slice(data);
+    if rechunk {
+        w.extend_from_slice(b"\r\n");
+    }
+    with_timeout(limit, conn.flush_wbuf()).await
+}
+
+async fn finish_chunked(
+    conn: &mut ClientConn,
+    rechunk: bool,
+    limit: std::time::Duration,
+) -> io::Result<()> {
+    if !rechunk {
+        return Ok(());
+    }
+    conn.wbuf.clear();
+    conn.wbuf.extend_from_slice(b"0\r\n\r\n");
+    with_timeout(limit, conn.flush_wbuf()).await
+}
+
+async fn with_timeout<F: std::future::Future<Output = io::Result<()>>>(
+    limit: std::time::Duration,
+    f: F,
+) -> io::Result<()> {
+    match monoio::time::timeout(limit, f).await {
+        Ok(r) => r,
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
+async fn with_timeout_buf<T, F: std::future::Future<Output = monoio::BufResult<usize, T>>>(
+    limit: std::time::Duration,
+    f: F,
+) -> (io::Result<usize>, Option<T>) {
+    match monoio::time::timeout(limit, f).await {
+        Ok((r, b)) => (r, Some(b)),
+        Err(_) => (Err(io::ErrorKind::TimedOut.into()), None),
+    }
+}
