@@ -4,7 +4,7 @@ CONFIG       ?= examples/quickstart.yaml
 DEMO_UPSTREAM ?= 127.0.0.1:9090
 BIN          := target/release/tollgate
 
-.PHONY: all build run test check lint fmt bench perf clean
+.PHONY: all build run test check lint fmt bench perf certs clean
 
 all: build
 
@@ -24,6 +24,10 @@ run: build
 test:
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
+
+# Development CA, server and partner client certificates for the TLS examples (git-ignored).
+certs:
+	certs/gen.sh
 
 # Validate every example configuration.
 check: build
