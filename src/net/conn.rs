@@ -37,6 +37,14 @@ pub struct ClientConn {
     /// The upstream response head of the current request (reused: its header list keeps
     /// its capacity).
     pub upstream_head: crate::upstream::client::ResponseHead,
+    /// An upstream connection that belongs to this client connection alone: with PROXY
+    /// protocol the target learns the client's address once per connection, so such a
+    /// connection is never shared through the worker's pool (NLB keeps one upstream
+    /// connection per client connection too). Closed with the client connection.
+    pub pinned_upstream: Option<(
+        crate::upstream::pool::PoolKey,
+        crate::upstream::pool::UpstreamConn,
+    )>,
 }
 
 /// Progress through the current request's body (decides whether an error response can
@@ -65,6 +73,7 @@ impl ClientConn {
             head: Head::default(),
             body_state: BodyState::Done,
             upstream_head: Default::default(),
+            pinned_upstream: None,
         }
     }
 

@@ -131,6 +131,7 @@ fn start_health_checks(
             targets,
             spec,
             tls,
+            proxy_v2: g.proxy_protocol_v2,
         });
     }
     if groups.is_empty() {

@@ -219,6 +219,9 @@ pub struct CheckedGroup {
         Arc<rustls::ClientConfig>,
         rustls::pki_types::ServerName<'static>,
     )>,
+    /// The group sends PROXY protocol v2: checks start with a v2 `LOCAL` header (the spec's
+    /// command for connections the proxy makes on its own, such as health checks).
+    pub proxy_v2: bool,
 }
 
 /// Probe threads at most; more targets share them (a slow probe delays others' checks).
@@ -239,6 +242,7 @@ struct ProbeGroup {
         Arc<rustls::ClientConfig>,
         rustls::pki_types::ServerName<'static>,
     )>,
+    proxy_v2: bool,
 }
 
 /// One check to run: group and target positions.
@@ -342,6 +346,7 @@ pub fn spawn_checker(
             requests,
             spec,
             tls: g.tls,
+            proxy_v2: g.proxy_v2,
         });
     }
     let groups = Arc::new(probe_groups);
@@ -377,7 +382,7 @@ fn probe_loop(groups: &[ProbeGroup], jobs: &Receiver<Job>, out: &Sender<Outcome>
         ) {
             (Some(pg), Some(&addr)) => {
                 let request = pg.requests.get(t).map_or(&[][..], |r| &r[..]);
-                probe(addr, request, &pg.spec, pg.tls.as_ref())
+                probe(addr, request, &pg.spec, pg.proxy_v2, pg.tls.as_ref())
             }
             _ => false,
         };
@@ -473,6 +478,7 @@ fn probe(
     addr: SocketAddr,
     request: &[u8],
     spec: &HealthCheckSpec,
+    proxy_v2: bool,
     tls: Option<&(
         Arc<rustls::ClientConfig>,
         rustls::pki_types::ServerName<'static>,
@@ -480,8 +486,8 @@ fn probe(
 ) -> bool {
     let deadline = Instant::now() + spec.timeout;
     let status = match tls {
-        None => probe_plain(addr, request, deadline),
-        Some((config, name)) => probe_tls(addr, request, deadline, config, name),
+        None => probe_plain(addr, request, deadline, proxy_v2),
+        Some((config, name)) => probe_tls(addr, request, deadline, proxy_v2, config, name),
     };
     matches!(status, Ok(s) if (spec.status_min..=spec.status_max).contains(&s))
 }
@@ -496,14 +502,23 @@ fn remaining(deadline: Instant) -> io::Result<Duration> {
     }
 }
 
-fn connect(addr: SocketAddr, deadline: Instant) -> io::Result<TcpStream> {
-    let sock = TcpStream::connect_timeout(&addr, remaining(deadline)?)?;
+fn connect(addr: SocketAddr, deadline: Instant, proxy_v2: bool) -> io::Result<TcpStream> {
+    let mut sock = TcpStream::connect_timeout(&addr, remaining(deadline)?)?;
     let _ = sock.set_nodelay(true);
+    if proxy_v2 {
+        sock.set_write_timeout(Some(remaining(deadline)?))?;
+        sock.write_all(&crate::upstream::proxy_protocol::LOCAL_V2)?;
+    }
     Ok(sock)
 }
 
-fn probe_plain(addr: SocketAddr, request: &[u8], deadline: Instant) -> io::Result<u16> {
-    let mut sock = connect(addr, deadline)?;
+fn probe_plain(
+    addr: SocketAddr,
+    request: &[u8],
+    deadline: Instant,
+    proxy_v2: bool,
+) -> io::Result<u16> {
+    let mut sock = connect(addr, deadline, proxy_v2)?;
     sock.set_write_timeout(Some(remaining(deadline)?))?;
     sock.write_all(request)?;
     let mut s = sock;
@@ -517,10 +532,11 @@ fn probe_tls(
     addr: SocketAddr,
     request: &[u8],
     deadline: Instant,
+    proxy_v2: bool,
     config: &Arc<rustls::ClientConfig>,
     name: &rustls::pki_types::ServerName<'static>,
 ) -> io::Result<u16> {
-    let sock = connect(addr, deadline)?;
+    let sock = connect(addr, deadline, proxy_v2)?;
     let conn = rustls::ClientConnection::new(Arc::clone(config), name.clone())
         .map_err(io::Error::other)?;
     let mut s = rustls::StreamOwned::new(conn, sock);
@@ -754,6 +770,7 @@ mod tests {
                 ..HealthCheckSpec::default()
             },
             tls: None,
+            proxy_v2: false,
         };
         for g in [
             group("health", None),
@@ -882,6 +899,7 @@ mod tests {
             targets,
             spec: fast_spec(),
             tls: None,
+            proxy_v2: false,
         }]);
         let began = Instant::now();
         let mut down = Vec::new();
@@ -950,6 +968,7 @@ mod tests {
             targets: vec![refused, redirect.addr],
             spec: s,
             tls: None,
+            proxy_v2: false,
         }]);
         let u = rx.recv_timeout(Duration::from_secs(1)).unwrap();
         assert_eq!(
@@ -1036,6 +1055,7 @@ mod tests {
             targets: vec![addr],
             spec: fast_spec(),
             tls: Some((client_cfg.clone(), name)),
+            proxy_v2: false,
         };
         // Group 0 verifies; group 1 expects another name, so its handshake fails.
         let (handle, rx) = start(vec![mk(0, name), mk(1, wrong)]);

@@ -43,6 +43,12 @@ fn as_v6(ip: IpAddr) -> Ipv6Addr {
 
 /// Append the PROXY protocol v2 header for a TCP connection from `src` (the client) to
 /// `dst` (the address the client connected to) to `out`. 28 bytes for TCP4, 52 for TCP6.
+/// A v2 header with the `LOCAL` command and no addresses: for connections the proxy opens
+/// on its own behalf (health checks), which the receiver must treat as its own.
+pub const LOCAL_V2: [u8; 16] = [
+    0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x20, 0x00, 0x00, 0x00,
+];
+
 pub fn encode_v2(src: SocketAddr, dst: SocketAddr, out: &mut Vec<u8>) {
     out.extend_from_slice(&SIGNATURE);
     out.push(VERSION_PROXY);
@@ -247,5 +253,31 @@ mod tests {
         buf[14..16].copy_from_slice(&16u16.to_be_bytes());
         let (src, dst, len) = decode_v2(&buf).unwrap();
         assert_eq!((src, dst, len), (sa("192.0.2.1:1"), sa("192.0.2.2:2"), 32));
+    }
+
+    #[test]
+    fn local_header_is_a_v2_local_command_without_addresses() {
+        let mut proxied = Vec::new();
+        encode_v2(
+            "127.0.0.1:1"
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 1))),
+            "127.0.0.1:2"
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 2))),
+            &mut proxied,
+        );
+        assert_eq!(&LOCAL_V2[..12], &proxied[..12], "same signature");
+        assert_eq!(LOCAL_V2[12], 0x20, "version 2, LOCAL");
+        assert_eq!(
+            &LOCAL_V2[13..],
+            &[0, 0, 0],
+            "UNSPEC family, no address block"
+        );
+        assert_eq!(
+            decode_v2(&LOCAL_V2),
+            None,
+            "LOCAL carries no client addresses"
+        );
     }
 }

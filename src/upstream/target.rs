@@ -142,12 +142,18 @@ impl TargetGroups {
                 g.passive.record_success(t);
             } else if g.passive.record_failure(t, now) {
                 if let Some(target) = group.targets.get(t) {
+                    let n = g.passive.ejections(t);
+                    let doubling = 1u32 << n.saturating_sub(1).min(20);
+                    let window = group
+                        .passive
+                        .ejection
+                        .saturating_mul(doubling)
+                        .min(group.passive.max_ejection);
                     log!(
-                        "target group {}: target {} ejected after consecutive failures (for {:?}, ejection {})",
+                        "target group {}: target {} ejected for {:?} after consecutive failures (ejection {n})",
                         group.name,
                         target.addr,
-                        group.passive.ejection,
-                        g.passive.ejections(t)
+                        window
                     );
                 }
             }

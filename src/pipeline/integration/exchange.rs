@@ -48,7 +48,20 @@ pub async fn exchange(
     resp: &mut ResponseHead,
 ) -> Result<(UpstreamConn, ResponseFraming), ExchangeError> {
     let replayable = facts.body == BodyFraming::None;
-    let mut pooled = ctx.upstreams.take(endpoint, !replayable);
+    let mut pooled = if endpoint.proxy_v2.is_some() {
+        // This client's own connection, if it still is one to the same target.
+        match conn.pinned_upstream.take() {
+            Some((key, mut up))
+                if key == endpoint.key && (replayable || up.is_open_and_quiet()) =>
+            {
+                up.reused = true;
+                Some(up)
+            }
+            _ => None,
+        }
+    } else {
+        ctx.upstreams.take(endpoint, !replayable)
+    };
     loop {
         let mut up = match pooled.take() {
             Some(c) => c,

@@ -220,8 +220,12 @@ async fn respond_and_pool(
     .await
     {
         Ok(()) => {
-            if resp.keep_alive && framing != ResponseFraming::UntilClose {
-                ctx.upstreams.put(endpoint, up);
+            if resp.keep_alive && framing != ResponseFraming::UntilClose && up.rbuf.is_empty() {
+                if endpoint.proxy_v2.is_some() {
+                    conn.pinned_upstream = Some((endpoint.key, up));
+                } else {
+                    ctx.upstreams.put(endpoint, up);
+                }
             }
             let closes =
                 !keep_alive || (facts.version_minor == 0 && framing == ResponseFraming::UntilClose);
