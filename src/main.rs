@@ -1,4 +1,4 @@
-//! The `tollgate` command: `run`, `check`, `demo-upstream`.
+//! The `tollgate` command: `run`, `check`, `demo-upstream`, `load`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +13,9 @@ const USAGE: &str = "usage:
   tollgate run --config FILE [--workers N]   start the gateway
   tollgate check FILE                        validate a configuration file and exit
   tollgate demo-upstream [--bind ADDR] [--threads N]
-                                             start the echo upstream used by the examples";
+                                             start the echo upstream used by the examples
+  tollgate load URL [--connections N] [--duration 10s | --requests N] [--rate R] ...
+                                             generate HTTP load (tollgate load --help)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +23,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("check") => check(&args[1..]),
         Some("demo-upstream") => demo_upstream(&args[1..]),
+        Some("load") => tollgate::load::main(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -5,3 +5,4 @@ pub mod listener;
 pub mod splice;
 pub mod stream;
 pub mod tls_io;
+pub mod x509;

@@ -48,9 +48,7 @@ pub struct Running {
 /// Callers that want signal handling block the signals before calling this (see `run`).
 pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<Running> {
     let n = worker_count(&snapshot, workers_cli);
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cpus = allowed_cpus();
 
     // Bind everything before starting anything, so a busy port fails the start cleanly.
     let mut per_worker: Vec<Vec<(usize, std::net::TcpListener)>> =
@@ -74,7 +72,7 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
         let (tx, rx) = unbounded();
         let spec = WorkerSpec {
             id,
-            cpu: Some(id % cores),
+            cpu: cpus.get(id % cpus.len().max(1)).copied(),
             snapshot: snapshot.clone(),
             listeners: sockets,
             control: rx,
@@ -221,6 +219,23 @@ pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i3
     log!("stopped");
     crate::observe::log::flush();
     Ok(status)
+}
+
+/// The CPUs this process may run on (its affinity mask, as `taskset` sets it), in order;
+/// worker i is pinned to the i-th of them. Empty if the mask cannot be read (no pinning).
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; CPU_ZERO initialises it, and sched_getaffinity writes
+    // at most size_of::<cpu_set_t>() bytes into it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
 }
 
 /// Block SIGINT, SIGTERM and SIGHUP in this thread (and so in the threads it starts), so

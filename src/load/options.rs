@@ -1,0 +1,585 @@
+//! Command line of `tollgate load`: options, the target URL, durations, headers, and the
+//! request bytes built from them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const USAGE: &str = "usage: tollgate load URL [options]
+  --connections N      concurrent connections (default 64)
+  --threads N          load threads, each a monoio runtime; connections are spread over them
+                       (default 1)
+  --cpus 0,1           pin thread i to the i-th listed CPU (round robin)
+  --duration 10s       how long to measure (default 10s); or
+  --requests N         stop after N measured requests
+  --rate R             open loop at R requests/s in total (latency from the intended send
+                       time); without it, closed loop
+  --new-connection     a new TCP connection per request (default keep-alive)
+  --method GET         request method
+  --header 'N: v'      add a request header (repeatable)
+  --body STRING        request body; or --body-file FILE
+  --timeout 5s         per-request timeout
+  --warmup 1s          run this long first without counting (default 1s)
+  --insecure           https: do not verify the server certificate; or --cacert FILE
+  --json               final report as one JSON object on stdout
+  --quiet              no progress line on stderr";
+
+/// The parsed target URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub https: bool,
+    /// Host name or address, without IPv6 brackets (for resolution and SNI).
+    pub host: String,
+    pub port: u16,
+    /// The `Host` header value: host (bracketed for IPv6) and the port unless default.
+    pub authority: String,
+    /// Path and query (origin form), `/` when the URL has none.
+    pub path: String,
+}
+
+/// When a run stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stop {
+    /// Measure for this long (after the warm-up).
+    Duration(Duration),
+    /// Stop after this many measured requests (after the warm-up).
+    Requests(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub url: String,
+    pub target: Target,
+    pub connections: usize,
+    pub threads: usize,
+    pub cpus: Vec<usize>,
+    pub stop: Stop,
+    /// Open loop at this total rate (requests/s).
+    pub rate: Option<f64>,
+    pub new_connection: bool,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+    pub warmup: Duration,
+    pub insecure: bool,
+    pub cacert: Option<PathBuf>,
+    pub json: bool,
+    pub quiet: bool,
+}
+
+/// Parse `URL [options]` (the arguments after `load`). Errors are messages for the user.
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut url: Option<String> = None;
+    let mut connections = 64usize;
+    let mut threads = 1usize;
+    let mut cpus = Vec::new();
+    let mut duration: Option<Duration> = None;
+    let mut requests: Option<u64> = None;
+    let mut rate = None;
+    let mut new_connection = false;
+    let mut method = "GET".to_string();
+    let mut headers = Vec::new();
+    let mut body: Option<Vec<u8>> = None;
+    let mut timeout = Duration::from_secs(5);
+    let mut warmup = Duration::from_secs(1);
+    let mut insecure = false;
+    let mut cacert = None;
+    let mut json = false;
+    let mut quiet = false;
+
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_str();
+        i += 1;
+        if !arg.starts_with("--") {
+            if url.is_some() {
+                return Err(format!("unexpected argument '{arg}' (only one URL)"));
+            }
+            url = Some(arg.to_string());
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (arg, None),
+        };
+        // Flags without a value.
+        let switch = match name {
+            "--new-connection" => Some(&mut new_connection),
+            "--insecure" => Some(&mut insecure),
+            "--json" => Some(&mut json),
+            "--quiet" => Some(&mut quiet),
+            _ => None,
+        };
+        if let Some(flag) = switch {
+            if inline.is_some() {
+                return Err(format!("{name} takes no value"));
+            }
+            *flag = true;
+            continue;
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => match args.get(i) {
+                Some(v) => {
+                    i += 1;
+                    v.clone()
+                }
+                None => return Err(format!("{name} needs a value")),
+            },
+        };
+        match name {
+            "--connections" => connections = positive(name, &value)?,
+            "--threads" => threads = positive(name, &value)?,
+            "--cpus" => cpus = parse_cpus(&value)?,
+            "--duration" => {
+                let d = parse_duration(&value).map_err(|e| format!("{name}: {e}"))?;
+                if d.is_zero() {
+                    return Err(format!("{name} must be more than 0"));
+                }
+                duration = Some(d);
+            }
+            "--requests" => requests = Some(positive(name, &value)? as u64),
+            "--rate" => match value.parse::<f64>() {
+                Ok(r) if r.is_finite() && r > 0.0 => rate = Some(r),
+                _ => return Err(format!("{name} must be a positive number, got '{value}'")),
+            },
+            "--method" => {
+                if value.is_empty() || !value.bytes().all(is_tchar) {
+                    return Err(format!("{name}: '{value}' is not a method token"));
+                }
+                method = value;
+            }
+            "--header" => headers.push(parse_header(&value)?),
+            "--body" => body = Some(value.into_bytes()),
+            "--body-file" => {
+                body = Some(
+                    std::fs::read(&value)
+                        .map_err(|e| format!("{name}: cannot read {value}: {e}"))?,
+                )
+            }
+            "--timeout" => {
+                timeout = parse_duration(&value).map_err(|e| format!("{name}: {e}"))?;
+                if timeout.is_zero() {
+                    return Err(format!("{name} must be more than 0"));
+                }
+            }
+            "--warmup" => warmup = parse_duration(&value).map_err(|e| format!("{name}: {e}"))?,
+            "--cacert" => cacert = Some(PathBuf::from(value)),
+            _ => return Err(format!("unknown option {name}")),
+        }
+    }
+    let Some(url) = url else {
+        return Err("a URL is required".into());
+    };
+    let target = parse_url(&url)?;
+    let stop = match (duration, requests) {
+        (Some(_), Some(_)) => return Err("--duration and --requests exclude each other".into()),
+        (_, Some(n)) => Stop::Requests(n),
+        (Some(d), None) => Stop::Duration(d),
+        (None, None) => Stop::Duration(Duration::from_secs(10)),
+    };
+    if insecure && cacert.is_some() {
+        return Err("--insecure and --cacert exclude each other".into());
+    }
+    if (insecure || cacert.is_some()) && !target.https {
+        return Err("--insecure and --cacert are for https URLs".into());
+    }
+    // No thread without a connection.
+    let threads = threads.min(connections);
+    Ok(Options {
+        url,
+        target,
+        connections,
+        threads,
+        cpus,
+        stop,
+        rate,
+        new_connection,
+        method,
+        headers,
+        body: body.unwrap_or_default(),
+        timeout,
+        warmup,
+        insecure,
+        cacert,
+        json,
+        quiet,
+    })
+}
+
+fn positive(name: &str, value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{name} must be a positive integer, got '{value}'")),
+    }
+}
+
+fn parse_cpus(value: &str) -> Result<Vec<usize>, String> {
+    let mut out = Vec::new();
+    for part in value.split(',') {
+        let part = part.trim();
+        let cpu = part
+            .parse::<usize>()
+            .map_err(|_| format!("--cpus: '{part}' is not a CPU number (use a list like 0,1)"))?;
+        out.push(cpu);
+    }
+    Ok(out)
+}
+
+/// `10s`, `500ms`, `250us`, `1m`, `1h`, `1.5s`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration (like 10s, 500ms, 1m)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1e3,
+        "us" | "µs" => n / 1e6,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "'{text}': unknown unit '{unit}' (use us, ms, s, m, h)"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{text}' is out of range"))
+}
+
+/// `Name: value`: a token name and a value without control characters (other than HTAB).
+pub fn parse_header(text: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(format!("--header '{text}': expected 'Name: value'"));
+    };
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        return Err(format!("--header '{text}': '{name}' is not a header name"));
+    }
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!(
+            "--header '{name}': the value has control characters"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `http://host[:port][/path][?query]` or `https://...`.
+pub fn parse_url(url: &str) -> Result<Target, String> {
+    let bad = |why: &str| format!("URL '{url}': {why}");
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| bad("expected http://HOST[:PORT]/PATH"))?;
+    let https = if scheme.eq_ignore_ascii_case("http") {
+        false
+    } else if scheme.eq_ignore_ascii_case("https") {
+        true
+    } else {
+        return Err(bad("the scheme must be http or https"));
+    };
+    // Drop a fragment; split authority from path.
+    let rest = rest.split('#').next().unwrap_or("");
+    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(cut);
+    if authority.contains('@') {
+        return Err(bad("user info is not supported"));
+    }
+    let default_port = if https { 443 } else { 80 };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed '[' in the host"))?;
+        let port = match after {
+            "" => default_port,
+            p => p
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| bad("bad port"))?,
+        };
+        (h.to_string(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p.parse().map_err(|_| bad("bad port"))?),
+            None => (authority.to_string(), default_port),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if port == 0 {
+        return Err(bad("port 0"));
+    }
+    let bracketed = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.clone()
+    };
+    let authority = if port == default_port {
+        bracketed
+    } else {
+        format!("{bracketed}:{port}")
+    };
+    let path = if path.is_empty() {
+        "/".to_string()
+    } else if path.starts_with('?') {
+        format!("/{path}")
+    } else {
+        path.to_string()
+    };
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(bad(
+            "the path has spaces or control characters (percent-encode them)",
+        ));
+    }
+    Ok(Target {
+        https,
+        host,
+        port,
+        authority,
+        path,
+    })
+}
+
+/// The request bytes, built once per connection and sent as they are for every request.
+/// Adds `Host` unless given, `Content-Length` for a body unless a length or transfer coding
+/// is given, and `Connection: close` with `--new-connection` unless a Connection is given.
+pub fn build_request(opts: &Options) -> Vec<u8> {
+    let has = |n: &str| opts.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
+    let mut out = Vec::with_capacity(128 + opts.body.len());
+    out.extend_from_slice(opts.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(opts.target.path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    if !has("host") {
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(opts.target.authority.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    for (n, v) in &opts.headers {
+        out.extend_from_slice(n.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    let needs_length =
+        !opts.body.is_empty() || matches!(opts.method.as_str(), "POST" | "PUT" | "PATCH");
+    if needs_length && !has("content-length") && !has("transfer-encoding") {
+        out.extend_from_slice(format!("Content-Length: {}\r\n", opts.body.len()).as_bytes());
+    }
+    if opts.new_connection && !has("connection") {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&opts.body);
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn urls() {
+        let t = parse_url("http://127.0.0.1:18083/small").unwrap();
+        assert_eq!(
+            t,
+            Target {
+                https: false,
+                host: "127.0.0.1".into(),
+                port: 18083,
+                authority: "127.0.0.1:18083".into(),
+                path: "/small".into()
+            }
+        );
+        let t = parse_url("https://example.com").unwrap();
+        assert!(t.https);
+        assert_eq!(
+            (t.port, t.authority.as_str(), t.path.as_str()),
+            (443, "example.com", "/")
+        );
+        let t = parse_url("HTTP://example.com:80?q=1#frag").unwrap();
+        assert_eq!(
+            (t.port, t.authority.as_str(), t.path.as_str()),
+            (80, "example.com", "/?q=1")
+        );
+        let t = parse_url("http://[::1]:8080/a/b?c=d").unwrap();
+        assert_eq!(t.host, "::1");
+        assert_eq!(t.authority, "[::1]:8080");
+        assert_eq!(t.path, "/a/b?c=d");
+        let t = parse_url("http://[::1]/").unwrap();
+        assert_eq!((t.port, t.authority.as_str()), (80, "[::1]"));
+        for bad in [
+            "127.0.0.1:80/x",
+            "ftp://h/",
+            "http://",
+            "http://h:port/",
+            "http://h:0/",
+            "http://h:70000/",
+            "http://u@h/",
+            "http://[::1/",
+            "http://h/a b",
+        ] {
+            assert!(parse_url(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        for bad in ["", "s", "10x", "-1s", "1e400s", "ten"] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(
+            parse_header("X-Api-Key:  abc def ").unwrap(),
+            ("X-Api-Key".to_string(), "abc def".to_string())
+        );
+        assert_eq!(
+            parse_header("Empty:").unwrap(),
+            ("Empty".to_string(), String::new())
+        );
+        assert_eq!(
+            parse_header("a:b:c").unwrap(),
+            ("a".to_string(), "b:c".to_string())
+        );
+        for bad in [
+            "NoColon",
+            ": v",
+            "Bad Name: v",
+            "X: a\r\nInjected: 1",
+            "X: a\nb",
+        ] {
+            assert!(parse_header(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        let o = parse_args(&args(&["http://h/"])).unwrap();
+        assert_eq!(o.connections, 64);
+        assert_eq!(o.threads, 1);
+        assert_eq!(o.stop, Stop::Duration(Duration::from_secs(10)));
+        assert_eq!(o.timeout, Duration::from_secs(5));
+        assert_eq!(o.warmup, Duration::from_secs(1));
+        assert_eq!(o.method, "GET");
+        assert!(o.rate.is_none() && !o.new_connection && !o.json && !o.quiet);
+
+        let o = parse_args(&args(&[
+            "--connections=8",
+            "--threads",
+            "2",
+            "--cpus",
+            "0,1",
+            "--requests",
+            "100",
+            "--rate",
+            "250.5",
+            "--new-connection",
+            "--method",
+            "POST",
+            "--header",
+            "A: 1",
+            "--header=B: 2",
+            "--body",
+            "hello",
+            "--timeout",
+            "2s",
+            "--warmup",
+            "0",
+            "--json",
+            "--quiet",
+            "http://h:81/p",
+        ]))
+        .unwrap();
+        assert_eq!((o.connections, o.threads), (8, 2));
+        assert_eq!(o.cpus, vec![0, 1]);
+        assert_eq!(o.stop, Stop::Requests(100));
+        assert_eq!(o.rate, Some(250.5));
+        assert!(o.new_connection && o.json && o.quiet);
+        assert_eq!(o.headers.len(), 2);
+        assert_eq!(o.body, b"hello");
+        assert_eq!(o.warmup, Duration::ZERO);
+        assert_eq!(o.target.port, 81);
+
+        // More threads than connections: one connection per thread.
+        let o = parse_args(&args(&[
+            "http://h/",
+            "--connections",
+            "2",
+            "--threads",
+            "4",
+        ]))
+        .unwrap();
+        assert_eq!(o.threads, 2);
+    }
+
+    #[test]
+    fn bad_arguments() {
+        for bad in [
+            &["--connections", "8"][..],
+            &["http://h/", "http://i/"],
+            &["http://h/", "--connections", "0"],
+            &["http://h/", "--connections"],
+            &["http://h/", "--rate", "-5"],
+            &["http://h/", "--rate", "NaN"],
+            &["http://h/", "--duration", "1s", "--requests", "5"],
+            &["http://h/", "--duration", "0s"],
+            &["http://h/", "--bogus"],
+            &["http://h/", "--json=yes"],
+            &["http://h/", "--method", "GE T"],
+            &["http://h/", "--cpus", "0,x"],
+            &["http://h/", "--insecure"],
+            &["https://h/", "--insecure", "--cacert", "ca.pem"],
+            &["http://h/", "--body-file", "/nonexistent/file"],
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn request_bytes() {
+        let mut o = parse_args(&args(&["http://127.0.0.1:9090/a?b=c"])).unwrap();
+        assert_eq!(
+            build_request(&o),
+            b"GET /a?b=c HTTP/1.1\r\nHost: 127.0.0.1:9090\r\n\r\n"
+        );
+        o.method = "POST".into();
+        o.body = b"{}".to_vec();
+        o.headers = vec![("X-A".into(), "1".into())];
+        o.new_connection = true;
+        assert_eq!(
+            build_request(&o),
+            &b"POST /a?b=c HTTP/1.1\r\nHost: 127.0.0.1:9090\r\nX-A: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"[..]
+        );
+        o.headers = vec![("host".into(), "api.example".into())];
+        o.body.clear();
+        o.new_connection = false;
+        assert_eq!(
+            build_request(&o),
+            &b"POST /a?b=c HTTP/1.1\r\nhost: api.example\r\nContent-Length: 0\r\n\r\n"[..]
+        );
+    }
+}
