@@ -22,6 +22,9 @@ pub enum MaybeTls<C> {
 /// An upstream connection: TLS is the client side.
 pub type UpstreamStream = MaybeTls<rustls::ClientConnection>;
 
+/// A client connection: TLS is the server side.
+pub type ClientStream = MaybeTls<rustls::ServerConnection>;
+
 impl<C> MaybeTls<C> {
     /// The TCP socket, when no TLS is layered on it.
     pub fn as_plain(&mut self) -> Option<&mut TcpStream> {

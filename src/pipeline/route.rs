@@ -49,7 +49,10 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
             "dot segment in request path",
         ));
     }
-    let selected = domain::select(snapshot, listener, host, path)?;
+    let selected = match request_domain(snapshot, conn, host)? {
+        Some(d) => domain::select_by_domain(snapshot, d, path)?,
+        None => domain::select(snapshot, listener, host, path)?,
+    };
     let no_route = match selected.api.api_type {
         ApiType::Rest => ErrorKind::MissingAuthenticationToken,
         ApiType::Http => ErrorKind::ResourceNotFound,
@@ -90,6 +93,37 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
         params,
         resource_path,
     })
+}
+
+/// The custom domain a request is for: on a TLS connection whose client sent SNI, the Host
+/// must name the same domain (else 421); without SNI, the Host's domain or the listener's
+/// default domain. On plain listeners, the Host's domain if it is one.
+fn request_domain(
+    snapshot: &Snapshot,
+    conn: &ClientConn,
+    host: Option<&str>,
+) -> Result<Option<usize>, GatewayError> {
+    let host_domain = host
+        .map(domain::strip_port)
+        .and_then(|h| snapshot.domain_for_host(h));
+    match &conn.tls {
+        None => Ok(host_domain),
+        Some(tls) if tls.sni.is_some() => {
+            let bare = host.map(domain::strip_port);
+            // The Host is the handshake's domain, or the same unknown name the SNI carried
+            // (which got the listener's default certificate).
+            let same_unknown = host_domain.is_none()
+                && bare
+                    .zip(tls.sni.as_deref())
+                    .is_some_and(|(h, s)| h.eq_ignore_ascii_case(s));
+            if host_domain == Some(tls.domain) || same_unknown {
+                Ok(Some(tls.domain))
+            } else {
+                Err(ErrorKind::MisdirectedRequest.into())
+            }
+        }
+        Some(tls) => Ok(host_domain.or(Some(tls.domain))),
+    }
 }
 
 /// Does the path hold a `.` or `..` segment, literally or percent-encoded (`%2e`)?

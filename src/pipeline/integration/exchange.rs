@@ -159,17 +159,20 @@ async fn send_body(
     conn.body_state = BodyState::Partial;
     loop {
         // A large Content-Length remainder goes socket to socket with splice.
+        // Only between two plain TCP sockets: otherwise the threshold is never reached.
+        let plain = up.stream.as_plain().is_some() && conn.stream.as_plain().is_some();
+        let splice_min = if plain { SPLICE_MIN } else { u64::MAX };
         if let Some(rest) = body
-            .take_unbuffered_rest(conn, SPLICE_MIN)
+            .take_unbuffered_rest(conn, splice_min)
             .await
             .map_err(Failure::Client)?
         {
-            let Some(dst) = up.stream.as_plain() else {
+            let (Some(src), Some(dst)) = (conn.stream.as_plain(), up.stream.as_plain()) else {
                 return Err(Failure::Io(io::Error::other("splice needs plain TCP")));
             };
             let mut pipe = ctx.pipes.take().map_err(Failure::Io)?;
             let idle = limits.body_read_timeout;
-            match splice_exact(&mut conn.stream, dst, &mut pipe, rest, idle).await {
+            match splice_exact(src, dst, &mut pipe, rest, idle).await {
                 Ok(()) => ctx.pipes.give_back(pipe),
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     return Err(Failure::Client(ErrorKind::BadRequest))
