@@ -248,7 +248,7 @@ fn build_domain(
         }
     }
     // Longest base path first, so the most specific mapping wins.
-    mappings.sort_by(|a, b| b.base_path.len().cmp(&a.base_path.len()));
+    mappings.sort_by_key(|m| std::cmp::Reverse(m.base_path.len()));
 
     if e.count() > before {
         return None;
