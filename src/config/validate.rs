@@ -407,7 +407,8 @@ fn build_listeners(
         }
         let bind = match l.bind.trim().parse::<SocketAddr>() {
             Ok(a) => {
-                if let Some(first) = binds.get(&a) {
+                // Port 0 asks for a fresh port each time, so such listeners never collide.
+                if let Some(first) = binds.get(&a).filter(|_| a.port() != 0) {
                     e.push(
                         format!("{path}.bind"),
                         format!("address {a} is already used by listeners[{first}]"),

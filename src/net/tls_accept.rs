@@ -73,6 +73,12 @@ pub async fn accept(
                     .and_then(|n| snapshot.domain_for_host(n))
                     .or(tls.default_domain);
                 let Some(domain) = domain else {
+                    // Let rustls refuse it with an alert, then report the reason.
+                    if let Some(refusing) = crate::runtime::shared::refusing_server_config() {
+                        if let Ok(conn) = accepted.into_connection(refusing) {
+                            let _ = TlsStream::finish_accept(tcp, conn, &buf[pos..]).await;
+                        }
+                    }
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!(

@@ -19,6 +19,8 @@ pub struct Routed<'s> {
     /// The path matched against the routes (after any stage prefix), absolute in rbuf;
     /// `None` for the implicit `/`.
     pub resource_path: Option<Span>,
+    /// The custom domain the request was routed through, if any.
+    pub domain: Option<usize>,
 }
 
 impl Routed<'_> {
@@ -49,7 +51,8 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
             "dot segment in request path",
         ));
     }
-    let selected = match request_domain(snapshot, conn, host)? {
+    let domain = request_domain(snapshot, conn, host)?;
+    let selected = match domain {
         Some(d) => domain::select_by_domain(snapshot, d, path)?,
         None => domain::select(snapshot, listener, host, path)?,
     };
@@ -92,6 +95,7 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
         route,
         params,
         resource_path,
+        domain,
     })
 }
 
@@ -99,6 +103,27 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
 /// must name the same domain (else 421); without SNI, the Host's domain or the listener's
 /// default domain. On plain listeners, the Host's domain if it is one.
 fn request_domain(
+    snapshot: &Snapshot,
+    conn: &ClientConn,
+    host: Option<&str>,
+) -> Result<Option<usize>, GatewayError> {
+    let domain = choose_domain(snapshot, conn, host)?;
+    // A domain with mutual TLS is served only on a connection whose handshake was for that
+    // domain (so its client verifier ran): never by naming it in the Host of a plain
+    // connection or of a TLS connection made for another domain.
+    if let Some(d) = domain {
+        let needs_mtls = snapshot.domains.get(d).is_some_and(|d| d.mtls.is_some());
+        if needs_mtls && conn.tls.as_ref().map(|t| t.domain) != Some(d) {
+            return Err(GatewayError::with_source(
+                ErrorKind::Forbidden,
+                "mutual-TLS domain requested over a connection not verified for it",
+            ));
+        }
+    }
+    Ok(domain)
+}
+
+fn choose_domain(
     snapshot: &Snapshot,
     conn: &ClientConn,
     host: Option<&str>,

@@ -8,6 +8,37 @@
 
 use std::sync::{Arc, OnceLock};
 
+static REFUSING: OnceLock<Option<Arc<rustls::ServerConfig>>> = OnceLock::new();
+
+/// A server configuration that has no certificate for anyone: finishing a handshake with it
+/// makes rustls send a fatal alert, so a client asking for an unknown name is told so
+/// instead of seeing the connection drop.
+pub fn refusing_server_config() -> Option<Arc<rustls::ServerConfig>> {
+    REFUSING
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .ok()?
+                .with_no_client_auth()
+                .with_cert_resolver(Arc::new(NoCertificate));
+            Some(Arc::new(config))
+        })
+        .clone()
+}
+
+#[derive(Debug)]
+struct NoCertificate;
+
+impl rustls::server::ResolvesServerCert for NoCertificate {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+}
+
 static TICKETER: OnceLock<Option<Arc<dyn rustls::server::ProducesTickets>>> = OnceLock::new();
 
 /// The process-wide TLS 1.2/1.3 session ticketer (rotating keys, ring). `None` only if the

@@ -273,11 +273,16 @@ fn prepare<'u>(
     // An HTTP API's `$default` route sends the full request path to the integration.
     let full_path = (routed.api_type == ApiType::Http && routed.route.key == DEFAULT_ROUTE)
         .then(|| routed.resource_path.map_or(&b"/"[..], |p| p.of(&conn.rbuf)));
-    let mtls = conn
+    // The routed domain's mTLS settings (the route phase made sure the connection was
+    // verified for that domain).
+    let mtls = routed
+        .domain
+        .and_then(|d| snapshot.domains.get(d)?.mtls.as_ref());
+    let client_cert = conn
         .tls
         .as_ref()
-        .and_then(|t| snapshot.domains.get(t.domain)?.mtls.as_ref());
-    let client_cert = conn.tls.as_ref().and_then(|t| t.client_cert.as_deref());
+        .filter(|t| Some(t.domain) == routed.domain)
+        .and_then(|t| t.client_cert.as_deref());
     write_upstream_head(
         &mut conn.ubuf,
         method_bytes,
