@@ -14,6 +14,7 @@ build:
 # Build, validate $(CONFIG), start the demo upstream on $(DEMO_UPSTREAM) and the gateway
 # in the foreground. Ctrl-C stops both.
 run: build
+	@certs/gen.sh >/dev/null
 	$(BIN) check $(CONFIG)
 	@$(BIN) demo-upstream --bind $(DEMO_UPSTREAM) & up=$$!; \
 	trap 'kill $$up 2>/dev/null' EXIT; trap '' INT; \

@@ -40,7 +40,8 @@ pub fn run(bind: SocketAddr, threads: usize) -> std::io::Result<()> {
                     let local = stream.local_addr().unwrap_or(peer);
                     let date = date.clone();
                     monoio::spawn(async move {
-                        let mut conn = ClientConn::new(stream, peer, local, 0);
+                        let stream = crate::net::stream::MaybeTls::Plain(stream);
+                        let mut conn = ClientConn::new(stream, None, peer, local, 0);
                         serve(&mut conn, &date).await;
                     });
                 }

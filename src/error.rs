@@ -22,6 +22,10 @@ pub enum ErrorKind {
     MissingAuthenticationToken,
     /// No route matched on an HTTP API (404).
     ResourceNotFound,
+    /// The API refuses this way in, e.g. its execute-api endpoint is disabled (403).
+    Forbidden,
+    /// The Host names another custom domain than the TLS connection's SNI (421).
+    MisdirectedRequest,
     /// The integration endpoint refused, reset or sent garbage (502).
     IntegrationFailure,
     /// The integration did not answer within its timeout (504).
@@ -130,6 +134,13 @@ impl GatewayResponse {
                 "Missing Authentication Token",
             ),
             ResourceNotFound => ("RESOURCE_NOT_FOUND", 404, "NotFoundException", "Not Found"),
+            Forbidden => ("ACCESS_DENIED", 403, "ForbiddenException", "Forbidden"),
+            MisdirectedRequest => (
+                "MISDIRECTED_REQUEST",
+                421,
+                "MisdirectedRequestException",
+                "Misdirected Request",
+            ),
             IntegrationFailure => (
                 "INTEGRATION_FAILURE",
                 502,

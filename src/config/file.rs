@@ -33,6 +33,9 @@ pub struct ConfigFile {
     /// Private upstreams (API Gateway's VPC link to an NLB/ALB), named by integrations.
     #[serde(default)]
     pub target_groups: Vec<TargetGroupFile>,
+    /// Custom domain names served by TLS listeners (and matched by Host on any listener).
+    #[serde(default)]
+    pub custom_domains: Vec<CustomDomainFile>,
 }
 
 /// `server:`
@@ -90,6 +93,85 @@ pub struct ListenerFile {
     pub bind: String,
     #[serde(default)]
     pub default_api: Option<String>,
+    /// Makes this an HTTPS listener serving the `custom_domains`.
+    #[serde(default)]
+    pub tls: Option<ListenerTlsFile>,
+}
+
+/// `listeners[i].tls`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsFile {
+    /// Domain whose certificate answers a handshake without SNI or with an unknown name;
+    /// without it such handshakes fail.
+    #[serde(default)]
+    pub default_domain: Option<String>,
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: DurationText,
+}
+
+fn default_handshake_timeout() -> DurationText {
+    DurationText("10s".into())
+}
+
+/// A custom domain name (API Gateway's, with its certificate, security policy, mutual TLS
+/// truststore and base-path mappings).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomDomainFile {
+    /// `api.example.com` or a wildcard `*.example.com`.
+    pub name: String,
+    /// PEM certificate chain (leaf first), relative to the configuration file.
+    pub certificate: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+    /// `TLS_1_2` (default) or `TLS_1_3`.
+    #[serde(default)]
+    pub security_policy: Option<String>,
+    #[serde(default)]
+    pub mtls: Option<MtlsFile>,
+    #[serde(default)]
+    pub base_path_mappings: Vec<BasePathMappingFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MtlsFile {
+    /// PEM bundle of the CA certificates client certificates must chain to.
+    pub truststore: String,
+    /// `required` (default) or `optional`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// PEM file of certificate revocation lists.
+    #[serde(default)]
+    pub crl: Option<String>,
+    /// Header names under which the verified client certificate's fields are sent to
+    /// integrations (each optional).
+    #[serde(default)]
+    pub forward_headers: ForwardHeadersFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardHeadersFile {
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub validity: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasePathMappingFile {
+    /// `orders`, `orders/v2`, or `(none)` / empty for the domain's root.
+    #[serde(default)]
+    pub base_path: String,
+    pub api: String,
+    pub stage: String,
 }
 
 /// `apis[i].type`
@@ -121,6 +203,9 @@ pub struct ApiFile {
     /// At least one (checked by validation).
     #[serde(default)]
     pub stages: Vec<StageFile>,
+    /// API Gateway's `disableExecuteApiEndpoint`: reachable only through custom domains.
+    #[serde(default)]
+    pub disable_execute_api_endpoint: bool,
 }
 
 /// The deployment id an API's top-level `routes` are deployed as.

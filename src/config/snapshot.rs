@@ -25,9 +25,32 @@ pub struct Snapshot {
     pub apis_by_id: AHashMap<String, usize>,
     /// Private upstreams; `HttpProxyIntegration::target_group` indexes this.
     pub target_groups: Vec<Arc<TargetGroup>>,
+    /// Custom domain names; `ListenerTls::default_domain` and TLS connections index this.
+    pub domains: Vec<Arc<CustomDomain>>,
 }
 
 impl Snapshot {
+    /// The custom domain serving `host` (no port, any case): an exact name first, then a
+    /// wildcard `*.suffix` covering exactly one more label.
+    pub fn domain_for_host(&self, host: &str) -> Option<usize> {
+        if let Some(i) = self
+            .domains
+            .iter()
+            .position(|d| d.wildcard_suffix.is_none() && d.name.eq_ignore_ascii_case(host))
+        {
+            return Some(i);
+        }
+        let (label, rest) = host.split_once('.')?;
+        if label.is_empty() {
+            return None;
+        }
+        self.domains.iter().position(|d| {
+            d.wildcard_suffix
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case(rest))
+        })
+    }
+
     pub fn api(&self, id: &str) -> Option<&Arc<Api>> {
         self.apis_by_id.get(id).and_then(|&i| self.apis.get(i))
     }
@@ -79,6 +102,62 @@ pub struct ListenerSpec {
     pub bind: SocketAddr,
     /// Index into `Snapshot::apis` of the API served for hosts that are not `*.execute-api.*`.
     pub default_api: Option<usize>,
+    /// Set for HTTPS listeners.
+    pub tls: Option<ListenerTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    /// Domain (index into `Snapshot::domains`) for handshakes without SNI or with an unknown
+    /// name; `None` = such handshakes fail.
+    pub default_domain: Option<usize>,
+    pub handshake_timeout: Duration,
+}
+
+/// A custom domain name: certificate, TLS policy, optional mutual TLS, base-path mappings.
+pub struct CustomDomain {
+    /// As configured, e.g. `api.example.com` or `*.partners.example.com`.
+    pub name: String,
+    /// For a wildcard domain, the part after `*.` (`partners.example.com`).
+    pub wildcard_suffix: Option<String>,
+    /// The rustls configuration for handshakes on this domain (certificate, versions,
+    /// client verifier, ALPN, the process-wide session ticketer).
+    pub server_config: Arc<rustls::ServerConfig>,
+    pub mtls: Option<MtlsSettings>,
+    /// Longest base path first; `""` is the `(none)` mapping.
+    pub mappings: Vec<BasePathMapping>,
+    /// The certificate's notAfter (Unix seconds), for logs.
+    pub not_after: i64,
+}
+
+impl std::fmt::Debug for CustomDomain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomDomain")
+            .field("name", &self.name)
+            .field("mtls", &self.mtls)
+            .field("mappings", &self.mappings)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MtlsSettings {
+    /// `required`: no valid client certificate, no handshake. `optional`: anonymous clients
+    /// are let through (a presented certificate must still be valid).
+    pub required: bool,
+    /// Header names for the verified client certificate's fields sent to integrations.
+    pub forward_subject: Option<String>,
+    pub forward_issuer: Option<String>,
+    pub forward_serial: Option<String>,
+    pub forward_validity: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BasePathMapping {
+    /// Without leading or trailing slashes; `""` for `(none)`.
+    pub base_path: String,
+    pub api: usize,
+    pub stage: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +175,8 @@ pub struct Api {
     pub api_type: ApiType,
     /// Stages by name (for HTTP APIs possibly including `$default`).
     pub stages: AHashMap<String, Arc<Stage>>,
+    /// `disableExecuteApiEndpoint`: only custom domains reach this API.
+    pub disable_execute_api_endpoint: bool,
 }
 
 impl Api {

@@ -26,7 +26,7 @@ use super::file::{
 };
 use super::snapshot::{
     Api, ApiType, Deployment, HttpLimits, HttpProxyIntegration, Integration, ListenerSpec,
-    MockIntegration, Route, ServerSettings, Stage, DEFAULT_STAGE,
+    ListenerTls, MockIntegration, Route, ServerSettings, Stage, DEFAULT_STAGE,
 };
 use super::Snapshot;
 use crate::http::head::{is_hop_by_hop, Method};
@@ -120,7 +120,13 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         apis_by_id.entry(api.id.clone()).or_insert(i);
     }
 
-    let listeners = build_listeners(&mut e, &file.listeners, &apis_by_id);
+    let mut domains_by_name: AHashMap<String, usize> = AHashMap::new();
+    for (i, d) in file.custom_domains.iter().enumerate() {
+        domains_by_name
+            .entry(d.name.to_ascii_lowercase())
+            .or_insert(i);
+    }
+    let listeners = build_listeners(&mut e, &file.listeners, &apis_by_id, &domains_by_name);
 
     if file.apis.is_empty() {
         e.push("apis", "at least one API is required");
@@ -142,6 +148,14 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         apis.push(Arc::new(build_api(&mut e, api, &path)));
     }
 
+    let domains = super::custom_domain::build_domains(
+        &mut e,
+        &file.custom_domains,
+        base_dir,
+        &apis_by_id,
+        &apis,
+    );
+
     if !e.list.is_empty() {
         return Err(ConfigErrors(e.list));
     }
@@ -153,6 +167,7 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         apis,
         apis_by_id,
         target_groups,
+        domains,
     })
 }
 
@@ -367,6 +382,7 @@ fn build_listeners(
     e: &mut Errors,
     files: &[ListenerFile],
     apis_by_id: &AHashMap<String, usize>,
+    domains_by_name: &AHashMap<String, usize>,
 ) -> Vec<ListenerSpec> {
     if files.is_empty() {
         e.push("listeners", "at least one listener is required");
@@ -391,7 +407,8 @@ fn build_listeners(
         }
         let bind = match l.bind.trim().parse::<SocketAddr>() {
             Ok(a) => {
-                if let Some(first) = binds.get(&a) {
+                // Port 0 asks for a fresh port each time, so such listeners never collide.
+                if let Some(first) = binds.get(&a).filter(|_| a.port() != 0) {
                     e.push(
                         format!("{path}.bind"),
                         format!("address {a} is already used by listeners[{first}]"),
@@ -426,11 +443,34 @@ fn build_listeners(
                 }
             },
         };
+        let tls = l.tls.as_ref().map(|t| {
+            let default_domain = t.default_domain.as_ref().and_then(|d| {
+                let found = domains_by_name.get(&d.to_ascii_lowercase()).copied();
+                if found.is_none() {
+                    e.push(
+                        format!("{path}.tls.default_domain"),
+                        format!("no custom domain `{d}`"),
+                    );
+                }
+                found
+            });
+            let handshake_timeout = e
+                .positive_duration(
+                    &format!("{path}.tls.handshake_timeout"),
+                    &t.handshake_timeout,
+                )
+                .unwrap_or(std::time::Duration::from_secs(10));
+            ListenerTls {
+                default_domain,
+                handshake_timeout,
+            }
+        });
         if let Some(bind) = bind {
             out.push(ListenerSpec {
                 name: l.name.clone(),
                 bind,
                 default_api,
+                tls,
             });
         }
     }
@@ -587,6 +627,7 @@ fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         name: f.name.clone().unwrap_or_else(|| f.id.clone()),
         api_type,
         stages,
+        disable_execute_api_endpoint: f.disable_execute_api_endpoint,
     }
 }
 

@@ -8,9 +8,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::net::stream::ClientStream;
+use crate::net::tls_accept::TlsInfo;
 use monoio::buf::{IoBuf, IoBufMut};
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 use monoio::time::Instant;
 
 use crate::http::head::Head;
@@ -19,7 +20,9 @@ use crate::http::head::Head;
 pub const READ_BUF: usize = 16 * 1024;
 
 pub struct ClientConn {
-    pub stream: TcpStream,
+    pub stream: ClientStream,
+    /// Set for connections on HTTPS listeners: the domain and client certificate.
+    pub tls: Option<TlsInfo>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     /// Index of the configured listener this connection came in on.
@@ -60,9 +63,16 @@ pub enum BodyState {
 }
 
 impl ClientConn {
-    pub fn new(stream: TcpStream, peer: SocketAddr, local: SocketAddr, listener: usize) -> Self {
+    pub fn new(
+        stream: ClientStream,
+        tls: Option<TlsInfo>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        listener: usize,
+    ) -> Self {
         ClientConn {
             stream,
+            tls,
             peer,
             local,
             listener,

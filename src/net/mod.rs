@@ -4,5 +4,6 @@ pub mod conn;
 pub mod listener;
 pub mod splice;
 pub mod stream;
+pub mod tls_accept;
 pub mod tls_io;
 pub mod x509;

@@ -2,7 +2,6 @@
 //! so the HTTP code reads and writes either without caring. Zero-copy (splice) applies only
 //! to the plain case: `as_plain` hands out the socket when there is one.
 
-use std::future::Future;
 use std::io;
 use std::ops::DerefMut;
 
@@ -21,6 +20,9 @@ pub enum MaybeTls<C> {
 
 /// An upstream connection: TLS is the client side.
 pub type UpstreamStream = MaybeTls<rustls::ClientConnection>;
+
+/// A client connection: TLS is the server side.
+pub type ClientStream = MaybeTls<rustls::ServerConnection>;
 
 impl<C> MaybeTls<C> {
     /// The TCP socket, when no TLS is layered on it.
@@ -45,21 +47,17 @@ where
     C: DerefMut<Target = ConnectionCommon<S>>,
     S: SideData,
 {
-    fn read<T: IoBufMut>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        async move {
-            match self {
-                MaybeTls::Plain(s) => s.read(buf).await,
-                MaybeTls::Tls(t) => t.read(buf).await,
-            }
+    async fn read<T: IoBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            MaybeTls::Plain(s) => s.read(buf).await,
+            MaybeTls::Tls(t) => t.read(buf).await,
         }
     }
 
-    fn readv<T: IoVecBufMut>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        async move {
-            match self {
-                MaybeTls::Plain(s) => s.readv(buf).await,
-                MaybeTls::Tls(t) => t.readv(buf).await,
-            }
+    async fn readv<T: IoVecBufMut>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            MaybeTls::Plain(s) => s.readv(buf).await,
+            MaybeTls::Tls(t) => t.readv(buf).await,
         }
     }
 }
@@ -69,39 +67,31 @@ where
     C: DerefMut<Target = ConnectionCommon<S>>,
     S: SideData,
 {
-    fn write<T: IoBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        async move {
-            match self {
-                MaybeTls::Plain(s) => s.write(buf).await,
-                MaybeTls::Tls(t) => t.write(buf).await,
-            }
+    async fn write<T: IoBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            MaybeTls::Plain(s) => s.write(buf).await,
+            MaybeTls::Tls(t) => t.write(buf).await,
         }
     }
 
-    fn writev<T: IoVecBuf>(&mut self, buf: T) -> impl Future<Output = BufResult<usize, T>> {
-        async move {
-            match self {
-                MaybeTls::Plain(s) => s.writev(buf).await,
-                MaybeTls::Tls(t) => t.writev(buf).await,
-            }
+    async fn writev<T: IoVecBuf>(&mut self, buf: T) -> BufResult<usize, T> {
+        match self {
+            MaybeTls::Plain(s) => s.writev(buf).await,
+            MaybeTls::Tls(t) => t.writev(buf).await,
         }
     }
 
-    fn flush(&mut self) -> impl Future<Output = io::Result<()>> {
-        async move {
-            match self {
-                MaybeTls::Plain(s) => s.flush().await,
-                MaybeTls::Tls(t) => t.flush().await,
-            }
+    async fn flush(&mut self) -> io::Result<()> {
+        match self {
+            MaybeTls::Plain(s) => s.flush().await,
+            MaybeTls::Tls(t) => t.flush().await,
         }
     }
 
-    fn shutdown(&mut self) -> impl Future<Output = io::Result<()>> {
-        async move {
-            match self {
-                MaybeTls::Plain(s) => s.shutdown().await,
-                MaybeTls::Tls(t) => t.shutdown().await,
-            }
+    async fn shutdown(&mut self) -> io::Result<()> {
+        match self {
+            MaybeTls::Plain(s) => s.shutdown().await,
+            MaybeTls::Tls(t) => t.shutdown().await,
         }
     }
 }

@@ -145,6 +145,22 @@ impl TlsStream<ServerConnection> {
     }
 }
 
+impl TlsStream<ServerConnection> {
+    /// Finish a server handshake whose ClientHello was read with rustls's `Acceptor` (so the
+    /// configuration could be chosen from it). `unread` is ciphertext already read from
+    /// `tcp` that the acceptor did not consume.
+    pub async fn finish_accept(
+        tcp: TcpStream,
+        conn: ServerConnection,
+        unread: &[u8],
+    ) -> io::Result<Self> {
+        let mut stream = Self::new(tcp, conn);
+        stream.rbuf.extend_from_slice(unread);
+        stream.handshake().await?;
+        Ok(stream)
+    }
+}
+
 impl<C> TlsStream<C> {
     fn new(tcp: TcpStream, conn: C) -> Self {
         Self {

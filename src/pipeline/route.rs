@@ -19,6 +19,8 @@ pub struct Routed<'s> {
     /// The path matched against the routes (after any stage prefix), absolute in rbuf;
     /// `None` for the implicit `/`.
     pub resource_path: Option<Span>,
+    /// The custom domain the request was routed through, if any.
+    pub domain: Option<usize>,
 }
 
 impl Routed<'_> {
@@ -49,7 +51,11 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
             "dot segment in request path",
         ));
     }
-    let selected = domain::select(snapshot, listener, host, path)?;
+    let domain = request_domain(snapshot, conn, host)?;
+    let selected = match domain {
+        Some(d) => domain::select_by_domain(snapshot, d, path)?,
+        None => domain::select(snapshot, listener, host, path)?,
+    };
     let no_route = match selected.api.api_type {
         ApiType::Rest => ErrorKind::MissingAuthenticationToken,
         ApiType::Http => ErrorKind::ResourceNotFound,
@@ -89,7 +95,60 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
         route,
         params,
         resource_path,
+        domain,
     })
+}
+
+/// The custom domain a request is for: on a TLS connection whose client sent SNI, the Host
+/// must name the same domain (else 421); without SNI, the Host's domain or the listener's
+/// default domain. On plain listeners, the Host's domain if it is one.
+fn request_domain(
+    snapshot: &Snapshot,
+    conn: &ClientConn,
+    host: Option<&str>,
+) -> Result<Option<usize>, GatewayError> {
+    let domain = choose_domain(snapshot, conn, host)?;
+    // A domain with mutual TLS is served only on a connection whose handshake was for that
+    // domain (so its client verifier ran): never by naming it in the Host of a plain
+    // connection or of a TLS connection made for another domain.
+    if let Some(d) = domain {
+        let needs_mtls = snapshot.domains.get(d).is_some_and(|d| d.mtls.is_some());
+        if needs_mtls && conn.tls.as_ref().map(|t| t.domain) != Some(d) {
+            return Err(GatewayError::with_source(
+                ErrorKind::Forbidden,
+                "mutual-TLS domain requested over a connection not verified for it",
+            ));
+        }
+    }
+    Ok(domain)
+}
+
+fn choose_domain(
+    snapshot: &Snapshot,
+    conn: &ClientConn,
+    host: Option<&str>,
+) -> Result<Option<usize>, GatewayError> {
+    let host_domain = host
+        .map(domain::strip_port)
+        .and_then(|h| snapshot.domain_for_host(h));
+    match &conn.tls {
+        None => Ok(host_domain),
+        Some(tls) if tls.sni.is_some() => {
+            let bare = host.map(domain::strip_port);
+            // The Host is the handshake's domain, or the same unknown name the SNI carried
+            // (which got the listener's default certificate).
+            let same_unknown = host_domain.is_none()
+                && bare
+                    .zip(tls.sni.as_deref())
+                    .is_some_and(|(h, s)| h.eq_ignore_ascii_case(s));
+            if host_domain == Some(tls.domain) || same_unknown {
+                Ok(Some(tls.domain))
+            } else {
+                Err(ErrorKind::MisdirectedRequest.into())
+            }
+        }
+        Some(tls) => Ok(host_domain.or(Some(tls.domain))),
+    }
 }
 
 /// Does the path hold a `.` or `..` segment, literally or percent-encoded (`%2e`)?

@@ -39,6 +39,10 @@ pub fn select<'s, 'p>(
         None => listener.default_api.and_then(|i| snapshot.apis.get(i)),
     }
     .ok_or(ErrorKind::MissingAuthenticationToken)?;
+    if api.disable_execute_api_endpoint {
+        // API Gateway's disableExecuteApiEndpoint: only custom domains reach the API.
+        return Err(ErrorKind::Forbidden);
+    }
 
     let (first, rest) = first_segment(path);
     match api.api_type {
@@ -71,6 +75,46 @@ pub fn select<'s, 'p>(
             })
         }
     }
+}
+
+/// Custom domain `domain` (an index into `snapshot.domains`) and path -> (API, stage,
+/// resource path) through the domain's base-path mappings: the longest base path that is a
+/// whole-segment prefix of the path wins and is stripped; `(none)` (empty) matches every
+/// path. No mapping: REST semantics, 403 Missing Authentication Token.
+pub fn select_by_domain<'s, 'p>(
+    snapshot: &'s Snapshot,
+    domain: usize,
+    path: &'p str,
+) -> Result<Selected<'s, 'p>, ErrorKind> {
+    let d = snapshot
+        .domains
+        .get(domain)
+        .ok_or(ErrorKind::MissingAuthenticationToken)?;
+    for m in &d.mappings {
+        let rest = if m.base_path.is_empty() {
+            Some(path)
+        } else {
+            path.strip_prefix('/')
+                .and_then(|p| p.strip_prefix(m.base_path.as_str()))
+                .filter(|r| r.is_empty() || r.starts_with('/'))
+        };
+        let Some(rest) = rest else { continue };
+        let api = snapshot
+            .apis
+            .get(m.api)
+            .ok_or(ErrorKind::MissingAuthenticationToken)?;
+        let stage = api
+            .stages
+            .get(&m.stage)
+            .ok_or(ErrorKind::MissingAuthenticationToken)?;
+        let resource_path = if rest.is_empty() { "/" } else { rest };
+        return Ok(Selected {
+            api,
+            stage,
+            resource_path,
+        });
+    }
+    Err(ErrorKind::MissingAuthenticationToken)
 }
 
 /// The host without its `:port` (`[::1]:8080` -> `[::1]`) and without one trailing dot.
@@ -172,6 +216,7 @@ mod tests {
             name: format!("{id} api"),
             api_type,
             stages,
+            disable_execute_api_endpoint: false,
         })
     }
 
@@ -199,6 +244,7 @@ mod tests {
             apis,
             apis_by_id,
             target_groups: Vec::new(),
+            domains: Vec::new(),
         }
     }
 
@@ -208,6 +254,7 @@ mod tests {
             name: "main".into(),
             bind,
             default_api,
+            tls: None,
         }
     }
 

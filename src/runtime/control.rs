@@ -5,6 +5,9 @@
 pub enum ControlMsg {
     /// Stop accepting, finish in-flight requests, close idle connections, exit.
     Shutdown,
+    /// A new configuration: new requests and handshakes use it; in-flight ones finish on the
+    /// snapshot they started with.
+    Reload(std::sync::Arc<crate::config::Snapshot>),
     /// An active health-check result for one target (from the checker thread).
     Health(crate::upstream::health::HealthUpdate),
 }

@@ -2,5 +2,6 @@
 
 pub mod control;
 pub mod drain;
+pub mod shared;
 pub mod supervisor;
 pub mod worker;

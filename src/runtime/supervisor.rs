@@ -42,6 +42,8 @@ pub struct Running {
     drain_timeout: Duration,
     /// The active health checker, when any target group has checks.
     checker: Option<CheckerHandle>,
+    /// (name, configured address, is TLS) of each listener, to refuse reloads that change them.
+    listener_specs: Vec<(String, SocketAddr, bool)>,
 }
 
 /// Bind every listener once per worker and start the workers. Returns once they run.
@@ -91,6 +93,11 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
         workers,
         drain_timeout: snapshot.server.drain_timeout,
         checker,
+        listener_specs: snapshot
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.bind, l.tls.is_some()))
+            .collect(),
     })
 }
 
@@ -145,6 +152,48 @@ fn start_health_checks(
 }
 
 impl Running {
+    /// Re-read the configuration file (certificates, keys and truststores included) and,
+    /// if every part of it is valid and the listeners are unchanged, hand it to every
+    /// worker. Otherwise log why and keep the configuration in force.
+    pub fn reload(&mut self, path: &std::path::Path) {
+        let new = match crate::config::load(path) {
+            Ok(s) => s,
+            Err(errors) => {
+                for e in &errors.0 {
+                    log!("reload refused: {e}");
+                }
+                log!(
+                    "reload refused ({} error(s)); the running configuration stays in force",
+                    errors.0.len()
+                );
+                return;
+            }
+        };
+        let same_listeners = new.listeners.len() == self.listener_specs.len()
+            && new
+                .listeners
+                .iter()
+                .zip(&self.listener_specs)
+                .all(|(a, b)| a.name == b.0 && a.bind == b.1 && a.tls.is_some() == b.2);
+        if !same_listeners {
+            log!("reload refused: listeners changed (names, addresses or TLS); restart to apply them");
+            return;
+        }
+        let new = Arc::new(new);
+        if let Some(checker) = self.checker.take() {
+            checker.stop();
+        }
+        match start_health_checks(&new, &self.workers) {
+            Ok(c) => self.checker = c,
+            Err(e) => log!("reload: health checks could not start: {e}"),
+        }
+        for w in &self.workers {
+            let _ = w.control.send(ControlMsg::Reload(new.clone()));
+        }
+        self.drain_timeout = new.server.drain_timeout;
+        log!("configuration reloaded from {}", path.display());
+    }
+
     pub fn worker_count(&self) -> usize {
         self.workers.len()
     }
@@ -186,9 +235,10 @@ impl Running {
 /// Start the gateway and block until it has been told to stop. Returns the exit status.
 pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i32> {
     let signals = block_signals()?;
-    let running = start(snapshot.clone(), workers_cli)?;
-    for (name, addr) in &running.listeners {
-        println!("tollgate: listening {name} http://{addr}");
+    let mut running = start(snapshot.clone(), workers_cli)?;
+    for ((name, addr), spec) in running.listeners.iter().zip(&snapshot.listeners) {
+        let scheme = if spec.tls.is_some() { "https" } else { "http" };
+        println!("tollgate: listening {name} {scheme}://{addr}");
     }
     let n = running.worker_count();
     println!("tollgate: ready with {n} worker(s)");
@@ -204,9 +254,7 @@ pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i3
                 );
                 break;
             }
-            Some(libc::SIGHUP) => {
-                log!("SIGHUP: configuration reload is not implemented yet; ignoring")
-            }
+            Some(libc::SIGHUP) => running.reload(&snapshot.source),
             _ => {}
         }
         if running.worker_died() {

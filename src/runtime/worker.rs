@@ -15,6 +15,8 @@ use crate::http::date::DateCache;
 use crate::log;
 use crate::net::conn::{self, ClientConn};
 use crate::net::splice::Pipes;
+use crate::net::stream::MaybeTls;
+use crate::net::tls_accept;
 use crate::pipeline::request_id::RequestIds;
 use crate::runtime::control::ControlMsg;
 use crate::runtime::drain::Drain;
@@ -54,6 +56,14 @@ impl WorkerCtx {
             pipes: Pipes::default(),
             targets,
         }
+    }
+
+    /// Switch to a new configuration: target-group state is rebuilt and pooled upstream
+    /// connections dropped (groups may have changed); open client connections stay.
+    pub fn reload(&self, snapshot: Arc<Snapshot>) {
+        self.targets.reset(&snapshot);
+        self.upstreams.clear();
+        *self.snapshot.borrow_mut() = Rc::new(snapshot);
     }
 
     /// The snapshot a request runs on (a cheap, non-atomic `Rc` clone).
@@ -127,6 +137,7 @@ async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
             match msg {
                 ControlMsg::Shutdown => ctx.drain.trigger(),
                 ControlMsg::Health(update) => ctx.targets.apply(update),
+                ControlMsg::Reload(snapshot) => ctx.reload(snapshot),
             }
         }
         if ctx.drain.is_draining() {
@@ -151,7 +162,35 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                 let ctx = ctx.clone();
                 monoio::spawn(async move {
                     let _active = ctx.drain.track();
-                    let mut c = ClientConn::new(stream, peer, local, listener_index);
+                    let snapshot = ctx.snapshot();
+                    let tls = snapshot
+                        .listeners
+                        .get(listener_index)
+                        .and_then(|l| l.tls.clone());
+                    let mut c = match tls {
+                        None => ClientConn::new(
+                            MaybeTls::Plain(stream),
+                            None,
+                            peer,
+                            local,
+                            listener_index,
+                        ),
+                        Some(tls) => {
+                            let handshake = tls_accept::accept(stream, &snapshot, &tls);
+                            match monoio::time::timeout(tls.handshake_timeout, handshake).await {
+                                Ok(Ok((stream, info))) => ClientConn::new(
+                                    MaybeTls::Tls(Box::new(stream)),
+                                    Some(info),
+                                    peer,
+                                    local,
+                                    listener_index,
+                                ),
+                                // Failed or too slow handshakes just close (rustls sent any alert).
+                                Ok(Err(_)) | Err(_) => return,
+                            }
+                        }
+                    };
+                    drop(snapshot);
                     conn::serve(&ctx, &mut c).await;
                 });
             }

@@ -171,6 +171,11 @@ impl Upstreams {
         }
     }
 
+    /// Drop every idle connection (configuration reload).
+    pub fn clear(&self) {
+        self.idle.borrow_mut().clear();
+    }
+
     /// Resolve `host` (an IP literal, or a name via the blocking pool, cached).
     pub async fn resolve(&self, host: &str, port: u16) -> io::Result<SocketAddr> {
         let bare = host

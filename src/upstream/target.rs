@@ -67,6 +67,12 @@ impl TargetGroups {
         }
     }
 
+    /// Rebuild for a new configuration.
+    pub fn reset(&self, snapshot: &Snapshot) {
+        let fresh = TargetGroups::new(snapshot);
+        *self.groups.borrow_mut() = fresh.groups.into_inner();
+    }
+
     /// Apply an active health-check result sent by the checker thread.
     pub fn apply(&self, update: HealthUpdate) {
         if let Some(slot) = self

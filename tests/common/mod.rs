@@ -1156,3 +1156,59 @@ fn scripted_conn(
         }
     }
 }
+
+// ------------------------------------------------------------------ HTTPS listeners
+
+impl Gateway {
+    /// Like [`Gateway::start_with_workers`], with extra `run` arguments (e.g. `--pid-file F`),
+    /// and accepting both `http://` and `https://` listening lines (TLS listeners print
+    /// `tollgate: listening NAME https://127.0.0.1:PORT`).
+    pub fn start_with_args(yaml: &str, workers: usize, extra: &[&str]) -> Gateway {
+        let config = write_temp("gateway.yaml", yaml);
+        let workers_s = workers.to_string();
+        let config_s = config.display();
+        let mut args = vec![
+            "run",
+            "--config",
+            config_s.as_str(),
+            "--workers",
+            workers_s.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let mut proc = Proc::spawn("gateway", &args);
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut ports = Vec::new();
+        loop {
+            match proc.next_line(deadline) {
+                Some(line) => {
+                    if let Some(rest) = line.strip_prefix("tollgate: listening ") {
+                        let (name, url) = rest
+                            .split_once(' ')
+                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
+                        let addr = url
+                            .strip_prefix("https://")
+                            .or_else(|| url.strip_prefix("http://"))
+                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
+                        ports.push((name.to_string(), parse_port(addr)));
+                    } else if line.starts_with("tollgate: ready with ") {
+                        break;
+                    }
+                }
+                None => panic!(
+                    "gateway did not become ready; stdout {:?}, stderr:\n{}\nconfig:\n{yaml}",
+                    proc.stdout_lines(),
+                    proc.stderr()
+                ),
+            }
+        }
+        assert!(!ports.is_empty(), "gateway printed no listening line");
+        let port = ports[0].1;
+        Gateway {
+            proc,
+            ports,
+            port,
+            workers,
+            config,
+        }
+    }
+}

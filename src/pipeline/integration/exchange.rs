@@ -173,14 +173,14 @@ async fn send_body(
     loop {
         // A large Content-Length remainder goes socket to socket with splice.
         // Only between two plain TCP sockets: otherwise the threshold is never reached.
-        let plain = up.stream.as_plain().is_some() && true;
+        let plain = up.stream.as_plain().is_some() && conn.stream.as_plain().is_some();
         let splice_min = if plain { SPLICE_MIN } else { u64::MAX };
         if let Some(rest) = body
             .take_unbuffered_rest(conn, splice_min)
             .await
             .map_err(Failure::Client)?
         {
-            let (Some(src), Some(dst)) = (Some(&mut conn.stream), up.stream.as_plain()) else {
+            let (Some(src), Some(dst)) = (conn.stream.as_plain(), up.stream.as_plain()) else {
                 return Err(Failure::Io(io::Error::other("splice needs plain TCP")));
             };
             let mut pipe = ctx.pipes.take().map_err(Failure::Io)?;

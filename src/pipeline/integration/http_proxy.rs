@@ -9,12 +9,13 @@ use std::net::SocketAddr;
 use monoio::time::Instant;
 use rustls::pki_types::ServerName;
 
-use crate::config::snapshot::{ApiType, HttpProxyIntegration};
+use crate::config::snapshot::{ApiType, HttpProxyIntegration, MtlsSettings};
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::{is_hop_by_hop, BodyFraming, Head};
 use crate::http::write::{push_decimal, push_header};
 use crate::net::conn::{BodyState, ClientConn, Next};
+use crate::net::x509::{self, CertInfo};
 use crate::pipeline::integration::exchange::{exchange, io_failure, ExchangeError};
 use crate::pipeline::integration::stream_back::respond;
 use crate::pipeline::route::Routed;
@@ -75,7 +76,7 @@ async fn forward_with(
     resp: &mut ResponseHead,
 ) -> Result<Next, GatewayError> {
     // 7. Integration request: target URI and the upstream head, while the head is in rbuf.
-    let (host, port) = prepare(conn, facts, routed, proxy, uri)?;
+    let (host, port) = prepare(conn, facts, snapshot, routed, proxy, uri)?;
     conn.release_head();
     let deadline = Instant::now() + proxy.timeout;
 
@@ -244,6 +245,7 @@ async fn respond_and_pool(
 fn prepare<'u>(
     conn: &mut ClientConn,
     facts: &RequestFacts,
+    snapshot: &Snapshot,
     routed: &Routed<'_>,
     proxy: &HttpProxyIntegration,
     uri: &'u mut String,
@@ -275,6 +277,16 @@ fn prepare<'u>(
     // An HTTP API's `$default` route sends the full request path to the integration.
     let full_path = (routed.api_type == ApiType::Http && routed.route.key == DEFAULT_ROUTE)
         .then(|| routed.resource_path.map_or(&b"/"[..], |p| p.of(&conn.rbuf)));
+    // The routed domain's mTLS settings (the route phase made sure the connection was
+    // verified for that domain).
+    let mtls = routed
+        .domain
+        .and_then(|d| snapshot.domains.get(d)?.mtls.as_ref());
+    let client_cert = conn
+        .tls
+        .as_ref()
+        .filter(|t| Some(t.domain) == routed.domain)
+        .and_then(|t| t.client_cert.as_deref());
     write_upstream_head(
         &mut conn.ubuf,
         method_bytes,
@@ -287,6 +299,9 @@ fn prepare<'u>(
         &conn.rbuf,
         conn.peer,
         conn.local,
+        conn.tls.is_some(),
+        mtls,
+        client_cert,
     );
     Ok((host, port))
 }
@@ -304,6 +319,9 @@ fn write_upstream_head(
     buf: &[u8],
     peer: SocketAddr,
     local: SocketAddr,
+    https: bool,
+    mtls: Option<&MtlsSettings>,
+    client_cert: Option<&CertInfo>,
 ) {
     out.clear();
     out.extend_from_slice(method);
@@ -345,6 +363,7 @@ fn write_upstream_head(
             || name.eq_ignore_ascii_case(b"x-forwarded-proto")
             || name.eq_ignore_ascii_case(b"x-forwarded-port")
             || connection_tokens.is_some_and(|t| lists_token(t, name))
+            || mtls.is_some_and(|m| is_cert_header(m, name))
         {
             continue;
         }
@@ -365,9 +384,34 @@ fn write_upstream_head(
         }
     }
     push_ip(out, peer);
-    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\nx-forwarded-port: ");
+    out.extend_from_slice(if https {
+        &b"\r\nx-forwarded-proto: https"[..]
+    } else {
+        &b"\r\nx-forwarded-proto: http"[..]
+    });
+    out.extend_from_slice(b"\r\nx-forwarded-port: ");
     push_decimal(out, u64::from(local.port()));
     out.extend_from_slice(b"\r\n");
+    // The verified client certificate (mutual TLS), under the domain's configured names.
+    if let (Some(m), Some(cert)) = (mtls, client_cert) {
+        if let Some(h) = &m.forward_subject {
+            push_header(out, h.as_bytes(), cert.subject_dn.as_bytes());
+        }
+        if let Some(h) = &m.forward_issuer {
+            push_header(out, h.as_bytes(), cert.issuer_dn.as_bytes());
+        }
+        if let Some(h) = &m.forward_serial {
+            push_header(out, h.as_bytes(), cert.serial_hex.as_bytes());
+        }
+        if let Some(h) = &m.forward_validity {
+            let v = format!(
+                "notBefore={}; notAfter={}",
+                x509::format_validity(cert.not_before),
+                x509::format_validity(cert.not_after)
+            );
+            push_header(out, h.as_bytes(), v.as_bytes());
+        }
+    }
     match head.body {
         BodyFraming::None => {}
         BodyFraming::Length(n) => {
@@ -378,6 +422,20 @@ fn write_upstream_head(
         BodyFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Is `name` one of the headers the gateway sets from the client certificate? (A client's
+/// own header of that name is dropped, so it cannot be spoofed.)
+fn is_cert_header(m: &MtlsSettings, name: &[u8]) -> bool {
+    [
+        &m.forward_subject,
+        &m.forward_issuer,
+        &m.forward_serial,
+        &m.forward_validity,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
 }
 
 fn push_ip(out: &mut Vec<u8>, addr: SocketAddr) {

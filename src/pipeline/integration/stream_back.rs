@@ -85,10 +85,9 @@ pub async fn respond(
             while remaining > 0 {
                 // Past what is buffered, a large remainder goes socket to socket with splice.
                 if up.rbuf.is_empty() && remaining >= SPLICE_MIN {
-                    if let Some(src) = up.stream.as_plain() {
+                    if let (Some(src), Some(dst)) = (up.stream.as_plain(), conn.stream.as_plain()) {
                         let mut pipe = ctx.pipes.take()?;
-                        splice_exact(src, &mut conn.stream, &mut pipe, remaining, write_limit)
-                            .await?;
+                        splice_exact(src, dst, &mut pipe, remaining, write_limit).await?;
                         ctx.pipes.give_back(pipe);
                         return Ok(());
                     }

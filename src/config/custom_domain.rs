@@ -1,0 +1,378 @@
+//! Validation of `custom_domains:`: certificate chain and key (read now, so a bad or expired
+//! file is refused with the old configuration kept), security policy, mutual TLS truststore
+//! and CRL, and base-path mappings to existing API stages.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+
+use super::file::CustomDomainFile;
+use super::snapshot::{Api, BasePathMapping, CustomDomain, MtlsSettings};
+use super::validate::Errors;
+use crate::net::x509;
+
+pub(super) fn build_domains(
+    e: &mut Errors,
+    files: &[CustomDomainFile],
+    base_dir: &Path,
+    apis_by_id: &AHashMap<String, usize>,
+    apis: &[Arc<Api>],
+) -> Vec<Arc<CustomDomain>> {
+    let mut out = Vec::with_capacity(files.len());
+    for (i, d) in files.iter().enumerate() {
+        let path = format!("custom_domains[{i}]");
+        if files[..i]
+            .iter()
+            .any(|o| o.name.eq_ignore_ascii_case(&d.name))
+        {
+            e.push(
+                format!("{path}.name"),
+                format!("duplicate custom domain `{}`", d.name),
+            );
+        }
+        if let Some(domain) = build_domain(e, d, &path, base_dir, apis_by_id, apis) {
+            out.push(Arc::new(domain));
+        }
+    }
+    out
+}
+
+fn build_domain(
+    e: &mut Errors,
+    d: &CustomDomainFile,
+    path: &str,
+    base_dir: &Path,
+    apis_by_id: &AHashMap<String, usize>,
+    apis: &[Arc<Api>],
+) -> Option<CustomDomain> {
+    let before = e.count();
+    let name = d.name.to_ascii_lowercase();
+    let wildcard_suffix = name.strip_prefix("*.").map(str::to_owned);
+    let bare = wildcard_suffix.as_deref().unwrap_or(&name);
+    if !is_dns_name(bare) {
+        e.push(
+            format!("{path}.name"),
+            format!("`{}` is not a domain name (or `*.` wildcard)", d.name),
+        );
+    }
+
+    let chain = read_certs(
+        e,
+        &format!("{path}.certificate"),
+        &base_dir.join(&d.certificate),
+    );
+    let key = read_key(e, &format!("{path}.key"), &base_dir.join(&d.key));
+    let mut not_after = 0;
+    if let Some(leaf) = chain.as_ref().and_then(|c| c.first()) {
+        match x509::parse_certificate(leaf) {
+            Ok(info) => {
+                let now = unix_now();
+                not_after = info.not_after;
+                if info.not_after < now {
+                    e.push(
+                        format!("{path}.certificate"),
+                        format!(
+                            "the certificate expired on {}",
+                            x509::format_validity(info.not_after)
+                        ),
+                    );
+                } else if info.not_before > now {
+                    e.push(
+                        format!("{path}.certificate"),
+                        format!(
+                            "the certificate is not valid before {}",
+                            x509::format_validity(info.not_before)
+                        ),
+                    );
+                }
+            }
+            Err(reason) => e.push(
+                format!("{path}.certificate"),
+                format!("cannot read the certificate: {reason}"),
+            ),
+        }
+    }
+
+    let versions: &[&'static rustls::SupportedProtocolVersion] =
+        match d.security_policy.as_deref().unwrap_or("TLS_1_2") {
+            "TLS_1_2" => &[&rustls::version::TLS13, &rustls::version::TLS12],
+            "TLS_1_3" => &[&rustls::version::TLS13],
+            other => {
+                e.push(
+                    format!("{path}.security_policy"),
+                    format!("unknown policy `{other}`: expected TLS_1_2 or TLS_1_3"),
+                );
+                &[&rustls::version::TLS13, &rustls::version::TLS12]
+            }
+        };
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut mtls = None;
+    let verifier = match &d.mtls {
+        None => None,
+        Some(m) => {
+            let mpath = format!("{path}.mtls");
+            let required = match m.mode.as_deref().unwrap_or("required") {
+                "required" => true,
+                "optional" => false,
+                other => {
+                    e.push(
+                        format!("{mpath}.mode"),
+                        format!("unknown mode `{other}`: expected required or optional"),
+                    );
+                    true
+                }
+            };
+            let mut roots = RootCertStore::empty();
+            if let Some(cas) = read_certs(
+                e,
+                &format!("{mpath}.truststore"),
+                &base_dir.join(&m.truststore),
+            ) {
+                for ca in cas {
+                    if let Err(err) = roots.add(ca) {
+                        e.push(
+                            format!("{mpath}.truststore"),
+                            format!("unusable CA certificate: {err}"),
+                        );
+                    }
+                }
+            }
+            let crls = match &m.crl {
+                None => Vec::new(),
+                Some(f) => read_crls(e, &format!("{mpath}.crl"), &base_dir.join(f)),
+            };
+            for (key, value) in [
+                ("subject", &m.forward_headers.subject),
+                ("issuer", &m.forward_headers.issuer),
+                ("serial", &m.forward_headers.serial),
+                ("validity", &m.forward_headers.validity),
+            ] {
+                if let Some(h) = value {
+                    if h.is_empty() || !h.bytes().all(is_tchar) {
+                        e.push(
+                            format!("{mpath}.forward_headers.{key}"),
+                            format!("`{h}` is not a valid header name"),
+                        );
+                    }
+                }
+            }
+            mtls = Some(MtlsSettings {
+                required,
+                forward_subject: m.forward_headers.subject.clone(),
+                forward_issuer: m.forward_headers.issuer.clone(),
+                forward_serial: m.forward_headers.serial.clone(),
+                forward_validity: m.forward_headers.validity.clone(),
+            });
+            if roots.is_empty() {
+                None
+            } else {
+                let mut b =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                        .with_crls(crls);
+                if !required {
+                    b = b.allow_unauthenticated();
+                }
+                match b.build() {
+                    Ok(v) => Some(v),
+                    Err(err) => {
+                        e.push(
+                            format!("{mpath}.truststore"),
+                            format!("cannot build the client verifier: {err}"),
+                        );
+                        None
+                    }
+                }
+            }
+        }
+    };
+
+    let mut mappings = Vec::with_capacity(d.base_path_mappings.len());
+    for (j, m) in d.base_path_mappings.iter().enumerate() {
+        let mpath = format!("{path}.base_path_mappings[{j}]");
+        let base = if m.base_path == "(none)" {
+            ""
+        } else {
+            m.base_path.trim_matches('/')
+        };
+        if !base.is_empty()
+            && !base.split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            })
+        {
+            e.push(
+                format!("{mpath}.base_path"),
+                format!(
+                    "`{}`: segments of letters, digits, - . _ ~ separated by /",
+                    m.base_path
+                ),
+            );
+        }
+        if mappings
+            .iter()
+            .any(|o: &BasePathMapping| o.base_path == base)
+        {
+            e.push(
+                format!("{mpath}.base_path"),
+                format!("duplicate base path `{}`", m.base_path),
+            );
+        }
+        match apis_by_id
+            .get(&m.api)
+            .and_then(|&a| apis.get(a).map(|api| (a, api)))
+        {
+            None => e.push(
+                format!("{mpath}.api"),
+                format!("no API with id `{}`", m.api),
+            ),
+            Some((a, api)) => {
+                if !api.stages.contains_key(&m.stage) {
+                    e.push(
+                        format!("{mpath}.stage"),
+                        format!("API `{}` has no stage `{}`", m.api, m.stage),
+                    );
+                }
+                mappings.push(BasePathMapping {
+                    base_path: base.to_owned(),
+                    api: a,
+                    stage: m.stage.clone(),
+                });
+            }
+        }
+    }
+    // Longest base path first, so the most specific mapping wins.
+    mappings.sort_by_key(|m| std::cmp::Reverse(m.base_path.len()));
+
+    if e.count() > before {
+        return None;
+    }
+    let (chain, key) = (chain?, key?);
+    let builder = ServerConfig::builder_with_provider(provider).with_protocol_versions(versions);
+    let builder = match builder {
+        Ok(b) => b,
+        Err(err) => {
+            e.push(format!("{path}.security_policy"), format!("{err}"));
+            return None;
+        }
+    };
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = match builder.with_single_cert(chain, key) {
+        Ok(c) => c,
+        Err(err) => {
+            e.push(
+                format!("{path}.key"),
+                format!("the key does not fit the certificate: {err}"),
+            );
+            return None;
+        }
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.ticketer = crate::runtime::shared::session_ticketer();
+    Some(CustomDomain {
+        name,
+        wildcard_suffix,
+        server_config: Arc::new(config),
+        mtls,
+        mappings,
+        not_after,
+    })
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn read_certs(e: &mut Errors, key: &str, file: &Path) -> Option<Vec<CertificateDer<'static>>> {
+    let pem = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(err) => {
+            e.push(key, format!("cannot read {}: {err}", file.display()));
+            return None;
+        }
+    };
+    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut &pem[..]).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => Some(c),
+        Ok(_) => {
+            e.push(key, format!("{} holds no PEM certificate", file.display()));
+            None
+        }
+        Err(err) => {
+            e.push(key, format!("{}: bad PEM: {err}", file.display()));
+            None
+        }
+    }
+}
+
+fn read_key(e: &mut Errors, key: &str, file: &Path) -> Option<PrivateKeyDer<'static>> {
+    let pem = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(err) => {
+            e.push(key, format!("cannot read {}: {err}", file.display()));
+            return None;
+        }
+    };
+    match rustls_pemfile::private_key(&mut &pem[..]) {
+        Ok(Some(k)) => Some(k),
+        Ok(None) => {
+            e.push(key, format!("{} holds no PEM private key", file.display()));
+            None
+        }
+        Err(err) => {
+            e.push(key, format!("{}: bad PEM: {err}", file.display()));
+            None
+        }
+    }
+}
+
+fn read_crls(e: &mut Errors, key: &str, file: &Path) -> Vec<CertificateRevocationListDer<'static>> {
+    let pem = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(err) => {
+            e.push(key, format!("cannot read {}: {err}", file.display()));
+            return Vec::new();
+        }
+    };
+    let crls: Result<Vec<_>, _> = rustls_pemfile::crls(&mut &pem[..]).collect();
+    match crls {
+        Ok(c) if !c.is_empty() => c,
+        Ok(_) => {
+            e.push(key, format!("{} holds no PEM CRL", file.display()));
+            Vec::new()
+        }
+        Err(err) => {
+            e.push(key, format!("{}: bad PEM: {err}", file.display()));
+            Vec::new()
+        }
+    }
+}
+
+/// Lowercase-insensitive DNS name of letters, digits and hyphens in dot-separated labels.
+fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
