@@ -14,10 +14,16 @@
 #   PLACEMENT=shared  shared: upstream, proxy and load generator all on CPU 0, CPU 1 idle
 #                     (the stable placement on these 2-vCPU machines, see
 #                     ../shared/BENCHMARKING.md); split: the load generator on CPU 1
-#   SCENARIOS="small newconn 1m"
-#                     small:   GET /small, 64 keep-alive connections
-#                     newconn: GET /small, a new connection per request, 16 connections
-#                     1m:      GET /1m.bin (1 MiB), 16 keep-alive connections
+#   SCENARIOS="small newconn 1m tls handshake"
+#                     small:     GET /small, 64 keep-alive connections
+#                     newconn:   GET /small, a new connection per request, 16 connections
+#                     1m:        GET /1m.bin (1 MiB), 16 keep-alive connections
+#                     tls:       HTTPS GET /small, 64 keep-alive connections
+#                     handshake: HTTPS GET /small, a new connection and a full TLS handshake
+#                                (no resumption) per request, 16 connections: handshakes/s
+#                     Both proxies serve HTTPS with the same certificate (certs/gen.sh into
+#                     the scratch directory): nginx on NGINX_TLS_PORT, tollgate on
+#                     TOLLGATE_TLS_PORT.
 #   PROXY_CPUS        CPUs for the proxies (default 0, or 0-(WORKERS-1) with more workers)
 #   UPSTREAM_CPUS=0   CPUs for the upstream nginx
 #   LOAD_CPUS         CPUs for the load generator (default from PLACEMENT)
@@ -35,11 +41,13 @@ DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-2}
 WORKERS=${WORKERS:-1}
 PLACEMENT=${PLACEMENT:-shared}
-SCENARIOS=${SCENARIOS:-small newconn 1m}
+SCENARIOS=${SCENARIOS:-small newconn 1m tls handshake}
 LOAD_THREADS=${LOAD_THREADS:-1}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18081}
 NGINX_PORT=${NGINX_PORT:-18082}
 TOLLGATE_PORT=${TOLLGATE_PORT:-18083}
+NGINX_TLS_PORT=${NGINX_TLS_PORT:-18084}
+TOLLGATE_TLS_PORT=${TOLLGATE_TLS_PORT:-18085}
 UPSTREAM_CPUS=${UPSTREAM_CPUS:-0}
 if [[ -z ${PROXY_CPUS:-} ]]; then
   if ((WORKERS > 1)); then PROXY_CPUS="0-$((WORKERS - 1))"; else PROXY_CPUS=0; fi
@@ -65,7 +73,7 @@ if [[ ! -x $BIN ]]; then
 fi
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$UPSTREAM_PORT" "$NGINX_PORT" "$TOLLGATE_PORT"; do
+for port in "$UPSTREAM_PORT" "$NGINX_PORT" "$TOLLGATE_PORT" "$NGINX_TLS_PORT" "$TOLLGATE_TLS_PORT"; do
   if port_open "$port"; then
     echo "port $port is already in use; stop whatever listens there first" >&2
     exit 2
@@ -114,7 +122,14 @@ head -c 16384 /dev/urandom >"$WORK/www/16k.bin"
 head -c 1048576 /dev/urandom >"$WORK/www/1m.bin"
 chmod 755 "$WORK" "$WORK/www"
 chmod 644 "$WORK/www/16k.bin" "$WORK/www/1m.bin"
-ports=(-e "s|127\.0\.0\.1:18081|127.0.0.1:$UPSTREAM_PORT|g"
+CERTS=$WORK/certs
+"$ROOT/certs/gen.sh" "$CERTS" >/dev/null
+chmod 755 "$CERTS"
+chmod 644 "$CERTS"/*.pem "$CERTS"/*.key
+ports=(-e "s|127\.0\.0\.1:18084|127.0.0.1:$NGINX_TLS_PORT|g"
+  -e "s|127\.0\.0\.1:18085|127.0.0.1:$TOLLGATE_TLS_PORT|g"
+  -e "s|@CERTS@|$CERTS|g" -e "s|\.\./certs/|$CERTS/|g"
+  -e "s|127\.0\.0\.1:18081|127.0.0.1:$UPSTREAM_PORT|g"
   -e "s|127\.0\.0\.1:18082|127.0.0.1:$NGINX_PORT|g"
   -e "s|127\.0\.0\.1:18083|127.0.0.1:$TOLLGATE_PORT|g")
 sed -e "s|@WORK@|$WORK|g" "${ports[@]}" "$ROOT/perf/nginx-upstream.conf.in" >"$WORK/upstream.conf"
@@ -128,9 +143,11 @@ wait_port "$UPSTREAM_PORT" "$UP_PID" upstream
 start nginx taskset -c "$PROXY_CPUS" nginx -p "$WORK" -e "$WORK/proxy.err" -c "$WORK/proxy.conf"
 NGINX_PID=$LAST_PID
 wait_port "$NGINX_PORT" "$NGINX_PID" nginx
+wait_port "$NGINX_TLS_PORT" "$NGINX_PID" nginx
 start tollgate taskset -c "$PROXY_CPUS" "$BIN" run --config "$WORK/tollgate.yaml" --workers "$WORKERS"
 TOLLGATE_PID=$LAST_PID
 wait_port "$TOLLGATE_PORT" "$TOLLGATE_PID" tollgate
+wait_port "$TOLLGATE_TLS_PORT" "$TOLLGATE_PID" tollgate
 
 # The nginx proxy's worker processes (its master only supervises them).
 nginx_workers() {
@@ -160,7 +177,9 @@ scenario_args() {
     small) echo "/small --connections 64" ;;
     newconn) echo "/small --connections 16 --new-connection" ;;
     1m) echo "/1m.bin --connections 16" ;;
-    *) echo "unknown scenario '$1' (small, newconn, 1m)" >&2; exit 2 ;;
+    tls) echo "/small --connections 64" ;;
+    handshake) echo "/small --connections 16 --new-connection --no-resume" ;;
+    *) echo "unknown scenario '$1' (small, newconn, 1m, tls, handshake)" >&2; exit 2 ;;
   esac
 }
 scenario_title() {
@@ -168,10 +187,20 @@ scenario_title() {
     small) echo "small GET /small, 64 keep-alive connections" ;;
     newconn) echo "GET /small, new connection per request, 16 connections" ;;
     1m) echo "1 MiB GET /1m.bin, 16 keep-alive connections" ;;
+    tls) echo "HTTPS GET /small, 64 keep-alive connections" ;;
+    handshake) echo "HTTPS GET /small, new connection + full TLS handshake per request, 16 connections" ;;
   esac
 }
 
-target_port() { [[ $1 == tollgate ]] && echo "$TOLLGATE_PORT" || echo "$NGINX_PORT"; }
+# The URL base for a scenario and target.
+target_base() {
+  case $1 in
+    tls | handshake)
+      [[ $2 == tollgate ]] && echo "https://127.0.0.1:$TOLLGATE_TLS_PORT" || echo "https://127.0.0.1:$NGINX_TLS_PORT" ;;
+    *) [[ $2 == tollgate ]] && echo "http://127.0.0.1:$TOLLGATE_PORT" || echo "http://127.0.0.1:$NGINX_PORT" ;;
+  esac
+}
+tls_args() { case $1 in tls | handshake) echo "--cacert $CERTS/ca.pem" ;; esac; }
 target_pids() { [[ $1 == tollgate ]] && echo "$TOLLGATE_PID" || echo "$NGINX_WORKERS"; }
 
 # One load run against a target; appends "scenario target round rps p50 p99 cpu failed"
@@ -184,8 +213,8 @@ run_one() {
   # shellcheck disable=SC2086
   before=$(cpu_ns $pids)
   # shellcheck disable=SC2086
-  json=$(taskset -c "$LOAD_CPUS" "$BIN" load "http://127.0.0.1:$(target_port "$target")$path" \
-    $rest --threads "$LOAD_THREADS" --duration "$duration" --warmup 0 --json --quiet)
+  json=$(taskset -c "$LOAD_CPUS" "$BIN" load "$(target_base "$scenario" "$target")$path" \
+    $rest $(tls_args "$scenario") --threads "$LOAD_THREADS" --duration "$duration" --warmup 0 --json --quiet)
   # shellcheck disable=SC2086
   after=$(cpu_ns $pids)
   python3 - "$scenario" "$target" "$round" "$before" "$after" "$json" >>"$WORK/results" <<'PY'

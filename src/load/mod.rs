@@ -113,6 +113,13 @@ fn tls_setup(opts: &Options) -> Result<stream::TlsSetup, String> {
         tls_io::client_config_from_ca_pem(&pem)
             .map_err(|e| format!("--cacert {}: {e}", path.display()))?
     };
+    let config = if opts.no_resume {
+        let mut c = (*config).clone();
+        c.resumption = rustls::client::Resumption::disabled();
+        std::sync::Arc::new(c)
+    } else {
+        config
+    };
     let server_name = rustls::pki_types::ServerName::try_from(opts.target.host.clone())
         .map_err(|e| format!("'{}' is not a TLS server name: {e}", opts.target.host))?;
     Ok(stream::TlsSetup {

@@ -20,6 +20,7 @@ pub const USAGE: &str = "usage: tollgate load URL [options]
   --timeout 5s         per-request timeout
   --warmup 1s          run this long first without counting (default 1s)
   --insecure           https: do not verify the server certificate; or --cacert FILE
+  --no-resume          https: a full handshake on every connection (no session resumption)
   --json               final report as one JSON object on stdout
   --quiet              no progress line on stderr";
 
@@ -62,6 +63,8 @@ pub struct Options {
     pub timeout: Duration,
     pub warmup: Duration,
     pub insecure: bool,
+    /// https: turn TLS session resumption off (every new connection does a full handshake).
+    pub no_resume: bool,
     pub cacert: Option<PathBuf>,
     pub json: bool,
     pub quiet: bool,
@@ -83,6 +86,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut timeout = Duration::from_secs(5);
     let mut warmup = Duration::from_secs(1);
     let mut insecure = false;
+    let mut no_resume = false;
     let mut cacert = None;
     let mut json = false;
     let mut quiet = false;
@@ -106,6 +110,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         let switch = match name {
             "--new-connection" => Some(&mut new_connection),
             "--insecure" => Some(&mut insecure),
+            "--no-resume" => Some(&mut no_resume),
             "--json" => Some(&mut json),
             "--quiet" => Some(&mut quiet),
             _ => None,
@@ -201,6 +206,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         timeout,
         warmup,
         insecure,
+        no_resume,
         cacert,
         json,
         quiet,
