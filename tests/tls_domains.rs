@@ -1807,3 +1807,175 @@ custom_domains:
     assert!(!out.contains("\n200"), "{out} / {err}");
     drop(s.up);
 }
+
+// ---------------------------------------------------------------------------------------
+// Revocation lists and the handshake timeout
+// ---------------------------------------------------------------------------------------
+
+/// Revoke `partner.pem` with the partner CA and write `crl.pem` next to it (openssl ca).
+fn revoke_partner(c: &TempDir) {
+    std::fs::write(c.path("index.txt"), "").expect("index");
+    std::fs::write(c.path("crlnumber"), "01\n").expect("crlnumber");
+    std::fs::write(
+        c.path("ca.cnf"),
+        format!(
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = {}\ncrlnumber = {}\ndefault_md = sha256\ndefault_crl_days = 30\n",
+            c.p("index.txt"),
+            c.p("crlnumber")
+        ),
+    )
+    .expect("ca.cnf");
+    let ca = |args: &[&str]| {
+        let mut all = vec!["ca", "-batch", "-config"];
+        let cnf = c.p("ca.cnf");
+        let key = c.p("partner-ca.key");
+        let cert = c.p("partner-ca.pem");
+        all.extend_from_slice(&[&cnf, "-keyfile", &key, "-cert", &cert]);
+        all.extend_from_slice(args);
+        let out = Command::new("openssl")
+            .args(&all)
+            .stdin(Stdio::null())
+            .output()
+            .expect("openssl ca");
+        assert!(
+            out.status.success(),
+            "openssl {all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ca(&["-revoke", &c.p("partner.pem")]);
+    ca(&["-gencrl", "-out", &c.p("crl.pem")]);
+}
+
+/// mtls.crl: a revoked client certificate is refused even though its CA is trusted; the same
+/// certificate still works on a domain with the same truststore and no CRL.
+#[test]
+fn revoked_client_certificate_is_refused_with_a_crl() {
+    if !have("openssl", "version") {
+        return;
+    }
+    let c = gen_certs("crl");
+    revoke_partner(&c);
+    let mtls = |crl: bool| {
+        let crl = if crl {
+            format!("      crl: '{}'\n", c.p("crl.pem"))
+        } else {
+            String::new()
+        };
+        format!(
+            "    mtls:\n      truststore: '{}'\n{crl}",
+            c.p("partner-ca.pem")
+        )
+    };
+    let yaml = format!(
+        "listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls: {{}}
+custom_domains:
+{d1}{d2}apis:
+  - id: a
+    routes:
+{r}    stages:
+      - name: prod
+",
+        d1 = domain(
+            "crl.partners.localhost",
+            &c,
+            &mtls(true),
+            &[("(none)", "a", "prod")]
+        ),
+        d2 = domain(
+            "nocrl.partners.localhost",
+            &c,
+            &mtls(false),
+            &[("(none)", "a", "prod")]
+        ),
+        r = mock("GET /who", "served"),
+    );
+    let gw = Gateway::start_with_args(&yaml, 1, &[]);
+    let port = gw.port_of("tls");
+    let partner = client_config(
+        &[c.path("ca.pem")],
+        Some((c.path("partner.pem"), c.path("partner.key"))),
+        BOTH,
+    );
+    let ok = https_get(
+        port,
+        &partner,
+        Some("nocrl.partners.localhost"),
+        "nocrl.partners.localhost",
+        "/who",
+        &[],
+    )
+    .expect("the partner certificate without a CRL");
+    assert_eq!(
+        (ok.status, ok.body_str().as_str()),
+        (200, "served"),
+        "{}",
+        ok.describe()
+    );
+    assert_refused(
+        https_get(
+            port,
+            &partner,
+            Some("crl.partners.localhost"),
+            "crl.partners.localhost",
+            "/who",
+            &[],
+        ),
+        "a client certificate revoked by the domain's CRL",
+    );
+}
+
+/// listeners[].tls.handshake_timeout: a client that connects and then stalls (nothing, or
+/// half a ClientHello) is disconnected once the timeout passes, and others are served.
+#[test]
+fn stalled_handshakes_are_closed_after_the_handshake_timeout() {
+    let c = gen_certs("hs-timeout");
+    let yaml = format!(
+        "listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls:
+      default_domain: api.localhost
+      handshake_timeout: 300ms
+custom_domains:
+{d}apis:
+  - id: a
+    routes:
+{r}    stages:
+      - name: prod
+",
+        d = domain("api.localhost", &c, "", &[("(none)", "a", "prod")]),
+        r = mock("GET /ok", "ok"),
+    );
+    let gw = Gateway::start_with_args(&yaml, 1, &[]);
+    let port = gw.port_of("tls");
+    for partial in [&b""[..], &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00][..]] {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(partial).expect("write");
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        let waited = started.elapsed();
+        assert_eq!(n, 0, "expected the gateway to close the stalled handshake");
+        assert!(
+            waited >= Duration::from_millis(250) && waited < Duration::from_secs(3),
+            "closed after {waited:?}, expected about 300 ms"
+        );
+    }
+    let ca = client_config(&[c.path("ca.pem")], None, BOTH);
+    let r = https_get(
+        port,
+        &ca,
+        Some("api.localhost"),
+        "api.localhost",
+        "/ok",
+        &[],
+    )
+    .expect("a normal client");
+    assert_eq!(r.status, 200, "{}", r.describe());
+}

@@ -398,6 +398,15 @@ mod tests {
     }
 
     #[test]
+    fn no_resume_is_an_https_switch() {
+        let on = parse_args(&args(&["https://h/", "--no-resume", "--insecure"]));
+        assert!(on.is_ok_and(|o| o.no_resume && o.insecure));
+        let off = parse_args(&args(&["https://h/", "--insecure"]));
+        assert!(off.is_ok_and(|o| !o.no_resume));
+        assert!(parse_args(&args(&["https://h/", "--no-resume=yes"])).is_err());
+    }
+
+    #[test]
     fn urls() {
         let t = parse_url("http://127.0.0.1:18083/small").unwrap();
         assert_eq!(
