@@ -22,6 +22,7 @@ pub mod config;
 pub mod demo_upstream;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod load;
 pub mod net;
 pub mod observe;

@@ -1,0 +1,1 @@
+//! A worker's share of one rate limit (written by the limits work; see reconcile.rs).

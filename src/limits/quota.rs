@@ -1,0 +1,1 @@
+//! Quotas (written by the quota work).

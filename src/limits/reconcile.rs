@@ -1,0 +1,1 @@
+//! The reconciler (written by the limits work).
