@@ -4,6 +4,7 @@
 mod custom_domain;
 pub mod file;
 pub mod snapshot;
+mod usage_plan;
 mod target_group;
 pub mod validate;
 
