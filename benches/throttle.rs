@@ -45,8 +45,12 @@ fn admit(c: &mut Criterion) {
     let all: Vec<usize> = (0..snapshot.rate_limits.len()).collect();
     assert_eq!(all.len(), 4, "account, stage, plan, plan method");
     let mut group = c.benchmark_group("throttle_admit");
-    group.bench_function("one_level", |b| b.iter(|| black_box(limits.admit(black_box(&all[..1])))));
-    group.bench_function("four_levels", |b| b.iter(|| black_box(limits.admit(black_box(&all[..])))));
+    group.bench_function("one_level", |b| {
+        b.iter(|| black_box(limits.admit(black_box(&all[..1]))))
+    });
+    group.bench_function("four_levels", |b| {
+        b.iter(|| black_box(limits.admit(black_box(&all[..]))))
+    });
     group.finish();
 }
 

@@ -53,19 +53,31 @@ pub struct GatewayError {
 
 impl GatewayError {
     pub fn new(kind: ErrorKind) -> Self {
-        Self { kind, source: None, retry_after: None }
+        Self {
+            kind,
+            source: None,
+            retry_after: None,
+        }
     }
 
     /// A throttled request: 429 with `Retry-After: secs`.
     pub fn throttled(secs: u64) -> Self {
-        Self { kind: ErrorKind::Throttled, source: None, retry_after: Some(secs) }
+        Self {
+            kind: ErrorKind::Throttled,
+            source: None,
+            retry_after: Some(secs),
+        }
     }
 
     pub fn with_source(
         kind: ErrorKind,
         source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     ) -> Self {
-        Self { kind, source: Some(source.into()), retry_after: None }
+        Self {
+            kind,
+            source: Some(source.into()),
+            retry_after: None,
+        }
     }
 
     /// Whether the client connection must be closed after answering (framing errors).
@@ -144,7 +156,12 @@ impl GatewayResponse {
             ResourceNotFound => ("RESOURCE_NOT_FOUND", 404, "NotFoundException", "Not Found"),
             Forbidden => ("ACCESS_DENIED", 403, "ForbiddenException", "Forbidden"),
             Throttled => ("THROTTLED", 429, "ThrottlingException", "Too Many Requests"),
-            QuotaExceeded => ("QUOTA_EXCEEDED", 429, "LimitExceededException", "Limit Exceeded"),
+            QuotaExceeded => (
+                "QUOTA_EXCEEDED",
+                429,
+                "LimitExceededException",
+                "Limit Exceeded",
+            ),
             MisdirectedRequest => (
                 "MISDIRECTED_REQUEST",
                 421,

@@ -66,7 +66,10 @@ impl Default for ServerFile {
             workers: None,
             execute_api_suffix: "localhost".to_string(),
             drain_timeout: DurationText::from_duration(Duration::from_secs(10)),
-            account_throttle: ThrottleFile { rate: 10000.0, burst: 5000.0 },
+            account_throttle: ThrottleFile {
+                rate: 10000.0,
+                burst: 5000.0,
+            },
             throttle_reconcile_interval: DurationText("20ms".into()),
             state_file: "tollgate.state".into(),
             state_flush_interval: DurationText("2s".into()),

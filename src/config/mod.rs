@@ -4,8 +4,8 @@
 mod custom_domain;
 pub mod file;
 pub mod snapshot;
-mod usage_plan;
 mod target_group;
+mod usage_plan;
 pub mod validate;
 
 pub use snapshot::Snapshot;

@@ -26,7 +26,8 @@ use super::file::{
 };
 use super::snapshot::{
     Api, ApiType, Deployment, HttpLimits, HttpProxyIntegration, Integration, ListenerSpec,
-    ListenerTls, MockIntegration, RateLimit, RateLimitId, Route, ServerSettings, Stage, DEFAULT_STAGE,
+    ListenerTls, MockIntegration, RateLimit, RateLimitId, Route, ServerSettings, Stage,
+    DEFAULT_STAGE,
 };
 use super::Snapshot;
 use crate::http::head::{is_hop_by_hop, Method};
@@ -106,9 +107,15 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
     };
     let mut server = build_server(&mut e, &file.server);
     let t = &file.server.account_throttle;
-    if e.rate_limit("server.account_throttle", "account".into(), t.rate, t.burst).is_none() {
+    if e.rate_limit("server.account_throttle", "account".into(), t.rate, t.burst)
+        .is_none()
+    {
         // Keep ACCOUNT_LIMIT = 0 valid even when the file's value was refused.
-        e.rate_limits.push(RateLimit { name: "account".into(), rate: 10000.0, burst: 5000.0 });
+        e.rate_limits.push(RateLimit {
+            name: "account".into(),
+            rate: 10000.0,
+            burst: 5000.0,
+        });
     }
     let limits = build_limits(&mut e, &file.limits);
 
@@ -164,7 +171,8 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
     );
     server.state_file = base_dir.join(&server.state_file);
     let keys = super::usage_plan::build_api_keys(&mut e, &file.api_keys);
-    let plans = super::usage_plan::build_usage_plans(&mut e, &file.usage_plans, &apis_by_id, &apis, &keys);
+    let plans =
+        super::usage_plan::build_usage_plans(&mut e, &file.usage_plans, &apis_by_id, &apis, &keys);
 
     if !e.list.is_empty() {
         return Err(ConfigErrors(e.list));
@@ -208,14 +216,26 @@ impl Errors {
     }
 
     /// Register a token bucket found at `path`; `None` (and an error) when it is invalid.
-    pub(super) fn rate_limit(&mut self, path: &str, name: String, rate: f64, burst: f64) -> Option<RateLimitId> {
+    pub(super) fn rate_limit(
+        &mut self,
+        path: &str,
+        name: String,
+        rate: f64,
+        burst: f64,
+    ) -> Option<RateLimitId> {
         let mut ok = true;
         if !rate.is_finite() || rate < 0.0 {
-            self.push(format!("{path}.rate"), format!("must be a number >= 0 (requests per second), got {rate}"));
+            self.push(
+                format!("{path}.rate"),
+                format!("must be a number >= 0 (requests per second), got {rate}"),
+            );
             ok = false;
         }
         if !burst.is_finite() || burst < 0.0 {
-            self.push(format!("{path}.burst"), format!("must be a number >= 0 (requests), got {burst}"));
+            self.push(
+                format!("{path}.burst"),
+                format!("must be a number >= 0 (requests), got {burst}"),
+            );
             ok = false;
         }
         if !ok {
@@ -344,7 +364,10 @@ fn build_server(e: &mut Errors, f: &ServerFile) -> ServerSettings {
         .duration("server.drain_timeout", &f.drain_timeout)
         .unwrap_or(Duration::from_secs(10));
     let reconcile_interval = e
-        .positive_duration("server.throttle_reconcile_interval", &f.throttle_reconcile_interval)
+        .positive_duration(
+            "server.throttle_reconcile_interval",
+            &f.throttle_reconcile_interval,
+        )
         .unwrap_or(Duration::from_millis(20));
     let state_flush_interval = e
         .positive_duration("server.state_flush_interval", &f.state_flush_interval)
@@ -661,21 +684,32 @@ fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         }
         let variables = build_variables(e, s, &spath);
         let throttle = s.throttle.and_then(|t| {
-            e.rate_limit(&format!("{spath}.throttle"), format!("stage {}/{}", f.id, s.name), t.rate, t.burst)
+            e.rate_limit(
+                &format!("{spath}.throttle"),
+                format!("stage {}/{}", f.id, s.name),
+                t.rate,
+                t.burst,
+            )
         });
         let mut method_throttles = AHashMap::new();
         for (j, m) in s.method_throttle.iter().enumerate() {
             let mpath = format!("{spath}.method_throttle[{j}]");
             if let Some(d) = &deployment {
                 if !d.route_keys.iter().any(|k| k == &m.route) {
-                    e.push(format!("{mpath}.route"), format!("no route `{}` in the stage's deployment", m.route));
+                    e.push(
+                        format!("{mpath}.route"),
+                        format!("no route `{}` in the stage's deployment", m.route),
+                    );
                     continue;
                 }
             }
             let name = format!("stage {}/{} route {}", f.id, s.name, m.route);
             if let Some(id) = e.rate_limit(&mpath, name, m.rate, m.burst) {
                 if method_throttles.insert(m.route.clone(), id).is_some() {
-                    e.push(format!("{mpath}.route"), format!("duplicate throttle for `{}`", m.route));
+                    e.push(
+                        format!("{mpath}.route"),
+                        format!("duplicate throttle for `{}`", m.route),
+                    );
                 }
             }
         }
@@ -684,7 +718,14 @@ fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         if let (true, Some(deployment)) = (ok, deployment) {
             stages.insert(
                 s.name.clone(),
-                Arc::new(Stage { name: s.name.clone(), deployment, variables, id, throttle, method_throttles }),
+                Arc::new(Stage {
+                    name: s.name.clone(),
+                    deployment,
+                    variables,
+                    id,
+                    throttle,
+                    method_throttles,
+                }),
             );
         }
     }

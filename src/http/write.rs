@@ -156,7 +156,7 @@ mod tests {
             b"rid",
             false,
             false,
-        None,
+            None,
         );
         let s = String::from_utf8(v).unwrap_or_default();
         assert!(s.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{s}");

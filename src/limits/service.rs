@@ -30,13 +30,27 @@ pub struct LimitsService {
 }
 
 pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Build the reconciler and quota store for `snapshot` and `workers` workers. The quota
 /// counters are restored from the state file (or carried over from `previous` on reload).
-pub fn prepare(snapshot: &Snapshot, workers: usize, previous: Option<&QuotaStore>) -> (Reconciler, Startup, Receiver<Vec<WorkerReport>>) {
-    let specs: Vec<LimitSpec> = snapshot.rate_limits.iter().map(|l| LimitSpec { rate: l.rate, burst: l.burst }).collect();
+pub fn prepare(
+    snapshot: &Snapshot,
+    workers: usize,
+    previous: Option<&QuotaStore>,
+) -> (Reconciler, Startup, Receiver<Vec<WorkerReport>>) {
+    let specs: Vec<LimitSpec> = snapshot
+        .rate_limits
+        .iter()
+        .map(|l| LimitSpec {
+            rate: l.rate,
+            burst: l.burst,
+        })
+        .collect();
     let n = specs.len();
     let (reconciler, grants) = Reconciler::new(specs, workers, Duration::ZERO);
     let mut initial = vec![vec![0.0; n]; workers];
@@ -56,12 +70,25 @@ pub fn prepare(snapshot: &Snapshot, workers: usize, previous: Option<&QuotaStore
         }
         match quotas.load(path, unix_now()) {
             Ok(0) => {}
-            Ok(n) => log!("quota state: restored {n} counter(s) from {}", path.display()),
+            Ok(n) => log!(
+                "quota state: restored {n} counter(s) from {}",
+                path.display()
+            ),
             Err(e) => log!("quota state: {e}; starting from zero"),
         }
     }
     let (tx, rx) = unbounded();
-    (reconciler, Startup { initial, link: LimitsLink { reports: tx, quotas: Arc::new(quotas) } }, rx)
+    (
+        reconciler,
+        Startup {
+            initial,
+            link: LimitsLink {
+                reports: tx,
+                quotas: Arc::new(quotas),
+            },
+        },
+        rx,
+    )
 }
 
 /// Run the reconciler on its own thread, sending grants to the workers' control channels.
@@ -77,40 +104,50 @@ pub fn spawn(
     let interval = snapshot.server.reconcile_interval;
     let flush = snapshot.server.state_flush_interval;
     let path = snapshot.server.state_file.clone();
-    let thread = std::thread::Builder::new().name("tollgate-limits".into()).spawn(move || {
-        let origin = Instant::now();
-        let mut last_flush = Instant::now();
-        let mut per_worker: Vec<Vec<(usize, f64)>> = vec![Vec::new(); workers.len()];
-        loop {
-            std::thread::sleep(interval);
-            while let Ok(batch) = reports.try_recv() {
-                for r in batch {
-                    reconciler.report(r);
+    let thread = std::thread::Builder::new()
+        .name("tollgate-limits".into())
+        .spawn(move || {
+            let origin = Instant::now();
+            let mut last_flush = Instant::now();
+            let mut per_worker: Vec<Vec<(usize, f64)>> = vec![Vec::new(); workers.len()];
+            loop {
+                std::thread::sleep(interval);
+                while let Ok(batch) = reports.try_recv() {
+                    for r in batch {
+                        reconciler.report(r);
+                    }
+                }
+                for Grant {
+                    worker,
+                    limit,
+                    tokens,
+                } in reconciler.tick(origin.elapsed())
+                {
+                    if let Some(list) = per_worker.get_mut(worker) {
+                        list.push((limit, tokens));
+                    }
+                }
+                for (tx, list) in workers.iter().zip(per_worker.iter_mut()) {
+                    if !list.is_empty() {
+                        let _ = tx.send(ControlMsg::Grants(std::mem::take(list)));
+                    }
+                }
+                let stopping = stop2.load(Ordering::Acquire);
+                if !quotas.is_empty() && (stopping || last_flush.elapsed() >= flush) {
+                    if let Err(e) = quotas.save(&path, unix_now()) {
+                        log!("quota state: cannot write {}: {e}", path.display());
+                    }
+                    last_flush = Instant::now();
+                }
+                if stopping {
+                    return;
                 }
             }
-            for Grant { worker, limit, tokens } in reconciler.tick(origin.elapsed()) {
-                if let Some(list) = per_worker.get_mut(worker) {
-                    list.push((limit, tokens));
-                }
-            }
-            for (tx, list) in workers.iter().zip(per_worker.iter_mut()) {
-                if !list.is_empty() {
-                    let _ = tx.send(ControlMsg::Grants(std::mem::take(list)));
-                }
-            }
-            let stopping = stop2.load(Ordering::Acquire);
-            if !quotas.is_empty() && (stopping || last_flush.elapsed() >= flush) {
-                if let Err(e) = quotas.save(&path, unix_now()) {
-                    log!("quota state: cannot write {}: {e}", path.display());
-                }
-                last_flush = Instant::now();
-            }
-            if stopping {
-                return;
-            }
-        }
-    })?;
-    Ok(LimitsService { stop, thread: Some(thread) })
+        })?;
+    Ok(LimitsService {
+        stop,
+        thread: Some(thread),
+    })
 }
 
 impl LimitsService {

@@ -76,7 +76,9 @@ impl WorkerLimits {
     /// Either way every limit counts the attempt (its demand).
     pub fn admit(&self, ids: &[RateLimitId]) -> Result<(), u64> {
         let mut buckets = self.buckets.borrow_mut();
-        let all = ids.iter().all(|&i| buckets.get(i).is_some_and(|b| b.peek()));
+        let all = ids
+            .iter()
+            .all(|&i| buckets.get(i).is_some_and(|b| b.peek()));
         if all {
             for &i in ids {
                 if let Some(b) = buckets.get_mut(i) {
@@ -121,7 +123,11 @@ impl WorkerLimits {
             let now = b.report();
             if now != *last {
                 *last = now;
-                batch.push(WorkerReport { worker: self.worker, limit: i, counters: now });
+                batch.push(WorkerReport {
+                    worker: self.worker,
+                    limit: i,
+                    counters: now,
+                });
             }
         }
         if !batch.is_empty() {

@@ -9,14 +9,24 @@ use crate::net::conn::ClientConn;
 use crate::pipeline::route::Routed;
 
 /// The API key index when the route requires one (usage plans then apply), else `None`.
-pub fn identify(snapshot: &Snapshot, conn: &ClientConn, routed: &Routed<'_>) -> Result<Option<usize>, GatewayError> {
+pub fn identify(
+    snapshot: &Snapshot,
+    conn: &ClientConn,
+    routed: &Routed<'_>,
+) -> Result<Option<usize>, GatewayError> {
     if !routed.route.api_key_required {
         return Ok(None);
     }
     let forbidden = |why: &'static str| GatewayError::with_source(ErrorKind::Forbidden, why);
-    let value = conn.head.header(&conn.rbuf, "x-api-key").ok_or_else(|| forbidden("no x-api-key header"))?;
+    let value = conn
+        .head
+        .header(&conn.rbuf, "x-api-key")
+        .ok_or_else(|| forbidden("no x-api-key header"))?;
     let value = std::str::from_utf8(value).map_err(|_| forbidden("unknown API key"))?;
-    let &key = snapshot.api_keys_by_value.get(value).ok_or_else(|| forbidden("unknown API key"))?;
+    let &key = snapshot
+        .api_keys_by_value
+        .get(value)
+        .ok_or_else(|| forbidden("unknown API key"))?;
     if !snapshot.api_keys.get(key).is_some_and(|k| k.enabled) {
         return Err(forbidden("disabled API key"));
     }

@@ -11,7 +11,12 @@ use crate::limits::service::unix_now;
 use crate::pipeline::route::Routed;
 use crate::runtime::worker::WorkerCtx;
 
-pub fn admit(ctx: &WorkerCtx, snapshot: &Snapshot, routed: &Routed<'_>, key: Option<usize>) -> Result<(), GatewayError> {
+pub fn admit(
+    ctx: &WorkerCtx,
+    snapshot: &Snapshot,
+    routed: &Routed<'_>,
+    key: Option<usize>,
+) -> Result<(), GatewayError> {
     let route_key = routed.route.key.as_str();
     let stage = routed.stage;
     let binding = key.and_then(|k| snapshot.plan_bindings.get(&(stage.id, k)));
@@ -34,7 +39,9 @@ pub fn admit(ctx: &WorkerCtx, snapshot: &Snapshot, routed: &Routed<'_>, key: Opt
     }
     push(stage.throttle);
     push(Some(ACCOUNT_LIMIT));
-    ctx.limits.admit(&ids[..n]).map_err(GatewayError::throttled)?;
+    ctx.limits
+        .admit(&ids[..n])
+        .map_err(GatewayError::throttled)?;
 
     if let Some(q) = binding.and_then(|b| b.quota) {
         if !ctx.limits.consume_quota(q, unix_now()) {

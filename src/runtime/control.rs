@@ -12,7 +12,10 @@ pub enum ControlMsg {
     Grants(Vec<(usize, f64)>),
     /// After a `Reload`: fresh buckets with these initial tokens, and the new reconciler's
     /// report channel and quota counters.
-    ResetLimits { tokens: Vec<f64>, link: crate::limits::worker::LimitsLink },
+    ResetLimits {
+        tokens: Vec<f64>,
+        link: crate::limits::worker::LimitsLink,
+    },
     /// An active health-check result for one target (from the checker thread).
     Health(crate::upstream::health::HealthUpdate),
 }

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{unbounded, Sender};
 
 use crate::config::Snapshot;
+use crate::limits::{self, quota::QuotaStore, service::LimitsService};
 use crate::log;
 use crate::net::listener::bind_set;
 use crate::runtime::control::ControlMsg;
-use crate::limits::{self, quota::QuotaStore, service::LimitsService};
 use crate::runtime::worker::{self, WorkerSpec};
 use crate::upstream::health::{spawn_checker, CheckedGroup, CheckerHandle};
 use rustls::pki_types::ServerName;
@@ -203,13 +203,18 @@ impl Running {
         if let Some(old) = self.limits.take() {
             old.stop();
         }
-        let (reconciler, startup, reports) = limits::service::prepare(&new, self.workers.len(), Some(&self.quotas));
+        let (reconciler, startup, reports) =
+            limits::service::prepare(&new, self.workers.len(), Some(&self.quotas));
         for (id, w) in self.workers.iter().enumerate() {
             let _ = w.control.send(ControlMsg::Reload(new.clone()));
             let tokens = startup.initial.get(id).cloned().unwrap_or_default();
-            let _ = w.control.send(ControlMsg::ResetLimits { tokens, link: startup.link.clone() });
+            let _ = w.control.send(ControlMsg::ResetLimits {
+                tokens,
+                link: startup.link.clone(),
+            });
         }
-        let controls: Vec<Sender<ControlMsg>> = self.workers.iter().map(|w| w.control.clone()).collect();
+        let controls: Vec<Sender<ControlMsg>> =
+            self.workers.iter().map(|w| w.control.clone()).collect();
         self.quotas = startup.link.quotas.clone();
         match limits::service::spawn(reconciler, reports, controls, self.quotas.clone(), &new) {
             Ok(s) => self.limits = Some(s),

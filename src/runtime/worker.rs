@@ -12,6 +12,7 @@ use monoio::net::TcpListener;
 
 use crate::config::Snapshot;
 use crate::http::date::DateCache;
+use crate::limits::worker::{LimitsLink, WorkerLimits};
 use crate::log;
 use crate::net::conn::{self, ClientConn};
 use crate::net::splice::Pipes;
@@ -22,7 +23,6 @@ use crate::runtime::control::ControlMsg;
 use crate::runtime::drain::Drain;
 use crate::upstream::pool::Upstreams;
 use crate::upstream::target::TargetGroups;
-use crate::limits::worker::{LimitsLink, WorkerLimits};
 
 /// How often a worker looks at its control channel.
 const CONTROL_TICK: Duration = Duration::from_millis(10);
