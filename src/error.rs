@@ -26,6 +26,10 @@ pub enum ErrorKind {
     Forbidden,
     /// The Host names another custom domain than the TLS connection's SNI (421).
     MisdirectedRequest,
+    /// A token bucket at some throttling level is empty (429, with Retry-After).
+    Throttled,
+    /// The usage plan's quota for this period is used up (429).
+    QuotaExceeded,
     /// The integration endpoint refused, reset or sent garbage (502).
     IntegrationFailure,
     /// The integration did not answer within its timeout (504).
@@ -43,11 +47,26 @@ pub enum ErrorKind {
 pub struct GatewayError {
     pub kind: ErrorKind,
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// Seconds for a `Retry-After` header (throttling).
+    pub retry_after: Option<u64>,
 }
 
 impl GatewayError {
     pub fn new(kind: ErrorKind) -> Self {
-        Self { kind, source: None }
+        Self {
+            kind,
+            source: None,
+            retry_after: None,
+        }
+    }
+
+    /// A throttled request: 429 with `Retry-After: secs`.
+    pub fn throttled(secs: u64) -> Self {
+        Self {
+            kind: ErrorKind::Throttled,
+            source: None,
+            retry_after: Some(secs),
+        }
     }
 
     pub fn with_source(
@@ -57,6 +76,7 @@ impl GatewayError {
         Self {
             kind,
             source: Some(source.into()),
+            retry_after: None,
         }
     }
 
@@ -135,6 +155,13 @@ impl GatewayResponse {
             ),
             ResourceNotFound => ("RESOURCE_NOT_FOUND", 404, "NotFoundException", "Not Found"),
             Forbidden => ("ACCESS_DENIED", 403, "ForbiddenException", "Forbidden"),
+            Throttled => ("THROTTLED", 429, "ThrottlingException", "Too Many Requests"),
+            QuotaExceeded => (
+                "QUOTA_EXCEEDED",
+                429,
+                "LimitExceededException",
+                "Limit Exceeded",
+            ),
             MisdirectedRequest => (
                 "MISDIRECTED_REQUEST",
                 421,

@@ -13,6 +13,7 @@ const USAGE: &str = "usage:
   tollgate run --config FILE [--workers N] [--pid-file F]
                                              start the gateway
   tollgate check FILE                        validate a configuration file and exit
+  tollgate usage --state-file F [--json]     quota use per usage plan and API key (GetUsage)
   tollgate reload (--pid PID | --pid-file F) re-read the configuration and certificates of a
                                              running gateway (the same as sending it SIGHUP)
   tollgate demo-upstream [--bind ADDR] [--threads N]
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("check") => check(&args[1..]),
         Some("reload") => reload(&args[1..]),
+        Some("usage") => usage(&args[1..]),
         Some("demo-upstream") => demo_upstream(&args[1..]),
         Some("load") => tollgate::load::main(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
@@ -99,6 +101,24 @@ fn run(args: &[String]) -> ExitCode {
         Err(e) => {
             eprintln!("tollgate: {e}");
             tollgate::observe::log::flush();
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn usage(args: &[String]) -> ExitCode {
+    let Some(path) = flag(args, "--state-file") else {
+        eprintln!("tollgate usage: --state-file FILE is required (server.state_file of the configuration)\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let json = args.iter().any(|a| a == "--json");
+    match tollgate::limits::quota::usage_report(std::path::Path::new(path), json) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate usage: {e}");
             ExitCode::from(1)
         }
     }

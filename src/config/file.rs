@@ -36,6 +36,10 @@ pub struct ConfigFile {
     /// Custom domain names served by TLS listeners (and matched by Host on any listener).
     #[serde(default)]
     pub custom_domains: Vec<CustomDomainFile>,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyFile>,
+    #[serde(default)]
+    pub usage_plans: Vec<UsagePlanFile>,
 }
 
 /// `server:`
@@ -46,6 +50,14 @@ pub struct ServerFile {
     pub workers: Option<u64>,
     pub execute_api_suffix: String,
     pub drain_timeout: DurationText,
+    /// API Gateway's account-level throttle (10000 rps, burst 5000).
+    pub account_throttle: ThrottleFile,
+    /// How often per-core token shares are reconciled.
+    pub throttle_reconcile_interval: DurationText,
+    /// Where quota counters are persisted (relative to the configuration file).
+    pub state_file: String,
+    /// How often quota counters are written to `state_file` (the most a crash can lose).
+    pub state_flush_interval: DurationText,
 }
 
 impl Default for ServerFile {
@@ -54,8 +66,83 @@ impl Default for ServerFile {
             workers: None,
             execute_api_suffix: "localhost".to_string(),
             drain_timeout: DurationText::from_duration(Duration::from_secs(10)),
+            account_throttle: ThrottleFile {
+                rate: 10000.0,
+                burst: 5000.0,
+            },
+            throttle_reconcile_interval: DurationText("20ms".into()),
+            state_file: "tollgate.state".into(),
+            state_flush_interval: DurationText("2s".into()),
         }
     }
+}
+
+/// A token bucket: `rate` requests per second, `burst` requests at once.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleFile {
+    pub rate: f64,
+    pub burst: f64,
+}
+
+/// An API key (identifies a caller for usage plans; keys do not authenticate).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyFile {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub value: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A usage plan: throttling and quota per API key on the API stages it covers.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsagePlanFile {
+    pub name: String,
+    #[serde(default)]
+    pub throttle: Option<ThrottleFile>,
+    /// Route key (`GET /hello`) -> throttle, per API key.
+    #[serde(default)]
+    pub method_throttle: Vec<MethodThrottleFile>,
+    #[serde(default)]
+    pub quota: Option<QuotaFile>,
+    pub api_stages: Vec<ApiStageFile>,
+    /// API key ids.
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodThrottleFile {
+    /// The route key, e.g. `GET /orders/{id}`.
+    pub route: String,
+    pub rate: f64,
+    pub burst: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaFile {
+    pub limit: i64,
+    /// `DAY`, `WEEK`, `MONTH` (API Gateway), or `HOUR`, `MINUTE` (tollgate extensions).
+    pub period: String,
+    #[serde(default)]
+    pub offset: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiStageFile {
+    pub api: String,
+    pub stage: String,
 }
 
 /// `limits:` — every default comes from [`HttpLimits::default`].
@@ -229,6 +316,12 @@ pub struct StageFile {
     pub deployment: String,
     #[serde(default)]
     pub variables: StringMap,
+    /// Stage default throttle (all routes).
+    #[serde(default)]
+    pub throttle: Option<ThrottleFile>,
+    /// Per-route throttles of this stage.
+    #[serde(default)]
+    pub method_throttle: Vec<MethodThrottleFile>,
 }
 
 fn default_stage_deployment() -> String {
@@ -242,6 +335,9 @@ pub struct RouteFile {
     /// `"METHOD /path"` or `"$default"`.
     pub route: String,
     pub integration: IntegrationFile,
+    /// Requests must carry a valid, enabled API key (`x-api-key`).
+    #[serde(default)]
+    pub api_key_required: bool,
 }
 
 /// `integration.type`

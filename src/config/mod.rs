@@ -5,6 +5,7 @@ mod custom_domain;
 pub mod file;
 pub mod snapshot;
 mod target_group;
+mod usage_plan;
 pub mod validate;
 
 pub use snapshot::Snapshot;

@@ -27,6 +27,49 @@ pub struct Snapshot {
     pub target_groups: Vec<Arc<TargetGroup>>,
     /// Custom domain names; `ListenerTls::default_domain` and TLS connections index this.
     pub domains: Vec<Arc<CustomDomain>>,
+    /// Every rate limit (token bucket) in the file; `RateLimitId`s index this. Index 0 is
+    /// the account-level throttle.
+    pub rate_limits: Vec<RateLimit>,
+    pub api_keys: Vec<ApiKey>,
+    /// API key value -> index into `api_keys`.
+    pub api_keys_by_value: AHashMap<String, usize>,
+    /// (stage id, API key index) -> the usage plan that covers this key on this stage.
+    pub plan_bindings: AHashMap<(usize, usize), PlanBinding>,
+    /// Quota counters (usage plan, key); `PlanBinding::quota` indexes this.
+    pub quotas: Vec<crate::limits::quota::QuotaEntry>,
+}
+
+/// Index into `Snapshot::rate_limits`.
+pub type RateLimitId = usize;
+
+/// The account-level throttle's id.
+pub const ACCOUNT_LIMIT: RateLimitId = 0;
+
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    /// What the limit is, for logs (`stage demo/prod`, `usage plan free, key k1`).
+    pub name: String,
+    pub rate: f64,
+    pub burst: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+}
+
+/// A usage plan as it applies to one API key on one stage.
+#[derive(Debug, Clone)]
+pub struct PlanBinding {
+    pub plan: String,
+    /// The plan's throttle for this key.
+    pub throttle: Option<RateLimitId>,
+    /// Route key -> the plan's per-method throttle for this key.
+    pub method_throttles: AHashMap<String, RateLimitId>,
+    /// Index into `Snapshot::quotas`.
+    pub quota: Option<usize>,
 }
 
 impl Snapshot {
@@ -64,6 +107,12 @@ pub struct ServerSettings {
     pub execute_api_suffix: String,
     /// How long in-flight requests may run after SIGTERM/SIGINT. Default 10 s.
     pub drain_timeout: Duration,
+    /// How often per-core token shares are reconciled. Default 20 ms.
+    pub reconcile_interval: Duration,
+    /// Where quota counters are persisted.
+    pub state_file: PathBuf,
+    /// How often they are written. Default 2 s.
+    pub state_flush_interval: Duration,
 }
 
 /// Client-side HTTP limits (API Gateway's defaults).
@@ -196,6 +245,12 @@ pub struct Stage {
     pub deployment: Arc<Deployment>,
     /// Stage variables, substituted as `${stageVariables.name}`.
     pub variables: AHashMap<String, String>,
+    /// Unique over the snapshot (keys usage-plan bindings).
+    pub id: usize,
+    /// The stage's default throttle.
+    pub throttle: Option<RateLimitId>,
+    /// Route key -> this stage's per-method throttle.
+    pub method_throttles: AHashMap<String, RateLimitId>,
 }
 
 /// An immutable snapshot of an API's routes.
@@ -203,6 +258,8 @@ pub struct Stage {
 pub struct Deployment {
     pub id: String,
     pub router: Router<Arc<Route>>,
+    /// Every route key, for validating references to routes.
+    pub route_keys: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -214,6 +271,8 @@ pub struct Route {
     /// without its `+`). `PathParams` spans are in the same order.
     pub param_names: Vec<String>,
     pub integration: Integration,
+    /// Callers must send a valid, enabled API key (`x-api-key`), else 403 Forbidden.
+    pub api_key_required: bool,
 }
 
 #[derive(Debug)]

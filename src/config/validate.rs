@@ -26,7 +26,8 @@ use super::file::{
 };
 use super::snapshot::{
     Api, ApiType, Deployment, HttpLimits, HttpProxyIntegration, Integration, ListenerSpec,
-    ListenerTls, MockIntegration, Route, ServerSettings, Stage, DEFAULT_STAGE,
+    ListenerTls, MockIntegration, RateLimit, RateLimitId, Route, ServerSettings, Stage,
+    DEFAULT_STAGE,
 };
 use super::Snapshot;
 use crate::http::head::{is_hop_by_hop, Method};
@@ -101,8 +102,21 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         file: source.to_path_buf(),
         list: Vec::new(),
         target_groups: AHashMap::new(),
+        rate_limits: Vec::new(),
+        stages: 0,
     };
-    let server = build_server(&mut e, &file.server);
+    let mut server = build_server(&mut e, &file.server);
+    let t = &file.server.account_throttle;
+    if e.rate_limit("server.account_throttle", "account".into(), t.rate, t.burst)
+        .is_none()
+    {
+        // Keep ACCOUNT_LIMIT = 0 valid even when the file's value was refused.
+        e.rate_limits.push(RateLimit {
+            name: "account".into(),
+            rate: 10000.0,
+            burst: 5000.0,
+        });
+    }
     let limits = build_limits(&mut e, &file.limits);
 
     // Target groups before APIs, so integrations can name them. Relative files (CA bundles)
@@ -155,6 +169,10 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         &apis_by_id,
         &apis,
     );
+    server.state_file = base_dir.join(&server.state_file);
+    let keys = super::usage_plan::build_api_keys(&mut e, &file.api_keys);
+    let plans =
+        super::usage_plan::build_usage_plans(&mut e, &file.usage_plans, &apis_by_id, &apis, &keys);
 
     if !e.list.is_empty() {
         return Err(ConfigErrors(e.list));
@@ -168,6 +186,11 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         apis_by_id,
         target_groups,
         domains,
+        rate_limits: std::mem::take(&mut e.rate_limits),
+        api_keys: keys.keys,
+        api_keys_by_value: keys.by_value,
+        plan_bindings: plans.bindings,
+        quotas: plans.quotas,
     })
 }
 
@@ -177,6 +200,10 @@ pub(super) struct Errors {
     list: Vec<ConfigError>,
     /// Target group name -> index in `Snapshot::target_groups`.
     target_groups: AHashMap<String, usize>,
+    /// Every rate limit seen so far (the account-level one first).
+    pub(super) rate_limits: Vec<RateLimit>,
+    /// Stages built so far (each gets the next id).
+    pub(super) stages: usize,
 }
 
 impl Errors {
@@ -186,6 +213,36 @@ impl Errors {
             path: path.into(),
             reason: reason.into(),
         });
+    }
+
+    /// Register a token bucket found at `path`; `None` (and an error) when it is invalid.
+    pub(super) fn rate_limit(
+        &mut self,
+        path: &str,
+        name: String,
+        rate: f64,
+        burst: f64,
+    ) -> Option<RateLimitId> {
+        let mut ok = true;
+        if !rate.is_finite() || rate < 0.0 {
+            self.push(
+                format!("{path}.rate"),
+                format!("must be a number >= 0 (requests per second), got {rate}"),
+            );
+            ok = false;
+        }
+        if !burst.is_finite() || burst < 0.0 {
+            self.push(
+                format!("{path}.burst"),
+                format!("must be a number >= 0 (requests), got {burst}"),
+            );
+            ok = false;
+        }
+        if !ok {
+            return None;
+        }
+        self.rate_limits.push(RateLimit { name, rate, burst });
+        Some(self.rate_limits.len() - 1)
     }
 
     pub(super) fn count(&self) -> usize {
@@ -306,10 +363,26 @@ fn build_server(e: &mut Errors, f: &ServerFile) -> ServerSettings {
     let drain_timeout = e
         .duration("server.drain_timeout", &f.drain_timeout)
         .unwrap_or(Duration::from_secs(10));
+    let reconcile_interval = e
+        .positive_duration(
+            "server.throttle_reconcile_interval",
+            &f.throttle_reconcile_interval,
+        )
+        .unwrap_or(Duration::from_millis(20));
+    let state_flush_interval = e
+        .positive_duration("server.state_flush_interval", &f.state_flush_interval)
+        .unwrap_or(Duration::from_secs(2));
+    if f.state_file.trim().is_empty() {
+        e.push("server.state_file", "must not be empty");
+    }
     ServerSettings {
         workers,
         execute_api_suffix: suffix,
         drain_timeout,
+        reconcile_interval,
+        // Made relative to the configuration file's directory by `build`.
+        state_file: PathBuf::from(&f.state_file),
+        state_flush_interval,
     }
 }
 
@@ -610,6 +683,38 @@ fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
             e.push(format!("{spath}.deployment"), reason);
         }
         let variables = build_variables(e, s, &spath);
+        let throttle = s.throttle.and_then(|t| {
+            e.rate_limit(
+                &format!("{spath}.throttle"),
+                format!("stage {}/{}", f.id, s.name),
+                t.rate,
+                t.burst,
+            )
+        });
+        let mut method_throttles = AHashMap::new();
+        for (j, m) in s.method_throttle.iter().enumerate() {
+            let mpath = format!("{spath}.method_throttle[{j}]");
+            if let Some(d) = &deployment {
+                if !d.route_keys.iter().any(|k| k == &m.route) {
+                    e.push(
+                        format!("{mpath}.route"),
+                        format!("no route `{}` in the stage's deployment", m.route),
+                    );
+                    continue;
+                }
+            }
+            let name = format!("stage {}/{} route {}", f.id, s.name, m.route);
+            if let Some(id) = e.rate_limit(&mpath, name, m.rate, m.burst) {
+                if method_throttles.insert(m.route.clone(), id).is_some() {
+                    e.push(
+                        format!("{mpath}.route"),
+                        format!("duplicate throttle for `{}`", m.route),
+                    );
+                }
+            }
+        }
+        let id = e.stages;
+        e.stages += 1;
         if let (true, Some(deployment)) = (ok, deployment) {
             stages.insert(
                 s.name.clone(),
@@ -617,6 +722,9 @@ fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                     name: s.name.clone(),
                     deployment,
                     variables,
+                    id,
+                    throttle,
+                    method_throttles,
                 }),
             );
         }
@@ -673,6 +781,7 @@ fn build_deployment(
     path: &str,
 ) -> Arc<Deployment> {
     let mut router: Router<Arc<Route>> = Router::new();
+    let mut route_keys = Vec::new();
     let mut seen: HashSet<(RouteMethod, &str)> = HashSet::new();
     for (k, r) in routes.iter().enumerate() {
         let rpath = format!("{path}[{k}]");
@@ -691,8 +800,10 @@ fn build_deployment(
             continue;
         }
         let checked = integration.is_some();
+        route_keys.push(r.route.clone());
         let route = Arc::new(Route {
             key: r.route.clone(),
+            api_key_required: r.api_key_required,
             method,
             param_names: template_params(template),
             // The placeholder is never served: the snapshot is refused when this failed.
@@ -725,6 +836,7 @@ fn build_deployment(
     Arc::new(Deployment {
         id: id.to_string(),
         router,
+        route_keys,
     })
 }
 

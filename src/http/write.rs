@@ -106,9 +106,15 @@ pub fn push_error_response(
     request_id: &[u8],
     keep_alive: bool,
     head_only: bool,
+    retry_after: Option<u64>,
 ) {
     push_status_line(out, resp.status);
     push_common_headers(out, date, request_id, keep_alive);
+    if let Some(secs) = retry_after {
+        out.extend_from_slice(b"retry-after: ");
+        push_decimal(out, secs);
+        out.extend_from_slice(b"\r\n");
+    }
     push_header(out, b"content-type", b"application/json");
     push_header(out, b"x-amzn-errortype", resp.error_type.as_bytes());
     // {"message":"..."}: the table's messages hold no characters that need JSON escaping.
@@ -150,6 +156,7 @@ mod tests {
             b"rid",
             false,
             false,
+            None,
         );
         let s = String::from_utf8(v).unwrap_or_default();
         assert!(s.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{s}");

@@ -1,1 +1,263 @@
-//! A worker's share of one rate limit (written by the limits work; see reconcile.rs).
+//! A worker's lease of one rate limit.
+//!
+//! Every worker holds one [`LocalBucket`] per limit (account, stage, route, usage plan ...).
+//! It is plain data owned by the worker's thread: the request path touches no atomic and no
+//! lock. The bucket never refills itself: tokens arrive only as grants from the
+//! [`Reconciler`](super::reconcile::Reconciler), which is the single refill engine of every
+//! limit and moves tokens between workers (see `reconcile.rs` for the scheme).
+//!
+//! The worker reports its cumulative [`Counters`] to the reconciler every control tick:
+//! `consumed` (requests admitted), `attempts` (every request that asked, admitted or not:
+//! the demand signal) and `returned` (tokens given back on revocation). Counters only grow,
+//! so a lost, late or duplicated report never breaks the reconciler's accounting.
+//!
+//! Checking several levels for one request: [`LocalBucket::peek`] every level first; if all
+//! say yes, [`LocalBucket::take`] from every level; otherwise call
+//! [`LocalBucket::note_attempt`] on every level checked so the demand shows at each of them,
+//! and answer 429 with `Retry-After: retry_after_secs(rate of the refusing level)`.
+
+/// Largest `Retry-After` value handed out (a zero or invalid rate never accrues a token).
+pub const MAX_RETRY_AFTER_SECS: u64 = 86_400;
+
+/// A worker's cumulative counters for one limit, as reported to the reconciler.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Counters {
+    /// Requests admitted (tokens spent) since start.
+    pub consumed: u64,
+    /// Requests that asked for a token since start, admitted or not.
+    pub attempts: u64,
+    /// Tokens given back to the reconciler on revocation since start.
+    pub returned: f64,
+}
+
+/// One worker's share of one limit: the tokens leased to it and its cumulative counters.
+#[derive(Debug, Clone, Default)]
+pub struct LocalBucket {
+    tokens: f64,
+    consumed: u64,
+    attempts: u64,
+    returned: f64,
+}
+
+impl LocalBucket {
+    /// An empty bucket: no tokens until the reconciler grants some.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One request asks for a token: counts the attempt, and takes a token if one is held.
+    #[inline]
+    pub fn try_take(&mut self) -> bool {
+        if self.peek() {
+            self.take();
+            true
+        } else {
+            self.note_attempt();
+            false
+        }
+    }
+
+    /// Whether a token is held (no side effect). Use with [`take`](Self::take) to check
+    /// several levels before taking from all of them.
+    #[inline]
+    pub fn peek(&self) -> bool {
+        self.tokens >= 1.0
+    }
+
+    /// Take one token after a successful [`peek`](Self::peek): counts the attempt and the
+    /// consumption. Never drives the lease below zero (a take without a token only counts
+    /// the attempt).
+    #[inline]
+    pub fn take(&mut self) {
+        self.attempts = self.attempts.saturating_add(1);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            self.consumed = self.consumed.saturating_add(1);
+        }
+    }
+
+    /// A refused request: counts the attempt (demand) without taking anything.
+    #[inline]
+    pub fn note_attempt(&mut self) {
+        self.attempts = self.attempts.saturating_add(1);
+    }
+
+    /// Add `tokens` leased by the reconciler (non-finite or non-positive values are ignored).
+    pub fn grant(&mut self, tokens: f64) {
+        if tokens.is_finite() && tokens > 0.0 {
+            self.tokens += tokens;
+        }
+    }
+
+    /// Give back up to `up_to` tokens (never more than held, never below zero); the amount
+    /// given back is added to `returned` and returned.
+    pub fn revoke(&mut self, up_to: f64) -> f64 {
+        if up_to.is_nan() || up_to <= 0.0 || self.tokens <= 0.0 {
+            return 0.0;
+        }
+        let r = up_to.min(self.tokens);
+        self.tokens = (self.tokens - r).max(0.0);
+        self.returned += r;
+        r
+    }
+
+    /// Apply one [`Grant`](super::reconcile::Grant)'s `tokens`: positive adds, negative
+    /// revokes up to its magnitude. Returns the tokens given back (0 for an addition).
+    pub fn apply(&mut self, tokens: f64) -> f64 {
+        if tokens > 0.0 {
+            self.grant(tokens);
+            0.0
+        } else if tokens < 0.0 {
+            self.revoke(-tokens)
+        } else {
+            0.0
+        }
+    }
+
+    /// Tokens currently leased to this worker.
+    pub fn tokens(&self) -> f64 {
+        self.tokens
+    }
+
+    /// The cumulative counters to send to the reconciler.
+    pub fn report(&self) -> Counters {
+        Counters {
+            consumed: self.consumed,
+            attempts: self.attempts,
+            returned: self.returned,
+        }
+    }
+}
+
+/// Seconds until one token accrues globally at `rate` tokens/s: `ceil(1 / rate)`, at least 1,
+/// at most [`MAX_RETRY_AFTER_SECS`] (also for a zero, negative or NaN rate). Consumes nothing.
+pub fn retry_after_secs(rate: f64) -> u64 {
+    if rate.is_nan() || rate <= 0.0 {
+        return MAX_RETRY_AFTER_SECS;
+    }
+    // The small slack keeps e.g. rate 1/3 at 3 s despite rounding in 1 / rate.
+    let secs = (1.0 / rate - 1e-9).ceil();
+    if secs >= MAX_RETRY_AFTER_SECS as f64 {
+        MAX_RETRY_AFTER_SECS
+    } else if secs <= 1.0 {
+        1
+    } else {
+        secs as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_bucket_refuses_and_counts_attempts() {
+        let mut b = LocalBucket::new();
+        assert_eq!(b.tokens(), 0.0);
+        assert!(!b.peek());
+        assert!(!b.try_take());
+        assert!(!b.try_take());
+        assert_eq!(
+            b.report(),
+            Counters {
+                consumed: 0,
+                attempts: 2,
+                returned: 0.0
+            }
+        );
+    }
+
+    #[test]
+    fn try_take_spends_granted_tokens() {
+        let mut b = LocalBucket::new();
+        b.grant(2.0);
+        assert!(b.try_take());
+        assert!(b.try_take());
+        assert!(!b.try_take());
+        assert_eq!(b.tokens(), 0.0);
+        let c = b.report();
+        assert_eq!((c.consumed, c.attempts), (2, 3));
+    }
+
+    #[test]
+    fn peek_has_no_side_effect_and_take_counts() {
+        let mut b = LocalBucket::new();
+        b.grant(1.0);
+        assert!(b.peek());
+        assert!(b.peek());
+        assert_eq!(b.report(), Counters::default());
+        b.take();
+        assert_eq!(b.tokens(), 0.0);
+        assert_eq!((b.report().consumed, b.report().attempts), (1, 1));
+        // A take without a token never goes negative and only counts the attempt.
+        b.take();
+        assert_eq!(b.tokens(), 0.0);
+        assert_eq!((b.report().consumed, b.report().attempts), (1, 2));
+        b.note_attempt();
+        assert_eq!((b.report().consumed, b.report().attempts), (1, 3));
+    }
+
+    #[test]
+    fn fractional_tokens_do_not_admit() {
+        let mut b = LocalBucket::new();
+        b.grant(0.5);
+        assert!(!b.peek());
+        b.grant(0.5);
+        assert!(b.try_take());
+    }
+
+    #[test]
+    fn grant_ignores_invalid_amounts() {
+        let mut b = LocalBucket::new();
+        b.grant(-3.0);
+        b.grant(f64::NAN);
+        b.grant(f64::INFINITY);
+        b.grant(0.0);
+        assert_eq!(b.tokens(), 0.0);
+    }
+
+    #[test]
+    fn revoke_never_goes_negative() {
+        let mut b = LocalBucket::new();
+        b.grant(3.0);
+        assert_eq!(b.revoke(2.0), 2.0);
+        assert_eq!(b.tokens(), 1.0);
+        assert_eq!(b.revoke(10.0), 1.0);
+        assert_eq!(b.tokens(), 0.0);
+        assert_eq!(b.revoke(5.0), 0.0);
+        assert_eq!(b.revoke(f64::NAN), 0.0);
+        assert_eq!(b.revoke(-1.0), 0.0);
+        assert_eq!(b.tokens(), 0.0);
+        assert_eq!(b.report().returned, 3.0);
+        b.grant(4.0);
+        assert_eq!(b.revoke(f64::INFINITY), 4.0);
+        assert_eq!(b.report().returned, 7.0);
+    }
+
+    #[test]
+    fn apply_dispatches_on_sign() {
+        let mut b = LocalBucket::new();
+        assert_eq!(b.apply(5.0), 0.0);
+        assert_eq!(b.tokens(), 5.0);
+        assert_eq!(b.apply(-2.0), 2.0);
+        assert_eq!(b.tokens(), 3.0);
+        assert_eq!(b.apply(-10.0), 3.0);
+        assert_eq!(b.apply(f64::NAN), 0.0);
+        assert_eq!(b.tokens(), 0.0);
+        assert_eq!(b.report().returned, 5.0);
+    }
+
+    #[test]
+    fn retry_after_is_time_to_one_token() {
+        assert_eq!(retry_after_secs(1.0), 1);
+        assert_eq!(retry_after_secs(0.5), 2);
+        assert_eq!(retry_after_secs(1000.0), 1);
+        assert_eq!(retry_after_secs(1.0 / 3.0), 3);
+        assert_eq!(retry_after_secs(0.3), 4);
+        assert_eq!(retry_after_secs(0.0), MAX_RETRY_AFTER_SECS);
+        assert_eq!(retry_after_secs(-1.0), MAX_RETRY_AFTER_SECS);
+        assert_eq!(retry_after_secs(f64::NAN), MAX_RETRY_AFTER_SECS);
+        assert_eq!(retry_after_secs(1e-300), MAX_RETRY_AFTER_SECS);
+        assert_eq!(retry_after_secs(f64::INFINITY), 1);
+    }
+}

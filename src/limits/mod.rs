@@ -1,6 +1,8 @@
-//! Throttling and quotas: per-worker token buckets fed by a reconciler (`bucket`,
-//! `reconcile`), and exact quota counters (`quota`).
+//! Throttling and quotas: per-worker token buckets (`bucket`, `worker`) fed by a reconciler
+//! (`reconcile`, run by `service` on its own thread), and exact quota counters (`quota`).
 
 pub mod bucket;
 pub mod quota;
 pub mod reconcile;
+pub mod service;
+pub mod worker;

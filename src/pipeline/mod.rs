@@ -2,11 +2,13 @@
 //! order. Every phase either continues with a value or stops the request with a
 //! `GatewayError` (the `?`), which `respond` turns into the gateway response.
 
+pub mod api_key;
 pub mod body;
 pub mod integration;
 pub mod request_id;
 pub mod respond;
 pub mod route;
+pub mod throttle;
 
 use crate::config::snapshot::Integration;
 use crate::error::GatewayError;
@@ -62,7 +64,11 @@ pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
     let outcome: Result<Next, GatewayError> = async {
         // 3. route: host -> API -> stage -> route (+ path parameters).
         let routed = route::resolve(&snapshot, conn)?;
-        // 4.-6. method request, throttling and cache: later issues.
+        // 4. method request: the API key (authorizers and validation: later issues).
+        let key = api_key::identify(&snapshot, conn, &routed)?;
+        // 5. throttling and quota.
+        throttle::admit(ctx, &snapshot, &routed, key)?;
+        // 6. cache: a later issue.
         // 7.-9. integration request, integration, integration response.
         match &routed.route.integration {
             Integration::Mock(mock) => {

@@ -63,6 +63,7 @@ pub async fn error(
         &facts.id,
         keep_alive,
         facts.head_only(),
+        err.retry_after,
     );
     if conn.flush_wbuf().await.is_err() {
         return Next::Close;
@@ -79,7 +80,15 @@ pub async fn error_and_close(ctx: &WorkerCtx, conn: &mut ClientConn, kind: Error
     let resp = GatewayResponse::for_kind(kind);
     let id = ctx.ids.next();
     conn.wbuf.clear();
-    push_error_response(&mut conn.wbuf, &resp, &ctx.date.now(), &id, false, false);
+    push_error_response(
+        &mut conn.wbuf,
+        &resp,
+        &ctx.date.now(),
+        &id,
+        false,
+        false,
+        None,
+    );
     let _ = conn.flush_wbuf().await;
     conn.linger_close().await;
 }

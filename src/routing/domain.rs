@@ -199,6 +199,7 @@ mod tests {
         let deployment = Arc::new(Deployment {
             id: format!("{id}-dep"),
             router: Router::new(),
+            route_keys: Vec::new(),
         });
         let stages = stages
             .iter()
@@ -207,6 +208,9 @@ mod tests {
                     name: s.to_string(),
                     deployment: deployment.clone(),
                     variables: AHashMap::new(),
+                    id: 0,
+                    throttle: None,
+                    method_throttles: AHashMap::new(),
                 };
                 (s.to_string(), Arc::new(stage))
             })
@@ -238,6 +242,9 @@ mod tests {
                 workers: Some(1),
                 execute_api_suffix: "localhost".into(),
                 drain_timeout: Duration::from_secs(1),
+                reconcile_interval: Duration::from_millis(20),
+                state_file: PathBuf::from("test.state"),
+                state_flush_interval: Duration::from_secs(2),
             },
             limits: HttpLimits::default(),
             listeners: Vec::new(),
@@ -245,6 +252,11 @@ mod tests {
             apis_by_id,
             target_groups: Vec::new(),
             domains: Vec::new(),
+            rate_limits: Vec::new(),
+            api_keys: Vec::new(),
+            api_keys_by_value: AHashMap::new(),
+            plan_bindings: AHashMap::new(),
+            quotas: Vec::new(),
         }
     }
 

@@ -8,6 +8,14 @@ pub enum ControlMsg {
     /// A new configuration: new requests and handshakes use it; in-flight ones finish on the
     /// snapshot they started with.
     Reload(std::sync::Arc<crate::config::Snapshot>),
+    /// Tokens from the reconciler: (rate limit, amount); negative amounts revoke.
+    Grants(Vec<(usize, f64)>),
+    /// After a `Reload`: fresh buckets with these initial tokens, and the new reconciler's
+    /// report channel and quota counters.
+    ResetLimits {
+        tokens: Vec<f64>,
+        link: crate::limits::worker::LimitsLink,
+    },
     /// An active health-check result for one target (from the checker thread).
     Health(crate::upstream::health::HealthUpdate),
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{unbounded, Sender};
 
 use crate::config::Snapshot;
+use crate::limits::{self, quota::QuotaStore, service::LimitsService};
 use crate::log;
 use crate::net::listener::bind_set;
 use crate::runtime::control::ControlMsg;
@@ -44,6 +45,9 @@ pub struct Running {
     checker: Option<CheckerHandle>,
     /// (name, configured address, is TLS) of each listener, to refuse reloads that change them.
     listener_specs: Vec<(String, SocketAddr, bool)>,
+    /// The reconciler and quota-flush thread, and the quota counters it persists.
+    limits: Option<LimitsService>,
+    quotas: Arc<QuotaStore>,
 }
 
 /// Bind every listener once per worker and start the workers. Returns once they run.
@@ -69,10 +73,13 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
         }
     }
 
+    let (reconciler, startup, reports) = limits::service::prepare(&snapshot, n, None);
     let mut workers = Vec::with_capacity(n);
     for (id, sockets) in per_worker.into_iter().enumerate() {
         let (tx, rx) = unbounded();
+        let tokens = startup.initial.get(id).cloned().unwrap_or_default();
         let spec = WorkerSpec {
+            limits: (tokens, startup.link.clone()),
             id,
             cpu: cpus.get(id % cpus.len().max(1)).copied(),
             snapshot: snapshot.clone(),
@@ -88,7 +95,12 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
         });
     }
     let checker = start_health_checks(&snapshot, &workers)?;
+    let controls: Vec<Sender<ControlMsg>> = workers.iter().map(|w| w.control.clone()).collect();
+    let quotas = startup.link.quotas.clone();
+    let limits = limits::service::spawn(reconciler, reports, controls, quotas.clone(), &snapshot)?;
     Ok(Running {
+        limits: Some(limits),
+        quotas,
         listeners,
         workers,
         drain_timeout: snapshot.server.drain_timeout,
@@ -187,8 +199,26 @@ impl Running {
             Ok(c) => self.checker = c,
             Err(e) => log!("reload: health checks could not start: {e}"),
         }
-        for w in &self.workers {
+        // The limits start over for the new configuration (quota counts carry over).
+        if let Some(old) = self.limits.take() {
+            old.stop();
+        }
+        let (reconciler, startup, reports) =
+            limits::service::prepare(&new, self.workers.len(), Some(&self.quotas));
+        for (id, w) in self.workers.iter().enumerate() {
             let _ = w.control.send(ControlMsg::Reload(new.clone()));
+            let tokens = startup.initial.get(id).cloned().unwrap_or_default();
+            let _ = w.control.send(ControlMsg::ResetLimits {
+                tokens,
+                link: startup.link.clone(),
+            });
+        }
+        let controls: Vec<Sender<ControlMsg>> =
+            self.workers.iter().map(|w| w.control.clone()).collect();
+        self.quotas = startup.link.quotas.clone();
+        match limits::service::spawn(reconciler, reports, controls, self.quotas.clone(), &new) {
+            Ok(s) => self.limits = Some(s),
+            Err(e) => log!("reload: the limits thread could not start: {e}"),
         }
         self.drain_timeout = new.server.drain_timeout;
         log!("configuration reloaded from {}", path.display());
@@ -227,6 +257,10 @@ impl Running {
                     Err(_) => status = 1,
                 }
             }
+        }
+        // Last: the final quota flush sees every request the workers counted.
+        if let Some(limits) = self.limits {
+            limits.stop();
         }
         status
     }

@@ -12,6 +12,7 @@ use monoio::net::TcpListener;
 
 use crate::config::Snapshot;
 use crate::http::date::DateCache;
+use crate::limits::worker::{LimitsLink, WorkerLimits};
 use crate::log;
 use crate::net::conn::{self, ClientConn};
 use crate::net::splice::Pipes;
@@ -24,7 +25,7 @@ use crate::upstream::pool::Upstreams;
 use crate::upstream::target::TargetGroups;
 
 /// How often a worker looks at its control channel.
-const CONTROL_TICK: Duration = Duration::from_millis(20);
+const CONTROL_TICK: Duration = Duration::from_millis(10);
 
 /// Per-worker state shared by this worker's tasks.
 pub struct WorkerCtx {
@@ -41,11 +42,14 @@ pub struct WorkerCtx {
     pub pipes: Pipes,
     /// This worker's view of the target groups (balancers, health).
     pub targets: TargetGroups,
+    /// This worker's token buckets and the shared quota counters.
+    pub limits: WorkerLimits,
 }
 
 impl WorkerCtx {
-    pub fn new(id: usize, snapshot: Arc<Snapshot>) -> Self {
+    pub fn new(id: usize, snapshot: Arc<Snapshot>, tokens: &[f64], link: LimitsLink) -> Self {
         let targets = TargetGroups::new(&snapshot);
+        let limits = WorkerLimits::new(id, &snapshot, tokens, link);
         WorkerCtx {
             id,
             snapshot: RefCell::new(Rc::new(snapshot)),
@@ -55,6 +59,7 @@ impl WorkerCtx {
             upstreams: Upstreams::default(),
             pipes: Pipes::default(),
             targets,
+            limits,
         }
     }
 
@@ -82,6 +87,8 @@ pub struct WorkerSpec {
     /// (configured listener index, this worker's SO_REUSEPORT socket)
     pub listeners: Vec<(usize, std::net::TcpListener)>,
     pub control: Receiver<ControlMsg>,
+    /// Initial tokens of every rate limit, and the link to the limits thread.
+    pub limits: (Vec<f64>, LimitsLink),
 }
 
 /// Run a worker to completion (returns after shutdown and drain).
@@ -109,7 +116,8 @@ pub fn run(spec: WorkerSpec) -> std::io::Result<()> {
 
 async fn worker_main(spec: WorkerSpec) -> std::io::Result<()> {
     let drain_timeout = spec.snapshot.server.drain_timeout;
-    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.snapshot));
+    let (tokens, link) = spec.limits;
+    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.snapshot, &tokens, link));
     for (index, std_listener) in spec.listeners {
         let listener = TcpListener::from_std(std_listener)?;
         monoio::spawn(accept_loop(ctx.clone(), index, listener));
@@ -138,8 +146,14 @@ async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
                 ControlMsg::Shutdown => ctx.drain.trigger(),
                 ControlMsg::Health(update) => ctx.targets.apply(update),
                 ControlMsg::Reload(snapshot) => ctx.reload(snapshot),
+                ControlMsg::Grants(grants) => ctx.limits.apply(&grants),
+                ControlMsg::ResetLimits { tokens, link } => {
+                    let snapshot = ctx.snapshot();
+                    ctx.limits.reset(&snapshot, &tokens, Some(link));
+                }
             }
         }
+        ctx.limits.report();
         if ctx.drain.is_draining() {
             return;
         }

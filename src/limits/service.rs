@@ -1,0 +1,167 @@
+//! The limits thread: owns the `Reconciler` (the true token buckets), turns the workers'
+//! reports into grants every `reconcile_interval`, and writes the quota counters to the
+//! state file every `state_flush_interval` and when it stops. It never touches a worker's
+//! event loop: reports arrive on a channel, grants leave as control messages.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam::channel::{unbounded, Receiver, Sender};
+
+use crate::config::Snapshot;
+use crate::limits::quota::QuotaStore;
+use crate::limits::reconcile::{Grant, LimitSpec, Reconciler, WorkerReport};
+use crate::limits::worker::LimitsLink;
+use crate::log;
+use crate::runtime::control::ControlMsg;
+
+/// What a started limits service hands to the workers.
+pub struct Startup {
+    /// Per worker, the initial tokens of every limit.
+    pub initial: Vec<Vec<f64>>,
+    pub link: LimitsLink,
+}
+
+pub struct LimitsService {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Build the reconciler and quota store for `snapshot` and `workers` workers. The quota
+/// counters are restored from the state file (or carried over from `previous` on reload).
+pub fn prepare(
+    snapshot: &Snapshot,
+    workers: usize,
+    previous: Option<&QuotaStore>,
+) -> (Reconciler, Startup, Receiver<Vec<WorkerReport>>) {
+    let specs: Vec<LimitSpec> = snapshot
+        .rate_limits
+        .iter()
+        .map(|l| LimitSpec {
+            rate: l.rate,
+            burst: l.burst,
+        })
+        .collect();
+    let n = specs.len();
+    let (reconciler, grants) = Reconciler::new(specs, workers, Duration::ZERO);
+    let mut initial = vec![vec![0.0; n]; workers];
+    for g in grants {
+        if let Some(slot) = initial.get_mut(g.worker).and_then(|w| w.get_mut(g.limit)) {
+            *slot += g.tokens;
+        }
+    }
+    let quotas = QuotaStore::new(snapshot.quotas.clone());
+    let path = &snapshot.server.state_file;
+    if !quotas.is_empty() {
+        if let Some(prev) = previous {
+            // Carry the counts over through the same format the file uses.
+            if let Err(e) = prev.save(path, unix_now()) {
+                log!("quota state: cannot write {}: {e}", path.display());
+            }
+        }
+        match quotas.load(path, unix_now()) {
+            Ok(0) => {}
+            Ok(n) => log!(
+                "quota state: restored {n} counter(s) from {}",
+                path.display()
+            ),
+            Err(e) => log!("quota state: {e}; starting from zero"),
+        }
+    }
+    let (tx, rx) = unbounded();
+    (
+        reconciler,
+        Startup {
+            initial,
+            link: LimitsLink {
+                reports: tx,
+                quotas: Arc::new(quotas),
+            },
+        },
+        rx,
+    )
+}
+
+/// Run the reconciler on its own thread, sending grants to the workers' control channels.
+pub fn spawn(
+    mut reconciler: Reconciler,
+    reports: Receiver<Vec<WorkerReport>>,
+    workers: Vec<Sender<ControlMsg>>,
+    quotas: Arc<QuotaStore>,
+    snapshot: &Snapshot,
+) -> std::io::Result<LimitsService> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let interval = snapshot.server.reconcile_interval;
+    let flush = snapshot.server.state_flush_interval;
+    let path = snapshot.server.state_file.clone();
+    let thread = std::thread::Builder::new()
+        .name("tollgate-limits".into())
+        .spawn(move || {
+            let origin = Instant::now();
+            let mut last_flush = Instant::now();
+            let mut per_worker: Vec<Vec<(usize, f64)>> = vec![Vec::new(); workers.len()];
+            loop {
+                std::thread::sleep(interval);
+                while let Ok(batch) = reports.try_recv() {
+                    for r in batch {
+                        reconciler.report(r);
+                    }
+                }
+                for Grant {
+                    worker,
+                    limit,
+                    tokens,
+                } in reconciler.tick(origin.elapsed())
+                {
+                    if let Some(list) = per_worker.get_mut(worker) {
+                        list.push((limit, tokens));
+                    }
+                }
+                for (tx, list) in workers.iter().zip(per_worker.iter_mut()) {
+                    if !list.is_empty() {
+                        let _ = tx.send(ControlMsg::Grants(std::mem::take(list)));
+                    }
+                }
+                let stopping = stop2.load(Ordering::Acquire);
+                if !quotas.is_empty() && (stopping || last_flush.elapsed() >= flush) {
+                    if let Err(e) = quotas.save(&path, unix_now()) {
+                        log!("quota state: cannot write {}: {e}", path.display());
+                    }
+                    last_flush = Instant::now();
+                }
+                if stopping {
+                    return;
+                }
+            }
+        })?;
+    Ok(LimitsService {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+impl LimitsService {
+    /// Stop after a last quota flush.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for LimitsService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+    }
+}

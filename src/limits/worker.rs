@@ -1,0 +1,137 @@
+//! A worker's rate-limit state: one `LocalBucket` per configured limit, spent on the
+//! request path with no atomics or locks; fed by grants from the reconciler thread and
+//! reported back (cumulative counters) on the worker's control tick.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crossbeam::channel::Sender;
+
+use crate::config::snapshot::RateLimitId;
+use crate::config::Snapshot;
+use crate::limits::bucket::{retry_after_secs, Counters, LocalBucket};
+use crate::limits::quota::QuotaStore;
+use crate::limits::reconcile::WorkerReport;
+
+/// Where a worker sends its reports, and the quota counters it shares with the others.
+#[derive(Clone)]
+pub struct LimitsLink {
+    pub reports: Sender<Vec<WorkerReport>>,
+    pub quotas: Arc<QuotaStore>,
+}
+
+impl std::fmt::Debug for LimitsLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LimitsLink").finish_non_exhaustive()
+    }
+}
+
+pub struct WorkerLimits {
+    worker: usize,
+    buckets: RefCell<Vec<LocalBucket>>,
+    /// Each limit's configured rate (for Retry-After).
+    rates: RefCell<Vec<f64>>,
+    /// Counters as last reported (only changed buckets are reported).
+    reported: RefCell<Vec<Counters>>,
+    link: RefCell<LimitsLink>,
+}
+
+impl WorkerLimits {
+    /// Buckets for `snapshot`'s limits, holding the reconciler's initial `tokens`.
+    pub fn new(worker: usize, snapshot: &Snapshot, tokens: &[f64], link: LimitsLink) -> Self {
+        let w = WorkerLimits {
+            worker,
+            buckets: RefCell::new(Vec::new()),
+            rates: RefCell::new(Vec::new()),
+            reported: RefCell::new(Vec::new()),
+            link: RefCell::new(link),
+        };
+        w.reset(snapshot, tokens, None);
+        w
+    }
+
+    /// Start over for a new configuration (fresh buckets with the new initial tokens).
+    pub fn reset(&self, snapshot: &Snapshot, tokens: &[f64], link: Option<LimitsLink>) {
+        let n = snapshot.rate_limits.len();
+        let mut buckets: Vec<LocalBucket> = (0..n).map(|_| LocalBucket::new()).collect();
+        for (b, &t) in buckets.iter_mut().zip(tokens) {
+            b.grant(t);
+        }
+        *self.buckets.borrow_mut() = buckets;
+        *self.rates.borrow_mut() = snapshot.rate_limits.iter().map(|l| l.rate).collect();
+        *self.reported.borrow_mut() = vec![Counters::default(); n];
+        if let Some(link) = link {
+            *self.link.borrow_mut() = link;
+        }
+    }
+
+    /// Count one request against quota counter `id` (shared by every worker); false when
+    /// the period's quota is used up.
+    pub fn consume_quota(&self, id: usize, unix_secs: i64) -> bool {
+        self.link.borrow().quotas.try_consume(id, unix_secs).is_ok()
+    }
+
+    /// Admit a request against every limit in `ids` (all must have a token; then one is
+    /// taken from each), or refuse it with the Retry-After seconds of the slowest empty one.
+    /// Either way every limit counts the attempt (its demand).
+    pub fn admit(&self, ids: &[RateLimitId]) -> Result<(), u64> {
+        let mut buckets = self.buckets.borrow_mut();
+        let all = ids
+            .iter()
+            .all(|&i| buckets.get(i).is_some_and(|b| b.peek()));
+        if all {
+            for &i in ids {
+                if let Some(b) = buckets.get_mut(i) {
+                    b.take();
+                }
+            }
+            return Ok(());
+        }
+        let rates = self.rates.borrow();
+        let mut retry = 1;
+        for &i in ids {
+            if let Some(b) = buckets.get_mut(i) {
+                if !b.peek() {
+                    retry = retry.max(retry_after_secs(rates.get(i).copied().unwrap_or(1.0)));
+                }
+                b.note_attempt();
+            }
+        }
+        Err(retry)
+    }
+
+    /// Apply grants (> 0) and revocations (< 0) from the reconciler.
+    pub fn apply(&self, grants: &[(RateLimitId, f64)]) {
+        let mut buckets = self.buckets.borrow_mut();
+        for &(i, t) in grants {
+            if let Some(b) = buckets.get_mut(i) {
+                if t >= 0.0 {
+                    b.grant(t);
+                } else {
+                    b.revoke(-t);
+                }
+            }
+        }
+    }
+
+    /// Send the counters of every bucket that changed since the last report.
+    pub fn report(&self) {
+        let buckets = self.buckets.borrow();
+        let mut reported = self.reported.borrow_mut();
+        let mut batch = Vec::new();
+        for (i, (b, last)) in buckets.iter().zip(reported.iter_mut()).enumerate() {
+            let now = b.report();
+            if now != *last {
+                *last = now;
+                batch.push(WorkerReport {
+                    worker: self.worker,
+                    limit: i,
+                    counters: now,
+                });
+            }
+        }
+        if !batch.is_empty() {
+            let _ = self.link.borrow().reports.send(batch);
+        }
+    }
+}
