@@ -3,12 +3,11 @@
 //! state file every `state_flush_interval` and when it stops. It never touches a worker's
 //! event loop: reports arrive on a channel, grants leave as control messages.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam::channel::{unbounded, Receiver, Sender};
+use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::config::Snapshot;
 use crate::limits::quota::QuotaStore;
@@ -25,7 +24,8 @@ pub struct Startup {
 }
 
 pub struct LimitsService {
-    stop: Arc<AtomicBool>,
+    /// Dropping the sender wakes the thread at once (it then flushes and stops).
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -42,7 +42,7 @@ pub fn prepare(
     snapshot: &Snapshot,
     workers: usize,
     previous: Option<&QuotaStore>,
-) -> (Reconciler, Startup, Receiver<Vec<WorkerReport>>) {
+) -> (Reconciler, Startup, Receiver<WorkerReport>) {
     let specs: Vec<LimitSpec> = snapshot
         .rate_limits
         .iter()
@@ -77,7 +77,8 @@ pub fn prepare(
             Err(e) => log!("quota state: {e}; starting from zero"),
         }
     }
-    let (tx, rx) = unbounded();
+    // Room for several ticks of every worker reporting every limit.
+    let (tx, rx) = bounded((n * workers * 4).clamp(1024, 1 << 20));
     (
         reconciler,
         Startup {
@@ -94,13 +95,12 @@ pub fn prepare(
 /// Run the reconciler on its own thread, sending grants to the workers' control channels.
 pub fn spawn(
     mut reconciler: Reconciler,
-    reports: Receiver<Vec<WorkerReport>>,
+    reports: Receiver<WorkerReport>,
     workers: Vec<Sender<ControlMsg>>,
     quotas: Arc<QuotaStore>,
     snapshot: &Snapshot,
 ) -> std::io::Result<LimitsService> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
+    let (stop, stop_rx) = bounded::<()>(1);
     let interval = snapshot.server.reconcile_interval;
     let flush = snapshot.server.state_flush_interval;
     let path = snapshot.server.state_file.clone();
@@ -111,11 +111,13 @@ pub fn spawn(
             let mut last_flush = Instant::now();
             let mut per_worker: Vec<Vec<(usize, f64)>> = vec![Vec::new(); workers.len()];
             loop {
-                std::thread::sleep(interval);
-                while let Ok(batch) = reports.try_recv() {
-                    for r in batch {
-                        reconciler.report(r);
-                    }
+                // A tick, or a stop (the sender dropped) at once.
+                let stopping = !matches!(
+                    stop_rx.recv_timeout(interval),
+                    Err(RecvTimeoutError::Timeout)
+                );
+                while let Ok(r) = reports.try_recv() {
+                    reconciler.report(r);
                 }
                 for Grant {
                     worker,
@@ -132,7 +134,6 @@ pub fn spawn(
                         let _ = tx.send(ControlMsg::Grants(std::mem::take(list)));
                     }
                 }
-                let stopping = stop2.load(Ordering::Acquire);
                 if !quotas.is_empty() && (stopping || last_flush.elapsed() >= flush) {
                     if let Err(e) = quotas.save(&path, unix_now()) {
                         log!("quota state: cannot write {}: {e}", path.display());
@@ -145,7 +146,7 @@ pub fn spawn(
             }
         })?;
     Ok(LimitsService {
-        stop,
+        stop: Some(stop),
         thread: Some(thread),
     })
 }
@@ -153,7 +154,7 @@ pub fn spawn(
 impl LimitsService {
     /// Stop after a last quota flush.
     pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Release);
+        self.stop.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -162,6 +163,6 @@ impl LimitsService {
 
 impl Drop for LimitsService {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
+        self.stop.take();
     }
 }

@@ -16,7 +16,9 @@ use crate::limits::reconcile::WorkerReport;
 /// Where a worker sends its reports, and the quota counters it shares with the others.
 #[derive(Clone)]
 pub struct LimitsLink {
-    pub reports: Sender<Vec<WorkerReport>>,
+    /// Bounded (a preallocated ring): reporting allocates nothing. A full channel drops the
+    /// report; counters are cumulative, so the next one carries it.
+    pub reports: Sender<WorkerReport>,
     pub quotas: Arc<QuotaStore>,
 }
 
@@ -118,20 +120,20 @@ impl WorkerLimits {
     pub fn report(&self) {
         let buckets = self.buckets.borrow();
         let mut reported = self.reported.borrow_mut();
-        let mut batch = Vec::new();
+        let link = self.link.borrow();
         for (i, (b, last)) in buckets.iter().zip(reported.iter_mut()).enumerate() {
             let now = b.report();
-            if now != *last {
-                *last = now;
-                batch.push(WorkerReport {
-                    worker: self.worker,
-                    limit: i,
-                    counters: now,
-                });
+            if now == *last {
+                continue;
             }
-        }
-        if !batch.is_empty() {
-            let _ = self.link.borrow().reports.send(batch);
+            let report = WorkerReport {
+                worker: self.worker,
+                limit: i,
+                counters: now,
+            };
+            if link.reports.try_send(report).is_ok() {
+                *last = now;
+            }
         }
     }
 }
