@@ -1,5 +1,6 @@
-//! Cost of the throttle phase's bucket work per request: `WorkerLimits::admit` over 1 and 4
-//! levels (usage-plan method, usage plan, stage, account), tokens always available.
+//! Cost of the throttle phase per request: `WorkerLimits::admit` over 1 and 4 levels
+//! (usage-plan method, usage plan, stage, account), and the whole phase (choosing the levels
+//! by usage-plan binding and route, then admitting), tokens always available.
 //! `cargo bench --bench throttle`.
 
 use std::hint::black_box;
@@ -50,6 +51,27 @@ fn admit(c: &mut Criterion) {
     });
     group.bench_function("four_levels", |b| {
         b.iter(|| black_box(limits.admit(black_box(&all[..]))))
+    });
+    // The whole phase's work: choose the levels (usage-plan binding and per-method lookups)
+    // and admit against them.
+    let stage = match snapshot.api("a").and_then(|a| a.stages.get("prod")) {
+        Some(s) => s.clone(),
+        None => panic!("stage a/prod"),
+    };
+    let key = snapshot
+        .api_keys_by_value
+        .get("bench-key-0123456789")
+        .copied();
+    group.bench_function("phase_four_levels_with_lookups", |b| {
+        b.iter(|| {
+            let (ids, n) = tollgate::pipeline::throttle::levels(
+                &snapshot,
+                &stage,
+                black_box("GET /x"),
+                black_box(key),
+            );
+            black_box(limits.admit(&ids[..n]))
+        })
     });
     group.finish();
 }

@@ -11,7 +11,9 @@ use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::config::Snapshot;
 use crate::limits::quota::QuotaStore;
-use crate::limits::reconcile::{Grant, LimitSpec, Reconciler, WorkerReport};
+use crate::limits::reconcile::{
+    min_burst_for_full_rate, Grant, LimitSpec, Reconciler, WorkerReport,
+};
 use crate::limits::worker::LimitsLink;
 use crate::log;
 use crate::runtime::control::ControlMsg;
@@ -43,6 +45,17 @@ pub fn prepare(
     workers: usize,
     previous: Option<&QuotaStore>,
 ) -> (Reconciler, Startup, Receiver<WorkerReport>) {
+    // Leases cover about three reconcile ticks of demand, so a burst smaller than that cannot
+    // carry the full rate across a tick; say so rather than under-admit silently.
+    for l in &snapshot.rate_limits {
+        let need = min_burst_for_full_rate(l.rate, snapshot.server.reconcile_interval);
+        if l.burst < need {
+            log!(
+                "throttle {}: burst {} is below rate x 3 reconcile ticks ({need:.1}); it will admit less than {} per second (raise burst or lower server.throttle_reconcile_interval)",
+                l.name, l.burst, l.rate
+            );
+        }
+    }
     let specs: Vec<LimitSpec> = snapshot
         .rate_limits
         .iter()

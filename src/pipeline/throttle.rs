@@ -4,21 +4,20 @@
 //! Retry-After (nothing is consumed anywhere). Then the usage plan's quota: 429
 //! `Limit Exceeded` once the period's requests are used up.
 
-use crate::config::snapshot::{RateLimitId, ACCOUNT_LIMIT};
+use crate::config::snapshot::{RateLimitId, Stage, ACCOUNT_LIMIT};
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
 use crate::limits::service::unix_now;
 use crate::pipeline::route::Routed;
 use crate::runtime::worker::WorkerCtx;
 
-pub fn admit(
-    ctx: &WorkerCtx,
+/// The rate limits a request must pass, most specific first: (ids, how many).
+pub fn levels(
     snapshot: &Snapshot,
-    routed: &Routed<'_>,
+    stage: &Stage,
+    route_key: &str,
     key: Option<usize>,
-) -> Result<(), GatewayError> {
-    let route_key = routed.route.key.as_str();
-    let stage = routed.stage;
+) -> ([RateLimitId; 5], usize) {
     let binding = key.and_then(|k| snapshot.plan_bindings.get(&(stage.id, k)));
     let mut ids: [RateLimitId; 5] = [0; 5];
     let mut n = 0;
@@ -39,11 +38,23 @@ pub fn admit(
     }
     push(stage.throttle);
     push(Some(ACCOUNT_LIMIT));
+    (ids, n)
+}
+
+pub fn admit(
+    ctx: &WorkerCtx,
+    snapshot: &Snapshot,
+    routed: &Routed<'_>,
+    key: Option<usize>,
+) -> Result<(), GatewayError> {
+    let (ids, n) = levels(snapshot, routed.stage, &routed.route.key, key);
     ctx.limits
         .admit(&ids[..n])
         .map_err(GatewayError::throttled)?;
-
-    if let Some(q) = binding.and_then(|b| b.quota) {
+    let quota = key
+        .and_then(|k| snapshot.plan_bindings.get(&(routed.stage.id, k)))
+        .and_then(|b| b.quota);
+    if let Some(q) = quota {
         if !ctx.limits.consume_quota(q, unix_now()) {
             return Err(ErrorKind::QuotaExceeded.into());
         }
