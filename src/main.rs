@@ -94,7 +94,6 @@ fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    tollgate::observe::log::init();
     match tollgate::runtime::supervisor::run(Arc::new(snapshot), workers) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::from(1),

@@ -43,7 +43,7 @@ pub fn unix_now() -> i64 {
 pub fn prepare(
     snapshot: &Snapshot,
     workers: usize,
-    previous: Option<&QuotaStore>,
+    previous: Option<&Arc<QuotaStore>>,
 ) -> (Reconciler, Startup, Receiver<WorkerReport>) {
     // Leases cover about three reconcile ticks of demand, so a burst smaller than that cannot
     // carry the full rate across a tick; say so rather than under-admit silently.
@@ -72,24 +72,42 @@ pub fn prepare(
             *slot += g.tokens;
         }
     }
-    let quotas = QuotaStore::new(snapshot.quotas.clone());
-    let path = &snapshot.server.state_file;
-    if !quotas.is_empty() {
-        if let Some(prev) = previous {
-            // Carry the counts over through the same format the file uses.
-            if let Err(e) = prev.save(path, unix_now()) {
-                log!("quota state: cannot write {}: {e}", path.display());
+    let unchanged = previous.filter(|prev| {
+        prev.len() == snapshot.quotas.len()
+            && snapshot
+                .quotas
+                .iter()
+                .enumerate()
+                .all(|(i, e)| prev.entry(i) == Some(e))
+    });
+    let quotas = match unchanged {
+        // Same (plan, key, quota) list: keep counting on the very same counters, so not one
+        // request is lost while the workers switch over.
+        Some(prev) => prev.clone(),
+        None => {
+            let quotas = QuotaStore::new(snapshot.quotas.clone());
+            let path = &snapshot.server.state_file;
+            if !quotas.is_empty() {
+                if let Some(prev) = previous {
+                    // Plans or keys changed: carry the counts over through the state file.
+                    // Requests counted on the old counters between this save and a worker's
+                    // switch (one control tick) are not carried.
+                    if let Err(e) = prev.save(path, unix_now()) {
+                        log!("quota state: cannot write {}: {e}", path.display());
+                    }
+                }
+                match quotas.load(path, unix_now()) {
+                    Ok(0) => {}
+                    Ok(n) => log!(
+                        "quota state: restored {n} counter(s) from {}",
+                        path.display()
+                    ),
+                    Err(e) => log!("quota state: {e}; starting from zero"),
+                }
             }
+            Arc::new(quotas)
         }
-        match quotas.load(path, unix_now()) {
-            Ok(0) => {}
-            Ok(n) => log!(
-                "quota state: restored {n} counter(s) from {}",
-                path.display()
-            ),
-            Err(e) => log!("quota state: {e}; starting from zero"),
-        }
-    }
+    };
     // Room for several ticks of every worker reporting every limit.
     let (tx, rx) = bounded((n * workers * 4).clamp(1024, 1 << 20));
     (
@@ -98,7 +116,7 @@ pub fn prepare(
             initial,
             link: LimitsLink {
                 reports: tx,
-                quotas: Arc::new(quotas),
+                quotas,
             },
         },
         rx,

@@ -268,7 +268,10 @@ impl Running {
 
 /// Start the gateway and block until it has been told to stop. Returns the exit status.
 pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i32> {
+    // Before any thread exists (the log thread included): threads inherit the mask, so no
+    // thread can take SIGINT/SIGTERM/SIGHUP with its default, process-killing action.
     let signals = block_signals()?;
+    crate::observe::log::init();
     let mut running = start(snapshot.clone(), workers_cli)?;
     for ((name, addr), spec) in running.listeners.iter().zip(&snapshot.listeners) {
         let scheme = if spec.tls.is_some() { "https" } else { "http" };
