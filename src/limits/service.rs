@@ -29,6 +29,9 @@ pub struct LimitsService {
     /// Dropping the sender wakes the thread at once (it then flushes and stops).
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// The quota persistence thread (none without quotas) and its stop signal.
+    flush_stop: Option<Sender<()>>,
+    flusher: Option<JoinHandle<()>>,
 }
 
 pub fn unix_now() -> i64 {
@@ -135,11 +138,31 @@ pub fn spawn(
     let interval = snapshot.server.reconcile_interval;
     let flush = snapshot.server.state_flush_interval;
     let path = snapshot.server.state_file.clone();
+    // Persistence has its own thread: a slow fsync must never delay the token leases.
+    let (flush_stop, flush_rx) = bounded::<()>(1);
+    let flusher = if quotas.is_empty() {
+        None
+    } else {
+        let quotas = quotas.clone();
+        Some(
+            std::thread::Builder::new()
+                .name("tollgate-quota-flush".into())
+                .spawn(move || loop {
+                    let stopping =
+                        !matches!(flush_rx.recv_timeout(flush), Err(RecvTimeoutError::Timeout));
+                    if let Err(e) = quotas.save(&path, unix_now()) {
+                        log!("quota state: cannot write {}: {e}", path.display());
+                    }
+                    if stopping {
+                        return;
+                    }
+                })?,
+        )
+    };
     let thread = std::thread::Builder::new()
         .name("tollgate-limits".into())
         .spawn(move || {
             let origin = Instant::now();
-            let mut last_flush = Instant::now();
             let mut per_worker: Vec<Vec<(usize, f64)>> = vec![Vec::new(); workers.len()];
             loop {
                 // A tick, or a stop (the sender dropped) at once.
@@ -165,12 +188,6 @@ pub fn spawn(
                         let _ = tx.send(ControlMsg::Grants(std::mem::take(list)));
                     }
                 }
-                if !quotas.is_empty() && (stopping || last_flush.elapsed() >= flush) {
-                    if let Err(e) = quotas.save(&path, unix_now()) {
-                        log!("quota state: cannot write {}: {e}", path.display());
-                    }
-                    last_flush = Instant::now();
-                }
                 if stopping {
                     return;
                 }
@@ -179,14 +196,25 @@ pub fn spawn(
     Ok(LimitsService {
         stop: Some(stop),
         thread: Some(thread),
+        flush_stop: Some(flush_stop),
+        flusher,
     })
 }
 
 impl LimitsService {
-    /// Stop after a last quota flush.
-    pub fn stop(mut self) {
+    /// Stop handing out tokens (quick: the thread wakes at once).
+    pub fn stop_leasing(&mut self) {
         self.stop.take();
         if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Stop reconciling, and persistence after a last quota flush.
+    pub fn stop(mut self) {
+        self.stop_leasing();
+        self.flush_stop.take();
+        if let Some(t) = self.flusher.take() {
             let _ = t.join();
         }
     }
@@ -195,5 +223,6 @@ impl LimitsService {
 impl Drop for LimitsService {
     fn drop(&mut self) {
         self.stop.take();
+        self.flush_stop.take();
     }
 }

@@ -200,8 +200,12 @@ impl Running {
             Err(e) => log!("reload: health checks could not start: {e}"),
         }
         // The limits start over for the new configuration (quota counts carry over).
-        if let Some(old) = self.limits.take() {
-            old.stop();
+        // Stop the old leases first (a grant from it must not reach the new buckets); its
+        // last quota flush waits until the new service runs, so workers are not left
+        // without tokens while it writes.
+        let mut old_limits = self.limits.take();
+        if let Some(old) = old_limits.as_mut() {
+            old.stop_leasing();
         }
         let (reconciler, startup, reports) =
             limits::service::prepare(&new, self.workers.len(), Some(&self.quotas));
@@ -219,6 +223,9 @@ impl Running {
         match limits::service::spawn(reconciler, reports, controls, self.quotas.clone(), &new) {
             Ok(s) => self.limits = Some(s),
             Err(e) => log!("reload: the limits thread could not start: {e}"),
+        }
+        if let Some(old) = old_limits {
+            old.stop();
         }
         self.drain_timeout = new.server.drain_timeout;
         log!("configuration reloaded from {}", path.display());
