@@ -260,51 +260,7 @@ impl Gateway {
     }
 
     pub fn start_with_workers(yaml: &str, workers: usize) -> Gateway {
-        let config = write_temp("gateway.yaml", yaml);
-        let workers_s = workers.to_string();
-        let mut proc = Proc::spawn(
-            "gateway",
-            &[
-                "run",
-                "--config",
-                &config.display(),
-                "--workers",
-                &workers_s,
-            ],
-        );
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut ports = Vec::new();
-        loop {
-            match proc.next_line(deadline) {
-                Some(line) => {
-                    if let Some(rest) = line.strip_prefix("tollgate: listening ") {
-                        let (name, url) = rest
-                            .split_once(' ')
-                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
-                        let addr = url
-                            .strip_prefix("http://")
-                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
-                        ports.push((name.to_string(), parse_port(addr)));
-                    } else if line.starts_with("tollgate: ready with ") {
-                        break;
-                    }
-                }
-                None => panic!(
-                    "gateway did not become ready; stdout {:?}, stderr:\n{}\nconfig:\n{yaml}",
-                    proc.stdout_lines(),
-                    proc.stderr()
-                ),
-            }
-        }
-        assert!(!ports.is_empty(), "gateway printed no listening line");
-        let port = ports[0].1;
-        Gateway {
-            proc,
-            ports,
-            port,
-            workers,
-            config,
-        }
+        Gateway::start_with_args(yaml, workers, &[])
     }
 
     pub fn port_of(&self, name: &str) -> u16 {
