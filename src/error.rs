@@ -24,6 +24,9 @@ pub enum ErrorKind {
     ResourceNotFound,
     /// The API refuses this way in, e.g. its execute-api endpoint is disabled (403).
     Forbidden,
+    /// `Cache-Control: max-age=0` from a caller not allowed to invalidate the cache, on a
+    /// stage whose strategy is FAIL_WITH_403.
+    CacheInvalidationDenied,
     /// The Host names another custom domain than the TLS connection's SNI (421).
     MisdirectedRequest,
     /// A token bucket at some throttling level is empty (429, with Retry-After).
@@ -155,6 +158,12 @@ impl GatewayResponse {
             ),
             ResourceNotFound => ("RESOURCE_NOT_FOUND", 404, "NotFoundException", "Not Found"),
             Forbidden => ("ACCESS_DENIED", 403, "ForbiddenException", "Forbidden"),
+            CacheInvalidationDenied => (
+                "ACCESS_DENIED",
+                403,
+                "AccessDeniedException",
+                "User is not authorized to perform: execute-api:InvalidateCache",
+            ),
             Throttled => ("THROTTLED", 429, "ThrottlingException", "Too Many Requests"),
             QuotaExceeded => (
                 "QUOTA_EXCEEDED",

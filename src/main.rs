@@ -16,6 +16,8 @@ const USAGE: &str = "usage:
   tollgate usage --state-file F [--json]     quota use per usage plan and API key (GetUsage)
   tollgate reload (--pid PID | --pid-file F) re-read the configuration and certificates of a
                                              running gateway (the same as sending it SIGHUP)
+  tollgate flush-stage-cache --admin ADDR --api ID --stage NAME
+                                             flush a stage's cache through the admin listener
   tollgate demo-upstream [--bind ADDR] [--threads N]
                                              start the echo upstream used by the examples
   tollgate load URL [--connections N] [--duration 10s | --requests N] [--rate R] ...
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         Some("check") => check(&args[1..]),
         Some("reload") => reload(&args[1..]),
         Some("usage") => usage(&args[1..]),
+        Some("flush-stage-cache") => flush_stage_cache(&args[1..]),
         Some("demo-upstream") => demo_upstream(&args[1..]),
         Some("load") => tollgate::load::main(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
@@ -100,6 +103,27 @@ fn run(args: &[String]) -> ExitCode {
         Err(e) => {
             eprintln!("tollgate: {e}");
             tollgate::observe::log::flush();
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn flush_stage_cache(args: &[String]) -> ExitCode {
+    let (Some(admin), Some(api), Some(stage)) = (
+        flag(args, "--admin"),
+        flag(args, "--api"),
+        flag(args, "--stage"),
+    ) else {
+        eprintln!("tollgate flush-stage-cache: --admin, --api and --stage are required\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    match tollgate::runtime::admin::flush_stage_cache(admin, api, stage) {
+        Ok(()) => {
+            println!("flushed the cache of stage {api}/{stage}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate flush-stage-cache: {e}");
             ExitCode::from(1)
         }
     }

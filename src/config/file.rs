@@ -40,6 +40,16 @@ pub struct ConfigFile {
     pub api_keys: Vec<ApiKeyFile>,
     #[serde(default)]
     pub usage_plans: Vec<UsagePlanFile>,
+    /// The admin listener (cache flush and statistics); none by default.
+    #[serde(default)]
+    pub admin: Option<AdminFile>,
+}
+
+/// `admin:` the loopback management endpoint (API Gateway's management API, in part).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub bind: String,
 }
 
 /// `server:`
@@ -322,6 +332,102 @@ pub struct StageFile {
     /// Per-route throttles of this stage.
     #[serde(default)]
     pub method_throttle: Vec<MethodThrottleFile>,
+    /// The stage's response cache (API Gateway's cache cluster).
+    #[serde(default)]
+    pub cache: Option<StageCacheFile>,
+    /// A canary release: a share of the stage's traffic served by another deployment.
+    #[serde(default)]
+    pub canary: Option<CanaryFile>,
+}
+
+/// `apis[i].stages[j].cache`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageCacheFile {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Capacity in GB (API Gateway's cache cluster sizes are 0.5 to 237; any size > 0).
+    #[serde(default = "default_cluster_size")]
+    pub cluster_size: f64,
+    #[serde(default = "default_cache_ttl")]
+    pub ttl: DurationText,
+    /// `lru` or `s3fifo`.
+    #[serde(default)]
+    pub eviction: Option<String>,
+    #[serde(default = "yes")]
+    pub require_authorization_for_cache_control: bool,
+    /// `FAIL_WITH_403`, `SUCCEED_WITH_RESPONSE_HEADER` (default), `SUCCEED_WITHOUT_RESPONSE_HEADER`.
+    #[serde(default)]
+    pub unauthorized_cache_control_header_strategy: Option<String>,
+    /// API key ids whose callers may send `Cache-Control: max-age=0`.
+    #[serde(default)]
+    pub invalidation_api_keys: Vec<String>,
+    #[serde(default)]
+    pub status_header: Option<CacheStatusHeaderFile>,
+    #[serde(default = "yes")]
+    pub request_coalescing: bool,
+    #[serde(default = "default_coalescing_timeout")]
+    pub coalescing_timeout: DurationText,
+    #[serde(default)]
+    pub method_settings: Vec<MethodCacheFile>,
+}
+
+fn default_cluster_size() -> f64 {
+    0.5
+}
+
+fn default_cache_ttl() -> DurationText {
+    DurationText("300s".into())
+}
+
+fn default_coalescing_timeout() -> DurationText {
+    DurationText("5s".into())
+}
+
+/// `cache.status_header`: say `hit` or `miss` in a response header.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheStatusHeaderFile {
+    pub name: String,
+    #[serde(default = "default_hit")]
+    pub hit: String,
+    #[serde(default = "default_miss")]
+    pub miss: String,
+}
+
+fn default_hit() -> String {
+    "Hit".into()
+}
+
+fn default_miss() -> String {
+    "Miss".into()
+}
+
+/// `cache.method_settings[k]`: one route's caching, overriding the stage's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodCacheFile {
+    pub route: String,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub ttl: Option<DurationText>,
+    /// Request methods cached on this route (default: GET).
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+}
+
+/// `apis[i].stages[j].canary` (API Gateway's canarySettings).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryFile {
+    pub deployment: String,
+    #[serde(default)]
+    pub percent_traffic: f64,
+    #[serde(default)]
+    pub stage_variable_overrides: StringMap,
+    #[serde(default)]
+    pub use_stage_cache: bool,
 }
 
 fn default_stage_deployment() -> String {
@@ -338,6 +444,10 @@ pub struct RouteFile {
     /// Requests must carry a valid, enabled API key (`x-api-key`).
     #[serde(default)]
     pub api_key_required: bool,
+    /// What besides method and route makes a cache entry distinct:
+    /// `method.request.path.NAME`, `method.request.querystring.NAME`, `method.request.header.NAME`.
+    #[serde(default)]
+    pub cache_key_parameters: Vec<String>,
 }
 
 /// `integration.type`

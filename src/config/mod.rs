@@ -4,6 +4,7 @@
 mod custom_domain;
 pub mod file;
 pub mod snapshot;
+mod stage_cache;
 mod target_group;
 mod usage_plan;
 pub mod validate;

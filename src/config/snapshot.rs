@@ -37,6 +37,11 @@ pub struct Snapshot {
     pub plan_bindings: AHashMap<(usize, usize), PlanBinding>,
     /// Quota counters (usage plan, key); `PlanBinding::quota` indexes this.
     pub quotas: Vec<crate::limits::quota::QuotaEntry>,
+    /// Each stage's cache, by `Stage::id` (`None`: caching off). Shared by every worker;
+    /// kept across reloads that leave the stage's capacity and policy alone.
+    pub stage_caches: Vec<Option<Arc<crate::cache::stage::StageCache>>>,
+    /// The admin listener's address.
+    pub admin: Option<SocketAddr>,
 }
 
 /// Index into `Snapshot::rate_limits`.
@@ -251,6 +256,80 @@ pub struct Stage {
     pub throttle: Option<RateLimitId>,
     /// Route key -> this stage's per-method throttle.
     pub method_throttles: AHashMap<String, RateLimitId>,
+    /// The stage's cache settings; `None` when caching is off.
+    pub cache: Option<CacheSettings>,
+    /// A canary release on this stage.
+    pub canary: Option<Canary>,
+}
+
+/// A stage's canary (API Gateway's canarySettings): `percent` of the requests are served by
+/// `deployment`, with the stage variables overridden.
+#[derive(Debug)]
+pub struct Canary {
+    pub deployment: Arc<Deployment>,
+    /// 0.0 to 100.0.
+    pub percent: f64,
+    /// The stage's variables with the canary's overrides applied.
+    pub variables: AHashMap<String, String>,
+    /// Canary requests use the stage's cache (else they bypass it).
+    pub use_stage_cache: bool,
+}
+
+/// A stage's cache settings (API Gateway's cache cluster and method settings).
+#[derive(Debug)]
+pub struct CacheSettings {
+    pub capacity_bytes: u64,
+    pub policy: crate::cache::store::Policy,
+    /// The stage's TTL for routes without their own (default 300 s, 0 to 3600 s).
+    pub ttl: Duration,
+    pub require_authorization: bool,
+    pub unauthorized: UnauthorizedStrategy,
+    /// API key indexes allowed to send `Cache-Control: max-age=0`.
+    pub invalidation_keys: Vec<usize>,
+    pub status_header: Option<CacheStatusHeader>,
+    pub coalescing: bool,
+    pub coalescing_timeout: Duration,
+    /// Route key -> that route's caching (routes not listed: GET cached with `ttl`).
+    pub routes: AHashMap<String, RouteCaching>,
+}
+
+impl CacheSettings {
+    /// The TTL for a request with `method` on route `route_key`, or `None` when such a
+    /// request is not cached (route disabled, method not cached, TTL zero).
+    pub fn ttl_for(&self, route_key: &str, method: crate::http::head::Method) -> Option<Duration> {
+        let ttl = match self.routes.get(route_key) {
+            Some(r) if r.enabled && r.methods.contains(&method) => r.ttl,
+            Some(_) => return None,
+            None if method == crate::http::head::Method::Get => self.ttl,
+            None => return None,
+        };
+        (!ttl.is_zero()).then_some(ttl)
+    }
+}
+
+/// One route's caching on a stage.
+#[derive(Debug, Clone)]
+pub struct RouteCaching {
+    pub enabled: bool,
+    pub ttl: Duration,
+    pub methods: Vec<crate::http::head::Method>,
+}
+
+/// `unauthorizedCacheControlHeaderStrategy`: what a `Cache-Control: max-age=0` from a caller
+/// who may not invalidate the cache gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnauthorizedStrategy {
+    FailWith403,
+    SucceedWithResponseHeader,
+    SucceedWithoutResponseHeader,
+}
+
+/// The response header that says whether the cache answered.
+#[derive(Debug)]
+pub struct CacheStatusHeader {
+    pub name: String,
+    pub hit: String,
+    pub miss: String,
 }
 
 /// An immutable snapshot of an API's routes.
@@ -273,6 +352,19 @@ pub struct Route {
     pub integration: Integration,
     /// Callers must send a valid, enabled API key (`x-api-key`), else 403 Forbidden.
     pub api_key_required: bool,
+    /// The request parameters that make cache entries distinct (besides method and route).
+    pub cache_key: Vec<CacheKeyParam>,
+}
+
+/// One of a route's `cache_key_parameters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheKeyParam {
+    /// `method.request.path.NAME`: index into `Route::param_names`.
+    Path(usize),
+    /// `method.request.querystring.NAME`
+    Query(String),
+    /// `method.request.header.NAME` (lowercase)
+    Header(String),
 }
 
 #[derive(Debug)]

@@ -21,7 +21,7 @@ use ahash::AHashMap;
 
 use super::file::{
     ApiFile, ApiTypeFile, ConfigFile, DurationText, IntegrationFile, IntegrationType, LimitsFile,
-    ListenerFile, RouteFile, ServerFile, StageFile, CURRENT_DEPLOYMENT,
+    ListenerFile, RouteFile, ServerFile, StageFile, StringMap, CURRENT_DEPLOYMENT,
     DEFAULT_INTEGRATION_TIMEOUT, MIN_INTEGRATION_TIMEOUT,
 };
 use super::snapshot::{
@@ -104,7 +104,11 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         target_groups: AHashMap::new(),
         rate_limits: Vec::new(),
         stages: 0,
+        api_key_ids: AHashMap::new(),
     };
+    for (i, k) in file.api_keys.iter().enumerate() {
+        e.api_key_ids.entry(k.id.clone()).or_insert(i);
+    }
     let mut server = build_server(&mut e, &file.server);
     let t = &file.server.account_throttle;
     if e.rate_limit("server.account_throttle", "account".into(), t.rate, t.burst)
@@ -174,10 +178,33 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
     let plans =
         super::usage_plan::build_usage_plans(&mut e, &file.usage_plans, &apis_by_id, &apis, &keys);
 
+    let admin = file.admin.as_ref().and_then(|a| match a.bind.parse() {
+        Ok(addr) if listeners.iter().any(|l| l.name == "admin") => {
+            e.push(
+                "admin.bind",
+                format!(
+                    "a listener is named `admin`, the admin listener's name; rename it to use {addr}"
+                ),
+            );
+            None
+        }
+        Ok(addr) => Some(addr),
+        Err(_) => {
+            e.push(
+                "admin.bind",
+                format!("`{}` is not an address such as 127.0.0.1:9901", a.bind),
+            );
+            None
+        }
+    });
+
     if !e.list.is_empty() {
         return Err(ConfigErrors(e.list));
     }
+    let stage_caches = crate::cache::stage::for_stages(&apis, e.stages);
     Ok(Snapshot {
+        stage_caches,
+        admin,
         source: source.to_path_buf(),
         server,
         limits,
@@ -204,6 +231,8 @@ pub(super) struct Errors {
     pub(super) rate_limits: Vec<RateLimit>,
     /// Stages built so far (each gets the next id).
     pub(super) stages: usize,
+    /// API key id -> index in `api_keys` (first occurrence), for references from stages.
+    pub(super) api_key_ids: AHashMap<String, usize>,
 }
 
 impl Errors {
@@ -713,6 +742,13 @@ fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                 }
             }
         }
+        let cache = s.cache.as_ref().and_then(|c| {
+            super::stage_cache::build_cache(e, c, &spath, api_type, deployment.as_deref())
+        });
+        let canary = s
+            .canary
+            .as_ref()
+            .and_then(|c| super::stage_cache::build_canary(e, c, &spath, &deployments, &variables));
         let id = e.stages;
         e.stages += 1;
         if let (true, Some(deployment)) = (ok, deployment) {
@@ -725,6 +761,8 @@ fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                     id,
                     throttle,
                     method_throttles,
+                    cache,
+                    canary,
                 }),
             );
         }
@@ -747,9 +785,18 @@ fn is_name(s: &str, strict: bool) -> bool {
 }
 
 fn build_variables(e: &mut Errors, s: &StageFile, spath: &str) -> AHashMap<String, String> {
-    let mut vars = AHashMap::with_capacity(s.variables.0.len());
-    for (name, value) in &s.variables.0 {
-        let vpath = format!("{spath}.variables.{name}");
+    build_variable_map(e, &s.variables, &format!("{spath}.variables"))
+}
+
+/// Stage variables (or a canary's overrides) at `path`.
+pub(super) fn build_variable_map(
+    e: &mut Errors,
+    map: &StringMap,
+    path: &str,
+) -> AHashMap<String, String> {
+    let mut vars = AHashMap::with_capacity(map.0.len());
+    for (name, value) in &map.0 {
+        let vpath = format!("{path}.{name}");
         if !is_name(name, true) {
             e.push(
                 vpath,
@@ -801,11 +848,19 @@ fn build_deployment(
         }
         let checked = integration.is_some();
         route_keys.push(r.route.clone());
+        let param_names = template_params(template);
+        let cache_key = super::stage_cache::build_key_parameters(
+            e,
+            &r.cache_key_parameters,
+            &rpath,
+            &param_names,
+        );
         let route = Arc::new(Route {
             key: r.route.clone(),
             api_key_required: r.api_key_required,
             method,
-            param_names: template_params(template),
+            param_names,
+            cache_key,
             // The placeholder is never served: the snapshot is refused when this failed.
             integration: integration.unwrap_or_else(|| {
                 Integration::Mock(MockIntegration {
@@ -842,7 +897,7 @@ fn build_deployment(
 
 const METHODS_HELP: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
-fn parse_method(s: &str) -> Option<Method> {
+pub(super) fn parse_method(s: &str) -> Option<Method> {
     Some(match s {
         "GET" => Method::Get,
         "HEAD" => Method::Head,

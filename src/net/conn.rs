@@ -37,6 +37,10 @@ pub struct ClientConn {
     pub head: Head,
     /// How much of the current request's body has been read.
     pub body_state: BodyState,
+    /// The current request's cache key (reused buffer).
+    pub cache_key: Vec<u8>,
+    /// I/O vectors for writing cache hits (reused; empty between writes).
+    pub iov: Vec<libc::iovec>,
     /// The upstream response head of the current request (reused: its header list keeps
     /// its capacity).
     pub upstream_head: crate::upstream::client::ResponseHead,
@@ -81,6 +85,8 @@ impl ClientConn {
             scratch: String::with_capacity(256),
             ubuf: Vec::with_capacity(1024),
             head: Head::default(),
+            cache_key: Vec::new(),
+            iov: Vec::new(),
             body_state: BodyState::Done,
             upstream_head: Default::default(),
             pinned_upstream: None,

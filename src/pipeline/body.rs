@@ -4,10 +4,34 @@
 
 use std::time::Duration;
 
-use crate::error::ErrorKind;
+use crate::config::snapshot::HttpLimits;
+use crate::error::{ErrorKind, GatewayError};
 use crate::http::chunked::{ChunkedDecoder, Step};
 use crate::http::head::BodyFraming;
-use crate::net::conn::ClientConn;
+use crate::net::conn::{BodyState, ClientConn};
+use crate::pipeline::RequestFacts;
+
+/// Read and drop a request body nobody will forward (MOCK answers, cache hits), when it
+/// has not been touched yet.
+pub async fn discard_unread(
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    limits: &HttpLimits,
+) -> Result<(), GatewayError> {
+    if conn.body_state != BodyState::Untouched {
+        return Ok(());
+    }
+    let mut body = BodyReader::new(
+        facts.body,
+        facts.expect_continue,
+        limits.max_body_bytes,
+        limits.body_read_timeout,
+    );
+    conn.body_state = BodyState::Partial;
+    body.discard(conn).await?;
+    conn.body_state = BodyState::Done;
+    Ok(())
+}
 
 pub struct BodyReader {
     remaining: u64,

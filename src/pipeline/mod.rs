@@ -4,6 +4,7 @@
 
 pub mod api_key;
 pub mod body;
+pub mod cache;
 pub mod integration;
 pub mod request_id;
 pub mod respond;
@@ -63,21 +64,32 @@ pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
 
     let outcome: Result<Next, GatewayError> = async {
         // 3. route: host -> API -> stage -> route (+ path parameters).
-        let routed = route::resolve(&snapshot, conn)?;
+        let routed = route::resolve(&snapshot, conn, || ctx.roll_percent())?;
         // 4. method request: the API key (authorizers and validation: later issues).
         let key = api_key::identify(&snapshot, conn, &routed)?;
         // 5. throttling and quota.
         throttle::admit(ctx, &snapshot, &routed, key)?;
-        // 6. cache: a later issue.
+        // 6. cache: a hit (or a refused invalidation) ends the request here.
+        let mut miss = match cache::lookup(ctx, conn, &facts, &snapshot, &routed).await? {
+            cache::Phase::Done(next) => return Ok(next),
+            cache::Phase::Fetch(miss) => miss,
+        };
         // 7.-9. integration request, integration, integration response.
-        match &routed.route.integration {
+        let next = match &routed.route.integration {
             Integration::Mock(mock) => {
                 integration::mock::respond(ctx, conn, &facts, &snapshot, mock).await
             }
             Integration::HttpProxy(proxy) => {
-                integration::http_proxy::forward(ctx, conn, &facts, &snapshot, &routed, proxy).await
+                let miss = miss.as_mut();
+                integration::http_proxy::forward(ctx, conn, &facts, &snapshot, &routed, proxy, miss)
+                    .await
             }
+        };
+        // 10. method response: store what the cache recorded.
+        if next.is_ok() {
+            cache::store(miss);
         }
+        next
     }
     .await;
 

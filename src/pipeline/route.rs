@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use ahash::AHashMap;
+
 use crate::config::snapshot::{ApiType, Route, Snapshot, Stage};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::Span;
@@ -21,6 +23,10 @@ pub struct Routed<'s> {
     pub resource_path: Option<Span>,
     /// The custom domain the request was routed through, if any.
     pub domain: Option<usize>,
+    /// Served by the stage's canary deployment.
+    pub canary: bool,
+    /// The stage variables in force (the canary's overrides applied when `canary`).
+    pub variables: &'s AHashMap<String, String>,
 }
 
 impl Routed<'_> {
@@ -35,7 +41,12 @@ impl Routed<'_> {
     }
 }
 
-pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'s>, GatewayError> {
+/// `roll` draws a number in [0, 100) for the canary choice (asked only on canary stages).
+pub fn resolve<'s>(
+    snapshot: &'s Snapshot,
+    conn: &ClientConn,
+    roll: impl FnOnce() -> f64,
+) -> Result<Routed<'s>, GatewayError> {
     let buf = &conn.rbuf;
     let head = &conn.head;
     let listener = snapshot.listeners.get(conn.listener).ok_or_else(|| {
@@ -61,7 +72,16 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
         ApiType::Http => ErrorKind::ResourceNotFound,
     };
     let mut params = PathParams::default();
-    let router = &selected.stage.deployment.router;
+    // A canary stage sends its share of requests to the canary deployment.
+    let stage = selected.stage;
+    let canary = stage
+        .canary
+        .as_ref()
+        .filter(|c| c.percent > 0.0 && (c.percent >= 100.0 || roll() < c.percent));
+    let (router, variables) = match canary {
+        Some(c) => (&c.deployment.router, &c.variables),
+        None => (&stage.deployment.router, &stage.variables),
+    };
     let by_method = selected.api.api_type == ApiType::Http;
     let route = match router.find_with(
         head.method(),
@@ -96,6 +116,8 @@ pub fn resolve<'s>(snapshot: &'s Snapshot, conn: &ClientConn) -> Result<Routed<'
         params,
         resource_path,
         domain,
+        canary: canary.is_some(),
+        variables,
     })
 }
 

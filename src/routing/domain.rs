@@ -211,6 +211,8 @@ mod tests {
                     id: 0,
                     throttle: None,
                     method_throttles: AHashMap::new(),
+                    cache: None,
+                    canary: None,
                 };
                 (s.to_string(), Arc::new(stage))
             })
@@ -257,6 +259,8 @@ mod tests {
             api_keys_by_value: AHashMap::new(),
             plan_bindings: AHashMap::new(),
             quotas: Vec::new(),
+            stage_caches: Vec::new(),
+            admin: None,
         }
     }
 

@@ -5,6 +5,15 @@
 //! - the TLS session ticketer: one key schedule for the whole process, so a ticket issued on
 //!   one core resumes on another, and (being outside the configuration snapshot) tickets stay
 //!   valid across certificate reloads. rustls reads it during handshakes only.
+//! - the stage caches (`cache::stage::StageCache`, reached through
+//!   `Snapshot::stage_caches`): the design's one deliberate exception to "no lock shared
+//!   with another core on the request path". Each stage's store is split into up to 64
+//!   shards by key hash (`cache::store`), each behind its own `Mutex` on its own cache line,
+//!   held only for the hash-map and list work of one lookup or insert (never across an
+//!   await, never while allocating a response or waking a waiter). Counters are per-worker
+//!   slots (relaxed atomics, no shared line). Coalesced waiters are woken through std
+//!   `Waker`s (monoio's cross-thread wake-up). The admin thread flushes through the same
+//!   shard locks.
 
 use std::sync::{Arc, OnceLock};
 

@@ -14,6 +14,7 @@ use crate::config::Snapshot;
 use crate::limits::{self, quota::QuotaStore, service::LimitsService};
 use crate::log;
 use crate::net::listener::bind_set;
+use crate::runtime::admin::Admin;
 use crate::runtime::control::ControlMsg;
 use crate::runtime::worker::{self, WorkerSpec};
 use crate::upstream::health::{spawn_checker, CheckedGroup, CheckerHandle};
@@ -48,6 +49,10 @@ pub struct Running {
     /// The reconciler and quota-flush thread, and the quota counters it persists.
     limits: Option<LimitsService>,
     quotas: Arc<QuotaStore>,
+    /// The admin listener, when configured.
+    admin: Option<Admin>,
+    /// The configuration in force (its stage caches are kept across reloads).
+    snapshot: Arc<Snapshot>,
 }
 
 /// Bind every listener once per worker and start the workers. Returns once they run.
@@ -98,7 +103,13 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
     let controls: Vec<Sender<ControlMsg>> = workers.iter().map(|w| w.control.clone()).collect();
     let quotas = startup.link.quotas.clone();
     let limits = limits::service::spawn(reconciler, reports, controls, quotas.clone(), &snapshot)?;
+    let admin = match snapshot.admin {
+        Some(addr) => Some(Admin::start(addr, snapshot.clone())?),
+        None => None,
+    };
     Ok(Running {
+        admin,
+        snapshot: snapshot.clone(),
         limits: Some(limits),
         quotas,
         listeners,
@@ -168,7 +179,7 @@ impl Running {
     /// if every part of it is valid and the listeners are unchanged, hand it to every
     /// worker. Otherwise log why and keep the configuration in force.
     pub fn reload(&mut self, path: &std::path::Path) {
-        let new = match crate::config::load(path) {
+        let mut new = match crate::config::load(path) {
             Ok(s) => s,
             Err(errors) => {
                 for e in &errors.0 {
@@ -191,7 +202,20 @@ impl Running {
             log!("reload refused: listeners changed (names, addresses or TLS); restart to apply them");
             return;
         }
+        if new.admin != self.snapshot.admin {
+            log!(
+                "reload: admin.bind changed; the admin listener stays where it is until a restart"
+            );
+        }
+        let kept = crate::cache::stage::adopt(&mut new.stage_caches, &self.snapshot.stage_caches);
+        if kept > 0 {
+            log!("reload: kept the cache of {kept} stage(s)");
+        }
         let new = Arc::new(new);
+        if let Some(admin) = &self.admin {
+            admin.set(new.clone());
+        }
+        self.snapshot = new.clone();
         if let Some(checker) = self.checker.take() {
             checker.stop();
         }
@@ -235,6 +259,11 @@ impl Running {
         self.workers.len()
     }
 
+    /// The admin listener's bound address.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|a| a.addr)
+    }
+
     /// Whether a worker has stopped on its own (it should not).
     pub fn worker_died(&self) -> bool {
         self.workers.iter().any(|w| w.handle.is_finished())
@@ -244,6 +273,9 @@ impl Running {
     pub fn shutdown(self) -> i32 {
         if let Some(checker) = self.checker {
             checker.stop();
+        }
+        if let Some(admin) = self.admin {
+            admin.stop();
         }
         for w in &self.workers {
             let _ = w.control.send(ControlMsg::Shutdown);
@@ -283,6 +315,9 @@ pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i3
     for ((name, addr), spec) in running.listeners.iter().zip(&snapshot.listeners) {
         let scheme = if spec.tls.is_some() { "https" } else { "http" };
         println!("tollgate: listening {name} {scheme}://{addr}");
+    }
+    if let Some(addr) = running.admin_addr() {
+        println!("tollgate: listening admin http://{addr}");
     }
     let n = running.worker_count();
     println!("tollgate: ready with {n} worker(s)");

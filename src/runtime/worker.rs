@@ -2,7 +2,7 @@
 //! upstream pools and buffers. Everything here is `Rc`/`Cell` state, touched by this
 //! thread only.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +44,8 @@ pub struct WorkerCtx {
     pub targets: TargetGroups,
     /// This worker's token buckets and the shared quota counters.
     pub limits: WorkerLimits,
+    /// State of the canary coin (xorshift64*).
+    canary_rng: Cell<u64>,
 }
 
 impl WorkerCtx {
@@ -60,7 +62,19 @@ impl WorkerCtx {
             pipes: Pipes::default(),
             targets,
             limits,
+            canary_rng: Cell::new(seed(id)),
         }
+    }
+
+    /// A uniform draw in [0, 100) for choosing canary requests.
+    pub fn roll_percent(&self) -> f64 {
+        let mut x = self.canary_rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.canary_rng.set(x);
+        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        (r >> 11) as f64 / (1u64 << 53) as f64 * 100.0
     }
 
     /// Switch to a new configuration: target-group state is rebuilt and pooled upstream
@@ -76,6 +90,15 @@ impl WorkerCtx {
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
         self.snapshot.borrow().clone()
     }
+}
+
+/// A non-zero seed that differs per worker and per start.
+fn seed(id: usize) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    (nanos ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
 }
 
 /// What a worker thread needs to start.

@@ -16,6 +16,7 @@ use crate::http::head::{is_hop_by_hop, BodyFraming, Head};
 use crate::http::write::{push_decimal, push_header};
 use crate::net::conn::{BodyState, ClientConn, Next};
 use crate::net::x509::{self, CertInfo};
+use crate::pipeline::cache::Miss;
 use crate::pipeline::integration::exchange::{exchange, io_failure, ExchangeError};
 use crate::pipeline::integration::stream_back::respond;
 use crate::pipeline::route::Routed;
@@ -40,7 +41,7 @@ impl UriValues for Values<'_, '_> {
         self.routed.param(name, self.rbuf)
     }
     fn stage_variable(&self, name: &str) -> Option<&str> {
-        self.routed.stage.variables.get(name).map(String::as_str)
+        self.routed.variables.get(name).map(String::as_str)
     }
 }
 
@@ -51,12 +52,13 @@ pub async fn forward(
     snapshot: &Snapshot,
     routed: &Routed<'_>,
     proxy: &HttpProxyIntegration,
+    miss: Option<&mut Miss<'_>>,
 ) -> Result<Next, GatewayError> {
     let mut uri = std::mem::take(&mut conn.scratch);
     uri.clear();
     let mut resp = std::mem::take(&mut conn.upstream_head);
     let result = forward_with(
-        ctx, conn, facts, snapshot, routed, proxy, &mut uri, &mut resp,
+        ctx, conn, facts, snapshot, routed, proxy, &mut uri, &mut resp, miss,
     )
     .await;
     conn.scratch = uri;
@@ -74,6 +76,7 @@ async fn forward_with(
     proxy: &HttpProxyIntegration,
     uri: &mut String,
     resp: &mut ResponseHead,
+    mut miss: Option<&mut Miss<'_>>,
 ) -> Result<Next, GatewayError> {
     // 7. Integration request: target URI and the upstream head, while the head is in rbuf.
     let (host, port) = prepare(conn, facts, snapshot, routed, proxy, uri)?;
@@ -99,7 +102,7 @@ async fn forward_with(
         };
         return match exchange(ctx, conn, facts, snapshot, &endpoint, deadline, resp).await {
             Ok((up, framing)) => Ok(respond_and_pool(
-                ctx, conn, facts, snapshot, &endpoint, up, resp, framing,
+                ctx, conn, facts, snapshot, &endpoint, up, resp, framing, miss,
             )
             .await),
             Err(ExchangeError::Connect(e)) => Err(io_failure(e)),
@@ -144,9 +147,18 @@ async fn forward_with(
         match exchange(ctx, conn, facts, snapshot, &endpoint, deadline, resp).await {
             Ok((up, framing)) => {
                 let ok = resp.status < 500;
-                let next =
-                    respond_and_pool(ctx, conn, facts, snapshot, &endpoint, up, resp, framing)
-                        .await;
+                let next = respond_and_pool(
+                    ctx,
+                    conn,
+                    facts,
+                    snapshot,
+                    &endpoint,
+                    up,
+                    resp,
+                    framing,
+                    miss.as_deref_mut(),
+                )
+                .await;
                 ctx.targets.finished(gi, group, t, ok);
                 return Ok(next);
             }
@@ -213,13 +225,28 @@ async fn respond_and_pool(
     mut up: UpstreamConn,
     resp: &ResponseHead,
     framing: ResponseFraming,
+    mut miss: Option<&mut Miss<'_>>,
 ) -> Next {
     let keep_alive = facts.keep_alive(ctx) && conn.body_state == BodyState::Done;
-    match respond(
-        ctx, conn, facts, &mut up, resp, framing, keep_alive, snapshot,
+    let result = respond(
+        ctx,
+        conn,
+        facts,
+        &mut up,
+        resp,
+        framing,
+        keep_alive,
+        snapshot,
+        miss.as_deref_mut(),
     )
-    .await
-    {
+    .await;
+    if result.is_err() {
+        // A response cut short is not cached.
+        if let Some(m) = miss {
+            m.fail();
+        }
+    }
+    match result {
         Ok(()) => {
             if resp.keep_alive && framing != ResponseFraming::UntilClose && up.rbuf.is_empty() {
                 if endpoint.proxy_v2.is_some() {

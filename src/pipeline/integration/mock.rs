@@ -4,8 +4,8 @@ use crate::config::snapshot::MockIntegration;
 use crate::config::Snapshot;
 use crate::error::GatewayError;
 use crate::http::write::{push_common_headers, push_decimal, push_header, push_status_line};
-use crate::net::conn::{BodyState, ClientConn, Next};
-use crate::pipeline::body::BodyReader;
+use crate::net::conn::{ClientConn, Next};
+use crate::pipeline::body::discard_unread;
 use crate::pipeline::RequestFacts;
 use crate::runtime::worker::WorkerCtx;
 
@@ -17,18 +17,7 @@ pub async fn respond(
     mock: &MockIntegration,
 ) -> Result<Next, GatewayError> {
     conn.release_head();
-    if conn.body_state == BodyState::Untouched {
-        let limits = &snapshot.limits;
-        let mut body = BodyReader::new(
-            facts.body,
-            facts.expect_continue,
-            limits.max_body_bytes,
-            limits.body_read_timeout,
-        );
-        conn.body_state = BodyState::Partial;
-        body.discard(conn).await?;
-        conn.body_state = BodyState::Done;
-    }
+    discard_unread(conn, facts, &snapshot.limits).await?;
     let keep_alive = facts.keep_alive(ctx);
     let w = &mut conn.wbuf;
     w.clear();

@@ -14,6 +14,7 @@ use crate::http::chunked::{ChunkedDecoder, Step};
 use crate::http::write::{push_decimal, push_header, push_hex, push_status_line};
 use crate::net::conn::ClientConn;
 use crate::net::splice::{splice_exact, SPLICE_MIN};
+use crate::pipeline::cache::{Miss, IGNORED_WARNING};
 use crate::pipeline::integration::http_proxy::lists_token;
 use crate::pipeline::RequestFacts;
 use crate::runtime::worker::WorkerCtx;
@@ -31,7 +32,18 @@ pub async fn respond(
     framing: ResponseFraming,
     keep_alive: bool,
     snapshot: &Snapshot,
+    mut miss: Option<&mut Miss<'_>>,
 ) -> io::Result<()> {
+    // A cacheable response is recorded as it passes (see pipeline::cache).
+    let length = match framing {
+        ResponseFraming::Length(n) => Some(n),
+        ResponseFraming::None => Some(0),
+        ResponseFraming::Chunked | ResponseFraming::UntilClose => None,
+    };
+    let recording = match miss.as_deref_mut() {
+        Some(m) if !facts.head_only() => m.begin(resp.status, length),
+        _ => false,
+    };
     let rechunk = matches!(
         framing,
         ResponseFraming::Chunked | ResponseFraming::UntilClose
@@ -47,6 +59,9 @@ pub async fn respond(
                 .is_some_and(|(s, e)| lists_token(&up.rbuf[s..e], name));
             if forward_response_header(name) && !listed {
                 push_header(w, name, value);
+                if let Some(m) = miss.as_deref_mut() {
+                    m.header(name, value);
+                }
             } else if framing == ResponseFraming::None
                 && name.eq_ignore_ascii_case(b"content-length")
             {
@@ -58,6 +73,15 @@ pub async fn respond(
             push_header(w, b"date", &ctx.date.now());
         }
         push_header(w, b"x-amzn-requestid", &facts.id);
+        if let Some(m) = miss.as_deref_mut() {
+            m.end_head();
+            if let Some((name, value)) = m.status_header {
+                push_header(w, name, value);
+            }
+            if m.warning {
+                push_header(w, b"warning", IGNORED_WARNING);
+            }
+        }
         match framing {
             ResponseFraming::Length(n) => {
                 w.extend_from_slice(b"content-length: ");
@@ -84,7 +108,7 @@ pub async fn respond(
         ResponseFraming::Length(mut remaining) => {
             while remaining > 0 {
                 // Past what is buffered, a large remainder goes socket to socket with splice.
-                if up.rbuf.is_empty() && remaining >= SPLICE_MIN {
+                if up.rbuf.is_empty() && remaining >= SPLICE_MIN && !recording {
                     if let (Some(src), Some(dst)) = (up.stream.as_plain(), conn.stream.as_plain()) {
                         let mut pipe = ctx.pipes.take()?;
                         splice_exact(src, dst, &mut pipe, remaining, write_limit).await?;
@@ -103,6 +127,9 @@ pub async fn respond(
                     with_timeout_buf(write_limit, conn.stream.write_all(buf.slice(0..n))).await;
                 up.rbuf = slice.map(|s| s.into_inner()).unwrap_or_default();
                 res?;
+                if let (true, Some(m)) = (recording, miss.as_deref_mut()) {
+                    m.body(up.rbuf.get(..n).unwrap_or_default());
+                }
                 up.consume(n);
                 remaining -= n as u64;
             }
@@ -122,6 +149,9 @@ pub async fn respond(
                 {
                     Step::Data { start, end } => {
                         write_piece(conn, &up.rbuf[start..end], rechunk, write_limit).await?;
+                        if let (true, Some(m)) = (recording, miss.as_deref_mut()) {
+                            m.body(&up.rbuf[start..end]);
+                        }
                         up.consume(end);
                     }
                     Step::NeedMore { consumed } => {
@@ -145,6 +175,9 @@ pub async fn respond(
             }
             let n = up.rbuf.len();
             write_piece(conn, &up.rbuf[..n], rechunk, write_limit).await?;
+            if let (true, Some(m)) = (recording, miss.as_deref_mut()) {
+                m.body(&up.rbuf[..n]);
+            }
             up.consume(n);
         },
     }

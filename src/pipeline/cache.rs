@@ -1,0 +1,450 @@
+//! Phase 6, cache: on a stage with caching on, a cacheable request (its route and method
+//! cached, TTL above zero) is answered from the stage's cache when the entry is there, or
+//! waits for a fetch of the same key already under way (request coalescing), or goes to the
+//! integration with a `Miss` that records the response for the cache (phase 10, `store`).
+//! `Cache-Control: max-age=0` forces a fetch for callers allowed to invalidate the cache.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::entry::{CachedResponse, MAX_BODY};
+use crate::cache::flight::Fill;
+use crate::cache::hit::write_hit;
+use crate::cache::key::{self, KeySource};
+use crate::cache::stage::StageCache;
+use crate::cache::store::Lookup;
+use crate::config::snapshot::{CacheSettings, Integration, UnauthorizedStrategy};
+use crate::config::Snapshot;
+use crate::error::{ErrorKind, GatewayError};
+use crate::http::head::Head;
+use crate::http::write::{push_decimal, push_header, push_status_line};
+use crate::net::conn::{ClientConn, Next};
+use crate::pipeline::body::discard_unread;
+use crate::pipeline::route::Routed;
+use crate::pipeline::RequestFacts;
+use crate::runtime::worker::WorkerCtx;
+
+/// The warning a caller gets when its `Cache-Control: max-age=0` was ignored
+/// (SUCCEED_WITH_RESPONSE_HEADER).
+pub const IGNORED_WARNING: &[u8] =
+    b"199 tollgate \"Cache-Control: max-age=0 ignored: not authorized to invalidate the cache\"";
+
+/// What the cache phase decided.
+pub enum Phase<'s> {
+    /// Answered from the cache (or refused): the request is done.
+    Done(Next),
+    /// Go to the integration; with `Some`, the request was cacheable.
+    Fetch(Option<Miss<'s>>),
+}
+
+/// A cacheable request on its way to the integration: the headers its response gets and,
+/// when this request fills the cache, the response being recorded.
+pub struct Miss<'s> {
+    /// (header name, value) saying "miss", when the stage names one.
+    pub status_header: Option<(&'s [u8], &'s [u8])>,
+    /// Add the "max-age=0 ignored" warning.
+    pub warning: bool,
+    fill: Option<Fill<'s, CachedResponse>>,
+    ttl: Duration,
+    cache: &'s StageCache,
+    /// The response so far: head block, then body. Empty until `begin`.
+    record: Vec<u8>,
+    head_len: usize,
+    status: u16,
+}
+
+impl<'s> Miss<'s> {
+    /// The response head arrives: record it only when it can be cached (2xx, a body of at
+    /// most 1 MB when its length is known); otherwise let coalesced waiters go now.
+    /// Returns whether the response is being recorded.
+    pub fn begin(&mut self, status: u16, length: Option<u64>) -> bool {
+        if self.fill.is_none() {
+            return false;
+        }
+        let cacheable = (200..300).contains(&status) && length.is_none_or(|n| n <= MAX_BODY as u64);
+        if !cacheable {
+            self.abandon();
+            return false;
+        }
+        self.status = status;
+        self.record.clear();
+        push_status_line(&mut self.record, status);
+        true
+    }
+
+    /// Whether the response is being recorded.
+    pub fn recording(&self) -> bool {
+        self.fill.is_some() && self.status != 0
+    }
+
+    /// One response header line, as forwarded to the client.
+    pub fn header(&mut self, name: &[u8], value: &[u8]) {
+        if self.recording() && !name.eq_ignore_ascii_case(b"date") {
+            push_header(&mut self.record, name, value);
+        }
+    }
+
+    /// The head is complete; body bytes follow.
+    pub fn end_head(&mut self) {
+        self.head_len = self.record.len();
+    }
+
+    /// Body bytes as sent to the client. Past 1 MB the response is not cached.
+    pub fn body(&mut self, data: &[u8]) {
+        if !self.recording() {
+            return;
+        }
+        if self.record.len() - self.head_len + data.len() > MAX_BODY {
+            self.abandon();
+            return;
+        }
+        self.record.extend_from_slice(data);
+    }
+
+    /// The response was cut short: cache nothing (coalesced waiters fetch for themselves).
+    pub fn fail(&mut self) {
+        self.abandon();
+    }
+
+    fn abandon(&mut self) {
+        if let Some(fill) = self.fill.take() {
+            fill.abandon();
+        }
+        self.record = Vec::new();
+        self.status = 0;
+    }
+}
+
+/// Phase 6. `api_key` is the caller's API key when the route required one.
+pub async fn lookup<'s>(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    snapshot: &'s Snapshot,
+    routed: &Routed<'s>,
+) -> Result<Phase<'s>, GatewayError> {
+    let Some(settings) = routed.stage.cache.as_ref() else {
+        return Ok(Phase::Fetch(None));
+    };
+    let canary_bypass = routed.canary
+        && !routed
+            .stage
+            .canary
+            .as_ref()
+            .is_some_and(|c| c.use_stage_cache);
+    let mock = matches!(routed.route.integration, Integration::Mock(_));
+    let Some(ttl) = settings.ttl_for(&routed.route.key, facts.method) else {
+        return Ok(Phase::Fetch(None));
+    };
+    let Some(cache) = snapshot
+        .stage_caches
+        .get(routed.stage.id)
+        .and_then(Option::as_deref)
+    else {
+        return Ok(Phase::Fetch(None));
+    };
+    if canary_bypass || mock {
+        return Ok(Phase::Fetch(None));
+    }
+
+    let mut key = std::mem::take(&mut conn.cache_key);
+    let source = Source {
+        routed,
+        head: &conn.head,
+        rbuf: &conn.rbuf,
+    };
+    // Cached methods are always known ones (`Method::Other` is never configured).
+    key::build(
+        &mut key,
+        facts.method.as_str().as_bytes(),
+        routed.route,
+        &source,
+    );
+    let refresh = wants_refresh(&conn.head, &conn.rbuf);
+    let allowed = refresh && may_invalidate(snapshot, settings, conn);
+    let result = decide(
+        ctx, conn, facts, settings, cache, ttl, &key, refresh, allowed,
+    )
+    .await;
+    conn.cache_key = key;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn decide<'s>(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    settings: &'s CacheSettings,
+    cache: &'s StageCache,
+    ttl: Duration,
+    key: &[u8],
+    refresh: bool,
+    allowed: bool,
+) -> Result<Phase<'s>, GatewayError> {
+    let status_header = settings
+        .status_header
+        .as_ref()
+        .map(|h| (h.name.as_bytes(), h.miss.as_bytes()));
+    let mut miss = Miss {
+        status_header,
+        warning: false,
+        fill: None,
+        ttl,
+        cache,
+        record: Vec::new(),
+        head_len: 0,
+        status: 0,
+    };
+    if refresh && allowed {
+        // Fetch, and replace the entry with what comes back.
+        cache.count_miss(ctx.id);
+        miss.fill = Some(cache.store.fill(key));
+        return Ok(Phase::Fetch(Some(miss)));
+    }
+    if refresh {
+        match settings.unauthorized {
+            UnauthorizedStrategy::FailWith403 => {
+                return Err(ErrorKind::CacheInvalidationDenied.into())
+            }
+            UnauthorizedStrategy::SucceedWithResponseHeader => miss.warning = true,
+            UnauthorizedStrategy::SucceedWithoutResponseHeader => {}
+        }
+    }
+    let hit = match cache.store.lookup(key, cache.now(), settings.coalescing) {
+        Lookup::Hit(entry) => Some(entry),
+        Lookup::Miss(fill) => {
+            miss.fill = Some(fill);
+            None
+        }
+        Lookup::Wait(waiter) => {
+            match monoio::time::timeout(settings.coalescing_timeout, waiter).await {
+                Ok(Some(entry)) => Some(entry),
+                // The leader got nothing cacheable, or took too long: fetch (and fill) alone.
+                _ => {
+                    miss.fill = Some(cache.store.fill(key));
+                    None
+                }
+            }
+        }
+    };
+    match hit {
+        Some(entry) => {
+            cache.count_hit(ctx.id);
+            let hit_header = settings
+                .status_header
+                .as_ref()
+                .map(|h| (h.name.as_bytes(), h.hit.as_bytes()));
+            let next = serve_hit(ctx, conn, facts, entry, hit_header, miss.warning).await?;
+            Ok(Phase::Done(next))
+        }
+        None => {
+            cache.count_miss(ctx.id);
+            Ok(Phase::Fetch(Some(miss)))
+        }
+    }
+}
+
+/// Phase 10 for a recorded response: store it (coalesced waiters get it too).
+pub fn store(miss: Option<Miss<'_>>) {
+    let Some(mut miss) = miss else { return };
+    let Some(fill) = miss.fill.take() else { return };
+    if miss.status == 0 {
+        fill.abandon();
+        return;
+    }
+    let record = std::mem::take(&mut miss.record);
+    let entry = Arc::new(CachedResponse::new(miss.status, record, miss.head_len));
+    let size = entry.size();
+    fill.complete(entry, size, miss.ttl, miss.cache.now());
+}
+
+/// Answer from the cache: the stored head and body, with a fresh Date and request id.
+async fn serve_hit(
+    ctx: &WorkerCtx,
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    entry: Arc<CachedResponse>,
+    status_header: Option<(&[u8], &[u8])>,
+    warning: bool,
+) -> Result<Next, GatewayError> {
+    conn.release_head();
+    discard_unread(conn, facts, &ctx.snapshot().limits).await?;
+    let keep_alive = facts.keep_alive(ctx);
+    let mut w = std::mem::take(&mut conn.wbuf);
+    w.clear();
+    push_header(&mut w, b"date", &ctx.date.now());
+    push_header(&mut w, b"x-amzn-requestid", &facts.id);
+    if let Some((name, value)) = status_header {
+        push_header(&mut w, name, value);
+    }
+    if warning {
+        push_header(&mut w, b"warning", IGNORED_WARNING);
+    }
+    if entry.status() != 204 {
+        w.extend_from_slice(b"content-length: ");
+        push_decimal(&mut w, entry.body().len() as u64);
+        w.extend_from_slice(b"\r\n");
+    }
+    if !keep_alive {
+        w.extend_from_slice(b"connection: close\r\n");
+    }
+    w.extend_from_slice(b"\r\n");
+    let iov = std::mem::take(&mut conn.iov);
+    let (res, mut w, iov) = write_hit(&mut conn.stream, entry, w, iov).await;
+    w.clear();
+    conn.wbuf = w;
+    conn.iov = iov;
+    if res.is_err() || !keep_alive {
+        return Ok(Next::Close);
+    }
+    Ok(Next::KeepAlive)
+}
+
+/// Does the request carry `Cache-Control: max-age=0`?
+fn wants_refresh(head: &Head, rbuf: &[u8]) -> bool {
+    head.headers
+        .iter()
+        .filter(|(n, _)| n.of(rbuf).eq_ignore_ascii_case(b"cache-control"))
+        .flat_map(|(_, v)| v.of(rbuf).split(|&b| b == b','))
+        .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"max-age=0"))
+}
+
+/// May this caller invalidate the cache? Anyone, unless authorization is required; then
+/// callers with an enabled API key the stage lists (until authorizers exist).
+fn may_invalidate(snapshot: &Snapshot, settings: &CacheSettings, conn: &ClientConn) -> bool {
+    if !settings.require_authorization {
+        return true;
+    }
+    let Some(value) = conn.head.header(&conn.rbuf, "x-api-key") else {
+        return false;
+    };
+    let Some(&index) = std::str::from_utf8(value)
+        .ok()
+        .and_then(|v| snapshot.api_keys_by_value.get(v))
+    else {
+        return false;
+    };
+    snapshot.api_keys.get(index).is_some_and(|k| k.enabled)
+        && settings.invalidation_keys.contains(&index)
+}
+
+/// The request's values for its cache key.
+struct Source<'a, 's> {
+    routed: &'a Routed<'s>,
+    head: &'a Head,
+    rbuf: &'a [u8],
+}
+
+impl KeySource for Source<'_, '_> {
+    fn path_param(&self, index: usize) -> Option<&[u8]> {
+        if index >= self.routed.params.len {
+            return None;
+        }
+        let (s, e) = *self.routed.params.spans.get(index)?;
+        self.rbuf.get(s as usize..e as usize)
+    }
+
+    fn query(&self) -> Option<&[u8]> {
+        self.head.query.map(|q| q.of(self.rbuf))
+    }
+
+    fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        for (n, v) in &self.head.headers {
+            if n.of(self.rbuf).eq_ignore_ascii_case(name.as_bytes()) {
+                f(v.of(self.rbuf));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::store::Policy;
+
+    #[test]
+    fn miss_records_only_cacheable_responses() {
+        let cache = StageCache::new("a", "s", 64 << 20, Policy::Lru);
+        let new_miss = |fill| Miss {
+            status_header: None,
+            warning: false,
+            fill: Some(fill),
+            ttl: Duration::from_secs(60),
+            cache: &cache,
+            record: Vec::new(),
+            head_len: 0,
+            status: 0,
+        };
+        // 2xx with a body: stored as head + body.
+        let mut m = new_miss(cache.store.fill(b"k1"));
+        assert!(m.begin(200, Some(4)));
+        m.header(b"content-type", b"text/plain");
+        m.header(b"Date", b"Mon, 01 Jan 2024 00:00:00 GMT");
+        m.end_head();
+        m.body(b"ab");
+        m.body(b"cd");
+        store(Some(m));
+        let e = cache.store.get(b"k1", cache.now()).expect("stored");
+        assert_eq!(e.head(), b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n");
+        assert_eq!(e.body(), b"abcd");
+
+        // Not 2xx: nothing stored.
+        let mut m = new_miss(cache.store.fill(b"k2"));
+        assert!(!m.begin(503, Some(2)));
+        store(Some(m));
+        assert!(cache.store.get(b"k2", cache.now()).is_none());
+
+        // Declared over 1 MB: nothing stored; exactly 1 MB is fine.
+        let mut m = new_miss(cache.store.fill(b"k3"));
+        assert!(!m.begin(200, Some(MAX_BODY as u64 + 1)));
+        let mut m2 = new_miss(cache.store.fill(b"k4"));
+        assert!(m2.begin(200, Some(MAX_BODY as u64)));
+        m2.end_head();
+        m2.body(&vec![7u8; MAX_BODY]);
+        store(Some(m2));
+        store(Some(m));
+        assert!(cache.store.get(b"k3", cache.now()).is_none());
+        assert_eq!(
+            cache.store.get(b"k4", cache.now()).map(|e| e.body().len()),
+            Some(MAX_BODY)
+        );
+
+        // Unknown length (chunked) growing past 1 MB: dropped mid-way.
+        let mut m = new_miss(cache.store.fill(b"k5"));
+        assert!(m.begin(200, None));
+        m.end_head();
+        m.body(&vec![1u8; MAX_BODY]);
+        assert!(m.recording());
+        m.body(b"x");
+        assert!(!m.recording());
+        store(Some(m));
+        assert!(cache.store.get(b"k5", cache.now()).is_none());
+    }
+
+    #[test]
+    fn max_age_zero_is_found_among_directives() {
+        fn head_with(value: &str) -> (Head, Vec<u8>) {
+            let raw = format!("GET / HTTP/1.1\r\nhost: a\r\ncache-control: {value}\r\n\r\n");
+            let mut head = Head::default();
+            let limits = crate::config::snapshot::HttpLimits::default();
+            let rbuf = raw.into_bytes();
+            assert!(matches!(
+                crate::http::parse::parse_request_head(&rbuf, &limits, &mut head),
+                Ok(true)
+            ));
+            (head, rbuf)
+        }
+        for (v, want) in [
+            ("max-age=0", true),
+            ("no-cache, MAX-AGE=0", true),
+            ("max-age=0 ", true),
+            ("max-age=10", false),
+            ("max-age=00", false),
+            ("no-store", false),
+        ] {
+            let (h, b) = head_with(v);
+            assert_eq!(wants_refresh(&h, &b), want, "{v}");
+        }
+    }
+}
