@@ -123,16 +123,21 @@ apis:
   - id: a
     type: REST
     routes:
-      - route: GET /small/{{proxy+}}
-        integration:
-          type: HTTP_PROXY
-          uri: http://127.0.0.1:{upstream}/{{proxy}}
       - route: GET /mock
         integration:
           type: MOCK
           body: hello
+      - route: GET /small/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://127.0.0.1:{upstream}/{{proxy}}
+        cache_key_parameters: [method.request.path.proxy]
     stages:
       - name: prod
+      - name: cached
+        cache:
+          cluster_size: 0.01
+          status_header: {{name: x-cache}}
 "
     );
     let snapshot =
@@ -166,10 +171,29 @@ apis:
         &mut buf,
         b"GET /prod/mock HTTP/1.1\r\nHost: gw\r\n\r\n",
     );
-    println!("heap allocations per request: proxied small GET {proxied:.3}, MOCK {mock:.3}");
+    // Stage `cached` serves the same route from its cache after the first request.
+    let hit = measure(
+        &mut client,
+        &mut buf,
+        b"GET /cached/small/x HTTP/1.1\r\nHost: gw\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n",
+    );
+    let n = request(
+        &mut client,
+        b"GET /cached/small/x HTTP/1.1\r\nHost: gw\r\n\r\n",
+        &mut buf,
+    );
+    assert!(
+        buf[..n].windows(12).any(|w| w == b"x-cache: Hit"),
+        "the measured requests were not cache hits: {}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    println!(
+        "heap allocations per request: proxied small GET {proxied:.3}, MOCK {mock:.3}, cache hit {hit:.3}"
+    );
     drop(client);
     running.shutdown();
     assert_eq!(mock, 0.0, "MOCK requests allocate");
+    assert_eq!(hit, 0.0, "cache hits allocate");
     assert_eq!(
         proxied, 0.0,
         "proxied small GETs through a warm pool allocate"
