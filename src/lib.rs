@@ -18,6 +18,7 @@
 //! immutable `Arc<config::Snapshot>`; cross-core work travels as typed messages
 //! (`runtime::control`).
 
+pub mod cache;
 pub mod config;
 pub mod demo_upstream;
 pub mod error;
