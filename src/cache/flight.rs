@@ -1,7 +1,7 @@
 //! Request coalescing: one fill in flight per key, other callers wait for its value.
 //!
 //! [`Store::lookup`](super::store::Store::lookup) with coalescing on makes the first caller to
-//! miss a key its leader (`Lookup::Miss(fill)`) and records the fill's [`Flight`] in the key's
+//! miss a key its leader (`Lookup::Miss(fill)`) and records the fill's `Flight` in the key's
 //! shard; later callers get `Lookup::Wait(waiter)`. The leader ends the fill exactly once:
 //! [`Fill::complete`] stores the value (unless a flush came in between, it does not fit, or its
 //! ttl is zero) and hands it to every waiter; [`Fill::abandon`] or dropping the fill hands them

@@ -3,7 +3,7 @@
 //! One `Store` per stage, shared by every worker thread. A key's 64-bit hash (ahash with fixed
 //! seeds, the same on every thread) picks its shard; each shard is a `Mutex` padded to its own
 //! cache line, held only for map and list work: values are allocated before it is taken, and
-//! values that leave the store are dropped after it is released (see [`Graveyard`]); wakers
+//! values that leave the store are dropped after it is released (see `Graveyard`); wakers
 //! are never woken under it.
 //!
 //! Inside a shard: a `HashMap` from key to slot index, and a slab of nodes with a free list and
@@ -525,7 +525,9 @@ impl<V> Shard<V> {
             return None;
         }
         match self.policy {
-            Policy::S3Fifo => node.freq = (node.freq + 1).min(MAX_FREQ),
+            // Saturated: leave the line clean (other cores may be reading it).
+            Policy::S3Fifo if node.freq >= MAX_FREQ => {}
+            Policy::S3Fifo => node.freq += 1,
             Policy::Lru => {
                 if self.lists[Queue::Main as usize].head != index {
                     self.unlink(index);
@@ -1204,6 +1206,23 @@ mod tests {
             );
             store.check_invariants().unwrap_or_else(|e| panic!("{e}"));
         }
+    }
+
+    #[test]
+    fn a_poisoned_shard_is_recovered() {
+        let store = Store::new(1 << 20, 1, Policy::S3Fifo);
+        assert!(store.insert(b"k", value(1), 10, TTL, S(0)));
+        let poisoned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = store.lock(0);
+            panic!("poison the shard");
+        }));
+        assert!(poisoned.is_err());
+        assert!(store.shards[0].is_poisoned());
+        assert_eq!(got(&store, b"k", S(1)), Some(1));
+        assert!(store.insert(b"j", value(2), 10, TTL, S(1)));
+        assert!(matches!(store.lookup(b"x", S(1), true), Lookup::Miss(_)));
+        store.flush();
+        assert_eq!(store.stats(), StoreStats::default());
     }
 
     /// xorshift64*: deterministic test randomness.
