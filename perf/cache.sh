@@ -122,7 +122,15 @@ start tollgate taskset -c "$CPUS" "$BIN" run --config "$WORK/tollgate.yaml" --wo
 TG_PID=$LAST_PID
 wait_port $TG_PORT
 sleep 0.2
-NGINX_WORKERS=$(cat /proc/"$NGINX_PID"/task/*/children)
+# nginx's worker and cache manager processes (its master only supervises; the cache loader
+# exits after its first pass and is not counted).
+NGINX_WORKERS=
+for kid in $(cat /proc/"$NGINX_PID"/task/*/children); do
+  case $(tr '\0' ' ' </proc/"$kid"/cmdline 2>/dev/null) in
+    *"worker process"* | *"cache manager"*) NGINX_WORKERS="$NGINX_WORKERS $kid" ;;
+  esac
+done
+[[ -n $NGINX_WORKERS ]] || { echo "nginx started no workers" >&2; exit 1; }
 
 cpu_ns() {
   local pid files=()
