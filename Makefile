@@ -4,7 +4,7 @@ CONFIG       ?= examples/quickstart.yaml
 DEMO_UPSTREAM ?= 127.0.0.1:9090
 BIN          := target/release/tollgate
 
-.PHONY: all build run test check lint fmt bench perf certs clean
+.PHONY: all build run test check lint fmt bench perf perf-cache certs clean
 
 all: build
 
@@ -47,6 +47,10 @@ bench:
 # Load comparison with nginx (perf/compare.sh; needs nginx: apt-get install nginx).
 perf: build
 	perf/compare.sh
+
+# Stage cache hits vs proxied requests, and vs nginx proxy_cache (perf/cache.sh).
+perf-cache: build
+	perf/cache.sh
 
 clean:
 	$(CARGO) clean
