@@ -25,7 +25,6 @@ mod common;
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -584,19 +583,6 @@ fn stat(v: &serde_json::Value, key: &str) -> u64 {
     v.get(key)
         .and_then(|x| x.as_u64())
         .unwrap_or_else(|| panic!("cache statistics have no integer field {key:?}: {v}"))
-}
-
-/// Run `tollgate ARGS`: (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Send GET `target` once on each of `n` connections (opened first), all released at once.

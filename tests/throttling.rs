@@ -21,7 +21,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -225,19 +224,6 @@ fn temp_path(name: &str) -> ScratchPath {
     let f = write_temp(name, "");
     let _ = std::fs::remove_file(f.path());
     ScratchPath(f)
-}
-
-/// Run `tollgate ARGS`: (exit code, stdout, stderr).
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `tollgate usage --state-file F --json`: the quota record of (plan, key), if present.
