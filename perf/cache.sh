@@ -24,28 +24,10 @@ UP_PORT=18181 NGINX_PORT=18182 TG_PORT=18183
 [[ $WARMUP =~ ^[0-9]+$ ]] && WARMUP="${WARMUP}s"
 command -v nginx >/dev/null || { echo "nginx is not installed: apt-get install nginx" >&2; exit 2; }
 [[ -x $BIN ]] || { echo "$BIN not found: run 'make build' first" >&2; exit 2; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for p in $UP_PORT $NGINX_PORT $TG_PORT; do
-  if port_open "$p"; then echo "port $p is in use" >&2; exit 2; fi
-done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-cache.XXXXXX")
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-start() { local log=$1; shift; "$@" >"$WORK/$log.out" 2>&1 & PIDS+=("$!"); LAST_PID=$!; }
-wait_port() {
-  local i
-  for ((i = 0; i < 200; i++)); do port_open "$1" && return 0; sleep 0.05; done
-  echo "nothing listens on :$1; logs:" >&2; cat "$WORK"/*.out "$WORK"/*.err >&2 2>/dev/null || true; exit 1
-}
+# shellcheck source=perf/lib.sh
+source "$ROOT/perf/lib.sh"
+ports_free $UP_PORT $NGINX_PORT $TG_PORT
+scratch cache
 
 mkdir -p "$WORK/www" "$WORK/nginx-cache"
 head -c 16384 /dev/urandom >"$WORK/www/16k"
@@ -114,13 +96,13 @@ apis:
 YAML
 
 start upstream taskset -c "$CPUS" nginx -p "$WORK" -e "$WORK/up.err" -c "$WORK/upstream.conf"
-wait_port $UP_PORT
+wait_port $UP_PORT "$LAST_PID" upstream
 start nginx taskset -c "$CPUS" nginx -p "$WORK" -e "$WORK/proxy.err" -c "$WORK/proxy.conf"
 NGINX_PID=$LAST_PID
-wait_port $NGINX_PORT
+wait_port $NGINX_PORT "$NGINX_PID" nginx
 start tollgate taskset -c "$CPUS" "$BIN" run --config "$WORK/tollgate.yaml" --workers 1
 TG_PID=$LAST_PID
-wait_port $TG_PORT
+wait_port $TG_PORT "$TG_PID" tollgate
 sleep 0.2
 # nginx's worker and cache manager processes (its master only supervises; the cache loader
 # exits after its first pass and is not counted).
@@ -131,12 +113,6 @@ for kid in $(cat /proc/"$NGINX_PID"/task/*/children); do
   esac
 done
 [[ -n $NGINX_WORKERS ]] || { echo "nginx started no workers" >&2; exit 1; }
-
-cpu_ns() {
-  local pid files=()
-  for pid in "$@"; do files+=(/proc/"$pid"/task/*/schedstat); done
-  awk '{s += $1} END {printf "%.0f", s}' "${files[@]}"
-}
 
 run_one() { # size target kind round duration
   local size=$1 target=$2 kind=$3 round=$4 duration=$5 port pids before after json

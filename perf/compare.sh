@@ -72,48 +72,10 @@ if [[ ! -x $BIN ]]; then
   exit 2
 fi
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-for port in "$UPSTREAM_PORT" "$NGINX_PORT" "$TOLLGATE_PORT" "$NGINX_TLS_PORT" "$TOLLGATE_TLS_PORT"; do
-  if port_open "$port"; then
-    echo "port $port is already in use; stop whatever listens there first" >&2
-    exit 2
-  fi
-done
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/tollgate-compare.XXXXXX")
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Start a long-running process in the background and remember its PID.
-start() {
-  local log=$1; shift
-  "$@" >"$WORK/$log.out" 2>&1 &
-  PIDS+=("$!")
-  LAST_PID=$!
-}
-
-wait_port() {
-  local port=$1 pid=$2 name=$3 i
-  for ((i = 0; i < 200; i++)); do
-    port_open "$port" && return 0
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "$name exited during start-up:" >&2
-      cat "$WORK/$name.out" "$WORK"/*.err 2>/dev/null >&2 || true
-      exit 1
-    fi
-    sleep 0.05
-  done
-  echo "$name did not listen on :$port within 10 s" >&2
-  exit 1
-}
+# shellcheck source=perf/lib.sh
+source "$ROOT/perf/lib.sh"
+ports_free "$UPSTREAM_PORT" "$NGINX_PORT" "$TOLLGATE_PORT" "$NGINX_TLS_PORT" "$TOLLGATE_TLS_PORT"
+scratch compare
 
 # The fixed upstream: nginx, 1 worker, /small and static files (readable by nginx's
 # unprivileged workers).
@@ -164,13 +126,6 @@ nginx_workers() {
   exit 1
 }
 NGINX_WORKERS=$(nginx_workers)
-
-# Nanoseconds on CPU of every thread of the given processes.
-cpu_ns() {
-  local pid files=()
-  for pid in "$@"; do files+=(/proc/"$pid"/task/*/schedstat); done
-  awk '{s += $1} END {printf "%.0f", s}' "${files[@]}"
-}
 
 scenario_args() {
   case $1 in
