@@ -6,17 +6,20 @@
 //! 1. accept (`net::listener`) on the worker's own SO_REUSEPORT listener;
 //! 2. parse the head (`http::parse`) straight from the connection's read buffer;
 //! 3. route (`routing::domain`, `routing::resource`): host -> API -> stage -> route;
-//! 4. method request (API keys, authorizers, validation: later issues);
-//! 5. throttle and 6. cache (later issues);
+//! 4. method request: the API key (`pipeline::api_key`; authorizers and validation: later);
+//! 5. throttle (`pipeline::throttle`): per-core token shares, global quotas;
+//! 6. cache (`pipeline::cache`): the stage's shared cache answers hits, coalesces misses;
 //! 7. integration request and 8. integration (`pipeline::integration`: MOCK or HTTP_PROXY
 //!    through the per-worker upstream pool);
-//! 9. integration response and 10. method response: stream back, or turn a `GatewayError`
-//!    into the gateway response from `error`'s one table.
+//! 9. integration response and 10. method response: stream back (recording a cacheable
+//!    response for the cache), or turn a `GatewayError` into the gateway response from
+//!    `error`'s one table.
 //!
 //! Who owns what: one worker thread per core with its own monoio runtime, listeners,
 //! upstream pools and buffers (`runtime::worker`, `Rc` state only); the configuration is an
 //! immutable `Arc<config::Snapshot>`; cross-core work travels as typed messages
-//! (`runtime::control`).
+//! (`runtime::control`); the one state shared on the request path, the stage caches, is
+//! audited in `runtime::shared`.
 
 pub mod cache;
 pub mod config;
