@@ -2,7 +2,7 @@
 //!
 //! CONTRACT (implemented by the routing work):
 //! - `UriTemplate::parse(s)` accepts only `http://` URIs (https arrives with target groups),
-//!   with an authority (host[:port], port default 80; IPv6 as `[::1]:port`) that may itself
+//!   with an authority (`host[:port]`, port default 80; IPv6 as `[::1]:port`) that may itself
 //!   contain `${stageVariables.x}`. Errors are reason strings.
 //! - Placeholders: `{name}` (a path parameter of the route; `{proxy}` for `{proxy+}`) and
 //!   `${stageVariables.name}`. `{name}` may appear anywhere after the authority.
