@@ -34,6 +34,12 @@ apis:
           method: HEAD
           uri: http://127.0.0.1:{up_port}/h
           timeout: 2s
+      - route: HEAD /get-upstream
+        integration:
+          type: HTTP_PROXY
+          method: GET
+          uri: http://127.0.0.1:{up_port}/g
+          timeout: 2s
       - route: GET /mock
         integration:
           type: MOCK
@@ -229,6 +235,45 @@ fn head_integration_answers_a_get_client_at_once_with_an_empty_body() {
         1,
         "the upstream connection was not reused"
     );
+}
+
+#[test]
+fn head_client_of_a_get_integration_gets_no_body_and_the_body_is_not_reused() {
+    let up = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        After::KeepOpen,
+    );
+    let gw = Gateway::start(&config(up.port));
+    let mut c = gw.client();
+    c.send(&req("HEAD", "/prod/get-upstream", &[], b""));
+    let r = c.read_head_response();
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.header("content-length"), Some("5"), "{}", r.describe());
+    // Nothing follows the head: the next response on the connection parses cleanly.
+    let r = c.request(&get("/prod/up/after"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "hello"));
+    let reqs = up.requests();
+    assert!(reqs[0].starts_with(b"GET /g "), "{reqs:?}");
+    // The upstream connection whose body was left unread was not pooled.
+    assert_eq!(up.connections(), 2);
+}
+
+#[test]
+fn http10_keep_alive_client_given_a_chunked_body_is_closed() {
+    let up = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        After::KeepOpen,
+    );
+    let gw = Gateway::start(&config(up.port));
+    let out = raw_exchange(
+        gw.port,
+        b"GET /prod/up/c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let r = out.response();
+    assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
+    assert!(r.says_close(), "{}", r.describe());
+    assert!(out.closed, "the close-delimited body was never delimited");
 }
 
 #[test]
