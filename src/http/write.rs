@@ -111,6 +111,7 @@ pub fn push_common_headers(
 }
 
 /// A complete API Gateway error response: `{"message":"..."}` with `x-amzn-ErrorType`.
+#[allow(clippy::too_many_arguments)]
 pub fn push_error_response(
     out: &mut Vec<u8>,
     resp: &GatewayResponse,
