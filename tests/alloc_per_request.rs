@@ -71,7 +71,8 @@ fn spawn_upstream() -> u16 {
                         Ok(n) => have += n,
                     }
                     while let Some(end) = buf[..have].windows(4).position(|w| w == b"\r\n\r\n") {
-                        let reply = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n\r\nhello";
+                        // Two Connection lines: every one is read (issue 10 item 3).
+                        let reply = b"HTTP/1.1 200 OK\r\nconnection: x-up-a\r\ncontent-type: text/plain\r\nconnection: x-up-b\r\nx-up-b: 1\r\ncontent-length: 5\r\n\r\nhello";
                         if s.write_all(reply).is_err() {
                             return;
                         }

@@ -6,6 +6,8 @@ pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         100 => "Continue",
         101 => "Switching Protocols",
+        102 => "Processing",
+        103 => "Early Hints",
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
@@ -84,32 +86,44 @@ pub fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// The `Connection` header a response needs: `close` when the connection ends after it,
+/// `keep-alive` when an HTTP/1.0 client's connection is kept (1.0 closes by default),
+/// nothing otherwise.
+pub fn push_connection(out: &mut Vec<u8>, keep_alive: bool, http10: bool) {
+    if !keep_alive {
+        push_header(out, b"connection", b"close");
+    } else if http10 {
+        push_header(out, b"connection", b"keep-alive");
+    }
+}
+
 /// The headers every gateway-produced response carries: Date, request id, connection.
 pub fn push_common_headers(
     out: &mut Vec<u8>,
     date: &[u8; 29],
     request_id: &[u8],
     keep_alive: bool,
+    http10: bool,
 ) {
     push_header(out, b"date", date);
     push_header(out, b"x-amzn-requestid", request_id);
-    if !keep_alive {
-        push_header(out, b"connection", b"close");
-    }
+    push_connection(out, keep_alive, http10);
 }
 
 /// A complete API Gateway error response: `{"message":"..."}` with `x-amzn-ErrorType`.
+#[allow(clippy::too_many_arguments)]
 pub fn push_error_response(
     out: &mut Vec<u8>,
     resp: &GatewayResponse,
     date: &[u8; 29],
     request_id: &[u8],
     keep_alive: bool,
+    http10: bool,
     head_only: bool,
     retry_after: Option<u64>,
 ) {
     push_status_line(out, resp.status);
-    push_common_headers(out, date, request_id, keep_alive);
+    push_common_headers(out, date, request_id, keep_alive, http10);
     if let Some(secs) = retry_after {
         out.extend_from_slice(b"retry-after: ");
         push_decimal(out, secs);
@@ -156,6 +170,7 @@ mod tests {
             b"rid",
             false,
             false,
+            false,
             None,
         );
         let s = String::from_utf8(v).unwrap_or_default();
@@ -165,5 +180,17 @@ mod tests {
         let body = "{\"message\":\"Missing Authentication Token\"}";
         assert!(s.ends_with(body));
         assert!(s.contains(&format!("content-length: {}\r\n", body.len())));
+    }
+
+    #[test]
+    fn connection_header_per_version() {
+        let mut v = Vec::new();
+        push_connection(&mut v, true, false);
+        assert_eq!(v, b"");
+        push_connection(&mut v, true, true);
+        assert_eq!(v, b"connection: keep-alive\r\n");
+        v.clear();
+        push_connection(&mut v, false, true);
+        assert_eq!(v, b"connection: close\r\n");
     }
 }

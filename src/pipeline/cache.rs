@@ -17,7 +17,7 @@ use crate::config::snapshot::{CacheSettings, Integration, UnauthorizedStrategy};
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::Head;
-use crate::http::write::{push_decimal, push_header, push_status_line};
+use crate::http::write::{push_connection, push_decimal, push_header, push_status_line};
 use crate::net::conn::{ClientConn, Next};
 use crate::pipeline::body::discard_unread;
 use crate::pipeline::route::Routed;
@@ -286,9 +286,7 @@ async fn serve_hit(
         push_decimal(&mut w, entry.body().len() as u64);
         w.extend_from_slice(b"\r\n");
     }
-    if !keep_alive {
-        w.extend_from_slice(b"connection: close\r\n");
-    }
+    push_connection(&mut w, keep_alive, facts.version_minor == 0);
     w.extend_from_slice(b"\r\n");
     let iov = std::mem::take(&mut conn.iov);
     let (res, mut w, iov) = write_hit(&mut conn.stream, entry, w, iov).await;

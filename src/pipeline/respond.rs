@@ -62,6 +62,7 @@ pub async fn error(
         &ctx.date.now(),
         &facts.id,
         keep_alive,
+        facts.version_minor == 0,
         facts.head_only(),
         err.retry_after,
     );
@@ -85,6 +86,7 @@ pub async fn error_and_close(ctx: &WorkerCtx, conn: &mut ClientConn, kind: Error
         &resp,
         &ctx.date.now(),
         &id,
+        false,
         false,
         false,
         None,

@@ -9,7 +9,7 @@ pub const MAX_RESPONSE_HEAD: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseFraming {
-    /// No body (HEAD request, 204, 304).
+    /// No body (response to HEAD, 204, 304).
     None,
     Length(u64),
     Chunked,
@@ -25,22 +25,46 @@ pub struct ResponseHead {
     pub headers: Vec<((usize, usize), (usize, usize))>,
     pub keep_alive: bool,
     pub has_date: bool,
-    /// The upstream's `Connection` header value (its tokens name more hop-by-hop headers).
-    pub connection: Option<(usize, usize)>,
+    /// Some `Connection` field line lists a token other than `close` / `keep-alive` (a
+    /// header name to drop; see `lists`).
+    pub connection_lists: bool,
+}
+
+impl ResponseHead {
+    /// Does any of the upstream's `Connection` field lines list `name` (RFC 9110 §7.6.1:
+    /// every line counts, not only the first or the last)? `buf` is the buffer parsed.
+    pub fn lists(&self, buf: &[u8], name: &[u8]) -> bool {
+        self.connection_lists
+            && self.headers.iter().any(|&((ns, ne), (vs, ve))| {
+                buf[ns..ne].eq_ignore_ascii_case(b"connection")
+                    && buf[vs..ve]
+                        .split(|&b| b == b',')
+                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+            })
+    }
+
+    /// Name and value of header `i` in `buf`.
+    pub fn header<'b>(&self, buf: &'b [u8], i: usize) -> (&'b [u8], &'b [u8]) {
+        let ((ns, ne), (vs, ve)) = self.headers[i];
+        (&buf[ns..ne], &buf[vs..ve])
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ParsedResponse {
     Partial,
-    /// An interim 1xx response of this length (skip it).
+    /// An interim 1xx response (not 101) of this length; its status and headers are in the
+    /// `ResponseHead` (forward it to clients that can take it, then read on).
     Interim(usize),
     Complete(ResponseFraming),
 }
 
-/// Parse an upstream response head from `buf`. Errors are reasons (the caller answers 502).
+/// Parse an upstream response head from `buf`. `sent_head`: the request sent upstream was
+/// HEAD (the body expectation follows the method actually sent, not the client's). Errors
+/// are reasons (the caller answers 502).
 pub fn parse_response_head(
     buf: &[u8],
-    request_was_head: bool,
+    sent_head: bool,
     out: &mut ResponseHead,
 ) -> Result<ParsedResponse, &'static str> {
     let mut raw = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
@@ -57,11 +81,13 @@ pub fn parse_response_head(
         Err(_) => return Err("malformed response head"),
     };
     let status = resp.code.unwrap_or(0);
-    if (100..200).contains(&status) {
-        if status == 101 {
-            return Err("protocol upgrade is not supported");
-        }
-        return Ok(ParsedResponse::Interim(head_len));
+    // RFC 9110 §15: status codes are 100-599 (httparse takes any three digits).
+    if !(100..=599).contains(&status) {
+        return Err("response status code outside 100-599");
+    }
+    if status == 101 {
+        // tollgate never asks for an upgrade (Upgrade is hop-by-hop, dropped upstream).
+        return Err("protocol switch that was not asked for");
     }
     let http10 = resp.version == Some(0);
     out.status = status;
@@ -69,11 +95,13 @@ pub fn parse_response_head(
     out.headers.clear();
     out.keep_alive = !http10;
     out.has_date = false;
-    out.connection = None;
+    out.connection_lists = false;
     let base = buf.as_ptr() as usize;
     let mut content_length: Option<u64> = None;
-    let mut chunked = false;
     let mut has_te = false;
+    // Transfer codings over every Transfer-Encoding line: only exactly `chunked` is valid.
+    let mut codings = 0usize;
+    let mut only_chunked = true;
     for h in resp.headers.iter() {
         let name = h.name.as_bytes();
         let value = h.value;
@@ -88,17 +116,25 @@ pub fn parse_response_head(
             content_length = Some(n);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             has_te = true;
-            chunked = value
-                .rsplit(|&b| b == b',')
-                .next()
-                .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            for coding in value.split(|&b| b == b',') {
+                let coding = coding.trim_ascii();
+                if coding.is_empty() {
+                    continue;
+                }
+                codings += 1;
+                only_chunked &= coding.eq_ignore_ascii_case(b"chunked");
+            }
         } else if name.eq_ignore_ascii_case(b"connection") {
             for token in value.split(|&b| b == b',') {
                 let token = token.trim_ascii();
                 if token.eq_ignore_ascii_case(b"close") {
                     out.keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && http10 {
-                    out.keep_alive = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    if http10 {
+                        out.keep_alive = true;
+                    }
+                } else if !token.is_empty() {
+                    out.connection_lists = true;
                 }
             }
         } else if name.eq_ignore_ascii_case(b"date") {
@@ -106,19 +142,23 @@ pub fn parse_response_head(
         }
         let ns = name.as_ptr() as usize - base;
         let vs = value.as_ptr() as usize - base;
-        if name.eq_ignore_ascii_case(b"connection") {
-            out.connection = Some((vs, vs + value.len()));
-        }
         out.headers
             .push(((ns, ns + name.len()), (vs, vs + value.len())));
     }
-    let framing = if request_was_head || status == 204 || status == 304 {
+    if status < 200 {
+        return Ok(ParsedResponse::Interim(head_len));
+    }
+    let framing = if sent_head || status == 204 || status == 304 {
         ResponseFraming::None
     } else if has_te {
-        if chunked {
+        // The upstream request carries no TE header, so chunked is the only transfer coding
+        // the upstream may use (RFC 9110 §10.1.4, RFC 9112 §6.1). Any other (`gzip`, `gzip,
+        // chunked`, chunked twice) cannot be passed on as it is nor renamed to a content
+        // coding: the response is refused (502), never delivered still coded.
+        if codings == 1 && only_chunked {
             ResponseFraming::Chunked
         } else {
-            ResponseFraming::UntilClose
+            return Err("transfer coding other than chunked");
         }
     } else if let Some(n) = content_length {
         ResponseFraming::Length(n)
@@ -196,6 +236,93 @@ mod tests {
                 .is_err()
         );
         assert!(parse(b"garbage\r\n\r\n", false).0.is_err());
+    }
+
+    #[test]
+    fn status_codes_outside_100_to_599_and_101_are_errors() {
+        for raw in [
+            &b"HTTP/1.1 099 Odd\r\nContent-Length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 000 Odd\r\n\r\n",
+            b"HTTP/1.1 600 Odd\r\n\r\n",
+            b"HTTP/1.1 999 Odd\r\n\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+        ] {
+            assert!(
+                parse(raw, false).0.is_err(),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        let (r, h) = parse(b"HTTP/1.1 599 Odd\r\nContent-Length: 0\r\n\r\n", false);
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::Length(0))));
+        assert_eq!(h.status, 599);
+    }
+
+    #[test]
+    fn interim_responses_carry_status_and_headers() {
+        let raw = b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\n\r\n";
+        let (r, h) = parse(raw, false);
+        assert_eq!(r, Ok(ParsedResponse::Interim(44)));
+        assert_eq!(h.status, 103);
+        assert_eq!(h.headers.len(), 1);
+        assert_eq!(h.header(raw, 0), (&b"Link"[..], &b"</a.css>"[..]));
+    }
+
+    #[test]
+    fn only_chunked_alone_is_a_transfer_coding() {
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: \r\n\r\n",
+        ] {
+            assert!(
+                parse(raw, false).0.is_err(),
+                "{:?}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        let (r, _) = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked \r\n\r\n",
+            false,
+        );
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::Chunked)));
+        // No body follows anyway: the coding is not looked at.
+        let (r, _) = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", true);
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::None)));
+        let (r, _) = parse(
+            b"HTTP/1.1 204 No Content\r\nTransfer-Encoding: gzip\r\n\r\n",
+            false,
+        );
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::None)));
+    }
+
+    #[test]
+    fn body_expectation_follows_the_method_sent_upstream() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+        let (r, _) = parse(raw, true);
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::None)));
+        let (r, _) = parse(raw, false);
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::Length(5))));
+    }
+
+    #[test]
+    fn every_connection_line_counts() {
+        let raw = b"HTTP/1.1 200 OK\r\nConnection: x-a\r\nConnection: close\r\nConnection: X-B, x-c\r\nContent-Length: 0\r\n\r\n";
+        let (r, h) = parse(raw, false);
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::Length(0))));
+        assert!(!h.keep_alive);
+        assert!(h.connection_lists);
+        for name in [&b"X-A"[..], b"x-b", b"x-c"] {
+            assert!(h.lists(raw, name), "{:?}", String::from_utf8_lossy(name));
+        }
+        assert!(!h.lists(raw, b"content-length"));
+        let raw = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n";
+        let (_, h) = parse(raw, false);
+        assert!(h.keep_alive);
+        assert!(!h.connection_lists);
     }
 
     #[test]

@@ -11,13 +11,15 @@ use monoio::time::Instant;
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::BodyFraming;
-use crate::http::write::push_hex;
+use crate::http::write::{push_header, push_hex, push_status_line};
 use crate::net::conn::{BodyState, ClientConn};
 use crate::net::splice::{splice_exact, SPLICE_MIN};
 use crate::pipeline::body::BodyReader;
 use crate::pipeline::RequestFacts;
 use crate::runtime::worker::WorkerCtx;
-use crate::upstream::client::{parse_response_head, ParsedResponse, ResponseFraming, ResponseHead};
+use crate::upstream::client::{
+    forward_response_header, parse_response_head, ParsedResponse, ResponseFraming, ResponseHead,
+};
 use crate::upstream::pool::{Endpoint, UpstreamConn};
 
 /// Why an exchange failed.
@@ -48,6 +50,9 @@ pub async fn exchange(
     resp: &mut ResponseHead,
 ) -> Result<(UpstreamConn, ResponseFraming), ExchangeError> {
     let replayable = facts.body == BodyFraming::None;
+    // The body expectation follows the method actually sent upstream (the integration's
+    // `method` may differ from the client's), read off the head about to be sent.
+    let sent_head = conn.ubuf.starts_with(b"HEAD ");
     let mut pooled = if endpoint.proxy_v2.is_some() {
         // This client's own connection, if it still is one to the same target.
         match conn.pinned_upstream.take() {
@@ -70,7 +75,10 @@ pub async fn exchange(
                 .map_err(ExchangeError::Connect)?,
         };
         let reused = up.reused;
-        match send_and_read_head(ctx, conn, facts, snapshot, &mut up, deadline, resp).await {
+        let sent = send_and_read_head(
+            ctx, conn, facts, snapshot, &mut up, deadline, resp, sent_head,
+        );
+        match sent.await {
             Ok(framing) => return Ok((up, framing)),
             Err(Failure::Stale(_)) if reused && replayable => continue,
             Err(Failure::Stale(e)) | Err(Failure::Io(e)) => {
@@ -96,6 +104,7 @@ enum Failure {
     Malformed(&'static str),
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send_and_read_head(
     ctx: &WorkerCtx,
     conn: &mut ClientConn,
@@ -104,31 +113,39 @@ async fn send_and_read_head(
     up: &mut UpstreamConn,
     deadline: Instant,
     resp: &mut ResponseHead,
+    sent_head: bool,
 ) -> Result<ResponseFraming, Failure> {
-    let head = std::mem::take(&mut conn.ubuf);
-    let (res, head) = match monoio::time::timeout_at(deadline, up.stream.write_all(head)).await {
-        Ok(r) => r,
-        Err(_) => {
-            // The buffer went with the cancelled write; start a new one.
-            return Err(Failure::Io(io::ErrorKind::TimedOut.into()));
-        }
-    };
-    conn.ubuf = head;
-    res.map_err(Failure::Stale)?;
+    // A chunked body's head is held back until the first chunk header has parsed (and goes
+    // out with that chunk): bad framing at the start sends the upstream nothing.
+    let hold_head = conn.body_state == BodyState::Untouched && facts.body == BodyFraming::Chunked;
+    if !hold_head {
+        let head = std::mem::take(&mut conn.ubuf);
+        let (res, head) = match monoio::time::timeout_at(deadline, up.stream.write_all(head)).await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                // The buffer went with the cancelled write; start a new one.
+                return Err(Failure::Io(io::ErrorKind::TimedOut.into()));
+            }
+        };
+        conn.ubuf = head;
+        res.map_err(Failure::Stale)?;
+    }
 
     if conn.body_state == BodyState::Untouched {
-        send_body(ctx, conn, facts, snapshot, up, deadline).await?;
+        send_body(ctx, conn, facts, snapshot, up, deadline, hold_head).await?;
     }
 
     let mut got_bytes = false;
     loop {
         if !up.rbuf.is_empty() {
             got_bytes = true;
-            match parse_response_head(&up.rbuf, facts.head_only(), resp) {
+            match parse_response_head(&up.rbuf, sent_head, resp) {
                 Ok(ParsedResponse::Complete(framing)) => {
                     return Ok(framing);
                 }
                 Ok(ParsedResponse::Interim(n)) => {
+                    forward_interim(conn, facts, up, resp, deadline).await?;
                     up.consume(n);
                     continue;
                 }
@@ -152,6 +169,36 @@ async fn send_and_read_head(
     }
 }
 
+/// Pass an interim 1xx response (100 Continue, 103 Early Hints, ...) on to the client, as a
+/// proxy must (RFC 9110 §15.2), minus hop-by-hop headers; not to HTTP/1.0 clients, which
+/// cannot take one.
+async fn forward_interim(
+    conn: &mut ClientConn,
+    facts: &RequestFacts,
+    up: &UpstreamConn,
+    resp: &ResponseHead,
+    deadline: Instant,
+) -> Result<(), Failure> {
+    if facts.version_minor == 0 {
+        return Ok(());
+    }
+    let w = &mut conn.wbuf;
+    w.clear();
+    push_status_line(w, resp.status);
+    for i in 0..resp.headers.len() {
+        let (name, value) = resp.header(&up.rbuf, i);
+        if forward_response_header(name) && !resp.lists(&up.rbuf, name) {
+            push_header(w, name, value);
+        }
+    }
+    w.extend_from_slice(b"\r\n");
+    match monoio::time::timeout_at(deadline, conn.flush_wbuf()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Failure::Io(e)),
+        Err(_) => Err(Failure::Io(io::ErrorKind::TimedOut.into())),
+    }
+}
+
 /// Stream the client's body to the upstream (chunked bodies are re-encoded).
 async fn send_body(
     ctx: &WorkerCtx,
@@ -160,6 +207,7 @@ async fn send_body(
     snapshot: &Snapshot,
     up: &mut UpstreamConn,
     deadline: Instant,
+    mut head_pending: bool,
 ) -> Result<(), Failure> {
     let limits = &snapshot.limits;
     let mut body = BodyReader::new(
@@ -199,8 +247,12 @@ async fn send_body(
             break;
         }
         let written = if chunked {
+            // The held-back head (still in `ubuf`) goes out with the first chunk.
             let mut frame = std::mem::take(&mut conn.ubuf);
-            frame.clear();
+            if !head_pending {
+                frame.clear();
+            }
+            head_pending = false;
             push_hex(&mut frame, n as u64);
             frame.extend_from_slice(b"\r\n");
             frame.extend_from_slice(&conn.rbuf[..n]);
@@ -222,15 +274,17 @@ async fn send_body(
         written.map_err(Failure::Io)?;
     }
     if chunked {
-        let (res, _) = match monoio::time::timeout_at(
-            deadline,
-            up.stream.write_all(&b"0\r\n\r\n"[..]),
-        )
-        .await
+        let mut last = std::mem::take(&mut conn.ubuf);
+        if !head_pending {
+            last.clear();
+        }
+        last.extend_from_slice(b"0\r\n\r\n");
+        let (res, last) = match monoio::time::timeout_at(deadline, up.stream.write_all(last)).await
         {
             Ok(r) => r,
             Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
         };
+        conn.ubuf = last;
         res.map_err(Failure::Io)?;
     }
     conn.body_state = BodyState::Done;

@@ -18,7 +18,7 @@ use crate::net::conn::{BodyState, ClientConn, Next};
 use crate::net::x509::{self, CertInfo};
 use crate::pipeline::cache::Miss;
 use crate::pipeline::integration::exchange::{exchange, io_failure, ExchangeError};
-use crate::pipeline::integration::stream_back::respond;
+use crate::pipeline::integration::stream_back::{client_closes, respond};
 use crate::pipeline::route::Routed;
 use crate::pipeline::RequestFacts;
 use crate::routing::resource::DEFAULT_ROUTE;
@@ -248,16 +248,20 @@ async fn respond_and_pool(
     }
     match result {
         Ok(()) => {
-            if resp.keep_alive && framing != ResponseFraming::UntilClose && up.rbuf.is_empty() {
+            // A HEAD client got no body: one the upstream sends is left unread.
+            let body_unread = facts.head_only() && framing != ResponseFraming::None;
+            if resp.keep_alive
+                && framing != ResponseFraming::UntilClose
+                && up.rbuf.is_empty()
+                && !body_unread
+            {
                 if endpoint.proxy_v2.is_some() {
                     conn.pinned_upstream = Some((endpoint.key, up));
                 } else {
                     ctx.upstreams.put(endpoint, up);
                 }
             }
-            let closes =
-                !keep_alive || (facts.version_minor == 0 && framing == ResponseFraming::UntilClose);
-            if closes {
+            if client_closes(facts, framing, keep_alive) {
                 Next::Close
             } else {
                 Next::KeepAlive

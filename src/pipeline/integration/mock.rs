@@ -22,14 +22,25 @@ pub async fn respond(
     let w = &mut conn.wbuf;
     w.clear();
     push_status_line(w, mock.status);
-    push_common_headers(w, &ctx.date.now(), &facts.id, keep_alive);
+    push_common_headers(
+        w,
+        &ctx.date.now(),
+        &facts.id,
+        keep_alive,
+        facts.version_minor == 0,
+    );
     for (name, value) in &mock.headers {
         push_header(w, name.as_bytes(), value.as_bytes());
     }
-    w.extend_from_slice(b"content-length: ");
-    push_decimal(w, mock.body.len() as u64);
-    w.extend_from_slice(b"\r\n\r\n");
-    if !facts.head_only() {
+    // 204 and 304 have no content, hence no Content-Length (RFC 9110 §8.6, §15.3.5).
+    let bodiless = mock.status == 204 || mock.status == 304;
+    if !bodiless {
+        w.extend_from_slice(b"content-length: ");
+        push_decimal(w, mock.body.len() as u64);
+        w.extend_from_slice(b"\r\n");
+    }
+    w.extend_from_slice(b"\r\n");
+    if !facts.head_only() && !bodiless {
         w.extend_from_slice(&mock.body);
     }
     if conn.flush_wbuf().await.is_err() || !keep_alive {

@@ -11,17 +11,33 @@ use monoio::time::Instant;
 
 use crate::config::Snapshot;
 use crate::http::chunked::{ChunkedDecoder, Step};
-use crate::http::write::{push_decimal, push_header, push_hex, push_status_line};
+use crate::http::write::{push_connection, push_decimal, push_header, push_hex, push_status_line};
 use crate::net::conn::ClientConn;
 use crate::net::splice::{splice_exact, SPLICE_MIN};
 use crate::pipeline::cache::{Miss, IGNORED_WARNING};
-use crate::pipeline::integration::http_proxy::lists_token;
 use crate::pipeline::RequestFacts;
 use crate::runtime::worker::WorkerCtx;
 use crate::upstream::client::{forward_response_header, ResponseFraming, ResponseHead};
 use crate::upstream::pool::UpstreamConn;
 
+/// Does the client connection close after this response? When it was to be kept
+/// (`keep_alive`), only an HTTP/1.0 client that gets a body of unknown length (which only
+/// the close can delimit) loses it.
+pub fn client_closes(facts: &RequestFacts, framing: ResponseFraming, keep_alive: bool) -> bool {
+    let unknown_length = matches!(
+        framing,
+        ResponseFraming::Chunked | ResponseFraming::UntilClose
+    );
+    !keep_alive || (unknown_length && !facts.head_only() && facts.version_minor == 0)
+}
+
 /// Write the response head to the client and stream the body.
+///
+/// The body the client gets follows the request it sent, the framing follows the request
+/// sent upstream (they differ when the integration's `method` is set): a HEAD client gets
+/// no body (the upstream connection is then not reused if the upstream sent one), a GET
+/// client whose integration sent HEAD gets `content-length: 0`. 204 responses never carry
+/// Content-Length; 304 and HEAD responses keep the upstream's.
 #[allow(clippy::too_many_arguments)]
 pub async fn respond(
     ctx: &WorkerCtx,
@@ -40,32 +56,33 @@ pub async fn respond(
         ResponseFraming::None => Some(0),
         ResponseFraming::Chunked | ResponseFraming::UntilClose => None,
     };
+    let client_head = facts.head_only();
     let recording = match miss.as_deref_mut() {
-        Some(m) if !facts.head_only() => m.begin(resp.status, length),
+        Some(m) if !client_head => m.begin(resp.status, length),
         _ => false,
     };
     let rechunk = matches!(
         framing,
         ResponseFraming::Chunked | ResponseFraming::UntilClose
     ) && facts.version_minor == 1;
+    let bodiless_status = resp.status == 204 || resp.status == 304;
+    // With no body to frame, the upstream's Content-Length describes the representation:
+    // passed on for HEAD and 304 (RFC 9110 §8.6), never for 204.
+    let keep_upstream_length = framing == ResponseFraming::None
+        && resp.status != 204
+        && (client_head || resp.status == 304);
     {
         let w = &mut conn.wbuf;
         w.clear();
         push_status_line(w, resp.status);
-        for &((ns, ne), (vs, ve)) in &resp.headers {
-            let (name, value) = (&up.rbuf[ns..ne], &up.rbuf[vs..ve]);
-            let listed = resp
-                .connection
-                .is_some_and(|(s, e)| lists_token(&up.rbuf[s..e], name));
-            if forward_response_header(name) && !listed {
+        for i in 0..resp.headers.len() {
+            let (name, value) = resp.header(&up.rbuf, i);
+            if forward_response_header(name) && !resp.lists(&up.rbuf, name) {
                 push_header(w, name, value);
                 if let Some(m) = miss.as_deref_mut() {
                     m.header(name, value);
                 }
-            } else if framing == ResponseFraming::None
-                && name.eq_ignore_ascii_case(b"content-length")
-            {
-                // HEAD and 304 responses describe the representation's length: keep it.
+            } else if keep_upstream_length && name.eq_ignore_ascii_case(b"content-length") {
                 push_header(w, name, value);
             }
         }
@@ -91,17 +108,25 @@ pub async fn respond(
             ResponseFraming::Chunked | ResponseFraming::UntilClose if rechunk => {
                 w.extend_from_slice(b"transfer-encoding: chunked\r\n");
             }
+            // The integration sent HEAD, the client did not: say there is no body.
+            ResponseFraming::None if !client_head && !bodiless_status => {
+                w.extend_from_slice(b"content-length: 0\r\n");
+            }
             _ => {}
         }
-        let closes = !keep_alive || (!rechunk && framing == ResponseFraming::UntilClose);
-        if closes {
-            w.extend_from_slice(b"connection: close\r\n");
-        }
+        push_connection(
+            w,
+            !client_closes(facts, framing, keep_alive),
+            facts.version_minor == 0,
+        );
         w.extend_from_slice(b"\r\n");
     }
     up.consume(resp.head_len);
     let write_limit = snapshot.limits.body_read_timeout;
     with_timeout(write_limit, conn.flush_wbuf()).await?;
+    if client_head {
+        return Ok(());
+    }
 
     match framing {
         ResponseFraming::None => Ok(()),

@@ -1,0 +1,384 @@
+//! Probe regression suite (issue 10 items 3 and 5): hostile or unusual upstream responses
+//! and HTTP/1.0 keep-alive clients. Whatever the upstream sends, the client gets valid
+//! HTTP: status codes in range, no Content-Length on 204, no body the head does not frame,
+//! interim 1xx responses where the client can take them, no transfer coding silently
+//! dropped, no header an upstream named in any `Connection` field line. Scripted raw TCP
+//! upstreams serve fixed bytes; raw clients read what the gateway wrote.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::*;
+
+fn config(up_port: u16) -> String {
+    format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: u
+apis:
+  - id: u
+    routes:
+      - route: ANY /up/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://127.0.0.1:{up_port}/{{proxy}}
+          timeout: 2s
+      - route: GET /head-upstream
+        integration:
+          type: HTTP_PROXY
+          method: HEAD
+          uri: http://127.0.0.1:{up_port}/h
+          timeout: 2s
+      - route: HEAD /get-upstream
+        integration:
+          type: HTTP_PROXY
+          method: GET
+          uri: http://127.0.0.1:{up_port}/g
+          timeout: 2s
+      - route: GET /mock
+        integration:
+          type: MOCK
+          body: mocked
+      - route: GET /mock204
+        integration:
+          type: MOCK
+          status: 204
+          headers: {{x-m: '1'}}
+    stages:
+      - name: prod
+"
+    )
+}
+
+/// One request through the gateway to an upstream that answers `upstream_bytes`.
+fn through(upstream_bytes: &[u8], after: After, request: &[u8]) -> Response {
+    let up = ScriptedUpstream::start(upstream_bytes, after);
+    let gw = Gateway::start(&config(up.port));
+    gw.client().request(request)
+}
+
+// ---------------------------------------------------------------- item 3, response side
+
+#[test]
+fn every_connection_line_of_the_upstream_names_hop_by_hop_headers() {
+    for upstream in [
+        // The listing line first, `close` last (today only the last line was read).
+        &b"HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nConnection: close\r\nX-Secret: s\r\nX-Other: o\r\nContent-Length: 2\r\n\r\nok"[..],
+        &b"HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: X-Secret\r\nX-Secret: s\r\nX-Other: o\r\nContent-Length: 2\r\n\r\nok"[..],
+        &b"HTTP/1.1 200 OK\r\nConnection: x-a\r\nConnection: X-Secret, x-b\r\nConnection: x-c\r\nX-Secret: s\r\nX-Other: o\r\nContent-Length: 2\r\n\r\nok"[..],
+    ] {
+        let r = through(upstream, After::Close, &get("/prod/up/c"));
+        assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
+        assert_eq!(
+            r.header("x-secret"),
+            None,
+            "a header named in a Connection line reached the client: {}",
+            r.describe()
+        );
+        assert_eq!(r.header("x-other"), Some("o"), "{}", r.describe());
+        assert!(!r.says_close(), "{}", r.describe());
+    }
+}
+
+// ---------------------------------------------------------------- item 5
+
+#[test]
+fn status_codes_outside_100_to_599_are_502() {
+    for status in ["099", "000", "600", "999"] {
+        let upstream = format!("HTTP/1.1 {status} Odd\r\nContent-Length: 2\r\n\r\nok");
+        let r = through(upstream.as_bytes(), After::Close, &get("/prod/up/s"));
+        r.assert_gateway_error(502, "Internal server error", "InternalServerErrorException");
+    }
+}
+
+#[test]
+fn upstream_204_carries_no_content_length_and_no_body() {
+    // A 204 with a Content-Length and stray bytes: neither reaches the client, and the next
+    // response on the same client connection is intact.
+    let up = ScriptedUpstream::start(
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\nX-Up: 1\r\n\r\nhello",
+        After::Close,
+    );
+    let gw = Gateway::start(&config(up.port));
+    let mut c = gw.client();
+    for _ in 0..2 {
+        c.send(&get("/prod/up/n"));
+        let r = c.read_response();
+        assert_eq!(r.status, 204, "{}", r.describe());
+        assert_eq!(r.header("content-length"), None, "{}", r.describe());
+        assert_eq!(r.header("transfer-encoding"), None, "{}", r.describe());
+        assert_eq!(r.header("x-up"), Some("1"), "{}", r.describe());
+    }
+    // Nothing after the two heads (no "hello").
+    c.send(&get("/prod/mock"));
+    let r = c.read_response();
+    assert_eq!((r.status, r.body_str().as_str()), (200, "mocked"));
+}
+
+#[test]
+fn mock_204_carries_no_content_length() {
+    let up = ScriptedUpstream::start(b"", After::Close);
+    let gw = Gateway::start(&config(up.port));
+    let mut c = gw.client();
+    let r = c.request(&get("/prod/mock204"));
+    assert_eq!(r.status, 204, "{}", r.describe());
+    assert_eq!(r.header("content-length"), None, "{}", r.describe());
+    assert_eq!(r.header("x-m"), Some("1"), "{}", r.describe());
+    let r = c.request(&get("/prod/mock"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "mocked"));
+}
+
+#[test]
+fn interim_responses_reach_http11_clients_before_the_final_one() {
+    let r103 = "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nConnection: x-hop\r\nX-Hop: 1\r\n\r\n";
+    let upstream = format!(
+        "{r103}HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    );
+    let up = ScriptedUpstream::start(upstream.as_bytes(), After::KeepOpen);
+    let gw = Gateway::start(&config(up.port));
+    let mut c = gw.client();
+    c.send(&get("/prod/up/i"));
+    let first = c.read_response();
+    assert_eq!(first.status, 103, "{}", first.describe());
+    assert_eq!(first.reason, "Early Hints");
+    assert_eq!(first.header("link"), Some("</s.css>; rel=preload"));
+    assert_eq!(first.header("x-hop"), None, "{}", first.describe());
+    assert_eq!(first.header("content-length"), None, "{}", first.describe());
+    let second = c.read_response();
+    assert_eq!(second.status, 100, "{}", second.describe());
+    let last = c.read_response();
+    assert_eq!((last.status, last.body_str().as_str()), (200, "ok"));
+    last.assert_request_id();
+    // The connection goes on.
+    let r = c.request(&get("/prod/mock"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "mocked"));
+}
+
+#[test]
+fn interim_responses_are_not_sent_to_http10_clients() {
+    let up = ScriptedUpstream::start(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        After::KeepOpen,
+    );
+    let gw = Gateway::start(&config(up.port));
+    let out = raw_exchange(
+        gw.port,
+        b"GET /prod/up/i HTTP/1.0\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let r = out.response();
+    assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
+    assert!(out.closed);
+    assert!(out.trailing.is_empty(), "{:?}", out.trailing);
+}
+
+#[test]
+fn upstream_101_without_an_upgrade_asked_is_502() {
+    let r = through(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        After::KeepOpen,
+        &get("/prod/up/u"),
+    );
+    r.assert_gateway_error(502, "Internal server error", "InternalServerErrorException");
+}
+
+#[test]
+fn transfer_codings_other_than_chunked_are_502() {
+    for upstream in [
+        // Close-delimited gzip content (RFC 9112 §6.3 rule 4).
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b\x08\x00"[..],
+        // Chunked framing of gzip-coded content.
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n"[..],
+        // The same, on two field lines.
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n"[..],
+        // Chunked applied twice.
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n"[..],
+    ] {
+        let r = through(upstream, After::Close, &get("/prod/up/te"));
+        r.assert_gateway_error(502, "Internal server error", "InternalServerErrorException");
+    }
+    // Plain chunked still streams.
+    let r = through(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        After::Close,
+        &get("/prod/up/te"),
+    );
+    assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
+}
+
+#[test]
+fn head_integration_answers_a_get_client_at_once_with_an_empty_body() {
+    // The upstream answers the HEAD it was sent as it should: a Content-Length, no body.
+    let up = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n",
+        After::KeepOpen,
+    );
+    let gw = Gateway::start(&config(up.port));
+    let mut c = gw.client();
+    for _ in 0..2 {
+        c.send(&get("/prod/head-upstream"));
+        let r = c.read_response_within(false, Duration::from_secs(3));
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.header("content-length"), Some("0"), "{}", r.describe());
+        assert_eq!(r.header("content-type"), Some("text/plain"));
+        assert!(r.body.is_empty());
+    }
+    let reqs = up.requests();
+    assert!(reqs.iter().all(|q| q.starts_with(b"HEAD /h ")), "{reqs:?}");
+    assert_eq!(
+        up.connections(),
+        1,
+        "the upstream connection was not reused"
+    );
+}
+
+#[test]
+fn head_client_of_a_get_integration_gets_no_body_and_the_body_is_not_reused() {
+    let up = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        After::KeepOpen,
+    );
+    let gw = Gateway::start(&config(up.port));
+    let mut c = gw.client();
+    c.send(&req("HEAD", "/prod/get-upstream", &[], b""));
+    let r = c.read_head_response();
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.header("content-length"), Some("5"), "{}", r.describe());
+    // Nothing follows the head: the next response on the connection parses cleanly.
+    let r = c.request(&get("/prod/up/after"));
+    assert_eq!((r.status, r.body_str().as_str()), (200, "hello"));
+    let reqs = up.requests();
+    assert!(reqs[0].starts_with(b"GET /g "), "{reqs:?}");
+    // The upstream connection whose body was left unread was not pooled.
+    assert_eq!(up.connections(), 2);
+}
+
+#[test]
+fn http10_keep_alive_client_given_a_chunked_body_is_closed() {
+    let up = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        After::KeepOpen,
+    );
+    let gw = Gateway::start(&config(up.port));
+    let out = raw_exchange(
+        gw.port,
+        b"GET /prod/up/c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let r = out.response();
+    assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
+    assert!(r.says_close(), "{}", r.describe());
+    assert!(out.closed, "the close-delimited body was never delimited");
+}
+
+#[test]
+fn http10_keep_alive_is_answered_with_keep_alive() {
+    let up = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        After::KeepOpen,
+    );
+    let gw = Gateway::start(&config(up.port));
+    let mut c = gw.client();
+    for (target, status) in [
+        ("/prod/mock", 200),
+        ("/prod/up/k", 200),
+        ("/prod/nowhere", 403),
+        ("/prod/mock", 200),
+    ] {
+        c.send(format!("GET {target} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").as_bytes());
+        let r = c.read_response();
+        assert_eq!(r.status, status, "{target}: {}", r.describe());
+        assert_eq!(
+            r.header("connection")
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            Some("keep-alive"),
+            "{target}: {}",
+            r.describe()
+        );
+    }
+    // Without keep-alive the HTTP/1.0 connection closes, as before.
+    let out = raw_exchange(
+        gw.port,
+        b"GET /prod/mock HTTP/1.0\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert_eq!(out.response().status, 200);
+    assert!(out.closed);
+}
+
+/// A one-connection upstream that records every byte until the gateway closes the
+/// connection, then reports them. Answers nothing.
+fn recording_upstream() -> (u16, mpsc::Receiver<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind recording upstream");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    (port, rx)
+}
+
+fn chunked_request(body: &[u8]) -> Vec<u8> {
+    let mut out =
+        b"POST /prod/up/c HTTP/1.1\r\nHost: gateway.test\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn bad_chunk_framing_in_a_request_body_what_the_upstream_saw() {
+    // A bad first chunk header: the upstream head is held back, the upstream sees nothing.
+    let (port, seen) = recording_upstream();
+    let gw = Gateway::start(&config(port));
+    let out = raw_exchange(
+        gw.port,
+        &chunked_request(b"zz\r\nhello\r\n0\r\n\r\n"),
+        Duration::from_secs(5),
+    );
+    out.assert_status_and_closed(400);
+    let got = seen
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the upstream connection was not closed");
+    assert_eq!(String::from_utf8_lossy(&got), "", "upstream saw bytes");
+
+    // A good chunk, then a bad one: the upstream saw the head and the good chunk
+    // (re-encoded), never a last chunk, then the connection closed.
+    let (port, seen) = recording_upstream();
+    let gw = Gateway::start(&config(port));
+    let out = raw_exchange(
+        gw.port,
+        &chunked_request(b"5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n"),
+        Duration::from_secs(5),
+    );
+    out.assert_status_and_closed(400);
+    let got = seen
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the upstream connection was not closed");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("POST /c HTTP/1.1\r\n"), "{text:?}");
+    assert!(
+        text.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{text:?}"
+    );
+    assert!(text.ends_with("\r\n\r\n5\r\nhello\r\n"), "{text:?}");
+    assert!(!text.contains("world"), "{text:?}");
+}
