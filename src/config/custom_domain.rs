@@ -41,6 +41,28 @@ pub(super) fn build_domains(
     out
 }
 
+/// The header names every domain's `mtls.forward_headers` sets, lowercase, each once.
+pub(super) fn forwarded_cert_headers(domains: &[Arc<CustomDomain>]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in domains.iter().filter_map(|d| d.mtls.as_ref()) {
+        for name in [
+            &m.forward_subject,
+            &m.forward_issuer,
+            &m.forward_serial,
+            &m.forward_validity,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let name = name.to_ascii_lowercase();
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
 fn build_domain(
     e: &mut Errors,
     d: &CustomDomainFile,

@@ -202,7 +202,9 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         return Err(ConfigErrors(e.list));
     }
     let stage_caches = crate::cache::stage::for_stages(&apis, e.stages);
+    let forwarded_cert_headers = super::custom_domain::forwarded_cert_headers(&domains);
     Ok(Snapshot {
+        forwarded_cert_headers,
         stage_caches,
         admin,
         source: source.to_path_buf(),
@@ -573,6 +575,7 @@ fn build_listeners(
                 bind,
                 default_api,
                 tls,
+                drop_underscore_headers: l.drop_underscore_headers,
             });
         }
     }
