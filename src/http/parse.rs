@@ -8,7 +8,7 @@
 //!   than `max_headers` fields (431).
 //! - `Err(ErrorKind::BadRequest)` (400, caller closes the connection) for: httparse errors
 //!   (bad tokens, spaces/control chars in names, bare CR, obs-fold), versions other than
-//!   1.0/1.1, a target that is not origin-form (`/...`), absolute-form (`http://h/...`, which
+//!   1.0/1.1 and 1.2..=1.9 (those are served as 1.1, RFC 9110 §2.5), a target that is not origin-form (`/...`), absolute-form (`http://h/...`, which
 //!   is reduced to its path and its authority used as host) or `*` (OPTIONS only);
 //!   both Content-Length and Transfer-Encoding; differing or malformed Content-Length
 //!   (duplicates or comma lists of one identical value are accepted); any Transfer-Encoding
@@ -26,9 +26,12 @@
 //!   span of the buffer that starts with `/`. The Host header is still required on HTTP/1.1
 //!   (RFC 9112 §3.2) but the authority replaces it as `head.host`.
 //! - For `OPTIONS *` the `path` span is the `*` itself (the one path not starting with `/`).
-//! - A `#` or any non-ASCII byte in the request-target is refused.
-//! - The Host value must be non-empty and made of RFC 3986 host/port characters; more than
-//!   one Host header is refused on HTTP/1.0 as well.
+//! - A `#` or any non-ASCII byte in the request-target is refused; in the path, also a `\`
+//!   and a `%` not followed by two hex digits (the query is passed on as received).
+//! - The Host value (and an absolute-form authority) must be RFC 3986 `host [ ":" port ]`:
+//!   a non-empty reg-name/IPv4 or a bracketed IP-literal, and a port of at most 5 digits
+//!   and 65535 (an empty port, `host:`, is allowed); more than one Host header is refused
+//!   on HTTP/1.0 as well.
 //! - Content-Length elements are compared numerically (`5, 05` is accepted as 5); empty list
 //!   elements (`5,`) are refused. Transfer-Encoding elements are joined across all its
 //!   header lines; the result must be exactly one `chunked`.
