@@ -476,7 +476,7 @@ fn tls_config(certs: &TempDir, client: Option<&str>) -> Arc<ClientConfig> {
 
 /// One request over TLS to 127.0.0.1:`port` with SNI `host`; the response.
 fn tls_request(port: u16, config: &Arc<ClientConfig>, host: &str, request: &[u8]) -> Response {
-    let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("tcp connect");
+    let sock = TcpStream::connect(("127.0.0.1", port)).expect("tcp connect");
     sock.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
     sock.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
     let name = ServerName::try_from(host.to_string()).expect("server name");

@@ -66,10 +66,9 @@ pub fn parse_request_head(
         Ok(httparse::Status::Partial) => None,
         Err(httparse::Error::TooManyHeaders) => return Err(ErrorKind::HeadersTooLarge),
         // httparse knows only 1.0 and 1.1; a later HTTP/1.x is served as 1.1.
-        Err(httparse::Error::Version) => match parse_later_minor(window, &mut later)? {
-            Some((m, t, headers, n)) => Some((m, t, 1, headers, n)),
-            None => None,
-        },
+        Err(httparse::Error::Version) => {
+            parse_later_minor(window, &mut later)?.map(|(m, t, headers, n)| (m, t, 1, headers, n))
+        }
         Err(_) => return Err(ErrorKind::BadRequest),
     };
     let Some((method, target, version, headers, head_len)) = parsed else {
