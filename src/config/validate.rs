@@ -1175,6 +1175,17 @@ apis:
         )
     }
 
+    #[test]
+    fn drop_underscore_headers_defaults_to_false() {
+        let snap = check(&minimal("", "")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!snap.listeners[0].drop_underscore_headers);
+        assert!(snap.forwarded_cert_headers.is_empty());
+        let snap = check(&minimal("", "    drop_underscore_headers: true"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(snap.listeners[0].drop_underscore_headers);
+        assert!(check(&minimal("", "    drop_underscore_headers: maybe")).is_err());
+    }
+
     // ---- whole files
 
     #[test]
