@@ -180,6 +180,17 @@ fn build_domain(
                             format!("{mpath}.forward_headers.{key}"),
                             format!("`{h}` is not a valid header name"),
                         );
+                    } else if let Some(own) = GATEWAY_HEADERS.iter().find(|g| {
+                        crate::http::head::same_name_modulo_underscore(h.as_bytes(), g.as_bytes())
+                    }) {
+                        // Forwarded names are dropped from every request on every listener:
+                        // one of these would break framing, routing or API keys everywhere.
+                        e.push(
+                            format!("{mpath}.forward_headers.{key}"),
+                            format!(
+                                "`{h}` is `{own}`, a header the gateway reads or sets itself; choose another name"
+                            ),
+                        );
                     }
                 }
             }
@@ -394,6 +405,29 @@ fn is_dns_name(s: &str) -> bool {
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
+
+/// Headers the gateway reads or writes itself, which cannot be forwarded certificate headers
+/// (compared ignoring case, `_` read as `-`).
+const GATEWAY_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "expect",
+    "x-api-key",
+    "cache-control",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-amzn-requestid",
+];
 
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)

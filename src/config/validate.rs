@@ -1825,6 +1825,45 @@ apis:
     }
 
     #[test]
+    fn forwarded_certificate_headers_cannot_be_gateway_headers() {
+        let text = format!(
+            "{}custom_domains:
+  - name: api.example.com
+    certificate: missing.pem
+    key: missing.key
+    mtls:
+      truststore: missing-ca.pem
+      forward_headers: {{subject: X_Api_Key, issuer: Host, serial: x-client-serial, validity: 'a b'}}
+    base_path_mappings: [{{api: demo, stage: prod}}]
+",
+            minimal("", "")
+        );
+        let list = errors(&text);
+        assert_error(
+            &list,
+            "custom_domains[0].mtls.forward_headers.subject",
+            "`X_Api_Key` is `x-api-key`, a header the gateway reads or sets itself",
+        );
+        assert_error(
+            &list,
+            "custom_domains[0].mtls.forward_headers.issuer",
+            "`Host` is `host`",
+        );
+        assert_error(
+            &list,
+            "custom_domains[0].mtls.forward_headers.validity",
+            "not a valid header name",
+        );
+        assert!(
+            !list
+                .iter()
+                .any(|e| e.to_string().contains("forward_headers.serial")),
+            "{}",
+            ConfigErrors(list.clone())
+        );
+    }
+
+    #[test]
     fn mock_status_range() {
         let list = errors(&with_routes(
             "REST",
