@@ -69,7 +69,7 @@ pub fn drop_reserved_headers(snapshot: &crate::config::Snapshot, conn: &mut Clie
 /// have been consumed from `conn.rbuf` (or the connection is to be closed).
 pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
     let snapshot = ctx.snapshot();
-    // 2. Before anything reads the headers: no client can supply a certificate header.
+    // 2. (end of) parse: before anything reads the headers, drop those no client may send.
     drop_reserved_headers(&snapshot, conn);
     let head = &conn.head;
     let facts = RequestFacts {
