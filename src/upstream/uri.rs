@@ -171,7 +171,7 @@ impl UriTemplate {
     /// name (`id` for `{id}`, `stageVariables.x` for `${stageVariables.x}`) and leaves `out`
     /// as it was. Values are inserted verbatim, except a path parameter in the query string
     /// (after the first `?`), which is percent-encoded there so it stays one value
-    /// (see [`push_query_value`]); [`split_rendered`] checks the result.
+    /// (see `push_query_value`); [`split_rendered`] checks the result.
     pub fn render(&self, values: &dyn UriValues, out: &mut String) -> Result<(), String> {
         let start = out.len();
         // Past the `?` (the authority never holds one), a path parameter is a query value.
