@@ -4,7 +4,9 @@
 //! `pipeline::run`, where every early exit is visible):
 //!
 //! 1. accept (`net::listener`) on the worker's own SO_REUSEPORT listener;
-//! 2. parse the head (`http::parse`) straight from the connection's read buffer;
+//! 2. parse the head (`http::parse`) straight from the connection's read buffer, then drop
+//!    the headers no client may send (`pipeline::drop_reserved_headers`: spoofed
+//!    certificate headers, and names with `_` where the listener says so);
 //! 3. route (`routing::domain`, `routing::resource`): host -> API -> stage -> route;
 //! 4. method request: the API key (`pipeline::api_key`; authorizers and validation: later);
 //! 5. throttle (`pipeline::throttle`): per-core token shares, global quotas;

@@ -120,6 +120,7 @@ listeners:
   - name: main
     bind: 127.0.0.1:0
     default_api: a
+    drop_underscore_headers: true
 apis:
   - id: a
     type: REST
@@ -141,8 +142,13 @@ apis:
           status_header: {{name: x-cache}}
 "
     );
-    let snapshot =
+    let mut snapshot =
         tollgate::config::validate::from_str(Path::new("alloc.yaml"), &yaml).expect("config");
+    // As if a custom domain forwarded certificate headers (their spoofs are dropped on every
+    // request: that must not allocate either).
+    snapshot
+        .forwarded_cert_headers
+        .push("x-client-cert-subject".into());
     let running = tollgate::runtime::supervisor::start(Arc::new(snapshot), Some(1)).expect("start");
     let addr = running.listeners[0].1;
     let mut client = TcpStream::connect(addr).expect("connect");
@@ -165,7 +171,9 @@ apis:
     let proxied = measure(
         &mut client,
         &mut buf,
-        b"GET /prod/small/x?y=1 HTTP/1.1\r\nHost: gw\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n",
+        b"GET /prod/small/x?y=1 HTTP/1.1\r\nHost: gw\r\nUser-Agent: t\r\nConnection: keep-alive\r\n\
+          X_Client_Cert_Subject: CN=evil\r\nX-Hop: 1\r\nX_Other: 1\r\nConnection: x-hop\r\n\
+          Accept: */*\r\n\r\n",
     );
     let mock = measure(
         &mut client,

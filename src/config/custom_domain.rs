@@ -41,6 +41,28 @@ pub(super) fn build_domains(
     out
 }
 
+/// The header names every domain's `mtls.forward_headers` sets, lowercase, each once.
+pub(super) fn forwarded_cert_headers(domains: &[Arc<CustomDomain>]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in domains.iter().filter_map(|d| d.mtls.as_ref()) {
+        for name in [
+            &m.forward_subject,
+            &m.forward_issuer,
+            &m.forward_serial,
+            &m.forward_validity,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let name = name.to_ascii_lowercase();
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
+
 fn build_domain(
     e: &mut Errors,
     d: &CustomDomainFile,
@@ -157,6 +179,17 @@ fn build_domain(
                         e.push(
                             format!("{mpath}.forward_headers.{key}"),
                             format!("`{h}` is not a valid header name"),
+                        );
+                    } else if let Some(own) = GATEWAY_HEADERS.iter().find(|g| {
+                        crate::http::head::same_name_modulo_underscore(h.as_bytes(), g.as_bytes())
+                    }) {
+                        // Forwarded names are dropped from every request on every listener:
+                        // one of these would break framing, routing or API keys everywhere.
+                        e.push(
+                            format!("{mpath}.forward_headers.{key}"),
+                            format!(
+                                "`{h}` is `{own}`, a header the gateway reads or sets itself; choose another name"
+                            ),
                         );
                     }
                 }
@@ -372,6 +405,29 @@ fn is_dns_name(s: &str) -> bool {
                 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
+
+/// Headers the gateway reads or writes itself, which cannot be forwarded certificate headers
+/// (compared ignoring case, `_` read as `-`).
+const GATEWAY_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "expect",
+    "x-api-key",
+    "cache-control",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-amzn-requestid",
+];
 
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)

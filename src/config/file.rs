@@ -193,6 +193,9 @@ pub struct ListenerFile {
     /// Makes this an HTTPS listener serving the `custom_domains`.
     #[serde(default)]
     pub tls: Option<ListenerTlsFile>,
+    /// Drop request headers whose names contain `_` (nginx's `underscores_in_headers off`).
+    #[serde(default)]
+    pub drop_underscore_headers: bool,
 }
 
 /// `listeners[i].tls`

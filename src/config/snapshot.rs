@@ -42,6 +42,10 @@ pub struct Snapshot {
     pub stage_caches: Vec<Option<Arc<crate::cache::stage::StageCache>>>,
     /// The admin listener's address.
     pub admin: Option<SocketAddr>,
+    /// Every header name any custom domain's `mtls.forward_headers` sets, lowercase, each
+    /// once. A client's own header under one of these names (or an underscore/case variant)
+    /// is removed from every request on every listener before anything reads it.
+    pub forwarded_cert_headers: Vec<String>,
 }
 
 /// Index into `Snapshot::rate_limits`.
@@ -158,6 +162,9 @@ pub struct ListenerSpec {
     pub default_api: Option<usize>,
     /// Set for HTTPS listeners.
     pub tls: Option<ListenerTls>,
+    /// Drop every request header whose name contains `_` (nginx's default). Names that read
+    /// as a forwarded certificate header once `_` is read as `-` are dropped regardless.
+    pub drop_underscore_headers: bool,
 }
 
 #[derive(Debug, Clone)]

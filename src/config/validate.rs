@@ -202,7 +202,9 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         return Err(ConfigErrors(e.list));
     }
     let stage_caches = crate::cache::stage::for_stages(&apis, e.stages);
+    let forwarded_cert_headers = super::custom_domain::forwarded_cert_headers(&domains);
     Ok(Snapshot {
+        forwarded_cert_headers,
         stage_caches,
         admin,
         source: source.to_path_buf(),
@@ -573,6 +575,7 @@ fn build_listeners(
                 bind,
                 default_api,
                 tls,
+                drop_underscore_headers: l.drop_underscore_headers,
             });
         }
     }
@@ -1170,6 +1173,17 @@ apis:
       - name: prod
 "
         )
+    }
+
+    #[test]
+    fn drop_underscore_headers_defaults_to_false() {
+        let snap = check(&minimal("", "")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!snap.listeners[0].drop_underscore_headers);
+        assert!(snap.forwarded_cert_headers.is_empty());
+        let snap = check(&minimal("", "    drop_underscore_headers: true"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(snap.listeners[0].drop_underscore_headers);
+        assert!(check(&minimal("", "    drop_underscore_headers: maybe")).is_err());
     }
 
     // ---- whole files
@@ -1807,6 +1821,45 @@ apis:
                 ("x-b".to_string(), "1".to_string()),
                 ("content-type".to_string(), "text/plain".to_string())
             ]
+        );
+    }
+
+    #[test]
+    fn forwarded_certificate_headers_cannot_be_gateway_headers() {
+        let text = format!(
+            "{}custom_domains:
+  - name: api.example.com
+    certificate: missing.pem
+    key: missing.key
+    mtls:
+      truststore: missing-ca.pem
+      forward_headers: {{subject: X_Api_Key, issuer: Host, serial: x-client-serial, validity: 'a b'}}
+    base_path_mappings: [{{api: demo, stage: prod}}]
+",
+            minimal("", "")
+        );
+        let list = errors(&text);
+        assert_error(
+            &list,
+            "custom_domains[0].mtls.forward_headers.subject",
+            "`X_Api_Key` is `x-api-key`, a header the gateway reads or sets itself",
+        );
+        assert_error(
+            &list,
+            "custom_domains[0].mtls.forward_headers.issuer",
+            "`Host` is `host`",
+        );
+        assert_error(
+            &list,
+            "custom_domains[0].mtls.forward_headers.validity",
+            "not a valid header name",
+        );
+        assert!(
+            !list
+                .iter()
+                .any(|e| e.to_string().contains("forward_headers.serial")),
+            "{}",
+            ConfigErrors(list.clone())
         );
     }
 

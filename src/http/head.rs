@@ -138,6 +138,21 @@ impl Head {
         self.method.unwrap_or(Method::Other)
     }
 
+    /// Does any of the request's `Connection` field lines list `name` (so the header
+    /// `name` is hop-by-hop for this request)?
+    pub fn connection_lists(&self, buf: &[u8], name: &[u8]) -> bool {
+        connection_lists(
+            self.headers.iter().map(|(n, v)| (n.of(buf), v.of(buf))),
+            name,
+        )
+    }
+
+    /// Remove the header fields whose names `drop` picks (in place: nothing allocates, the
+    /// order of the others is kept). Spans already taken from them (e.g. `host`) stay.
+    pub fn drop_headers(&mut self, buf: &[u8], mut drop: impl FnMut(&[u8]) -> bool) {
+        self.headers.retain(|(name, _)| !drop(name.of(buf)));
+    }
+
     /// The first header value with this name (ASCII case-insensitive).
     pub fn header<'b>(&self, buf: &'b [u8], name: &str) -> Option<&'b [u8]> {
         self.headers
@@ -147,8 +162,40 @@ impl Head {
     }
 }
 
-/// Is this header hop-by-hop (never forwarded)? `connection_tokens` are the names listed
-/// in the message's own `Connection` header, which are hop-by-hop too.
+/// Does one `Connection` field value list `name` among its comma-separated tokens (ASCII
+/// case-insensitive, optional whitespace around each)? RFC 9110 §7.6.1: a message's
+/// `Connection` options are the union over ALL its `Connection` field lines, so callers ask
+/// this of every line (see [`Head::connection_lists`], or [`connection_lists`] for any list
+/// of fields, e.g. a response's).
+pub fn lists_token(connection: &[u8], name: &[u8]) -> bool {
+    connection
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
+}
+
+/// Does any `Connection` field among `fields` (name, value) list `name`? Allocation-free;
+/// for requests and responses alike.
+pub fn connection_lists<'a>(
+    fields: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    name: &[u8],
+) -> bool {
+    fields
+        .into_iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case(b"connection") && lists_token(v, name))
+}
+
+/// Do two header names read alike once ASCII case is ignored and `_` is read as `-` (as CGI
+/// and WSGI servers do when they turn both into `HTTP_X_NAME`)?
+pub fn same_name_modulo_underscore(a: &[u8], b: &[u8]) -> bool {
+    let norm = |c: &u8| match c {
+        b'_' => b'-',
+        c => c.to_ascii_lowercase(),
+    };
+    a.len() == b.len() && a.iter().map(norm).eq(b.iter().map(norm))
+}
+
+/// Is this header one of the fixed hop-by-hop set (never forwarded)? The names a message's
+/// `Connection` fields list are hop-by-hop too: see [`connection_lists`].
 pub fn is_hop_by_hop(name: &[u8]) -> bool {
     const HOP: [&[u8]; 9] = [
         b"connection",
@@ -183,5 +230,40 @@ mod tests {
         assert_eq!(Method::from_bytes(b"get"), Method::Other);
         assert!(is_hop_by_hop(b"Transfer-Encoding"));
         assert!(!is_hop_by_hop(b"content-length"));
+    }
+
+    #[test]
+    fn connection_options_come_from_every_connection_line() {
+        let buf = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nX-Api-Key: k\r\nconnection: x-a ,\tX-Api-Key\r\nCONNECTION:\r\n\r\n";
+        let mut head = Head::default();
+        let limits = crate::config::snapshot::HttpLimits::default();
+        assert_eq!(
+            crate::http::parse::parse_request_head(buf, &limits, &mut head),
+            Ok(true)
+        );
+        assert_eq!(head.headers[3].0.of(buf), b"connection");
+        assert_eq!(head.headers[3].1.of(buf), b"x-a ,\tX-Api-Key");
+        assert!(head.connection_lists(buf, b"x-api-key"));
+        assert!(head.connection_lists(buf, b"X-A"));
+        assert!(head.connection_lists(buf, b"keep-alive"));
+        assert!(!head.connection_lists(buf, b"x-b"));
+        assert!(lists_token(b"a, b,c", b"B"));
+        assert!(!lists_token(b"ab", b"a"));
+        let fields: [(&[u8], &[u8]); 2] = [(b"Connection", b"close"), (b"Connection", b"X-Secret")];
+        assert!(connection_lists(fields, b"x-secret"));
+        assert!(same_name_modulo_underscore(
+            b"X_Client_Cert-Subject",
+            b"x-client-cert-subject"
+        ));
+        assert!(same_name_modulo_underscore(b"x-a", b"X_A"));
+        assert!(!same_name_modulo_underscore(
+            b"x-client-cert-subjec",
+            b"x-client-cert-subject"
+        ));
+        assert!(!same_name_modulo_underscore(b"x.a", b"x-a"));
+        assert!(!connection_lists(
+            [(&b"X-Secret"[..], &b"x"[..])],
+            b"x-secret"
+        ));
     }
 }

@@ -8,7 +8,7 @@
 //!   than `max_headers` fields (431).
 //! - `Err(ErrorKind::BadRequest)` (400, caller closes the connection) for: httparse errors
 //!   (bad tokens, spaces/control chars in names, bare CR, obs-fold), versions other than
-//!   1.0/1.1, a target that is not origin-form (`/...`), absolute-form (`http://h/...`, which
+//!   1.0/1.1 and 1.2..=1.9 (those are served as 1.1, RFC 9110 §2.5), a target that is not origin-form (`/...`), absolute-form (`http://h/...`, which
 //!   is reduced to its path and its authority used as host) or `*` (OPTIONS only);
 //!   both Content-Length and Transfer-Encoding; differing or malformed Content-Length
 //!   (duplicates or comma lists of one identical value are accepted); any Transfer-Encoding
@@ -26,9 +26,12 @@
 //!   span of the buffer that starts with `/`. The Host header is still required on HTTP/1.1
 //!   (RFC 9112 §3.2) but the authority replaces it as `head.host`.
 //! - For `OPTIONS *` the `path` span is the `*` itself (the one path not starting with `/`).
-//! - A `#` or any non-ASCII byte in the request-target is refused.
-//! - The Host value must be non-empty and made of RFC 3986 host/port characters; more than
-//!   one Host header is refused on HTTP/1.0 as well.
+//! - A `#` or any non-ASCII byte in the request-target is refused; in the path, also a `\`
+//!   and a `%` not followed by two hex digits (the query is passed on as received).
+//! - The Host value (and an absolute-form authority) must be RFC 3986 `host [ ":" port ]`:
+//!   a non-empty reg-name/IPv4 or a bracketed IP-literal, and a port of at most 5 digits
+//!   and 65535 (an empty port, `host:`, is allowed); more than one Host header is refused
+//!   on HTTP/1.0 as well.
 //! - Content-Length elements are compared numerically (`5, 05` is accepted as 5); empty list
 //!   elements (`5,`) are refused. Transfer-Encoding elements are joined across all its
 //!   header lines; the result must be exactly one `chunked`.
@@ -53,29 +56,31 @@ pub fn parse_request_head(
     let window = &buf[..buf.len().min(limit)];
 
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+    let mut later = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     let mut req = httparse::Request::new(&mut slots);
-    let head_len = match req.parse(window) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => {
-            // Incomplete within the window: either wait for more or the head is too big.
-            return if buf.len() >= limit {
-                Err(ErrorKind::HeadersTooLarge)
-            } else {
-                Ok(false)
-            };
-        }
+    let parsed = match req.parse(window) {
+        Ok(httparse::Status::Complete(n)) => match (req.method, req.path, req.version) {
+            (Some(m), Some(t), Some(v)) => Some((m, t, v, &*req.headers, n)),
+            _ => return Err(ErrorKind::BadRequest),
+        },
+        Ok(httparse::Status::Partial) => None,
         Err(httparse::Error::TooManyHeaders) => return Err(ErrorKind::HeadersTooLarge),
+        // httparse knows only 1.0 and 1.1; a later HTTP/1.x is served as 1.1.
+        Err(httparse::Error::Version) => {
+            parse_later_minor(window, &mut later)?.map(|(m, t, headers, n)| (m, t, 1, headers, n))
+        }
         Err(_) => return Err(ErrorKind::BadRequest),
     };
-    if req.headers.len() > limits.max_headers {
+    let Some((method, target, version, headers, head_len)) = parsed else {
+        // Incomplete within the window: either wait for more or the head is too big.
+        return if buf.len() >= limit {
+            Err(ErrorKind::HeadersTooLarge)
+        } else {
+            Ok(false)
+        };
+    };
+    if headers.len() > limits.max_headers {
         return Err(ErrorKind::HeadersTooLarge);
-    }
-
-    let method = req.method.ok_or(ErrorKind::BadRequest)?;
-    let target = req.path.ok_or(ErrorKind::BadRequest)?;
-    let version = req.version.ok_or(ErrorKind::BadRequest)?;
-    if version > 1 {
-        return Err(ErrorKind::BadRequest);
     }
     let method_kind = Method::from_bytes(method.as_bytes());
 
@@ -94,7 +99,7 @@ pub fn parse_request_head(
     let mut conn_keep_alive = false;
     let mut expect_continue = false;
 
-    for h in req.headers.iter() {
+    for h in headers.iter() {
         let name = h.name.as_bytes();
         let value = h.value;
         let name_span = span_of(buf, name)?;
@@ -175,6 +180,57 @@ pub fn parse_request_head(
     Ok(true)
 }
 
+/// A complete request head (method, target, headers, head length) whose request line ends in
+/// `HTTP/1.x` with x in 2..=9, which httparse refuses: RFC 9110 §2.5 says a recipient may
+/// serve such a message as the highest 1.x it implements (1.1). httparse only returns
+/// `Error::Version` after it accepted the method, one SP and the target, so only the version
+/// and the line end are checked here; the header section goes through httparse's own header
+/// parser. `Ok(None)`: incomplete. Other versions (`HTTP/2.0`, `HTTP/1.10`, ...) are 400.
+#[allow(clippy::type_complexity)]
+fn parse_later_minor<'b, 'h>(
+    window: &'b [u8],
+    slots: &'h mut [httparse::Header<'b>],
+) -> Result<Option<(&'b str, &'b str, &'h [httparse::Header<'b>], usize)>, ErrorKind> {
+    // httparse skips empty lines before the request line.
+    let start = window
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .ok_or(ErrorKind::BadRequest)?;
+    let line = &window[start..];
+    let sp1 = line
+        .iter()
+        .position(|&b| b == b' ')
+        .ok_or(ErrorKind::BadRequest)?;
+    let sp2 = sp1
+        + 1
+        + line[sp1 + 1..]
+            .iter()
+            .position(|&b| b == b' ')
+            .ok_or(ErrorKind::BadRequest)?;
+    let method = std::str::from_utf8(&line[..sp1]).map_err(|_| ErrorKind::BadRequest)?;
+    let target = std::str::from_utf8(&line[sp1 + 1..sp2]).map_err(|_| ErrorKind::BadRequest)?;
+    let rest = &line[sp2 + 1..];
+    match rest.get(..8) {
+        Some([b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9']) => {}
+        _ => return Err(ErrorKind::BadRequest),
+    }
+    let eol = match rest.get(8..) {
+        Some([b'\r', b'\n', ..]) => 10,
+        Some([b'\n', ..]) => 9,
+        Some([] | [b'\r']) => return Ok(None),
+        _ => return Err(ErrorKind::BadRequest),
+    };
+    let headers_at = start + sp2 + 1 + eol;
+    match httparse::parse_headers(&window[headers_at..], slots) {
+        Ok(httparse::Status::Complete((n, headers))) => {
+            Ok(Some((method, target, headers, headers_at + n)))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(ErrorKind::HeadersTooLarge),
+        Err(_) => Err(ErrorKind::BadRequest),
+    }
+}
+
 /// The span of `part`, a sub-slice of `buf`, as offsets into `buf`.
 fn span_of(buf: &[u8], part: &[u8]) -> Result<Span, ErrorKind> {
     let start = (part.as_ptr() as usize)
@@ -243,7 +299,31 @@ fn split_target(buf: &[u8], head: &mut Head, method: Method) -> Result<Option<Sp
             head.query = None;
         }
     }
+    if !is_clean_path(head.path.of(buf)) {
+        return Err(ErrorKind::BadRequest);
+    }
     Ok(authority)
+}
+
+/// No backslash (URL parsers that follow the WHATWG URL standard, as browsers do, read it
+/// as `/`, so `/a/..\admin` would be a dot segment to them), and every `%` starts a valid
+/// escape (`%` and two hex digits): a path the gateway and every upstream read alike.
+fn is_clean_path(path: &[u8]) -> bool {
+    let mut i = 0;
+    while i < path.len() {
+        match path[i] {
+            b'\\' => return false,
+            b'%' => {
+                let hex = |j: usize| path.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return false;
+                }
+                i += 3;
+            }
+            _ => i += 1,
+        }
+    }
+    true
 }
 
 fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
@@ -280,33 +360,71 @@ fn parse_content_length(s: &[u8]) -> Result<u64, ErrorKind> {
     Ok(n)
 }
 
-/// RFC 3986 `host [ ":" port ]` characters (reg-name, IPv4, IP-literal), non-empty.
+/// RFC 3986 `host [ ":" port ]`, non-empty host: a reg-name or IPv4 address (unreserved,
+/// `%`, sub-delims), or an IP-literal in brackets; the port, if there is a `:`, is `*DIGIT`
+/// with a value of at most 65535. An empty port (`host:`) is allowed, as RFC 3986 §3.2.3
+/// allows it (it means the scheme's default port).
 fn is_valid_host(s: &[u8]) -> bool {
-    !s.is_empty()
-        && s.iter().all(|&b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'%'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                        | b':'
-                        | b'['
-                        | b']'
-                )
-        })
+    let (host, port) = match s.first() {
+        Some(b'[') => {
+            let Some(close) = s.iter().position(|&b| b == b']') else {
+                return false;
+            };
+            let inner = &s[1..close];
+            let port = match &s[close + 1..] {
+                [] => None,
+                [b':', port @ ..] => Some(port),
+                _ => return false,
+            };
+            if inner.is_empty()
+                || !inner
+                    .iter()
+                    .all(|&b| is_reg_name_char(b) || matches!(b, b':'))
+            {
+                return false;
+            }
+            (&s[..=close], port)
+        }
+        _ => match s.iter().position(|&b| b == b':') {
+            Some(colon) => (&s[..colon], Some(&s[colon + 1..])),
+            None => (s, None),
+        },
+    };
+    if host.is_empty() || (host[0] != b'[' && !host.iter().all(|&b| is_reg_name_char(b))) {
+        return false;
+    }
+    match port {
+        None => true,
+        // `*DIGIT`: at most five digits (leading zeros included) and a value below 65536.
+        Some(p) => {
+            p.len() <= 5
+                && p.iter().all(u8::is_ascii_digit)
+                && p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535
+        }
+    }
+}
+
+/// RFC 3986 reg-name characters: unreserved, `%` (pct-encoded) and sub-delims.
+fn is_reg_name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'%'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+        )
 }
 
 #[cfg(test)]
@@ -694,10 +812,68 @@ mod tests {
     #[test]
     fn versions() {
         bad(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n");
-        bad(b"GET / HTTP/1.2\r\nHost: h\r\n\r\n");
+        bad(b"GET / HTTP/3.0\r\nHost: h\r\n\r\n");
+        bad(b"GET / HTTP/1.10\r\nHost: h\r\n\r\n");
+        bad(b"GET / HTTP/1.x\r\nHost: h\r\n\r\n");
+        bad(b"GET / HTTP/1.2 \r\nHost: h\r\n\r\n");
+        bad(b"GET / HTTP/1.2\rHost: h\r\n\r\n");
         bad(b"GET / HTTP/0.9\r\n\r\n");
         bad(b"GET / http/1.1\r\nHost: h\r\n\r\n");
         bad(b"GET /\r\n\r\n");
+    }
+
+    #[test]
+    fn later_http_1_minor_versions_are_served_as_1_1() {
+        // RFC 9110 §2.5: a recipient may treat HTTP/1.x, x > 1, as the 1.1 it implements.
+        for v in ["1.2", "1.5", "1.9"] {
+            let req = format!(
+                "\r\nPOST /a?b HTTP/{v}\r\nHost: h\r\nContent-Length: 2\r\nX-A: 1\r\n\r\nhi"
+            );
+            let buf = req.as_bytes();
+            let h = ok(buf);
+            assert_eq!(h.version_minor, 1, "{v}");
+            assert_eq!(h.method(), Method::Post);
+            assert_eq!(h.path.of(buf), b"/a");
+            assert_eq!(h.query.map(|q| q.of(buf)), Some(&b"b"[..]));
+            assert_eq!(h.host.map(|s| s.of(buf)), Some(&b"h"[..]));
+            assert_eq!(h.header(buf, "x-a"), Some(&b"1"[..]));
+            assert_eq!(h.body, BodyFraming::Length(2));
+            assert_eq!(&buf[h.head_len..], b"hi");
+            assert!(h.keep_alive);
+        }
+        // LF-only line ends, as for 1.1.
+        let buf = b"GET / HTTP/1.2\nHost: h\n\n";
+        assert_eq!(ok(buf).head_len, buf.len());
+        // The 1.1 rules still hold: Host required, framing guards, header errors.
+        bad(b"GET / HTTP/1.2\r\n\r\n");
+        bad(b"GET / HTTP/1.2\r\nHost: h\r\nHost: h\r\n\r\n");
+        bad(b"POST / HTTP/1.2\r\nHost: h\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        bad(b"GET / HTTP/1.2\r\nHost: h\r\nBad Name: x\r\n\r\n");
+        bad(b"GET / HTTP/1.2\r\nHost: h\r\nX: a\r\n  fold\r\n\r\n");
+        let h = ok(b"GET / HTTP/1.2\r\nHost: h\r\nConnection: close\r\n\r\n");
+        assert!(!h.keep_alive);
+        // Every prefix is incomplete, not an error.
+        let buf = b"GET /x HTTP/1.2\r\nHost: h\r\n\r\n";
+        for i in 0..buf.len() {
+            assert!(matches!(parse(&buf[..i]), Ok((false, _))), "prefix {i}");
+        }
+        // Too many fields and too big a head are 431 here too.
+        let l = HttpLimits {
+            max_headers: 1,
+            ..limits()
+        };
+        assert_eq!(
+            parse_with(b"GET / HTTP/1.2\r\nHost: h\r\nA: 1\r\n\r\n", &l).err(),
+            Some(ErrorKind::HeadersTooLarge)
+        );
+        let l = HttpLimits {
+            max_head_bytes: 20,
+            ..limits()
+        };
+        assert_eq!(
+            parse_with(b"GET / HTTP/1.2\r\nHost: hhhhhhhhhhh\r\n\r\n", &l).err(),
+            Some(ErrorKind::HeadersTooLarge)
+        );
     }
 
     #[test]
@@ -714,6 +890,36 @@ mod tests {
         bad(b"GET http:///a HTTP/1.1\r\nHost: h\r\n\r\n"); // empty authority
         bad(b"GET http://user@h/a HTTP/1.1\r\nHost: h\r\n\r\n"); // userinfo
         bad(b"GET http:/h/a HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+
+    #[test]
+    fn backslashes_and_bad_percent_escapes_in_the_path() {
+        for t in [
+            r"/prod/items/..\..\admin",
+            r"/a\b",
+            r"\a",
+            r"/a/b\",
+            "/a/%zz",
+            "/a/%",
+            "/a/%4",
+            "/a/%4g",
+            "/a%/b",
+            "/a/%%41",
+            r"http://h/a\b",
+            "http://h/%x1",
+        ] {
+            bad(format!("GET {t} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        }
+        for t in [
+            "/a/%41%2f%2F%5c%5C",
+            "/a/%e2%82%AC",
+            "/a?q=%zz",
+            r"/a?q=\",
+            "/%25",
+        ] {
+            let req = format!("GET {t} HTTP/1.1\r\nHost: h\r\n\r\n");
+            assert_eq!(ok(req.as_bytes()).target.of(req.as_bytes()), t.as_bytes());
+        }
     }
 
     #[test]
@@ -787,6 +993,56 @@ mod tests {
         );
         // Absolute-form still needs the Host header on HTTP/1.1.
         bad(b"GET http://h/a HTTP/1.1\r\n\r\n");
+    }
+
+    #[test]
+    fn host_ports() {
+        // RFC 3986 `port = *DIGIT`; a port must fit in 16 bits.
+        for v in [
+            "h:abc",
+            "h:99999",
+            "h:65536",
+            "h:-1",
+            "h:+80",
+            "h:8 0",
+            "h:80:80",
+            "h:1a",
+            "h:000080",
+            "[::1]:x",
+            "[::1]:70000",
+            "[::1]80",
+            "[::1",
+            "::1",
+            "[]",
+            ":80",
+            "[::1]]",
+            "h]:80",
+            "h[1]",
+        ] {
+            bad(format!("GET / HTTP/1.1\r\nHost: {v}\r\n\r\n").as_bytes());
+            bad(format!("GET http://{v}/a HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        }
+        for v in [
+            "h",
+            "h:80",
+            "h:0",
+            "h:65535",
+            "h:00080",
+            "h:",
+            "10.0.0.1:8080",
+            "[::1]",
+            "[::1]:",
+            "[::1]:443",
+            "[v1.x]",
+            "a-b.c_d~e%41",
+        ] {
+            let req = format!("GET / HTTP/1.1\r\nHost: {v}\r\n\r\n");
+            let buf = req.as_bytes();
+            assert_eq!(ok(buf).host.map(|s| s.of(buf)), Some(v.as_bytes()), "{v}");
+            let req = format!("GET http://{v}/a HTTP/1.1\r\nHost: h\r\n\r\n");
+            let buf = req.as_bytes();
+            assert_eq!(ok(buf).host.map(|s| s.of(buf)), Some(v.as_bytes()), "{v}");
+        }
     }
 
     // ---- robustness ----

@@ -43,10 +43,34 @@ impl RequestFacts {
     }
 }
 
+/// Remove from the request, whatever the listener and the route: every header named like a
+/// forwarded certificate header of any custom domain (`mtls.forward_headers`), also when
+/// spelt with `_` for `-` or in another case, which CGI/WSGI upstreams would merge with the
+/// real one; and, on a listener with `drop_underscore_headers`, every name holding a `_`.
+/// In place, allocation-free; the upstream head is written from what is left.
+pub fn drop_reserved_headers(snapshot: &crate::config::Snapshot, conn: &mut ClientConn) {
+    let underscores = snapshot
+        .listeners
+        .get(conn.listener)
+        .is_some_and(|l| l.drop_underscore_headers);
+    let reserved = &snapshot.forwarded_cert_headers;
+    if reserved.is_empty() && !underscores {
+        return;
+    }
+    conn.head.drop_headers(&conn.rbuf, |name| {
+        (underscores && name.contains(&b'_'))
+            || reserved
+                .iter()
+                .any(|r| crate::http::head::same_name_modulo_underscore(name, r.as_bytes()))
+    });
+}
+
 /// Handle the request whose head is parsed in `conn.head`. On return the head and body
 /// have been consumed from `conn.rbuf` (or the connection is to be closed).
 pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
     let snapshot = ctx.snapshot();
+    // 2. (end of) parse: before anything reads the headers, drop those no client may send.
+    drop_reserved_headers(&snapshot, conn);
     let head = &conn.head;
     let facts = RequestFacts {
         id: ctx.ids.next(),

@@ -173,27 +173,52 @@ fn choose_domain(
     }
 }
 
-/// Does the path hold a `.` or `..` segment, literally or percent-encoded (`%2e`)?
+/// Does the path hold a `.` or `..` segment, literally or percent-encoded (`%2e`)? Segments
+/// end at `/` and also at `\`, `%2f` and `%5c` (either case): an upstream that decodes the
+/// path, or reads `\` as `/` as browsers' URL parsers do, would see those as separators.
 fn has_dot_segment(path: &[u8]) -> bool {
-    path.split(|&b| b == b'/').any(|seg| {
-        let mut dots = 0;
-        let mut i = 0;
-        while i < seg.len() {
-            if seg[i] == b'.' {
-                i += 1;
-            } else if seg.len() - i >= 3
-                && seg[i] == b'%'
-                && seg[i + 1] == b'2'
-                && seg[i + 2].eq_ignore_ascii_case(&b'e')
-            {
-                i += 3;
-            } else {
-                return false;
+    let escape = |i: usize, hi: u8, lo: u8| {
+        path.get(i) == Some(&b'%')
+            && path.get(i + 1) == Some(&hi)
+            && path.get(i + 2).is_some_and(|b| b.eq_ignore_ascii_case(&lo))
+    };
+    let mut dots = 0usize;
+    let mut other = false;
+    let mut i = 0;
+    loop {
+        let separator = if i >= path.len() || path[i] == b'/' || path[i] == b'\\' {
+            Some(1)
+        } else if escape(i, b'2', b'f') || escape(i, b'5', b'c') {
+            Some(3)
+        } else {
+            None
+        };
+        match separator {
+            Some(step) => {
+                if !other && (dots == 1 || dots == 2) {
+                    return true;
+                }
+                if i >= path.len() {
+                    return false;
+                }
+                dots = 0;
+                other = false;
+                i += step;
             }
-            dots += 1;
+            None if path[i] == b'.' => {
+                dots += 1;
+                i += 1;
+            }
+            None if escape(i, b'2', b'e') => {
+                dots += 1;
+                i += 3;
+            }
+            None => {
+                other = true;
+                i += 1;
+            }
         }
-        dots == 1 || dots == 2
-    })
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +235,14 @@ mod tests {
             "/a/.%2e",
             "/a/%2E",
             "/a/..",
+            "/a/..%2fadmin",
+            "/a/..%2F..%2Fadmin",
+            "/a/%2e%2e%5cadmin",
+            "/a/..%5C",
+            "/a/x%2f..%2fy",
+            "/a/x%5c.%5cy",
+            "/a\\..\\b",
+            "/.",
         ] {
             assert!(has_dot_segment(p.as_bytes()), "{p}");
         }
@@ -221,6 +254,14 @@ mod tests {
             "/a/b.txt",
             "/a/%2e%2e%2e",
             "/a/%2f",
+            "/a/...%2f",
+            "/a/x.%2f.y",
+            "/a/%2f%2f",
+            "/a/%5c",
+            "/a/..x%5c",
+            "/a/%2",
+            "/a/%",
+            "",
         ] {
             assert!(!has_dot_segment(p.as_bytes()), "{p}");
         }

@@ -261,6 +261,7 @@ mod tests {
             quotas: Vec::new(),
             stage_caches: Vec::new(),
             admin: None,
+            forwarded_cert_headers: Vec::new(),
         }
     }
 
@@ -271,6 +272,7 @@ mod tests {
             bind,
             default_api,
             tls: None,
+            drop_underscore_headers: false,
         }
     }
 

@@ -169,9 +169,13 @@ impl UriTemplate {
 
     /// Append the rendered URI to `out`. A placeholder without a value gives `Err` with its
     /// name (`id` for `{id}`, `stageVariables.x` for `${stageVariables.x}`) and leaves `out`
-    /// as it was. Values are inserted verbatim; [`split_rendered`] checks the result.
+    /// as it was. Values are inserted verbatim, except a path parameter in the query string
+    /// (after the first `?`), which is percent-encoded there so it stays one value
+    /// (see `push_query_value`); [`split_rendered`] checks the result.
     pub fn render(&self, values: &dyn UriValues, out: &mut String) -> Result<(), String> {
         let start = out.len();
+        // Past the `?` (the authority never holds one), a path parameter is a query value.
+        let mut in_query = false;
         for part in &self.parts {
             let value = match part {
                 Part::Literal(s) => Some(s.as_str()),
@@ -179,7 +183,13 @@ impl UriTemplate {
                 Part::StageVar(n) => values.stage_variable(n),
             };
             match value {
-                Some(v) => out.push_str(v),
+                Some(v) if in_query && matches!(part, Part::PathParam(_)) => {
+                    push_query_value(out, v)
+                }
+                Some(v) => {
+                    out.push_str(v);
+                    in_query = in_query || v.contains('?');
+                }
                 None => {
                     out.truncate(start);
                     return Err(match part {
@@ -264,6 +274,29 @@ fn parse_authority(auth: &str) -> Result<(&str, u16), String> {
         },
     };
     Ok((host, port))
+}
+
+/// Append a path parameter's raw value (as received in the request path, so still
+/// percent-encoded) as a query value: unreserved characters and valid `%XX` escapes are kept
+/// (a query decoder then reads the value the path meant), every other byte is
+/// percent-encoded, so `&`, `=`, `+`, `;`, `#`, `?`, `/` cannot start another parameter or
+/// change the value.
+fn push_query_value(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let b = value.as_bytes();
+    let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+    for (i, &c) in b.iter().enumerate() {
+        let keep = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~')
+            || (c == b'%' && hex(i + 1) && hex(i + 2));
+        if keep {
+            out.push(char::from(c));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(c >> 4)]));
+            out.push(char::from(HEX[usize::from(c & 15)]));
+        }
+    }
 }
 
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
@@ -451,6 +484,42 @@ mod tests {
         let mut out = String::from(">");
         t.render(&v, &mut out).unwrap();
         assert_eq!(out, ">http://h/42");
+    }
+
+    #[test]
+    fn path_params_in_the_query_are_percent_encoded() {
+        let v = values(
+            &[
+                ("h", "alice&role=admin"),
+                ("proxy", "a/b%20c;d=e+f?g#h"),
+                ("u", "caf\u{e9}%zz%4"),
+            ],
+            &[("q", "/base?x=1")],
+        );
+        // One value each: `&`, `=`, `+`, `;`, `/`, `?`, `#` cannot add or change parameters.
+        assert_eq!(
+            render("http://h/send?to={h}&role=user", &v).unwrap(),
+            "http://h/send?to=alice%26role%3Dadmin&role=user"
+        );
+        assert_eq!(
+            render("http://h/{proxy}?p={proxy}", &v).unwrap(),
+            "http://h/a/b%20c;d=e+f?g#h?p=a%2Fb%20c%3Bd%3De%2Bf%3Fg%23h"
+        );
+        // Valid escapes are kept, a stray `%` and non-ASCII bytes are encoded.
+        assert_eq!(
+            render("http://h/x?u={u}", &v).unwrap(),
+            "http://h/x?u=caf%C3%A9%25zz%254"
+        );
+        // A `?` from a stage variable starts the query too; stage variables stay verbatim.
+        assert_eq!(
+            render("http://h/v1${stageVariables.q}&to={h}", &v).unwrap(),
+            "http://h/v1/base?x=1&to=alice%26role%3Dadmin"
+        );
+        // In the path, values stay raw (the documented behaviour).
+        assert_eq!(
+            render("http://h/{h}", &v).unwrap(),
+            "http://h/alice&role=admin"
+        );
     }
 
     #[test]

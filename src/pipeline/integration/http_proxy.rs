@@ -383,7 +383,6 @@ fn write_upstream_head(
         push_decimal(out, u64::from(port));
     }
     out.extend_from_slice(b"\r\n");
-    let connection_tokens = head.header(buf, "connection");
     let mut forwarded_for = 0usize;
     for (name, value) in &head.headers {
         let (name, value) = (name.of(buf), value.of(buf));
@@ -393,8 +392,7 @@ fn write_upstream_head(
             || name.eq_ignore_ascii_case(b"expect")
             || name.eq_ignore_ascii_case(b"x-forwarded-proto")
             || name.eq_ignore_ascii_case(b"x-forwarded-port")
-            || connection_tokens.is_some_and(|t| lists_token(t, name))
-            || mtls.is_some_and(|m| is_cert_header(m, name))
+            || head.connection_lists(buf, name)
         {
             continue;
         }
@@ -423,7 +421,8 @@ fn write_upstream_head(
     out.extend_from_slice(b"\r\nx-forwarded-port: ");
     push_decimal(out, u64::from(local.port()));
     out.extend_from_slice(b"\r\n");
-    // The verified client certificate (mutual TLS), under the domain's configured names.
+    // The verified client certificate (mutual TLS), under the domain's configured names (a
+    // client's own headers of those names never got this far: see `pipeline::run`).
     if let (Some(m), Some(cert)) = (mtls, client_cert) {
         if let Some(h) = &m.forward_subject {
             push_header(out, h.as_bytes(), cert.subject_dn.as_bytes());
@@ -455,28 +454,11 @@ fn write_upstream_head(
     out.extend_from_slice(b"\r\n");
 }
 
-/// Is `name` one of the headers the gateway sets from the client certificate? (A client's
-/// own header of that name is dropped, so it cannot be spoofed.)
-fn is_cert_header(m: &MtlsSettings, name: &[u8]) -> bool {
-    [
-        &m.forward_subject,
-        &m.forward_issuer,
-        &m.forward_serial,
-        &m.forward_validity,
-    ]
-    .into_iter()
-    .flatten()
-    .any(|h| h.as_bytes().eq_ignore_ascii_case(name))
-}
-
 fn push_ip(out: &mut Vec<u8>, addr: SocketAddr) {
     use std::io::Write;
     let _ = write!(out, "{}", addr.ip());
 }
 
-/// Does a Connection header value list `name` as one of its tokens?
-pub fn lists_token(connection: &[u8], name: &[u8]) -> bool {
-    connection
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
-}
+/// Does a Connection header value list `name` as one of its tokens? (Moved to
+/// `http::head`, with `connection_lists` for every `Connection` line of a message.)
+pub use crate::http::head::lists_token;
