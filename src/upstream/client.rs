@@ -35,12 +35,12 @@ impl ResponseHead {
     /// every line counts, not only the first or the last)? `buf` is the buffer parsed.
     pub fn lists(&self, buf: &[u8], name: &[u8]) -> bool {
         self.connection_lists
-            && self.headers.iter().any(|&((ns, ne), (vs, ve))| {
-                buf[ns..ne].eq_ignore_ascii_case(b"connection")
-                    && buf[vs..ve]
-                        .split(|&b| b == b',')
-                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(name))
-            })
+            && crate::http::head::connection_lists(
+                self.headers
+                    .iter()
+                    .map(|&((ns, ne), (vs, ve))| (&buf[ns..ne], &buf[vs..ve])),
+                name,
+            )
     }
 
     /// Name and value of header `i` in `buf`.
