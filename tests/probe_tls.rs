@@ -320,6 +320,7 @@ fn run_tollgate(args: &[&str]) -> Output {
 }
 
 const RELOADED: &str = "configuration reloaded from";
+const APPLIED: &str = "reloaded configuration in force";
 
 /// `tollgate reload --pid-file F`, then wait until the gateway logged the `n`th reload.
 fn reload_and_wait(gw: &Gateway, pid_file: &str, n: usize) {
@@ -329,8 +330,10 @@ fn reload_and_wait(gw: &Gateway, pid_file: &str, n: usize) {
         "tollgate reload failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Every worker logs when the new configuration is in force for new connections.
     let done = wait_until(Duration::from_secs(5), || {
-        gw.stderr().matches(RELOADED).count() >= n
+        let log = gw.stderr();
+        log.matches(RELOADED).count() >= n && log.matches(APPLIED).count() >= n * gw.workers
     });
     assert!(
         done,
@@ -349,7 +352,11 @@ fn upstream_requests(up: &CountingUpstream) -> usize {
 #[track_caller]
 fn assert_logged(gw: &Gateway, needle: &str) {
     let ok = wait_until(Duration::from_secs(5), || gw.stderr().contains(needle));
-    assert!(ok, "the gateway did not log {needle:?}; stderr:\n{}", gw.stderr());
+    assert!(
+        ok,
+        "the gateway did not log {needle:?}; stderr:\n{}",
+        gw.stderr()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -371,8 +378,11 @@ struct MtlsGateway {
 /// nothing); the route proxies to a counting upstream with the forwarded cert headers.
 fn mtls_gateway(tag: &str, crl: bool, workers: usize) -> MtlsGateway {
     let certs = gen_certs(tag);
-    std::fs::copy(certs.path("partner-ca.pem"), certs.path("live-truststore.pem"))
-        .expect("copy truststore");
+    std::fs::copy(
+        certs.path("partner-ca.pem"),
+        certs.path("live-truststore.pem"),
+    )
+    .expect("copy truststore");
     let crl_line = if crl {
         gen_crl(&certs);
         format!("      crl: '{}'\n", certs.p("crl.pem"))
@@ -445,7 +455,8 @@ fn served(m: &MtlsGateway, config: &Arc<ClientConfig>, kind: HandshakeKind, what
     assert_eq!(r.status, 200, "{what}: {}", r.describe());
     assert_eq!(c.kind(), Some(kind), "{what}: handshake kind");
     assert!(
-        wait_until(Duration::from_secs(2), || upstream_requests(&m.up) == before + 1),
+        wait_until(Duration::from_secs(2), || upstream_requests(&m.up)
+            == before + 1),
         "{what}: the upstream did not see exactly one request"
     );
 }
@@ -480,7 +491,10 @@ fn refused(m: &MtlsGateway, config: &Arc<ClientConfig>, what: &str) {
     );
 }
 
-fn partner_config(c: &TempDir, versions: &[&'static SupportedProtocolVersion]) -> Arc<ClientConfig> {
+fn partner_config(
+    c: &TempDir,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Arc<ClientConfig> {
     client_config(
         &c.path("ca.pem"),
         Some((c.path("partner.pem"), c.path("partner.key"))),
@@ -583,7 +597,10 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
     }
     let sess = m.certs.p("s_client.sess");
     let out = s_client(&m, true, None, Some(&sess), &[]);
-    assert!(out.contains("HTTP/1.1 200"), "s_client with the certificate:\n{out}");
+    assert!(
+        out.contains("HTTP/1.1 200"),
+        "s_client with the certificate:\n{out}"
+    );
     let up = m.up.received();
     assert!(
         String::from_utf8_lossy(&up).contains("x-client-cert-subject: CN=acme,O=Acme Corp,C=US"),
@@ -602,8 +619,11 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
     }
 
     // The partner CA leaves the truststore.
-    std::fs::copy(m.certs.path("other-ca.pem"), m.certs.path("live-truststore.pem"))
-        .expect("replace truststore");
+    std::fs::copy(
+        m.certs.path("other-ca.pem"),
+        m.certs.path("live-truststore.pem"),
+    )
+    .expect("replace truststore");
     reload_and_wait(&m.gw, &m.pid_file, 2);
     for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
         for i in 0..3 {
@@ -620,8 +640,15 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
         !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
         "s_client resuming a saved session without a certificate was served:\n{out}"
     );
-    assert_eq!(upstream_requests(&m.up), before, "s_client reached the upstream");
-    assert_logged(&m.gw, "Access denied. Reason: Could not find issuer for certificate");
+    assert_eq!(
+        upstream_requests(&m.up),
+        before,
+        "s_client reached the upstream"
+    );
+    assert_logged(
+        &m.gw,
+        "Access denied. Reason: Could not find issuer for certificate",
+    );
 }
 
 /// Revoking the client's serial by CRL (reload) ends its resumable sessions too.
@@ -643,7 +670,10 @@ fn mtls_resumption_refused_after_the_serial_is_revoked() {
     }
     let sess = m.certs.p("s_client.sess");
     let out = s_client(&m, true, None, Some(&sess), &[]);
-    assert!(out.contains("HTTP/1.1 200"), "s_client with the certificate:\n{out}");
+    assert!(
+        out.contains("HTTP/1.1 200"),
+        "s_client with the certificate:\n{out}"
+    );
 
     partner_ca(&m.certs, &["-revoke", &m.certs.p("partner.pem")]);
     gen_crl(&m.certs);
@@ -663,7 +693,11 @@ fn mtls_resumption_refused_after_the_serial_is_revoked() {
         !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
         "s_client resuming a saved session without a certificate was served:\n{out}"
     );
-    assert_eq!(upstream_requests(&m.up), before, "s_client reached the upstream");
+    assert_eq!(
+        upstream_requests(&m.up),
+        before,
+        "s_client reached the upstream"
+    );
     assert_logged(&m.gw, "Access denied. Reason: certificate revoked");
 }
 
@@ -765,7 +799,10 @@ fn mtls_session_tickets_are_small_with_a_large_client_chain() {
         Some(&sess),
         &["-cert", &pem, "-key", &key, "-cert_chain", &pem],
     );
-    assert!(out.contains("HTTP/1.1 200"), "s_client with a large chain:\n{out}");
+    assert!(
+        out.contains("HTTP/1.1 200"),
+        "s_client with a large chain:\n{out}"
+    );
     let text = openssl_in(&c.0, &["sess_id", "-in", &sess, "-noout", "-text"]);
     let text = String::from_utf8_lossy(&text.stdout).to_string();
     // The ticket is printed as a hex dump after "TLS session ticket:".
@@ -1029,7 +1066,10 @@ fn alpn_http10_is_accepted() {
         .expect("write");
     let all = c.read_to_close(Duration::from_secs(5)).expect("response");
     let text = String::from_utf8_lossy(&all);
-    assert!(text.contains(" 200 ") && text.ends_with("hello"), "{text:?}");
+    assert!(
+        text.contains(" 200 ") && text.ends_with("hello"),
+        "{text:?}"
+    );
     let both = client_config(&ca, None, BOTH, &[b"http/1.0", b"http/1.1"]);
     let c = tls_connect(gw.port, &both, "api.localhost").expect("ALPN both");
     assert_eq!(c.s.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
@@ -1056,7 +1096,10 @@ fn refused_client_certificates_are_logged_with_the_reason() {
     // No certificate on a required domain.
     let anon = client_config(&ca, None, BOTH, &[b"http/1.1"]);
     refused(&m, &anon, "no certificate");
-    assert_logged(&m.gw, "Access denied. Reason: No client certificate presented");
+    assert_logged(
+        &m.gw,
+        "Access denied. Reason: No client certificate presented",
+    );
     // Revoked by the CRL.
     partner_ca(c, &["-revoke", &c.p("partner.pem")]);
     gen_crl(c);
