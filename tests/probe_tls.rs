@@ -822,7 +822,7 @@ fn mtls_session_tickets_are_small_with_a_large_client_chain() {
         // "xx xx xx-xx ..." then two spaces and the ASCII column.
         let hex = rest.split("   ").next().unwrap_or("");
         ticket += hex
-            .split(|ch: char| ch == ' ' || ch == '-')
+            .split([' ', '-'])
             .filter(|t| t.len() == 2 && t.chars().all(|ch| ch.is_ascii_hexdigit()))
             .count();
     }
