@@ -461,9 +461,10 @@ fn served(m: &MtlsGateway, config: &Arc<ClientConfig>, kind: HandshakeKind, what
     );
 }
 
-/// A connection that must be refused at the TLS layer, promptly, with nothing forwarded.
+/// A connection that must be refused at the TLS layer, promptly, with nothing forwarded;
+/// the client's error must contain `expect` (the alert it received, or how it was closed).
 #[track_caller]
-fn refused(m: &MtlsGateway, config: &Arc<ClientConfig>, what: &str) {
+fn refused(m: &MtlsGateway, config: &Arc<ClientConfig>, expect: &str, what: &str) {
     let before = upstream_requests(&m.up);
     let outcome = tls_connect(m.gw.port, config, MTLS_HOST).and_then(|mut c| {
         let kind = c.kind();
@@ -477,6 +478,7 @@ fn refused(m: &MtlsGateway, config: &Arc<ClientConfig>, what: &str) {
         Err(e) => {
             eprintln!("{what}: refused: {e}");
             assert!(!e.contains("TIMEOUT"), "{what}: not refused promptly: {e}");
+            assert!(e.contains(expect), "{what}: expected {expect:?}, got: {e}");
         }
     }
     // Give a wrongly forwarded request time to arrive before judging.
@@ -627,9 +629,11 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
     reload_and_wait(&m.gw, &m.pid_file, 2);
     for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
         for i in 0..3 {
+            // The session is gone with the old trust: a full handshake, refused by alert.
             refused(
                 &m,
                 cfg,
+                "received fatal alert: UnknownCA",
                 &format!("{name} resumption {} after the CA was removed", i + 1),
             );
         }
@@ -639,6 +643,10 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
     assert!(
         !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
         "s_client resuming a saved session without a certificate was served:\n{out}"
+    );
+    assert!(
+        out.contains("alert certificate required"),
+        "s_client without a certificate: expected the certificate_required alert:\n{out}"
     );
     assert_eq!(
         upstream_requests(&m.up),
@@ -683,6 +691,7 @@ fn mtls_resumption_refused_after_the_serial_is_revoked() {
             refused(
                 &m,
                 cfg,
+                "received fatal alert: CertificateRevoked",
                 &format!("{name} resumption {} after the serial was revoked", i + 1),
             );
         }
@@ -692,6 +701,10 @@ fn mtls_resumption_refused_after_the_serial_is_revoked() {
     assert!(
         !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
         "s_client resuming a saved session without a certificate was served:\n{out}"
+    );
+    assert!(
+        out.contains("alert certificate required"),
+        "s_client without a certificate: expected the certificate_required alert:\n{out}"
     );
     assert_eq!(
         upstream_requests(&m.up),
@@ -768,7 +781,13 @@ fn mtls_resumption_refused_after_the_certificate_expired() {
             .unwrap_or(false)
     });
     assert!(expired, "the clock did not pass the certificate's notAfter");
-    refused(&m, &cfg, "resumption after the certificate expired");
+    // Resumed (same trust), then re-verified and closed cleanly before any response.
+    refused(
+        &m,
+        &cfg,
+        "closed (close_notify) before a response",
+        "resumption after the certificate expired",
+    );
     assert_logged(&m.gw, "Access denied. Reason: certificate has expired");
 }
 
@@ -831,6 +850,18 @@ fn mtls_session_tickets_are_small_with_a_large_client_chain() {
     assert!(
         ticket <= 256,
         "a {ticket}-byte session ticket for a {presented}-byte client chain"
+    );
+    // And the small ticket resumes.
+    let out = s_client(
+        &m,
+        false,
+        Some(&sess),
+        None,
+        &["-cert", &pem, "-key", &key, "-cert_chain", &pem],
+    );
+    assert!(
+        out.contains("Reused, TLSv1.3") && out.contains("HTTP/1.1 200"),
+        "resuming with the small ticket:\n{out}"
     );
 }
 
@@ -1088,14 +1119,19 @@ fn refused_client_certificates_are_logged_with_the_reason() {
         BOTH,
         &[b"http/1.1"],
     );
-    refused(&m, &stranger, "a certificate from an untrusted CA");
+    refused(
+        &m,
+        &stranger,
+        "received fatal alert: UnknownCA",
+        "a certificate from an untrusted CA",
+    );
     assert_logged(
         &m.gw,
         "Access denied. Reason: Could not find issuer for certificate",
     );
     // No certificate on a required domain.
     let anon = client_config(&ca, None, BOTH, &[b"http/1.1"]);
-    refused(&m, &anon, "no certificate");
+    refused(&m, &anon, "received fatal alert", "no certificate");
     assert_logged(
         &m.gw,
         "Access denied. Reason: No client certificate presented",
@@ -1104,7 +1140,12 @@ fn refused_client_certificates_are_logged_with_the_reason() {
     partner_ca(c, &["-revoke", &c.p("partner.pem")]);
     gen_crl(c);
     reload_and_wait(&m.gw, &m.pid_file, 1);
-    refused(&m, &partner_config(c, BOTH), "a revoked certificate");
+    refused(
+        &m,
+        &partner_config(c, BOTH),
+        "received fatal alert: CertificateRevoked",
+        "a revoked certificate",
+    );
     assert_logged(&m.gw, "Access denied. Reason: certificate revoked");
     // Each line names the domain and the client address.
     let log = m.gw.stderr();
