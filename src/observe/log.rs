@@ -56,6 +56,10 @@ pub fn allow_burst() -> Option<u64> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    allow_burst_at(now)
+}
+
+fn allow_burst_at(now: u64) -> Option<u64> {
     BURST.with(|b| {
         let (second, count, suppressed) = b.get();
         let (second, count) = if second == now {
@@ -93,4 +97,21 @@ macro_rules! log {
     ($($arg:tt)*) => {
         $crate::observe::log::line(format!("tollgate: {}", format_args!($($arg)*)))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_limit_counts_what_it_suppresses() {
+        for _ in 0..BURST_PER_SECOND {
+            assert_eq!(allow_burst_at(100), Some(0));
+        }
+        assert_eq!(allow_burst_at(100), None);
+        assert_eq!(allow_burst_at(100), None);
+        // The next second lets lines through again and reports the two dropped.
+        assert_eq!(allow_burst_at(101), Some(2));
+        assert_eq!(allow_burst_at(101), Some(0));
+    }
 }
