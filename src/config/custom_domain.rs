@@ -134,6 +134,9 @@ fn build_domain(
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut mtls = None;
+    // Fingerprint of the mutual-TLS trust (mode, truststore, CRLs): sessions are kept per
+    // domain and trust, so changing any of them ends earlier sessions.
+    let mut trust = ring::digest::Context::new(&ring::digest::SHA256);
     let verifier = match &d.mtls {
         None => None,
         Some(m) => {
@@ -149,6 +152,7 @@ fn build_domain(
                     true
                 }
             };
+            trust.update(&[u8::from(required)]);
             let mut roots = RootCertStore::empty();
             if let Some(cas) = read_certs(
                 e,
@@ -156,6 +160,9 @@ fn build_domain(
                 &base_dir.join(&m.truststore),
             ) {
                 for ca in cas {
+                    trust.update(b"ca");
+                    trust.update(&(ca.len() as u64).to_be_bytes());
+                    trust.update(ca.as_ref());
                     if let Err(err) = roots.add(ca) {
                         e.push(
                             format!("{mpath}.truststore"),
@@ -168,6 +175,11 @@ fn build_domain(
                 None => Vec::new(),
                 Some(f) => read_crls(e, &format!("{mpath}.crl"), &base_dir.join(f)),
             };
+            for crl in &crls {
+                trust.update(b"crl");
+                trust.update(&(crl.len() as u64).to_be_bytes());
+                trust.update(crl.as_ref());
+            }
             for (key, value) in [
                 ("subject", &m.forward_headers.subject),
                 ("issuer", &m.forward_headers.issuer),
@@ -295,7 +307,7 @@ fn build_domain(
             return None;
         }
     };
-    let builder = match verifier {
+    let builder = match verifier.clone() {
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
@@ -309,12 +321,22 @@ fn build_domain(
             return None;
         }
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.ticketer = crate::runtime::shared::session_ticketer();
+    // HTTP/1.1 preferred; HTTP/1.0 clients that say so in ALPN are served too.
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
+    if verifier.is_some() {
+        // Mutual TLS: stateful sessions (small tickets, the client chain stays here), bound
+        // to this domain and its trust, and re-verified on every resumption (tls_accept).
+        let fingerprint: [u8; 32] = trust.finish().as_ref().try_into().unwrap_or([0; 32]);
+        config.ticketer = crate::runtime::shared::no_tickets();
+        config.session_storage = crate::runtime::shared::mtls_session_cache(&name, fingerprint);
+    } else {
+        config.ticketer = crate::runtime::shared::session_ticketer();
+    }
     Some(CustomDomain {
         name,
         wildcard_suffix,
         server_config: Arc::new(config),
+        client_verifier: verifier,
         mtls,
         mappings,
         not_after,

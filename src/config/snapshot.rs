@@ -182,8 +182,12 @@ pub struct CustomDomain {
     /// For a wildcard domain, the part after `*.` (`partners.example.com`).
     pub wildcard_suffix: Option<String>,
     /// The rustls configuration for handshakes on this domain (certificate, versions,
-    /// client verifier, ALPN, the process-wide session ticketer).
+    /// client verifier, ALPN, session resumption: the process-wide ticketer, or for mutual
+    /// TLS a session cache bound to the domain's trust).
     pub server_config: Arc<rustls::ServerConfig>,
+    /// The mutual-TLS client verifier inside `server_config` (current truststore and CRL),
+    /// kept to re-verify the stored chain of a resumed session.
+    pub client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
     pub mtls: Option<MtlsSettings>,
     /// Longest base path first; `""` is the `(none)` mapping.
     pub mappings: Vec<BasePathMapping>,

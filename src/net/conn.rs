@@ -190,8 +190,22 @@ pub enum Next {
     Close,
 }
 
-/// Serve requests on one connection until it closes, errs, idles out or the worker drains.
+/// How long closing a TLS connection may wait to send its close_notify (a client that
+/// stopped reading must not hold the task).
+const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Serve requests on one connection until it closes, errs, idles out or the worker drains,
+/// then close it: on TLS, with close_notify first, so a client can tell the end of a
+/// close-delimited body (or of an idle connection) from a truncation.
 pub async fn serve(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) {
+    serve_requests(ctx, conn).await;
+    if let crate::net::stream::MaybeTls::Tls(tls) = &mut conn.stream {
+        use monoio::io::AsyncWriteRent;
+        let _ = monoio::time::timeout(CLOSE_NOTIFY_TIMEOUT, tls.shutdown()).await;
+    }
+}
+
+async fn serve_requests(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) {
     loop {
         match read_head(ctx, conn).await {
             HeadRead::Ready => {}

@@ -1,16 +1,28 @@
 //! The TLS side of accepting on an HTTPS listener: read the ClientHello, choose the custom
 //! domain from its SNI (exact name, then `*.` wildcard, else the listener's default domain,
-//! else refuse), and finish the handshake with that domain's configuration (certificate,
-//! security policy, mutual TLS verifier). A verified client certificate is parsed once here
-//! for the `$context.identity.clientCert` fields and the forwarded headers.
+//! else refuse with `unrecognized_name`), and finish the handshake with that domain's
+//! configuration (certificate, security policy, mutual TLS verifier). A verified client
+//! certificate is parsed once here for the `$context.identity.clientCert` fields and the
+//! forwarded headers.
+//!
+//! Mutual TLS and resumption: rustls does not run the client verifier when a session is
+//! resumed; it restores the chain stored with the session. So a resumed session on an mTLS
+//! domain is re-verified here against the domain's current truststore and CRL (at the
+//! current time) before any request is read, and refused (close_notify, connection closed,
+//! logged) if that fails. Sessions are also bound to the trust they were made under
+//! (`runtime::shared::mtls_session_cache`), so after a trust change the client falls back
+//! to a full handshake and is refused with a TLS alert. Refused client certificates are
+//! logged as API Gateway words them: "Access denied. Reason: ...".
 
 use std::io;
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
+use rustls::pki_types::UnixTime;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::Acceptor;
-use rustls::ServerConnection;
+use rustls::{HandshakeKind, ServerConnection};
 
 use crate::config::snapshot::ListenerTls;
 use crate::config::Snapshot;
@@ -29,6 +41,28 @@ pub struct TlsInfo {
     pub sni: Option<Box<str>>,
     /// The verified client certificate (mutual TLS), if one was presented.
     pub client_cert: Option<Box<CertInfo>>,
+}
+
+/// TLS alert descriptions the acceptor sends itself (RFC 8446 section 6).
+const ALERT_HANDSHAKE_FAILURE: u8 = 40;
+const ALERT_PROTOCOL_VERSION: u8 = 70;
+const ALERT_UNRECOGNIZED_NAME: u8 = 112;
+
+/// A plaintext fatal alert record (sent before any keys exist; record version 1.2 as
+/// RFC 8446 section 5.1 asks).
+fn fatal_alert(description: u8) -> [u8; 7] {
+    [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description]
+}
+
+/// Whether `buf` starts with a ClientHello whose `legacy_version` is below TLS 1.2 (a TLS
+/// 1.0/1.1 client: TLS 1.3 clients put 0x0303 there, RFC 8446 section 4.1.2).
+fn is_legacy_hello(buf: &[u8]) -> bool {
+    match buf {
+        [0x16, _, _, _, _, 0x01, _, _, _, major, minor, ..] => {
+            u16::from_be_bytes([*major, *minor]) < 0x0303
+        }
+        _ => false,
+    }
 }
 
 /// Run the server side of the handshake on `tcp` (the caller bounds it with the listener's
@@ -73,12 +107,14 @@ pub async fn accept(
                     .and_then(|n| snapshot.domain_for_host(n))
                     .or(tls.default_domain);
                 let Some(domain) = domain else {
-                    // Let rustls refuse it with an alert, then report the reason.
-                    if let Some(refusing) = crate::runtime::shared::refusing_server_config() {
-                        if let Ok(conn) = accepted.into_connection(refusing) {
-                            let _ = TlsStream::finish_accept(tcp, conn, &buf[pos..]).await;
-                        }
-                    }
+                    // No certificate for this name: say so with a fatal alert
+                    // (unrecognized_name, RFC 6066 section 3; handshake_failure without SNI).
+                    let alert = if sni.is_some() {
+                        ALERT_UNRECOGNIZED_NAME
+                    } else {
+                        ALERT_HANDSHAKE_FAILURE
+                    };
+                    let _ = tcp.write_all(fatal_alert(alert).to_vec()).await;
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!(
@@ -90,6 +126,7 @@ pub async fn accept(
                 let Some(d) = snapshot.domains.get(domain) else {
                     return Err(io::Error::other("domain index out of range"));
                 };
+                let peer = tcp.peer_addr().ok();
                 let conn = match accepted.into_connection(d.server_config.clone()) {
                     Ok(c) => c,
                     Err((err, mut alert)) => {
@@ -99,7 +136,33 @@ pub async fn accept(
                         return Err(io::Error::new(io::ErrorKind::InvalidData, err));
                     }
                 };
-                let stream = TlsStream::finish_accept(tcp, conn, &buf[pos..]).await?;
+                let mut stream = match TlsStream::finish_accept(tcp, conn, &buf[pos..]).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        if d.client_verifier.is_some() {
+                            if let Some(reason) = e
+                                .get_ref()
+                                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                                .and_then(refusal_reason)
+                            {
+                                log_refusal(&d.name, peer, reason, false);
+                            }
+                        }
+                        return Err(e);
+                    }
+                };
+                if let Some(verifier) = &d.client_verifier {
+                    if let Err(reason) = recheck_resumed(stream.get_ref(), verifier.as_ref(), d) {
+                        log_refusal(&d.name, peer, reason, true);
+                        // The handshake is over, so no alert can name the reason: close
+                        // cleanly before reading any request.
+                        let _ = stream.shutdown().await;
+                        return Err(io::Error::new(
+                            io::ErrorKind::PermissionDenied,
+                            format!("resumed session refused: {reason}"),
+                        ));
+                    }
+                }
                 let client_cert = stream
                     .get_ref()
                     .peer_certificates()
@@ -117,10 +180,118 @@ pub async fn accept(
             }
             Err((err, mut alert)) => {
                 let mut out = Vec::new();
-                let _ = alert.write(&mut out);
+                if is_legacy_hello(&buf) {
+                    // TLS 1.0/1.1: whatever rustls tripped over first (often the missing
+                    // signature_algorithms), the answer is protocol_version.
+                    out.extend_from_slice(&fatal_alert(ALERT_PROTOCOL_VERSION));
+                } else {
+                    let _ = alert.write(&mut out);
+                }
                 let _ = tcp.write_all(out).await;
                 return Err(io::Error::new(io::ErrorKind::InvalidData, err));
             }
         }
+    }
+}
+
+/// On a mutual-TLS domain, a resumed session is served only if the chain stored with it
+/// still verifies against the domain's current truststore and CRL at the current time (a
+/// full handshake ran the same verifier inside rustls). `Err` is the refusal reason.
+fn recheck_resumed(
+    conn: &ServerConnection,
+    verifier: &dyn ClientCertVerifier,
+    d: &crate::config::snapshot::CustomDomain,
+) -> Result<(), &'static str> {
+    if conn.handshake_kind() != Some(HandshakeKind::Resumed) {
+        return Ok(());
+    }
+    match conn.peer_certificates() {
+        Some([leaf, intermediates @ ..]) => verifier
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .map(|_| ())
+            .map_err(|e| refusal_reason(&e).unwrap_or("invalid client certificate")),
+        _ if d.mtls.as_ref().is_some_and(|m| m.required) => Err("No client certificate presented"),
+        _ => Ok(()),
+    }
+}
+
+/// API Gateway's wording for why a client certificate was refused (its execution logs say
+/// "Access denied. Reason: ..."), or `None` for handshake failures that are not about the
+/// client certificate.
+fn refusal_reason(e: &rustls::Error) -> Option<&'static str> {
+    use rustls::CertificateError as C;
+    Some(match e {
+        rustls::Error::NoCertificatesPresented => "No client certificate presented",
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "Could not find issuer for certificate",
+            C::Expired | C::ExpiredContext { .. } => "certificate has expired",
+            C::NotValidYet | C::NotValidYetContext { .. } => "certificate is not yet valid",
+            C::Revoked => "certificate revoked",
+            C::UnknownRevocationStatus => "unable to get certificate CRL",
+            C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => "CRL has expired",
+            C::BadSignature | C::UnsupportedSignatureAlgorithmContext { .. } => {
+                "Client cert using an insecure Signature Algorithm"
+            }
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                "unsupported certificate purpose"
+            }
+            C::BadEncoding => "unable to decode the client certificate",
+            _ => "invalid client certificate",
+        },
+        rustls::Error::InvalidCertRevocationList(_) => "unable to get certificate CRL",
+        _ => return None,
+    })
+}
+
+/// Log a refused client certificate on the log thread (never blocking the worker), at most
+/// a few lines per second per worker so a flood of bad handshakes cannot flood the log.
+fn log_refusal(domain: &str, peer: Option<std::net::SocketAddr>, reason: &str, resumed: bool) {
+    if let Some(suppressed) = crate::observe::log::allow_burst() {
+        let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+        let how = if resumed { " (resumed session)" } else { "" };
+        let more = if suppressed > 0 {
+            format!(" ({suppressed} similar line(s) suppressed)")
+        } else {
+            String::new()
+        };
+        crate::log!("mtls {domain}: client {peer}{how}: Access denied. Reason: {reason}{more}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_hellos_are_recognised() {
+        let hello = |v: [u8; 2]| {
+            let mut b = vec![0x16, 0x03, 0x01, 0x00, 0x40, 0x01, 0x00, 0x00, 0x3c];
+            b.extend_from_slice(&v);
+            b.extend_from_slice(&[0; 8]);
+            b
+        };
+        assert!(is_legacy_hello(&hello([3, 1])));
+        assert!(is_legacy_hello(&hello([3, 2])));
+        assert!(is_legacy_hello(&hello([3, 0])));
+        assert!(!is_legacy_hello(&hello([3, 3])));
+        assert!(!is_legacy_hello(&[0x16, 0x03, 0x01]));
+        assert!(!is_legacy_hello(b"GET / HTTP/1.1\r\n\r\n"));
+    }
+
+    #[test]
+    fn refusal_reasons_in_api_gateway_words() {
+        use rustls::CertificateError as C;
+        let r = |c: C| refusal_reason(&rustls::Error::InvalidCertificate(c));
+        assert_eq!(
+            r(C::UnknownIssuer),
+            Some("Could not find issuer for certificate")
+        );
+        assert_eq!(r(C::Expired), Some("certificate has expired"));
+        assert_eq!(r(C::Revoked), Some("certificate revoked"));
+        assert_eq!(
+            refusal_reason(&rustls::Error::NoCertificatesPresented),
+            Some("No client certificate presented")
+        );
+        assert_eq!(refusal_reason(&rustls::Error::DecryptError), None);
     }
 }

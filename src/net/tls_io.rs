@@ -559,7 +559,8 @@ where
 
     async fn shutdown_tls(&mut self) -> io::Result<()> {
         let mut res = Ok(());
-        if !self.write_broken {
+        // After a TLS failure rustls has sent (or queued) its fatal alert; nothing follows.
+        if !self.write_broken && !self.tls_failed {
             if !self.close_sent {
                 self.close_sent = true;
                 self.conn.send_close_notify();
@@ -620,7 +621,8 @@ where
         self.flush_all()
     }
 
-    /// Send close_notify (unless a write broke the stream), then shut the TCP write side.
+    /// Send close_notify (unless a write broke the stream or the peer's data failed TLS
+    /// processing), then shut the TCP write side. Calling it again sends nothing more.
     fn shutdown(&mut self) -> impl std::future::Future<Output = io::Result<()>> {
         self.shutdown_tls()
     }

@@ -2,9 +2,16 @@
 //! is `Send + Sync`, created once, and never touched on a request's hot path except where
 //! noted.
 //!
-//! - the TLS session ticketer: one key schedule for the whole process, so a ticket issued on
-//!   one core resumes on another, and (being outside the configuration snapshot) tickets stay
-//!   valid across certificate reloads. rustls reads it during handshakes only.
+//! - the TLS session ticketer of domains without mutual TLS: one key schedule for the whole
+//!   process, so a ticket issued on one core resumes on another, and (being outside the
+//!   configuration snapshot) tickets stay valid across certificate reloads. rustls reads it
+//!   during handshakes only.
+//! - the session caches of mutual-TLS domains (`mtls_session_cache`): stateful (a ticket or
+//!   TLS 1.2 session id is a 32-byte key; the verified client chain stays on the server),
+//!   one per domain *and trust* (truststore, CRL, mode), so a reload that changes the trust
+//!   leaves earlier sessions unreachable: such a client must do a full handshake and present
+//!   a certificate the current verifier accepts. Each cache is a rustls
+//!   `ServerSessionMemoryCache` (its own mutex, held for one map operation per handshake).
 //! - the stage caches (`cache::stage::StageCache`, reached through
 //!   `Snapshot::stage_caches`): the design's one deliberate exception to "no lock shared
 //!   with another core on the request path". Each stage's store is split into up to 64
@@ -15,38 +22,9 @@
 //!   `Waker`s (monoio's cross-thread wake-up). The admin thread flushes through the same
 //!   shard locks.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-static REFUSING: OnceLock<Option<Arc<rustls::ServerConfig>>> = OnceLock::new();
-
-/// A server configuration that has no certificate for anyone: finishing a handshake with it
-/// makes rustls send a fatal alert, so a client asking for an unknown name is told so
-/// instead of seeing the connection drop.
-pub fn refusing_server_config() -> Option<Arc<rustls::ServerConfig>> {
-    REFUSING
-        .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .ok()?
-                .with_no_client_auth()
-                .with_cert_resolver(Arc::new(NoCertificate));
-            Some(Arc::new(config))
-        })
-        .clone()
-}
-
-#[derive(Debug)]
-struct NoCertificate;
-
-impl rustls::server::ResolvesServerCert for NoCertificate {
-    fn resolve(
-        &self,
-        _hello: rustls::server::ClientHello<'_>,
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        None
-    }
-}
+use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
 
 static TICKETER: OnceLock<Option<Arc<dyn rustls::server::ProducesTickets>>> = OnceLock::new();
 
@@ -75,5 +53,57 @@ impl rustls::server::ProducesTickets for NoTickets {
     }
     fn decrypt(&self, _cipher: &[u8]) -> Option<Vec<u8>> {
         None
+    }
+}
+
+/// Sessions kept per mutual-TLS domain and trust (each holds the client's chain).
+pub const MTLS_SESSIONS_PER_DOMAIN: usize = 1024;
+
+/// A ticketer that issues nothing: rustls then resumes from the config's session storage.
+pub fn no_tickets() -> Arc<dyn rustls::server::ProducesTickets> {
+    Arc::new(NoTickets)
+}
+
+type TrustKey = (String, [u8; 32]);
+
+static MTLS_CACHES: Mutex<Vec<(TrustKey, Weak<ServerSessionMemoryCache>)>> = Mutex::new(Vec::new());
+
+/// The session cache of mutual-TLS domain `name` under the trust whose fingerprint is
+/// `trust` (truststore, CRL and mode; see `config::custom_domain`). A reload with the same
+/// trust gets the same cache back, so sessions survive it; a different trust gets a new,
+/// empty cache. Caches no configuration uses any more are forgotten.
+pub fn mtls_session_cache(name: &str, trust: [u8; 32]) -> Arc<dyn StoresServerSessions> {
+    let mut caches = MTLS_CACHES.lock().unwrap_or_else(|p| p.into_inner());
+    caches.retain(|(_, weak)| weak.strong_count() > 0);
+    let found = caches
+        .iter()
+        .find(|((n, t), _)| n == name && *t == trust)
+        .and_then(|(_, weak)| weak.upgrade());
+    if let Some(cache) = found {
+        return cache;
+    }
+    let cache = ServerSessionMemoryCache::new(MTLS_SESSIONS_PER_DOMAIN);
+    caches.push(((name.to_owned(), trust), Arc::downgrade(&cache)));
+    cache
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtls_session_caches_follow_the_trust() {
+        let a = mtls_session_cache("a.example", [1; 32]);
+        let same = mtls_session_cache("a.example", [1; 32]);
+        let other_trust = mtls_session_cache("a.example", [2; 32]);
+        let other_name = mtls_session_cache("b.example", [1; 32]);
+        assert!(a.put(b"k".to_vec(), b"v".to_vec()));
+        assert_eq!(same.get(b"k"), Some(b"v".to_vec()));
+        assert_eq!(other_trust.get(b"k"), None);
+        assert_eq!(other_name.get(b"k"), None);
+        drop((a, same));
+        // Once unused, the cache is gone: the same key starts empty.
+        let again = mtls_session_cache("a.example", [1; 32]);
+        assert_eq!(again.get(b"k"), None);
     }
 }

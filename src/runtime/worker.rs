@@ -83,6 +83,8 @@ impl WorkerCtx {
         self.targets.reset(&snapshot);
         self.upstreams.clear();
         *self.snapshot.borrow_mut() = Rc::new(snapshot);
+        // New connections (and TLS handshakes) use it from here on.
+        log!("worker {}: reloaded configuration in force", self.id);
     }
 
     /// The snapshot a request runs on (a cheap, non-atomic `Rc` clone).
