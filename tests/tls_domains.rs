@@ -381,18 +381,22 @@ fn run_tollgate(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"))
 }
 
-fn have(tool: &str, version_arg: &str) -> bool {
-    let ok = Command::new(tool)
+/// Fail (never skip) when a tool the test needs is missing: `make test` installs it
+/// (`make test-deps`).
+#[track_caller]
+fn require(tool: &str, version_arg: &str) {
+    if let Err(e) = Command::new(tool)
         .arg(version_arg)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok();
-    if !ok {
-        eprintln!("SKIPPED part: `{tool}` is not installed");
+    {
+        panic!(
+            "this test needs the `{tool}` CLI, which cannot be run ({e}); install it \
+             (`make test-deps`, or apt-get install {tool})"
+        );
     }
-    ok
 }
 
 /// `tollgate reload --pid-file F`, then wait for the gateway to log the `n`th
@@ -938,8 +942,9 @@ custom_domains:
         }
     }
 
-    // openssl s_client, when installed.
-    if have("openssl", "version") {
+    // openssl s_client (required: `make test-deps` installs it).
+    require("openssl", "version");
+    {
         let s_client = |extra: &[&str], sni: &str| -> String {
             let target = format!("127.0.0.1:{port}");
             let mut args = vec![
@@ -1173,7 +1178,8 @@ fn mtls_required_and_optional() {
         validity.starts_with("notBefore=") && validity.contains("; notAfter="),
         "{validity}"
     );
-    if have("openssl", "version") {
+    require("openssl", "version");
+    {
         let pem = c.path("partner.pem");
         let want = openssl_field(&pem, "-serial").expect("openssl serial");
         assert_eq!(norm_serial(serial), norm_serial(&want));
@@ -1548,9 +1554,7 @@ fn dated_cert(dir: &Path, name: &str, cn: &str, start: &str, end: &str) {
 
 #[test]
 fn expired_certificate_refused_at_load() {
-    if !have("openssl", "version") {
-        return;
-    }
+    require("openssl", "version");
     let dir = TempDir::new("expired");
     dated_cert(
         &dir.0,
@@ -1711,9 +1715,7 @@ custom_domains:
 
 #[test]
 fn curl_interop() {
-    if !have("curl", "--version") {
-        return;
-    }
+    require("curl", "--version");
     let s = {
         let certs = gen_certs("curl");
         let up = DemoUpstream::start();
@@ -1851,9 +1853,7 @@ fn revoke_partner(c: &TempDir) {
 /// certificate still works on a domain with the same truststore and no CRL.
 #[test]
 fn revoked_client_certificate_is_refused_with_a_crl() {
-    if !have("openssl", "version") {
-        return;
-    }
+    require("openssl", "version");
     let c = gen_certs("crl");
     revoke_partner(&c);
     let mtls = |crl: bool| {
