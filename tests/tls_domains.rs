@@ -342,6 +342,19 @@ fn assert_handshake_refused(outcome: Result<Tls, String>, what: &str) {
     }
 }
 
+/// The TLS layer refused with the fatal alert docs/BEHAVIOUR.md promises (`alert` is rustls's
+/// name for it, e.g. `CertificateRequired`), not with any other failure.
+#[track_caller]
+fn assert_alert<T>(outcome: Result<T, String>, alert: &str, what: &str) {
+    match outcome {
+        Ok(_) => panic!("{what}: expected a fatal {alert} alert, the request got through"),
+        Err(e) => assert!(
+            e.contains(&format!("received fatal alert: {alert}")),
+            "{what}: expected a fatal {alert} alert, got: {e}"
+        ),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Config and process helpers
 // ---------------------------------------------------------------------------------------
@@ -1140,16 +1153,19 @@ fn mtls_required_and_optional() {
     ];
 
     // Required: no certificate / an untrusted one -> no HTTP response.
-    assert_refused(
+    assert_alert(
         https_get(port, &anon, Some(req_host), req_host, "/echo/x", &[]),
+        "CertificateRequired",
         "required mTLS without a client certificate (TLS 1.3)",
     );
-    assert_handshake_refused(
+    assert_alert(
         tls_connect(port, &anon12, Some(req_host)),
+        "CertificateRequired",
         "required mTLS without a client certificate (TLS 1.2)",
     );
-    assert_refused(
+    assert_alert(
         https_get(port, &stranger, Some(req_host), req_host, "/echo/x", &[]),
+        "UnknownCA",
         "required mTLS with a certificate from an untrusted CA",
     );
 
@@ -1213,8 +1229,9 @@ fn mtls_required_and_optional() {
     );
     assert_eq!(echoed_header(&echo, "x-client-cert-issuer"), None);
     // With an untrusted certificate: refused even in optional mode.
-    assert_refused(
+    assert_alert(
         https_get(port, &stranger, Some(opt_host), opt_host, "/echo/s", &[]),
+        "UnknownCA",
         "optional mTLS with a certificate from an untrusted CA",
     );
 
@@ -1255,6 +1272,9 @@ fn requests_without_verified_cert(s: &MtlsSetup) -> Vec<(String, String, u16, Op
             let subject = (r.status == 200)
                 .then(|| r.json())
                 .and_then(|echo| echoed_header(&echo, "x-client-cert-subject").map(String::from));
+            if r.status == 403 {
+                r.assert_gateway_error(403, "Forbidden", "ForbiddenException");
+            }
             out.push((way.to_string(), host.to_string(), r.status, subject));
         }
     }
@@ -1284,21 +1304,23 @@ fn mtls_domain_without_verified_cert_drops_spoofed_cert_headers() {
 }
 
 /// `mode: required` means no verified client certificate, no request: the domain must not
-/// be served on a connection that did not verify one.
+/// be served on a connection that did not verify one. docs/BEHAVIOUR.md: naming a mutual-TLS
+/// domain (required or optional) in the `Host` of a plain connection or of a TLS connection
+/// made for another domain gets **403** `{"message":"Forbidden"}` -- that status, not any
+/// other refusal.
 #[test]
 fn mtls_required_domain_not_served_without_client_cert() {
     let s = mtls_setup();
-    let served: Vec<String> = requests_without_verified_cert(&s)
+    let wrong: Vec<String> = requests_without_verified_cert(&s)
         .into_iter()
-        .filter(|(_, host, status, _)| host == "mtls.partners.localhost" && *status == 200)
-        .map(|(way, host, status, _)| {
-            format!("{way}, Host {host}: status {status} from the integration")
-        })
+        .filter(|(_, _, status, _)| *status != 403)
+        .map(|(way, host, status, _)| format!("{way}, Host {host}: status {status}, not 403"))
         .collect();
     assert!(
-        served.is_empty(),
-        "the mTLS-required domain was served without a client certificate:\n{}",
-        served.join("\n")
+        wrong.is_empty(),
+        "a mutual-TLS domain was not refused with 403 on a connection without its verified \
+         client certificate:\n{}",
+        wrong.join("\n")
     );
 }
 
@@ -1915,7 +1937,7 @@ custom_domains:
         "{}",
         ok.describe()
     );
-    assert_refused(
+    assert_alert(
         https_get(
             port,
             &partner,
@@ -1924,6 +1946,7 @@ custom_domains:
             "/who",
             &[],
         ),
+        "CertificateRevoked",
         "a client certificate revoked by the domain's CRL",
     );
 }
