@@ -161,18 +161,33 @@ fn pooled_connection_closed_by_the_upstream_is_not_a_502() {
     );
 }
 
+/// Keep-alive pools are per worker and per upstream address (docs/BEHAVIOUR.md): reuse is
+/// proven by counting the connections the upstream accepted -- one for ten requests, on one
+/// client connection and across fresh ones, with and without a body.
 #[test]
 fn upstream_keep_alive_connections_are_reused() {
-    let up = ScriptedUpstream::start(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
-        After::KeepOpen,
-    );
+    let up = CountingUpstream::start();
     let gw = Gateway::start(&config(up.port));
     let mut c = gw.client();
     for i in 0..5 {
         let r = c.request(&req("POST", &format!("/prod/up/{i}"), &[], b"abc"));
-        assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
+        assert_eq!((r.status, r.body_str().as_str()), (200, COUNTING_BODY));
     }
-    assert_eq!(up.connections(), 1, "upstream connection not reused");
-    assert_eq!(up.requests().len(), 5);
+    drop(c);
+    for i in 5..10 {
+        let r = gw.send(&get(&format!("/prod/up/{i}")));
+        assert_eq!((r.status, r.body_str().as_str()), (200, COUNTING_BODY));
+    }
+    let received = String::from_utf8_lossy(&up.received()).into_owned();
+    assert_eq!(
+        received.matches(" HTTP/1.1\r\n").count(),
+        10,
+        "the upstream did not get the ten requests:\n{received}"
+    );
+    assert_eq!(
+        up.connections(),
+        1,
+        "upstream connection not reused: {} connections for 10 requests",
+        up.connections()
+    );
 }
