@@ -1,0 +1,434 @@
+//! Probe regression suite (issue 10 items 11 and 12): what docs/BEHAVIOUR.md claims about the
+//! process lifecycle and nothing else checked, replayed against the real binary.
+//!
+//! - a request outlasting `server.drain_timeout`: SIGTERM exits on time, the request is cut;
+//! - ordinary reloads by SIGHUP: new routes take effect, an in-flight request finishes on the
+//!   old snapshot, a listener change or invalid YAML is refused with the old config serving;
+//! - the stage cache kept across a reload when its capacity is unchanged, reset when it
+//!   changes;
+//! - integration URIs with host names: resolved on a helper thread (a slow resolver does not
+//!   stall the worker) and resolved again after the 30 s cache time;
+//! - the real admission path across throttle levels and quotas: a request refused at one
+//!   level consumes nothing at the others.
+
+mod common;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const RELOADED: &str = "configuration reloaded from";
+const REFUSED: &str = "reload refused";
+
+/// A fixed 200 whose body is `body`.
+fn ok_response(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Rewrite the gateway's configuration file and send SIGHUP.
+fn sighup_with(gw: &Gateway, yaml: &str) {
+    std::fs::write(gw.config.path(), yaml).expect("rewrite the configuration");
+    gw.proc.signal(libc::SIGHUP);
+}
+
+/// GET `path` on a fresh connection until the answer is `status` with body `body`.
+#[track_caller]
+fn wait_for_answer(gw: &Gateway, path: &str, status: u16, body: &str) {
+    let mut last = String::new();
+    let ok = wait_until(Duration::from_secs(5), || {
+        let r = gw.send(&get(path));
+        last = r.describe();
+        r.status == status && r.body_str() == body
+    });
+    assert!(
+        ok,
+        "GET {path} never answered {status} {body:?}; last: {last}\nstderr:\n{}",
+        gw.stderr()
+    );
+}
+
+#[track_caller]
+fn assert_no_route(r: &Response, what: &str) {
+    assert_eq!(r.status, 403, "{what}: {}", r.describe());
+    r.assert_gateway_error(
+        403,
+        "Missing Authentication Token",
+        "MissingAuthenticationTokenException",
+    );
+}
+
+// ------------------------------------------------------------------ drain_timeout
+
+/// BEHAVIOUR.md "Shutdown": the process exits 0 once in-flight requests are done "or
+/// `server.drain_timeout` has passed". A request that outlasts it is cut (the client gets no
+/// response, its connection is closed) and the exit comes on time, not when the integration
+/// timeout (10 s here) would end the request.
+#[test]
+fn request_outlasting_drain_timeout_is_cut_and_the_process_exits_on_time() {
+    let held = HeldUpstream::start(&ok_response("late"));
+    let yaml = format!(
+        "server:
+  drain_timeout: 1s
+listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: d
+apis:
+  - id: d
+    routes:
+      - route: GET /held
+        integration:
+          type: HTTP_PROXY
+          uri: http://{up}/held
+          timeout: 10s
+    stages:
+      - name: prod
+",
+        up = held.addr()
+    );
+    let mut gw = Gateway::start(&yaml);
+    let mut c = gw.client();
+    c.send(&get("/prod/held"));
+    assert!(
+        held.wait_requests(1, Duration::from_secs(5)),
+        "the request never reached the upstream"
+    );
+    let t0 = Instant::now();
+    gw.proc.sigterm();
+    let status = gw
+        .proc
+        .wait_timeout(Duration::from_secs(8))
+        .unwrap_or_else(|| {
+            panic!(
+                "still running {:?} after SIGTERM with drain_timeout 1s; stderr:\n{}",
+                t0.elapsed(),
+                gw.stderr()
+            )
+        });
+    let took = t0.elapsed();
+    assert!(
+        status.success(),
+        "exit {status:?}; stderr:\n{}",
+        gw.stderr()
+    );
+    assert!(
+        took >= Duration::from_millis(900),
+        "exited after {took:?}, before drain_timeout (1 s) with a request in flight"
+    );
+    assert!(
+        took < Duration::from_secs(4),
+        "exited after {took:?}: drain_timeout is 1 s"
+    );
+    let (raw, closed) = c.read_to_eof(Duration::from_secs(2));
+    assert!(closed, "the client connection was left open after the exit");
+    assert!(
+        !raw.starts_with(b"HTTP/1.1 200"),
+        "the cut request still got the upstream's answer: {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    // The upstream saw its connection go (nothing ever answered it).
+    assert!(
+        wait_until(Duration::from_secs(2), || held.peer_closed() >= 1),
+        "the upstream connection of the cut request was not closed"
+    );
+}
+
+// ------------------------------------------------------------------ reloads
+
+fn reload_config(svc_up: &str, extra_routes: &str) -> String {
+    format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: r
+apis:
+  - id: r
+    routes:
+      - route: GET /svc/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://{svc_up}/{{proxy}}
+          timeout: 10s
+{extra_routes}    stages:
+      - name: prod
+"
+    )
+}
+
+fn mock_route(route: &str, body: &str) -> String {
+    format!(
+        "      - route: {route}
+        integration:
+          type: MOCK
+          body: {body}
+"
+    )
+}
+
+/// BEHAVIOUR.md: reload (SIGHUP) re-reads the whole configuration; new connections and
+/// requests use it, in-flight requests are untouched.
+#[test]
+fn sighup_reload_applies_new_routes_and_in_flight_request_finishes_on_the_old_snapshot() {
+    let a = HeldUpstream::start(&ok_response("A"));
+    let b = ScriptedUpstream::start(&ok_response("B"), After::KeepOpen);
+    let b_addr = format!("127.0.0.1:{}", b.port);
+    let v1 = reload_config(&a.addr(), &mock_route("GET /old", "old"));
+    let gw = Gateway::start(&v1);
+    assert_eq!(gw.send(&get("/prod/old")).body_str(), "old");
+    assert_no_route(&gw.send(&get("/prod/new")), "before the reload");
+
+    // A request in flight on the v1 route to A.
+    let mut inflight = gw.client();
+    inflight.send(&get("/prod/svc/1"));
+    assert!(
+        a.wait_requests(1, Duration::from_secs(5)),
+        "the in-flight request never reached upstream A"
+    );
+
+    // v2: /svc goes to B, /old is gone, /new appears.
+    let v2 = reload_config(&b_addr, &mock_route("GET /new", "new"));
+    sighup_with(&gw, &v2);
+    wait_log(&gw, RELOADED, 1, Duration::from_secs(5));
+    wait_for_answer(&gw, "/prod/new", 200, "new");
+    assert_no_route(&gw.send(&get("/prod/old")), "a route removed by the reload");
+    let r = gw.send(&get("/prod/svc/2"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "B"),
+        "a new request after the reload: {}",
+        r.describe()
+    );
+
+    // The request in flight since before the reload finishes on the old snapshot (A).
+    a.release();
+    let r = inflight.read_response();
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "A"),
+        "the in-flight request: {}",
+        r.describe()
+    );
+    assert!(!r.says_close(), "{}", r.describe());
+    // Its connection stays open, and its next request uses the new configuration.
+    let r = inflight.request(&get("/prod/svc/3"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "B"),
+        "the next request on a connection opened before the reload: {}",
+        r.describe()
+    );
+    assert_eq!(a.requests().len(), 1, "A got requests after the reload");
+    assert_eq!(b.requests().len(), 2);
+}
+
+/// BEHAVIOUR.md: "Listener changes need a restart (the reload is refused)"; a reload that
+/// fails leaves the running configuration serving. Each refused reload also carries a new
+/// route, which must not appear; a valid reload afterwards still works.
+#[test]
+fn reload_with_a_listener_change_or_invalid_yaml_is_refused_and_the_old_config_serves() {
+    let up = ScriptedUpstream::start(&ok_response("up"), After::KeepOpen);
+    let up_addr = format!("127.0.0.1:{}", up.port);
+    let v1 = reload_config(&up_addr, &mock_route("GET /v1", "one"));
+    let mut gw = Gateway::start(&v1);
+    let serving = |gw: &Gateway, what: &str| {
+        let r = gw.send(&get("/prod/v1"));
+        assert_eq!(
+            (r.status, r.body_str().as_str()),
+            (200, "one"),
+            "{what}: {}",
+            r.describe()
+        );
+        let r = gw.send(&get("/prod/svc/x"));
+        assert_eq!(
+            (r.status, r.body_str().as_str()),
+            (200, "up"),
+            "{what}: {}",
+            r.describe()
+        );
+    };
+    serving(&gw, "before any reload");
+
+    // 1. A listener change (another name and a fixed port) plus a new route.
+    let other_port = dead_port();
+    let changed = reload_config(
+        &up_addr,
+        &format!(
+            "{}{}",
+            mock_route("GET /v1", "one"),
+            mock_route("GET /added", "added")
+        ),
+    )
+    .replace(
+        "  - name: public\n    bind: 127.0.0.1:0\n",
+        &format!("  - name: renamed\n    bind: 127.0.0.1:{other_port}\n"),
+    );
+    assert!(changed.contains("renamed"), "test bug: no listener change");
+    sighup_with(&gw, &changed);
+    wait_log(
+        &gw,
+        "reload refused: listeners changed",
+        1,
+        Duration::from_secs(5),
+    );
+    serving(&gw, "after a refused listener change");
+    assert_no_route(
+        &gw.send(&get("/prod/added")),
+        "a route from a refused reload",
+    );
+    assert!(
+        TcpStream::connect(("127.0.0.1", other_port)).is_err(),
+        "the refused reload opened its listener"
+    );
+
+    // 2. Invalid YAML.
+    let before = gw.stderr().matches(REFUSED).count();
+    sighup_with(
+        &gw,
+        &format!("{}{}", v1, "  broken: [unclosed\n    - : :\n"),
+    );
+    wait_log(&gw, REFUSED, before + 1, Duration::from_secs(5));
+    assert!(gw.proc.is_running(), "invalid YAML killed the gateway");
+    serving(&gw, "after a refused invalid file");
+    assert!(
+        !gw.stderr().contains(RELOADED),
+        "a refused reload was logged as applied:\n{}",
+        gw.stderr()
+    );
+
+    // 3. A valid reload still applies.
+    let v2 = reload_config(
+        &up_addr,
+        &format!(
+            "{}{}",
+            mock_route("GET /v1", "one"),
+            mock_route("GET /added", "added")
+        ),
+    );
+    sighup_with(&gw, &v2);
+    wait_log(&gw, RELOADED, 1, Duration::from_secs(5));
+    wait_for_answer(&gw, "/prod/added", 200, "added");
+    serving(&gw, "after a valid reload");
+}
+
+// ------------------------------------------------------------------ stage cache and reload
+
+fn cache_config(up: &str, cluster_size: &str, extra_routes: &str) -> String {
+    format!(
+        "admin:
+  bind: 127.0.0.1:0
+listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: c
+apis:
+  - id: c
+    type: REST
+    routes:
+      - route: GET /item
+        integration: {{type: HTTP_PROXY, uri: \"http://{up}/item\"}}
+{extra_routes}    stages:
+      - name: prod
+        cache:
+          enabled: true
+          cluster_size: {cluster_size}
+          ttl: 300s
+          status_header: {{name: x-cache, hit: Hit, miss: Miss}}
+"
+    )
+}
+
+fn cache_stats(gw: &Gateway) -> serde_json::Value {
+    let r = Client::connect(gw.port_of("admin")).request(&get("/restapis/c/stages/prod/cache"));
+    assert_eq!(r.status, 200, "cache statistics: {}", r.describe());
+    r.json()
+}
+
+#[track_caller]
+fn get_item(gw: &Gateway, want_cache: &str, what: &str) {
+    let r = Client::connect(gw.port_of("public")).request(&get("/prod/item"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, COUNTING_BODY),
+        "{what}: {}",
+        r.describe()
+    );
+    assert_eq!(
+        r.header("x-cache"),
+        Some(want_cache),
+        "{what}: {}",
+        r.describe()
+    );
+}
+
+/// Upstream requests seen by a [`CountingUpstream`].
+fn upstream_requests(up: &CountingUpstream) -> usize {
+    String::from_utf8_lossy(&up.received())
+        .matches("GET /item HTTP/1.1\r\n")
+        .count()
+}
+
+/// BEHAVIOUR.md "Stage cache": reload keeps a stage's cache (entries and counters) when the
+/// API id, stage name, capacity and eviction policy are unchanged; otherwise the stage
+/// starts with an empty cache. Changing routes does not flush it.
+#[test]
+fn stage_cache_is_kept_across_a_reload_with_the_same_capacity_and_reset_when_it_changes() {
+    let up = CountingUpstream::start();
+    let up_addr = format!("127.0.0.1:{}", up.port);
+    let v1 = cache_config(&up_addr, "0.01", "");
+    let gw = Gateway::start(&v1);
+    get_item(&gw, "Miss", "first request");
+    get_item(&gw, "Hit", "second request");
+    assert_eq!(upstream_requests(&up), 1);
+
+    // Same capacity and policy, another route: entries and counters are kept.
+    let v2 = cache_config(&up_addr, "0.01", &mock_route("GET /v2", "two"));
+    sighup_with(&gw, &v2);
+    wait_log(&gw, RELOADED, 1, Duration::from_secs(5));
+    assert!(
+        gw.stderr().contains("reload: kept the cache of 1 stage(s)"),
+        "{}",
+        gw.stderr()
+    );
+    wait_for_answer(&gw, "/prod/v2", 200, "two");
+    get_item(&gw, "Hit", "after a reload with the same capacity");
+    assert_eq!(upstream_requests(&up), 1, "the kept entry went upstream");
+    let s = cache_stats(&gw);
+    assert_eq!(
+        (&s["CacheHitCount"], &s["CacheMissCount"], &s["entries"]),
+        (&2.into(), &1.into(), &1.into()),
+        "counters and entries after a reload that keeps the cache: {s}"
+    );
+    let capacity = s["capacity_bytes"].clone();
+
+    // Another capacity: the stage starts with an empty cache and fresh counters.
+    let v3 = cache_config(
+        &up_addr,
+        "0.02",
+        &format!(
+            "{}{}",
+            mock_route("GET /v2", "two"),
+            mock_route("GET /v3", "three")
+        ),
+    );
+    sighup_with(&gw, &v3);
+    wait_log(&gw, RELOADED, 2, Duration::from_secs(5));
+    wait_for_answer(&gw, "/prod/v3", 200, "three");
+    let s = cache_stats(&gw);
+    assert_ne!(
+        s["capacity_bytes"], capacity,
+        "the capacity did not change: {s}"
+    );
+    assert_eq!(
+        (&s["CacheHitCount"], &s["CacheMissCount"], &s["entries"]),
+        (&0.into(), &0.into(), &0.into()),
+        "a cache whose capacity changed must start empty: {s}"
+    );
+    get_item(&gw, "Miss", "after a reload that changed the capacity");
+    assert_eq!(upstream_requests(&up), 2);
+    get_item(&gw, "Hit", "the new cache stores again");
+}
