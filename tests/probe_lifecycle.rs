@@ -432,3 +432,134 @@ fn stage_cache_is_kept_across_a_reload_with_the_same_capacity_and_reset_when_it_
     assert_eq!(upstream_requests(&up), 2);
     get_item(&gw, "Hit", "the new cache stores again");
 }
+
+// ------------------------------------------------------------------ admission across levels
+
+const METERED_KEY: &str = "metered-key-0123456789";
+const CAPPED_KEY: &str = "capped-key-0123456789";
+
+/// `tollgate usage --state-file F --json`: `used` of (plan, key), once the file has it.
+fn quota_used(state: &std::path::Path, plan: &str, key_id: &str) -> Option<u64> {
+    if !state.exists() {
+        return None;
+    }
+    let (code, out, err) = cli(&[
+        "usage",
+        "--state-file",
+        &state.display().to_string(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "tollgate usage failed: {err}\n{out}");
+    let v: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("tollgate usage --json is not JSON ({e}): {out}"));
+    v["usagePlans"]
+        .as_array()?
+        .iter()
+        .find(|p| p["usagePlanId"] == plan)?["quotas"]
+        .as_array()?
+        .iter()
+        .find(|q| q["keyId"] == key_id)?["used"]
+        .as_u64()
+}
+
+/// `n` GETs of `path` with `key` on one connection: (200s, 429 Too Many Requests).
+#[track_caller]
+fn send_n(gw: &Gateway, path: &str, key: &str, n: usize) -> (usize, usize) {
+    let mut c = gw.client();
+    let (mut ok, mut throttled) = (0, 0);
+    for i in 0..n {
+        let r = c.request(&req("GET", path, &[("x-api-key", key)], b""));
+        match r.status {
+            200 => ok += 1,
+            429 => {
+                r.assert_gateway_error(429, "Too Many Requests", "ThrottlingException");
+                throttled += 1;
+            }
+            _ => panic!("GET {path} #{i}: {}", r.describe()),
+        }
+    }
+    (ok, throttled)
+}
+
+/// docs/BEHAVIOUR.md "Throttling and quotas": all levels are checked before any token is
+/// taken, so a request refused at one level consumes nothing at the others, and the quota is
+/// counted only after throttling admits a request. Rates are 0.001/s so that only the bursts
+/// matter: every count below is exact. One worker holds every token (no leases to wait for).
+#[test]
+fn refused_at_one_level_consumes_nothing_at_the_others_nor_the_quota() {
+    let state = write_temp("admit.state", "");
+    std::fs::remove_file(state.path()).expect("start without a state file");
+    let yaml = format!(
+        "server:
+  state_file: {state}
+  state_flush_interval: 100ms
+listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: adm
+apis:
+  - id: adm
+    routes:
+{limited}{free}    stages:
+      - name: prod
+        throttle: {{rate: 0.001, burst: 5}}
+        method_throttle:
+          - {{route: GET /limited, rate: 0.001, burst: 2}}
+api_keys:
+  - {{id: metered, value: {METERED_KEY}}}
+  - {{id: capped, value: {CAPPED_KEY}}}
+usage_plans:
+  - name: quota-plan
+    throttle: {{rate: 1000, burst: 500}}
+    quota: {{limit: 1000, period: DAY}}
+    api_stages: [{{api: adm, stage: prod}}]
+    keys: [metered]
+  - name: tight-plan
+    throttle: {{rate: 0.001, burst: 1}}
+    api_stages: [{{api: adm, stage: prod}}]
+    keys: [capped]
+",
+        state = state.display(),
+        limited = mock_route("GET /limited", "ok").replace(
+            "      - route: GET /limited\n",
+            "      - route: GET /limited\n        api_key_required: true\n"
+        ),
+        free = mock_route("GET /free", "ok").replace(
+            "      - route: GET /free\n",
+            "      - route: GET /free\n        api_key_required: true\n"
+        ),
+    );
+    let gw = Gateway::start(&yaml);
+
+    // 1. The stage's per-route throttle (burst 2) refuses 4 of 6: those spend neither the
+    //    stage throttle (burst 5) nor the usage plan's quota.
+    assert_eq!(
+        send_n(&gw, "/prod/limited", METERED_KEY, 6),
+        (2, 4),
+        "GET /limited with a route burst of 2"
+    );
+    // 2. The tight plan (burst 1) refuses 3 of 4: they spend nothing of the stage throttle.
+    assert_eq!(
+        send_n(&gw, "/prod/free", CAPPED_KEY, 4),
+        (1, 3),
+        "the tight plan's key with a plan burst of 1"
+    );
+    // 3. The stage throttle spent 3 of its 5 tokens: exactly 2 more pass. Had the 7 refused
+    //    requests taken a stage token, none would.
+    assert_eq!(
+        send_n(&gw, "/prod/free", METERED_KEY, 4),
+        (2, 2),
+        "the stage throttle (burst 5) after 3 admitted and 7 refused requests"
+    );
+    // 4. The quota counted the 4 admitted requests of its key, not the 6 refused ones.
+    let mut last = None;
+    let counted = wait_until(Duration::from_secs(5), || {
+        last = quota_used(state.path(), "quota-plan", "metered");
+        last == Some(4)
+    });
+    assert!(
+        counted,
+        "quota used by the metered key: {last:?}, expected 4 (4 admitted, 6 refused by a \
+         throttle)"
+    );
+}
