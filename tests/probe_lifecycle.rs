@@ -13,7 +13,10 @@
 
 mod common;
 
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -561,5 +564,362 @@ usage_plans:
         counted,
         "quota used by the metered key: {last:?}, expected 4 (4 admitted, 6 refused by a \
          throttle)"
+    );
+}
+
+// ------------------------------------------------------------------ host names in integration URIs
+
+/// The name the gateway resolves (only through [`TestDns`]).
+const UPSTREAM_NAME: &str = "upstream.probe.test";
+
+/// A DNS server on 127.0.0.1:53 (UDP) for [`UPSTREAM_NAME`] alone: it answers `A 127.0.0.1`
+/// (mode 0) or `AAAA ::1` (mode 1), NXDOMAIN for any other name, and holds its answers until
+/// [`TestDns::release`], so a test can see what the gateway does while a lookup is pending.
+struct TestDns {
+    state: Arc<DnsState>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+struct DnsState {
+    mode: AtomicU8,
+    released: AtomicBool,
+    stop: AtomicBool,
+    /// When each query for the name arrived.
+    queries: Mutex<Vec<Instant>>,
+    answered: AtomicUsize,
+    released_at: Mutex<Option<Instant>>,
+}
+
+impl TestDns {
+    fn start() -> TestDns {
+        let sock = UdpSocket::bind("127.0.0.1:53").unwrap_or_else(|e| {
+            panic!(
+                "this test runs a DNS server on 127.0.0.1:53 for the gateway (which it starts \
+                 with its own resolv.conf in a private mount namespace); binding it failed \
+                 ({e}): run the tests as root with port 53 free"
+            )
+        });
+        sock.set_read_timeout(Some(Duration::from_millis(20)))
+            .expect("read timeout");
+        let state = Arc::new(DnsState {
+            mode: AtomicU8::new(0),
+            released: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            queries: Mutex::new(Vec::new()),
+            answered: AtomicUsize::new(0),
+            released_at: Mutex::new(None),
+        });
+        let st = state.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held: Vec<(Vec<u8>, std::net::SocketAddr)> = Vec::new();
+            let mut buf = [0u8; 1500];
+            while !st.stop.load(Ordering::SeqCst) {
+                if st.released.load(Ordering::SeqCst) {
+                    for (q, from) in held.drain(..) {
+                        if let Some(answer) = dns_answer(&q, st.mode.load(Ordering::SeqCst)) {
+                            let _ = sock.send_to(&answer, from);
+                            st.answered.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+                match sock.recv_from(&mut buf) {
+                    Ok((n, from)) => {
+                        let q = buf[..n].to_vec();
+                        if dns_qname(&q).as_deref() == Some(UPSTREAM_NAME) {
+                            st.queries
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(Instant::now());
+                        }
+                        held.push((q, from));
+                    }
+                    Err(e)
+                        if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+        TestDns {
+            state,
+            thread: Some(thread),
+        }
+    }
+
+    fn release(&self) {
+        *self
+            .state
+            .released_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.state.released.store(true, Ordering::SeqCst);
+    }
+
+    fn set_mode(&self, mode: u8) {
+        self.state.mode.store(mode, Ordering::SeqCst);
+    }
+
+    fn queries(&self) -> Vec<Instant> {
+        self.state
+            .queries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn answered(&self) -> usize {
+        self.state.answered.load(Ordering::SeqCst)
+    }
+
+    fn released_at(&self) -> Option<Instant> {
+        *self
+            .state
+            .released_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for TestDns {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The question name of a DNS query (lower case, no trailing dot).
+fn dns_qname(q: &[u8]) -> Option<String> {
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i + 1..i + 1 + len)?).to_ascii_lowercase());
+        i += 1 + len;
+    }
+    Some(labels.join("."))
+}
+
+/// The answer to query `q`: the address of [`UPSTREAM_NAME`] for the mode's type (A
+/// 127.0.0.1 in mode 0, AAAA ::1 in mode 1), no data for the other type, NXDOMAIN for other
+/// names.
+fn dns_answer(q: &[u8], mode: u8) -> Option<Vec<u8>> {
+    let name = dns_qname(q)?;
+    let mut end = 12;
+    while *q.get(end)? != 0 {
+        end += 1 + q[end] as usize;
+    }
+    let question_end = end + 5; // root label, type, class
+    let qtype = u16::from_be_bytes([*q.get(end + 1)?, *q.get(end + 2)?]);
+    let rdata: Option<Vec<u8>> = match (name == UPSTREAM_NAME, qtype, mode) {
+        (true, 1, 0) => Some(vec![127, 0, 0, 1]),
+        (true, 28, 1) => Some(std::net::Ipv6Addr::LOCALHOST.octets().to_vec()),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(question_end + 32);
+    out.extend_from_slice(&q[0..2]); // id
+    let rcode = if name == UPSTREAM_NAME { 0 } else { 3 };
+    out.extend_from_slice(&[0x81, 0x80 | rcode]); // QR, RD, RA
+    out.extend_from_slice(&[0, 1, 0, u8::from(rdata.is_some()), 0, 0, 0, 0]);
+    out.extend_from_slice(q.get(12..question_end)?);
+    if let Some(rdata) = rdata {
+        out.extend_from_slice(&[0xc0, 0x0c]); // the question's name
+        out.extend_from_slice(&qtype.to_be_bytes());
+        out.extend_from_slice(&[0, 1, 0, 0, 0, 30]); // IN, TTL 30
+        out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        out.extend_from_slice(&rdata);
+    }
+    Some(out)
+}
+
+/// A keep-alive upstream on `addr` answering every request with 200 `tag`.
+struct TaggedUpstream {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TaggedUpstream {
+    fn start(listener: TcpListener, tag: &'static str) -> TaggedUpstream {
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let st = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        let st2 = st.clone();
+                        std::thread::spawn(move || {
+                            let _ = s.set_nonblocking(false);
+                            let _ = s.set_read_timeout(Some(Duration::from_millis(20)));
+                            let mut seen = Vec::new();
+                            let mut chunk = [0u8; 4096];
+                            while !st2.load(Ordering::SeqCst) {
+                                match s.read(&mut chunk) {
+                                    Ok(0) => return,
+                                    Ok(n) => seen.extend_from_slice(&chunk[..n]),
+                                    Err(e)
+                                        if e.kind() == ErrorKind::WouldBlock
+                                            || e.kind() == ErrorKind::TimedOut => {}
+                                    Err(_) => return,
+                                }
+                                while let Some(end) = find_subslice(&seen, b"\r\n\r\n") {
+                                    seen.drain(..end + 4);
+                                    if s.write_all(&ok_response(tag)).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        TaggedUpstream {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TaggedUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Listeners on 127.0.0.1:P and [::1]:P for one port P.
+fn same_port_on_both_loopbacks() -> (TcpListener, TcpListener, u16) {
+    for _ in 0..50 {
+        let v4 = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+        let port = v4.local_addr().expect("addr").port();
+        if let Ok(v6) = TcpListener::bind(("::1", port)) {
+            return (v4, v6, port);
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and ::1");
+}
+
+/// BEHAVIOUR.md "HTTP_PROXY integrations": host names in integration URIs are resolved on a
+/// helper thread (never on the event loop) and cached for 30 s per worker. The gateway runs
+/// in a private mount namespace whose resolv.conf points at [`TestDns`] (hosts: dns only).
+///
+/// 1. While the lookup is pending (the DNS server holds its answer), the same single worker
+///    still answers another request: the lookup does not block the event loop.
+/// 2. The answer (127.0.0.1, upstream A) is used; the name then moves to ::1 (upstream B):
+///    requests keep going to A, without a new query, until the cache time has passed; then the
+///    gateway asks again and B gets the traffic.
+#[test]
+fn host_name_integration_resolves_off_the_event_loop_and_again_after_the_cache_time() {
+    let dns = TestDns::start();
+    let resolv = write_temp(
+        "resolv.conf",
+        "nameserver 127.0.0.1\noptions timeout:10 attempts:1\n",
+    );
+    let nss = write_temp("nsswitch.conf", "hosts: dns\n");
+    let (v4, v6, port) = same_port_on_both_loopbacks();
+    let _a = TaggedUpstream::start(v4, "A");
+    let _b = TaggedUpstream::start(v6, "B");
+    let yaml = format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: dn
+apis:
+  - id: dn
+    routes:
+      - route: GET /named
+        integration:
+          type: HTTP_PROXY
+          uri: http://{UPSTREAM_NAME}:{port}/named
+          timeout: 20s
+{mock}    stages:
+      - name: prod
+",
+        mock = mock_route("GET /mock", "mocked"),
+    );
+    let script = r#"r=$0; n=$1; shift; mount --bind "$r" /etc/resolv.conf && mount --bind "$n" /etc/nsswitch.conf && exec "$@""#;
+    let (resolv_s, nss_s) = (resolv.display(), nss.display());
+    let gw = Gateway::start_wrapped(
+        &yaml,
+        1,
+        &["unshare", "-m", "sh", "-c", script, &resolv_s, &nss_s],
+    );
+
+    // 1. A lookup held by the DNS server; the worker still serves.
+    let mut named = gw.client();
+    named.send(&get("/prod/named"));
+    assert!(
+        wait_until(Duration::from_secs(5), || !dns.queries().is_empty()),
+        "the gateway never asked the DNS server for {UPSTREAM_NAME}; stderr:\n{}",
+        gw.stderr()
+    );
+    let r = gw.send(&get("/prod/mock"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "mocked"),
+        "while a lookup was pending: {}",
+        r.describe()
+    );
+    assert_eq!(
+        dns.answered(),
+        0,
+        "test bug: the lookup was answered already"
+    );
+    dns.release();
+    let r = named.read_response();
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "A"),
+        "once resolved to 127.0.0.1: {}",
+        r.describe()
+    );
+    let first_queries = dns.queries().len();
+    let resolved_at = dns.released_at().expect("released");
+
+    // 2. The name moves to ::1. Within the cache time: still A, no new query.
+    dns.set_mode(1);
+    let mut moved_at = None;
+    let deadline = resolved_at + Duration::from_secs(45);
+    while Instant::now() < deadline {
+        let r = named.request(&get("/prod/named"));
+        assert_eq!(r.status, 200, "{}", r.describe());
+        if r.body_str() == "B" {
+            moved_at = Some(Instant::now());
+            break;
+        }
+        assert_eq!(r.body_str(), "A", "{}", r.describe());
+        std::thread::sleep(Duration::from_millis(200)); // request pacing, not synchronisation
+    }
+    let moved_at = moved_at.unwrap_or_else(|| {
+        panic!(
+            "requests still went to the old address 45 s after it was resolved (cache time \
+             30 s); queries: {}; stderr:\n{}",
+            dns.queries().len(),
+            gw.stderr()
+        )
+    });
+    let queries = dns.queries();
+    assert!(
+        queries.len() > first_queries,
+        "the gateway moved without asking again"
+    );
+    let asked_again = queries[first_queries] - resolved_at;
+    assert!(
+        asked_again >= Duration::from_millis(29_500),
+        "the name was resolved again {asked_again:?} after the first answer: before the 30 s \
+         cache time"
+    );
+    assert!(
+        moved_at - resolved_at <= Duration::from_secs(33),
+        "the new address was used only {:?} after the first answer (cache time 30 s)",
+        moved_at - resolved_at
     );
 }
