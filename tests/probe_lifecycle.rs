@@ -127,6 +127,13 @@ apis:
         took < Duration::from_secs(4),
         "exited after {took:?}: drain_timeout is 1 s"
     );
+    gw.proc.wait_output_closed(Duration::from_secs(5));
+    assert!(
+        gw.stderr()
+            .contains("drain deadline passed with 1 connection(s) open"),
+        "the cut connection was not logged; stderr:\n{}",
+        gw.stderr()
+    );
     let (raw, closed) = c.read_to_eof(Duration::from_secs(2));
     assert!(closed, "the client connection was left open after the exit");
     assert!(
