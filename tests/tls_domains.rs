@@ -306,7 +306,8 @@ fn ok_get(
 }
 
 /// The TLS side refused (handshake or first read failed, no HTTP response) — and did so
-/// actively, not by hanging.
+/// actively, not by hanging. Prefer [`assert_alert`] where the docs name the alert.
+#[allow(dead_code)]
 #[track_caller]
 fn assert_refused(outcome: Result<Response, String>, what: &str) {
     match outcome {
