@@ -122,6 +122,24 @@ fn upstream_connection_close_is_not_passed_to_the_client() {
     assert_eq!(up.connections(), 3);
 }
 
+/// Wait until the gateway holds a connection to 127.0.0.1:`port` that the upstream closed
+/// (CLOSE_WAIT in /proc/net/tcp): the pooled connection is dead before the next request.
+#[track_caller]
+fn wait_pooled_connection_closed_by(port: u16) {
+    let remote = format!("0100007F:{port:04X}");
+    let closed = wait_until(Duration::from_secs(5), || {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        table.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[2] == remote && f[3] == "08"
+        })
+    });
+    assert!(
+        closed,
+        "no pooled connection to port {port} was closed by the upstream within 5 s"
+    );
+}
+
 /// Upstreams close idle keep-alive connections (Node.js after 5 s, many servers after a
 /// few seconds) without warning. The next request must not fail because the gateway
 /// picked such a dead pooled connection: GET (no body) and POST (with a body) alike.
@@ -136,7 +154,7 @@ fn pooled_connection_closed_by_the_upstream_is_not_a_502() {
     let r = c.request(&get("/prod/up/first"));
     assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
 
-    std::thread::sleep(Duration::from_millis(400));
+    wait_pooled_connection_closed_by(up.port);
     let r = c.request(&get("/prod/up/second"));
     assert_eq!(
         (r.status, r.body_str().as_str()),
@@ -145,7 +163,7 @@ fn pooled_connection_closed_by_the_upstream_is_not_a_502() {
         r.describe()
     );
 
-    std::thread::sleep(Duration::from_millis(400));
+    wait_pooled_connection_closed_by(up.port);
     let r = c.request(&req("POST", "/prod/up/third", &[], b"payload"));
     assert_eq!(
         (r.status, r.body_str().as_str()),
