@@ -4,7 +4,7 @@ CONFIG       ?= examples/quickstart.yaml
 DEMO_UPSTREAM ?= 127.0.0.1:9090
 BIN          := target/release/tollgate
 
-.PHONY: all build run test check lint fmt bench perf perf-cache certs clean
+.PHONY: all build run test test-deps check lint fmt bench perf perf-cache certs clean
 
 all: build
 
@@ -22,9 +22,20 @@ run: build
 	kill $$up 2>/dev/null; wait $$up 2>/dev/null; exit $$rc
 
 # The whole suite: unit tests, integration tests against the real binary, doc tests.
-test:
+test: test-deps
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
+
+# The CLI tools the tests run (certificates, interop checks); a missing one fails its tests,
+# so install them when absent (Debian/Ubuntu, as root or with sudo).
+TEST_TOOLS := openssl curl
+test-deps:
+	@missing=; for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing test tools:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $$missing; \
+	fi
 
 # Development CA, server and partner client certificates for the TLS examples (git-ignored).
 certs:

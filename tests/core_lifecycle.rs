@@ -35,49 +35,70 @@ apis:
     )
 }
 
+/// The lifecycle configuration with `/held` going to a [`HeldUpstream`] (answers only once
+/// released), so a test knows when a request is in flight instead of guessing.
+fn held_config(up: &DemoUpstream, held: &HeldUpstream) -> String {
+    lifecycle_config(up).replace(
+        "      - route: GET /mock\n",
+        &format!(
+            "      - route: ANY /held/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://{}/{{proxy}}
+      - route: GET /mock\n",
+            held.addr()
+        ),
+    )
+}
+
+const HELD_ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nheld";
+
+/// Wait until nothing accepts on `port` any more (the listeners are closed); whether that
+/// happened within `timeout`.
+fn wait_port_closed(port: u16, timeout: Duration) -> bool {
+    wait_until(timeout, || TcpStream::connect(("127.0.0.1", port)).is_err())
+}
+
 #[test]
 fn sigterm_drains_in_flight_request_and_exits_0() {
     let up = DemoUpstream::start();
-    let mut gw = Gateway::start_with_workers(&lifecycle_config(&up), 2);
+    let held = HeldUpstream::start(HELD_ANSWER);
+    let mut gw = Gateway::start_with_workers(&held_config(&up, &held), 2);
     let port = gw.port;
     let mut c = gw.client();
     // Warm up: the connection is served before the slow request goes out on it.
     let r = c.request(&get("/prod/mock"));
     assert_eq!(r.status, 200, "{}", r.describe());
     let body = pattern_bytes(50_000, 4);
-    c.send(&req(
-        "POST",
-        "/prod/echo/slow",
-        &[("x-echo-delay-ms", "1000")],
-        &body,
-    ));
-    std::thread::sleep(Duration::from_millis(300));
+    c.send(&req("POST", "/prod/held/slow", &[], &body));
+    assert!(
+        held.wait_requests(1, Duration::from_secs(5)),
+        "the request never reached the upstream"
+    );
     let t0 = Instant::now();
     gw.proc.sigterm();
 
-    // New connections are no longer served.
-    std::thread::sleep(Duration::from_millis(200));
-    match TcpStream::connect(("127.0.0.1", port)) {
-        Err(_) => {} // refused: the listeners are closed
-        Ok(stream) => {
-            let mut late = Client::from_stream(stream);
-            let _ = late.send_lenient(&get("/prod/mock"));
-            let (raw, _) = late.read_to_eof(Duration::from_millis(700));
-            assert!(
-                !raw.starts_with(b"HTTP/1.1 200"),
-                "a connection opened after SIGTERM was served: {:?}",
-                String::from_utf8_lossy(&raw)
-            );
-        }
-    }
+    // New connections are no longer served: the listeners close.
+    assert!(
+        wait_port_closed(port, Duration::from_secs(3)),
+        "the listener still accepts connections 3 s after SIGTERM; stderr:\n{}",
+        gw.stderr()
+    );
 
-    // The in-flight request completes.
+    // The in-flight request completes once the upstream answers.
+    held.release();
     let r = c.read_response_within(false, Duration::from_secs(5));
-    assert_eq!(r.status, 200, "{}", r.describe());
-    let echo = r.json();
-    assert_eq!(jstr(&echo, "path"), "/slow");
-    assert_eq!(echo["body_length"].as_u64(), Some(body.len() as u64));
-    assert_eq!(jstr(&echo, "body_sha256"), sha256_hex(&body));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "held"),
+        "{}",
+        r.describe()
+    );
+    let got = held.requests();
+    assert!(
+        got[0].starts_with(b"POST /slow HTTP/1.1\r\n") && got[0].ends_with(&body),
+        "the upstream did not get the request intact"
+    );
     // Then the connection is closed and the process exits 0, well before drain_timeout.
     c.assert_closed(Duration::from_secs(4));
     let status = gw
@@ -107,16 +128,21 @@ fn sigterm_drains_in_flight_request_and_exits_0() {
 #[test]
 fn response_completed_during_drain_announces_connection_close() {
     let up = DemoUpstream::start();
-    let mut gw = Gateway::start(&lifecycle_config(&up));
+    let held = HeldUpstream::start(HELD_ANSWER);
+    let mut gw = Gateway::start(&held_config(&up, &held));
     let mut c = gw.client();
-    c.send(&req(
-        "GET",
-        "/prod/echo/slow",
-        &[("x-echo-delay-ms", "600")],
-        b"",
-    ));
-    std::thread::sleep(Duration::from_millis(200));
+    c.send(&get("/prod/held/slow"));
+    assert!(
+        held.wait_requests(1, Duration::from_secs(5)),
+        "the request never reached the upstream"
+    );
     gw.proc.sigterm();
+    // The response completes during the drain (the listener is closed by then).
+    assert!(
+        wait_port_closed(gw.port, Duration::from_secs(3)),
+        "the listener still accepts connections 3 s after SIGTERM"
+    );
+    held.release();
     let r = c.read_response_within(false, Duration::from_secs(5));
     assert_eq!(r.status, 200, "{}", r.describe());
     c.assert_closed(Duration::from_secs(3));
@@ -306,8 +332,7 @@ fn run_with_a_broken_config_exits_without_listening() {
         .wait_timeout(Duration::from_secs(10))
         .expect("tollgate run kept running with a broken config");
     assert!(!status.success(), "exit status {status:?}");
-    // Give the reader threads a moment to collect the output.
-    std::thread::sleep(Duration::from_millis(100));
+    p.wait_output_closed(Duration::from_secs(5));
     let stdout = p.stdout_lines();
     assert!(
         !stdout
@@ -349,7 +374,7 @@ apis:
         .wait_timeout(Duration::from_secs(10))
         .expect("tollgate run kept running on a busy port");
     assert!(!status.success(), "exit status {status:?}");
-    std::thread::sleep(Duration::from_millis(100));
+    p.wait_output_closed(Duration::from_secs(5));
     assert!(
         !p.stdout_lines().iter().any(|l| l.contains("ready")),
         "stdout {:?}",

@@ -122,6 +122,24 @@ fn upstream_connection_close_is_not_passed_to_the_client() {
     assert_eq!(up.connections(), 3);
 }
 
+/// Wait until the gateway holds a connection to 127.0.0.1:`port` that the upstream closed
+/// (CLOSE_WAIT in /proc/net/tcp): the pooled connection is dead before the next request.
+#[track_caller]
+fn wait_pooled_connection_closed_by(port: u16) {
+    let remote = format!("0100007F:{port:04X}");
+    let closed = wait_until(Duration::from_secs(5), || {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        table.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[2] == remote && f[3] == "08"
+        })
+    });
+    assert!(
+        closed,
+        "no pooled connection to port {port} was closed by the upstream within 5 s"
+    );
+}
+
 /// Upstreams close idle keep-alive connections (Node.js after 5 s, many servers after a
 /// few seconds) without warning. The next request must not fail because the gateway
 /// picked such a dead pooled connection: GET (no body) and POST (with a body) alike.
@@ -136,7 +154,7 @@ fn pooled_connection_closed_by_the_upstream_is_not_a_502() {
     let r = c.request(&get("/prod/up/first"));
     assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
 
-    std::thread::sleep(Duration::from_millis(400));
+    wait_pooled_connection_closed_by(up.port);
     let r = c.request(&get("/prod/up/second"));
     assert_eq!(
         (r.status, r.body_str().as_str()),
@@ -145,7 +163,7 @@ fn pooled_connection_closed_by_the_upstream_is_not_a_502() {
         r.describe()
     );
 
-    std::thread::sleep(Duration::from_millis(400));
+    wait_pooled_connection_closed_by(up.port);
     let r = c.request(&req("POST", "/prod/up/third", &[], b"payload"));
     assert_eq!(
         (r.status, r.body_str().as_str()),
@@ -161,18 +179,33 @@ fn pooled_connection_closed_by_the_upstream_is_not_a_502() {
     );
 }
 
+/// Keep-alive pools are per worker and per upstream address (docs/BEHAVIOUR.md): reuse is
+/// proven by counting the connections the upstream accepted -- one for ten requests, on one
+/// client connection and across fresh ones, with and without a body.
 #[test]
 fn upstream_keep_alive_connections_are_reused() {
-    let up = ScriptedUpstream::start(
-        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
-        After::KeepOpen,
-    );
+    let up = CountingUpstream::start();
     let gw = Gateway::start(&config(up.port));
     let mut c = gw.client();
     for i in 0..5 {
         let r = c.request(&req("POST", &format!("/prod/up/{i}"), &[], b"abc"));
-        assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
+        assert_eq!((r.status, r.body_str().as_str()), (200, COUNTING_BODY));
     }
-    assert_eq!(up.connections(), 1, "upstream connection not reused");
-    assert_eq!(up.requests().len(), 5);
+    drop(c);
+    for i in 5..10 {
+        let r = gw.send(&get(&format!("/prod/up/{i}")));
+        assert_eq!((r.status, r.body_str().as_str()), (200, COUNTING_BODY));
+    }
+    let received = String::from_utf8_lossy(&up.received()).into_owned();
+    assert_eq!(
+        received.matches(" HTTP/1.1\r\n").count(),
+        10,
+        "the upstream did not get the ten requests:\n{received}"
+    );
+    assert_eq!(
+        up.connections(),
+        1,
+        "upstream connection not reused: {} connections for 10 requests",
+        up.connections()
+    );
 }

@@ -371,6 +371,36 @@ fn get_fresh(port: u16, path: &str) -> (u16, String) {
 }
 
 /// Lines of `log` that mention a failed connect to `addr`.
+/// GET on `c` every 20 ms (each answered 200 by B, or A's own 500) until `done` holds, within
+/// `timeout`; returns when the request after which it held was sent and when it was answered.
+#[track_caller]
+fn requests_until(
+    c: &mut Client,
+    what: &str,
+    timeout: Duration,
+    mut done: impl FnMut() -> bool,
+) -> (Instant, Instant) {
+    let deadline = Instant::now() + timeout;
+    let mut i = 0;
+    loop {
+        let sent = Instant::now();
+        let (status, body) = get_on(c, &format!("/prod/five/{what}/{i}"));
+        assert!(
+            (status, body.as_str()) == (200, "B") || body == "A",
+            "{what} request {i}: {status} {body}"
+        );
+        if done() {
+            return (sent, Instant::now());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not done after {timeout:?} ({i} requests)"
+        );
+        i += 1;
+        std::thread::sleep(Duration::from_millis(20)); // pacing, not synchronisation
+    }
+}
+
 fn connect_failures(log: &str, addr: &str) -> usize {
     log.lines()
         .filter(|l| l.contains(&format!("connect to {addr} failed")))
@@ -629,11 +659,18 @@ fn killed_target_is_ejected_without_5xx_and_readmitted_when_healthy() {
         during.get("A").copied().unwrap_or(0) > 5 && during.get("C").copied().unwrap_or(0) > 5,
         "A and C should share the load: {during:?}"
     );
-    // The log thread is asynchronous: wait for the ejection line, then a moment more.
-    wait_until(Duration::from_secs(2), || {
-        gw.stderr().contains(&format!("target {b_addr} ejected"))
-    });
-    std::thread::sleep(Duration::from_millis(100));
+    // B comes back on the same port: its health check passes, it gets traffic again.
+    b.restart();
+    let back = Instant::now();
+    let before = b.requests();
+    // The log goes through one FIFO channel, and B's "is now healthy" line is sent after
+    // every line of the requests above: once it is in the log, their lines are too.
+    let healthy = format!("target {b_addr} is now healthy");
+    assert!(
+        wait_until(Duration::from_secs(3), || gw.stderr().contains(&healthy)),
+        "B's health check did not pass within 3 s of its restart; log:\n{}",
+        gw.stderr()
+    );
     let log = gw.stderr();
     assert_eq!(
         connect_failures(&log, &b_addr),
@@ -646,11 +683,6 @@ fn killed_target_is_ejected_without_5xx_and_readmitted_when_healthy() {
             .any(|l| l.contains(&format!("target {b_addr} ejected"))),
         "no ejection logged; log:\n{log}"
     );
-
-    // B comes back on the same port: its health check passes, it gets traffic again.
-    b.restart();
-    let back = Instant::now();
-    let before = b.requests();
     let mut n = 0;
     let readmitted = loop {
         let (status, body) = get_on(&mut client, &format!("/prod/pool/back/{n}"));
@@ -690,7 +722,11 @@ fn consecutive_5xx_answers_eject_with_a_doubling_back_off() {
     let gw = Gateway::start_with_workers(&cfg, 1);
     let mut c = gw.client();
     let mut statuses = Vec::new();
+    let mut second_5xx_sent = Instant::now();
     for i in 0..20 {
+        if i == 2 {
+            second_5xx_sent = Instant::now();
+        }
         let (status, body) = get_on(&mut c, &format!("/prod/five/{i}"));
         statuses.push(status);
         match status {
@@ -703,32 +739,39 @@ fn consecutive_5xx_answers_eject_with_a_doubling_back_off() {
         2,
         "two 5xx in a row eject A (round robin gives it requests 0 and 2): {statuses:?}"
     );
-    // After the 1 s ejection A is back on probation: its next 5xx ejects it at once, for
-    // twice as long.
-    std::thread::sleep(Duration::from_millis(1100));
-    for i in 0..6 {
-        let (status, _) = get_on(&mut c, &format!("/prod/five/probation/{i}"));
-        assert!(status == 200 || status == 500);
-    }
-    assert_eq!(a.requests(), 3, "one probation request, then ejected again");
+    // After the 1 s ejection (which began while request 2 was under way) A is back on
+    // probation: requests paced 20 ms apart reach it again after it, not before; its next 5xx
+    // ejects it at once, for twice as long.
+    let (probation_sent, probation_done) =
+        requests_until(&mut c, "probation", Duration::from_secs(4), || {
+            a.requests() == 3
+        });
+    let gap = probation_done - second_5xx_sent;
+    assert!(
+        gap >= Duration::from_secs(1),
+        "A got a request {gap:?} after its 1 s ejection began"
+    );
     let reejected = wait_until(Duration::from_secs(2), || {
         gw.stderr().contains("ejection 2)")
     });
     assert!(reejected, "second ejection not logged:\n{}", gw.stderr());
-    // The second window is 2 s: after 1.2 s A is still out.
-    std::thread::sleep(Duration::from_millis(1200));
-    for i in 0..6 {
-        let (status, body) = get_on(&mut c, &format!("/prod/five/still-out/{i}"));
-        assert_eq!(
-            (status, body.as_str()),
-            (200, "B"),
-            "request {i}: A's second ejection should last 2 s"
-        );
-    }
-    assert_eq!(a.requests(), 3);
-    // After it, A answers 200 again: a success resets the back-off, it shares the load.
+    // A now answers 200; the second window is 2 s: A gets its next request (and 200) only
+    // after it, and that success resets the back-off.
     a.set_status(200);
-    std::thread::sleep(Duration::from_millis(900));
+    let (healed_sent, healed_done) =
+        requests_until(&mut c, "still-out", Duration::from_secs(5), || {
+            a.requests() == 4
+        });
+    let window = healed_done - probation_sent;
+    assert!(
+        window >= Duration::from_secs(2),
+        "A was back {window:?} after its second ejection, which lasts 2 s"
+    );
+    let window = healed_sent - probation_done;
+    assert!(
+        window <= Duration::from_secs(4),
+        "A was out for {window:?} after its second ejection of 2 s"
+    );
     let mut seen = BTreeMap::new();
     for i in 0..10 {
         let (status, body) = get_on(&mut c, &format!("/prod/five/healed/{i}"));
@@ -785,15 +828,27 @@ fn failing_health_check_takes_a_target_out_on_every_worker() {
 
     // /health says 503; normal requests still get 200 from A.
     a.set_health(503);
-    std::thread::sleep(Duration::from_millis(1000));
-    let before = a.requests();
-    let seen = spread(gw.port, "/prod/hc/out", 40);
-    assert_eq!(
-        a.requests(),
-        before,
-        "A fails its health check but still got requests (a worker did not hear about it?): {seen:?}"
+    let down = format!("target {} is now unhealthy", a.addr());
+    assert!(
+        wait_until(Duration::from_secs(3), || gw.stderr().contains(&down)),
+        "A's failing health check was not logged; log:\n{}",
+        gw.stderr()
     );
-    assert_eq!(seen.get("B"), Some(&40), "{seen:?}");
+    // Every worker applies the change on its next control tick: within the deadline, a run of
+    // 40 requests over fresh connections (both workers) sends none to A.
+    let mut last = (0, BTreeMap::new());
+    let out = wait_until(Duration::from_secs(3), || {
+        let before = a.requests();
+        let seen = spread(gw.port, "/prod/hc/out", 40);
+        last = (a.requests() - before, seen);
+        last.0 == 0 && last.1.get("B") == Some(&40)
+    });
+    assert!(
+        out,
+        "A fails its health check but still got {} of 40 requests (a worker did not hear \
+         about it?): {:?}",
+        last.0, last.1
+    );
     let (status, body) = {
         let mut direct = Client::connect(a.port);
         get_on(&mut direct, "/direct")
@@ -816,11 +871,15 @@ fn failing_health_check_takes_a_target_out_on_every_worker() {
         i += 1;
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let seen = spread(gw.port, "/prod/hc/again", 40);
-    let na = seen.get("A").copied().unwrap_or(0);
+    // The other worker heard it too (within its control tick): a run of 40 over fresh
+    // connections alternates A and B on both.
+    let mut seen = BTreeMap::new();
+    let both = wait_until(Duration::from_secs(3), || {
+        seen = spread(gw.port, "/prod/hc/again", 40);
+        seen.get("A").copied().unwrap_or(0) >= 15
+    });
     assert!(
-        na >= 15,
+        both,
         "after recovery both workers should alternate A and B (about 20 of 40 to A): {seen:?}"
     );
 }
@@ -962,8 +1021,21 @@ fn all_targets_failing_health_checks_fail_open_and_still_serve() {
         "health checks did not mark both down:\n{}",
         gw.stderr()
     );
-    std::thread::sleep(Duration::from_millis(50));
+    // The worker hears of it on its next control tick: requests (paced, all served) until it
+    // logs that it fails open.
     let mut c = gw.client();
+    let mut n = 0;
+    let failing_open = wait_until(Duration::from_secs(3), || {
+        let (status, _) = get_on(&mut c, &format!("/prod/sick/wait/{n}"));
+        assert_eq!(status, 200, "fail open: request {n} should still be served");
+        n += 1;
+        gw.stderr().contains("failing open")
+    });
+    assert!(
+        failing_open,
+        "no 'failing open' in the log:\n{}",
+        gw.stderr()
+    );
     let mut seen = BTreeMap::new();
     for i in 0..10 {
         let (status, body) = get_on(&mut c, &format!("/prod/sick/{i}"));
@@ -975,13 +1047,6 @@ fn all_targets_failing_health_checks_fail_open_and_still_serve() {
         (Some(&5), Some(&5)),
         "failing open tries all targets: {seen:?}"
     );
-    assert!(
-        wait_until(Duration::from_secs(2), || gw
-            .stderr()
-            .contains("failing open")),
-        "no 'failing open' in the log:\n{}",
-        gw.stderr()
-    );
     // One recovers: it takes all the traffic again.
     b.set_health(200);
     assert!(
@@ -991,7 +1056,19 @@ fn all_targets_failing_health_checks_fail_open_and_still_serve() {
         "B not marked healthy:\n{}",
         gw.stderr()
     );
-    std::thread::sleep(Duration::from_millis(50));
+    // Once the worker applied it (round robin over both while failing open can never give
+    // B twice in a row), B takes every request.
+    let mut previous = String::new();
+    let mut n = 0;
+    let applied = wait_until(Duration::from_secs(3), || {
+        let (status, body) = get_on(&mut c, &format!("/prod/sick/switch/{n}"));
+        assert_eq!(status, 200, "request {n} while B recovers");
+        n += 1;
+        let twice = body == "B" && previous == "B";
+        previous = body;
+        twice
+    });
+    assert!(applied, "B alone never took the traffic after recovering");
     for i in 0..6 {
         let (status, body) = get_on(&mut c, &format!("/prod/sick/b/{i}"));
         assert_eq!((status, body.as_str()), (200, "B"), "request {i}");
@@ -1320,16 +1397,13 @@ fn tls_to_targets_verifies_the_ca() {
             r.describe()
         );
     }
+    // A refused handshake is a connect failure (nothing was sent): with no other target to
+    // retry on, 503 Service Unavailable (BEHAVIOUR.md "Target groups"), whatever the method.
     let r = gw.send(&get("/prod/untrusted/x"));
-    assert!(
-        r.status == 502 || r.status == 503,
-        "a target whose certificate the CA did not sign: {}",
-        r.describe()
-    );
+    r.assert_gateway_error(503, "Service Unavailable", "ServiceUnavailableException");
     r.assert_request_id();
-    assert!(r.header("x-amzn-ErrorType").is_some(), "{}", r.describe());
     let r = gw.send(&req("POST", "/prod/untrusted/y", &[], b"body"));
-    assert!(r.status == 502 || r.status == 503, "{}", r.describe());
+    r.assert_gateway_error(503, "Service Unavailable", "ServiceUnavailableException");
     assert_eq!(
         target.requests(),
         3,

@@ -306,7 +306,8 @@ fn ok_get(
 }
 
 /// The TLS side refused (handshake or first read failed, no HTTP response) — and did so
-/// actively, not by hanging.
+/// actively, not by hanging. Prefer [`assert_alert`] where the docs name the alert.
+#[allow(dead_code)]
 #[track_caller]
 fn assert_refused(outcome: Result<Response, String>, what: &str) {
     match outcome {
@@ -339,6 +340,19 @@ fn assert_handshake_refused(outcome: Result<Tls, String>, what: &str) {
                 "{what}: the gateway did not refuse promptly: {e}"
             )
         }
+    }
+}
+
+/// The TLS layer refused with the fatal alert docs/BEHAVIOUR.md promises (`alert` is rustls's
+/// name for it, e.g. `CertificateRequired`), not with any other failure.
+#[track_caller]
+fn assert_alert<T>(outcome: Result<T, String>, alert: &str, what: &str) {
+    match outcome {
+        Ok(_) => panic!("{what}: expected a fatal {alert} alert, the request got through"),
+        Err(e) => assert!(
+            e.contains(&format!("received fatal alert: {alert}")),
+            "{what}: expected a fatal {alert} alert, got: {e}"
+        ),
     }
 }
 
@@ -381,18 +395,22 @@ fn run_tollgate(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"))
 }
 
-fn have(tool: &str, version_arg: &str) -> bool {
-    let ok = Command::new(tool)
+/// Fail (never skip) when a tool the test needs is missing: `make test` installs it
+/// (`make test-deps`).
+#[track_caller]
+fn require(tool: &str, version_arg: &str) {
+    if let Err(e) = Command::new(tool)
         .arg(version_arg)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok();
-    if !ok {
-        eprintln!("SKIPPED part: `{tool}` is not installed");
+    {
+        panic!(
+            "this test needs the `{tool}` CLI, which cannot be run ({e}); install it \
+             (`make test-deps`, or apt-get install {tool})"
+        );
     }
-    ok
 }
 
 /// `tollgate reload --pid-file F`, then wait for the gateway to log the `n`th
@@ -938,8 +956,9 @@ custom_domains:
         }
     }
 
-    // openssl s_client, when installed.
-    if have("openssl", "version") {
+    // openssl s_client (required: `make test-deps` installs it).
+    require("openssl", "version");
+    {
         let s_client = |extra: &[&str], sni: &str| -> String {
             let target = format!("127.0.0.1:{port}");
             let mut args = vec![
@@ -1135,16 +1154,19 @@ fn mtls_required_and_optional() {
     ];
 
     // Required: no certificate / an untrusted one -> no HTTP response.
-    assert_refused(
+    assert_alert(
         https_get(port, &anon, Some(req_host), req_host, "/echo/x", &[]),
+        "CertificateRequired",
         "required mTLS without a client certificate (TLS 1.3)",
     );
-    assert_handshake_refused(
+    assert_alert(
         tls_connect(port, &anon12, Some(req_host)),
+        "CertificateRequired",
         "required mTLS without a client certificate (TLS 1.2)",
     );
-    assert_refused(
+    assert_alert(
         https_get(port, &stranger, Some(req_host), req_host, "/echo/x", &[]),
+        "UnknownCA",
         "required mTLS with a certificate from an untrusted CA",
     );
 
@@ -1173,7 +1195,8 @@ fn mtls_required_and_optional() {
         validity.starts_with("notBefore=") && validity.contains("; notAfter="),
         "{validity}"
     );
-    if have("openssl", "version") {
+    require("openssl", "version");
+    {
         let pem = c.path("partner.pem");
         let want = openssl_field(&pem, "-serial").expect("openssl serial");
         assert_eq!(norm_serial(serial), norm_serial(&want));
@@ -1208,8 +1231,9 @@ fn mtls_required_and_optional() {
     );
     assert_eq!(echoed_header(&echo, "x-client-cert-issuer"), None);
     // With an untrusted certificate: refused even in optional mode.
-    assert_refused(
+    assert_alert(
         https_get(port, &stranger, Some(opt_host), opt_host, "/echo/s", &[]),
+        "UnknownCA",
         "optional mTLS with a certificate from an untrusted CA",
     );
 
@@ -1250,6 +1274,9 @@ fn requests_without_verified_cert(s: &MtlsSetup) -> Vec<(String, String, u16, Op
             let subject = (r.status == 200)
                 .then(|| r.json())
                 .and_then(|echo| echoed_header(&echo, "x-client-cert-subject").map(String::from));
+            if r.status == 403 {
+                r.assert_gateway_error(403, "Forbidden", "ForbiddenException");
+            }
             out.push((way.to_string(), host.to_string(), r.status, subject));
         }
     }
@@ -1279,21 +1306,23 @@ fn mtls_domain_without_verified_cert_drops_spoofed_cert_headers() {
 }
 
 /// `mode: required` means no verified client certificate, no request: the domain must not
-/// be served on a connection that did not verify one.
+/// be served on a connection that did not verify one. docs/BEHAVIOUR.md: naming a mutual-TLS
+/// domain (required or optional) in the `Host` of a plain connection or of a TLS connection
+/// made for another domain gets **403** `{"message":"Forbidden"}` -- that status, not any
+/// other refusal.
 #[test]
 fn mtls_required_domain_not_served_without_client_cert() {
     let s = mtls_setup();
-    let served: Vec<String> = requests_without_verified_cert(&s)
+    let wrong: Vec<String> = requests_without_verified_cert(&s)
         .into_iter()
-        .filter(|(_, host, status, _)| host == "mtls.partners.localhost" && *status == 200)
-        .map(|(way, host, status, _)| {
-            format!("{way}, Host {host}: status {status} from the integration")
-        })
+        .filter(|(_, _, status, _)| *status != 403)
+        .map(|(way, host, status, _)| format!("{way}, Host {host}: status {status}, not 403"))
         .collect();
     assert!(
-        served.is_empty(),
-        "the mTLS-required domain was served without a client certificate:\n{}",
-        served.join("\n")
+        wrong.is_empty(),
+        "a mutual-TLS domain was not refused with 403 on a connection without its verified \
+         client certificate:\n{}",
+        wrong.join("\n")
     );
 }
 
@@ -1549,9 +1578,7 @@ fn dated_cert(dir: &Path, name: &str, cn: &str, start: &str, end: &str) {
 
 #[test]
 fn expired_certificate_refused_at_load() {
-    if !have("openssl", "version") {
-        return;
-    }
+    require("openssl", "version");
     let dir = TempDir::new("expired");
     dated_cert(
         &dir.0,
@@ -1712,9 +1739,7 @@ custom_domains:
 
 #[test]
 fn curl_interop() {
-    if !have("curl", "--version") {
-        return;
-    }
+    require("curl", "--version");
     let s = {
         let certs = gen_certs("curl");
         let up = DemoUpstream::start();
@@ -1852,9 +1877,7 @@ fn revoke_partner(c: &TempDir) {
 /// certificate still works on a domain with the same truststore and no CRL.
 #[test]
 fn revoked_client_certificate_is_refused_with_a_crl() {
-    if !have("openssl", "version") {
-        return;
-    }
+    require("openssl", "version");
     let c = gen_certs("crl");
     revoke_partner(&c);
     let mtls = |crl: bool| {
@@ -1916,7 +1939,7 @@ custom_domains:
         "{}",
         ok.describe()
     );
-    assert_refused(
+    assert_alert(
         https_get(
             port,
             &partner,
@@ -1925,6 +1948,7 @@ custom_domains:
             "/who",
             &[],
         ),
+        "CertificateRevoked",
         "a client certificate revoked by the domain's CRL",
     );
 }

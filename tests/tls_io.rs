@@ -732,13 +732,21 @@ fn run_command(mut cmd: Command, stdin: &[u8], limit: Duration) -> Output {
     }
 }
 
-fn have(tool: &str, version_arg: &str) -> bool {
-    Command::new(tool)
+/// Fail (never skip) when a tool the test needs is missing: `make test` installs it
+/// (`make test-deps`).
+#[track_caller]
+fn require(tool: &str, version_arg: &str) {
+    if let Err(e) = Command::new(tool)
         .arg(version_arg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok()
+    {
+        panic!(
+            "this test needs the `{tool}` CLI, which cannot be run ({e}); install it \
+             (`make test-deps`, or apt-get install {tool})"
+        );
+    }
 }
 
 /// Run `server` (one connection) on its own thread and runtime; returns its port and result.
@@ -764,10 +772,7 @@ const BODY: &str = "hello from tollgate over TLS\n";
 
 #[test]
 fn curl_fetches_from_http11_responder() {
-    if !have("curl", "--version") {
-        eprintln!("curl not found: skipping the curl interop test");
-        return;
-    }
+    require("curl", "--version");
     let dir = TempDir::new("curl");
     let ca = dir.write("ca.pem", &pems().ca);
     let (port, server) = server_thread(|listener| async move {
@@ -813,9 +818,7 @@ fn curl_fetches_from_http11_responder() {
 }
 
 fn s_client_round_trip(version_flag: &str, expect_version: ProtocolVersion, expect_text: &str) {
-    if !have("openssl", "version") {
-        panic!("the `openssl` CLI is required for this test (it also makes the certificates)");
-    }
+    require("openssl", "version");
     let dir = TempDir::new("s-client");
     let ca = dir.write("ca.pem", &pems().ca);
     let (port, server) = server_thread(|listener| async move {

@@ -989,13 +989,10 @@ mod tests {
     }
 
     /// TLS checks against a rustls server with a CA and leaf made by the `openssl` tool
-    /// (skipped when it is not installed).
+    /// (required: the test fails when it is missing).
     #[test]
     fn checker_over_tls() {
-        let Some((ca, cert, key)) = make_certs() else {
-            eprintln!("openssl not available; skipping the TLS health check test");
-            return;
-        };
+        let (ca, cert, key) = make_certs().expect("make the test certificates with openssl");
         let server_cfg = Arc::new(
             rustls::ServerConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),
@@ -1103,9 +1100,23 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tollgate-health-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
         let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
+        // A missing `openssl` fails the test (`make test-deps` installs it); never a skip.
         let run = |args: &[&str]| -> Option<()> {
-            let out = Command::new("openssl").args(args).output().ok()?;
-            out.status.success().then_some(())
+            let out = Command::new("openssl")
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "this test needs the `openssl` CLI, which cannot be run ({e}); install \
+                         it (`make test-deps`, or apt-get install openssl)"
+                    )
+                });
+            assert!(
+                out.status.success(),
+                "openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(())
         };
         std::fs::write(
             d("ext.cnf"),

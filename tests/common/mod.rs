@@ -1181,3 +1181,281 @@ impl Gateway {
         }
     }
 }
+
+// ---- lifecycle probes helpers (issue 10 item 11)
+
+/// A raw TCP upstream that holds every request until [`HeldUpstream::release`]: it reads each
+/// request (head and Content-Length body), records it, and answers `response` only once
+/// released (at once for requests after that). Tests wait on what it counts (requests
+/// received, connections the peer closed) instead of sleeping.
+pub struct HeldUpstream {
+    pub port: u16,
+    state: Arc<HeldState>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+struct HeldState {
+    response: Vec<u8>,
+    released: AtomicBool,
+    stop: AtomicBool,
+    requests: Mutex<Vec<Vec<u8>>>,
+    connections: AtomicUsize,
+    peer_closed: AtomicUsize,
+}
+
+impl HeldUpstream {
+    pub fn start(response: &[u8]) -> HeldUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind held upstream");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let state = Arc::new(HeldState {
+            response: response.to_vec(),
+            released: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            requests: Mutex::new(Vec::new()),
+            connections: AtomicUsize::new(0),
+            peer_closed: AtomicUsize::new(0),
+        });
+        let st = state.clone();
+        let acceptor = std::thread::spawn(move || {
+            while !st.stop.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        st.connections.fetch_add(1, Ordering::SeqCst);
+                        let st2 = st.clone();
+                        std::thread::spawn(move || held_conn(stream, &st2));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        HeldUpstream {
+            port,
+            state,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Answer the requests held so far and every later one at once.
+    pub fn release(&self) {
+        self.state.released.store(true, Ordering::SeqCst);
+    }
+
+    /// Complete requests received so far.
+    pub fn requests(&self) -> Vec<Vec<u8>> {
+        self.state
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Wait until `n` complete requests have arrived; whether they did within `timeout`.
+    pub fn wait_requests(&self, n: usize, timeout: Duration) -> bool {
+        wait_until(timeout, || self.requests().len() >= n)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    /// Connections the gateway closed (EOF or reset seen by the upstream).
+    pub fn peer_closed(&self) -> usize {
+        self.state.peer_closed.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HeldUpstream {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn held_conn(mut stream: TcpStream, st: &HeldState) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(10)));
+    let started = Instant::now();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut pending = 0usize;
+    let mut chunk = [0u8; 16384];
+    while !st.stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(60) {
+        while let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let body_len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if buf.len() < end + 4 + body_len {
+                break;
+            }
+            let request: Vec<u8> = buf.drain(..end + 4 + body_len).collect();
+            st.requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(request);
+            pending += 1;
+        }
+        if pending > 0 && st.released.load(Ordering::SeqCst) {
+            for _ in 0..pending {
+                if stream.write_all(&st.response).is_err() {
+                    st.peer_closed.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+            }
+            pending = 0;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                st.peer_closed.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {}
+            Err(_) => {
+                st.peer_closed.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+}
+
+/// Count of `marker` in the gateway's stderr reaching `n` within `timeout`.
+#[track_caller]
+pub fn wait_log(gw: &Gateway, marker: &str, n: usize, timeout: Duration) {
+    let ok = wait_until(timeout, || gw.stderr().matches(marker).count() >= n);
+    assert!(
+        ok,
+        "the gateway did not log {marker:?} {n} time(s) within {timeout:?}; stderr:\n{}",
+        gw.stderr()
+    );
+}
+
+impl Proc {
+    /// Wait until the process's stdout and stderr reached EOF and were read whole (after it
+    /// exited), instead of guessing how long the reader threads need.
+    #[track_caller]
+    pub fn wait_output_closed(&mut self, timeout: Duration) {
+        let done = wait_until(timeout, || self.readers.iter().all(|h| h.is_finished()));
+        assert!(
+            done,
+            "{}: stdout/stderr still open {timeout:?} after waiting",
+            self.name
+        );
+    }
+}
+
+impl Proc {
+    /// Like [`Proc::spawn`], for any program (e.g. a wrapper that execs `tollgate`; the pid is
+    /// the wrapper's, which becomes tollgate's when it execs).
+    pub fn spawn_program(name: &str, program: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program} {args:?}: {e}"));
+        let stdout = child.stdout.take().expect("stdout piped");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, rx) = channel();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen2 = seen.clone();
+        let out_reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                seen2
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        let err_buf = Arc::new(Mutex::new(Vec::new()));
+        let err_buf2 = err_buf.clone();
+        let err_reader = std::thread::spawn(move || {
+            let mut stderr = stderr;
+            let mut chunk = [0u8; 4096];
+            loop {
+                match stderr.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => err_buf2
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(&chunk[..n]),
+                }
+            }
+        });
+        Proc {
+            name: name.to_string(),
+            child,
+            lines: rx,
+            stdout_seen: seen,
+            stderr: err_buf,
+            readers: vec![out_reader, err_reader],
+            exited: None,
+        }
+    }
+}
+
+impl Gateway {
+    /// `WRAPPER... tollgate run --config FILE --workers N`: the wrapper must exec its
+    /// arguments (e.g. `unshare -m sh -c '...; exec "$@"'`).
+    pub fn start_wrapped(yaml: &str, workers: usize, wrapper: &[&str]) -> Gateway {
+        let config = write_temp("gateway.yaml", yaml);
+        let workers_s = workers.to_string();
+        let config_s = config.display();
+        let mut args: Vec<&str> = wrapper[1..].to_vec();
+        args.extend_from_slice(&[
+            bin(),
+            "run",
+            "--config",
+            config_s.as_str(),
+            "--workers",
+            workers_s.as_str(),
+        ]);
+        let mut proc = Proc::spawn_program("gateway", wrapper[0], &args);
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut ports = Vec::new();
+        loop {
+            match proc.next_line(deadline) {
+                Some(line) => {
+                    if let Some(rest) = line.strip_prefix("tollgate: listening ") {
+                        let (name, url) = rest
+                            .split_once(' ')
+                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
+                        let addr = url
+                            .strip_prefix("https://")
+                            .or_else(|| url.strip_prefix("http://"))
+                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
+                        ports.push((name.to_string(), parse_port(addr)));
+                    } else if line.starts_with("tollgate: ready with ") {
+                        break;
+                    }
+                }
+                None => panic!(
+                    "wrapped gateway did not become ready; stdout {:?}, stderr:\n{}\nconfig:\n{yaml}",
+                    proc.stdout_lines(),
+                    proc.stderr()
+                ),
+            }
+        }
+        assert!(!ports.is_empty(), "gateway printed no listening line");
+        let port = ports[0].1;
+        Gateway {
+            proc,
+            ports,
+            port,
+            workers,
+            config,
+        }
+    }
+}
