@@ -296,10 +296,10 @@ fn unix_now() -> i64 {
 }
 
 fn read_certs(e: &mut Errors, key: &str, file: &Path) -> Option<Vec<CertificateDer<'static>>> {
-    let pem = match std::fs::read(file) {
+    let pem = match super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(err) => {
-            e.push(key, format!("cannot read {}: {err}", file.display()));
+            e.push(key, format!("{}: {err}", file.display()));
             return None;
         }
     };
@@ -318,10 +318,10 @@ fn read_certs(e: &mut Errors, key: &str, file: &Path) -> Option<Vec<CertificateD
 }
 
 fn read_key(e: &mut Errors, key: &str, file: &Path) -> Option<PrivateKeyDer<'static>> {
-    let pem = match std::fs::read(file) {
+    let pem = match super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(err) => {
-            e.push(key, format!("cannot read {}: {err}", file.display()));
+            e.push(key, format!("{}: {err}", file.display()));
             return None;
         }
     };
@@ -339,10 +339,10 @@ fn read_key(e: &mut Errors, key: &str, file: &Path) -> Option<PrivateKeyDer<'sta
 }
 
 fn read_crls(e: &mut Errors, key: &str, file: &Path) -> Vec<CertificateRevocationListDer<'static>> {
-    let pem = match std::fs::read(file) {
+    let pem = match super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(err) => {
-            e.push(key, format!("cannot read {}: {err}", file.display()));
+            e.push(key, format!("{}: {err}", file.display()));
             return Vec::new();
         }
     };

@@ -120,7 +120,7 @@ fn build_group(
     let tls = g.tls.as_ref().and_then(|t| {
         let tpath = format!("{path}.tls");
         let file = base_dir.join(&t.ca_file);
-        let config = match std::fs::read(&file) {
+        let config = match super::bounded::read_capped(&file, super::bounded::MAX_FILE_BYTES) {
             Ok(pem) => match crate::net::tls_io::client_config_from_ca_pem(&pem) {
                 Ok(c) => Some(c),
                 Err(err) => {
@@ -134,7 +134,7 @@ fn build_group(
             Err(err) => {
                 e.push(
                     format!("{tpath}.ca_file"),
-                    format!("cannot read {}: {err}", file.display()),
+                    format!("{}: {err}", file.display()),
                 );
                 None
             }
@@ -447,6 +447,11 @@ target_groups:
             &g(&format!("{t}    tls: {{ca_file: /nonexistent/ca.pem}}\n")),
             "target_groups[0].tls.ca_file",
             "cannot read",
+        );
+        assert_error(
+            &g(&format!("{t}    tls: {{ca_file: /dev/zero}}\n")),
+            "target_groups[0].tls.ca_file",
+            "not a regular file",
         );
         assert_error(
             &g(&format!("{t}    health_check: {{path: health}}\n")),
