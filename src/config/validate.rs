@@ -274,6 +274,7 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         base_dir,
         &apis_by_id,
         &apis,
+        &server.execute_api_suffix,
     );
     server.state_file = base_dir.join(&server.state_file);
     let keys = super::usage_plan::build_api_keys(&mut e, &file.api_keys);
@@ -1923,6 +1924,39 @@ apis:
       - {route: 'GET /a', integration: {type: MOCK}}",
         ));
         assert_error(&list, "apis[0].routes[1].route", "duplicate route `GET /a`");
+    }
+
+    #[test]
+    fn sibling_variables_refused_with_api_gateways_message() {
+        for api_type in ["REST", "HTTP"] {
+            let list = errors(&with_routes(
+                api_type,
+                "      - {route: 'GET /a/{id}/x', integration: {type: MOCK}}
+      - {route: 'GET /a/{name}/y', integration: {type: MOCK}}
+      - {route: 'DELETE /b/{id}', integration: {type: MOCK}}
+      - {route: 'GET /b/{name}', integration: {type: MOCK}}
+      - {route: 'GET /{id}/posts', integration: {type: MOCK}}
+      - {route: 'ANY /{catchall+}', integration: {type: MOCK}}",
+            ));
+            let msg = "A sibling ({id}) of this resource already has a variable path part -- only one is allowed";
+            assert_error(&list, "apis[0].routes[1].route", msg);
+            assert_error(&list, "apis[0].routes[3].route", msg);
+            assert_error(&list, "apis[0].routes[5].route", msg);
+            assert_eq!(list.len(), 3, "{}", ConfigErrors(list.clone()));
+        }
+    }
+
+    #[test]
+    fn dot_segment_routes_refused() {
+        let list = errors(&with_routes(
+            "REST",
+            "      - {route: 'GET /a/../b', integration: {type: MOCK}}
+      - {route: 'GET /./c', integration: {type: MOCK}}
+      - {route: 'GET /d/.e', integration: {type: MOCK}}",
+        ));
+        assert_error(&list, "apis[0].routes[0].route", "dot segment '..'");
+        assert_error(&list, "apis[0].routes[1].route", "dot segment '.'");
+        assert_eq!(list.len(), 2, "{}", ConfigErrors(list.clone()));
     }
 
     #[test]
