@@ -842,7 +842,7 @@ fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         for (j, m) in s.method_throttle.iter().enumerate() {
             let mpath = format!("{spath}.method_throttle[{j}]");
             if let Some(d) = &deployment {
-                if !d.route_keys.iter().any(|k| k == &m.route) {
+                if !d.has_route_key(&m.route) {
                     e.push(
                         format!("{mpath}.route"),
                         format!("no route `{}` in the stage's deployment", m.route),
@@ -1006,10 +1006,12 @@ fn build_deployment(
             }
         }
     }
+    let route_key_set = route_keys.iter().cloned().collect();
     Arc::new(Deployment {
         id: id.to_string(),
         router,
         route_keys,
+        route_key_set,
     })
 }
 
