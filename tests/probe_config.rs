@@ -394,7 +394,7 @@ fn custom_domain_shadowing_an_execute_api_host_is_refused() {
     ] {
         let y = format!(
             "{HEAD}      - route: GET /a\n        integration: {{type: MOCK}}\n{TAIL}custom_domains:
-  - name: {name}
+  - name: \"{name}\"
     certificate: missing.pem
     key: missing.key
 "
