@@ -23,7 +23,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use ahash::{AHashMap, AHashSet};
-use unsafe_libyaml as sys;
 
 /// Largest configuration (and PEM) file read: 16 MiB.
 pub const MAX_FILE_BYTES: u64 = 16 << 20;
@@ -85,7 +84,7 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
 
 /// `16 MiB` for 16 << 20, else the number of bytes.
 pub fn size_text(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
     } else {
         format!("{bytes} bytes")
@@ -309,24 +308,24 @@ enum Ev {
 
 /// A libyaml event parser over a borrowed input.
 struct Parser<'a> {
-    sys: Box<MaybeUninit<sys::yaml_parser_t>>,
+    sys: Box<MaybeUninit<unsafe_libyaml::yaml_parser_t>>,
     _input: PhantomData<&'a [u8]>,
 }
 
 impl<'a> Parser<'a> {
     fn new(input: &'a [u8]) -> Option<Parser<'a>> {
-        let mut sys = Box::new(MaybeUninit::<sys::yaml_parser_t>::uninit());
+        let mut sys = Box::new(MaybeUninit::<unsafe_libyaml::yaml_parser_t>::uninit());
         let p = sys.as_mut_ptr();
         // SAFETY: `p` points to boxed (stable) storage for a parser; yaml_parser_initialize
         // initialises it (on failure nothing is kept and Drop never runs, since no `Parser`
         // is built). The input slice outlives the parser (lifetime 'a), and libyaml only
         // reads `input.len()` bytes from it.
         unsafe {
-            if sys::yaml_parser_initialize(p).fail {
+            if unsafe_libyaml::yaml_parser_initialize(p).fail {
                 return None;
             }
-            sys::yaml_parser_set_encoding(p, sys::YAML_UTF8_ENCODING);
-            sys::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
+            unsafe_libyaml::yaml_parser_set_encoding(p, unsafe_libyaml::YAML_UTF8_ENCODING);
+            unsafe_libyaml::yaml_parser_set_input_string(p, input.as_ptr(), input.len() as u64);
         }
         Some(Parser {
             sys,
@@ -336,21 +335,21 @@ impl<'a> Parser<'a> {
 
     /// The next event and its (1-based) line and column; `None` after a syntax error.
     fn next(&mut self) -> Option<(Ev, (u64, u64))> {
-        let mut event = MaybeUninit::<sys::yaml_event_t>::uninit();
+        let mut event = MaybeUninit::<unsafe_libyaml::yaml_event_t>::uninit();
         let p = self.sys.as_mut_ptr();
         // SAFETY: the parser was initialised in `new` and is only used from here; after a
         // failed parse `next` is not called again by `check_yaml`. On success the event is
         // initialised; its pointers (anchor, scalar value) are valid until
         // yaml_event_delete, which runs after they are copied.
         unsafe {
-            if sys::yaml_parser_parse(p, event.as_mut_ptr()).fail {
+            if unsafe_libyaml::yaml_parser_parse(p, event.as_mut_ptr()).fail {
                 return None;
             }
             let e = &*event.as_ptr();
             let mark = (e.start_mark.line + 1, e.start_mark.column + 1);
             let ev = match e.type_ {
-                sys::YAML_STREAM_END_EVENT => Ev::StreamEnd,
-                sys::YAML_SCALAR_EVENT => {
+                unsafe_libyaml::YAML_STREAM_END_EVENT => Ev::StreamEnd,
+                unsafe_libyaml::YAML_SCALAR_EVENT => {
                     let s = e.data.scalar;
                     let len = s.length;
                     let shown = (len as usize).min(80 * 4);
@@ -365,21 +364,22 @@ impl<'a> Parser<'a> {
                         key: clip_bytes_len(value, len as usize),
                     }
                 }
-                sys::YAML_ALIAS_EVENT => {
+                unsafe_libyaml::YAML_ALIAS_EVENT => {
                     Ev::Alias(c_bytes(e.data.alias.anchor).unwrap_or_default())
                 }
-                sys::YAML_SEQUENCE_START_EVENT => Ev::Start {
+                unsafe_libyaml::YAML_SEQUENCE_START_EVENT => Ev::Start {
                     anchor: c_bytes(e.data.sequence_start.anchor),
                     map: false,
                 },
-                sys::YAML_MAPPING_START_EVENT => Ev::Start {
+                unsafe_libyaml::YAML_MAPPING_START_EVENT => Ev::Start {
                     anchor: c_bytes(e.data.mapping_start.anchor),
                     map: true,
                 },
-                sys::YAML_SEQUENCE_END_EVENT | sys::YAML_MAPPING_END_EVENT => Ev::End,
+                unsafe_libyaml::YAML_SEQUENCE_END_EVENT
+                | unsafe_libyaml::YAML_MAPPING_END_EVENT => Ev::End,
                 _ => Ev::Other,
             };
-            sys::yaml_event_delete(event.as_mut_ptr());
+            unsafe_libyaml::yaml_event_delete(event.as_mut_ptr());
             Some((ev, mark))
         }
     }
@@ -410,7 +410,7 @@ impl Drop for Parser<'_> {
     fn drop(&mut self) {
         // SAFETY: a `Parser` exists only after a successful yaml_parser_initialize; this
         // frees libyaml's buffers once.
-        unsafe { sys::yaml_parser_delete(self.sys.as_mut_ptr()) }
+        unsafe { unsafe_libyaml::yaml_parser_delete(self.sys.as_mut_ptr()) }
     }
 }
 
@@ -487,7 +487,7 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let prev = format!("*a{}", i - 1);
-            let items = vec![prev.as_str(); 10].join(", ");
+            let items = [prev.as_str(); 10].join(", ");
             text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
         }
         let r = refused(&text);
