@@ -63,7 +63,10 @@ fn parse_count(args: &[String], name: &str) -> Result<Option<usize>, String> {
         None => Ok(None),
         Some(v) => match v.parse::<usize>() {
             Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!("{name} must be a positive integer, got '{v}'")),
+            _ => Err(format!(
+                "{name} must be a positive integer, got '{}'",
+                tollgate::config::validate::clip_quoted(&format!("`{v}`")).trim_matches('`')
+            )),
         },
     }
 }
@@ -74,6 +77,16 @@ fn run(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     let workers = match parse_count(args, "--workers") {
+        Ok(Some(n)) if n > tollgate::config::bounded::max_workers() => {
+            eprintln!(
+                "tollgate run: --workers {}",
+                tollgate::config::validate::workers_too_many(
+                    n as u64,
+                    tollgate::config::bounded::max_workers()
+                )
+            );
+            return ExitCode::from(2);
+        }
         Ok(w) => w,
         Err(e) => {
             eprintln!("tollgate run: {e}");

@@ -19,7 +19,9 @@ fn routing_config(up: &DemoUpstream) -> String {
     let mut routes = String::new();
     routes += &mock("GET /items/special", "literal");
     routes += &mock("GET /items/{id}", "param");
-    routes += &mock("GET /items/{proxy+}", "greedy");
+    // One variable child per resource (API Gateway refuses `{id}` beside `{proxy+}`), so
+    // the greedy route sits one level down.
+    routes += &mock("GET /items/{id}/{proxy+}", "greedy");
     routes += &mock("GET /thing", "get-thing");
     routes += &mock("ANY /thing", "any-thing");
     routes += &mock("ANY /a/{x}/c", "a-x-c");

@@ -21,18 +21,25 @@ pub(super) fn build_domains(
     base_dir: &Path,
     apis_by_id: &AHashMap<String, usize>,
     apis: &[Arc<Api>],
+    execute_api_suffix: &str,
 ) -> Vec<Arc<CustomDomain>> {
     let mut out = Vec::with_capacity(files.len());
+    let mut seen: AHashMap<String, usize> = AHashMap::with_capacity(files.len());
     for (i, d) in files.iter().enumerate() {
         let path = format!("custom_domains[{i}]");
-        if files[..i]
-            .iter()
-            .any(|o| o.name.eq_ignore_ascii_case(&d.name))
-        {
+        if let Some(first) = seen.get(&d.name.to_ascii_lowercase()) {
             e.push(
                 format!("{path}.name"),
-                format!("duplicate custom domain `{}`", d.name),
+                format!(
+                    "duplicate custom domain `{}` (first defined at custom_domains[{first}])",
+                    d.name
+                ),
             );
+        } else {
+            seen.insert(d.name.to_ascii_lowercase(), i);
+        }
+        if let Some(reason) = shadows_execute_api(&d.name, execute_api_suffix, apis_by_id) {
+            e.push(format!("{path}.name"), reason);
         }
         if let Some(domain) = build_domain(e, d, &path, base_dir, apis_by_id, apis) {
             out.push(Arc::new(domain));
@@ -61,6 +68,38 @@ pub(super) fn forwarded_cert_headers(domains: &[Arc<CustomDomain>]) -> Vec<Strin
         }
     }
     out
+}
+
+/// Why a custom domain named `name` would shadow execute-api hosts
+/// (`{api-id}.execute-api.{suffix}`): custom domains are matched by Host first, so such a
+/// domain would take the requests meant for an API's own endpoint (and for an unknown id,
+/// a host that must answer 403), making `check` say one thing and the gateway do another.
+fn shadows_execute_api(
+    name: &str,
+    suffix: &str,
+    apis_by_id: &AHashMap<String, usize>,
+) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    let namespace = if suffix.is_empty() {
+        "execute-api".to_string()
+    } else {
+        format!("execute-api.{suffix}")
+    };
+    if lower.strip_prefix("*.") == Some(namespace.as_str()) {
+        return Some(format!(
+            "`{name}` would shadow every API's execute-api host (`{{api-id}}.{namespace}`); \
+             choose a name outside `{namespace}`"
+        ));
+    }
+    let id = crate::routing::domain::execute_api_id(&lower, suffix)?;
+    let whose = match apis_by_id.keys().find(|k| k.eq_ignore_ascii_case(id)) {
+        Some(api) => format!("the execute-api host of API `{api}`"),
+        None => "an execute-api host".to_string(),
+    };
+    Some(format!(
+        "`{name}` is {whose}; a custom domain of that name would shadow it (custom domains \
+         are matched first); choose a name outside `{namespace}`"
+    ))
 }
 
 fn build_domain(
@@ -237,6 +276,7 @@ fn build_domain(
     };
 
     let mut mappings = Vec::with_capacity(d.base_path_mappings.len());
+    let mut bases: ahash::AHashSet<&str> = ahash::AHashSet::new();
     for (j, m) in d.base_path_mappings.iter().enumerate() {
         let mpath = format!("{path}.base_path_mappings[{j}]");
         let base = if m.base_path == "(none)" {
@@ -244,7 +284,16 @@ fn build_domain(
         } else {
             m.base_path.trim_matches('/')
         };
-        if !base.is_empty()
+        if let Some(dots) = base.split('/').find(|seg| *seg == "." || *seg == "..") {
+            e.push(
+                format!("{mpath}.base_path"),
+                format!(
+                    "`{}` has the dot segment `{dots}`: requests with dot segments are refused \
+                     (400), so this mapping could never match",
+                    m.base_path
+                ),
+            );
+        } else if !base.is_empty()
             && !base.split('/').all(|seg| {
                 !seg.is_empty()
                     && seg
@@ -260,10 +309,7 @@ fn build_domain(
                 ),
             );
         }
-        if mappings
-            .iter()
-            .any(|o: &BasePathMapping| o.base_path == base)
-        {
+        if !bases.insert(base) {
             e.push(
                 format!("{mpath}.base_path"),
                 format!("duplicate base path `{}`", m.base_path),
@@ -351,10 +397,10 @@ fn unix_now() -> i64 {
 }
 
 fn read_certs(e: &mut Errors, key: &str, file: &Path) -> Option<Vec<CertificateDer<'static>>> {
-    let pem = match std::fs::read(file) {
+    let pem = match super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(err) => {
-            e.push(key, format!("cannot read {}: {err}", file.display()));
+            e.push(key, format!("{}: {err}", file.display()));
             return None;
         }
     };
@@ -373,10 +419,10 @@ fn read_certs(e: &mut Errors, key: &str, file: &Path) -> Option<Vec<CertificateD
 }
 
 fn read_key(e: &mut Errors, key: &str, file: &Path) -> Option<PrivateKeyDer<'static>> {
-    let pem = match std::fs::read(file) {
+    let pem = match super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(err) => {
-            e.push(key, format!("cannot read {}: {err}", file.display()));
+            e.push(key, format!("{}: {err}", file.display()));
             return None;
         }
     };
@@ -394,10 +440,10 @@ fn read_key(e: &mut Errors, key: &str, file: &Path) -> Option<PrivateKeyDer<'sta
 }
 
 fn read_crls(e: &mut Errors, key: &str, file: &Path) -> Vec<CertificateRevocationListDer<'static>> {
-    let pem = match std::fs::read(file) {
+    let pem = match super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(err) => {
-            e.push(key, format!("cannot read {}: {err}", file.display()));
+            e.push(key, format!("{}: {err}", file.display()));
             return Vec::new();
         }
     };
@@ -453,4 +499,117 @@ const GATEWAY_HEADERS: &[&str] = &[
 
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::validate::{from_str, ConfigError, ConfigErrors};
+
+    const BASE: &str = "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+apis:
+  - id: demo
+    routes:
+      - route: GET /a
+        integration: {type: MOCK}
+    stages:
+      - name: prod
+";
+
+    /// Errors of BASE plus one custom domain (its certificate files do not exist, so
+    /// `cannot read` errors come too; the tests look for their own).
+    fn errors(domain: &str) -> Vec<ConfigError> {
+        let text = format!("{BASE}custom_domains:\n{domain}");
+        match from_str(Path::new("test.yaml"), &text) {
+            Ok(_) => panic!("expected errors"),
+            Err(ConfigErrors(list)) => list,
+        }
+    }
+
+    #[track_caller]
+    fn assert_error(list: &[ConfigError], path: &str, fragment: &str) {
+        assert!(
+            list.iter()
+                .any(|e| e.path == path && e.reason.contains(fragment)),
+            "no error at `{path}` containing `{fragment}`; got:\n{}",
+            ConfigErrors(list.to_vec())
+        );
+    }
+
+    #[test]
+    fn execute_api_hosts_cannot_be_custom_domains() {
+        let d =
+            |name: &str| format!("  - name: \"{name}\"\n    certificate: c.pem\n    key: k.pem\n");
+        let list = errors(&d("demo.execute-api.localhost"));
+        assert_error(
+            &list,
+            "custom_domains[0].name",
+            "the execute-api host of API `demo`",
+        );
+        let list = errors(&d("Other.Execute-API.localhost"));
+        assert_error(&list, "custom_domains[0].name", "is an execute-api host");
+        let list = errors(&d("*.execute-api.localhost"));
+        assert_error(
+            &list,
+            "custom_domains[0].name",
+            "every API's execute-api host",
+        );
+        // Outside the namespace: only the missing files are reported.
+        for ok in [
+            "api.localhost",
+            "demo.execute-api.example.com",
+            "*.localhost",
+        ] {
+            let list = errors(&d(ok));
+            assert!(
+                list.iter().all(|e| e.path != "custom_domains[0].name"),
+                "{ok}: {}",
+                ConfigErrors(list)
+            );
+        }
+    }
+
+    #[test]
+    fn base_paths_with_dot_segments_are_refused() {
+        for base in ["..", "v1/../admin", "./v1", "v1/."] {
+            let list = errors(&format!(
+                "  - name: api.example.com\n    certificate: c.pem\n    key: k.pem\n    base_path_mappings:\n      - {{base_path: \"{base}\", api: demo, stage: prod}}\n"
+            ));
+            assert_error(
+                &list,
+                "custom_domains[0].base_path_mappings[0].base_path",
+                "dot segment",
+            );
+        }
+        // Dots inside a segment are fine.
+        let list = errors(
+            "  - name: api.example.com\n    certificate: c.pem\n    key: k.pem\n    base_path_mappings:\n      - {base_path: v1.2, api: demo, stage: prod}\n",
+        );
+        assert!(
+            list.iter().all(|e| !e.path.ends_with("base_path")),
+            "{}",
+            ConfigErrors(list)
+        );
+    }
+
+    #[test]
+    fn duplicate_domains_and_base_paths_name_the_first() {
+        let d = "  - name: api.example.com\n    certificate: c.pem\n    key: k.pem\n    base_path_mappings:\n      - {base_path: v1, api: demo, stage: prod}\n      - {base_path: /v1/, api: demo, stage: prod}\n";
+        let list = errors(&format!(
+            "{d}  - name: API.example.com\n    certificate: c.pem\n    key: k.pem\n"
+        ));
+        assert_error(
+            &list,
+            "custom_domains[1].name",
+            "first defined at custom_domains[0]",
+        );
+        assert_error(
+            &list,
+            "custom_domains[0].base_path_mappings[1].base_path",
+            "duplicate base path",
+        );
+    }
 }

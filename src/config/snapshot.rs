@@ -350,6 +350,15 @@ pub struct Deployment {
     pub router: Router<Arc<Route>>,
     /// Every route key, for validating references to routes.
     pub route_keys: Vec<String>,
+    /// The same keys as a set, so that checking references stays linear.
+    pub route_key_set: ahash::AHashSet<String>,
+}
+
+impl Deployment {
+    /// Whether `key` (e.g. `GET /orders/{id}`) is one of this deployment's route keys.
+    pub fn has_route_key(&self, key: &str) -> bool {
+        self.route_key_set.contains(key)
+    }
 }
 
 #[derive(Debug)]

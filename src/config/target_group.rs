@@ -18,13 +18,19 @@ pub(super) fn build_target_groups(
     base_dir: &Path,
 ) -> Vec<Arc<TargetGroup>> {
     let mut out = Vec::with_capacity(groups.len());
+    let mut names: ahash::AHashMap<&str, usize> = ahash::AHashMap::new();
     for (i, g) in groups.iter().enumerate() {
         let path = format!("target_groups[{i}]");
-        if groups[..i].iter().any(|o| o.name == g.name) {
+        if let Some(first) = names.get(g.name.as_str()) {
             e.push(
                 format!("{path}.name"),
-                format!("duplicate target group name `{}`", g.name),
+                format!(
+                    "duplicate target group name `{}` (first defined at target_groups[{first}])",
+                    g.name
+                ),
             );
+        } else {
+            names.insert(&g.name, i);
         }
         if g.name.is_empty()
             || !g
@@ -67,12 +73,13 @@ fn build_group(
         e.push(format!("{path}.targets"), "at least one target is required");
     }
     let mut targets = Vec::with_capacity(g.targets.len());
+    let mut addrs: ahash::AHashSet<std::net::SocketAddr> = ahash::AHashSet::new();
     for (j, t) in g.targets.iter().enumerate() {
         let tpath = format!("{path}.targets[{j}]");
         let addr = resolve_target(&t.address);
         match addr {
             Ok(addr) => {
-                if targets.iter().any(|o: &Target| o.addr == addr) {
+                if !addrs.insert(addr) {
                     e.push(
                         format!("{tpath}.address"),
                         format!("duplicate target {addr}"),
@@ -120,7 +127,7 @@ fn build_group(
     let tls = g.tls.as_ref().and_then(|t| {
         let tpath = format!("{path}.tls");
         let file = base_dir.join(&t.ca_file);
-        let config = match std::fs::read(&file) {
+        let config = match super::bounded::read_capped(&file, super::bounded::MAX_FILE_BYTES) {
             Ok(pem) => match crate::net::tls_io::client_config_from_ca_pem(&pem) {
                 Ok(c) => Some(c),
                 Err(err) => {
@@ -134,7 +141,7 @@ fn build_group(
             Err(err) => {
                 e.push(
                     format!("{tpath}.ca_file"),
-                    format!("cannot read {}: {err}", file.display()),
+                    format!("{}: {err}", file.display()),
                 );
                 None
             }
@@ -447,6 +454,11 @@ target_groups:
             &g(&format!("{t}    tls: {{ca_file: /nonexistent/ca.pem}}\n")),
             "target_groups[0].tls.ca_file",
             "cannot read",
+        );
+        assert_error(
+            &g(&format!("{t}    tls: {{ca_file: /dev/zero}}\n")),
+            "target_groups[0].tls.ca_file",
+            "not a regular file",
         );
         assert_error(
             &g(&format!("{t}    health_check: {{path: health}}\n")),

@@ -77,16 +77,22 @@ pub(super) fn build_usage_plans(
     };
     // (stage id, key) -> plan index, to refuse a key in two plans on one stage.
     let mut owner: AHashMap<(usize, usize), usize> = AHashMap::new();
+    let mut plan_names: AHashMap<&str, usize> = AHashMap::new();
     for (i, p) in files.iter().enumerate() {
         let path = format!("usage_plans[{i}]");
         if p.name.is_empty() {
             e.push(format!("{path}.name"), "must not be empty");
         }
-        if files[..i].iter().any(|o| o.name == p.name) {
+        if let Some(first) = plan_names.get(p.name.as_str()) {
             e.push(
                 format!("{path}.name"),
-                format!("duplicate usage plan `{}`", p.name),
+                format!(
+                    "duplicate usage plan `{}` (first defined at usage_plans[{first}])",
+                    p.name
+                ),
             );
+        } else {
+            plan_names.insert(&p.name, i);
         }
         let quota = p.quota.as_ref().and_then(|q| {
             let qpath = format!("{path}.quota");
@@ -151,10 +157,7 @@ pub(super) fn build_usage_plans(
             }
         }
         for (j, m) in p.method_throttle.iter().enumerate() {
-            if !stages
-                .iter()
-                .any(|s| s.deployment.route_keys.iter().any(|k| k == &m.route))
-            {
+            if !stages.iter().any(|s| s.deployment.has_route_key(&m.route)) {
                 e.push(
                     format!("{path}.method_throttle[{j}].route"),
                     format!("no route `{}` on the plan's API stages", m.route),

@@ -29,7 +29,7 @@ use super::snapshot::{
     ListenerTls, MockIntegration, RateLimit, RateLimitId, Route, ServerSettings, Stage,
     DEFAULT_STAGE,
 };
-use super::Snapshot;
+use super::{bounded, Snapshot};
 use crate::http::head::{is_hop_by_hop, Method};
 use crate::routing::resource::{RouteMethod, Router};
 use crate::upstream::uri::UriTemplate;
@@ -44,12 +44,85 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reason = clip_quoted(&self.reason);
         if self.path.is_empty() {
-            write!(f, "{}: {}", self.file.display(), self.reason)
+            write!(f, "{}: {reason}", self.file.display())
         } else {
-            write!(f, "{}: {}: {}", self.file.display(), self.path, self.reason)
+            write!(
+                f,
+                "{}: {}: {reason}",
+                self.file.display(),
+                clip_path(&self.path)
+            )
         }
     }
+}
+
+/// Longest quoted value (or key path segment) shown in an error, in characters.
+pub const MAX_QUOTED_CHARS: usize = 80;
+/// Most errors printed for one file; the rest are counted.
+pub const MAX_ERRORS_SHOWN: usize = 100;
+
+/// `reason` with every span quoted in backticks or double quotes cut to
+/// [`MAX_QUOTED_CHARS`] characters and an ellipsis (`…`), so a huge bad value is not
+/// printed whole. An unclosed quote runs to the end of the text.
+pub fn clip_quoted(reason: &str) -> std::borrow::Cow<'_, str> {
+    if reason.len() <= MAX_QUOTED_CHARS {
+        return reason.into();
+    }
+    let mut out = String::with_capacity(reason.len().min(1024));
+    let mut rest = reason;
+    let mut changed = false;
+    while let Some(open) = rest.find(['`', '"']) {
+        let q = rest[open..].chars().next().unwrap_or('"');
+        out.push_str(&rest[..=open]);
+        let after = &rest[open + 1..];
+        let (inner, tail) = match after.find(q) {
+            Some(close) => (&after[..close], &after[close..]),
+            None => (after, ""),
+        };
+        if inner.chars().nth(MAX_QUOTED_CHARS).is_some() {
+            out.extend(inner.chars().take(MAX_QUOTED_CHARS));
+            out.push('…');
+            changed = true;
+        } else {
+            out.push_str(inner);
+        }
+        match tail.chars().next() {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[c.len_utf8()..];
+            }
+            None => rest = "",
+        }
+    }
+    out.push_str(rest);
+    if changed {
+        out.into()
+    } else {
+        reason.into()
+    }
+}
+
+/// A key path with every segment longer than [`MAX_QUOTED_CHARS`] cut (map keys come from
+/// the file).
+pub fn clip_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.len() <= MAX_QUOTED_CHARS {
+        return path.into();
+    }
+    path.split('.')
+        .map(|seg| {
+            if seg.chars().nth(MAX_QUOTED_CHARS).is_some() {
+                let mut s: String = seg.chars().take(MAX_QUOTED_CHARS).collect();
+                s.push('…');
+                s
+            } else {
+                seg.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+        .into()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,11 +130,18 @@ pub struct ConfigErrors(pub Vec<ConfigError>);
 
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
+        for (i, e) in self.0.iter().take(MAX_ERRORS_SHOWN).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             write!(f, "{e}")?;
+        }
+        if self.0.len() > MAX_ERRORS_SHOWN {
+            write!(
+                f,
+                "\n({} more error(s) not shown)",
+                self.0.len() - MAX_ERRORS_SHOWN
+            )?;
         }
         Ok(())
     }
@@ -69,14 +149,28 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// Read and validate a configuration file. Only a regular file of at most
+/// [`bounded::MAX_FILE_BYTES`] is read (see [`bounded::read_capped`]).
 pub fn load(path: &Path) -> Result<Snapshot, ConfigErrors> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => from_str(path, &text),
-        Err(e) => Err(ConfigErrors(vec![ConfigError {
+    let whole_file = |reason: String| {
+        Err(ConfigErrors(vec![ConfigError {
             file: path.to_path_buf(),
             path: String::new(),
-            reason: format!("cannot read the file: {e}"),
-        }])),
+            reason,
+        }]))
+    };
+    let bytes = match bounded::read_capped(path, bounded::MAX_FILE_BYTES) {
+        Ok(b) => b,
+        Err(reason) => return whole_file(reason),
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => from_str(path, &text),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            whole_file(format!(
+                "cannot read the file: it is not UTF-8 text (invalid byte at offset {at})"
+            ))
+        }
     }
 }
 
@@ -86,6 +180,14 @@ pub fn from_str(source: &Path, text: &str) -> Result<Snapshot, ConfigErrors> {
             file: source.to_path_buf(),
             path: String::new(),
             reason: "the file is empty; it needs at least `listeners` and `apis`".to_string(),
+        }]));
+    }
+    // Bound what parsing may cost before serde_yaml_ng expands anything.
+    if let Err(r) = bounded::check_yaml(text) {
+        return Err(ConfigErrors(vec![ConfigError {
+            file: source.to_path_buf(),
+            path: r.path,
+            reason: r.reason,
         }]));
     }
     let file: ConfigFile = match serde_yaml_ng::from_str(text) {
@@ -172,6 +274,7 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         base_dir,
         &apis_by_id,
         &apis,
+        &server.execute_api_suffix,
     );
     server.state_file = base_dir.join(&server.state_file);
     let keys = super::usage_plan::build_api_keys(&mut e, &file.api_keys);
@@ -239,10 +342,13 @@ pub(super) struct Errors {
 
 impl Errors {
     pub(super) fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        // Clip values quoted from the file now, so that a huge bad value is not kept (or
+        // printed) once per error.
+        let (path, reason) = (path.into(), reason.into());
         self.list.push(ConfigError {
             file: self.file.clone(),
-            path: path.into(),
-            reason: reason.into(),
+            path: clip_path(&path).into_owned(),
+            reason: clip_quoted(&reason).into_owned(),
         });
     }
 
@@ -348,8 +454,8 @@ fn parse_error(source: &Path, err: &serde_yaml_ng::Error) -> ConfigError {
     }
     ConfigError {
         file: source.to_path_buf(),
-        path,
-        reason,
+        path: clip_path(&path).into_owned(),
+        reason: clip_quoted(&reason).into_owned(),
     }
 }
 
@@ -379,13 +485,16 @@ fn build_server(e: &mut Errors, f: &ServerFile) -> ServerSettings {
             );
             None
         }
-        Some(n) => match usize::try_from(n) {
-            Ok(n) => Some(n),
-            Err(_) => {
-                e.push("server.workers", format!("{n} is too large"));
-                None
+        Some(n) => {
+            let max = bounded::max_workers();
+            match usize::try_from(n) {
+                Ok(n) if n <= max => Some(n),
+                _ => {
+                    e.push("server.workers", workers_too_many(n, max));
+                    None
+                }
             }
-        },
+        }
     };
     let suffix = f.execute_api_suffix.to_ascii_lowercase();
     if let Err(reason) = check_host_name(&suffix) {
@@ -415,6 +524,15 @@ fn build_server(e: &mut Errors, f: &ServerFile) -> ServerSettings {
         state_file: PathBuf::from(&f.state_file),
         state_flush_interval,
     }
+}
+
+/// Why `n` workers are refused on this machine (also for `--workers`).
+pub fn workers_too_many(n: u64, max: usize) -> String {
+    format!(
+        "must be at most {max} ({} per CPU this process may run on, never above {}), got {n}",
+        bounded::WORKERS_PER_CPU,
+        bounded::MAX_WORKERS_CEILING
+    )
 }
 
 /// A DNS name: dot-separated labels of letters, digits and `-` (not at a label's ends).
@@ -727,7 +845,7 @@ fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         for (j, m) in s.method_throttle.iter().enumerate() {
             let mpath = format!("{spath}.method_throttle[{j}]");
             if let Some(d) = &deployment {
-                if !d.route_keys.iter().any(|k| k == &m.route) {
+                if !d.has_route_key(&m.route) {
                     e.push(
                         format!("{mpath}.route"),
                         format!("no route `{}` in the stage's deployment", m.route),
@@ -891,10 +1009,12 @@ fn build_deployment(
             }
         }
     }
+    let route_key_set = route_keys.iter().cloned().collect();
     Arc::new(Deployment {
         id: id.to_string(),
         router,
         route_keys,
+        route_key_set,
     })
 }
 
@@ -1271,6 +1391,88 @@ apis:
             list[0].to_string(),
             "test.yaml: limits.max_headers: must be between 1 and 128, got 0"
         );
+    }
+
+    #[test]
+    fn huge_values_are_clipped_in_errors() {
+        let big = "b".repeat(100_000);
+        let list = errors(&format!(
+            "listeners:\n  - name: public\n    bind: \"{big}\"\napis:\n  - id: demo\n    routes: []\n    stages:\n      - name: prod\n"
+        ));
+        let shown = list[0].to_string();
+        assert!(shown.len() < 300, "{} bytes", shown.len());
+        assert!(
+            shown.contains(&format!("`{}…`", "b".repeat(MAX_QUOTED_CHARS))),
+            "{shown}"
+        );
+        // A serde type error quotes the value in double quotes.
+        let list = errors(&format!("server:\n  workers: \"{big}\"\n"));
+        assert!(
+            list[0].to_string().len() < 400,
+            "{}",
+            list[0].to_string().len()
+        );
+    }
+
+    #[test]
+    fn clip_quoted_keeps_prose_and_short_values() {
+        let prose = "x".repeat(200);
+        assert_eq!(clip_quoted(&prose), prose);
+        let short = format!("`abc` and \"def\" {prose}");
+        assert_eq!(clip_quoted(&short), short);
+        let long = format!("`{}` tail", "é".repeat(100));
+        assert_eq!(clip_quoted(&long), format!("`{}…` tail", "é".repeat(80)));
+        let unclosed = format!("value `{}", "z".repeat(100));
+        assert_eq!(
+            clip_quoted(&unclosed),
+            format!("value `{}…", "z".repeat(80))
+        );
+        assert_eq!(
+            clip_path(&format!("a.{}.b", "k".repeat(100))),
+            format!("a.{}….b", "k".repeat(80))
+        );
+    }
+
+    #[test]
+    fn at_most_100_errors_are_printed() {
+        let list: Vec<ConfigError> = (0..150)
+            .map(|i| ConfigError {
+                file: "f.yaml".into(),
+                path: format!("k{i}"),
+                reason: "bad".into(),
+            })
+            .collect();
+        let shown = ConfigErrors(list).to_string();
+        assert_eq!(shown.lines().count(), MAX_ERRORS_SHOWN + 1);
+        assert!(shown.ends_with("(50 more error(s) not shown)"), "{shown}");
+    }
+
+    #[test]
+    fn workers_capped_to_the_machine() {
+        let list = errors(&minimal("server:\n  workers: 1000000\n", ""));
+        assert_error(&list, "server.workers", "must be at most");
+        let max = bounded::max_workers();
+        let ok = check(&minimal(&format!("server:\n  workers: {max}\n"), ""))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok.server.workers, Some(max));
+        let list = errors(&minimal(&format!("server:\n  workers: {}\n", max + 1), ""));
+        assert_error(&list, "server.workers", &format!("at most {max}"));
+    }
+
+    #[test]
+    fn load_refuses_devices_and_names_the_file() {
+        let err = load(Path::new("/dev/zero")).expect_err("refused");
+        assert_eq!(err.0.len(), 1);
+        assert!(err.0[0].reason.contains("not a regular file"), "{err}");
+        assert!(err.to_string().starts_with("/dev/zero: "), "{err}");
+    }
+
+    #[test]
+    fn hostile_yaml_is_refused_before_serde() {
+        let list = errors(&format!("x: {}{}", "[".repeat(1000), "]".repeat(1000)));
+        assert_eq!(list.len(), 1);
+        assert!(list[0].reason.contains("nested deeper than 64"), "{list:?}");
+        assert!(list[0].path.starts_with("x[0]"), "{list:?}");
     }
 
     #[test]
@@ -1738,6 +1940,39 @@ apis:
       - {route: 'GET /a', integration: {type: MOCK}}",
         ));
         assert_error(&list, "apis[0].routes[1].route", "duplicate route `GET /a`");
+    }
+
+    #[test]
+    fn sibling_variables_refused_with_api_gateways_message() {
+        for api_type in ["REST", "HTTP"] {
+            let list = errors(&with_routes(
+                api_type,
+                "      - {route: 'GET /a/{id}/x', integration: {type: MOCK}}
+      - {route: 'GET /a/{name}/y', integration: {type: MOCK}}
+      - {route: 'DELETE /b/{id}', integration: {type: MOCK}}
+      - {route: 'GET /b/{name}', integration: {type: MOCK}}
+      - {route: 'GET /{id}/posts', integration: {type: MOCK}}
+      - {route: 'ANY /{catchall+}', integration: {type: MOCK}}",
+            ));
+            let msg = "A sibling ({id}) of this resource already has a variable path part -- only one is allowed";
+            assert_error(&list, "apis[0].routes[1].route", msg);
+            assert_error(&list, "apis[0].routes[3].route", msg);
+            assert_error(&list, "apis[0].routes[5].route", msg);
+            assert_eq!(list.len(), 3, "{}", ConfigErrors(list.clone()));
+        }
+    }
+
+    #[test]
+    fn dot_segment_routes_refused() {
+        let list = errors(&with_routes(
+            "REST",
+            "      - {route: 'GET /a/../b', integration: {type: MOCK}}
+      - {route: 'GET /./c', integration: {type: MOCK}}
+      - {route: 'GET /d/.e', integration: {type: MOCK}}",
+        ));
+        assert_error(&list, "apis[0].routes[0].route", "dot segment '..'");
+        assert_error(&list, "apis[0].routes[1].route", "dot segment '.'");
+        assert_eq!(list.len(), 2, "{}", ConfigErrors(list.clone()));
     }
 
     #[test]

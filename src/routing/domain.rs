@@ -200,6 +200,7 @@ mod tests {
             id: format!("{id}-dep"),
             router: Router::new(),
             route_keys: Vec::new(),
+            route_key_set: Default::default(),
         });
         let stages = stages
             .iter()

@@ -1,0 +1,426 @@
+//! Probe regression suite (issue 10 items 7, 8, 9): hostile and misleading configuration
+//! files, given to `tollgate check` under an address-space and CPU limit (`prlimit` from
+//! util-linux) and to a running gateway by SIGHUP. A configuration must never take the
+//! gateway down: every refusal is a clean error naming the file, the key or position and the
+//! reason, with exit code 1 (never an abort or a signal).
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Address-space limit for `tollgate check` runs: far below what the hostile files would
+/// need if expanded (gigabytes), far above what a bounded load needs.
+const AS_LIMIT: u64 = 1 << 30;
+/// CPU-seconds limit: a safety net against a runaway parse (not a timing assertion; the
+/// bounded load of every file here takes a small fraction of it).
+const CPU_LIMIT_SECS: u64 = 120;
+
+/// The outcome of one `tollgate check` run.
+struct Outcome {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        format!(
+            "status {:?} (signal {:?}); stdout:\n{}\nstderr (first 2000 bytes):\n{}",
+            self.status.code(),
+            self.status.signal(),
+            truncate(&self.stdout, 2000),
+            truncate(&self.stderr, 2000)
+        )
+    }
+
+    /// Exit code 1 (not a signal), and stderr naming `file` and containing every fragment.
+    #[track_caller]
+    fn assert_refused(&self, file: &str, fragments: &[&str]) {
+        assert_eq!(
+            self.status.code(),
+            Some(1),
+            "expected a clean refusal (exit 1): {}",
+            self.describe()
+        );
+        assert!(
+            self.stderr.contains(file),
+            "the error does not name the file {file}: {}",
+            self.describe()
+        );
+        for f in fragments {
+            assert!(
+                self.stderr.contains(f),
+                "the error does not say {f:?}: {}",
+                self.describe()
+            );
+        }
+    }
+}
+
+fn prlimit() -> &'static str {
+    let ok = Command::new("prlimit")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "these tests need `prlimit` (util-linux) to run tollgate under a memory limit; \
+         install util-linux (`make deps` / apt-get install util-linux)"
+    );
+    "prlimit"
+}
+
+/// `tollgate ARGS` under the address-space and CPU limits; killed if it has not exited by
+/// `deadline` (a FIFO can block forever).
+fn limited(args: &[&str], deadline: Duration) -> Outcome {
+    let as_arg = format!("--as={AS_LIMIT}");
+    let cpu_arg = format!("--cpu={CPU_LIMIT_SECS}");
+    let mut child = Command::new(prlimit())
+        .args([as_arg.as_str(), cpu_arg.as_str(), "--", bin()])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn prlimit tollgate {args:?}: {e}"));
+    // Drain the pipes on threads so a large stderr cannot block the child.
+    let mut out = child.stdout.take().expect("stdout piped");
+    let mut err = child.stderr.take().expect("stderr piped");
+    let out_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut s);
+        s
+    });
+    let end = Instant::now() + deadline;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tollgate {args:?} did not exit within {deadline:?} (killed)");
+            }
+            Err(e) => panic!("wait for tollgate: {e}"),
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+    Outcome {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn check(file: &TempFile) -> Outcome {
+    limited(&["check", &file.display()], Duration::from_secs(300))
+}
+
+const HEAD: &str = "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: demo
+apis:
+  - id: demo
+    routes:
+";
+const TAIL: &str = "    stages:
+      - name: prod
+";
+
+/// One MOCK body of 1 MiB anchored once and aliased by `aliases` further routes: ~1.7 MB of
+/// YAML that expands to `aliases` MiB.
+fn alias_bomb(aliases: usize) -> String {
+    let mut y = String::from(HEAD);
+    y.push_str("      - route: GET /r0\n        integration: &m {type: MOCK, body: \"");
+    y.push_str(&"x".repeat(1 << 20));
+    y.push_str("\"}\n");
+    for i in 1..=aliases {
+        y.push_str(&format!("      - {{route: GET /r{i}, integration: *m}}\n"));
+    }
+    y.push_str(TAIL);
+    y
+}
+
+// ------------------------------------------------------------------ item 8: bounded loading
+
+#[test]
+fn alias_bomb_is_refused_by_check_under_a_memory_limit() {
+    let f = write_temp("alias-bomb.yaml", &alias_bomb(20_000));
+    let out = check(&f);
+    out.assert_refused(&f.display(), &["alias", "line "]);
+    assert!(
+        out.stderr.contains("apis[0].routes["),
+        "the error names no key path: {}",
+        out.describe()
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_before_parsing() {
+    let d = 100_000;
+    let text = format!("x: {}{}\n", "[".repeat(d), "]".repeat(d));
+    let f = write_temp("deep.yaml", &text);
+    let out = check(&f);
+    out.assert_refused(&f.display(), &["nested deeper than", "line 1"]);
+}
+
+#[test]
+fn too_many_nodes_are_refused() {
+    // 1.5 million one-character scalars: a 3 MB file under the size cap, over the node budget.
+    let mut text = String::from("x: [");
+    for _ in 0..1_500_000 {
+        text.push_str("1,");
+    }
+    text.push_str("1]\n");
+    let f = write_temp("wide.yaml", &text);
+    let out = check(&f);
+    out.assert_refused(&f.display(), &["more than 1000000 YAML nodes"]);
+}
+
+#[test]
+fn forty_thousand_routes_check_and_count() {
+    let mut y = String::from(HEAD);
+    for i in 0..40_000 {
+        y.push_str(&format!(
+            "      - {{route: GET /r{i}, integration: {{type: MOCK}}}}\n"
+        ));
+    }
+    y.push_str(TAIL);
+    let f = write_temp("40k-routes.yaml", &y);
+    let out = check(&f);
+    assert_eq!(out.status.code(), Some(0), "{}", out.describe());
+    assert!(
+        out.stdout.contains("40000 stage route(s)"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn file_over_the_size_cap_is_refused_unread() {
+    // A valid file padded with a comment to just over 16 MiB.
+    let mut y = String::from(HEAD);
+    y.push_str("      - route: GET /a\n        integration: {type: MOCK}\n");
+    y.push_str(TAIL);
+    let pad = (16 << 20) + 1 - y.len();
+    y.push('#');
+    y.push_str(&"p".repeat(pad));
+    y.push('\n');
+    let f = write_temp("huge.yaml", &y);
+    let out = check(&f);
+    out.assert_refused(&f.display(), &["16 MiB"]);
+}
+
+#[test]
+fn dev_zero_as_config_is_refused() {
+    let out = limited(&["check", "/dev/zero"], Duration::from_secs(60));
+    out.assert_refused("/dev/zero", &["not a regular file"]);
+}
+
+#[test]
+fn fifo_as_config_is_refused_without_blocking() {
+    let f = write_temp("fifo.yaml", "");
+    std::fs::remove_file(f.path()).expect("remove the placeholder");
+    let c = std::ffi::CString::new(f.display()).expect("path without NUL");
+    // SAFETY: mkfifo(3) with a NUL-terminated path that outlives the call.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(rc, 0, "mkfifo: {}", std::io::Error::last_os_error());
+    // Nobody ever writes the FIFO: reading it would block forever.
+    let out = limited(&["check", &f.display()], Duration::from_secs(60));
+    out.assert_refused(&f.display(), &["not a regular file"]);
+}
+
+#[test]
+fn huge_bad_value_is_quoted_short() {
+    let big = "b".repeat(8 << 20);
+    let y = format!(
+        "listeners:
+  - name: public
+    bind: \"{big}\"
+apis:
+  - id: demo
+    routes: []
+    stages:
+      - name: prod
+"
+    );
+    let f = write_temp("huge-value.yaml", &y);
+    let out = check(&f);
+    out.assert_refused(
+        &f.display(),
+        &["listeners[0].bind", "not a socket address", "…"],
+    );
+    assert!(
+        out.stderr.len() < 2000,
+        "the error is {} bytes long: {}",
+        out.stderr.len(),
+        out.describe()
+    );
+}
+
+#[test]
+fn workers_beyond_the_machine_are_refused() {
+    let y = format!(
+        "server:\n  workers: 1000000\n{HEAD}      - route: GET /a\n        integration: {{type: MOCK}}\n{TAIL}"
+    );
+    let f = write_temp("workers.yaml", &y);
+    let out = check(&f);
+    out.assert_refused(&f.display(), &["server.workers", "at most"]);
+
+    let ok = format!("{HEAD}      - route: GET /a\n        integration: {{type: MOCK}}\n{TAIL}");
+    let g = write_temp("workers-cli.yaml", &ok);
+    let (code, _out, err) = cli(&["run", "--config", &g.display(), "--workers", "5000"]);
+    assert_eq!(code, 2, "--workers 5000 was not refused: {err}");
+    assert!(
+        err.contains("--workers") && err.contains("at most"),
+        "{err}"
+    );
+}
+
+/// Current virtual size of a process, from /proc/PID/status (kB -> bytes).
+fn vm_size(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmSize in /proc/{pid}/status"));
+    kb * 1024
+}
+
+#[test]
+fn alias_bomb_sent_by_sighup_leaves_the_gateway_serving() {
+    let yaml = format!(
+        "{HEAD}      - route: GET /hello\n        integration: {{type: MOCK, body: old-config}}\n{TAIL}"
+    );
+    let gw = Gateway::start(&yaml);
+    let pid = gw.proc.pid();
+    // Cap the running gateway's address space at what it uses now plus 1 GiB: the bomb
+    // expands to 20 GiB, so an unbounded load dies here (and cannot hurt the machine).
+    let limit = vm_size(pid) + (1 << 30);
+    let st = Command::new(prlimit())
+        .args(["--pid", &pid.to_string(), &format!("--as={limit}")])
+        .status()
+        .expect("run prlimit --pid");
+    assert!(st.success(), "prlimit --pid {pid} failed");
+
+    std::fs::write(gw.config.path(), alias_bomb(20_000)).expect("rewrite the config");
+    gw.proc.signal(libc::SIGHUP);
+    let refused = wait_until(Duration::from_secs(60), || {
+        gw.stderr().contains("reload refused (")
+    });
+    let mut gw = gw;
+    assert!(
+        refused,
+        "the gateway did not log the refusal (running: {}); stderr:\n{}",
+        gw.proc.is_running(),
+        truncate(&gw.stderr(), 4000)
+    );
+    assert!(gw.proc.is_running(), "the gateway died: {}", gw.stderr());
+    assert!(
+        gw.stderr().contains("alias"),
+        "the refusal does not say why: {}",
+        truncate(&gw.stderr(), 4000)
+    );
+    let r = gw.send(&get("/prod/hello"));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body_str(), "old-config");
+}
+
+// ------------------------------------------------------------------ item 7: checks that never lie
+
+fn check_text(name: &str, text: &str) -> (TempFile, Outcome) {
+    let f = write_temp(name, text);
+    let out = check(&f);
+    (f, out)
+}
+
+#[test]
+fn route_with_dot_segments_is_refused() {
+    for route in ["GET /a/../b", "GET /a/./b", "ANY /..", "GET /x/{id}/."] {
+        let y =
+            format!("{HEAD}      - route: {route}\n        integration: {{type: MOCK}}\n{TAIL}");
+        let (f, out) = check_text("dots.yaml", &y);
+        out.assert_refused(&f.display(), &["apis[0].routes[0].route", "dot segment"]);
+    }
+}
+
+#[test]
+fn base_path_with_dot_segments_is_refused() {
+    for base in ["..", "v1/../admin", "./v1"] {
+        let y = format!(
+            "{HEAD}      - route: GET /a\n        integration: {{type: MOCK}}\n{TAIL}custom_domains:
+  - name: api.example.com
+    certificate: missing.pem
+    key: missing.key
+    base_path_mappings:
+      - base_path: \"{base}\"
+        api: demo
+        stage: prod
+"
+        );
+        let (f, out) = check_text("base-dots.yaml", &y);
+        out.assert_refused(
+            &f.display(),
+            &[
+                "custom_domains[0].base_path_mappings[0].base_path",
+                "dot segment",
+            ],
+        );
+    }
+}
+
+#[test]
+fn custom_domain_shadowing_an_execute_api_host_is_refused() {
+    for name in [
+        "demo.execute-api.localhost",
+        "*.execute-api.localhost",
+        "Other.Execute-Api.localhost",
+    ] {
+        let y = format!(
+            "{HEAD}      - route: GET /a\n        integration: {{type: MOCK}}\n{TAIL}custom_domains:
+  - name: \"{name}\"
+    certificate: missing.pem
+    key: missing.key
+"
+        );
+        let (f, out) = check_text("shadow.yaml", &y);
+        out.assert_refused(&f.display(), &["custom_domains[0].name", "execute-api"]);
+    }
+}
+
+// ------------------------------------------------------------------ item 9: sibling variables
+
+#[test]
+fn sibling_path_variables_are_refused_as_api_gateway_does() {
+    let cases: [(&str, &str, &str); 3] = [
+        ("GET /a/{id}/x", "GET /a/{name}/y", "{id}"),
+        ("DELETE /b/{id}", "GET /b/{name}", "{id}"),
+        ("GET /{id}/posts", "ANY /{catchall+}", "{id}"),
+    ];
+    for (first, second, sibling) in cases {
+        let y = format!(
+            "{HEAD}      - route: {first}\n        integration: {{type: MOCK}}\n      - route: {second}\n        integration: {{type: MOCK}}\n{TAIL}"
+        );
+        let (f, out) = check_text("siblings.yaml", &y);
+        let msg = format!(
+            "A sibling ({sibling}) of this resource already has a variable path part -- only one is allowed"
+        );
+        out.assert_refused(&f.display(), &["apis[0].routes[1].route", &msg]);
+    }
+}
