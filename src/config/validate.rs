@@ -1096,10 +1096,12 @@ fn build_integration(e: &mut Errors, f: &IntegrationFile, path: &str) -> Option<
             not_for(e, "connection_type", f.connection_type.is_some());
             not_for(e, "target_group", f.target_group.is_some());
             let status = f.status.unwrap_or(200);
-            if !(100..=599).contains(&status) {
+            // A MOCK answer is a final response: 1xx statuses are interim (RFC 9110 §15.2)
+            // and would leave the client waiting for the real one.
+            if !(200..=599).contains(&status) {
                 e.push(
                     format!("{path}.status"),
-                    format!("must be between 100 and 599, got {status}"),
+                    format!("must be between 200 and 599 (a final response), got {status}"),
                 );
             }
             let mut headers = Vec::new();
@@ -2001,7 +2003,7 @@ apis:
         assert_error(
             &list,
             "apis[0].deployments[0].routes[0].integration.status",
-            "between 100 and 599",
+            "between 200 and 599",
         );
     }
 
@@ -2107,8 +2109,21 @@ apis:
         assert_error(
             &list,
             "apis[0].routes[0].integration.status",
-            "between 100 and 599, got 600",
+            "between 200 and 599 (a final response), got 600",
         );
+        for interim in [100, 103, 199] {
+            let list = errors(&with_routes(
+                "REST",
+                &format!(
+                    "      - {{route: 'GET /a', integration: {{type: MOCK, status: {interim}}}}}"
+                ),
+            ));
+            assert_error(
+                &list,
+                "apis[0].routes[0].integration.status",
+                &format!("got {interim}"),
+            );
+        }
     }
 
     #[test]
