@@ -8,16 +8,20 @@
 //!   prefix), or `Done { consumed }` (last chunk and trailers read; bytes after `consumed`
 //!   belong to the next message). Callers loop until NeedMore or Done.
 //! - Errors: `ErrorKind::BadRequest` for a malformed chunk-size line (non-hex, empty, > 16 hex
-//!   digits / overflow, missing CRLF after data, bare LF is accepted as line end, chunk
-//!   extensions longer than 4096 bytes, trailer section longer than 8192 bytes);
+//!   digits / overflow, missing CRLF after data, a bare LF as a line end, whitespace after
+//!   the size not followed by `;`, chunk extensions longer than 4096 bytes, trailer section
+//!   longer than 8192 bytes);
 //!   `ErrorKind::RequestTooLarge` once the decoded total would exceed `max_total`.
 //! - Chunk extensions and trailers are discarded.
 //!
 //! Implementation: framing (size lines, the CRLF after data, trailers) is read one byte at a
 //! time through a small state machine, so input may be split anywhere; data is handed out as
 //! ranges of the caller's input, never copied. The size limit is checked as soon as a chunk
-//! size is known, before any of that chunk is returned. Whitespace before `;` or the line end
-//! (BWS) counts towards the 4096-byte extension limit; extension and trailer bytes must be
+//! size is known, before any of that chunk is returned. Framing is read as RFC 9112 §7.1
+//! writes it, with no leniency: every line ends in CRLF (a bare LF is refused: §2.2's
+//! tolerance covers the start line and header fields only, and a chunk line read two ways
+//! is a request-smuggling vector), and whitespace after the size (BWS) is allowed only
+//! before a `;` extension. BWS counts towards the 4096-byte extension limit; extension and trailer bytes must be
 //! visible characters, SP, HTAB or obs-text; a trailer line must be `token ":" value` (a line
 //! starting with SP/HTAB, i.e. obs-fold, is refused). After an error every further call
 //! returns the same error; after `Done` every further call returns `Done { consumed: 0 }`.
@@ -52,7 +56,7 @@ enum State {
     SizeLf,
     /// `remaining` data bytes of the current chunk still to hand out.
     Data,
-    /// Data finished; CRLF (or LF) must follow.
+    /// Data finished; CRLF must follow.
     DataEnd,
     /// Saw CR after data; LF must follow.
     DataLf,
@@ -171,10 +175,17 @@ impl ChunkedDecoder {
                     self.after_size(b)?;
                 }
             }
-            State::SizeWs => self.after_size(b)?,
+            State::SizeWs => match b {
+                // BWS only ever precedes a chunk extension (`chunk-ext = *( BWS ";" ...)`).
+                b' ' | b'\t' => self.count_ext()?,
+                b';' => {
+                    self.count_ext()?;
+                    self.state = State::Ext;
+                }
+                _ => return Err(BadRequest),
+            },
             State::Ext => match b {
                 b'\r' => self.state = State::SizeLf,
-                b'\n' => self.end_size_line()?,
                 _ if is_field_byte(b) => self.count_ext()?,
                 _ => return Err(BadRequest),
             },
@@ -186,7 +197,6 @@ impl ChunkedDecoder {
             }
             State::DataEnd => match b {
                 b'\r' => self.state = State::DataLf,
-                b'\n' => self.state = State::SizeStart,
                 _ => return Err(BadRequest),
             },
             State::DataLf => {
@@ -206,13 +216,13 @@ impl ChunkedDecoder {
                 }
                 self.state = match (self.state, b) {
                     (State::TrailerStart, b'\r') => State::EndLf,
-                    (State::TrailerStart, b'\n') | (State::EndLf, b'\n') => State::Done,
+                    (State::EndLf, b'\n') => State::Done,
                     (State::TrailerStart, _) | (State::TrailerName, _) if is_tchar(b) => {
                         State::TrailerName
                     }
                     (State::TrailerName, b':') => State::TrailerValue,
                     (State::TrailerValue, b'\r') => State::TrailerLf,
-                    (State::TrailerValue, b'\n') | (State::TrailerLf, b'\n') => State::TrailerStart,
+                    (State::TrailerLf, b'\n') => State::TrailerStart,
                     (State::TrailerValue, _) if is_field_byte(b) => State::TrailerValue,
                     _ => return Err(BadRequest),
                 };
@@ -223,7 +233,7 @@ impl ChunkedDecoder {
         Ok(())
     }
 
-    /// A non-hex byte after at least one size digit (or after BWS).
+    /// A non-hex byte after at least one size digit.
     fn after_size(&mut self, b: u8) -> Result<(), ErrorKind> {
         match b {
             b' ' | b'\t' => {
@@ -235,7 +245,6 @@ impl ChunkedDecoder {
                 self.state = State::Ext;
             }
             b'\r' => self.state = State::SizeLf,
-            b'\n' => self.end_size_line()?,
             _ => return Err(ErrorKind::BadRequest),
         }
         Ok(())
@@ -455,15 +464,52 @@ mod tests {
     }
 
     #[test]
-    fn bare_lf_line_ends() {
-        let out = whole(b"5\nhello\n0\nT: x\n\n").map(|o| (o.data, o.done));
+    fn bare_lf_line_ends_are_refused() {
+        // Each framing line in turn ends in a bare LF (size line, after data, trailer line,
+        // final empty line); everything else is correct.
+        for bad in [
+            &b"5\nhello\r\n0\r\n\r\n"[..],
+            b"5\r\nhello\n0\r\n\r\n",
+            b"5;x\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\r\n0\n\r\n",
+            b"5\r\nhello\r\n0\r\nT: x\n\r\n",
+            b"5\r\nhello\r\n0\r\nT: x\r\n\n",
+            b"5\r\nhello\r\n0\r\n\n",
+        ] {
+            let out = whole(bad).map(|o| (o.data, o.done));
+            assert_eq!(
+                out,
+                Err(ErrorKind::BadRequest),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let out = whole(b"5\r\nhello\r\n0\r\nT: x\r\n\r\n").map(|o| (o.data, o.done));
         assert_eq!(out, Ok((b"hello".to_vec(), true)));
     }
 
     #[test]
+    fn whitespace_after_the_size_only_before_an_extension() {
+        for bad in [
+            &b"5 \r\nhello\r\n0\r\n\r\n"[..],
+            b"5\t\r\nhello\r\n0\r\n\r\n",
+            b"5 x\r\n",
+        ] {
+            let out = whole(bad).map(|o| (o.data, o.done));
+            assert_eq!(
+                out,
+                Err(ErrorKind::BadRequest),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
     fn extensions_and_bws() {
-        let out =
-            whole(b"5;name=value;flag\r\nhello\r\n3 \t \r\nabc\r\n2\t;x\r\nde\r\n0;last=1\r\n\r\n");
+        let out = whole(
+            b"5;name=value;flag\r\nhello\r\n3 \t ;e\r\nabc\r\n2\t;x\r\nde\r\n0;last=1\r\n\r\n",
+        );
         assert_eq!(
             out.map(|o| (o.data, o.done)),
             Ok((b"helloabcde".to_vec(), true))
