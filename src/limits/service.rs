@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
+use crate::config::snapshot::ACCOUNT_LIMIT;
 use crate::config::Snapshot;
 use crate::limits::quota::QuotaStore;
 use crate::limits::reconcile::{
@@ -48,6 +49,14 @@ pub fn prepare(
     workers: usize,
     previous: Option<&Arc<QuotaStore>>,
 ) -> (Reconciler, Startup, Receiver<WorkerReport>) {
+    // The account throttle covers everything this process serves: say which one is in
+    // force, so a first benchmark that meets API Gateway's default is not a mystery.
+    if let Some(account) = snapshot.rate_limits.get(ACCOUNT_LIMIT) {
+        log!(
+            "account throttle: {} requests/s, burst {} over every API (server.account_throttle; API Gateway's default is 10000/5000)",
+            account.rate, account.burst
+        );
+    }
     // Leases cover about three reconcile ticks of demand, so a burst smaller than that cannot
     // carry the full rate across a tick; say so rather than under-admit silently.
     for l in &snapshot.rate_limits {
