@@ -78,3 +78,116 @@ apis:
         "{line}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Set-Cookie responses and the stage cache
+// ---------------------------------------------------------------------------------------
+
+/// An upstream answering every request with a session cookie.
+const COOKIE_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
+set-cookie: session=alice-secret; HttpOnly\r\ncontent-length: 5\r\n\r\nhello";
+
+/// A REST API whose stage caches `GET /profile` (and `GET /plain`, which the upstream
+/// answers without a cookie: same upstream, different response). `extra` goes under
+/// `cache:`.
+fn cookie_config(upstream: u16, plain: u16, extra: &str) -> String {
+    format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: a
+apis:
+  - id: a
+    type: REST
+    routes:
+      - route: GET /profile
+        integration: {{type: HTTP_PROXY, uri: \"http://127.0.0.1:{upstream}/profile\"}}
+      - route: GET /plain
+        integration: {{type: HTTP_PROXY, uri: \"http://127.0.0.1:{plain}/plain\"}}
+    stages:
+      - name: prod
+        cache:
+          enabled: true
+          cluster_size: 0.5
+          ttl: 300s
+          status_header: {{name: x-cache, hit: Hit, miss: Miss}}
+{extra}"
+    )
+}
+
+#[test]
+fn set_cookie_responses_are_not_cached_by_default() {
+    let cookie = ScriptedUpstream::start(COOKIE_RESPONSE, After::KeepOpen);
+    let plain = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nplain",
+        After::KeepOpen,
+    );
+    let gw = Gateway::start(&cookie_config(cookie.port, plain.port, ""));
+    // Alice's response carries her session cookie.
+    let first = gw.send(&get("/prod/profile"));
+    assert_eq!(first.status, 200, "{}", first.describe());
+    assert_eq!(
+        first.header("set-cookie"),
+        Some("session=alice-secret; HttpOnly")
+    );
+    assert_eq!(first.header("x-cache"), Some("Miss"));
+    // Bob's request goes to the upstream again: Alice's cookie is not replayed from the
+    // cache.
+    let second = gw.send(&get("/prod/profile"));
+    assert_eq!(second.status, 200, "{}", second.describe());
+    assert_eq!(
+        second.header("x-cache"),
+        Some("Miss"),
+        "{}",
+        second.describe()
+    );
+    assert_eq!(
+        cookie.requests().len(),
+        2,
+        "both requests reached the upstream"
+    );
+    // A response without Set-Cookie on the same stage is still cached.
+    for _ in 0..2 {
+        assert_eq!(gw.send(&get("/prod/plain")).status, 200);
+    }
+    let third = gw.send(&get("/prod/plain"));
+    assert_eq!(third.header("x-cache"), Some("Hit"), "{}", third.describe());
+    assert_eq!(plain.requests().len(), 1);
+}
+
+#[test]
+fn set_cookie_responses_are_cached_when_the_stage_opts_in() {
+    let cookie = ScriptedUpstream::start(COOKIE_RESPONSE, After::KeepOpen);
+    let plain = ScriptedUpstream::start(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nplain",
+        After::KeepOpen,
+    );
+    let yaml = cookie_config(
+        cookie.port,
+        plain.port,
+        "          cache_responses_with_set_cookie: true\n",
+    );
+    let gw = Gateway::start(&yaml);
+    let first = gw.send(&get("/prod/profile"));
+    assert_eq!(
+        first.header("x-cache"),
+        Some("Miss"),
+        "{}",
+        first.describe()
+    );
+    // API Gateway's own behaviour: the stored response, cookie included, is a hit.
+    let second = gw.send(&get("/prod/profile"));
+    assert_eq!(second.status, 200, "{}", second.describe());
+    assert_eq!(
+        second.header("x-cache"),
+        Some("Hit"),
+        "{}",
+        second.describe()
+    );
+    assert_eq!(
+        second.header("set-cookie"),
+        Some("session=alice-secret; HttpOnly")
+    );
+    assert_eq!(second.body_str(), "hello");
+    assert_eq!(cookie.requests().len(), 1);
+}
