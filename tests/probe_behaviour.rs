@@ -191,3 +191,82 @@ fn set_cookie_responses_are_cached_when_the_stage_opts_in() {
     assert_eq!(second.body_str(), "hello");
     assert_eq!(cookie.requests().len(), 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// A full bucket admits its burst on any core
+// ---------------------------------------------------------------------------------------
+
+/// One REST API with a MOCK `GET /hello` and, per `(stage, burst)`, a stage throttled at
+/// 0.001 requests/s (no token accrues during the test) with that burst.
+fn throttled_stages(stages: &[(String, u32)]) -> String {
+    let mut yaml = String::from(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: t
+apis:
+  - id: t
+    routes:
+      - route: GET /hello
+        integration: {type: MOCK, status: 200, body: ok}
+    stages:
+",
+    );
+    for (name, burst) in stages {
+        yaml.push_str(&format!(
+            "      - name: {name}\n        throttle: {{rate: 0.001, burst: {burst}}}\n"
+        ));
+    }
+    yaml
+}
+
+#[test]
+fn a_full_bucket_admits_its_burst_on_either_of_two_cores() {
+    // Burst 1 over 2 workers used to leave each core a share of 0 (the token stayed
+    // central): the first request got 429 on whichever core it landed. Eight stages, each
+    // with its own bucket, each first hit on a fresh connection: SO_REUSEPORT spreads the
+    // connections, so both cores take a first request (all eight on one core: 1 in 128).
+    let ones: Vec<(String, u32)> = (0..8).map(|i| (format!("one{i}"), 1)).collect();
+    let twos: Vec<(String, u32)> = (0..4).map(|i| (format!("two{i}"), 2)).collect();
+    let all: Vec<(String, u32)> = ones.iter().chain(&twos).cloned().collect();
+    let gw = Gateway::start_with_workers(&throttled_stages(&all), 2);
+    for (stage, _) in &ones {
+        let path = format!("/{stage}/hello");
+        let first = gw.send(&get(&path));
+        assert_eq!(
+            first.status,
+            200,
+            "{stage}, first request: {}",
+            first.describe()
+        );
+        // The bucket is now empty on every core: fresh connections land on both.
+        for _ in 0..4 {
+            let again = gw.send(&get(&path));
+            again.assert_gateway_error(429, "Too Many Requests", "ThrottlingException");
+        }
+    }
+    // Burst 2: both tokens are there for two requests on one connection (one core), and
+    // the bucket is then empty everywhere.
+    for (stage, _) in &twos {
+        let path = format!("/{stage}/hello");
+        let mut c = gw.client();
+        for n in 1..=2 {
+            let r = c.request(&get(&path));
+            assert_eq!(
+                r.status,
+                200,
+                "{stage}, request {n} of the burst: {}",
+                r.describe()
+            );
+        }
+        let third = c.request(&get(&path));
+        assert_eq!(third.status, 429, "{stage}, third: {}", third.describe());
+        for _ in 0..3 {
+            assert_eq!(
+                gw.send(&get(&path)).status,
+                429,
+                "{stage}, another connection"
+            );
+        }
+    }
+}

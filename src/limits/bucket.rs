@@ -1,20 +1,25 @@
 //! A worker's lease of one rate limit.
 //!
 //! Every worker holds one [`LocalBucket`] per limit (account, stage, route, usage plan ...).
-//! It is plain data owned by the worker's thread: the request path touches no atomic and no
-//! lock. The bucket never refills itself: tokens arrive only as grants from the
-//! [`Reconciler`](super::reconcile::Reconciler), which is the single refill engine of every
-//! limit and moves tokens between workers (see `reconcile.rs` for the scheme).
+//! It is plain data owned by the worker's thread: while it holds tokens the request path
+//! touches no atomic and no lock. The bucket never refills itself: tokens arrive as grants
+//! from the [`Reconciler`](super::reconcile::Reconciler), which is the single refill engine
+//! of every limit and moves tokens between workers (see `reconcile.rs` for the scheme), or,
+//! when the lease is empty, one at a time from the limit's shared central pool
+//! ([`TokenPools`], one compare-and-swap), so a full bucket admits its burst on any core.
 //!
 //! The worker reports its cumulative [`Counters`] to the reconciler every control tick:
 //! `consumed` (requests admitted), `attempts` (every request that asked, admitted or not:
-//! the demand signal) and `returned` (tokens given back on revocation). Counters only grow,
+//! the demand signal), `returned` (tokens given back on revocation) and `borrowed` (tokens
+//! taken from the central pool). Counters only grow,
 //! so a lost, late or duplicated report never breaks the reconciler's accounting.
 //!
-//! Checking several levels for one request: [`LocalBucket::peek`] every level first; if all
-//! say yes, [`LocalBucket::take`] from every level; otherwise call
-//! [`LocalBucket::note_attempt`] on every level checked so the demand shows at each of them,
-//! and answer 429 with `Retry-After: retry_after_secs(rate of the refusing level)`.
+//! Checking several levels for one request: [`admit_all`] (every level must have a token,
+//! from its lease or its central pool, before one is taken from each; otherwise every level
+//! counts the attempt, so the demand shows at each of them), and answer 429 with
+//! `Retry-After: retry_after_secs(rate of the refusing level)`.
+
+use crate::runtime::shared::TokenPools;
 
 /// Largest `Retry-After` value handed out (a zero or invalid rate never accrues a token).
 pub const MAX_RETRY_AFTER_SECS: u64 = 86_400;
@@ -28,6 +33,9 @@ pub struct Counters {
     pub attempts: u64,
     /// Tokens given back to the reconciler on revocation since start.
     pub returned: f64,
+    /// Tokens taken from the limit's central pool since start (into the lease, then spent
+    /// like leased ones).
+    pub borrowed: u64,
 }
 
 /// One worker's share of one limit: the tokens leased to it and its cumulative counters.
@@ -37,6 +45,7 @@ pub struct LocalBucket {
     consumed: u64,
     attempts: u64,
     returned: f64,
+    borrowed: u64,
 }
 
 impl LocalBucket {
@@ -82,6 +91,19 @@ impl LocalBucket {
         self.attempts = self.attempts.saturating_add(1);
     }
 
+    /// Take one token from `limit`'s central pool into this lease (an empty lease asks
+    /// before refusing). False when the pool is empty.
+    #[inline]
+    pub fn borrow_from(&mut self, pools: &TokenPools, limit: usize) -> bool {
+        if pools.take_one(limit) {
+            self.tokens += 1.0;
+            self.borrowed = self.borrowed.saturating_add(1);
+            true
+        } else {
+            false
+        }
+    }
+
     /// Add `tokens` leased by the reconciler (non-finite or non-positive values are ignored).
     pub fn grant(&mut self, tokens: f64) {
         if tokens.is_finite() && tokens > 0.0 {
@@ -125,8 +147,46 @@ impl LocalBucket {
             consumed: self.consumed,
             attempts: self.attempts,
             returned: self.returned,
+            borrowed: self.borrowed,
         }
     }
+}
+
+/// Admit one request against every limit in `ids` (`buckets[id]` is this worker's lease of
+/// limit `id`, `pools` the limits' central pools): each level without a leased token takes
+/// one from its central pool; if every level then has one, one is spent at each and the
+/// request is admitted. Otherwise nothing is spent and every level counts the attempt.
+/// A level that borrowed a token for a request refused at another level keeps it in its
+/// lease (the limits thread sees it in `borrowed`), so the pools only ever fall between two
+/// of the limits thread's own operations. An unknown id refuses.
+#[inline]
+pub fn admit_all(buckets: &mut [LocalBucket], ids: &[usize], pools: &TokenPools) -> bool {
+    // A cheap look first, so a request that cannot pass borrows nothing.
+    let mut ok = ids.iter().all(|&i| {
+        buckets
+            .get(i)
+            .is_some_and(|b| b.peek() || pools.available(i) > 0)
+    });
+    if ok {
+        for &i in ids {
+            if let Some(b) = buckets.get_mut(i) {
+                if !b.peek() && !b.borrow_from(pools, i) {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+    }
+    for &i in ids {
+        if let Some(b) = buckets.get_mut(i) {
+            if ok {
+                b.take();
+            } else {
+                b.note_attempt();
+            }
+        }
+    }
+    ok
 }
 
 /// Seconds until one token accrues globally at `rate` tokens/s: `ceil(1 / rate)`, at least 1,
@@ -162,7 +222,8 @@ mod tests {
             Counters {
                 consumed: 0,
                 attempts: 2,
-                returned: 0.0
+                returned: 0.0,
+                borrowed: 0,
             }
         );
     }
@@ -245,6 +306,37 @@ mod tests {
         assert_eq!(b.apply(f64::NAN), 0.0);
         assert_eq!(b.tokens(), 0.0);
         assert_eq!(b.report().returned, 5.0);
+    }
+
+    #[test]
+    fn an_empty_lease_borrows_from_the_central_pool() {
+        let pools = TokenPools::new(2);
+        pools.deposit(0, 1);
+        let mut b = vec![LocalBucket::new(), LocalBucket::new()];
+        // Limit 1 has nothing anywhere: refused, and limit 0's token is not borrowed.
+        assert!(!admit_all(&mut b, &[0, 1], &pools));
+        assert_eq!(pools.available(0), 1);
+        assert_eq!((b[0].report().attempts, b[1].report().attempts), (1, 1));
+        // Limit 0 alone: the token comes from the pool and is spent.
+        assert!(admit_all(&mut b, &[0], &pools));
+        assert_eq!(pools.available(0), 0);
+        assert_eq!(
+            b[0].report(),
+            Counters {
+                consumed: 1,
+                attempts: 2,
+                returned: 0.0,
+                borrowed: 1,
+            }
+        );
+        assert!(!admit_all(&mut b, &[0], &pools));
+        // A leased token is spent before the pool is touched.
+        pools.deposit(0, 1);
+        b[0].grant(1.0);
+        assert!(admit_all(&mut b, &[0], &pools));
+        assert_eq!((pools.available(0), b[0].report().borrowed), (1, 1));
+        // Unknown ids refuse.
+        assert!(!admit_all(&mut b, &[7], &pools));
     }
 
     #[test]

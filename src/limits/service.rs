@@ -21,7 +21,8 @@ use crate::runtime::control::ControlMsg;
 
 /// What a started limits service hands to the workers.
 pub struct Startup {
-    /// Per worker, the initial tokens of every limit.
+    /// Per worker, the initial tokens of every limit (none today: a full bucket starts in its
+    /// shared pool, `link.pools`, where any core can take from it).
     pub initial: Vec<Vec<f64>>,
     pub link: LimitsLink,
 }
@@ -77,13 +78,11 @@ pub fn prepare(
         })
         .collect();
     let n = specs.len();
-    let (reconciler, grants) = Reconciler::new(specs, workers, Duration::ZERO);
-    let mut initial = vec![vec![0.0; n]; workers];
-    for g in grants {
-        if let Some(slot) = initial.get_mut(g.worker).and_then(|w| w.get_mut(g.limit)) {
-            *slot += g.tokens;
-        }
-    }
+    let reconciler = Reconciler::new(specs, workers, Duration::ZERO);
+    // Every bucket starts full in its shared pool, which the first requests on any core
+    // draw from; the leases start empty.
+    let initial = vec![vec![0.0; n]; workers];
+    let pools = reconciler.pools();
     let unchanged = previous.filter(|prev| {
         prev.len() == snapshot.quotas.len()
             && snapshot
@@ -129,6 +128,7 @@ pub fn prepare(
             link: LimitsLink {
                 reports: tx,
                 quotas,
+                pools,
             },
         },
         rx,
