@@ -2,16 +2,18 @@
 //!
 //! Every worker holds one [`LocalBucket`] per limit (account, stage, route, usage plan ...).
 //! It is plain data owned by the worker's thread: while it holds tokens the request path
-//! touches no atomic and no lock. The bucket never refills itself: tokens arrive as grants
-//! from the [`Reconciler`](super::reconcile::Reconciler), which is the single refill engine
-//! of every limit and moves tokens between workers (see `reconcile.rs` for the scheme), or,
-//! when the lease is empty, one at a time from the limit's shared central pool
-//! ([`TokenPools`], one compare-and-swap), so a full bucket admits its burst on any core.
+//! touches no atomic and no lock. The bucket never refills itself: every token it holds was
+//! taken from the limit's shared central pool ([`TokenPools`], filled by the
+//! [`Reconciler`](super::reconcile::Reconciler), the single refill engine of every limit;
+//! see `reconcile.rs` for the scheme), either in a batch when a grant from the reconciler
+//! says how many to take (on the worker's control tick), or one at a time when the lease is
+//! empty (one compare-and-swap), so a full bucket admits its burst on any core.
 //!
 //! The worker reports its cumulative [`Counters`] to the reconciler every control tick:
 //! `consumed` (requests admitted), `attempts` (every request that asked, admitted or not:
-//! the demand signal), `returned` (tokens given back on revocation) and `borrowed` (tokens
-//! taken from the central pool). Counters only grow,
+//! the demand signal), `returned` (tokens given back on revocation), `borrowed` (tokens
+//! taken from the central pool) and `granted` (tokens grants allowed it to take, taken or
+//! not). Counters only grow,
 //! so a lost, late or duplicated report never breaks the reconciler's accounting.
 //!
 //! Checking several levels for one request: [`admit_all`] (every level must have a token,
@@ -36,6 +38,9 @@ pub struct Counters {
     /// Tokens taken from the limit's central pool since start (into the lease, then spent
     /// like leased ones).
     pub borrowed: u64,
+    /// The sum of the reconciler's positive grants applied since start (what it allowed
+    /// this worker to take from the pool, whether or not the pool still had it).
+    pub granted: u64,
 }
 
 /// One worker's share of one limit: the tokens leased to it and its cumulative counters.
@@ -46,6 +51,7 @@ pub struct LocalBucket {
     attempts: u64,
     returned: f64,
     borrowed: u64,
+    granted: u64,
 }
 
 impl LocalBucket {
@@ -104,7 +110,8 @@ impl LocalBucket {
         }
     }
 
-    /// Add `tokens` leased by the reconciler (non-finite or non-positive values are ignored).
+    /// Add `tokens` from outside the pools (start-up leases; tests). Non-finite or
+    /// non-positive values are ignored.
     pub fn grant(&mut self, tokens: f64) {
         if tokens.is_finite() && tokens > 0.0 {
             self.tokens += tokens;
@@ -123,11 +130,17 @@ impl LocalBucket {
         r
     }
 
-    /// Apply one [`Grant`](super::reconcile::Grant)'s `tokens`: positive adds, negative
-    /// revokes up to its magnitude. Returns the tokens given back (0 for an addition).
-    pub fn apply(&mut self, tokens: f64) -> f64 {
-        if tokens > 0.0 {
-            self.grant(tokens);
+    /// Apply one [`Grant`](super::reconcile::Grant)'s `tokens` for `limit`: positive takes up
+    /// to that many whole tokens from the limit's pool into the lease (fewer if other workers
+    /// took them first), negative revokes up to its magnitude. Returns the tokens given back
+    /// (0 for a positive grant).
+    pub fn apply(&mut self, tokens: f64, pools: &TokenPools, limit: usize) -> f64 {
+        if tokens >= 1.0 && tokens.is_finite() {
+            let n = tokens.floor() as u64;
+            self.granted = self.granted.saturating_add(n);
+            let (_, got) = pools.withdraw(limit, n);
+            self.tokens += got as f64;
+            self.borrowed = self.borrowed.saturating_add(got);
             0.0
         } else if tokens < 0.0 {
             self.revoke(-tokens)
@@ -148,6 +161,7 @@ impl LocalBucket {
             attempts: self.attempts,
             returned: self.returned,
             borrowed: self.borrowed,
+            granted: self.granted,
         }
     }
 }
@@ -224,6 +238,7 @@ mod tests {
                 attempts: 2,
                 returned: 0.0,
                 borrowed: 0,
+                granted: 0,
             }
         );
     }
@@ -297,15 +312,23 @@ mod tests {
 
     #[test]
     fn apply_dispatches_on_sign() {
+        let pools = TokenPools::new(1);
+        pools.deposit(0, 7);
         let mut b = LocalBucket::new();
-        assert_eq!(b.apply(5.0), 0.0);
-        assert_eq!(b.tokens(), 5.0);
-        assert_eq!(b.apply(-2.0), 2.0);
+        // A positive grant takes that many tokens from the pool.
+        assert_eq!(b.apply(5.0, &pools, 0), 0.0);
+        assert_eq!((b.tokens(), pools.available(0)), (5.0, 2));
+        assert_eq!(b.apply(-2.0, &pools, 0), 2.0);
         assert_eq!(b.tokens(), 3.0);
-        assert_eq!(b.apply(-10.0), 3.0);
-        assert_eq!(b.apply(f64::NAN), 0.0);
+        // ... or what is left if other workers took the rest first.
+        assert_eq!(b.apply(4.0, &pools, 0), 0.0);
+        assert_eq!((b.tokens(), pools.available(0)), (5.0, 0));
+        assert_eq!(b.apply(-10.0, &pools, 0), 5.0);
+        assert_eq!(b.apply(f64::NAN, &pools, 0), 0.0);
+        assert_eq!(b.apply(f64::INFINITY, &pools, 0), 0.0);
         assert_eq!(b.tokens(), 0.0);
-        assert_eq!(b.report().returned, 5.0);
+        let r = b.report();
+        assert_eq!((r.returned, r.borrowed, r.granted), (7.0, 7, 9));
     }
 
     #[test]
@@ -327,6 +350,7 @@ mod tests {
                 attempts: 2,
                 returned: 0.0,
                 borrowed: 1,
+                granted: 0,
             }
         );
         assert!(!admit_all(&mut b, &[0], &pools));

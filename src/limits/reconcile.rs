@@ -8,19 +8,24 @@
 //! back), the limit's shared pool `C` (the whole central tokens, one atomic count in
 //! [`TokenPools`], which any worker may take from), and the leases held by the workers
 //! ([`LocalBucket`](super::bucket::LocalBucket), one per worker per limit, plain fields, no
-//! atomics). Workers never refill on their own; they spend leased tokens, and when a lease is
-//! empty take one token from `C` (one compare-and-swap: a full bucket admits its whole burst
-//! on any core, even burst 1 over many cores). They report their cumulative counters
-//! (`consumed`, `attempts`, `returned`, `borrowed`). The reconciler refills, estimates each
-//! worker's demand and leases whole tokens from `C` to the workers that need them.
+//! atomics). Workers never refill on their own, and every token a worker holds it took from
+//! `C` itself: a batch when a grant from the reconciler says how many to take (a lease, so
+//! a busy core spends locally), or one at a time when its lease is empty (one
+//! compare-and-swap). Tokens therefore stay in `C`, usable by any core, until a worker
+//! actually takes them: a full bucket admits its whole burst on any core, even burst 1 over
+//! many cores, and no token is out of reach while a grant travels. Workers report their
+//! cumulative counters (`consumed`, `attempts`, `returned`, `borrowed`, `granted`). The
+//! reconciler refills, estimates each worker's demand and grants whole tokens to the
+//! workers that need them.
 //!
-//! Per limit and worker `i` the reconciler keeps `granted_i` (all tokens ever sent) and the
-//! last reported counters, so `outstanding_i = granted_i + borrowed_i - consumed_i -
-//! returned_i` is what the worker is believed to hold, including grants still in flight. A
-//! report lags the worker, which has spent more since, so `outstanding_i` can only be too
-//! high: the safe side. Only the reconciler adds to `C`, and every one of its operations on
-//! `C` returns the count just before, so it knows exactly how many tokens the workers took
-//! (`taken`); those not yet in a report (`taken - Σ borrowed_i`) count as held too.
+//! Per limit and worker `i` the reconciler keeps the last reported counters, so
+//! `outstanding_i = borrowed_i - consumed_i - returned_i` is what the worker is believed to
+//! hold. A report lags the worker, which has spent more since, so `outstanding_i` can only
+//! be too high: the safe side. Only the reconciler adds to `C`, and every one of its
+//! operations on `C` returns the count just before, so it knows exactly how many tokens the
+//! workers took (`taken`); those not yet in a report (`taken - Σ borrowed_i`) count as held
+//! too. Grants it sent that no report shows applied yet (`issued_i - granted_i`) are
+//! counted against the worker's next want, so a grant in flight is not sent twice.
 //!
 //! **Invariant**: `L + C + Σ outstanding_i + (taken - Σ borrowed_i) <= B` at all times, and
 //! tokens are created only by the refill `R × elapsed` (a revocation moves tokens back into
@@ -36,13 +41,14 @@
 //!    an EWMA (alpha 0.5) so one quiet tick does not drop a busy core. A worker whose demand
 //!    over the horizon is below a quarter token counts as idle.
 //! 3. **Grant**: the whole tokens of `L` go to `C`. Each worker should hold enough for its
-//!    demand over a horizon of 3 ticks; `want_i = ceil(demand_i × horizon - outstanding_i)`.
-//!    If `C` covers all wants, each gets its want and the rest stays in `C`: that is where
-//!    the banked burst lives, so a burst on any core is served at once, as a real bucket
-//!    would. If `C` is short, its tokens are split in proportion to the wants (largest
-//!    remainder; ties go round-robin between workers). Only WHOLE tokens leave the
-//!    reconciler; fractions stay in `L`, which is what makes tiny limits exact (1 rps over 2
-//!    workers admits 1 per second: each token goes to one worker, not half to each).
+//!    demand over a horizon of 3 ticks; `want_i = ceil(demand_i × horizon - outstanding_i -
+//!    in-flight grants_i)`. If `C` covers all wants, each is granted its want and the rest
+//!    stays in `C`: that is where the banked burst lives, so a burst on any core is served at
+//!    once, as a real bucket would. If `C` is short, its tokens are split in proportion to
+//!    the wants (largest remainder; ties go round-robin between workers); a core whose
+//!    lease runs dry before its grant arrives may take them first (first come, first
+//!    served, as in one real bucket). Only WHOLE tokens go to `C`; fractions stay in `L`,
+//!    which is what makes tiny limits exact (1 rps over 2 workers admits 1 per second).
 //! 4. **Revoke**: a worker that has gone idle gives back what it holds, and when some worker
 //!    wants more than `C` can give, every worker holding more than twice its horizon need
 //!    does too: a negative grant for the surplus; the tokens come back into `L` when its
@@ -59,22 +65,21 @@
 //! is leased to within about `3T` (60 ms at 20 ms); tokens leased to another core take one
 //! more round trip to move (revoke, report, grant: about `4T`). A core whose lease is empty
 //! takes tokens from `C` meanwhile; it refuses only when `C` is empty too, i.e. when the
-//! tokens are leased to other cores (a busy limit). A saturated limit
-//! runs at its full rate after the first reconciliation: it refills by `R × T` per tick and
-//! is leased at once.
+//! tokens are leased to other cores (a busy limit). A saturated limit runs at its full rate
+//! after the first reconciliation: it refills by `R × T` per tick and is taken at once.
 //!
-//! One caveat: `outstanding_i` counts a token from the moment it is granted until a report
-//! shows it spent, about `3T` on a saturated limit (one tick in flight, spent, one tick until
-//! the next report, one tick for the report to travel). While that pipeline holds `R × 3T`
-//! tokens, the invariant leaves room for refill only if `B >= R × 3T`; a smaller burst
-//! discards refill and the limit runs at about `B / 3T` per second (measured: rate 1000,
-//! burst 10 at `T = 20 ms` admits 167/s; burst 40, 667/s; burst 60, the full 1000/s). See
-//! [`min_burst_for_full_rate`]: configuration checks should warn below it, or the control
-//! tick should be shorter. API Gateway's defaults (10 000 rps, burst 5 000) are far above.
+//! One caveat: `outstanding_i` counts a token from the moment a worker takes it until a
+//! report shows it spent, about `2T` on a saturated limit (until the next report, and the
+//! report's trip). While that pipeline holds `R × 2T` tokens, the invariant leaves room for
+//! refill only if `B >= R × 2T`; a smaller burst discards refill and the limit runs at about
+//! `B / 2T` per second (simulated: rate 1000, burst 10 at `T = 20 ms` admits 250/s; burst
+//! 20, 500/s; burst 40, the full 1000/s). See [`min_burst_for_full_rate`]: configuration
+//! checks warn below it, or the control tick should be shorter. API Gateway's defaults
+//! (10 000 rps, burst 5 000) are far above.
 //!
 //! # Messages
 //!
-//! [`WorkerReport`] (48 bytes) travels worker -> reconciler; it carries CUMULATIVE counters,
+//! [`WorkerReport`] (56 bytes) travels worker -> reconciler; it carries CUMULATIVE counters,
 //! so reports may be late, duplicated, reordered or dropped (only changed limits need be
 //! sent; stale ones are ignored). [`Grant`] (24 bytes) travels reconciler -> worker and is a
 //! DELTA: the grant channel must be lossless and FIFO per worker (a crossbeam channel is).
@@ -90,6 +95,8 @@ use std::time::Duration;
 const ALPHA: f64 = 0.5;
 /// A worker is topped up to cover its demand for this many ticks.
 const HORIZON_TICKS: f64 = 3.0;
+/// Ticks a taken token counts as held before a report shows it spent (see the module docs).
+const PIPELINE_TICKS: f64 = 2.0;
 /// Tick assumed before the first one has been observed (seconds).
 const DEFAULT_TICK: f64 = 0.02;
 /// Bounds on the observed tick (seconds).
@@ -117,8 +124,9 @@ pub struct WorkerReport {
     pub counters: Counters,
 }
 
-/// Tokens for one worker's lease of one limit (reconciler -> worker): positive adds,
-/// negative revokes up to `-tokens`.
+/// Tokens for one worker's lease of one limit (reconciler -> worker): positive lets it take
+/// up to that many from the limit's shared pool into its lease, negative revokes up to
+/// `-tokens`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Grant {
     pub worker: usize,
@@ -127,9 +135,9 @@ pub struct Grant {
 }
 
 /// The smallest burst at which a limit of `rate` reaches its full rate with a control tick
-/// of `tick` (`rate × 3 × tick`; see the module docs). Invalid rates count as 0.
+/// of `tick` (`rate × 2 × tick`; see the module docs). Invalid rates count as 0.
 pub fn min_burst_for_full_rate(rate: f64, tick: Duration) -> f64 {
-    sanitize(rate) * HORIZON_TICKS * tick.as_secs_f64()
+    sanitize(rate) * PIPELINE_TICKS * tick.as_secs_f64()
 }
 
 /// NaN, negative -> 0; +inf and huge -> `MAX_VALUE`.
@@ -144,8 +152,10 @@ fn sanitize(x: f64) -> f64 {
 /// What the reconciler knows of one worker's lease of one limit.
 #[derive(Debug, Clone, Default)]
 struct Share {
-    /// All tokens ever granted (sent) to this worker.
-    granted: f64,
+    /// All positive grants ever sent to this worker.
+    issued: f64,
+    /// Last reported sum of positive grants the worker applied.
+    applied: u64,
     /// Last reported cumulative counters.
     consumed: u64,
     attempts: u64,
@@ -170,7 +180,12 @@ impl Share {
 
     /// What the worker is believed to hold (high by what it spent since its report).
     fn outstanding(&self) -> f64 {
-        (self.granted + self.borrowed as f64 - self.consumed as f64 - self.returned).max(0.0)
+        (self.borrowed as f64 - self.consumed as f64 - self.returned).max(0.0)
+    }
+
+    /// Grants sent that no report shows applied yet.
+    fn in_flight(&self) -> f64 {
+        (self.issued - self.applied as f64).max(0.0)
     }
 }
 
@@ -249,7 +264,9 @@ impl Limit {
         for s in &self.shares {
             let need = s.need(horizon);
             let want = if need > 0.0 {
-                (need - s.outstanding() - EPS).ceil().max(0.0)
+                (need - s.outstanding() - s.in_flight() - EPS)
+                    .ceil()
+                    .max(0.0)
             } else {
                 0.0
             };
@@ -281,21 +298,12 @@ impl Limit {
                 &mut self.give,
             );
         }
-        // Take what is given out of `C` (workers may have taken some since the last look).
-        let total: f64 = self.give.iter().sum();
-        let mut left = if total >= 1.0 {
-            let (before, got) = pools.withdraw(li, total as u64);
-            self.saw(before);
-            self.on_counter = before - got;
-            got as f64
-        } else {
-            0.0
-        };
+        // The grants let the workers take that many from `C`: the tokens stay there, usable
+        // by any core, until a worker takes them.
         for (i, s) in self.shares.iter_mut().enumerate() {
-            let g = self.give[i].min(left);
+            let g = self.give[i];
             if g >= 1.0 {
-                left -= g;
-                s.granted += g;
+                s.issued += g;
                 grants.push(Grant {
                     worker: i,
                     limit: li,
@@ -448,6 +456,9 @@ impl Reconciler {
         }
         if c.borrowed > s.borrowed {
             s.borrowed = c.borrowed;
+        }
+        if c.granted > s.applied {
+            s.applied = c.granted;
         }
         if c.attempts > s.attempts {
             s.attempts = c.attempts;
@@ -632,7 +643,7 @@ mod tests {
                 self.grants.drain(..).partition(|(at, _)| *at <= k);
             self.grants = later;
             for (_, g) in due {
-                self.buckets[g.worker][g.limit].apply(g.tokens);
+                self.buckets[g.worker][g.limit].apply(g.tokens, &self.pools, g.limit);
             }
             // Reports due reach the reconciler (in any order under chaos).
             let (mut due, later): (Vec<_>, Vec<_>) =
@@ -694,17 +705,25 @@ mod tests {
                 self.control_tick();
             }
             let mut total = self.total.last().copied().unwrap_or(0);
-            for w in 0..self.workers() {
+            // Cores run side by side: who asks first within one ms changes (a fixed
+            // pseudo-random order, not periodic), so no worker wins every race for the
+            // shared pool.
+            let n = self.workers();
+            let first = (self.ms.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize % n;
+            let mut got = vec![0u32; n];
+            for k in 0..n {
+                let w = (k + first) % n;
                 self.acc[w] += demand(w, self.ms);
-                let mut n = 0u32;
                 while self.acc[w] >= 1.0 {
                     self.acc[w] -= 1.0;
                     if self.request(w) {
-                        n += 1;
+                        got[w] += 1;
                     }
                 }
-                self.admitted[w].push(n);
-                total += u64::from(n);
+            }
+            for (w, &g) in got.iter().enumerate() {
+                self.admitted[w].push(g);
+                total += u64::from(g);
             }
             self.total.push(total);
             // Never above rate * t + burst, per limit, at any ms (window start 0).
@@ -911,17 +930,19 @@ mod tests {
     #[test]
     fn stale_and_duplicate_reports_change_nothing() {
         let mut rec = Reconciler::new(spec(100.0, 50.0), 2, Duration::ZERO);
+        let pools = rec.pools();
         assert_eq!(rec.pool(0), 50.0, "a full bucket starts central");
         assert_eq!(rec.outstanding(0, 0), 0.0);
         // Worker 0 shows demand (30 attempts in 20 ms: 1500/s, smoothed 750/s, 45 tokens
-        // over the 60 ms horizon): it is leased 45, the other 5 stay central.
+        // over the 60 ms horizon): it may take 45; until it does they stay in the pool.
+        let mut b = LocalBucket::new();
+        for _ in 0..30 {
+            b.note_attempt();
+        }
         rec.report(WorkerReport {
             worker: 0,
             limit: 0,
-            counters: Counters {
-                attempts: 30,
-                ..Counters::default()
-            },
+            counters: b.report(),
         });
         let g = rec.tick(Duration::from_millis(20));
         assert_eq!(
@@ -932,19 +953,35 @@ mod tests {
                 tokens: 45.0
             }]
         );
-        assert_eq!(rec.outstanding(0, 0), 45.0);
-        assert_eq!(rec.pool(0), 5.0);
-        assert_eq!(rec.pools().available(0), 5);
+        assert_eq!(pools.available(0), 50);
+        // Not granted twice while in flight.
+        rec.report(WorkerReport {
+            worker: 0,
+            limit: 0,
+            counters: b.report(),
+        });
+        assert!(rec.tick(Duration::from_millis(40)).is_empty());
+        b.apply(45.0, &pools, 0);
+        assert_eq!(pools.available(0), 5);
+        for _ in 0..10 {
+            b.take();
+        }
+        assert_eq!(b.revoke(5.0), 5.0);
         let newer = WorkerReport {
             worker: 0,
             limit: 0,
-            counters: Counters {
-                consumed: 10,
-                attempts: 30,
-                returned: 5.0,
-                borrowed: 0,
-            },
+            counters: b.report(),
         };
+        assert_eq!(
+            newer.counters,
+            Counters {
+                consumed: 10,
+                attempts: 40,
+                returned: 5.0,
+                borrowed: 45,
+                granted: 45,
+            }
+        );
         let older = WorkerReport {
             worker: 0,
             limit: 0,
@@ -952,31 +989,25 @@ mod tests {
                 consumed: 4,
                 attempts: 8,
                 returned: 0.0,
-                borrowed: 0,
+                borrowed: 45,
+                granted: 45,
             },
         };
         rec.report(newer);
-        let pool = rec.pool(0);
-        assert_eq!(pool, 10.0, "returned tokens back in the pool");
         assert_eq!(rec.outstanding(0, 0), 30.0);
+        let committed = rec.committed(0);
+        assert_eq!(committed, 40.0, "5 in the pool, 30 held, 5 returned");
         rec.report(older);
         rec.report(newer);
         rec.report(newer);
         assert_eq!(rec.admitted(0), 10);
-        assert_eq!(rec.pool(0), pool);
+        assert_eq!(rec.committed(0), committed);
         assert_eq!(rec.outstanding(0, 0), 30.0);
         // A bogus report cannot return more than was out.
-        rec.report(WorkerReport {
-            worker: 0,
-            limit: 0,
-            counters: Counters {
-                consumed: 10,
-                attempts: 30,
-                returned: 1000.0,
-                borrowed: 0,
-            },
-        });
-        assert_eq!(rec.pool(0), 40.0);
+        let mut bogus = newer;
+        bogus.counters.returned = 1000.0;
+        rec.report(bogus);
+        assert_eq!(rec.outstanding(0, 0), 0.0);
         assert!(rec.committed(0) <= 50.0);
         // Unknown indices are ignored.
         rec.report(WorkerReport {
@@ -1165,6 +1196,7 @@ mod tests {
                 attempts: u64::MAX,
                 returned: f64::NAN,
                 borrowed: u64::MAX,
+                granted: u64::MAX,
             },
         });
         // Time going backwards, standing still, then jumping.
@@ -1205,6 +1237,7 @@ mod tests {
                         attempts: k * 3,
                         returned: 0.0,
                         borrowed: 0,
+                        granted: 0,
                     },
                 });
             }
@@ -1280,15 +1313,25 @@ mod tests {
 
     #[test]
     fn a_burst_below_the_pipeline_caps_the_rate() {
-        // The documented limitation: below rate x 3 ticks of burst, about burst / 3T per second.
-        for (rate, burst) in [(1000.0, 10.0), (1000.0, 40.0), (1000.0, 60.0), (100.0, 2.0)] {
+        // The documented limitation: below rate x 2 ticks of burst, about burst / 2T per second.
+        for (rate, burst) in [
+            (1000.0, 10.0),
+            (1000.0, 20.0),
+            (1000.0, 40.0),
+            (1000.0, 60.0),
+            (100.0, 2.0),
+        ] {
             let mut sim = Sim::new(spec(rate, burst), 2);
             sim.run(10_000, &move |_, _| rate / 250.0);
             let got = sim.between(1000, 10_000) as f64 / 9.0;
             let min = min_burst_for_full_rate(rate, Duration::from_millis(TICK_MS));
-            let expect = rate.min(burst / (3.0 * TICK_MS as f64 / 1000.0));
+            let expect = rate.min(burst / (2.0 * TICK_MS as f64 / 1000.0));
             eprintln!("rate {rate} burst {burst} (full rate from burst {min}): {got:.1}/s");
             assert!((got - expect).abs() <= 0.02 * expect, "{got} vs {expect}");
+            assert!(
+                burst < min || got >= 0.98 * rate,
+                "{got}: burst {burst} >= {min}"
+            );
         }
         assert_eq!(
             min_burst_for_full_rate(f64::NAN, Duration::from_secs(1)),
@@ -1298,7 +1341,7 @@ mod tests {
 
     #[test]
     fn message_sizes() {
-        assert_eq!(std::mem::size_of::<WorkerReport>(), 48);
+        assert_eq!(std::mem::size_of::<WorkerReport>(), 56);
         assert_eq!(std::mem::size_of::<Grant>(), 24);
     }
 }

@@ -58,13 +58,14 @@ pub fn prepare(
             account.rate, account.burst
         );
     }
-    // Leases cover about three reconcile ticks of demand, so a burst smaller than that cannot
-    // carry the full rate across a tick; say so rather than under-admit silently.
+    // A token taken counts as held for about two reconcile ticks until a report shows it
+    // spent, so a burst smaller than that cannot carry the full rate; say so rather than
+    // under-admit silently.
     for l in &snapshot.rate_limits {
         let need = min_burst_for_full_rate(l.rate, snapshot.server.reconcile_interval);
         if l.burst < need {
             log!(
-                "throttle {}: burst {} is below rate x 3 reconcile ticks ({need:.1}); it will admit less than {} per second (raise burst or lower server.throttle_reconcile_interval)",
+                "throttle {}: burst {} is below rate x 2 reconcile ticks ({need:.1}); it will admit less than {} per second (raise burst or lower server.throttle_reconcile_interval)",
                 l.name, l.burst, l.rate
             );
         }

@@ -96,16 +96,14 @@ impl WorkerLimits {
         Err(retry)
     }
 
-    /// Apply grants (> 0) and revocations (< 0) from the reconciler.
+    /// Apply grants (> 0: take up to that many tokens from the limit's pool) and revocations
+    /// (< 0) from the reconciler.
     pub fn apply(&self, grants: &[(RateLimitId, f64)]) {
         let mut buckets = self.buckets.borrow_mut();
+        let link = self.link.borrow();
         for &(i, t) in grants {
             if let Some(b) = buckets.get_mut(i) {
-                if t >= 0.0 {
-                    b.grant(t);
-                } else {
-                    b.revoke(-t);
-                }
+                b.apply(t, &link.pools, i);
             }
         }
     }
