@@ -132,8 +132,8 @@ impl LocalBucket {
 
     /// Apply one [`Grant`](super::reconcile::Grant)'s `tokens` for `limit`: positive takes up
     /// to that many whole tokens from the limit's pool into the lease (fewer if other workers
-    /// took them first), negative revokes up to its magnitude. Returns the tokens given back
-    /// (0 for a positive grant).
+    /// took them first), negative puts up to its magnitude in whole tokens back into the
+    /// pool. Returns the tokens given back (0 for a positive grant).
     pub fn apply(&mut self, tokens: f64, pools: &TokenPools, limit: usize) -> f64 {
         if tokens >= 1.0 && tokens.is_finite() {
             let n = tokens.floor() as u64;
@@ -143,7 +143,14 @@ impl LocalBucket {
             self.borrowed = self.borrowed.saturating_add(got);
             0.0
         } else if tokens < 0.0 {
-            self.revoke(-tokens)
+            // Whole tokens, straight back into the pool: at once usable by any core.
+            let n = (-tokens).min(self.tokens).floor();
+            if n < 1.0 {
+                return 0.0;
+            }
+            let back = self.revoke(n);
+            pools.deposit(limit, back as u64);
+            back
         } else {
             0.0
         }
@@ -318,17 +325,23 @@ mod tests {
         // A positive grant takes that many tokens from the pool.
         assert_eq!(b.apply(5.0, &pools, 0), 0.0);
         assert_eq!((b.tokens(), pools.available(0)), (5.0, 2));
+        // A revocation puts them straight back.
         assert_eq!(b.apply(-2.0, &pools, 0), 2.0);
-        assert_eq!(b.tokens(), 3.0);
-        // ... or what is left if other workers took the rest first.
+        assert_eq!((b.tokens(), pools.available(0)), (3.0, 4));
+        // A grant gets what is left if other workers took the rest first.
+        assert!(pools.take_one(0));
         assert_eq!(b.apply(4.0, &pools, 0), 0.0);
-        assert_eq!((b.tokens(), pools.available(0)), (5.0, 0));
-        assert_eq!(b.apply(-10.0, &pools, 0), 5.0);
+        assert_eq!((b.tokens(), pools.available(0)), (6.0, 0));
+        assert_eq!(b.apply(-10.0, &pools, 0), 6.0);
+        assert_eq!(pools.available(0), 6);
+        // Only whole tokens go back; invalid amounts do nothing.
+        b.grant(0.5);
+        assert_eq!(b.apply(-1.0, &pools, 0), 0.0);
         assert_eq!(b.apply(f64::NAN, &pools, 0), 0.0);
         assert_eq!(b.apply(f64::INFINITY, &pools, 0), 0.0);
-        assert_eq!(b.tokens(), 0.0);
+        assert_eq!((b.tokens(), pools.available(0)), (0.5, 6));
         let r = b.report();
-        assert_eq!((r.returned, r.borrowed, r.granted), (7.0, 7, 9));
+        assert_eq!((r.returned, r.borrowed, r.granted), (8.0, 8, 9));
     }
 
     #[test]

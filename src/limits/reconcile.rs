@@ -4,8 +4,8 @@
 //! # The lease model
 //!
 //! Each limit (rate `R` tokens/s, burst `B`) is one global token bucket whose tokens live in
-//! three kinds of places: a central pool kept here (`L`, fractions and tokens on their way
-//! back), the limit's shared pool `C` (the whole central tokens, one atomic count in
+//! three kinds of places: a central pool kept here (`L`, fractions of a token), the
+//! limit's shared pool `C` (the whole central tokens, one atomic count in
 //! [`TokenPools`], which any worker may take from), and the leases held by the workers
 //! ([`LocalBucket`](super::bucket::LocalBucket), one per worker per limit, plain fields, no
 //! atomics). Workers never refill on their own, and every token a worker holds it took from
@@ -18,25 +18,27 @@
 //! reconciler refills, estimates each worker's demand and grants whole tokens to the
 //! workers that need them.
 //!
-//! Per limit and worker `i` the reconciler keeps the last reported counters, so
-//! `outstanding_i = borrowed_i - consumed_i - returned_i` is what the worker is believed to
-//! hold. A report lags the worker, which has spent more since, so `outstanding_i` can only
-//! be too high: the safe side. Only the reconciler adds to `C`, and every one of its
-//! operations on `C` returns the count just before, so it knows exactly how many tokens the
-//! workers took (`taken`); those not yet in a report (`taken - Σ borrowed_i`) count as held
-//! too. Grants it sent that no report shows applied yet (`issued_i - granted_i`) are
-//! counted against the worker's next want, so a grant in flight is not sent twice.
+//! Tokens are created only by the refill (into `L`, then moved to `C`: `D` tokens deposited
+//! in all) and destroyed only when a request spends one; taking, granting and revoking (a
+//! worker puts revoked tokens straight back into `C`) only move them. So the tokens in
+//! existence are exactly `L + D - consumed`, and with the workers' reported `consumed`
+//! (which lags, so it is too low: the safe side) the reconciler bounds them without ever
+//! needing to know where each one is.
 //!
-//! **Invariant**: `L + C + Σ outstanding_i + (taken - Σ borrowed_i) <= B` at all times, and
-//! tokens are created only by the refill `R × elapsed` (a revocation moves tokens back into
-//! `L` once the worker's report shows them returned; it creates nothing). Hence over any
-//! window starting at 0 the workers admit at most `B + R × t`, whatever the mix of cores,
-//! delays or lost reports.
+//! **Invariant**: `L + D - Σ consumed_i <= B` at all times (the refill stops at it). Hence
+//! over any window starting at 0 the workers admit at most `B + R × t`, whatever the mix of
+//! cores, delays or lost reports.
+//!
+//! For the leases, per limit and worker `i` the reconciler keeps the last reported
+//! counters, so `outstanding_i = borrowed_i - consumed_i - returned_i` is what the worker is
+//! believed to hold. Grants it sent that no report shows applied yet (`issued_i -
+//! granted_i`) are counted against the worker's next want, so a grant in flight is not sent
+//! twice.
 //!
 //! Each [`Reconciler::tick`], per limit:
 //!
-//! 1. **Refill**: `L + C` grows by `R × dt`, never above `B` minus what the workers may hold
-//!    (a full bucket discards refill).
+//! 1. **Refill**: `L` grows by `R × dt`, never above `B - (D - Σ consumed_i)` (a full bucket
+//!    discards refill).
 //! 2. **Demand**: each worker's attempts delta since the last tick, as a rate, smoothed with
 //!    an EWMA (alpha 0.5) so one quiet tick does not drop a busy core. A worker whose demand
 //!    over the horizon is below a quarter token counts as idle.
@@ -51,8 +53,8 @@
 //!    which is what makes tiny limits exact (1 rps over 2 workers admits 1 per second).
 //! 4. **Revoke**: a worker that has gone idle gives back what it holds, and when some worker
 //!    wants more than `C` can give, every worker holding more than twice its horizon need
-//!    does too: a negative grant for the surplus; the tokens come back into `L` when its
-//!    report shows them `returned`, then go to `C`. So no tokens stay stuck on idle cores.
+//!    does too: a negative grant for the surplus, which the worker puts back into `C` (at
+//!    once usable by any core). So no tokens stay stuck on idle cores.
 //!
 //! At start each bucket is full: the whole burst is in `C` (its fraction in `L`) and the
 //! workers hold nothing (see [`Reconciler::new`]).
@@ -62,20 +64,21 @@
 //! With a control tick `T` (20 ms is a good value; the reconciler adapts its horizon to the
 //! tick it observes): a grant reaches a worker within one worker control tick, and a report
 //! reaches the reconciler within one worker control tick, so demand that appears on a core
-//! is leased to within about `3T` (60 ms at 20 ms); tokens leased to another core take one
-//! more round trip to move (revoke, report, grant: about `4T`). A core whose lease is empty
-//! takes tokens from `C` meanwhile; it refuses only when `C` is empty too, i.e. when the
-//! tokens are leased to other cores (a busy limit). A saturated limit runs at its full rate
-//! after the first reconciliation: it refills by `R × T` per tick and is taken at once.
+//! is leased to within about `3T` (60 ms at 20 ms); tokens leased to another core take
+//! about one more tick to move (revoke, and the worker puts them back into `C`). A core
+//! whose lease is empty takes tokens from `C` meanwhile; it refuses only when `C` is empty
+//! too, i.e. when the tokens are leased to other cores (a busy limit). A saturated limit
+//! runs at its full rate after the first reconciliation: it refills by `R × T` per tick and
+//! is taken at once.
 //!
-//! One caveat: `outstanding_i` counts a token from the moment a worker takes it until a
-//! report shows it spent, about `2T` on a saturated limit (until the next report, and the
-//! report's trip). While that pipeline holds `R × 2T` tokens, the invariant leaves room for
-//! refill only if `B >= R × 2T`; a smaller burst discards refill and the limit runs at about
-//! `B / 2T` per second (simulated: rate 1000, burst 10 at `T = 20 ms` admits 250/s; burst
-//! 20, 500/s; burst 40, the full 1000/s). See [`min_burst_for_full_rate`]: configuration
-//! checks warn below it, or the control tick should be shorter. API Gateway's defaults
-//! (10 000 rps, burst 5 000) are far above.
+//! One caveat: a token counts against the burst until a report shows it spent, about `2T`
+//! after it is spent on a saturated limit (until the next report, and the report's trip).
+//! While that pipeline holds `R × 2T` tokens, the invariant leaves room for refill only if
+//! `B >= R × 2T`; a smaller burst discards refill and the limit runs at about `B / 2T` per
+//! second (simulated: rate 1000, burst 10 at `T = 20 ms` admits 250/s; burst 20, 500/s;
+//! burst 40, the full 1000/s). See [`min_burst_for_full_rate`]: configuration checks warn
+//! below it, or the control tick should be shorter. API Gateway's defaults (10 000 rps,
+//! burst 5 000) are far above.
 //!
 //! # Messages
 //!
@@ -193,12 +196,10 @@ impl Share {
 struct Limit {
     rate: f64,
     burst: f64,
-    /// The central pool `L` (fractions, and returned tokens until the next tick).
+    /// The central pool `L` (fractions of a token).
     pool: f64,
-    /// `C` as last seen (the real count can only be lower: workers take from it).
-    on_counter: u64,
-    /// Tokens the workers took from `C` since start, as far as seen.
-    taken: u64,
+    /// `D`: tokens ever put into `C` by the reconciler.
+    deposited: u64,
     shares: Vec<Share>,
     /// Rotates tie-breaks in the largest-remainder split.
     cursor: usize,
@@ -210,24 +211,15 @@ struct Limit {
 }
 
 impl Limit {
-    /// What the workers may hold: their leases, and tokens taken from `C` that no report
-    /// shows yet.
-    fn held(&self) -> f64 {
-        let borrowed = self
+    /// `L + D - Σ consumed`: an upper bound of the tokens in existence (reports lag). A
+    /// worker spends only tokens it took, so a report claiming more spent than taken counts
+    /// only what was taken.
+    fn committed(&self) -> f64 {
+        let consumed = self
             .shares
             .iter()
-            .fold(0u64, |a, s| a.saturating_add(s.borrowed));
-        let unreported = self.taken.saturating_sub(borrowed);
-        self.shares.iter().map(Share::outstanding).sum::<f64>() + unreported as f64
-    }
-
-    /// Account for an operation on `C` that found `before` there: what is missing since the
-    /// last look was taken by workers.
-    fn saw(&mut self, before: u64) {
-        self.taken = self
-            .taken
-            .saturating_add(self.on_counter.saturating_sub(before));
-        self.on_counter = before;
+            .fold(0u64, |a, s| a.saturating_add(s.consumed.min(s.borrowed)));
+        self.pool.max(0.0) + self.deposited.saturating_sub(consumed) as f64
     }
 
     fn tick(
@@ -238,12 +230,10 @@ impl Limit {
         pools: &TokenPools,
         grants: &mut Vec<Grant>,
     ) {
-        self.saw(pools.available(li));
         if dt > 0.0 {
-            // 1. Refill, never above the burst counting what the workers may hold.
-            let cap = (self.burst - self.held()).max(0.0);
-            let central = (self.pool + self.on_counter as f64 + self.rate * dt).min(cap);
-            self.pool = (central - self.on_counter as f64).max(0.0);
+            // 1. Refill, never above the burst counting every token not known spent.
+            let room = (self.burst - self.committed()).max(0.0);
+            self.pool += (self.rate * dt).min(room);
             // 2. Demand: an EWMA per tick.
             let ddt = dt.max(MIN_TICK);
             for s in &mut self.shares {
@@ -277,12 +267,12 @@ impl Limit {
         // The whole tokens of `L` go to `C`, where any worker can take them.
         let whole = (self.pool + EPS).floor().max(0.0);
         if whole >= 1.0 {
-            let before = pools.deposit(li, whole as u64);
-            self.saw(before);
-            self.on_counter = before.saturating_add(whole as u64);
+            pools.deposit(li, whole as u64);
+            self.deposited = self.deposited.saturating_add(whole as u64);
             self.pool = (self.pool - whole).max(0.0);
         }
-        let avail = self.on_counter as f64;
+        // What `C` holds now (workers may take some meanwhile: it only guides the grants).
+        let avail = pools.available(li) as f64;
         let short = total_want > avail;
         if !short {
             // Everyone gets what they want; the rest stays in `C` for a burst on any core.
@@ -417,8 +407,7 @@ impl Reconciler {
                 rate,
                 burst,
                 pool: (burst - whole).max(0.0),
-                on_counter: whole as u64,
-                taken: 0,
+                deposited: whole as u64,
                 shares: vec![Share::default(); workers],
                 cursor: 0,
                 want: Vec::with_capacity(workers),
@@ -464,10 +453,8 @@ impl Reconciler {
             s.attempts = c.attempts;
         }
         if c.returned.is_finite() && c.returned > s.returned {
-            // Returned tokens go back to the pool: a transfer, never more than was out.
-            let back = (c.returned - s.returned).min(s.outstanding());
+            // The worker put them back into `C` itself.
             s.returned = c.returned;
-            limit.pool += back;
         }
     }
 
@@ -518,14 +505,14 @@ impl Reconciler {
         self.limits.len()
     }
 
-    /// The central tokens of a limit, `L + C` as last seen (0 for an unknown limit).
+    /// The central tokens of a limit, `L + C` now (0 for an unknown limit).
     pub fn pool(&self, limit: usize) -> f64 {
-        self.limits
-            .get(limit)
-            .map_or(0.0, |l| l.pool.max(0.0) + l.on_counter as f64)
+        self.limits.get(limit).map_or(0.0, |l| {
+            l.pool.max(0.0) + self.pools.available(limit) as f64
+        })
     }
 
-    /// What a worker is believed to hold of a limit, grants in flight included.
+    /// What a worker is believed to hold of a limit (as of its last report).
     pub fn outstanding(&self, limit: usize, worker: usize) -> f64 {
         self.limits
             .get(limit)
@@ -546,21 +533,10 @@ impl Reconciler {
         self.limits.get(limit).map_or(0.0, |l| l.rate)
     }
 
-    /// `L + C + Σ outstanding + unreported takes` of a limit, `C` as it is now: never above
-    /// its burst.
+    /// `L + D - Σ consumed` of a limit: the tokens that may exist (reported spending lags),
+    /// never above its burst.
     pub fn committed(&self, limit: usize) -> f64 {
-        self.limits.get(limit).map_or(0.0, |l| {
-            let c = self.pools.available(limit);
-            let taken = l.taken.saturating_add(l.on_counter.saturating_sub(c));
-            let borrowed = l
-                .shares
-                .iter()
-                .fold(0u64, |a, s| a.saturating_add(s.borrowed));
-            l.pool.max(0.0)
-                + c as f64
-                + l.shares.iter().map(Share::outstanding).sum::<f64>()
-                + taken.saturating_sub(borrowed) as f64
-        })
+        self.limits.get(limit).map_or(0.0, Limit::committed)
     }
 }
 
@@ -687,9 +663,18 @@ mod tests {
                 }
             }
             for l in 0..self.specs.len() {
+                let burst = self.specs[l].burst.max(0.0);
                 assert!(
-                    self.rec.committed(l) <= self.specs[l].burst.max(0.0) + 1e-6,
-                    "invariant L + sum(outstanding) <= burst broken at {} ms",
+                    self.rec.committed(l) <= burst + 1e-6,
+                    "invariant L + D - consumed <= burst broken at {} ms",
+                    self.ms
+                );
+                // And the tokens really in existence (central and in every lease).
+                let real =
+                    self.rec.pool(l) + self.buckets.iter().map(|b| b[l].tokens()).sum::<f64>();
+                assert!(
+                    real <= self.rec.committed(l) + 1e-6,
+                    "{real} tokens exist, more than the bound, at {} ms",
                     self.ms
                 );
             }
@@ -996,7 +981,7 @@ mod tests {
         rec.report(newer);
         assert_eq!(rec.outstanding(0, 0), 30.0);
         let committed = rec.committed(0);
-        assert_eq!(committed, 40.0, "5 in the pool, 30 held, 5 returned");
+        assert_eq!(committed, 40.0, "50 deposited, 10 spent");
         rec.report(older);
         rec.report(newer);
         rec.report(newer);

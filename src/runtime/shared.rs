@@ -18,7 +18,8 @@
 //!   reached through `limits::worker::LimitsLink`): per limit, one atomic count of the whole
 //!   tokens that any worker may take, on its own cache line. Touched on the request path only
 //!   by a worker whose own lease of a limit is empty (one compare-and-swap per token taken);
-//!   the limits thread refills it and takes tokens from it to lease them out. No lock.
+//!   the limits thread refills it, and workers take batches from it and put revoked tokens
+//!   back on their control ticks. No lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -26,11 +27,11 @@ use std::sync::{Arc, OnceLock};
 use crossbeam::utils::CachePadded;
 
 /// Per rate limit, the whole tokens of its central pool that any worker may take at once
-/// (see `limits::reconcile`). Only the limits thread adds tokens (`deposit`); workers and the
-/// limits thread take them (`take_one`, `withdraw`), so between two of its own operations
-/// the limits thread sees the count only fall, and learns exactly how many the workers took.
-/// The counts carry no other data, so relaxed ordering is enough: every read-modify-write of
-/// one count is ordered with all the others on it.
+/// (see `limits::reconcile`). The limits thread adds refilled tokens and workers put revoked
+/// ones back (`deposit`); workers take them (`take_one`, `withdraw`). A count never goes
+/// below zero and nothing is taken twice. The counts carry no other data, so relaxed
+/// ordering is enough: every read-modify-write of one count is ordered with all the others
+/// on it.
 pub struct TokenPools {
     slots: Box<[CachePadded<AtomicU64>]>,
 }
