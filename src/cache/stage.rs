@@ -29,6 +29,9 @@ pub struct StageCache {
     counters: Box<[CachePadded<Counters>]>,
     /// Entry times are measured on this one clock whichever core reads them.
     clock: RealClock,
+    /// Whether the stage stores responses carrying `Set-Cookie` (a reload that turns this
+    /// off must not keep serving entries stored while it was on).
+    set_cookie: bool,
 }
 
 impl std::fmt::Debug for StageCache {
@@ -57,7 +60,14 @@ impl StageCache {
                 .map(|_| CachePadded::new(Counters::default()))
                 .collect(),
             clock: RealClock::new(),
+            set_cookie: false,
         }
+    }
+
+    /// The same, for a stage that stores responses carrying `Set-Cookie`.
+    pub fn storing_set_cookie(mut self, on: bool) -> Self {
+        self.set_cookie = on;
+        self
     }
 
     /// Now, on the cache's clock (the store itself takes time as an argument, so its tests
@@ -97,8 +107,10 @@ impl StageCache {
 
     /// Whether this cache can serve a stage configured with these settings (a reload keeps
     /// it, entries and counters included).
-    fn fits(&self, capacity_bytes: u64, policy: Policy) -> bool {
-        self.store.capacity_bytes() == capacity_bytes && self.store.policy() == policy
+    fn fits(&self, capacity_bytes: u64, policy: Policy, set_cookie: bool) -> bool {
+        self.store.capacity_bytes() == capacity_bytes
+            && self.store.policy() == policy
+            && self.set_cookie == set_cookie
     }
 }
 
@@ -108,12 +120,10 @@ pub fn for_stages(apis: &[Arc<Api>], stage_count: usize) -> Vec<Option<Arc<Stage
     for api in apis {
         for stage in api.stages.values() {
             if let (Some(c), Some(slot)) = (&stage.cache, caches.get_mut(stage.id)) {
-                *slot = Some(Arc::new(StageCache::new(
-                    &api.id,
-                    &stage.name,
-                    c.capacity_bytes,
-                    c.policy,
-                )));
+                *slot = Some(Arc::new(
+                    StageCache::new(&api.id, &stage.name, c.capacity_bytes, c.policy)
+                        .storing_set_cookie(c.set_cookie),
+                ));
             }
         }
     }
@@ -121,8 +131,8 @@ pub fn for_stages(apis: &[Arc<Api>], stage_count: usize) -> Vec<Option<Arc<Stage
 }
 
 /// On reload: keep the running cache of every stage (same API id and stage name) whose
-/// capacity and policy are unchanged, as API Gateway keeps a stage's cache cluster until its
-/// size changes. Returns how many were kept.
+/// capacity, policy and Set-Cookie opt-in are unchanged, as API Gateway keeps a stage's
+/// cache cluster until its size changes. Returns how many were kept.
 pub fn adopt(new: &mut [Option<Arc<StageCache>>], old: &[Option<Arc<StageCache>>]) -> usize {
     let mut kept = 0;
     for slot in new.iter_mut() {
@@ -130,7 +140,11 @@ pub fn adopt(new: &mut [Option<Arc<StageCache>>], old: &[Option<Arc<StageCache>>
         let running = old.iter().flatten().find(|c| {
             c.api == fresh.api
                 && c.stage == fresh.stage
-                && c.fits(fresh.store.capacity_bytes(), fresh.store.policy())
+                && c.fits(
+                    fresh.store.capacity_bytes(),
+                    fresh.store.policy(),
+                    fresh.set_cookie,
+                )
         });
         if let Some(running) = running {
             *slot = Some(Arc::clone(running));
@@ -187,5 +201,18 @@ mod tests {
             Policy::Lru,
         )))];
         assert_eq!(adopt(&mut other, &old), 0);
+        // Turning the Set-Cookie opt-in on or off starts an empty cache.
+        let mut cookies = vec![Some(Arc::new(
+            StageCache::new("a", "s", 1 << 20, Policy::Lru).storing_set_cookie(true),
+        ))];
+        assert_eq!(adopt(&mut cookies, &old), 0);
+        let old = cookies.clone();
+        let mut off = vec![Some(Arc::new(StageCache::new(
+            "a",
+            "s",
+            1 << 20,
+            Policy::Lru,
+        )))];
+        assert_eq!(adopt(&mut off, &old), 0);
     }
 }

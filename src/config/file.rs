@@ -371,6 +371,10 @@ pub struct StageCacheFile {
     pub request_coalescing: bool,
     #[serde(default = "default_coalescing_timeout")]
     pub coalescing_timeout: DurationText,
+    /// Store responses carrying `Set-Cookie` (API Gateway does; off by default, so one
+    /// caller's session cookie is never replayed to another).
+    #[serde(default)]
+    pub cache_responses_with_set_cookie: bool,
     #[serde(default)]
     pub method_settings: Vec<MethodCacheFile>,
 }

@@ -300,6 +300,8 @@ pub struct CacheSettings {
     pub status_header: Option<CacheStatusHeader>,
     pub coalescing: bool,
     pub coalescing_timeout: Duration,
+    /// Whether responses carrying `Set-Cookie` are stored (`cache_responses_with_set_cookie`).
+    pub set_cookie: bool,
     /// Route key -> that route's caching (routes not listed: GET cached with `ttl`).
     pub routes: AHashMap<String, RouteCaching>,
 }

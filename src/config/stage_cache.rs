@@ -174,6 +174,7 @@ pub(super) fn build_cache(
         status_header,
         coalescing: f.request_coalescing,
         coalescing_timeout,
+        set_cookie: f.cache_responses_with_set_cookie,
         routes,
     })
 }
@@ -364,6 +365,14 @@ apis:
         assert!(c.coalescing);
         assert_eq!(c.coalescing_timeout, Duration::from_secs(5));
         assert_eq!(c.policy, DEFAULT_POLICY);
+        // Responses with Set-Cookie are not stored unless the stage opts in.
+        assert!(!c.set_cookie);
+        let opted = ok(&api(
+            "        cache: {cache_responses_with_set_cookie: true}",
+            "",
+            "REST",
+        ));
+        assert!(stage(&opted).cache.as_ref().is_some_and(|c| c.set_cookie));
         // GET only by default; other methods not cached.
         assert_eq!(
             c.ttl_for("ANY /items/{proxy+}", Method::Get),

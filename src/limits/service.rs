@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam::channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
+use crate::config::snapshot::ACCOUNT_LIMIT;
 use crate::config::Snapshot;
 use crate::limits::quota::QuotaStore;
 use crate::limits::reconcile::{
@@ -20,7 +21,8 @@ use crate::runtime::control::ControlMsg;
 
 /// What a started limits service hands to the workers.
 pub struct Startup {
-    /// Per worker, the initial tokens of every limit.
+    /// Per worker, the initial tokens of every limit (none today: a full bucket starts in its
+    /// shared pool, `link.pools`, where any core can take from it).
     pub initial: Vec<Vec<f64>>,
     pub link: LimitsLink,
 }
@@ -48,13 +50,22 @@ pub fn prepare(
     workers: usize,
     previous: Option<&Arc<QuotaStore>>,
 ) -> (Reconciler, Startup, Receiver<WorkerReport>) {
-    // Leases cover about three reconcile ticks of demand, so a burst smaller than that cannot
-    // carry the full rate across a tick; say so rather than under-admit silently.
+    // The account throttle covers everything this process serves: say which one is in
+    // force, so a first benchmark that meets API Gateway's default is not a mystery.
+    if let Some(account) = snapshot.rate_limits.get(ACCOUNT_LIMIT) {
+        log!(
+            "account throttle: {} requests/s, burst {} over every API (server.account_throttle; API Gateway's default is 10000/5000)",
+            account.rate, account.burst
+        );
+    }
+    // A token taken counts as held for about two reconcile ticks until a report shows it
+    // spent, so a burst smaller than that cannot carry the full rate; say so rather than
+    // under-admit silently.
     for l in &snapshot.rate_limits {
         let need = min_burst_for_full_rate(l.rate, snapshot.server.reconcile_interval);
         if l.burst < need {
             log!(
-                "throttle {}: burst {} is below rate x 3 reconcile ticks ({need:.1}); it will admit less than {} per second (raise burst or lower server.throttle_reconcile_interval)",
+                "throttle {}: burst {} is below rate x 2 reconcile ticks ({need:.1}); it will admit less than {} per second (raise burst or lower server.throttle_reconcile_interval)",
                 l.name, l.burst, l.rate
             );
         }
@@ -68,13 +79,11 @@ pub fn prepare(
         })
         .collect();
     let n = specs.len();
-    let (reconciler, grants) = Reconciler::new(specs, workers, Duration::ZERO);
-    let mut initial = vec![vec![0.0; n]; workers];
-    for g in grants {
-        if let Some(slot) = initial.get_mut(g.worker).and_then(|w| w.get_mut(g.limit)) {
-            *slot += g.tokens;
-        }
-    }
+    let reconciler = Reconciler::new(specs, workers, Duration::ZERO);
+    // Every bucket starts full in its shared pool, which the first requests on any core
+    // draw from; the leases start empty.
+    let initial = vec![vec![0.0; n]; workers];
+    let pools = reconciler.pools();
     let unchanged = previous.filter(|prev| {
         prev.len() == snapshot.quotas.len()
             && snapshot
@@ -120,6 +129,7 @@ pub fn prepare(
             link: LimitsLink {
                 reports: tx,
                 quotas,
+                pools,
             },
         },
         rx,

@@ -1,6 +1,7 @@
 //! A worker's rate-limit state: one `LocalBucket` per configured limit, spent on the
-//! request path with no atomics or locks; fed by grants from the reconciler thread and
-//! reported back (cumulative counters) on the worker's control tick.
+//! request path with no atomics or locks while it holds tokens (an empty one takes a token
+//! from the limit's shared central pool: one compare-and-swap); fed by grants from the
+//! reconciler thread and reported back (cumulative counters) on the worker's control tick.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -9,9 +10,10 @@ use crossbeam::channel::Sender;
 
 use crate::config::snapshot::RateLimitId;
 use crate::config::Snapshot;
-use crate::limits::bucket::{retry_after_secs, Counters, LocalBucket};
+use crate::limits::bucket::{admit_all, retry_after_secs, Counters, LocalBucket};
 use crate::limits::quota::QuotaStore;
 use crate::limits::reconcile::WorkerReport;
+use crate::runtime::shared::TokenPools;
 
 /// Where a worker sends its reports, and the quota counters it shares with the others.
 #[derive(Clone)]
@@ -20,6 +22,8 @@ pub struct LimitsLink {
     /// report; counters are cumulative, so the next one carries it.
     pub reports: Sender<WorkerReport>,
     pub quotas: Arc<QuotaStore>,
+    /// The limits' central pools (whole tokens any worker may take when its lease is empty).
+    pub pools: Arc<TokenPools>,
 }
 
 impl std::fmt::Debug for LimitsLink {
@@ -73,45 +77,33 @@ impl WorkerLimits {
         self.link.borrow().quotas.try_consume(id, unix_secs).is_ok()
     }
 
-    /// Admit a request against every limit in `ids` (all must have a token; then one is
-    /// taken from each), or refuse it with the Retry-After seconds of the slowest empty one.
-    /// Either way every limit counts the attempt (its demand).
+    /// Admit a request against every limit in `ids` (all must have a token, leased or from
+    /// the limit's central pool; then one is taken from each), or refuse it with the
+    /// Retry-After seconds of the slowest empty one. Either way every limit counts the
+    /// attempt (its demand).
     pub fn admit(&self, ids: &[RateLimitId]) -> Result<(), u64> {
         let mut buckets = self.buckets.borrow_mut();
-        let all = ids
-            .iter()
-            .all(|&i| buckets.get(i).is_some_and(|b| b.peek()));
-        if all {
-            for &i in ids {
-                if let Some(b) = buckets.get_mut(i) {
-                    b.take();
-                }
-            }
+        if admit_all(&mut buckets, ids, &self.link.borrow().pools) {
             return Ok(());
         }
         let rates = self.rates.borrow();
         let mut retry = 1;
         for &i in ids {
-            if let Some(b) = buckets.get_mut(i) {
-                if !b.peek() {
-                    retry = retry.max(retry_after_secs(rates.get(i).copied().unwrap_or(1.0)));
-                }
-                b.note_attempt();
+            if buckets.get(i).is_some_and(|b| !b.peek()) {
+                retry = retry.max(retry_after_secs(rates.get(i).copied().unwrap_or(1.0)));
             }
         }
         Err(retry)
     }
 
-    /// Apply grants (> 0) and revocations (< 0) from the reconciler.
+    /// Apply grants (> 0: take up to that many tokens from the limit's pool) and revocations
+    /// (< 0) from the reconciler.
     pub fn apply(&self, grants: &[(RateLimitId, f64)]) {
         let mut buckets = self.buckets.borrow_mut();
+        let link = self.link.borrow();
         for &(i, t) in grants {
             if let Some(b) = buckets.get_mut(i) {
-                if t >= 0.0 {
-                    b.grant(t);
-                } else {
-                    b.revoke(-t);
-                }
+                b.apply(t, &link.pools, i);
             }
         }
     }

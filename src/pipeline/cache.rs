@@ -47,6 +47,8 @@ pub struct Miss<'s> {
     fill: Option<Fill<'s, CachedResponse>>,
     ttl: Duration,
     cache: &'s StageCache,
+    /// Whether a response carrying `Set-Cookie` may be stored.
+    set_cookie: bool,
     /// The response so far: head block, then body. Empty until `begin`.
     record: Vec<u8>,
     head_len: usize,
@@ -77,11 +79,18 @@ impl<'s> Miss<'s> {
         self.fill.is_some() && self.status != 0
     }
 
-    /// One response header line, as forwarded to the client.
+    /// One response header line, as forwarded to the client. A `Set-Cookie` stops the
+    /// recording unless the stage opts in (one caller's cookie is never replayed to others;
+    /// coalesced waiters then fetch for themselves).
     pub fn header(&mut self, name: &[u8], value: &[u8]) {
-        if self.recording() && !name.eq_ignore_ascii_case(b"date") {
-            push_header(&mut self.record, name, value);
+        if !self.recording() || name.eq_ignore_ascii_case(b"date") {
+            return;
         }
+        if !self.set_cookie && name.eq_ignore_ascii_case(b"set-cookie") {
+            self.abandon();
+            return;
+        }
+        push_header(&mut self.record, name, value);
     }
 
     /// The head is complete; body bytes follow.
@@ -192,6 +201,7 @@ async fn decide<'s>(
         fill: None,
         ttl,
         cache,
+        set_cookie: settings.set_cookie,
         record: Vec::new(),
         head_len: 0,
         status: 0,
@@ -370,6 +380,7 @@ mod tests {
             fill: Some(fill),
             ttl: Duration::from_secs(60),
             cache: &cache,
+            set_cookie: false,
             record: Vec::new(),
             head_len: 0,
             status: 0,
@@ -418,6 +429,31 @@ mod tests {
         assert!(!m.recording());
         store(Some(m));
         assert!(cache.store.get(b"k5", cache.now()).is_none());
+
+        // Set-Cookie (any case): not stored unless the stage opts in.
+        let mut m = new_miss(cache.store.fill(b"k6"));
+        assert!(m.begin(200, Some(2)));
+        m.header(b"Set-Cookie", b"session=alice");
+        assert!(!m.recording());
+        m.end_head();
+        m.body(b"hi");
+        store(Some(m));
+        assert!(cache.store.get(b"k6", cache.now()).is_none());
+        let mut m = new_miss(cache.store.fill(b"k7"));
+        m.set_cookie = true;
+        assert!(m.begin(200, Some(2)));
+        m.header(b"set-cookie", b"session=alice");
+        m.end_head();
+        m.body(b"hi");
+        store(Some(m));
+        let e = cache
+            .store
+            .get(b"k7", cache.now())
+            .expect("stored with the opt-in");
+        assert_eq!(
+            e.head(),
+            b"HTTP/1.1 200 OK\r\nset-cookie: session=alice\r\n"
+        );
     }
 
     #[test]

@@ -21,10 +21,86 @@
 //!   slots (relaxed atomics, no shared line). Coalesced waiters are woken through std
 //!   `Waker`s (monoio's cross-thread wake-up). The admin thread flushes through the same
 //!   shard locks.
+//! - the central token pools of the rate limits ([`TokenPools`], one per configuration,
+//!   reached through `limits::worker::LimitsLink`): per limit, one atomic count of the whole
+//!   tokens that any worker may take, on its own cache line. Touched on the request path only
+//!   by a worker whose own lease of a limit is empty (one compare-and-swap per token taken);
+//!   the limits thread refills it, and workers take batches from it and put revoked tokens
+//!   back on their control ticks. No lock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
+
+use crossbeam::utils::CachePadded;
+
+/// Per rate limit, the whole tokens of its central pool that any worker may take at once
+/// (see `limits::reconcile`). The limits thread adds refilled tokens and workers put revoked
+/// ones back (`deposit`); workers take them (`take_one`, `withdraw`). A count never goes
+/// below zero and nothing is taken twice. The counts carry no other data, so relaxed
+/// ordering is enough: every read-modify-write of one count is ordered with all the others
+/// on it.
+pub struct TokenPools {
+    slots: Box<[CachePadded<AtomicU64>]>,
+}
+
+impl std::fmt::Debug for TokenPools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts: Vec<u64> = (0..self.slots.len()).map(|i| self.available(i)).collect();
+        f.debug_tuple("TokenPools").field(&counts).finish()
+    }
+}
+
+impl TokenPools {
+    /// `limits` empty pools.
+    pub fn new(limits: usize) -> Self {
+        TokenPools {
+            slots: (0..limits)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+        }
+    }
+
+    /// Tokens in `limit`'s pool now (0 for an unknown limit).
+    #[inline]
+    pub fn available(&self, limit: usize) -> u64 {
+        self.slots
+            .get(limit)
+            .map_or(0, |s| s.load(Ordering::Relaxed))
+    }
+
+    /// Take one token from `limit`'s pool; false when it is empty (or unknown).
+    #[inline]
+    pub fn take_one(&self, limit: usize) -> bool {
+        let Some(slot) = self.slots.get(limit) else {
+            return false;
+        };
+        slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Add `n` tokens to `limit`'s pool; returns the count just before (0 for an unknown
+    /// limit, which takes nothing).
+    pub fn deposit(&self, limit: usize, n: u64) -> u64 {
+        self.slots
+            .get(limit)
+            .map_or(0, |s| s.fetch_add(n, Ordering::Relaxed))
+    }
+
+    /// Take up to `n` tokens from `limit`'s pool: returns (the count just before, tokens
+    /// taken).
+    pub fn withdraw(&self, limit: usize, n: u64) -> (u64, u64) {
+        let Some(slot) = self.slots.get(limit) else {
+            return (0, 0);
+        };
+        let before =
+            match slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| Some(c - c.min(n))) {
+                Ok(c) | Err(c) => c,
+            };
+        (before, before.min(n))
+    }
+}
 
 static TICKETER: OnceLock<Option<Arc<dyn rustls::server::ProducesTickets>>> = OnceLock::new();
 
@@ -105,5 +181,36 @@ mod tests {
         // Once unused, the cache is gone: the same key starts empty.
         let again = mtls_session_cache("a.example", [1; 32]);
         assert_eq!(again.get(b"k"), None);
+    }
+
+    #[test]
+    fn token_pools_count_exactly() {
+        let p = TokenPools::new(2);
+        assert!(!p.take_one(0));
+        assert_eq!(p.deposit(0, 3), 0);
+        assert_eq!(p.available(0), 3);
+        assert!(p.take_one(0));
+        assert_eq!(p.withdraw(0, 5), (2, 2));
+        assert!(!p.take_one(0));
+        assert_eq!(p.available(1), 0);
+        // Unknown limits hold nothing and take nothing.
+        assert_eq!(p.deposit(9, 4), 0);
+        assert!(!p.take_one(9));
+        assert_eq!(p.withdraw(9, 1), (0, 0));
+    }
+
+    #[test]
+    fn token_pools_never_hand_out_more_than_deposited() {
+        let p = Arc::new(TokenPools::new(1));
+        p.deposit(0, 10_000);
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let p = Arc::clone(&p);
+                std::thread::spawn(move || (0..5_000).filter(|_| p.take_one(0)).count())
+            })
+            .collect();
+        let taken: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+        assert_eq!(taken, 10_000);
+        assert_eq!(p.available(0), 0);
     }
 }

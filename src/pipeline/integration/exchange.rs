@@ -1,7 +1,8 @@
 //! Phase 8, the integration: send the request head and body to the upstream and read the
 //! response head, within the integration timeout. A reused pooled connection that fails
 //! before any response byte is replaced by a fresh one once, when the request has no body
-//! to replay. A failure to connect is reported apart, so target groups can retry elsewhere.
+//! to replay. A failure to connect is reported apart, with whether the request had already
+//! been written to such a pooled connection, so target groups can retry elsewhere.
 
 use std::io;
 
@@ -24,8 +25,11 @@ use crate::upstream::pool::{Endpoint, UpstreamConn};
 
 /// Why an exchange failed.
 pub enum ExchangeError {
-    /// No connection could be opened (nothing was sent; safe to try another target).
-    Connect(io::Error),
+    /// No connection could be opened. `sent` is false when nothing of this request was
+    /// written anywhere (safe to try another target whatever the method); true when its head
+    /// had gone out on a reused connection that then failed, before this reconnect failed
+    /// (the target may have seen it).
+    Connect { error: io::Error, sent: bool },
     /// Anything later, already mapped to its gateway response.
     Failed(GatewayError),
 }
@@ -67,12 +71,14 @@ pub async fn exchange(
     } else {
         ctx.upstreams.take(endpoint, !replayable)
     };
+    // Whether the head was already written to a pooled connection that then failed.
+    let mut sent = false;
     loop {
         let mut up = match pooled.take() {
             Some(c) => c,
             None => UpstreamConn::connect(endpoint, deadline)
                 .await
-                .map_err(ExchangeError::Connect)?,
+                .map_err(|error| ExchangeError::Connect { error, sent })?,
         };
         let reused = up.reused;
         let sent = send_and_read_head(
@@ -80,7 +86,10 @@ pub async fn exchange(
         );
         match sent.await {
             Ok(framing) => return Ok((up, framing)),
-            Err(Failure::Stale(_)) if reused && replayable => continue,
+            Err(Failure::Stale(_)) if reused && replayable => {
+                sent = true;
+                continue;
+            }
             Err(Failure::Stale(e)) | Err(Failure::Io(e)) => {
                 return Err(ExchangeError::Failed(io_failure(e)))
             }

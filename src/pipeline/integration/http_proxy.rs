@@ -105,7 +105,7 @@ async fn forward_with(
                 ctx, conn, facts, snapshot, &endpoint, up, resp, framing, miss,
             )
             .await),
-            Err(ExchangeError::Connect(e)) => Err(io_failure(e)),
+            Err(ExchangeError::Connect { error, .. }) => Err(io_failure(error)),
             Err(ExchangeError::Failed(e)) => Err(e),
         };
     };
@@ -162,10 +162,12 @@ async fn forward_with(
                 ctx.targets.finished(gi, group, t, ok);
                 return Ok(next);
             }
-            Err(ExchangeError::Connect(e)) => {
+            Err(ExchangeError::Connect { error: e, sent }) => {
                 ctx.targets.finished(gi, group, t, false);
-                // Nothing was sent: an idempotent request gets one more try elsewhere.
-                if exclude.is_none() && facts.method.is_idempotent() {
+                // Nothing was sent: any request gets one more try elsewhere (as nginx does).
+                // If its head went out on a pooled connection that failed before this
+                // reconnect, the target may have seen it: only an idempotent one is retried.
+                if exclude.is_none() && (!sent || facts.method.is_idempotent()) {
                     crate::log!(
                         "target group {}: connect to {} failed ({e}); retrying on another target",
                         group.name,
