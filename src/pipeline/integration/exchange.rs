@@ -81,10 +81,10 @@ pub async fn exchange(
                 .map_err(|error| ExchangeError::Connect { error, sent })?,
         };
         let reused = up.reused;
-        let sent = send_and_read_head(
+        let attempt = send_and_read_head(
             ctx, conn, facts, snapshot, &mut up, deadline, resp, sent_head,
         );
-        match sent.await {
+        match attempt.await {
             Ok(framing) => return Ok((up, framing)),
             Err(Failure::Stale(_)) if reused && replayable => {
                 sent = true;
