@@ -248,11 +248,14 @@ impl Running {
             Ok(s) => self.limits = Some(s),
             Err(e) => log!("reload: the limits thread could not start: {e}"),
         }
+        self.drain_timeout = new.server.drain_timeout;
+        // Logged once every worker has been sent the new configuration, before the old
+        // service's last quota flush: that flush fsyncs, and a busy disk must not make a
+        // reload that already took effect look stalled.
+        log!("configuration reloaded from {}", path.display());
         if let Some(old) = old_limits {
             old.stop();
         }
-        self.drain_timeout = new.server.drain_timeout;
-        log!("configuration reloaded from {}", path.display());
     }
 
     pub fn worker_count(&self) -> usize {
