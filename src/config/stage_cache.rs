@@ -124,7 +124,7 @@ pub(super) fn build_cache(
     for (k, m) in f.method_settings.iter().enumerate() {
         let mpath = format!("{path}.method_settings[{k}]");
         if let Some(d) = deployment {
-            if !d.route_keys.iter().any(|r| r == &m.route) {
+            if !d.has_route_key(&m.route) {
                 e.push(
                     format!("{mpath}.route"),
                     format!("no route `{}` in the stage's deployment", m.route),
