@@ -4,7 +4,9 @@ CONFIG       ?= examples/quickstart.yaml
 DEMO_UPSTREAM ?= 127.0.0.1:9090
 BIN          := target/release/tollgate
 
-.PHONY: all build run test test-deps check lint fmt bench perf perf-cache certs clean
+PROBES := probe_framing probe_request probe_response probe_tls probe_config probe_behaviour probe_lifecycle
+
+.PHONY: all build run test test-deps probes check lint fmt bench perf perf-cache certs clean
 
 all: build
 
@@ -36,6 +38,10 @@ test-deps:
 	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	  $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $$missing; \
 	fi
+
+# Only the probe regression suite (docs/BEHAVIOUR.md, "Probe regression suite").
+probes: test-deps
+	$(CARGO) test $(addprefix --test ,$(PROBES))
 
 # Development CA, server and partner client certificates for the TLS examples (git-ignored).
 certs:
