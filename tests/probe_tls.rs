@@ -15,108 +15,25 @@
 //! with a clear message without it). Everything is on 127.0.0.1; processes die on drop.
 
 mod common;
+mod pki;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use pki::{client_config, gen_certs, load_certs, openssl, TempDir};
+use rustls::pki_types::ServerName;
 use rustls::{
-    ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned,
-    SupportedProtocolVersion,
+    ClientConfig, ClientConnection, HandshakeKind, StreamOwned, SupportedProtocolVersion,
 };
 
 // ---------------------------------------------------------------------------------------
 // Helpers: temp dirs, certificates, a blocking rustls client
 // ---------------------------------------------------------------------------------------
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "probe-tls-{tag}-{}-{nanos}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn require_openssl() {
-    let ok = Command::new("openssl")
-        .arg("version")
-        .stdin(Stdio::null())
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "these probes need the openssl CLI on PATH (apt-get install openssl); refusing to pass \
-         without it"
-    );
-}
-
-/// `certs/gen.sh DIR`: ca, server (api.localhost, *.partners.localhost, ...), partner-ca,
-/// partner (CN=acme), other-ca, stranger.
-fn gen_certs(tag: &str) -> TempDir {
-    require_openssl();
-    let dir = TempDir::new(tag);
-    let script = manifest_dir().join("certs").join("gen.sh");
-    let out = Command::new(&script)
-        .arg(&dir.0)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "certs/gen.sh failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
-fn openssl_in(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// An `openssl ca` set-up for the partner CA in `c` (index, crlnumber, serial).
 fn partner_ca_conf(c: &TempDir) {
@@ -150,7 +67,7 @@ fn partner_ca(c: &TempDir, args: &[&str]) {
         "partner-ca.pem",
     ];
     all.extend_from_slice(args);
-    openssl_in(&c.0, &all);
+    openssl(&c.0, &all);
 }
 
 /// `crl.pem`: the partner CA's CRL (revoking what `index.txt` says is revoked).
@@ -158,56 +75,9 @@ fn gen_crl(c: &TempDir) {
     partner_ca(c, &["-gencrl", "-out", "crl.pem"]);
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn load_certs(path: &Path) -> Vec<CertificateDer<'static>> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
-    assert!(!certs.is_empty(), "no certificate in {}", path.display());
-    certs
-}
-
-fn load_key(path: &Path) -> PrivateKeyDer<'static> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    rustls_pemfile::private_key(&mut &pem[..])
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-        .unwrap_or_else(|| panic!("no key in {}", path.display()))
-}
-
 const TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
 const TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
 const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
-
-/// A rustls client trusting `ca`, presenting `client` (certificate chain file, key file),
-/// offering `versions` and `alpn`. Its in-memory session store makes later connections
-/// with the same config resume.
-fn client_config(
-    ca: &Path,
-    client: Option<(PathBuf, PathBuf)>,
-    versions: &[&'static SupportedProtocolVersion],
-    alpn: &[&[u8]],
-) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for c in load_certs(ca) {
-        roots.add(c).expect("add CA");
-    }
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .expect("protocol versions")
-        .with_root_certificates(roots);
-    let mut config = match client {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(load_certs(&cert), load_key(&key))
-            .expect("client certificate"),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
 
 struct Tls {
     s: StreamOwned<ClientConnection, TcpStream>,
@@ -498,7 +368,7 @@ fn partner_config(
     versions: &[&'static SupportedProtocolVersion],
 ) -> Arc<ClientConfig> {
     client_config(
-        &c.path("ca.pem"),
+        &[c.path("ca.pem")],
         Some((c.path("partner.pem"), c.path("partner.key"))),
         versions,
         &[b"http/1.1"],
@@ -733,7 +603,7 @@ fn mtls_resumption_refused_after_the_certificate_expired() {
             .expect("run date");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    openssl_in(
+    openssl(
         &c.0,
         &[
             "req",
@@ -766,7 +636,7 @@ fn mtls_resumption_refused_after_the_certificate_expired() {
         ],
     );
     let cfg = client_config(
-        &c.path("ca.pem"),
+        &[c.path("ca.pem")],
         Some((c.path("brief.pem"), c.path("brief.key"))),
         TLS13,
         &[b"http/1.1"],
@@ -822,7 +692,7 @@ fn mtls_session_tickets_are_small_with_a_large_client_chain() {
         out.contains("HTTP/1.1 200"),
         "s_client with a large chain:\n{out}"
     );
-    let text = openssl_in(&c.0, &["sess_id", "-in", &sess, "-noout", "-text"]);
+    let text = openssl(&c.0, &["sess_id", "-in", &sess, "-noout", "-text"]);
     let text = String::from_utf8_lossy(&text.stdout).to_string();
     // The ticket is printed as a hex dump after "TLS session ticket:".
     let dump = text
@@ -904,7 +774,7 @@ custom_domains:
 fn close_notify_before_every_close() {
     let certs = gen_certs("close-notify");
     let gw = plain_tls_gateway(&certs, "400ms");
-    let cfg = client_config(&certs.path("ca.pem"), None, BOTH, &[b"http/1.1"]);
+    let cfg = client_config(&[certs.path("ca.pem")], None, BOTH, &[b"http/1.1"]);
     let cases: [(&str, Vec<u8>); 3] = [
         (
             "Connection: close",
@@ -988,7 +858,7 @@ fn fatal_alert(description: u8) -> Vec<u8> {
 fn unknown_sni_without_default_domain_gets_unrecognized_name() {
     let certs = gen_certs("unknown-sni");
     let gw = plain_tls_gateway(&certs, "60s");
-    let cfg = client_config(&certs.path("ca.pem"), None, BOTH, &[b"http/1.1"]);
+    let cfg = client_config(&[certs.path("ca.pem")], None, BOTH, &[b"http/1.1"]);
     for sni in ["unknown.localhost", "nobody.example.com"] {
         let answer = answer_to(gw.port, &client_hello(&cfg, sni));
         assert_eq!(answer, fatal_alert(112), "SNI {sni}: {answer:02x?}");
@@ -1090,7 +960,7 @@ fn alpn_http10_is_accepted() {
     let certs = gen_certs("alpn10");
     let gw = plain_tls_gateway(&certs, "60s");
     let ca = certs.path("ca.pem");
-    let only10 = client_config(&ca, None, BOTH, &[b"http/1.0"]);
+    let only10 = client_config(&[&ca], None, BOTH, &[b"http/1.0"]);
     let mut c = tls_connect(gw.port, &only10, "api.localhost").expect("ALPN http/1.0");
     assert_eq!(c.s.conn.alpn_protocol(), Some(&b"http/1.0"[..]));
     c.s.write_all(b"GET /hello HTTP/1.0\r\nHost: api.localhost\r\n\r\n")
@@ -1101,7 +971,7 @@ fn alpn_http10_is_accepted() {
         text.contains(" 200 ") && text.ends_with("hello"),
         "{text:?}"
     );
-    let both = client_config(&ca, None, BOTH, &[b"http/1.0", b"http/1.1"]);
+    let both = client_config(&[&ca], None, BOTH, &[b"http/1.0", b"http/1.1"]);
     let c = tls_connect(gw.port, &both, "api.localhost").expect("ALPN both");
     assert_eq!(c.s.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
 }
@@ -1114,7 +984,7 @@ fn refused_client_certificates_are_logged_with_the_reason() {
     let ca = c.path("ca.pem");
     // Untrusted issuer.
     let stranger = client_config(
-        &ca,
+        &[&ca],
         Some((c.path("stranger.pem"), c.path("stranger.key"))),
         BOTH,
         &[b"http/1.1"],
@@ -1130,7 +1000,7 @@ fn refused_client_certificates_are_logged_with_the_reason() {
         "Access denied. Reason: Could not find issuer for certificate",
     );
     // No certificate on a required domain.
-    let anon = client_config(&ca, None, BOTH, &[b"http/1.1"]);
+    let anon = client_config(&[&ca], None, BOTH, &[b"http/1.1"]);
     refused(&m, &anon, "received fatal alert", "no certificate");
     assert_logged(
         &m.gw,

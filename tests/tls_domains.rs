@@ -11,109 +11,27 @@
 //! drop; everything is on 127.0.0.1.
 
 mod common;
+mod pki;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use pki::{gen_certs, load_certs, TempDir};
+use rustls::pki_types::ServerName;
 use rustls::{
-    ClientConfig, ClientConnection, HandshakeKind, ProtocolVersion, RootCertStore, StreamOwned,
+    ClientConfig, ClientConnection, HandshakeKind, ProtocolVersion, StreamOwned,
     SupportedProtocolVersion,
 };
 
 // ---------------------------------------------------------------------------------------
-// Temp dirs and certificates
+// Certificates (tests/pki: temp dirs, certs/gen.sh, loading) and client configs
 // ---------------------------------------------------------------------------------------
-
-/// A directory under the target's test scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "tls-domains-{tag}-{}-{nanos}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Absolute path as text, for YAML configs and command lines.
-    fn p(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `certs/gen.sh DIR`: ca, server (localhost, api.localhost, *.partners.localhost,
-/// 127.0.0.1), partner-ca, partner (CN=acme), other-ca, stranger.
-fn gen_certs(tag: &str) -> TempDir {
-    let dir = TempDir::new(tag);
-    let script = manifest_dir().join("certs").join("gen.sh");
-    let out = Command::new(&script)
-        .arg(&dir.0)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "certs/gen.sh failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for f in [
-        "ca.pem",
-        "server.pem",
-        "server.key",
-        "partner.pem",
-        "stranger.pem",
-    ] {
-        assert!(dir.path(f).exists(), "certs/gen.sh did not write {f}");
-    }
-    dir
-}
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn load_certs(path: &Path) -> Vec<CertificateDer<'static>> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
-    assert!(!certs.is_empty(), "no certificate in {}", path.display());
-    certs
-}
-
-fn load_key(path: &Path) -> PrivateKeyDer<'static> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    rustls_pemfile::private_key(&mut &pem[..])
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-        .unwrap_or_else(|| panic!("no key in {}", path.display()))
-}
 
 /// DER of the first certificate in a PEM file.
 fn leaf_der(path: &Path) -> Vec<u8> {
@@ -130,33 +48,7 @@ fn client_config(
     client: Option<(PathBuf, PathBuf)>,
     versions: &[&'static SupportedProtocolVersion],
 ) -> Arc<ClientConfig> {
-    client_config_alpn(cas, client, versions, &[b"http/1.1"])
-}
-
-fn client_config_alpn(
-    cas: &[PathBuf],
-    client: Option<(PathBuf, PathBuf)>,
-    versions: &[&'static SupportedProtocolVersion],
-    alpn: &[&[u8]],
-) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for ca in cas {
-        for c in load_certs(ca) {
-            roots.add(c).expect("add CA");
-        }
-    }
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .expect("protocol versions")
-        .with_root_certificates(roots);
-    let mut config = match client {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(load_certs(&cert), load_key(&key))
-            .expect("client certificate"),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
+    pki::client_config(cas, client, versions, &[b"http/1.1"])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -917,10 +809,10 @@ custom_domains:
     assert_eq!(r.status, 200);
 
     // ALPN: http/1.1 is chosen over h2; without ALPN the handshake still works.
-    let alpn = client_config_alpn(cas, None, BOTH, &[b"h2", b"http/1.1"]);
+    let alpn = pki::client_config(cas, None, BOTH, &[b"h2", b"http/1.1"]);
     let c = tls_connect(port, &alpn, Some("api.localhost")).expect("ALPN handshake");
     assert_eq!(c.alpn().as_deref(), Some(&b"http/1.1"[..]));
-    let no_alpn = client_config_alpn(cas, None, BOTH, &[]);
+    let no_alpn = pki::client_config(cas, None, BOTH, &[]);
     let mut c = tls_connect(port, &no_alpn, Some("api.localhost")).expect("no ALPN");
     assert_eq!(c.alpn(), None);
     assert_eq!(
@@ -928,7 +820,7 @@ custom_domains:
         200
     );
     // A client offering only h2 cannot agree on a protocol.
-    let h2 = client_config_alpn(cas, None, BOTH, &[b"h2"]);
+    let h2 = pki::client_config(cas, None, BOTH, &[b"h2"]);
     assert_handshake_refused(
         tls_connect(port, &h2, Some("api.localhost")),
         "h2-only ALPN",

@@ -1,11 +1,154 @@
-//! Test certificates made with the `openssl` CLI (a CA and leaves it signs), shared by the
-//! TLS test binaries (`mod pki;`).
+//! Test certificates made with the `openssl` CLI (a CA and leaves it signs, or the set
+//! `certs/gen.sh` writes), scratch directories for them, and rustls client configs that load
+//! them; shared by the TLS test binaries (`mod pki;`).
 #![allow(dead_code)]
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-pub fn openssl(dir: &Path, args: &[&str]) {
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
+
+/// A directory under the target's test scratch directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A fresh `<test binary>-<tag>-<pid>-<nanos>-<seq>`.
+    pub fn new(tag: &str) -> TempDir {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "{}-{tag}-{}-{nanos}-{}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Absolute path as text, for YAML configs and command lines.
+    pub fn p(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Fails the test with a clear message when the `openssl` CLI is not on PATH.
+pub fn require_openssl() {
+    let ok = Command::new("openssl")
+        .arg("version")
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "these tests need the openssl CLI on PATH (apt-get install openssl); refusing to pass \
+         without it"
+    );
+}
+
+/// `certs/gen.sh DIR` in a fresh [`TempDir`]: ca, server (localhost, api.localhost,
+/// *.partners.localhost, 127.0.0.1), partner-ca, partner (CN=acme), other-ca, stranger.
+pub fn gen_certs(tag: &str) -> TempDir {
+    require_openssl();
+    let dir = TempDir::new(tag);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("certs")
+        .join("gen.sh");
+    let out = Command::new(&script)
+        .arg(&dir.0)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "certs/gen.sh failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in [
+        "ca.pem",
+        "server.pem",
+        "server.key",
+        "partner.pem",
+        "stranger.pem",
+    ] {
+        assert!(dir.path(f).exists(), "certs/gen.sh did not write {f}");
+    }
+    dir
+}
+
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The certificates of a PEM file (at least one).
+pub fn load_certs(path: &Path) -> Vec<CertificateDer<'static>> {
+    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
+    assert!(!certs.is_empty(), "no certificate in {}", path.display());
+    certs
+}
+
+/// The private key of a PEM file.
+pub fn load_key(path: &Path) -> PrivateKeyDer<'static> {
+    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    rustls_pemfile::private_key(&mut &pem[..])
+        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+        .unwrap_or_else(|| panic!("no key in {}", path.display()))
+}
+
+/// A rustls client trusting the CA files `cas`, optionally presenting `client` (certificate
+/// chain file, key file), offering `versions` and `alpn`. Its session cache (resumption) is
+/// the default in-memory one: later connections with the same config resume.
+pub fn client_config(
+    cas: &[impl AsRef<Path>],
+    client: Option<(PathBuf, PathBuf)>,
+    versions: &[&'static SupportedProtocolVersion],
+    alpn: &[&[u8]],
+) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for ca in cas {
+        for c in load_certs(ca.as_ref()) {
+            roots.add(c).expect("add CA");
+        }
+    }
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)
+        .expect("protocol versions")
+        .with_root_certificates(roots);
+    let mut config = match client {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(load_certs(&cert), load_key(&key))
+            .expect("client certificate"),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// `openssl ARGS` in `dir`; fails the test when it cannot run or fails. Its output.
+pub fn openssl(dir: &Path, args: &[&str]) -> Output {
     let out = match Command::new("openssl")
         .args(args)
         .current_dir(dir)
@@ -23,6 +166,7 @@ pub fn openssl(dir: &Path, args: &[&str]) {
         "openssl {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
 }
 
 /// A self-signed CA `<name>.pem` / `<name>.key`.
