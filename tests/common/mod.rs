@@ -90,14 +90,21 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// `tollgate ARGS`.
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(bin())
+        Proc::spawn_program(name, bin(), args)
+    }
+
+    /// Any program (e.g. a wrapper that execs `tollgate`; the pid is the wrapper's, which
+    /// becomes tollgate's when it execs).
+    pub fn spawn_program(name: &str, program: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {} {args:?}: {e}", bin()));
+            .unwrap_or_else(|e| panic!("spawn {program} {args:?}: {e}"));
         let stdout = child.stdout.take().expect("stdout piped");
         let stderr = child.stderr.take().expect("stderr piped");
         let (tx, rx) = channel();
@@ -1144,7 +1151,13 @@ impl Gateway {
             workers_s.as_str(),
         ];
         args.extend_from_slice(extra);
-        let mut proc = Proc::spawn("gateway", &args);
+        let proc = Proc::spawn("gateway", &args);
+        Gateway::ready(proc, config, yaml, workers, "gateway")
+    }
+
+    /// Wait (up to START_TIMEOUT) until `proc`, a starting `tollgate run`, printed its
+    /// listening lines and `ready`; `what` names it in the failure message.
+    fn ready(mut proc: Proc, config: TempFile, yaml: &str, workers: usize, what: &str) -> Gateway {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut ports = Vec::new();
         loop {
@@ -1164,7 +1177,7 @@ impl Gateway {
                     }
                 }
                 None => panic!(
-                    "gateway did not become ready; stdout {:?}, stderr:\n{}\nconfig:\n{yaml}",
+                    "{what} did not become ready; stdout {:?}, stderr:\n{}\nconfig:\n{yaml}",
                     proc.stdout_lines(),
                     proc.stderr()
                 ),
@@ -1353,59 +1366,6 @@ impl Proc {
     }
 }
 
-impl Proc {
-    /// Like [`Proc::spawn`], for any program (e.g. a wrapper that execs `tollgate`; the pid is
-    /// the wrapper's, which becomes tollgate's when it execs).
-    pub fn spawn_program(name: &str, program: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {program} {args:?}: {e}"));
-        let stdout = child.stdout.take().expect("stdout piped");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, rx) = channel();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let seen2 = seen.clone();
-        let out_reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                seen2
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let err_buf = Arc::new(Mutex::new(Vec::new()));
-        let err_buf2 = err_buf.clone();
-        let err_reader = std::thread::spawn(move || {
-            let mut stderr = stderr;
-            let mut chunk = [0u8; 4096];
-            loop {
-                match stderr.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => err_buf2
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .extend_from_slice(&chunk[..n]),
-                }
-            }
-        });
-        Proc {
-            name: name.to_string(),
-            child,
-            lines: rx,
-            stdout_seen: seen,
-            stderr: err_buf,
-            readers: vec![out_reader, err_reader],
-            exited: None,
-        }
-    }
-}
-
 impl Gateway {
     /// `WRAPPER... tollgate run --config FILE --workers N`: the wrapper must exec its
     /// arguments (e.g. `unshare -m sh -c '...; exec "$@"'`).
@@ -1422,40 +1382,7 @@ impl Gateway {
             "--workers",
             workers_s.as_str(),
         ]);
-        let mut proc = Proc::spawn_program("gateway", wrapper[0], &args);
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut ports = Vec::new();
-        loop {
-            match proc.next_line(deadline) {
-                Some(line) => {
-                    if let Some(rest) = line.strip_prefix("tollgate: listening ") {
-                        let (name, url) = rest
-                            .split_once(' ')
-                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
-                        let addr = url
-                            .strip_prefix("https://")
-                            .or_else(|| url.strip_prefix("http://"))
-                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
-                        ports.push((name.to_string(), parse_port(addr)));
-                    } else if line.starts_with("tollgate: ready with ") {
-                        break;
-                    }
-                }
-                None => panic!(
-                    "wrapped gateway did not become ready; stdout {:?}, stderr:\n{}\nconfig:\n{yaml}",
-                    proc.stdout_lines(),
-                    proc.stderr()
-                ),
-            }
-        }
-        assert!(!ports.is_empty(), "gateway printed no listening line");
-        let port = ports[0].1;
-        Gateway {
-            proc,
-            ports,
-            port,
-            workers,
-            config,
-        }
+        let proc = Proc::spawn_program("gateway", wrapper[0], &args);
+        Gateway::ready(proc, config, yaml, workers, "wrapped gateway")
     }
 }
