@@ -446,6 +446,56 @@ fn s_client(
     )
 }
 
+/// Partner configs for TLS 1.3 and TLS 1.2, each served on a full handshake and then on
+/// three chained resumptions, and a session file saved by an `openssl s_client` that presented
+/// the certificate and was served.
+#[track_caller]
+fn resumable_partner_sessions(m: &MtlsGateway) -> (Arc<ClientConfig>, Arc<ClientConfig>, String) {
+    let tls13 = partner_config(&m.certs, TLS13);
+    let tls12 = partner_config(&m.certs, TLS12);
+    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
+        served(m, cfg, HandshakeKind::Full, &format!("{name} first"));
+        for i in 0..3 {
+            served(
+                m,
+                cfg,
+                HandshakeKind::Resumed,
+                &format!("{name} chained resumption {}", i + 1),
+            );
+        }
+    }
+    let sess = m.certs.p("s_client.sess");
+    let out = s_client(m, true, None, Some(&sess), &[]);
+    assert!(
+        out.contains("HTTP/1.1 200"),
+        "s_client with the certificate:\n{out}"
+    );
+    (tls13, tls12, sess)
+}
+
+/// An `openssl s_client` resuming the saved session `sess` without presenting a certificate
+/// is refused with the certificate_required alert, reaches no upstream, and the gateway logs
+/// `Access denied. Reason: <reason>`.
+#[track_caller]
+fn saved_session_refused(m: &MtlsGateway, sess: &str, reason: &str) {
+    let before = upstream_requests(&m.up);
+    let out = s_client(m, false, Some(sess), None, &[]);
+    assert!(
+        !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
+        "s_client resuming a saved session without a certificate was served:\n{out}"
+    );
+    assert!(
+        out.contains("alert certificate required"),
+        "s_client without a certificate: expected the certificate_required alert:\n{out}"
+    );
+    assert_eq!(
+        upstream_requests(&m.up),
+        before,
+        "s_client reached the upstream"
+    );
+    assert_logged(&m.gw, &format!("Access denied. Reason: {reason}"));
+}
+
 /// Removing the client's CA from the truststore (reload) ends its resumable sessions:
 /// rustls clients (TLS 1.3 tickets and TLS 1.2 session ids) and an `openssl s_client` that
 /// resumes a saved session without presenting a certificate are all refused, and nothing
@@ -454,25 +504,7 @@ fn s_client(
 #[test]
 fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
     let m = mtls_gateway("resume-ca", false, 2);
-    let tls13 = partner_config(&m.certs, TLS13);
-    let tls12 = partner_config(&m.certs, TLS12);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
-        served(&m, cfg, HandshakeKind::Full, &format!("{name} first"));
-        for i in 0..3 {
-            served(
-                &m,
-                cfg,
-                HandshakeKind::Resumed,
-                &format!("{name} chained resumption {}", i + 1),
-            );
-        }
-    }
-    let sess = m.certs.p("s_client.sess");
-    let out = s_client(&m, true, None, Some(&sess), &[]);
-    assert!(
-        out.contains("HTTP/1.1 200"),
-        "s_client with the certificate:\n{out}"
-    );
+    let (tls13, tls12, sess) = resumable_partner_sessions(&m);
     let up = m.up.received();
     assert!(
         String::from_utf8_lossy(&up).contains("x-client-cert-subject: CN=acme,O=Acme Corp,C=US"),
@@ -508,50 +540,14 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
             );
         }
     }
-    let before = upstream_requests(&m.up);
-    let out = s_client(&m, false, Some(&sess), None, &[]);
-    assert!(
-        !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
-        "s_client resuming a saved session without a certificate was served:\n{out}"
-    );
-    assert!(
-        out.contains("alert certificate required"),
-        "s_client without a certificate: expected the certificate_required alert:\n{out}"
-    );
-    assert_eq!(
-        upstream_requests(&m.up),
-        before,
-        "s_client reached the upstream"
-    );
-    assert_logged(
-        &m.gw,
-        "Access denied. Reason: Could not find issuer for certificate",
-    );
+    saved_session_refused(&m, &sess, "Could not find issuer for certificate");
 }
 
 /// Revoking the client's serial by CRL (reload) ends its resumable sessions too.
 #[test]
 fn mtls_resumption_refused_after_the_serial_is_revoked() {
     let m = mtls_gateway("resume-crl", true, 1);
-    let tls13 = partner_config(&m.certs, TLS13);
-    let tls12 = partner_config(&m.certs, TLS12);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
-        served(&m, cfg, HandshakeKind::Full, &format!("{name} first"));
-        for i in 0..3 {
-            served(
-                &m,
-                cfg,
-                HandshakeKind::Resumed,
-                &format!("{name} chained resumption {}", i + 1),
-            );
-        }
-    }
-    let sess = m.certs.p("s_client.sess");
-    let out = s_client(&m, true, None, Some(&sess), &[]);
-    assert!(
-        out.contains("HTTP/1.1 200"),
-        "s_client with the certificate:\n{out}"
-    );
+    let (tls13, tls12, sess) = resumable_partner_sessions(&m);
 
     partner_ca(&m.certs, &["-revoke", &m.certs.p("partner.pem")]);
     gen_crl(&m.certs);
@@ -566,22 +562,7 @@ fn mtls_resumption_refused_after_the_serial_is_revoked() {
             );
         }
     }
-    let before = upstream_requests(&m.up);
-    let out = s_client(&m, false, Some(&sess), None, &[]);
-    assert!(
-        !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
-        "s_client resuming a saved session without a certificate was served:\n{out}"
-    );
-    assert!(
-        out.contains("alert certificate required"),
-        "s_client without a certificate: expected the certificate_required alert:\n{out}"
-    );
-    assert_eq!(
-        upstream_requests(&m.up),
-        before,
-        "s_client reached the upstream"
-    );
-    assert_logged(&m.gw, "Access denied. Reason: certificate revoked");
+    saved_session_refused(&m, &sess, "certificate revoked");
 }
 
 /// A session whose client certificate has expired since the full handshake is not served
