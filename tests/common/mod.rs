@@ -1386,3 +1386,32 @@ impl Gateway {
         Gateway::ready(proc, config, yaml, workers, "wrapped gateway")
     }
 }
+
+// ---- scripted-upstream config (core_upstream, probe_response)
+
+/// A config with one listener `public` whose API `u` proxies `ANY /up/{proxy+}` to a raw
+/// upstream on 127.0.0.1:`up_port` (2 s timeout) and answers `GET /mock` itself, on stage
+/// `prod`; `extra_routes` (YAML route items at the routes' indentation) follow those two.
+pub fn scripted_upstream_config(up_port: u16, extra_routes: &str) -> String {
+    format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: u
+apis:
+  - id: u
+    routes:
+      - route: ANY /up/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://127.0.0.1:{up_port}/{{proxy}}
+          timeout: 2s
+      - route: GET /mock
+        integration:
+          type: MOCK
+          body: mocked
+{extra_routes}    stages:
+      - name: prod
+"
+    )
+}
