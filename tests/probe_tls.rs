@@ -25,7 +25,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use pki::{client_config, gen_certs, load_certs, openssl, TempDir};
+use pki::{
+    client_config, describe_io, gen_certs, legacy_client_hello, load_certs, openssl, tcp_connect,
+    tls_handshake, TempDir,
+};
 use rustls::pki_types::ServerName;
 use rustls::{
     ClientConfig, ClientConnection, HandshakeKind, StreamOwned, SupportedProtocolVersion,
@@ -84,31 +87,11 @@ struct Tls {
     buf: Vec<u8>,
 }
 
-fn describe_io(what: &str, e: &std::io::Error) -> String {
-    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-        format!("TIMEOUT during {what}: {e}")
-    } else {
-        format!("{what}: {e} ({:?})", e.kind())
-    }
-}
-
 fn tls_connect(port: u16, config: &Arc<ClientConfig>, sni: &str) -> Result<Tls, String> {
-    let mut sock = TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("tcp connect 127.0.0.1:{port}: {e}"));
-    sock.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    sock.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let sock = tcp_connect(port, IO_TIMEOUT);
     let name = ServerName::try_from(sni.to_string()).expect("server name");
-    let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| format!("{e}"))?;
-    let deadline = Instant::now() + IO_TIMEOUT * 2;
-    while conn.is_handshaking() {
-        if Instant::now() > deadline {
-            return Err("TIMEOUT: handshake did not finish".into());
-        }
-        conn.complete_io(&mut sock)
-            .map_err(|e| describe_io("handshake", &e))?;
-    }
     Ok(Tls {
-        s: StreamOwned::new(conn, sock),
+        s: tls_handshake(sock, config, name, IO_TIMEOUT * 2)?,
         buf: Vec::new(),
     })
 }
@@ -852,49 +835,16 @@ fn unknown_sni_without_default_domain_gets_unrecognized_name() {
     assert_eq!(r.status, 200);
 }
 
-/// A ClientHello for a pre-1.2 protocol (`version` 0x0301 or 0x0302), no supported_versions
-/// and (like real 1.0/1.1 clients) no signature_algorithms extension.
-fn legacy_client_hello(version: u16, sni: &str) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&version.to_be_bytes());
-    body.extend_from_slice(&[0x42; 32]);
-    body.push(0);
-    let suites: [u16; 4] = [0xc009, 0xc013, 0x002f, 0x0035];
-    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
-    for s in suites {
-        body.extend_from_slice(&s.to_be_bytes());
-    }
-    body.extend_from_slice(&[1, 0]);
-    let name = sni.as_bytes();
-    let mut sn = Vec::new();
-    sn.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-    sn.push(0);
-    sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    sn.extend_from_slice(name);
-    let mut ext = Vec::new();
-    ext.extend_from_slice(&[0, 0]);
-    ext.extend_from_slice(&(sn.len() as u16).to_be_bytes());
-    ext.extend_from_slice(&sn);
-    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17]);
-    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1u8];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![0x16, 0x03, 0x01];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
-}
-
 /// TLS 1.0 and 1.1 hellos get a fatal `protocol_version` alert (70).
 #[test]
 fn legacy_hellos_get_protocol_version() {
     let certs = gen_certs("legacy");
     let gw = plain_tls_gateway(&certs, "60s");
     for version in [0x0301u16, 0x0302] {
-        let answer = answer_to(gw.port, &legacy_client_hello(version, "api.localhost"));
+        let answer = answer_to(
+            gw.port,
+            &legacy_client_hello(version, "api.localhost", false),
+        );
         assert_eq!(
             answer,
             fatal_alert(70),

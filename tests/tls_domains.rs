@@ -13,7 +13,7 @@
 mod common;
 mod pki;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -22,7 +22,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use pki::{gen_certs, load_certs, TempDir};
+use pki::{
+    describe_io, gen_certs, is_timeout, legacy_client_hello, load_certs, tcp_connect,
+    tls_handshake, TempDir,
+};
 use rustls::pki_types::ServerName;
 use rustls::{
     ClientConfig, ClientConnection, HandshakeKind, ProtocolVersion, StreamOwned,
@@ -55,18 +58,6 @@ fn client_config(
 // A blocking TLS client
 // ---------------------------------------------------------------------------------------
 
-fn is_timeout(kind: ErrorKind) -> bool {
-    kind == ErrorKind::WouldBlock || kind == ErrorKind::TimedOut
-}
-
-fn describe_io(what: &str, e: &std::io::Error) -> String {
-    if is_timeout(e.kind()) {
-        format!("TIMEOUT during {what}: {e}")
-    } else {
-        format!("{what}: {e} ({:?})", e.kind())
-    }
-}
-
 struct Tls {
     s: StreamOwned<ClientConnection, TcpStream>,
     buf: Vec<u8>,
@@ -76,26 +67,14 @@ struct Tls {
 /// Connect to 127.0.0.1:`port` and run the handshake. `sni: None` connects by IP (rustls
 /// then sends no SNI). `Err` says why the handshake failed (`TIMEOUT` when it hung).
 fn tls_connect(port: u16, config: &Arc<ClientConfig>, sni: Option<&str>) -> Result<Tls, String> {
-    let mut sock = TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("tcp connect 127.0.0.1:{port}: {e}"));
-    sock.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    sock.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let sock = tcp_connect(port, IO_TIMEOUT);
     let _ = sock.set_nodelay(true);
     let name = match sni {
         Some(n) => ServerName::try_from(n.to_string()).expect("server name"),
         None => ServerName::IpAddress(Ipv4Addr::LOCALHOST.into()),
     };
-    let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| format!("{e}"))?;
-    let deadline = Instant::now() + IO_TIMEOUT * 2;
-    while conn.is_handshaking() {
-        if Instant::now() > deadline {
-            return Err("TIMEOUT: handshake did not finish".into());
-        }
-        conn.complete_io(&mut sock)
-            .map_err(|e| describe_io("handshake", &e))?;
-    }
     Ok(Tls {
-        s: StreamOwned::new(conn, sock),
+        s: tls_handshake(sock, config, name, IO_TIMEOUT * 2)?,
         buf: Vec::new(),
         eof: false,
     })
@@ -689,46 +668,6 @@ custom_domains:
 // ---------------------------------------------------------------------------------------
 // 4. Security policies, legacy versions, ALPN
 // ---------------------------------------------------------------------------------------
-
-/// A ClientHello for a pre-1.2 protocol (`version` 0x0301 or 0x0302), without the
-/// supported_versions extension, with SNI `sni`, and (`sig_algs`) with a TLS 1.2-style
-/// signature_algorithms extension, which real 1.0/1.1 clients do not send.
-fn legacy_client_hello(version: u16, sni: &str, sig_algs: bool) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&version.to_be_bytes());
-    body.extend_from_slice(&[0x42; 32]);
-    body.push(0); // session id
-    let suites: [u16; 4] = [0xc009, 0xc013, 0x002f, 0x0035];
-    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
-    for s in suites {
-        body.extend_from_slice(&s.to_be_bytes());
-    }
-    body.extend_from_slice(&[1, 0]); // null compression
-    let name = sni.as_bytes();
-    let mut sn = Vec::new();
-    sn.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-    sn.push(0);
-    sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    sn.extend_from_slice(name);
-    let mut ext = Vec::new();
-    ext.extend_from_slice(&[0, 0]);
-    ext.extend_from_slice(&(sn.len() as u16).to_be_bytes());
-    ext.extend_from_slice(&sn);
-    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17]); // groups
-    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]); // point formats
-    if sig_algs {
-        ext.extend_from_slice(&[0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x08, 0x04]);
-    }
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1u8];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![0x16, 0x03, 0x01];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
-}
 
 /// Send a legacy ClientHello and return what the server answered before closing.
 fn legacy_hello_answer(port: u16, version: u16, sig_algs: bool) -> Vec<u8> {

@@ -3,14 +3,19 @@
 //! them; shared by the TLS test binaries (`mod pki;`).
 #![allow(dead_code)]
 
+use std::io::ErrorKind;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::{ClientConfig, RootCertStore, SupportedProtocolVersion};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{
+    ClientConfig, ClientConnection, RootCertStore, StreamOwned, SupportedProtocolVersion,
+};
 
 /// A directory under the target's test scratch directory, removed on drop.
 pub struct TempDir(pub PathBuf);
@@ -145,6 +150,89 @@ pub fn client_config(
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
+}
+
+pub fn is_timeout(kind: ErrorKind) -> bool {
+    kind == ErrorKind::WouldBlock || kind == ErrorKind::TimedOut
+}
+
+/// An I/O error for a failure message: `TIMEOUT during <what>` when it was a read/write
+/// timeout (the peer hung), else `<what>: <error> (<kind>)`.
+pub fn describe_io(what: &str, e: &std::io::Error) -> String {
+    if is_timeout(e.kind()) {
+        format!("TIMEOUT during {what}: {e}")
+    } else {
+        format!("{what}: {e} ({:?})", e.kind())
+    }
+}
+
+/// A TCP connection to 127.0.0.1:`port` with `timeout` on reads and writes.
+pub fn tcp_connect(port: u16, timeout: Duration) -> TcpStream {
+    let sock = TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("tcp connect 127.0.0.1:{port}: {e}"));
+    sock.set_read_timeout(Some(timeout)).expect("timeout");
+    sock.set_write_timeout(Some(timeout)).expect("timeout");
+    sock
+}
+
+/// The client handshake as `name` over `sock`, within `limit`. `Err` says why it failed
+/// (`TIMEOUT` when it hung).
+pub fn tls_handshake(
+    mut sock: TcpStream,
+    config: &Arc<ClientConfig>,
+    name: ServerName<'static>,
+    limit: Duration,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {
+    let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| format!("{e}"))?;
+    let deadline = Instant::now() + limit;
+    while conn.is_handshaking() {
+        if Instant::now() > deadline {
+            return Err("TIMEOUT: handshake did not finish".into());
+        }
+        conn.complete_io(&mut sock)
+            .map_err(|e| describe_io("handshake", &e))?;
+    }
+    Ok(StreamOwned::new(conn, sock))
+}
+
+/// A ClientHello record for a pre-1.2 protocol (`version` 0x0301 or 0x0302), without the
+/// supported_versions extension, with SNI `sni`, and (`sig_algs`) with a TLS 1.2-style
+/// signature_algorithms extension, which real 1.0/1.1 clients do not send.
+pub fn legacy_client_hello(version: u16, sni: &str, sig_algs: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&version.to_be_bytes());
+    body.extend_from_slice(&[0x42; 32]);
+    body.push(0); // session id
+    let suites: [u16; 4] = [0xc009, 0xc013, 0x002f, 0x0035];
+    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
+    for s in suites {
+        body.extend_from_slice(&s.to_be_bytes());
+    }
+    body.extend_from_slice(&[1, 0]); // null compression
+    let name = sni.as_bytes();
+    let mut sn = Vec::new();
+    sn.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+    sn.push(0);
+    sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    sn.extend_from_slice(name);
+    let mut ext = Vec::new();
+    ext.extend_from_slice(&[0, 0]);
+    ext.extend_from_slice(&(sn.len() as u16).to_be_bytes());
+    ext.extend_from_slice(&sn);
+    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17]); // groups
+    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]); // point formats
+    if sig_algs {
+        ext.extend_from_slice(&[0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x08, 0x04]);
+    }
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1u8];
+    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend_from_slice(&body);
+    let mut rec = vec![0x16, 0x03, 0x01];
+    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+    rec.extend_from_slice(&hs);
+    rec
 }
 
 /// `openssl ARGS` in `dir`; fails the test when it cannot run or fails. Its output.
