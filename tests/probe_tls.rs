@@ -20,7 +20,7 @@ mod pki;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -162,14 +162,6 @@ fn domain(name: &str, certs: &TempDir, extra: &str, api: &str) -> String {
         certs.p("server.pem"),
         certs.p("server.key")
     )
-}
-
-fn run_tollgate(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"))
 }
 
 const RELOADED: &str = "configuration reloaded from";

@@ -16,7 +16,7 @@ mod pki;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -256,14 +256,6 @@ fn domain(name: &str, certs: &TempDir, extra: &str, mappings: &[(&str, &str, &st
             &format!("      - base_path: '{base}'\n        api: {api}\n        stage: '{stage}'\n");
     }
     out
-}
-
-fn run_tollgate(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"))
 }
 
 /// Fail (never skip) when a tool the test needs is missing: `make test` installs it

@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,15 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tollgate")
+}
+
+/// Run `tollgate ARGS` (stdin empty) to completion: its output.
+pub fn run_tollgate(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"))
 }
 
 /// Run `tollgate ARGS`: (exit code, stdout, stderr).
