@@ -1082,6 +1082,22 @@ impl Drop for ScriptedUpstream {
     }
 }
 
+/// The first complete request in `buf` (head and Content-Length body), removed from it;
+/// `None` while it is incomplete.
+fn take_request(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let end = find_subslice(buf, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let body_len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    if buf.len() < end + 4 + body_len {
+        return None;
+    }
+    Some(buf.drain(..end + 4 + body_len).collect())
+}
+
 fn scripted_conn(
     mut stream: TcpStream,
     response: &[u8],
@@ -1099,17 +1115,7 @@ fn scripted_conn(
     let mut chunk = [0u8; 16384];
     while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20) {
         // Answer every complete request in the buffer.
-        while let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let body_len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() < end + 4 + body_len {
-                break;
-            }
-            let request: Vec<u8> = buf.drain(..end + 4 + body_len).collect();
+        while let Some(request) = take_request(&mut buf) {
             requests
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -1309,17 +1315,7 @@ fn held_conn(mut stream: TcpStream, st: &HeldState) {
     let mut pending = 0usize;
     let mut chunk = [0u8; 16384];
     while !st.stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(60) {
-        while let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let body_len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() < end + 4 + body_len {
-                break;
-            }
-            let request: Vec<u8> = buf.drain(..end + 4 + body_len).collect();
+        while let Some(request) = take_request(&mut buf) {
             st.requests
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
