@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use pki::{
-    client_config, describe_io, gen_certs, legacy_client_hello, load_certs, openssl, tcp_connect,
-    tls_handshake, TempDir,
+    client_config, describe_io, gen_certs, legacy_client_hello, load_certs, make_key_and_csr,
+    openssl, tcp_connect, tls_handshake, TempDir,
 };
 use rustls::pki_types::ServerName;
 use rustls::{
@@ -559,24 +559,7 @@ fn mtls_resumption_refused_after_the_certificate_expired() {
             .expect("run date");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    openssl(
-        &c.0,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "brief.key",
-            "-out",
-            "brief.csr",
-            "-subj",
-            "/CN=brief",
-        ],
-    );
+    make_key_and_csr(&c.0, "brief", "/CN=brief");
     partner_ca(
         c,
         &[

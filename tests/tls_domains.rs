@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use pki::{
-    describe_io, gen_certs, is_timeout, legacy_client_hello, load_certs, tcp_connect,
-    tls_handshake, TempDir,
+    describe_io, gen_certs, is_timeout, legacy_client_hello, load_certs, make_key_and_csr, openssl,
+    tcp_connect, tls_handshake, TempDir,
 };
 use rustls::pki_types::ServerName;
 use rustls::{
@@ -1324,20 +1324,6 @@ custom_domains:
 // 7. Expired (and not yet valid) certificates
 // ---------------------------------------------------------------------------------------
 
-fn openssl_in(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `name.pem` / `name.key`: a self-signed certificate valid from `start` to `end`
 /// (`YYYYMMDDhhmmssZ`), via `openssl ca` (OpenSSL 3.0's req/x509 cannot backdate).
 fn dated_cert(dir: &Path, name: &str, cn: &str, start: &str, end: &str) {
@@ -1357,26 +1343,8 @@ fn dated_cert(dir: &Path, name: &str, cn: &str, start: &str, end: &str) {
         format!("{name}.csr"),
         format!("{name}.pem"),
     );
-    let subj = format!("/CN={cn}");
-    openssl_in(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subj,
-        ],
-    );
-    openssl_in(
+    make_key_and_csr(dir, name, &format!("/CN={cn}"));
+    openssl(
         dir,
         &[
             "ca",

@@ -285,6 +285,29 @@ pub fn make_ca(dir: &Path, name: &str, cn: &str) {
     );
 }
 
+/// A new EC P-256 key `<name>.key` and a certificate request `<name>.csr` for it with the
+/// subject `subj` (e.g. `/CN=localhost`).
+pub fn make_key_and_csr(dir: &Path, name: &str, subj: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            subj,
+        ],
+    );
+}
+
 /// A server certificate `<name>.pem` / `<name>.key` for localhost and 127.0.0.1, signed
 /// by the CA `<ca>`.
 pub fn make_leaf(dir: &Path, ca: &str, name: &str, serial: &str) {
@@ -296,23 +319,7 @@ pub fn make_leaf(dir: &Path, ca: &str, name: &str, serial: &str) {
          extendedKeyUsage=serverAuth\n",
     )
     .expect("write ext file");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
+    make_key_and_csr(dir, name, "/CN=localhost");
     openssl(
         dir,
         &[
