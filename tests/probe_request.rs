@@ -132,6 +132,15 @@ apis:
     )
 }
 
+/// `request`, sent on a fresh connection, is served (200): the request line the upstream got.
+#[track_caller]
+fn forwarded_line(gw: &Gateway, up: &CountingUpstream, request: &[u8]) -> String {
+    let before = up.received().len();
+    let r = gw.send(request);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    one_head_since(up, before).line
+}
+
 fn start_plain() -> (CountingUpstream, Gateway) {
     let up = CountingUpstream::start();
     let gw = Gateway::start(&plain_config(&up));
@@ -149,6 +158,15 @@ fn assert_refused_400(gw: &Gateway, up: &CountingUpstream, request: &[u8]) {
     r.assert_gateway_error(400, "Bad Request", "BadRequestException");
     out.assert_status_and_closed(400);
     assert_eq!(up.bytes(), before, "{what:?} reached the upstream");
+}
+
+/// [`assert_refused_400`] for `GET <target> HTTP/1.1` to gateway.test.
+fn assert_target_refused_400(gw: &Gateway, up: &CountingUpstream, target: &str) {
+    assert_refused_400(
+        gw,
+        up,
+        format!("GET {target} HTTP/1.1\r\nHost: gateway.test\r\n\r\n").as_bytes(),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -209,18 +227,15 @@ fn backslashes_in_the_path_are_400_and_reach_no_upstream() {
         r"/prod\r\x",
         r"http://gateway.test/prod/r/..\admin",
     ] {
-        assert_refused_400(
-            &gw,
-            &up,
-            format!("GET {target} HTTP/1.1\r\nHost: gateway.test\r\n\r\n").as_bytes(),
-        );
+        assert_target_refused_400(&gw, &up, target);
     }
     // Still serving, and a backslash in the query is just data.
-    let before = up.received().len();
-    let r = gw.send(b"GET /prod/r/ok?a=\\ HTTP/1.1\r\nHost: gateway.test\r\n\r\n");
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(
+            &gw,
+            &up,
+            b"GET /prod/r/ok?a=\\ HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+        ),
         "GET /base/ok?a=\\ HTTP/1.1"
     );
 }
@@ -235,17 +250,10 @@ fn invalid_percent_escapes_in_the_path_are_400() {
         "/prod/items/%g0",
         "/prod/r/%%2e%2e",
     ] {
-        assert_refused_400(
-            &gw,
-            &up,
-            format!("GET {target} HTTP/1.1\r\nHost: gateway.test\r\n\r\n").as_bytes(),
-        );
+        assert_target_refused_400(&gw, &up, target);
     }
-    let before = up.received().len();
-    let r = gw.send(&get("/prod/r/a%20b%2Fc"));
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(&gw, &up, &get("/prod/r/a%20b%2Fc")),
         "GET /base/a%20b%2Fc HTTP/1.1"
     );
 }
@@ -260,17 +268,10 @@ fn dot_segments_behind_encoded_separators_are_400() {
         "/prod/r/x%2f..%2fadmin",
         "/prod/r/..%2F",
     ] {
-        assert_refused_400(
-            &gw,
-            &up,
-            format!("GET {target} HTTP/1.1\r\nHost: gateway.test\r\n\r\n").as_bytes(),
-        );
+        assert_target_refused_400(&gw, &up, target);
     }
-    let before = up.received().len();
-    let r = gw.send(&get("/prod/items/...%2fx"));
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(&gw, &up, &get("/prod/items/...%2fx")),
         "GET /items/...%2fx HTTP/1.1"
     );
 }
@@ -278,19 +279,13 @@ fn dot_segments_behind_encoded_separators_are_400() {
 #[test]
 fn path_parameters_in_the_integration_query_are_percent_encoded() {
     let (up, gw) = start_plain();
-    let before = up.received().len();
-    let r = gw.send(&get("/prod/q/alice&role=admin"));
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(&gw, &up, &get("/prod/q/alice&role=admin")),
         "GET /send?to=alice%26role%3Dadmin&role=user HTTP/1.1"
     );
     // A greedy parameter: raw in the path, encoded in the query; the client's query after.
-    let before = up.received().len();
-    let r = gw.send(&get("/prod/g/a/b;c=d+e%20f?x=1"));
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(&gw, &up, &get("/prod/g/a/b;c=d+e%20f?x=1")),
         "GET /g/a/b;c=d+e%20f?p=a%2Fb%3Bc%3Dd%2Be%20f&x=1 HTTP/1.1"
     );
 }
