@@ -421,11 +421,42 @@ fn s_client(
     )
 }
 
+/// The partner's resumable sessions: rustls configs for TLS 1.3 and TLS 1.2 (their session
+/// stores hold a ticket / session id) and a session file saved by `openssl s_client`.
+struct PartnerSessions {
+    tls13: Arc<ClientConfig>,
+    tls12: Arc<ClientConfig>,
+    sess: String,
+}
+
+impl PartnerSessions {
+    fn configs(&self) -> [(&'static str, &Arc<ClientConfig>); 2] {
+        [("TLS 1.3", &self.tls13), ("TLS 1.2", &self.tls12)]
+    }
+
+    /// After a change of trust: three resumptions per version, each refused with `alert`
+    /// (`after` says after what), and the saved session (see [`saved_session_refused`]).
+    #[track_caller]
+    fn all_refused(&self, m: &MtlsGateway, alert: &str, after: &str, reason: &str) {
+        for (name, cfg) in self.configs() {
+            for i in 0..3 {
+                refused(
+                    m,
+                    cfg,
+                    alert,
+                    &format!("{name} resumption {} {after}", i + 1),
+                );
+            }
+        }
+        saved_session_refused(m, &self.sess, reason);
+    }
+}
+
 /// Partner configs for TLS 1.3 and TLS 1.2, each served on a full handshake and then on
 /// three chained resumptions, and a session file saved by an `openssl s_client` that presented
 /// the certificate and was served.
 #[track_caller]
-fn resumable_partner_sessions(m: &MtlsGateway) -> (Arc<ClientConfig>, Arc<ClientConfig>, String) {
+fn resumable_partner_sessions(m: &MtlsGateway) -> PartnerSessions {
     let tls13 = partner_config(&m.certs, TLS13);
     let tls12 = partner_config(&m.certs, TLS12);
     for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
@@ -445,7 +476,7 @@ fn resumable_partner_sessions(m: &MtlsGateway) -> (Arc<ClientConfig>, Arc<Client
         out.contains("HTTP/1.1 200"),
         "s_client with the certificate:\n{out}"
     );
-    (tls13, tls12, sess)
+    PartnerSessions { tls13, tls12, sess }
 }
 
 /// An `openssl s_client` resuming the saved session `sess` without presenting a certificate
@@ -479,7 +510,7 @@ fn saved_session_refused(m: &MtlsGateway, sess: &str, reason: &str) {
 #[test]
 fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
     let m = mtls_gateway("resume-ca", false, 2);
-    let (tls13, tls12, sess) = resumable_partner_sessions(&m);
+    let sessions = resumable_partner_sessions(&m);
     let up = m.up.received();
     assert!(
         String::from_utf8_lossy(&up).contains("x-client-cert-subject: CN=acme,O=Acme Corp,C=US"),
@@ -488,7 +519,7 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
 
     // A reload with the same trust keeps the sessions.
     reload_and_wait(&m.gw, &m.pid_file, 1);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
+    for (name, cfg) in sessions.configs() {
         served(
             &m,
             cfg,
@@ -504,40 +535,30 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
     )
     .expect("replace truststore");
     reload_and_wait(&m.gw, &m.pid_file, 2);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
-        for i in 0..3 {
-            // The session is gone with the old trust: a full handshake, refused by alert.
-            refused(
-                &m,
-                cfg,
-                "received fatal alert: UnknownCA",
-                &format!("{name} resumption {} after the CA was removed", i + 1),
-            );
-        }
-    }
-    saved_session_refused(&m, &sess, "Could not find issuer for certificate");
+    // The sessions are gone with the old trust: full handshakes, refused by alert.
+    sessions.all_refused(
+        &m,
+        "received fatal alert: UnknownCA",
+        "after the CA was removed",
+        "Could not find issuer for certificate",
+    );
 }
 
 /// Revoking the client's serial by CRL (reload) ends its resumable sessions too.
 #[test]
 fn mtls_resumption_refused_after_the_serial_is_revoked() {
     let m = mtls_gateway("resume-crl", true, 1);
-    let (tls13, tls12, sess) = resumable_partner_sessions(&m);
+    let sessions = resumable_partner_sessions(&m);
 
     partner_ca(&m.certs, &["-revoke", &m.certs.p("partner.pem")]);
     gen_crl(&m.certs);
     reload_and_wait(&m.gw, &m.pid_file, 1);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
-        for i in 0..3 {
-            refused(
-                &m,
-                cfg,
-                "received fatal alert: CertificateRevoked",
-                &format!("{name} resumption {} after the serial was revoked", i + 1),
-            );
-        }
-    }
-    saved_session_refused(&m, &sess, "certificate revoked");
+    sessions.all_refused(
+        &m,
+        "received fatal alert: CertificateRevoked",
+        "after the serial was revoked",
+        "certificate revoked",
+    );
 }
 
 /// A session whose client certificate has expired since the full handshake is not served
