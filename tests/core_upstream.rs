@@ -9,27 +9,7 @@ use std::time::Duration;
 use common::*;
 
 fn config(up_port: u16) -> String {
-    format!(
-        "listeners:
-  - name: public
-    bind: 127.0.0.1:0
-    default_api: u
-apis:
-  - id: u
-    routes:
-      - route: ANY /up/{{proxy+}}
-        integration:
-          type: HTTP_PROXY
-          uri: http://127.0.0.1:{up_port}/{{proxy}}
-          timeout: 2s
-      - route: GET /mock
-        integration:
-          type: MOCK
-          body: mocked
-    stages:
-      - name: prod
-"
-    )
+    scripted_upstream_config(up_port, "")
 }
 
 #[test]

@@ -14,18 +14,17 @@
 //! - a `Host` (or absolute-form authority) with an invalid port is 400.
 
 mod common;
+mod pki;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use pki::{gen_certs, TempDir};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 // ---------------------------------------------------------------------------------------
 // What the upstream received
@@ -133,6 +132,15 @@ apis:
     )
 }
 
+/// `request`, sent on a fresh connection, is served (200): the request line the upstream got.
+#[track_caller]
+fn forwarded_line(gw: &Gateway, up: &CountingUpstream, request: &[u8]) -> String {
+    let before = up.received().len();
+    let r = gw.send(request);
+    assert_eq!(r.status, 200, "{}", r.describe());
+    one_head_since(up, before).line
+}
+
 fn start_plain() -> (CountingUpstream, Gateway) {
     let up = CountingUpstream::start();
     let gw = Gateway::start(&plain_config(&up));
@@ -150,6 +158,15 @@ fn assert_refused_400(gw: &Gateway, up: &CountingUpstream, request: &[u8]) {
     r.assert_gateway_error(400, "Bad Request", "BadRequestException");
     out.assert_status_and_closed(400);
     assert_eq!(up.bytes(), before, "{what:?} reached the upstream");
+}
+
+/// [`assert_refused_400`] for `GET <target> HTTP/1.1` to gateway.test.
+fn assert_target_refused_400(gw: &Gateway, up: &CountingUpstream, target: &str) {
+    assert_refused_400(
+        gw,
+        up,
+        format!("GET {target} HTTP/1.1\r\nHost: gateway.test\r\n\r\n").as_bytes(),
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -210,18 +227,15 @@ fn backslashes_in_the_path_are_400_and_reach_no_upstream() {
         r"/prod\r\x",
         r"http://gateway.test/prod/r/..\admin",
     ] {
-        assert_refused_400(
-            &gw,
-            &up,
-            format!("GET {target} HTTP/1.1\r\nHost: gateway.test\r\n\r\n").as_bytes(),
-        );
+        assert_target_refused_400(&gw, &up, target);
     }
     // Still serving, and a backslash in the query is just data.
-    let before = up.received().len();
-    let r = gw.send(b"GET /prod/r/ok?a=\\ HTTP/1.1\r\nHost: gateway.test\r\n\r\n");
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(
+            &gw,
+            &up,
+            b"GET /prod/r/ok?a=\\ HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+        ),
         "GET /base/ok?a=\\ HTTP/1.1"
     );
 }
@@ -236,17 +250,10 @@ fn invalid_percent_escapes_in_the_path_are_400() {
         "/prod/items/%g0",
         "/prod/r/%%2e%2e",
     ] {
-        assert_refused_400(
-            &gw,
-            &up,
-            format!("GET {target} HTTP/1.1\r\nHost: gateway.test\r\n\r\n").as_bytes(),
-        );
+        assert_target_refused_400(&gw, &up, target);
     }
-    let before = up.received().len();
-    let r = gw.send(&get("/prod/r/a%20b%2Fc"));
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(&gw, &up, &get("/prod/r/a%20b%2Fc")),
         "GET /base/a%20b%2Fc HTTP/1.1"
     );
 }
@@ -261,17 +268,10 @@ fn dot_segments_behind_encoded_separators_are_400() {
         "/prod/r/x%2f..%2fadmin",
         "/prod/r/..%2F",
     ] {
-        assert_refused_400(
-            &gw,
-            &up,
-            format!("GET {target} HTTP/1.1\r\nHost: gateway.test\r\n\r\n").as_bytes(),
-        );
+        assert_target_refused_400(&gw, &up, target);
     }
-    let before = up.received().len();
-    let r = gw.send(&get("/prod/items/...%2fx"));
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(&gw, &up, &get("/prod/items/...%2fx")),
         "GET /items/...%2fx HTTP/1.1"
     );
 }
@@ -279,19 +279,13 @@ fn dot_segments_behind_encoded_separators_are_400() {
 #[test]
 fn path_parameters_in_the_integration_query_are_percent_encoded() {
     let (up, gw) = start_plain();
-    let before = up.received().len();
-    let r = gw.send(&get("/prod/q/alice&role=admin"));
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(&gw, &up, &get("/prod/q/alice&role=admin")),
         "GET /send?to=alice%26role%3Dadmin&role=user HTTP/1.1"
     );
     // A greedy parameter: raw in the path, encoded in the query; the client's query after.
-    let before = up.received().len();
-    let r = gw.send(&get("/prod/g/a/b;c=d+e%20f?x=1"));
-    assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(
-        one_head_since(&up, before).line,
+        forwarded_line(&gw, &up, &get("/prod/g/a/b;c=d+e%20f?x=1")),
         "GET /g/a/b;c=d+e%20f?p=a%2Fb%3Bc%3Dd%2Be%20f&x=1 HTTP/1.1"
     );
 }
@@ -392,86 +386,20 @@ fn invalid_host_ports_are_400() {
 // Item 2: certificate identity headers cannot be spoofed
 // ---------------------------------------------------------------------------------------
 
-/// A directory under the target's test scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "probe-request-{tag}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `certs/gen.sh DIR` (needs openssl: fails with its message when it is missing).
-fn gen_certs() -> TempDir {
-    let dir = TempDir::new("certs");
-    let script = manifest_dir().join("certs").join("gen.sh");
-    let out = Command::new(&script)
-        .arg(&dir.0)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "certs/gen.sh failed (is openssl installed?): {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
-fn load_certs(path: &Path) -> Vec<CertificateDer<'static>> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    rustls_pemfile::certs(&mut &pem[..])
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-}
-
-fn load_key(path: &Path) -> PrivateKeyDer<'static> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    rustls_pemfile::private_key(&mut &pem[..])
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-        .unwrap_or_else(|| panic!("no key in {}", path.display()))
-}
-
+/// A client trusting the gen.sh CA, presenting `client`'s certificate (`<client>.pem`,
+/// `<client>.key`) when given, offering rustls's default versions and ALPN http/1.1.
 fn tls_config(certs: &TempDir, client: Option<&str>) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for c in load_certs(Path::new(&certs.p("ca.pem"))) {
-        roots.add(c).expect("add CA");
-    }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_root_certificates(roots);
-    let mut config = match client {
-        Some(name) => builder
-            .with_client_auth_cert(
-                load_certs(Path::new(&certs.p(&format!("{name}.pem")))),
-                load_key(Path::new(&certs.p(&format!("{name}.key")))),
+    pki::client_config(
+        &[certs.path("ca.pem")],
+        client.map(|name| {
+            (
+                certs.path(&format!("{name}.pem")),
+                certs.path(&format!("{name}.key")),
             )
-            .expect("client certificate"),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
+        }),
+        rustls::DEFAULT_VERSIONS,
+        &[b"http/1.1"],
+    )
 }
 
 /// One request over TLS to 127.0.0.1:`port` with SNI `host`; the response.
@@ -519,7 +447,7 @@ const SPOOF: &[(&str, &str)] = &[
 
 #[test]
 fn certificate_headers_cannot_be_spoofed_on_any_listener_or_domain() {
-    let certs = gen_certs();
+    let certs = gen_certs("certs");
     let up = CountingUpstream::start();
     let domain = |name: &str, extra: &str| {
         format!(

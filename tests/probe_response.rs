@@ -14,21 +14,12 @@ use std::time::Duration;
 
 use common::*;
 
+/// [`scripted_upstream_config`] plus HEAD/GET method-overriding proxy routes and a MOCK 204.
 fn config(up_port: u16) -> String {
-    format!(
-        "listeners:
-  - name: public
-    bind: 127.0.0.1:0
-    default_api: u
-apis:
-  - id: u
-    routes:
-      - route: ANY /up/{{proxy+}}
-        integration:
-          type: HTTP_PROXY
-          uri: http://127.0.0.1:{up_port}/{{proxy}}
-          timeout: 2s
-      - route: GET /head-upstream
+    scripted_upstream_config(
+        up_port,
+        &format!(
+            "      - route: GET /head-upstream
         integration:
           type: HTTP_PROXY
           method: HEAD
@@ -40,18 +31,13 @@ apis:
           method: GET
           uri: http://127.0.0.1:{up_port}/g
           timeout: 2s
-      - route: GET /mock
-        integration:
-          type: MOCK
-          body: mocked
       - route: GET /mock204
         integration:
           type: MOCK
           status: 204
           headers: {{x-m: '1'}}
-    stages:
-      - name: prod
 "
+        ),
     )
 }
 

@@ -15,108 +15,28 @@
 //! with a clear message without it). Everything is on 127.0.0.1; processes die on drop.
 
 mod common;
+mod pki;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use pki::{
+    client_config, describe_io, gen_certs, legacy_client_hello, load_certs, make_key_and_csr,
+    openssl, tcp_connect, tls_handshake, TempDir,
+};
+use rustls::pki_types::ServerName;
 use rustls::{
-    ClientConfig, ClientConnection, HandshakeKind, RootCertStore, StreamOwned,
-    SupportedProtocolVersion,
+    ClientConfig, ClientConnection, HandshakeKind, StreamOwned, SupportedProtocolVersion,
 };
 
 // ---------------------------------------------------------------------------------------
 // Helpers: temp dirs, certificates, a blocking rustls client
 // ---------------------------------------------------------------------------------------
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "probe-tls-{tag}-{}-{nanos}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn p(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn require_openssl() {
-    let ok = Command::new("openssl")
-        .arg("version")
-        .stdin(Stdio::null())
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "these probes need the openssl CLI on PATH (apt-get install openssl); refusing to pass \
-         without it"
-    );
-}
-
-/// `certs/gen.sh DIR`: ca, server (api.localhost, *.partners.localhost, ...), partner-ca,
-/// partner (CN=acme), other-ca, stranger.
-fn gen_certs(tag: &str) -> TempDir {
-    require_openssl();
-    let dir = TempDir::new(tag);
-    let script = manifest_dir().join("certs").join("gen.sh");
-    let out = Command::new(&script)
-        .arg(&dir.0)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "certs/gen.sh failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir
-}
-
-fn openssl_in(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 /// An `openssl ca` set-up for the partner CA in `c` (index, crlnumber, serial).
 fn partner_ca_conf(c: &TempDir) {
@@ -150,7 +70,7 @@ fn partner_ca(c: &TempDir, args: &[&str]) {
         "partner-ca.pem",
     ];
     all.extend_from_slice(args);
-    openssl_in(&c.0, &all);
+    openssl(&c.0, &all);
 }
 
 /// `crl.pem`: the partner CA's CRL (revoking what `index.txt` says is revoked).
@@ -158,87 +78,20 @@ fn gen_crl(c: &TempDir) {
     partner_ca(c, &["-gencrl", "-out", "crl.pem"]);
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn load_certs(path: &Path) -> Vec<CertificateDer<'static>> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
-    assert!(!certs.is_empty(), "no certificate in {}", path.display());
-    certs
-}
-
-fn load_key(path: &Path) -> PrivateKeyDer<'static> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    rustls_pemfile::private_key(&mut &pem[..])
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-        .unwrap_or_else(|| panic!("no key in {}", path.display()))
-}
-
 const TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
 const TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
 const BOTH: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
-
-/// A rustls client trusting `ca`, presenting `client` (certificate chain file, key file),
-/// offering `versions` and `alpn`. Its in-memory session store makes later connections
-/// with the same config resume.
-fn client_config(
-    ca: &Path,
-    client: Option<(PathBuf, PathBuf)>,
-    versions: &[&'static SupportedProtocolVersion],
-    alpn: &[&[u8]],
-) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for c in load_certs(ca) {
-        roots.add(c).expect("add CA");
-    }
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .expect("protocol versions")
-        .with_root_certificates(roots);
-    let mut config = match client {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(load_certs(&cert), load_key(&key))
-            .expect("client certificate"),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
 
 struct Tls {
     s: StreamOwned<ClientConnection, TcpStream>,
     buf: Vec<u8>,
 }
 
-fn describe_io(what: &str, e: &std::io::Error) -> String {
-    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-        format!("TIMEOUT during {what}: {e}")
-    } else {
-        format!("{what}: {e} ({:?})", e.kind())
-    }
-}
-
 fn tls_connect(port: u16, config: &Arc<ClientConfig>, sni: &str) -> Result<Tls, String> {
-    let mut sock = TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("tcp connect 127.0.0.1:{port}: {e}"));
-    sock.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    sock.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let sock = tcp_connect(port, IO_TIMEOUT);
     let name = ServerName::try_from(sni.to_string()).expect("server name");
-    let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| format!("{e}"))?;
-    let deadline = Instant::now() + IO_TIMEOUT * 2;
-    while conn.is_handshaking() {
-        if Instant::now() > deadline {
-            return Err("TIMEOUT: handshake did not finish".into());
-        }
-        conn.complete_io(&mut sock)
-            .map_err(|e| describe_io("handshake", &e))?;
-    }
     Ok(Tls {
-        s: StreamOwned::new(conn, sock),
+        s: tls_handshake(sock, config, name, IO_TIMEOUT * 2)?,
         buf: Vec::new(),
     })
 }
@@ -309,14 +162,6 @@ fn domain(name: &str, certs: &TempDir, extra: &str, api: &str) -> String {
         certs.p("server.pem"),
         certs.p("server.key")
     )
-}
-
-fn run_tollgate(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"))
 }
 
 const RELOADED: &str = "configuration reloaded from";
@@ -498,7 +343,7 @@ fn partner_config(
     versions: &[&'static SupportedProtocolVersion],
 ) -> Arc<ClientConfig> {
     client_config(
-        &c.path("ca.pem"),
+        &[c.path("ca.pem")],
         Some((c.path("partner.pem"), c.path("partner.key"))),
         versions,
         &[b"http/1.1"],
@@ -576,6 +421,87 @@ fn s_client(
     )
 }
 
+/// The partner's resumable sessions: rustls configs for TLS 1.3 and TLS 1.2 (their session
+/// stores hold a ticket / session id) and a session file saved by `openssl s_client`.
+struct PartnerSessions {
+    tls13: Arc<ClientConfig>,
+    tls12: Arc<ClientConfig>,
+    sess: String,
+}
+
+impl PartnerSessions {
+    fn configs(&self) -> [(&'static str, &Arc<ClientConfig>); 2] {
+        [("TLS 1.3", &self.tls13), ("TLS 1.2", &self.tls12)]
+    }
+
+    /// After a change of trust: three resumptions per version, each refused with `alert`
+    /// (`after` says after what), and the saved session (see [`saved_session_refused`]).
+    #[track_caller]
+    fn all_refused(&self, m: &MtlsGateway, alert: &str, after: &str, reason: &str) {
+        for (name, cfg) in self.configs() {
+            for i in 0..3 {
+                refused(
+                    m,
+                    cfg,
+                    alert,
+                    &format!("{name} resumption {} {after}", i + 1),
+                );
+            }
+        }
+        saved_session_refused(m, &self.sess, reason);
+    }
+}
+
+/// Partner configs for TLS 1.3 and TLS 1.2, each served on a full handshake and then on
+/// three chained resumptions, and a session file saved by an `openssl s_client` that presented
+/// the certificate and was served.
+#[track_caller]
+fn resumable_partner_sessions(m: &MtlsGateway) -> PartnerSessions {
+    let tls13 = partner_config(&m.certs, TLS13);
+    let tls12 = partner_config(&m.certs, TLS12);
+    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
+        served(m, cfg, HandshakeKind::Full, &format!("{name} first"));
+        for i in 0..3 {
+            served(
+                m,
+                cfg,
+                HandshakeKind::Resumed,
+                &format!("{name} chained resumption {}", i + 1),
+            );
+        }
+    }
+    let sess = m.certs.p("s_client.sess");
+    let out = s_client(m, true, None, Some(&sess), &[]);
+    assert!(
+        out.contains("HTTP/1.1 200"),
+        "s_client with the certificate:\n{out}"
+    );
+    PartnerSessions { tls13, tls12, sess }
+}
+
+/// An `openssl s_client` resuming the saved session `sess` without presenting a certificate
+/// is refused with the certificate_required alert, reaches no upstream, and the gateway logs
+/// `Access denied. Reason: <reason>`.
+#[track_caller]
+fn saved_session_refused(m: &MtlsGateway, sess: &str, reason: &str) {
+    let before = upstream_requests(&m.up);
+    let out = s_client(m, false, Some(sess), None, &[]);
+    assert!(
+        !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
+        "s_client resuming a saved session without a certificate was served:\n{out}"
+    );
+    assert!(
+        out.contains("alert certificate required"),
+        "s_client without a certificate: expected the certificate_required alert:\n{out}"
+    );
+    assert_eq!(
+        upstream_requests(&m.up),
+        before,
+        "s_client reached the upstream"
+    );
+    assert_logged(&m.gw, &format!("Access denied. Reason: {reason}"));
+}
+
 /// Removing the client's CA from the truststore (reload) ends its resumable sessions:
 /// rustls clients (TLS 1.3 tickets and TLS 1.2 session ids) and an `openssl s_client` that
 /// resumes a saved session without presenting a certificate are all refused, and nothing
@@ -584,25 +510,7 @@ fn s_client(
 #[test]
 fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
     let m = mtls_gateway("resume-ca", false, 2);
-    let tls13 = partner_config(&m.certs, TLS13);
-    let tls12 = partner_config(&m.certs, TLS12);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
-        served(&m, cfg, HandshakeKind::Full, &format!("{name} first"));
-        for i in 0..3 {
-            served(
-                &m,
-                cfg,
-                HandshakeKind::Resumed,
-                &format!("{name} chained resumption {}", i + 1),
-            );
-        }
-    }
-    let sess = m.certs.p("s_client.sess");
-    let out = s_client(&m, true, None, Some(&sess), &[]);
-    assert!(
-        out.contains("HTTP/1.1 200"),
-        "s_client with the certificate:\n{out}"
-    );
+    let sessions = resumable_partner_sessions(&m);
     let up = m.up.received();
     assert!(
         String::from_utf8_lossy(&up).contains("x-client-cert-subject: CN=acme,O=Acme Corp,C=US"),
@@ -611,7 +519,7 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
 
     // A reload with the same trust keeps the sessions.
     reload_and_wait(&m.gw, &m.pid_file, 1);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
+    for (name, cfg) in sessions.configs() {
         served(
             &m,
             cfg,
@@ -627,35 +535,12 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
     )
     .expect("replace truststore");
     reload_and_wait(&m.gw, &m.pid_file, 2);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
-        for i in 0..3 {
-            // The session is gone with the old trust: a full handshake, refused by alert.
-            refused(
-                &m,
-                cfg,
-                "received fatal alert: UnknownCA",
-                &format!("{name} resumption {} after the CA was removed", i + 1),
-            );
-        }
-    }
-    let before = upstream_requests(&m.up);
-    let out = s_client(&m, false, Some(&sess), None, &[]);
-    assert!(
-        !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
-        "s_client resuming a saved session without a certificate was served:\n{out}"
-    );
-    assert!(
-        out.contains("alert certificate required"),
-        "s_client without a certificate: expected the certificate_required alert:\n{out}"
-    );
-    assert_eq!(
-        upstream_requests(&m.up),
-        before,
-        "s_client reached the upstream"
-    );
-    assert_logged(
-        &m.gw,
-        "Access denied. Reason: Could not find issuer for certificate",
+    // The sessions are gone with the old trust: full handshakes, refused by alert.
+    sessions.all_refused(
+        &m,
+        "received fatal alert: UnknownCA",
+        "after the CA was removed",
+        "Could not find issuer for certificate",
     );
 }
 
@@ -663,55 +548,17 @@ fn mtls_resumption_refused_after_the_ca_leaves_the_truststore() {
 #[test]
 fn mtls_resumption_refused_after_the_serial_is_revoked() {
     let m = mtls_gateway("resume-crl", true, 1);
-    let tls13 = partner_config(&m.certs, TLS13);
-    let tls12 = partner_config(&m.certs, TLS12);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
-        served(&m, cfg, HandshakeKind::Full, &format!("{name} first"));
-        for i in 0..3 {
-            served(
-                &m,
-                cfg,
-                HandshakeKind::Resumed,
-                &format!("{name} chained resumption {}", i + 1),
-            );
-        }
-    }
-    let sess = m.certs.p("s_client.sess");
-    let out = s_client(&m, true, None, Some(&sess), &[]);
-    assert!(
-        out.contains("HTTP/1.1 200"),
-        "s_client with the certificate:\n{out}"
-    );
+    let sessions = resumable_partner_sessions(&m);
 
     partner_ca(&m.certs, &["-revoke", &m.certs.p("partner.pem")]);
     gen_crl(&m.certs);
     reload_and_wait(&m.gw, &m.pid_file, 1);
-    for (name, cfg) in [("TLS 1.3", &tls13), ("TLS 1.2", &tls12)] {
-        for i in 0..3 {
-            refused(
-                &m,
-                cfg,
-                "received fatal alert: CertificateRevoked",
-                &format!("{name} resumption {} after the serial was revoked", i + 1),
-            );
-        }
-    }
-    let before = upstream_requests(&m.up);
-    let out = s_client(&m, false, Some(&sess), None, &[]);
-    assert!(
-        !out.contains("HTTP/1.1 200") && !out.contains("Reused, TLSv1.3"),
-        "s_client resuming a saved session without a certificate was served:\n{out}"
+    sessions.all_refused(
+        &m,
+        "received fatal alert: CertificateRevoked",
+        "after the serial was revoked",
+        "certificate revoked",
     );
-    assert!(
-        out.contains("alert certificate required"),
-        "s_client without a certificate: expected the certificate_required alert:\n{out}"
-    );
-    assert_eq!(
-        upstream_requests(&m.up),
-        before,
-        "s_client reached the upstream"
-    );
-    assert_logged(&m.gw, "Access denied. Reason: certificate revoked");
 }
 
 /// A session whose client certificate has expired since the full handshake is not served
@@ -733,24 +580,7 @@ fn mtls_resumption_refused_after_the_certificate_expired() {
             .expect("run date");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
-    openssl_in(
-        &c.0,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "brief.key",
-            "-out",
-            "brief.csr",
-            "-subj",
-            "/CN=brief",
-        ],
-    );
+    make_key_and_csr(&c.0, "brief", "/CN=brief");
     partner_ca(
         c,
         &[
@@ -766,7 +596,7 @@ fn mtls_resumption_refused_after_the_certificate_expired() {
         ],
     );
     let cfg = client_config(
-        &c.path("ca.pem"),
+        &[c.path("ca.pem")],
         Some((c.path("brief.pem"), c.path("brief.key"))),
         TLS13,
         &[b"http/1.1"],
@@ -822,7 +652,7 @@ fn mtls_session_tickets_are_small_with_a_large_client_chain() {
         out.contains("HTTP/1.1 200"),
         "s_client with a large chain:\n{out}"
     );
-    let text = openssl_in(&c.0, &["sess_id", "-in", &sess, "-noout", "-text"]);
+    let text = openssl(&c.0, &["sess_id", "-in", &sess, "-noout", "-text"]);
     let text = String::from_utf8_lossy(&text.stdout).to_string();
     // The ticket is printed as a hex dump after "TLS session ticket:".
     let dump = text
@@ -904,7 +734,7 @@ custom_domains:
 fn close_notify_before_every_close() {
     let certs = gen_certs("close-notify");
     let gw = plain_tls_gateway(&certs, "400ms");
-    let cfg = client_config(&certs.path("ca.pem"), None, BOTH, &[b"http/1.1"]);
+    let cfg = client_config(&[certs.path("ca.pem")], None, BOTH, &[b"http/1.1"]);
     let cases: [(&str, Vec<u8>); 3] = [
         (
             "Connection: close",
@@ -988,7 +818,7 @@ fn fatal_alert(description: u8) -> Vec<u8> {
 fn unknown_sni_without_default_domain_gets_unrecognized_name() {
     let certs = gen_certs("unknown-sni");
     let gw = plain_tls_gateway(&certs, "60s");
-    let cfg = client_config(&certs.path("ca.pem"), None, BOTH, &[b"http/1.1"]);
+    let cfg = client_config(&[certs.path("ca.pem")], None, BOTH, &[b"http/1.1"]);
     for sni in ["unknown.localhost", "nobody.example.com"] {
         let answer = answer_to(gw.port, &client_hello(&cfg, sni));
         assert_eq!(answer, fatal_alert(112), "SNI {sni}: {answer:02x?}");
@@ -1001,49 +831,16 @@ fn unknown_sni_without_default_domain_gets_unrecognized_name() {
     assert_eq!(r.status, 200);
 }
 
-/// A ClientHello for a pre-1.2 protocol (`version` 0x0301 or 0x0302), no supported_versions
-/// and (like real 1.0/1.1 clients) no signature_algorithms extension.
-fn legacy_client_hello(version: u16, sni: &str) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&version.to_be_bytes());
-    body.extend_from_slice(&[0x42; 32]);
-    body.push(0);
-    let suites: [u16; 4] = [0xc009, 0xc013, 0x002f, 0x0035];
-    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
-    for s in suites {
-        body.extend_from_slice(&s.to_be_bytes());
-    }
-    body.extend_from_slice(&[1, 0]);
-    let name = sni.as_bytes();
-    let mut sn = Vec::new();
-    sn.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-    sn.push(0);
-    sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    sn.extend_from_slice(name);
-    let mut ext = Vec::new();
-    ext.extend_from_slice(&[0, 0]);
-    ext.extend_from_slice(&(sn.len() as u16).to_be_bytes());
-    ext.extend_from_slice(&sn);
-    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17]);
-    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1u8];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![0x16, 0x03, 0x01];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
-}
-
 /// TLS 1.0 and 1.1 hellos get a fatal `protocol_version` alert (70).
 #[test]
 fn legacy_hellos_get_protocol_version() {
     let certs = gen_certs("legacy");
     let gw = plain_tls_gateway(&certs, "60s");
     for version in [0x0301u16, 0x0302] {
-        let answer = answer_to(gw.port, &legacy_client_hello(version, "api.localhost"));
+        let answer = answer_to(
+            gw.port,
+            &legacy_client_hello(version, "api.localhost", false),
+        );
         assert_eq!(
             answer,
             fatal_alert(70),
@@ -1090,7 +887,7 @@ fn alpn_http10_is_accepted() {
     let certs = gen_certs("alpn10");
     let gw = plain_tls_gateway(&certs, "60s");
     let ca = certs.path("ca.pem");
-    let only10 = client_config(&ca, None, BOTH, &[b"http/1.0"]);
+    let only10 = client_config(&[&ca], None, BOTH, &[b"http/1.0"]);
     let mut c = tls_connect(gw.port, &only10, "api.localhost").expect("ALPN http/1.0");
     assert_eq!(c.s.conn.alpn_protocol(), Some(&b"http/1.0"[..]));
     c.s.write_all(b"GET /hello HTTP/1.0\r\nHost: api.localhost\r\n\r\n")
@@ -1101,7 +898,7 @@ fn alpn_http10_is_accepted() {
         text.contains(" 200 ") && text.ends_with("hello"),
         "{text:?}"
     );
-    let both = client_config(&ca, None, BOTH, &[b"http/1.0", b"http/1.1"]);
+    let both = client_config(&[&ca], None, BOTH, &[b"http/1.0", b"http/1.1"]);
     let c = tls_connect(gw.port, &both, "api.localhost").expect("ALPN both");
     assert_eq!(c.s.conn.alpn_protocol(), Some(&b"http/1.1"[..]));
 }
@@ -1114,7 +911,7 @@ fn refused_client_certificates_are_logged_with_the_reason() {
     let ca = c.path("ca.pem");
     // Untrusted issuer.
     let stranger = client_config(
-        &ca,
+        &[&ca],
         Some((c.path("stranger.pem"), c.path("stranger.key"))),
         BOTH,
         &[b"http/1.1"],
@@ -1130,7 +927,7 @@ fn refused_client_certificates_are_logged_with_the_reason() {
         "Access denied. Reason: Could not find issuer for certificate",
     );
     // No certificate on a required domain.
-    let anon = client_config(&ca, None, BOTH, &[b"http/1.1"]);
+    let anon = client_config(&[&ca], None, BOTH, &[b"http/1.1"]);
     refused(&m, &anon, "received fatal alert", "no certificate");
     assert_logged(
         &m.gw,

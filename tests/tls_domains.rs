@@ -11,109 +11,30 @@
 //! drop; everything is on 127.0.0.1.
 
 mod common;
+mod pki;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use pki::{
+    describe_io, gen_certs, is_timeout, legacy_client_hello, load_certs, make_key_and_csr, openssl,
+    tcp_connect, tls_handshake, TempDir,
+};
+use rustls::pki_types::ServerName;
 use rustls::{
-    ClientConfig, ClientConnection, HandshakeKind, ProtocolVersion, RootCertStore, StreamOwned,
+    ClientConfig, ClientConnection, HandshakeKind, ProtocolVersion, StreamOwned,
     SupportedProtocolVersion,
 };
 
 // ---------------------------------------------------------------------------------------
-// Temp dirs and certificates
+// Certificates (tests/pki: temp dirs, certs/gen.sh, loading) and client configs
 // ---------------------------------------------------------------------------------------
-
-/// A directory under the target's test scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static SEQ: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-            "tls-domains-{tag}-{}-{nanos}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// Absolute path as text, for YAML configs and command lines.
-    fn p(&self, name: &str) -> String {
-        self.path(name).display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `certs/gen.sh DIR`: ca, server (localhost, api.localhost, *.partners.localhost,
-/// 127.0.0.1), partner-ca, partner (CN=acme), other-ca, stranger.
-fn gen_certs(tag: &str) -> TempDir {
-    let dir = TempDir::new(tag);
-    let script = manifest_dir().join("certs").join("gen.sh");
-    let out = Command::new(&script)
-        .arg(&dir.0)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "certs/gen.sh failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for f in [
-        "ca.pem",
-        "server.pem",
-        "server.key",
-        "partner.pem",
-        "stranger.pem",
-    ] {
-        assert!(dir.path(f).exists(), "certs/gen.sh did not write {f}");
-    }
-    dir
-}
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn load_certs(path: &Path) -> Vec<CertificateDer<'static>> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
-        .collect::<Result<_, _>>()
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()));
-    assert!(!certs.is_empty(), "no certificate in {}", path.display());
-    certs
-}
-
-fn load_key(path: &Path) -> PrivateKeyDer<'static> {
-    let pem = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    rustls_pemfile::private_key(&mut &pem[..])
-        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
-        .unwrap_or_else(|| panic!("no key in {}", path.display()))
-}
 
 /// DER of the first certificate in a PEM file.
 fn leaf_der(path: &Path) -> Vec<u8> {
@@ -130,50 +51,12 @@ fn client_config(
     client: Option<(PathBuf, PathBuf)>,
     versions: &[&'static SupportedProtocolVersion],
 ) -> Arc<ClientConfig> {
-    client_config_alpn(cas, client, versions, &[b"http/1.1"])
-}
-
-fn client_config_alpn(
-    cas: &[PathBuf],
-    client: Option<(PathBuf, PathBuf)>,
-    versions: &[&'static SupportedProtocolVersion],
-    alpn: &[&[u8]],
-) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for ca in cas {
-        for c in load_certs(ca) {
-            roots.add(c).expect("add CA");
-        }
-    }
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(versions)
-        .expect("protocol versions")
-        .with_root_certificates(roots);
-    let mut config = match client {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(load_certs(&cert), load_key(&key))
-            .expect("client certificate"),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
+    pki::client_config(cas, client, versions, &[b"http/1.1"])
 }
 
 // ---------------------------------------------------------------------------------------
 // A blocking TLS client
 // ---------------------------------------------------------------------------------------
-
-fn is_timeout(kind: ErrorKind) -> bool {
-    kind == ErrorKind::WouldBlock || kind == ErrorKind::TimedOut
-}
-
-fn describe_io(what: &str, e: &std::io::Error) -> String {
-    if is_timeout(e.kind()) {
-        format!("TIMEOUT during {what}: {e}")
-    } else {
-        format!("{what}: {e} ({:?})", e.kind())
-    }
-}
 
 struct Tls {
     s: StreamOwned<ClientConnection, TcpStream>,
@@ -184,26 +67,14 @@ struct Tls {
 /// Connect to 127.0.0.1:`port` and run the handshake. `sni: None` connects by IP (rustls
 /// then sends no SNI). `Err` says why the handshake failed (`TIMEOUT` when it hung).
 fn tls_connect(port: u16, config: &Arc<ClientConfig>, sni: Option<&str>) -> Result<Tls, String> {
-    let mut sock = TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("tcp connect 127.0.0.1:{port}: {e}"));
-    sock.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    sock.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let sock = tcp_connect(port, IO_TIMEOUT);
     let _ = sock.set_nodelay(true);
     let name = match sni {
         Some(n) => ServerName::try_from(n.to_string()).expect("server name"),
         None => ServerName::IpAddress(Ipv4Addr::LOCALHOST.into()),
     };
-    let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| format!("{e}"))?;
-    let deadline = Instant::now() + IO_TIMEOUT * 2;
-    while conn.is_handshaking() {
-        if Instant::now() > deadline {
-            return Err("TIMEOUT: handshake did not finish".into());
-        }
-        conn.complete_io(&mut sock)
-            .map_err(|e| describe_io("handshake", &e))?;
-    }
     Ok(Tls {
-        s: StreamOwned::new(conn, sock),
+        s: tls_handshake(sock, config, name, IO_TIMEOUT * 2)?,
         buf: Vec::new(),
         eof: false,
     })
@@ -385,14 +256,6 @@ fn domain(name: &str, certs: &TempDir, extra: &str, mappings: &[(&str, &str, &st
             &format!("      - base_path: '{base}'\n        api: {api}\n        stage: '{stage}'\n");
     }
     out
-}
-
-fn run_tollgate(args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"))
 }
 
 /// Fail (never skip) when a tool the test needs is missing: `make test` installs it
@@ -798,46 +661,6 @@ custom_domains:
 // 4. Security policies, legacy versions, ALPN
 // ---------------------------------------------------------------------------------------
 
-/// A ClientHello for a pre-1.2 protocol (`version` 0x0301 or 0x0302), without the
-/// supported_versions extension, with SNI `sni`, and (`sig_algs`) with a TLS 1.2-style
-/// signature_algorithms extension, which real 1.0/1.1 clients do not send.
-fn legacy_client_hello(version: u16, sni: &str, sig_algs: bool) -> Vec<u8> {
-    let mut body = Vec::new();
-    body.extend_from_slice(&version.to_be_bytes());
-    body.extend_from_slice(&[0x42; 32]);
-    body.push(0); // session id
-    let suites: [u16; 4] = [0xc009, 0xc013, 0x002f, 0x0035];
-    body.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
-    for s in suites {
-        body.extend_from_slice(&s.to_be_bytes());
-    }
-    body.extend_from_slice(&[1, 0]); // null compression
-    let name = sni.as_bytes();
-    let mut sn = Vec::new();
-    sn.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-    sn.push(0);
-    sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    sn.extend_from_slice(name);
-    let mut ext = Vec::new();
-    ext.extend_from_slice(&[0, 0]);
-    ext.extend_from_slice(&(sn.len() as u16).to_be_bytes());
-    ext.extend_from_slice(&sn);
-    ext.extend_from_slice(&[0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x17]); // groups
-    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]); // point formats
-    if sig_algs {
-        ext.extend_from_slice(&[0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x08, 0x04]);
-    }
-    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    body.extend_from_slice(&ext);
-    let mut hs = vec![1u8];
-    hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    hs.extend_from_slice(&body);
-    let mut rec = vec![0x16, 0x03, 0x01];
-    rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-    rec.extend_from_slice(&hs);
-    rec
-}
-
 /// Send a legacy ClientHello and return what the server answered before closing.
 fn legacy_hello_answer(port: u16, version: u16, sig_algs: bool) -> Vec<u8> {
     let mut sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -917,10 +740,10 @@ custom_domains:
     assert_eq!(r.status, 200);
 
     // ALPN: http/1.1 is chosen over h2; without ALPN the handshake still works.
-    let alpn = client_config_alpn(cas, None, BOTH, &[b"h2", b"http/1.1"]);
+    let alpn = pki::client_config(cas, None, BOTH, &[b"h2", b"http/1.1"]);
     let c = tls_connect(port, &alpn, Some("api.localhost")).expect("ALPN handshake");
     assert_eq!(c.alpn().as_deref(), Some(&b"http/1.1"[..]));
-    let no_alpn = client_config_alpn(cas, None, BOTH, &[]);
+    let no_alpn = pki::client_config(cas, None, BOTH, &[]);
     let mut c = tls_connect(port, &no_alpn, Some("api.localhost")).expect("no ALPN");
     assert_eq!(c.alpn(), None);
     assert_eq!(
@@ -928,7 +751,7 @@ custom_domains:
         200
     );
     // A client offering only h2 cannot agree on a protocol.
-    let h2 = client_config_alpn(cas, None, BOTH, &[b"h2"]);
+    let h2 = pki::client_config(cas, None, BOTH, &[b"h2"]);
     assert_handshake_refused(
         tls_connect(port, &h2, Some("api.localhost")),
         "h2-only ALPN",
@@ -1501,20 +1324,6 @@ custom_domains:
 // 7. Expired (and not yet valid) certificates
 // ---------------------------------------------------------------------------------------
 
-fn openssl_in(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `name.pem` / `name.key`: a self-signed certificate valid from `start` to `end`
 /// (`YYYYMMDDhhmmssZ`), via `openssl ca` (OpenSSL 3.0's req/x509 cannot backdate).
 fn dated_cert(dir: &Path, name: &str, cn: &str, start: &str, end: &str) {
@@ -1534,26 +1343,8 @@ fn dated_cert(dir: &Path, name: &str, cn: &str, start: &str, end: &str) {
         format!("{name}.csr"),
         format!("{name}.pem"),
     );
-    let subj = format!("/CN={cn}");
-    openssl_in(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subj,
-        ],
-    );
-    openssl_in(
+    make_key_and_csr(dir, name, &format!("/CN={cn}"));
+    openssl(
         dir,
         &[
             "ca",

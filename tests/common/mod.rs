@@ -10,7 +10,7 @@
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,15 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tollgate")
+}
+
+/// Run `tollgate ARGS` (stdin empty) to completion: its output.
+pub fn run_tollgate(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run tollgate {args:?}: {e}"))
 }
 
 /// Run `tollgate ARGS`: (exit code, stdout, stderr).
@@ -90,14 +99,21 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// `tollgate ARGS`.
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(bin())
+        Proc::spawn_program(name, bin(), args)
+    }
+
+    /// Any program (e.g. a wrapper that execs `tollgate`; the pid is the wrapper's, which
+    /// becomes tollgate's when it execs).
+    pub fn spawn_program(name: &str, program: &str, args: &[&str]) -> Proc {
+        let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {} {args:?}: {e}", bin()));
+            .unwrap_or_else(|e| panic!("spawn {program} {args:?}: {e}"));
         let stdout = child.stdout.take().expect("stdout piped");
         let stderr = child.stderr.take().expect("stderr piped");
         let (tx, rx) = channel();
@@ -1066,6 +1082,22 @@ impl Drop for ScriptedUpstream {
     }
 }
 
+/// The first complete request in `buf` (head and Content-Length body), removed from it;
+/// `None` while it is incomplete.
+fn take_request(buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let end = find_subslice(buf, b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+    let body_len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    if buf.len() < end + 4 + body_len {
+        return None;
+    }
+    Some(buf.drain(..end + 4 + body_len).collect())
+}
+
 fn scripted_conn(
     mut stream: TcpStream,
     response: &[u8],
@@ -1083,17 +1115,7 @@ fn scripted_conn(
     let mut chunk = [0u8; 16384];
     while !stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(20) {
         // Answer every complete request in the buffer.
-        while let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let body_len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() < end + 4 + body_len {
-                break;
-            }
-            let request: Vec<u8> = buf.drain(..end + 4 + body_len).collect();
+        while let Some(request) = take_request(&mut buf) {
             requests
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -1144,7 +1166,13 @@ impl Gateway {
             workers_s.as_str(),
         ];
         args.extend_from_slice(extra);
-        let mut proc = Proc::spawn("gateway", &args);
+        let proc = Proc::spawn("gateway", &args);
+        Gateway::ready(proc, config, yaml, workers, "gateway")
+    }
+
+    /// Wait (up to START_TIMEOUT) until `proc`, a starting `tollgate run`, printed its
+    /// listening lines and `ready`; `what` names it in the failure message.
+    fn ready(mut proc: Proc, config: TempFile, yaml: &str, workers: usize, what: &str) -> Gateway {
         let deadline = Instant::now() + START_TIMEOUT;
         let mut ports = Vec::new();
         loop {
@@ -1164,7 +1192,7 @@ impl Gateway {
                     }
                 }
                 None => panic!(
-                    "gateway did not become ready; stdout {:?}, stderr:\n{}\nconfig:\n{yaml}",
+                    "{what} did not become ready; stdout {:?}, stderr:\n{}\nconfig:\n{yaml}",
                     proc.stdout_lines(),
                     proc.stderr()
                 ),
@@ -1287,17 +1315,7 @@ fn held_conn(mut stream: TcpStream, st: &HeldState) {
     let mut pending = 0usize;
     let mut chunk = [0u8; 16384];
     while !st.stop.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(60) {
-        while let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let body_len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            if buf.len() < end + 4 + body_len {
-                break;
-            }
-            let request: Vec<u8> = buf.drain(..end + 4 + body_len).collect();
+        while let Some(request) = take_request(&mut buf) {
             st.requests
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -1353,59 +1371,6 @@ impl Proc {
     }
 }
 
-impl Proc {
-    /// Like [`Proc::spawn`], for any program (e.g. a wrapper that execs `tollgate`; the pid is
-    /// the wrapper's, which becomes tollgate's when it execs).
-    pub fn spawn_program(name: &str, program: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {program} {args:?}: {e}"));
-        let stdout = child.stdout.take().expect("stdout piped");
-        let stderr = child.stderr.take().expect("stderr piped");
-        let (tx, rx) = channel();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let seen2 = seen.clone();
-        let out_reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                seen2
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(line.clone());
-                let _ = tx.send(line);
-            }
-        });
-        let err_buf = Arc::new(Mutex::new(Vec::new()));
-        let err_buf2 = err_buf.clone();
-        let err_reader = std::thread::spawn(move || {
-            let mut stderr = stderr;
-            let mut chunk = [0u8; 4096];
-            loop {
-                match stderr.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => err_buf2
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .extend_from_slice(&chunk[..n]),
-                }
-            }
-        });
-        Proc {
-            name: name.to_string(),
-            child,
-            lines: rx,
-            stdout_seen: seen,
-            stderr: err_buf,
-            readers: vec![out_reader, err_reader],
-            exited: None,
-        }
-    }
-}
-
 impl Gateway {
     /// `WRAPPER... tollgate run --config FILE --workers N`: the wrapper must exec its
     /// arguments (e.g. `unshare -m sh -c '...; exec "$@"'`).
@@ -1422,40 +1387,36 @@ impl Gateway {
             "--workers",
             workers_s.as_str(),
         ]);
-        let mut proc = Proc::spawn_program("gateway", wrapper[0], &args);
-        let deadline = Instant::now() + START_TIMEOUT;
-        let mut ports = Vec::new();
-        loop {
-            match proc.next_line(deadline) {
-                Some(line) => {
-                    if let Some(rest) = line.strip_prefix("tollgate: listening ") {
-                        let (name, url) = rest
-                            .split_once(' ')
-                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
-                        let addr = url
-                            .strip_prefix("https://")
-                            .or_else(|| url.strip_prefix("http://"))
-                            .unwrap_or_else(|| panic!("bad listening line {line:?}"));
-                        ports.push((name.to_string(), parse_port(addr)));
-                    } else if line.starts_with("tollgate: ready with ") {
-                        break;
-                    }
-                }
-                None => panic!(
-                    "wrapped gateway did not become ready; stdout {:?}, stderr:\n{}\nconfig:\n{yaml}",
-                    proc.stdout_lines(),
-                    proc.stderr()
-                ),
-            }
-        }
-        assert!(!ports.is_empty(), "gateway printed no listening line");
-        let port = ports[0].1;
-        Gateway {
-            proc,
-            ports,
-            port,
-            workers,
-            config,
-        }
+        let proc = Proc::spawn_program("gateway", wrapper[0], &args);
+        Gateway::ready(proc, config, yaml, workers, "wrapped gateway")
     }
+}
+
+// ---- scripted-upstream config (core_upstream, probe_response)
+
+/// A config with one listener `public` whose API `u` proxies `ANY /up/{proxy+}` to a raw
+/// upstream on 127.0.0.1:`up_port` (2 s timeout) and answers `GET /mock` itself, on stage
+/// `prod`; `extra_routes` (YAML route items at the routes' indentation) follow those two.
+pub fn scripted_upstream_config(up_port: u16, extra_routes: &str) -> String {
+    format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: u
+apis:
+  - id: u
+    routes:
+      - route: ANY /up/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://127.0.0.1:{up_port}/{{proxy}}
+          timeout: 2s
+      - route: GET /mock
+        integration:
+          type: MOCK
+          body: mocked
+{extra_routes}    stages:
+      - name: prod
+"
+    )
 }
