@@ -47,10 +47,21 @@ impl UpstreamHead {
             .collect()
     }
 
-    /// Names of every field that reads as `name` once `_` is read as `-` and case ignored
-    /// (what a CGI/WSGI server merges into one `HTTP_...` variable).
+    /// Names of every field that reads as `name` once case is ignored and any punctuation
+    /// (`_`, `.`, `!`, ...) is read as `-` (what a CGI/WSGI/PHP server merges into one
+    /// `HTTP_...` variable).
     fn variants(&self, name: &str) -> Vec<String> {
-        let norm = |s: &str| s.replace('_', "-").to_ascii_lowercase();
+        let norm = |s: &str| {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect::<String>()
+        };
         self.headers
             .iter()
             .filter(|(n, _)| norm(n) == norm(name))
@@ -267,6 +278,11 @@ fn dot_segments_behind_encoded_separators_are_400() {
         "/prod/items/%2e%2e%5Cadmin",
         "/prod/r/x%2f..%2fadmin",
         "/prod/r/..%2F",
+        // Servlet containers strip `;params` before resolving dot segments.
+        "/prod/items/..;/public",
+        "/prod/r/a/..;/..;/admin",
+        "/prod/r/%2e%2e;x=1/admin",
+        "/prod/r/.;/admin",
     ] {
         assert_target_refused_400(&gw, &up, target);
     }
@@ -435,8 +451,11 @@ fn tls_request(port: u16, config: &Arc<ClientConfig>, host: &str, request: &[u8]
     }
 }
 
-/// Spoofed certificate headers: exact names, other cases, underscores.
+/// Spoofed certificate headers: exact names, other cases, underscores, other punctuation
+/// (PHP reads `.` as `_` too).
 const SPOOF: &[(&str, &str)] = &[
+    ("x.client.cert.subject", "CN=evil"),
+    ("x!client!cert~issuer", "CN=evil CA"),
     ("x-client-cert-subject", "CN=evil"),
     ("X-Client-Cert-Issuer", "CN=evil CA"),
     ("x_client_cert_subject", "CN=evil"),

@@ -232,7 +232,7 @@ fn build_domain(
                             format!("`{h}` is not a valid header name"),
                         );
                     } else if let Some(own) = GATEWAY_HEADERS.iter().find(|g| {
-                        crate::http::head::same_name_modulo_underscore(h.as_bytes(), g.as_bytes())
+                        crate::http::head::same_name_modulo_punctuation(h.as_bytes(), g.as_bytes())
                     }) {
                         // Forwarded names are dropped from every request on every listener:
                         // one of these would break framing, routing or API keys everywhere.

@@ -184,12 +184,17 @@ pub fn connection_lists<'a>(
         .any(|(n, v)| n.eq_ignore_ascii_case(b"connection") && lists_token(v, name))
 }
 
-/// Do two header names read alike once ASCII case is ignored and `_` is read as `-` (as CGI
-/// and WSGI servers do when they turn both into `HTTP_X_NAME`)?
-pub fn same_name_modulo_underscore(a: &[u8], b: &[u8]) -> bool {
-    let norm = |c: &u8| match c {
-        b'_' => b'-',
-        c => c.to_ascii_lowercase(),
+/// Do two header names read alike once ASCII case is ignored and every byte other than a
+/// letter or digit is read as `-`? CGI and WSGI servers turn `-` and `_` into `_`
+/// (`HTTP_X_NAME`), and PHP also `.` and more, so names equal up to such punctuation reach
+/// an application as one variable.
+pub fn same_name_modulo_punctuation(a: &[u8], b: &[u8]) -> bool {
+    let norm = |c: &u8| {
+        if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            b'-'
+        }
     };
     a.len() == b.len() && a.iter().map(norm).eq(b.iter().map(norm))
 }
@@ -251,16 +256,21 @@ mod tests {
         assert!(!lists_token(b"ab", b"a"));
         let fields: [(&[u8], &[u8]); 2] = [(b"Connection", b"close"), (b"Connection", b"X-Secret")];
         assert!(connection_lists(fields, b"x-secret"));
-        assert!(same_name_modulo_underscore(
+        assert!(same_name_modulo_punctuation(
             b"X_Client_Cert-Subject",
             b"x-client-cert-subject"
         ));
-        assert!(same_name_modulo_underscore(b"x-a", b"X_A"));
-        assert!(!same_name_modulo_underscore(
+        assert!(same_name_modulo_punctuation(b"x-a", b"X_A"));
+        assert!(!same_name_modulo_punctuation(
             b"x-client-cert-subjec",
             b"x-client-cert-subject"
         ));
-        assert!(!same_name_modulo_underscore(b"x.a", b"x-a"));
+        assert!(same_name_modulo_punctuation(b"x.a", b"x-a"));
+        assert!(same_name_modulo_punctuation(
+            b"x.client!cert~subject",
+            b"x-client-cert-subject"
+        ));
+        assert!(!same_name_modulo_punctuation(b"xa", b"x-a"));
         assert!(!connection_lists(
             [(&b"X-Secret"[..], &b"x"[..])],
             b"x-secret"

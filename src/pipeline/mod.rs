@@ -61,7 +61,7 @@ pub fn drop_reserved_headers(snapshot: &crate::config::Snapshot, conn: &mut Clie
         (underscores && name.contains(&b'_'))
             || reserved
                 .iter()
-                .any(|r| crate::http::head::same_name_modulo_underscore(name, r.as_bytes()))
+                .any(|r| crate::http::head::same_name_modulo_punctuation(name, r.as_bytes()))
     });
 }
 

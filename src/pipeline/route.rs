@@ -176,6 +176,8 @@ fn choose_domain(
 /// Does the path hold a `.` or `..` segment, literally or percent-encoded (`%2e`)? Segments
 /// end at `/` and also at `\`, `%2f` and `%5c` (either case): an upstream that decodes the
 /// path, or reads `\` as `/` as browsers' URL parsers do, would see those as separators.
+/// A segment's name ends at `;` (or `%3b`): servlet containers strip `;params` before
+/// resolving dot segments, so `..;` and `..;jsessionid=x` are dot segments too.
 fn has_dot_segment(path: &[u8]) -> bool {
     let escape = |i: usize, hi: u8, lo: u8| {
         path.get(i) == Some(&b'%')
@@ -184,6 +186,8 @@ fn has_dot_segment(path: &[u8]) -> bool {
     };
     let mut dots = 0usize;
     let mut other = false;
+    // Past a `;` in this segment: path parameters, not part of its name.
+    let mut params = false;
     let mut i = 0;
     loop {
         let separator = if i >= path.len() || path[i] == b'/' || path[i] == b'\\' {
@@ -203,7 +207,17 @@ fn has_dot_segment(path: &[u8]) -> bool {
                 }
                 dots = 0;
                 other = false;
+                params = false;
                 i += step;
+            }
+            None if params => i += 1,
+            None if path[i] == b';' => {
+                params = true;
+                i += 1;
+            }
+            None if escape(i, b'3', b'b') => {
+                params = true;
+                i += 3;
             }
             None if path[i] == b'.' => {
                 dots += 1;
@@ -243,6 +257,11 @@ mod tests {
             "/a/x%5c.%5cy",
             "/a\\..\\b",
             "/.",
+            "/a/..;/b",
+            "/a/..;",
+            "/a/.;x=1/b",
+            "/a/..;jsessionid=1%2fadmin",
+            "/a/%2e%2e%3b/b",
         ] {
             assert!(has_dot_segment(p.as_bytes()), "{p}");
         }
@@ -261,6 +280,9 @@ mod tests {
             "/a/..x%5c",
             "/a/%2",
             "/a/%",
+            "/a/..x;/b",
+            "/a/x;..",
+            "/a/;../b",
             "",
         ] {
             assert!(!has_dot_segment(p.as_bytes()), "{p}");
