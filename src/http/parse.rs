@@ -56,22 +56,27 @@ pub fn parse_request_head(
     let window = &buf[..buf.len().min(limit)];
 
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
-    let mut later = [httparse::EMPTY_HEADER; HEADER_SLOTS];
-    let mut req = httparse::Request::new(&mut slots);
-    let parsed = match req.parse(window) {
-        Ok(httparse::Status::Complete(n)) => match (req.method, req.path, req.version) {
-            (Some(m), Some(t), Some(v)) => Some((m, t, v, &*req.headers, n)),
-            _ => return Err(ErrorKind::BadRequest),
-        },
-        Ok(httparse::Status::Partial) => None,
-        Err(httparse::Error::TooManyHeaders) => return Err(ErrorKind::HeadersTooLarge),
-        // httparse knows only 1.0 and 1.1; a later HTTP/1.x is served as 1.1.
-        Err(httparse::Error::Version) => {
-            parse_later_minor(window, &mut later)?.map(|(m, t, headers, n)| (m, t, 1, headers, n))
+    // (method, target, minor version, header count, head length); the fields are in `slots`.
+    let parsed = {
+        let mut req = httparse::Request::new(&mut slots);
+        match req.parse(window) {
+            Ok(httparse::Status::Complete(n)) => match (req.method, req.path, req.version) {
+                (Some(m), Some(t), Some(v)) => Some(Some((m, t, v, req.headers.len(), n))),
+                _ => return Err(ErrorKind::BadRequest),
+            },
+            Ok(httparse::Status::Partial) => Some(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(ErrorKind::HeadersTooLarge),
+            // httparse knows only 1.0 and 1.1; a later HTTP/1.x is served as 1.1 (below,
+            // reusing the same slots, so the common path initialises one array).
+            Err(httparse::Error::Version) => None,
+            Err(_) => return Err(ErrorKind::BadRequest),
         }
-        Err(_) => return Err(ErrorKind::BadRequest),
     };
-    let Some((method, target, version, headers, head_len)) = parsed else {
+    let parsed = match parsed {
+        Some(p) => p,
+        None => parse_later_minor(window, &mut slots)?.map(|(m, t, count, n)| (m, t, 1, count, n)),
+    };
+    let Some((method, target, version, count, head_len)) = parsed else {
         // Incomplete within the window: either wait for more or the head is too big.
         return if buf.len() >= limit {
             Err(ErrorKind::HeadersTooLarge)
@@ -79,6 +84,7 @@ pub fn parse_request_head(
             Ok(false)
         };
     };
+    let headers = &slots[..count];
     if headers.len() > limits.max_headers {
         return Err(ErrorKind::HeadersTooLarge);
     }
@@ -186,11 +192,11 @@ pub fn parse_request_head(
 /// `Error::Version` after it accepted the method, one SP and the target, so only the version
 /// and the line end are checked here; the header section goes through httparse's own header
 /// parser. `Ok(None)`: incomplete. Other versions (`HTTP/2.0`, `HTTP/1.10`, ...) are 400.
-#[allow(clippy::type_complexity)]
-fn parse_later_minor<'b, 'h>(
+/// Returns (method, target, header count, head length); the fields are in `slots`.
+fn parse_later_minor<'b>(
     window: &'b [u8],
-    slots: &'h mut [httparse::Header<'b>],
-) -> Result<Option<(&'b str, &'b str, &'h [httparse::Header<'b>], usize)>, ErrorKind> {
+    slots: &mut [httparse::Header<'b>],
+) -> Result<Option<(&'b str, &'b str, usize, usize)>, ErrorKind> {
     // httparse skips empty lines before the request line.
     let start = window
         .iter()
@@ -223,7 +229,7 @@ fn parse_later_minor<'b, 'h>(
     let headers_at = start + sp2 + 1 + eol;
     match httparse::parse_headers(&window[headers_at..], slots) {
         Ok(httparse::Status::Complete((n, headers))) => {
-            Ok(Some((method, target, headers, headers_at + n)))
+            Ok(Some((method, target, headers.len(), headers_at + n)))
         }
         Ok(httparse::Status::Partial) => Ok(None),
         Err(httparse::Error::TooManyHeaders) => Err(ErrorKind::HeadersTooLarge),
