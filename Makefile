@@ -6,7 +6,7 @@ BIN          := target/release/tollgate
 
 PROBES := probe_framing probe_request probe_response probe_tls probe_config probe_behaviour probe_lifecycle
 
-.PHONY: all build run test test-deps probes check lint fmt bench perf perf-cache certs clean
+.PHONY: all build run test test-deps probes check lint fmt bench perf perf-cache perf-instructions certs clean
 
 all: build
 
@@ -68,6 +68,10 @@ perf: build
 # Stage cache hits vs proxied requests, and vs nginx proxy_cache (perf/cache.sh).
 perf-cache: build
 	perf/cache.sh
+
+# User-space instructions per proxied request under callgrind (perf/instructions.sh).
+perf-instructions: build
+	perf/instructions.sh
 
 clean:
 	$(CARGO) clean
