@@ -25,7 +25,8 @@ pub struct Snapshot {
     pub apis_by_id: AHashMap<String, usize>,
     /// Private upstreams; `HttpProxyIntegration::target_group` indexes this.
     pub target_groups: Vec<Arc<TargetGroup>>,
-    /// Custom domain names; `ListenerTls::default_domain` and TLS connections index this.
+    /// Custom domain names; `ListenerTls::default_domain` indexes this (TLS connections
+    /// keep their handshake's domain itself: positions change across reloads).
     pub domains: Vec<Arc<CustomDomain>>,
     /// Every rate limit (token bucket) in the file; `RateLimitId`s index this. Index 0 is
     /// the account-level throttle.

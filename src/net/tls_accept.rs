@@ -13,8 +13,12 @@
 //! (`runtime::shared::mtls_session_cache`), so after a trust change the client falls back
 //! to a full handshake and is refused with a TLS alert. Refused client certificates are
 //! logged as API Gateway words them: "Access denied. Reason: ...".
+//!
+//! A connection keeps its handshake's domain itself, never its position in the domain
+//! list, which a reload may reorder.
 
 use std::io;
+use std::sync::Arc;
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -24,7 +28,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::server::Acceptor;
 use rustls::{HandshakeKind, ServerConnection};
 
-use crate::config::snapshot::ListenerTls;
+use crate::config::snapshot::{CustomDomain, ListenerTls};
 use crate::config::Snapshot;
 use crate::net::tls_io::TlsStream;
 use crate::net::x509::{self, CertInfo};
@@ -35,12 +39,22 @@ const MAX_HELLO: usize = 16 * 1024;
 /// What the handshake established, kept with the connection.
 #[derive(Debug)]
 pub struct TlsInfo {
-    /// The custom domain (index into `Snapshot::domains`) whose certificate was used.
-    pub domain: usize,
+    /// The custom domain whose certificate the handshake used. Requests match it to the
+    /// current configuration's domains by name (`is_for`), never by position: a reload may
+    /// reorder, add or remove domains.
+    pub domain: Arc<CustomDomain>,
     /// The SNI name the client sent, if any (lowercase).
     pub sni: Option<Box<str>>,
     /// The verified client certificate (mutual TLS), if one was presented.
     pub client_cert: Option<Box<CertInfo>>,
+}
+
+impl TlsInfo {
+    /// Whether `d`, a domain of the configuration a request runs on, is this connection's
+    /// handshake domain: the same one, or the one with its name after a reload.
+    pub fn is_for(&self, d: &CustomDomain) -> bool {
+        std::ptr::eq(&*self.domain, d) || self.domain.name.eq_ignore_ascii_case(&d.name)
+    }
 }
 
 /// TLS alert descriptions the acceptor sends itself (RFC 8446 section 6).
@@ -69,7 +83,7 @@ fn is_legacy_hello(buf: &[u8]) -> bool {
 /// handshake timeout).
 pub async fn accept(
     mut tcp: TcpStream,
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     tls: &ListenerTls,
 ) -> io::Result<(TlsStream<ServerConnection>, TlsInfo)> {
     let mut acceptor = Acceptor::default();
@@ -145,15 +159,17 @@ pub async fn accept(
                                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
                                 .and_then(refusal_reason)
                             {
-                                log_refusal(&d.name, peer, reason, false);
+                                log_refusal(&d.name, peer, reason, "");
                             }
                         }
                         return Err(e);
                     }
                 };
-                if let Some(verifier) = &d.client_verifier {
-                    if let Err(reason) = recheck_resumed(stream.get_ref(), verifier.as_ref(), d) {
-                        log_refusal(&d.name, peer, reason, true);
+                if d.client_verifier.is_some()
+                    && stream.get_ref().handshake_kind() == Some(HandshakeKind::Resumed)
+                {
+                    if let Err(reason) = verify_stored_chain(stream.get_ref(), d) {
+                        log_refusal(&d.name, peer, reason, " (resumed session)");
                         // The handshake is over, so no alert can name the reason: close
                         // cleanly before reading any request.
                         let _ = stream.shutdown().await;
@@ -172,7 +188,7 @@ pub async fn accept(
                 return Ok((
                     stream,
                     TlsInfo {
-                        domain,
+                        domain: d.clone(),
                         sni,
                         client_cert,
                     },
@@ -194,23 +210,22 @@ pub async fn accept(
     }
 }
 
-/// On a mutual-TLS domain, a resumed session is served only if the chain stored with it
-/// still verifies against the domain's current truststore and CRL at the current time (a
-/// full handshake ran the same verifier inside rustls). `Err` is the refusal reason.
-fn recheck_resumed(
-    conn: &ServerConnection,
-    verifier: &dyn ClientCertVerifier,
-    d: &crate::config::snapshot::CustomDomain,
-) -> Result<(), &'static str> {
-    if conn.handshake_kind() != Some(HandshakeKind::Resumed) {
+/// Whether the client certificate chain `conn` holds (or its absence) passes mutual TLS on
+/// domain `d` as it is configured now: verified with the domain's current truststore and
+/// CRL at the current time (a full handshake ran the same verifier inside rustls; a
+/// resumed session or an open connection did not). `Err` is the refusal reason.
+fn verify_stored_chain(conn: &ServerConnection, d: &CustomDomain) -> Result<(), &'static str> {
+    let Some(mtls) = &d.mtls else {
         return Ok(());
-    }
-    match conn.peer_certificates() {
-        Some([leaf, intermediates @ ..]) => verifier
+    };
+    let verifier: Option<&dyn ClientCertVerifier> = d.client_verifier.as_deref();
+    match (conn.peer_certificates(), verifier) {
+        (Some([leaf, intermediates @ ..]), Some(v)) => v
             .verify_client_cert(leaf, intermediates, UnixTime::now())
             .map(|_| ())
             .map_err(|e| refusal_reason(&e).unwrap_or("invalid client certificate")),
-        _ if d.mtls.as_ref().is_some_and(|m| m.required) => Err("No client certificate presented"),
+        (Some([_, ..]), None) => Err("invalid client certificate"),
+        _ if mtls.required => Err("No client certificate presented"),
         _ => Ok(()),
     }
 }
@@ -245,10 +260,10 @@ fn refusal_reason(e: &rustls::Error) -> Option<&'static str> {
 
 /// Log a refused client certificate on the log thread (never blocking the worker), at most
 /// a few lines per second per worker so a flood of bad handshakes cannot flood the log.
-fn log_refusal(domain: &str, peer: Option<std::net::SocketAddr>, reason: &str, resumed: bool) {
+/// `how` says on what, e.g. " (resumed session)", or "" for a full handshake.
+fn log_refusal(domain: &str, peer: Option<std::net::SocketAddr>, reason: &str, how: &str) {
     if let Some(suppressed) = crate::observe::log::allow_burst() {
         let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-        let how = if resumed { " (resumed session)" } else { "" };
         let more = if suppressed > 0 {
             format!(" ({suppressed} similar line(s) suppressed)")
         } else {
