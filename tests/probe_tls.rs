@@ -6,6 +6,10 @@
 //!   or revoked its serial by CRL, or after its certificate expired, is refused and nothing
 //!   reaches the upstream; unchanged trust still resumes (also across a reload); tickets on
 //!   mTLS domains stay small whatever chain the client presented.
+//! - Open connections across reloads (red-team findings 1 and 4): a connection stays on its
+//!   handshake domain when a reload reorders, adds or removes domains; one whose trust no
+//!   longer holds (CRL revocation, CA removed, domain switched to required mTLS) is refused
+//!   403 and closed on its next request, nothing forwarded; unchanged trust keeps serving.
 //! - close_notify before the gateway closes (`Connection: close`, HTTP/1.0, idle timeout);
 //!   `unrecognized_name` for an unknown SNI without a default domain; `protocol_version`
 //!   for TLS 1.0/1.1 hellos; ALPN `http/1.0`; refused client certificates logged with
@@ -957,7 +961,7 @@ fn refused_client_certificates_are_logged_with_the_reason() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Red-team finding 1: open connections across reloads
+// Red-team findings 1 and 4: open connections across reloads
 // ---------------------------------------------------------------------------------------
 
 const OPEN_HOST: &str = "open.partners.localhost";
@@ -1093,6 +1097,26 @@ fn nothing_forwarded_since(m: &MtlsGateway, before: usize, what: &str) {
     );
 }
 
+/// The next request on the open connection `c` after a trust change: 403
+/// `{"message":"Forbidden"}` with `Connection: close`, the connection then ends (with
+/// close_notify), nothing reaches the upstream, and the gateway logs
+/// `Access denied. Reason: <reason>`.
+#[track_caller]
+fn refused_on_open_connection(m: &MtlsGateway, c: &mut Tls, request: &[u8], reason: &str) {
+    let before = upstream_requests(&m.up);
+    let r = c
+        .request(request)
+        .unwrap_or_else(|e| panic!("no answer on the open connection: {e}"));
+    r.assert_gateway_error(403, "Forbidden", "ForbiddenException");
+    assert!(r.says_close(), "no Connection: close: {}", r.describe());
+    let rest = c
+        .read_to_close(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("the connection did not end with close_notify: {e}"));
+    assert!(rest.is_empty(), "more after the refusal: {rest:?}");
+    nothing_forwarded_since(m, before, "refused open connection");
+    assert_logged(&m.gw, &format!("Access denied. Reason: {reason}"));
+}
+
 /// Finding 1: a connection's handshake domain survives reloads by name, not by position.
 /// An anonymous connection made for the open domain gets 421 for the mTLS domain's Host
 /// before and after a reload that swaps the two domains (it was served 200 on the mTLS
@@ -1168,5 +1192,114 @@ fn domain_reorder_reload_keeps_connections_on_their_handshake_domain() {
     assert!(
         !String::from_utf8_lossy(&m.up.received()).contains("SECRET"),
         "the upstream got the anonymous request for the mTLS domain"
+    );
+}
+
+/// Finding 4: a verified connection already open when its serial is revoked by CRL
+/// (reload) gets 403 + close on its next request; nothing is forwarded.
+#[test]
+fn open_verified_connection_refused_after_its_serial_is_revoked() {
+    let m = mtls_gateway("open-crl", true, 2);
+    let mut c = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
+        .expect("verified handshake");
+    let head = served_on(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/before"),
+        "GET /before",
+    );
+    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+
+    partner_ca(&m.certs, &["-revoke", &m.certs.p("partner.pem")]);
+    gen_crl(&m.certs);
+    reload_and_wait(&m.gw, &m.pid_file, 1);
+    refused_on_open_connection(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/after"),
+        "certificate revoked",
+    );
+}
+
+/// Finding 4: a verified connection already open when its CA leaves the truststore
+/// (reload) gets 403 + close on its next request.
+#[test]
+fn open_verified_connection_refused_after_the_ca_leaves_the_truststore() {
+    let m = mtls_gateway("open-ca", false, 2);
+    let mut c = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
+        .expect("verified handshake");
+    served_on(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/before"),
+        "GET /before",
+    );
+    std::fs::copy(
+        m.certs.path("other-ca.pem"),
+        m.certs.path("live-truststore.pem"),
+    )
+    .expect("replace truststore");
+    reload_and_wait(&m.gw, &m.pid_file, 1);
+    refused_on_open_connection(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/after"),
+        "Could not find issuer for certificate",
+    );
+}
+
+/// Finding 4: an anonymous connection already open on a domain that a reload switches to
+/// required mutual TLS gets 403 + close on its next request.
+#[test]
+fn open_anonymous_connection_refused_after_its_domain_requires_mtls() {
+    let m = partners_gateway("open-to-mtls", &["mtls", "open"], false);
+    let anon_cfg = client_config(&[m.certs.path("ca.pem")], None, BOTH, &[b"http/1.1"]);
+    let mut c = tls_connect(m.gw.port, &anon_cfg, OPEN_HOST).expect("anonymous handshake");
+    served_on(
+        &m,
+        &mut c,
+        &get_on(OPEN_HOST, "/r/before"),
+        "GET /open/before",
+    );
+    rewrite_and_reload(
+        &m,
+        &partners_yaml(&m.certs, m.up.port, &["mtls", "open"], true),
+        1,
+    );
+    refused_on_open_connection(
+        &m,
+        &mut c,
+        &get_on(OPEN_HOST, "/r/after"),
+        "No client certificate presented",
+    );
+}
+
+/// Control for finding 4: reloads that keep trusting the client (same files; a truststore
+/// that gains another CA) keep the open verified connection serving, certificate forwarded.
+#[test]
+fn open_verified_connection_survives_reloads_that_keep_trusting_it() {
+    let m = mtls_gateway("open-keep", true, 2);
+    let mut c = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
+        .expect("verified handshake");
+    served_on(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/before"),
+        "GET /before",
+    );
+    reload_and_wait(&m.gw, &m.pid_file, 1);
+    let head = served_on(&m, &mut c, &get_on(MTLS_HOST, "/echo/same"), "GET /same");
+    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+    // Another CA joins the truststore: the trust changed, the client still verifies.
+    let mut both = std::fs::read(m.certs.path("partner-ca.pem")).expect("partner-ca.pem");
+    both.extend(std::fs::read(m.certs.path("other-ca.pem")).expect("other-ca.pem"));
+    std::fs::write(m.certs.path("live-truststore.pem"), both).expect("write truststore");
+    reload_and_wait(&m.gw, &m.pid_file, 2);
+    let head = served_on(&m, &mut c, &get_on(MTLS_HOST, "/echo/wider"), "GET /wider");
+    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+    assert!(
+        !m.gw.stderr().contains("Access denied"),
+        "{}",
+        m.gw.stderr()
     );
 }

@@ -190,6 +190,10 @@ pub struct CustomDomain {
     /// kept to re-verify the stored chain of a resumed session.
     pub client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
     pub mtls: Option<MtlsSettings>,
+    /// With mutual TLS, a fingerprint of its trust (mode, truststore, CRLs): a connection
+    /// verified under another one is re-verified before its next request
+    /// (`tls_accept::recheck`). `None` without mutual TLS.
+    pub trust: Option<[u8; 32]>,
     /// Longest base path first; `""` is the `(none)` mapping.
     pub mappings: Vec<BasePathMapping>,
     /// The certificate's notAfter (Unix seconds), for logs.

@@ -14,11 +14,15 @@
 //! to a full handshake and is refused with a TLS alert. Refused client certificates are
 //! logged as API Gateway words them: "Access denied. Reason: ...".
 //!
-//! A connection keeps its handshake's domain itself, never its position in the domain
-//! list, which a reload may reorder.
+//! Open connections and reloads: a connection keeps its handshake's domain itself (never a
+//! position in the domain list, which a reload may reorder) and the trust it was verified
+//! under. The first request that runs on a newer configuration re-checks it (`recheck`):
+//! when its domain's mutual-TLS trust changed, the chain it presented (or its absence) is
+//! verified again with the domain's current verifier at the current time, and a failure
+//! ends the connection with 403.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -41,12 +45,18 @@ const MAX_HELLO: usize = 16 * 1024;
 pub struct TlsInfo {
     /// The custom domain whose certificate the handshake used. Requests match it to the
     /// current configuration's domains by name (`is_for`), never by position: a reload may
-    /// reorder, add or remove domains.
+    /// reorder, add or remove domains. `recheck` replaces it with the current
+    /// configuration's domain of the same name.
     pub domain: Arc<CustomDomain>,
     /// The SNI name the client sent, if any (lowercase).
     pub sni: Option<Box<str>>,
     /// The verified client certificate (mutual TLS), if one was presented.
     pub client_cert: Option<Box<CertInfo>>,
+    /// The mutual-TLS trust (`CustomDomain::trust`) the connection was last verified under.
+    pub trust: Option<[u8; 32]>,
+    /// The configuration the connection was last checked against (`Weak`: it keeps the
+    /// allocation, so a later configuration cannot reuse its address).
+    pub checked: Weak<Snapshot>,
 }
 
 impl TlsInfo {
@@ -54,6 +64,12 @@ impl TlsInfo {
     /// handshake domain: the same one, or the one with its name after a reload.
     pub fn is_for(&self, d: &CustomDomain) -> bool {
         std::ptr::eq(&*self.domain, d) || self.domain.name.eq_ignore_ascii_case(&d.name)
+    }
+
+    /// Whether the connection was last checked against `snapshot` (then nothing changed
+    /// for it: one pointer comparison).
+    pub fn checked_against(&self, snapshot: &Arc<Snapshot>) -> bool {
+        std::ptr::eq(self.checked.as_ptr(), Arc::as_ptr(snapshot))
     }
 }
 
@@ -191,6 +207,8 @@ pub async fn accept(
                         domain: d.clone(),
                         sni,
                         client_cert,
+                        trust: d.trust,
+                        checked: Arc::downgrade(snapshot),
                     },
                 ));
             }
@@ -228,6 +246,51 @@ fn verify_stored_chain(conn: &ServerConnection, d: &CustomDomain) -> Result<(), 
         _ if mtls.required => Err("No client certificate presented"),
         _ => Ok(()),
     }
+}
+
+/// Re-check an open connection against `snapshot`, the configuration its next request runs
+/// on (call when `!tls.checked_against(snapshot)`). Its handshake domain is looked up by
+/// name; when that domain's mutual-TLS trust is not the one the connection was verified
+/// under, the connection's chain is verified again (`verify_stored_chain`) and the
+/// forwarded identity taken from it anew. `Err` is the refusal reason (logged here): the
+/// caller answers 403 and closes. A domain gone from the configuration leaves nothing to
+/// verify (requests then name no domain of this connection: 421).
+pub fn recheck(
+    tls: &mut TlsInfo,
+    conn: &ServerConnection,
+    snapshot: &Arc<Snapshot>,
+    peer: std::net::SocketAddr,
+) -> Result<(), &'static str> {
+    let current = snapshot.domains.iter().find(|d| tls.is_for(d));
+    if let Some(d) = current {
+        if d.trust != tls.trust {
+            if let Err(reason) = verify_stored_chain(conn, d) {
+                log_refusal(
+                    &d.name,
+                    Some(peer),
+                    reason,
+                    " (open connection, after a reload)",
+                );
+                return Err(reason);
+            }
+            tls.client_cert = match d.mtls {
+                Some(_) => conn
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .and_then(|leaf| x509::parse_certificate(leaf).ok())
+                    .map(Box::new),
+                None => None,
+            };
+            tls.trust = d.trust;
+        }
+        if !Arc::ptr_eq(&tls.domain, d) {
+            tls.domain = d.clone();
+        }
+    } else {
+        tls.trust = None;
+    }
+    tls.checked = Arc::downgrade(snapshot);
+    Ok(())
 }
 
 /// API Gateway's wording for why a client certificate was refused (its execution logs say

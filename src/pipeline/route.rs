@@ -8,6 +8,8 @@ use crate::config::snapshot::{ApiType, Route, Snapshot, Stage};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::Span;
 use crate::net::conn::ClientConn;
+use crate::net::stream::MaybeTls;
+use crate::net::tls_accept;
 use crate::routing::domain;
 use crate::routing::resource::{Match, PathParams};
 
@@ -119,6 +121,28 @@ pub fn resolve<'s>(
         canary: canary.is_some(),
         variables,
     })
+}
+
+/// Before anything else reads a request on a TLS connection: if it runs on another
+/// configuration than the one the connection was last checked against (one pointer
+/// comparison otherwise), re-check the connection there (`tls_accept::recheck`: its
+/// handshake domain by name, its client certificate against that domain's current
+/// mutual-TLS trust). A connection that no longer passes is answered 403 and closed.
+pub fn check_connection(
+    snapshot: &Arc<Snapshot>,
+    conn: &mut ClientConn,
+) -> Result<(), GatewayError> {
+    let Some(tls) = conn.tls.as_mut() else {
+        return Ok(());
+    };
+    if tls.checked_against(snapshot) {
+        return Ok(());
+    }
+    let MaybeTls::Tls(stream) = &conn.stream else {
+        return Ok(());
+    };
+    tls_accept::recheck(tls, stream.get_ref(), snapshot, conn.peer)
+        .map_err(|reason| GatewayError::with_source(ErrorKind::UntrustedConnection, reason))
 }
 
 /// The custom domain a request is for (its index in this configuration): on a TLS
