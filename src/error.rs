@@ -29,6 +29,10 @@ pub enum ErrorKind {
     CacheInvalidationDenied,
     /// The Host names another custom domain than the TLS connection's SNI (421).
     MisdirectedRequest,
+    /// An open TLS connection no longer passes its domain's mutual TLS after a reload
+    /// (its certificate revoked or untrusted, or none on a domain that now requires one):
+    /// 403 Forbidden like any unverified connection to an mTLS domain, connection closed.
+    UntrustedConnection,
     /// A token bucket at some throttling level is empty (429, with Retry-After).
     Throttled,
     /// The usage plan's quota for this period is used up (429).
@@ -91,6 +95,7 @@ impl GatewayError {
                 | ErrorKind::HeadersTooLarge
                 | ErrorKind::RequestTooLarge
                 | ErrorKind::RequestTimeout
+                | ErrorKind::UntrustedConnection
         )
     }
 }
@@ -157,7 +162,9 @@ impl GatewayResponse {
                 "Missing Authentication Token",
             ),
             ResourceNotFound => ("RESOURCE_NOT_FOUND", 404, "NotFoundException", "Not Found"),
-            Forbidden => ("ACCESS_DENIED", 403, "ForbiddenException", "Forbidden"),
+            Forbidden | UntrustedConnection => {
+                ("ACCESS_DENIED", 403, "ForbiddenException", "Forbidden")
+            }
             CacheInvalidationDenied => (
                 "ACCESS_DENIED",
                 403,
@@ -250,6 +257,11 @@ mod tests {
     #[test]
     fn framing_errors_close_the_connection() {
         assert!(GatewayError::new(ErrorKind::BadRequest).closes_connection());
+        assert!(GatewayError::new(ErrorKind::UntrustedConnection).closes_connection());
+        assert_eq!(
+            GatewayResponse::for_kind(ErrorKind::UntrustedConnection),
+            GatewayResponse::for_kind(ErrorKind::Forbidden)
+        );
         assert!(!GatewayError::new(ErrorKind::ResourceNotFound).closes_connection());
     }
 }

@@ -6,6 +6,10 @@
 //!   or revoked its serial by CRL, or after its certificate expired, is refused and nothing
 //!   reaches the upstream; unchanged trust still resumes (also across a reload); tickets on
 //!   mTLS domains stay small whatever chain the client presented.
+//! - Open connections across reloads (red-team findings 1 and 4): a connection stays on its
+//!   handshake domain when a reload reorders, adds or removes domains; one whose trust no
+//!   longer holds (CRL revocation, CA removed, domain switched to required mTLS) is refused
+//!   403 and closed on its next request, nothing forwarded; unchanged trust keeps serving.
 //! - close_notify before the gateway closes (`Connection: close`, HTTP/1.0, idle timeout);
 //!   `unrecognized_name` for an unknown SNI without a default domain; `protocol_version`
 //!   for TLS 1.0/1.1 hellos; ALPN `http/1.0`; refused client certificates logged with
@@ -953,5 +957,349 @@ fn refused_client_certificates_are_logged_with_the_reason() {
     assert!(
         line.contains(MTLS_HOST) && line.contains("127.0.0.1"),
         "the refusal line should name the domain and the client: {line}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Red-team findings 1 and 4: open connections across reloads
+// ---------------------------------------------------------------------------------------
+
+const OPEN_HOST: &str = "open.partners.localhost";
+
+/// A mutual-TLS block (required, truststore `live-truststore.pem`, optional CRL `crl.pem`)
+/// forwarding the subject and serial.
+fn mtls_block(certs: &TempDir, crl: bool) -> String {
+    let crl_line = if crl {
+        format!("      crl: '{}'\n", certs.p("crl.pem"))
+    } else {
+        String::new()
+    };
+    format!(
+        "    mtls:
+      truststore: '{}'
+{crl_line}      mode: required
+      forward_headers:
+        subject: x-client-cert-subject
+        serial: x-client-cert-serial
+",
+        certs.p("live-truststore.pem")
+    )
+}
+
+/// Two domains on one TLS listener: `mtls.partners.localhost` (required mTLS, API `secret`,
+/// proxied to `/secret/...`) and `open.partners.localhost` (API `partner`, proxied to
+/// `/open/...`; with `open_mtls` it requires mTLS too). `order` lists which of them (`"mtls"`,
+/// `"open"`, `"new"`: a third plain domain `new.partners.localhost`) appear, in that order.
+fn partners_yaml(certs: &TempDir, up_port: u16, order: &[&str], open_mtls: bool) -> String {
+    let mut domains = String::new();
+    for which in order {
+        domains.push_str(&match *which {
+            "mtls" => domain(MTLS_HOST, certs, &mtls_block(certs, false), "secret"),
+            "open" if open_mtls => domain(OPEN_HOST, certs, &mtls_block(certs, false), "partner"),
+            "open" => domain(OPEN_HOST, certs, "", "partner"),
+            "new" => domain("new.partners.localhost", certs, "", "partner"),
+            other => panic!("unknown domain {other}"),
+        });
+    }
+    format!(
+        "listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls: {{}}
+custom_domains:
+{domains}apis:
+  - id: secret
+    routes:
+      - route: ANY /r/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://127.0.0.1:{up_port}/secret/{{proxy}}
+    stages:
+      - name: prod
+  - id: partner
+    routes:
+      - route: ANY /r/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://127.0.0.1:{up_port}/open/{{proxy}}
+    stages:
+      - name: prod
+"
+    )
+}
+
+/// [`partners_yaml`] with `order` and `open_mtls`, two workers, a pid file for reloads.
+fn partners_gateway(tag: &str, order: &[&str], open_mtls: bool) -> MtlsGateway {
+    let certs = gen_certs(tag);
+    std::fs::copy(
+        certs.path("partner-ca.pem"),
+        certs.path("live-truststore.pem"),
+    )
+    .expect("copy truststore");
+    let up = CountingUpstream::start();
+    let run = TempDir::new(&format!("{tag}-run"));
+    let pid_file = run.p("gateway.pid");
+    let yaml = partners_yaml(&certs, up.port, order, open_mtls);
+    let gw = Gateway::start_with_args(&yaml, 2, &["--pid-file", &pid_file]);
+    assert!(
+        wait_until(Duration::from_secs(5), || Path::new(&pid_file).exists()),
+        "no pid file"
+    );
+    MtlsGateway {
+        certs,
+        up,
+        gw,
+        pid_file,
+        _run: run,
+    }
+}
+
+/// Rewrite the gateway's configuration file with `yaml` and reload (the `n`th reload).
+fn rewrite_and_reload(m: &MtlsGateway, yaml: &str, n: usize) {
+    std::fs::write(m.gw.config.path(), yaml).expect("rewrite the configuration");
+    reload_and_wait(&m.gw, &m.pid_file, n);
+}
+
+fn get_on(host: &str, path: &str) -> Vec<u8> {
+    req("GET", path, &[("Host", host)], b"")
+}
+
+/// `request` on `c` must be served 200 by the upstream, which must see `upstream_target`
+/// (e.g. `GET /secret/x`); returns that forwarded head.
+#[track_caller]
+fn served_on(m: &MtlsGateway, c: &mut Tls, request: &[u8], upstream_target: &str) -> String {
+    let r = c
+        .request(request)
+        .unwrap_or_else(|e| panic!("{upstream_target}: request failed: {e}"));
+    assert_eq!(r.status, 200, "{upstream_target}: {}", r.describe());
+    let line = format!("{upstream_target} HTTP/1.1\r\n");
+    let seen = wait_until(Duration::from_secs(2), || {
+        String::from_utf8_lossy(&m.up.received()).contains(&line)
+    });
+    let all = String::from_utf8_lossy(&m.up.received()).to_string();
+    assert!(seen, "the upstream did not see {upstream_target}: {all:?}");
+    let start = all.find(&line).unwrap_or(0);
+    let head = &all[start..];
+    head[..head.find("\r\n\r\n").unwrap_or(head.len())].to_string()
+}
+
+/// Give a wrongly forwarded request time to arrive, then check none did.
+#[track_caller]
+fn nothing_forwarded_since(m: &MtlsGateway, before: usize, what: &str) {
+    let _ = wait_until(Duration::from_millis(300), || {
+        upstream_requests(&m.up) > before
+    });
+    assert_eq!(
+        upstream_requests(&m.up),
+        before,
+        "{what}: a request reached the upstream: {:?}",
+        String::from_utf8_lossy(&m.up.received())
+    );
+}
+
+/// The next request on the open connection `c` after a trust change: 403
+/// `{"message":"Forbidden"}` with `Connection: close`, the connection then ends (with
+/// close_notify), nothing reaches the upstream, and the gateway logs
+/// `Access denied. Reason: <reason>`.
+#[track_caller]
+fn refused_on_open_connection(m: &MtlsGateway, c: &mut Tls, request: &[u8], reason: &str) {
+    let before = upstream_requests(&m.up);
+    let r = c
+        .request(request)
+        .unwrap_or_else(|e| panic!("no answer on the open connection: {e}"));
+    r.assert_gateway_error(403, "Forbidden", "ForbiddenException");
+    assert!(r.says_close(), "no Connection: close: {}", r.describe());
+    let rest = c
+        .read_to_close(Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("the connection did not end with close_notify: {e}"));
+    assert!(rest.is_empty(), "more after the refusal: {rest:?}");
+    nothing_forwarded_since(m, before, "refused open connection");
+    assert_logged(&m.gw, &format!("Access denied. Reason: {reason}"));
+}
+
+/// Finding 1: a connection's handshake domain survives reloads by name, not by position.
+/// An anonymous connection made for the open domain gets 421 for the mTLS domain's Host
+/// before and after a reload that swaps the two domains (it was served 200 on the mTLS
+/// domain's API, without a certificate, when the position was kept); a verified connection
+/// keeps its own domain (200, certificate forwarded) and gets 421 for the other one; after
+/// a reload that removes its domain and adds another in front, it is served on no domain.
+#[test]
+fn domain_reorder_reload_keeps_connections_on_their_handshake_domain() {
+    let m = partners_gateway("swap", &["mtls", "open"], false);
+    let ca = m.certs.path("ca.pem");
+    let anon_cfg = client_config(&[&ca], None, BOTH, &[b"http/1.1"]);
+    let mut anon = tls_connect(m.gw.port, &anon_cfg, OPEN_HOST).expect("anonymous handshake");
+    let mut verified = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
+        .expect("verified handshake");
+
+    let r = anon
+        .request(&get_on(MTLS_HOST, "/r/before"))
+        .expect("request before the reload");
+    r.assert_gateway_error(421, "Misdirected Request", "MisdirectedRequestException");
+    served_on(&m, &mut anon, &get_on(OPEN_HOST, "/r/o1"), "GET /open/o1");
+    let head = served_on(
+        &m,
+        &mut verified,
+        &get_on(MTLS_HOST, "/r/v1"),
+        "GET /secret/v1",
+    );
+    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+
+    // Swap the two domains.
+    rewrite_and_reload(
+        &m,
+        &partners_yaml(&m.certs, m.up.port, &["open", "mtls"], false),
+        1,
+    );
+    let before = upstream_requests(&m.up);
+    let r = anon
+        .request(&get_on(MTLS_HOST, "/r/SECRET-without-cert"))
+        .expect("request after the reload");
+    r.assert_gateway_error(421, "Misdirected Request", "MisdirectedRequestException");
+    nothing_forwarded_since(
+        &m,
+        before,
+        "anonymous connection, mTLS Host, after the swap",
+    );
+    served_on(&m, &mut anon, &get_on(OPEN_HOST, "/r/o2"), "GET /open/o2");
+    let head = served_on(
+        &m,
+        &mut verified,
+        &get_on(MTLS_HOST, "/r/v2"),
+        "GET /secret/v2",
+    );
+    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+    let before = upstream_requests(&m.up);
+    let r = verified
+        .request(&get_on(OPEN_HOST, "/r/cert-to-open"))
+        .expect("verified connection, open Host");
+    r.assert_gateway_error(421, "Misdirected Request", "MisdirectedRequestException");
+    nothing_forwarded_since(&m, before, "verified connection, open Host, after the swap");
+
+    // The mTLS domain leaves; a new domain comes first.
+    rewrite_and_reload(
+        &m,
+        &partners_yaml(&m.certs, m.up.port, &["new", "open"], false),
+        2,
+    );
+    let before = upstream_requests(&m.up);
+    let r = verified
+        .request(&get_on(MTLS_HOST, "/r/gone"))
+        .expect("verified connection after its domain left");
+    r.assert_gateway_error(421, "Misdirected Request", "MisdirectedRequestException");
+    nothing_forwarded_since(&m, before, "connection whose domain left");
+    served_on(&m, &mut anon, &get_on(OPEN_HOST, "/r/o3"), "GET /open/o3");
+    assert!(
+        !String::from_utf8_lossy(&m.up.received()).contains("SECRET"),
+        "the upstream got the anonymous request for the mTLS domain"
+    );
+}
+
+/// Finding 4: a verified connection already open when its serial is revoked by CRL
+/// (reload) gets 403 + close on its next request; nothing is forwarded.
+#[test]
+fn open_verified_connection_refused_after_its_serial_is_revoked() {
+    let m = mtls_gateway("open-crl", true, 2);
+    let mut c = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
+        .expect("verified handshake");
+    let head = served_on(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/before"),
+        "GET /before",
+    );
+    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+
+    partner_ca(&m.certs, &["-revoke", &m.certs.p("partner.pem")]);
+    gen_crl(&m.certs);
+    reload_and_wait(&m.gw, &m.pid_file, 1);
+    refused_on_open_connection(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/after"),
+        "certificate revoked",
+    );
+}
+
+/// Finding 4: a verified connection already open when its CA leaves the truststore
+/// (reload) gets 403 + close on its next request.
+#[test]
+fn open_verified_connection_refused_after_the_ca_leaves_the_truststore() {
+    let m = mtls_gateway("open-ca", false, 2);
+    let mut c = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
+        .expect("verified handshake");
+    served_on(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/before"),
+        "GET /before",
+    );
+    std::fs::copy(
+        m.certs.path("other-ca.pem"),
+        m.certs.path("live-truststore.pem"),
+    )
+    .expect("replace truststore");
+    reload_and_wait(&m.gw, &m.pid_file, 1);
+    refused_on_open_connection(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/after"),
+        "Could not find issuer for certificate",
+    );
+}
+
+/// Finding 4: an anonymous connection already open on a domain that a reload switches to
+/// required mutual TLS gets 403 + close on its next request.
+#[test]
+fn open_anonymous_connection_refused_after_its_domain_requires_mtls() {
+    let m = partners_gateway("open-to-mtls", &["mtls", "open"], false);
+    let anon_cfg = client_config(&[m.certs.path("ca.pem")], None, BOTH, &[b"http/1.1"]);
+    let mut c = tls_connect(m.gw.port, &anon_cfg, OPEN_HOST).expect("anonymous handshake");
+    served_on(
+        &m,
+        &mut c,
+        &get_on(OPEN_HOST, "/r/before"),
+        "GET /open/before",
+    );
+    rewrite_and_reload(
+        &m,
+        &partners_yaml(&m.certs, m.up.port, &["mtls", "open"], true),
+        1,
+    );
+    refused_on_open_connection(
+        &m,
+        &mut c,
+        &get_on(OPEN_HOST, "/r/after"),
+        "No client certificate presented",
+    );
+}
+
+/// Control for finding 4: reloads that keep trusting the client (same files; a truststore
+/// that gains another CA) keep the open verified connection serving, certificate forwarded.
+#[test]
+fn open_verified_connection_survives_reloads_that_keep_trusting_it() {
+    let m = mtls_gateway("open-keep", true, 2);
+    let mut c = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
+        .expect("verified handshake");
+    served_on(
+        &m,
+        &mut c,
+        &get_on(MTLS_HOST, "/echo/before"),
+        "GET /before",
+    );
+    reload_and_wait(&m.gw, &m.pid_file, 1);
+    let head = served_on(&m, &mut c, &get_on(MTLS_HOST, "/echo/same"), "GET /same");
+    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+    // Another CA joins the truststore: the trust changed, the client still verifies.
+    let mut both = std::fs::read(m.certs.path("partner-ca.pem")).expect("partner-ca.pem");
+    both.extend(std::fs::read(m.certs.path("other-ca.pem")).expect("other-ca.pem"));
+    std::fs::write(m.certs.path("live-truststore.pem"), both).expect("write truststore");
+    reload_and_wait(&m.gw, &m.pid_file, 2);
+    let head = served_on(&m, &mut c, &get_on(MTLS_HOST, "/echo/wider"), "GET /wider");
+    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+    assert!(
+        !m.gw.stderr().contains("Access denied"),
+        "{}",
+        m.gw.stderr()
     );
 }

@@ -369,21 +369,24 @@ fn build_domain(
     };
     // HTTP/1.1 preferred; HTTP/1.0 clients that say so in ALPN are served too.
     config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
-    if verifier.is_some() {
+    let fingerprint = if verifier.is_some() {
         // Mutual TLS: stateful sessions (small tickets, the client chain stays here), bound
         // to this domain and its trust, and re-verified on every resumption (tls_accept).
         let fingerprint: [u8; 32] = trust.finish().as_ref().try_into().unwrap_or([0; 32]);
         config.ticketer = crate::runtime::shared::no_tickets();
         config.session_storage = crate::runtime::shared::mtls_session_cache(&name, fingerprint);
+        Some(fingerprint)
     } else {
         config.ticketer = crate::runtime::shared::session_ticketer();
-    }
+        None
+    };
     Some(CustomDomain {
         name,
         wildcard_suffix,
         server_config: Arc::new(config),
         client_verifier: verifier,
         mtls,
+        trust: fingerprint,
         mappings,
         not_after,
     })

@@ -25,7 +25,8 @@ pub struct Snapshot {
     pub apis_by_id: AHashMap<String, usize>,
     /// Private upstreams; `HttpProxyIntegration::target_group` indexes this.
     pub target_groups: Vec<Arc<TargetGroup>>,
-    /// Custom domain names; `ListenerTls::default_domain` and TLS connections index this.
+    /// Custom domain names; `ListenerTls::default_domain` indexes this (TLS connections
+    /// keep their handshake's domain itself: positions change across reloads).
     pub domains: Vec<Arc<CustomDomain>>,
     /// Every rate limit (token bucket) in the file; `RateLimitId`s index this. Index 0 is
     /// the account-level throttle.
@@ -189,6 +190,10 @@ pub struct CustomDomain {
     /// kept to re-verify the stored chain of a resumed session.
     pub client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
     pub mtls: Option<MtlsSettings>,
+    /// With mutual TLS, a fingerprint of its trust (mode, truststore, CRLs): a connection
+    /// verified under another one is re-verified before its next request
+    /// (`tls_accept::recheck`). `None` without mutual TLS.
+    pub trust: Option<[u8; 32]>,
     /// Longest base path first; `""` is the `(none)` mapping.
     pub mappings: Vec<BasePathMapping>,
     /// The certificate's notAfter (Unix seconds), for logs.

@@ -13,8 +13,16 @@
 //! (`runtime::shared::mtls_session_cache`), so after a trust change the client falls back
 //! to a full handshake and is refused with a TLS alert. Refused client certificates are
 //! logged as API Gateway words them: "Access denied. Reason: ...".
+//!
+//! Open connections and reloads: a connection keeps its handshake's domain itself (never a
+//! position in the domain list, which a reload may reorder) and the trust it was verified
+//! under. The first request that runs on a newer configuration re-checks it (`recheck`):
+//! when its domain's mutual-TLS trust changed, the chain it presented (or its absence) is
+//! verified again with the domain's current verifier at the current time, and a failure
+//! ends the connection with 403.
 
 use std::io;
+use std::sync::{Arc, Weak};
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -24,7 +32,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::server::Acceptor;
 use rustls::{HandshakeKind, ServerConnection};
 
-use crate::config::snapshot::ListenerTls;
+use crate::config::snapshot::{CustomDomain, ListenerTls};
 use crate::config::Snapshot;
 use crate::net::tls_io::TlsStream;
 use crate::net::x509::{self, CertInfo};
@@ -35,12 +43,34 @@ const MAX_HELLO: usize = 16 * 1024;
 /// What the handshake established, kept with the connection.
 #[derive(Debug)]
 pub struct TlsInfo {
-    /// The custom domain (index into `Snapshot::domains`) whose certificate was used.
-    pub domain: usize,
+    /// The custom domain whose certificate the handshake used. Requests match it to the
+    /// current configuration's domains by name (`is_for`), never by position: a reload may
+    /// reorder, add or remove domains. `recheck` replaces it with the current
+    /// configuration's domain of the same name.
+    pub domain: Arc<CustomDomain>,
     /// The SNI name the client sent, if any (lowercase).
     pub sni: Option<Box<str>>,
     /// The verified client certificate (mutual TLS), if one was presented.
     pub client_cert: Option<Box<CertInfo>>,
+    /// The mutual-TLS trust (`CustomDomain::trust`) the connection was last verified under.
+    pub trust: Option<[u8; 32]>,
+    /// The configuration the connection was last checked against (`Weak`: it keeps the
+    /// allocation, so a later configuration cannot reuse its address).
+    pub checked: Weak<Snapshot>,
+}
+
+impl TlsInfo {
+    /// Whether `d`, a domain of the configuration a request runs on, is this connection's
+    /// handshake domain: the same one, or the one with its name after a reload.
+    pub fn is_for(&self, d: &CustomDomain) -> bool {
+        std::ptr::eq(&*self.domain, d) || self.domain.name.eq_ignore_ascii_case(&d.name)
+    }
+
+    /// Whether the connection was last checked against `snapshot` (then nothing changed
+    /// for it: one pointer comparison).
+    pub fn checked_against(&self, snapshot: &Arc<Snapshot>) -> bool {
+        std::ptr::eq(self.checked.as_ptr(), Arc::as_ptr(snapshot))
+    }
 }
 
 /// TLS alert descriptions the acceptor sends itself (RFC 8446 section 6).
@@ -69,7 +99,7 @@ fn is_legacy_hello(buf: &[u8]) -> bool {
 /// handshake timeout).
 pub async fn accept(
     mut tcp: TcpStream,
-    snapshot: &Snapshot,
+    snapshot: &Arc<Snapshot>,
     tls: &ListenerTls,
 ) -> io::Result<(TlsStream<ServerConnection>, TlsInfo)> {
     let mut acceptor = Acceptor::default();
@@ -145,15 +175,17 @@ pub async fn accept(
                                 .and_then(|inner| inner.downcast_ref::<rustls::Error>())
                                 .and_then(refusal_reason)
                             {
-                                log_refusal(&d.name, peer, reason, false);
+                                log_refusal(&d.name, peer, reason, "");
                             }
                         }
                         return Err(e);
                     }
                 };
-                if let Some(verifier) = &d.client_verifier {
-                    if let Err(reason) = recheck_resumed(stream.get_ref(), verifier.as_ref(), d) {
-                        log_refusal(&d.name, peer, reason, true);
+                if d.client_verifier.is_some()
+                    && stream.get_ref().handshake_kind() == Some(HandshakeKind::Resumed)
+                {
+                    if let Err(reason) = verify_stored_chain(stream.get_ref(), d) {
+                        log_refusal(&d.name, peer, reason, " (resumed session)");
                         // The handshake is over, so no alert can name the reason: close
                         // cleanly before reading any request.
                         let _ = stream.shutdown().await;
@@ -172,9 +204,11 @@ pub async fn accept(
                 return Ok((
                     stream,
                     TlsInfo {
-                        domain,
+                        domain: d.clone(),
                         sni,
                         client_cert,
+                        trust: d.trust,
+                        checked: Arc::downgrade(snapshot),
                     },
                 ));
             }
@@ -194,25 +228,69 @@ pub async fn accept(
     }
 }
 
-/// On a mutual-TLS domain, a resumed session is served only if the chain stored with it
-/// still verifies against the domain's current truststore and CRL at the current time (a
-/// full handshake ran the same verifier inside rustls). `Err` is the refusal reason.
-fn recheck_resumed(
-    conn: &ServerConnection,
-    verifier: &dyn ClientCertVerifier,
-    d: &crate::config::snapshot::CustomDomain,
-) -> Result<(), &'static str> {
-    if conn.handshake_kind() != Some(HandshakeKind::Resumed) {
+/// Whether the client certificate chain `conn` holds (or its absence) passes mutual TLS on
+/// domain `d` as it is configured now: verified with the domain's current truststore and
+/// CRL at the current time (a full handshake ran the same verifier inside rustls; a
+/// resumed session or an open connection did not). `Err` is the refusal reason.
+fn verify_stored_chain(conn: &ServerConnection, d: &CustomDomain) -> Result<(), &'static str> {
+    let Some(mtls) = &d.mtls else {
         return Ok(());
-    }
-    match conn.peer_certificates() {
-        Some([leaf, intermediates @ ..]) => verifier
+    };
+    let verifier: Option<&dyn ClientCertVerifier> = d.client_verifier.as_deref();
+    match (conn.peer_certificates(), verifier) {
+        (Some([leaf, intermediates @ ..]), Some(v)) => v
             .verify_client_cert(leaf, intermediates, UnixTime::now())
             .map(|_| ())
             .map_err(|e| refusal_reason(&e).unwrap_or("invalid client certificate")),
-        _ if d.mtls.as_ref().is_some_and(|m| m.required) => Err("No client certificate presented"),
+        (Some([_, ..]), None) => Err("invalid client certificate"),
+        _ if mtls.required => Err("No client certificate presented"),
         _ => Ok(()),
     }
+}
+
+/// Re-check an open connection against `snapshot`, the configuration its next request runs
+/// on (call when `!tls.checked_against(snapshot)`). Its handshake domain is looked up by
+/// name; when that domain's mutual-TLS trust is not the one the connection was verified
+/// under, the connection's chain is verified again (`verify_stored_chain`) and the
+/// forwarded identity taken from it anew. `Err` is the refusal reason (logged here): the
+/// caller answers 403 and closes. A domain gone from the configuration leaves nothing to
+/// verify (requests then name no domain of this connection: 421).
+pub fn recheck(
+    tls: &mut TlsInfo,
+    conn: &ServerConnection,
+    snapshot: &Arc<Snapshot>,
+    peer: std::net::SocketAddr,
+) -> Result<(), &'static str> {
+    let current = snapshot.domains.iter().find(|d| tls.is_for(d));
+    if let Some(d) = current {
+        if d.trust != tls.trust {
+            if let Err(reason) = verify_stored_chain(conn, d) {
+                log_refusal(
+                    &d.name,
+                    Some(peer),
+                    reason,
+                    " (open connection, after a reload)",
+                );
+                return Err(reason);
+            }
+            tls.client_cert = match d.mtls {
+                Some(_) => conn
+                    .peer_certificates()
+                    .and_then(|certs| certs.first())
+                    .and_then(|leaf| x509::parse_certificate(leaf).ok())
+                    .map(Box::new),
+                None => None,
+            };
+            tls.trust = d.trust;
+        }
+        if !Arc::ptr_eq(&tls.domain, d) {
+            tls.domain = d.clone();
+        }
+    } else {
+        tls.trust = None;
+    }
+    tls.checked = Arc::downgrade(snapshot);
+    Ok(())
 }
 
 /// API Gateway's wording for why a client certificate was refused (its execution logs say
@@ -245,10 +323,10 @@ fn refusal_reason(e: &rustls::Error) -> Option<&'static str> {
 
 /// Log a refused client certificate on the log thread (never blocking the worker), at most
 /// a few lines per second per worker so a flood of bad handshakes cannot flood the log.
-fn log_refusal(domain: &str, peer: Option<std::net::SocketAddr>, reason: &str, resumed: bool) {
+/// `how` says on what, e.g. " (resumed session)", or "" for a full handshake.
+fn log_refusal(domain: &str, peer: Option<std::net::SocketAddr>, reason: &str, how: &str) {
     if let Some(suppressed) = crate::observe::log::allow_burst() {
         let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-        let how = if resumed { " (resumed session)" } else { "" };
         let more = if suppressed > 0 {
             format!(" ({suppressed} similar line(s) suppressed)")
         } else {

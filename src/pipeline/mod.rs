@@ -87,6 +87,8 @@ pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
     };
 
     let outcome: Result<Next, GatewayError> = async {
+        // A TLS connection first meeting a reloaded configuration is re-checked there.
+        route::check_connection(&snapshot, conn)?;
         // 3. route: host -> API -> stage -> route (+ path parameters).
         let routed = route::resolve(&snapshot, conn, || ctx.roll_percent())?;
         // 4. method request: the API key (authorizers and validation: later issues).

@@ -8,6 +8,8 @@ use crate::config::snapshot::{ApiType, Route, Snapshot, Stage};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::Span;
 use crate::net::conn::ClientConn;
+use crate::net::stream::MaybeTls;
+use crate::net::tls_accept;
 use crate::routing::domain;
 use crate::routing::resource::{Match, PathParams};
 
@@ -121,9 +123,33 @@ pub fn resolve<'s>(
     })
 }
 
-/// The custom domain a request is for: on a TLS connection whose client sent SNI, the Host
-/// must name the same domain (else 421); without SNI, the Host's domain or the listener's
-/// default domain. On plain listeners, the Host's domain if it is one.
+/// Before anything else reads a request on a TLS connection: if it runs on another
+/// configuration than the one the connection was last checked against (one pointer
+/// comparison otherwise), re-check the connection there (`tls_accept::recheck`: its
+/// handshake domain by name, its client certificate against that domain's current
+/// mutual-TLS trust). A connection that no longer passes is answered 403 and closed.
+pub fn check_connection(
+    snapshot: &Arc<Snapshot>,
+    conn: &mut ClientConn,
+) -> Result<(), GatewayError> {
+    let Some(tls) = conn.tls.as_mut() else {
+        return Ok(());
+    };
+    if tls.checked_against(snapshot) {
+        return Ok(());
+    }
+    let MaybeTls::Tls(stream) = &conn.stream else {
+        return Ok(());
+    };
+    tls_accept::recheck(tls, stream.get_ref(), snapshot, conn.peer)
+        .map_err(|reason| GatewayError::with_source(ErrorKind::UntrustedConnection, reason))
+}
+
+/// The custom domain a request is for (its index in this configuration): on a TLS
+/// connection whose client sent SNI, the Host must name the connection's handshake domain
+/// (else 421); without SNI, the Host's domain or the handshake domain. On plain listeners,
+/// the Host's domain if it is one. The handshake domain is matched by name, so a reload
+/// that moves domains around changes nothing for open connections.
 fn request_domain(
     snapshot: &Snapshot,
     conn: &ClientConn,
@@ -134,8 +160,13 @@ fn request_domain(
     // domain (so its client verifier ran): never by naming it in the Host of a plain
     // connection or of a TLS connection made for another domain.
     if let Some(d) = domain {
-        let needs_mtls = snapshot.domains.get(d).is_some_and(|d| d.mtls.is_some());
-        if needs_mtls && conn.tls.as_ref().map(|t| t.domain) != Some(d) {
+        let Some(dom) = snapshot.domains.get(d) else {
+            return Err(GatewayError::with_source(
+                ErrorKind::Internal,
+                "custom domain index out of range",
+            ));
+        };
+        if dom.mtls.is_some() && !conn.tls.as_ref().is_some_and(|t| t.is_for(dom)) {
             return Err(GatewayError::with_source(
                 ErrorKind::Forbidden,
                 "mutual-TLS domain requested over a connection not verified for it",
@@ -153,23 +184,38 @@ fn choose_domain(
     let host_domain = host
         .map(domain::strip_port)
         .and_then(|h| snapshot.domain_for_host(h));
-    match &conn.tls {
-        None => Ok(host_domain),
-        Some(tls) if tls.sni.is_some() => {
-            let bare = host.map(domain::strip_port);
-            // The Host is the handshake's domain, or the same unknown name the SNI carried
-            // (which got the listener's default certificate).
-            let same_unknown = host_domain.is_none()
-                && bare
-                    .zip(tls.sni.as_deref())
-                    .is_some_and(|(h, s)| h.eq_ignore_ascii_case(s));
-            if host_domain == Some(tls.domain) || same_unknown {
-                Ok(Some(tls.domain))
-            } else {
-                Err(ErrorKind::MisdirectedRequest.into())
+    let Some(tls) = &conn.tls else {
+        return Ok(host_domain);
+    };
+    // The handshake domain in this configuration (gone after a reload that removed it: then
+    // the connection has no domain to be served on).
+    let handshake_domain = || {
+        snapshot
+            .domains
+            .iter()
+            .position(|d| tls.is_for(d))
+            .map(Some)
+            .ok_or(GatewayError::from(ErrorKind::MisdirectedRequest))
+    };
+    match host_domain {
+        // The Host names the handshake's domain.
+        Some(i) if snapshot.domains.get(i).is_some_and(|d| tls.is_for(d)) => Ok(Some(i)),
+        // Another domain: only without SNI (checked against mutual TLS by the caller).
+        Some(i) if tls.sni.is_none() => Ok(Some(i)),
+        Some(_) => Err(ErrorKind::MisdirectedRequest.into()),
+        None => match &tls.sni {
+            None => handshake_domain(),
+            // The same unknown name the SNI carried (which got the listener's default
+            // certificate).
+            Some(sni)
+                if host
+                    .map(domain::strip_port)
+                    .is_some_and(|h| h.eq_ignore_ascii_case(sni)) =>
+            {
+                handshake_domain()
             }
-        }
-        Some(tls) => Ok(host_domain.or(Some(tls.domain))),
+            Some(_) => Err(ErrorKind::MisdirectedRequest.into()),
+        },
     }
 }
 

@@ -312,13 +312,12 @@ fn prepare<'u>(
         .then(|| routed.resource_path.map_or(&b"/"[..], |p| p.of(&conn.rbuf)));
     // The routed domain's mTLS settings (the route phase made sure the connection was
     // verified for that domain).
-    let mtls = routed
-        .domain
-        .and_then(|d| snapshot.domains.get(d)?.mtls.as_ref());
+    let domain = routed.domain.and_then(|d| snapshot.domains.get(d));
+    let mtls = domain.and_then(|d| d.mtls.as_ref());
     let client_cert = conn
         .tls
         .as_ref()
-        .filter(|t| Some(t.domain) == routed.domain)
+        .filter(|t| domain.is_some_and(|d| t.is_for(d)))
         .and_then(|t| t.client_cert.as_deref());
     write_upstream_head(
         &mut conn.ubuf,
