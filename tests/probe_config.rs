@@ -5,6 +5,7 @@
 //! reason, with exit code 1 (never an abort or a signal).
 
 mod common;
+mod pki;
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus, Stdio};
@@ -423,4 +424,190 @@ fn sibling_path_variables_are_refused_as_api_gateway_does() {
         );
         out.assert_refused(&f.display(), &["apis[0].routes[1].route", &msg]);
     }
+}
+
+// ------------------------------------------------------------------ item 8: custom domains
+
+/// The most custom domains a configuration may have (docs/CONFIG.md, "Limits on a
+/// configuration file").
+const DOMAIN_CAP: usize = 10_000;
+
+/// HEAD/TAIL (one MOCK route) plus `n` custom domains that all name the same certificate and
+/// key (and, with `mtls`, the same truststore): a few hundred bytes of YAML per domain.
+fn many_domains(certs: &pki::TempDir, n: usize, mtls: bool) -> String {
+    let mut y = format!(
+        "{HEAD}      - route: GET /hello\n        integration: {{type: MOCK, body: old-config}}\n{TAIL}custom_domains:\n"
+    );
+    let (cert, key, ca) = (
+        certs.p("server.pem"),
+        certs.p("server.key"),
+        certs.p("partner-ca.pem"),
+    );
+    for i in 0..n {
+        y.push_str(&format!(
+            "  - {{name: d{i}.example.com, certificate: \"{cert}\", key: \"{key}\""
+        ));
+        if mtls {
+            y.push_str(&format!(", mtls: {{truststore: \"{ca}\"}}"));
+        }
+        y.push_str(", base_path_mappings: [{base_path: \"(none)\", api: demo, stage: prod}]}\n");
+    }
+    y
+}
+
+/// More custom domains than the cap (plain, then mutual TLS, all sharing one certificate,
+/// key and truststore): refused by `check` with the cap, naming the file and key, without
+/// building a TLS configuration per domain (which took ~40 KB per plain and ~150 KB per mTLS
+/// domain, and aborted `check` under the address-space limit).
+#[test]
+fn custom_domains_over_the_cap_are_refused_by_check() {
+    let certs = pki::gen_certs("domain-cap");
+    for mtls in [false, true] {
+        let f = write_temp(
+            "many-domains.yaml",
+            &many_domains(&certs, DOMAIN_CAP + 1, mtls),
+        );
+        let out = check(&f);
+        out.assert_refused(
+            &f.display(),
+            &[
+                "custom_domains:",
+                &format!("{} custom domains", DOMAIN_CAP + 1),
+                &format!("at most {DOMAIN_CAP}"),
+            ],
+        );
+    }
+}
+
+/// A file at the cap (mutual TLS on every domain: the costliest kind; and plain) loads under
+/// the same address-space limit.
+#[test]
+fn custom_domains_at_the_cap_load_within_the_memory_limit() {
+    let certs = pki::gen_certs("domain-cap-ok");
+    for mtls in [true, false] {
+        let f = write_temp("cap-domains.yaml", &many_domains(&certs, DOMAIN_CAP, mtls));
+        let out = check(&f);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{DOMAIN_CAP} domains (mtls: {mtls}): {}",
+            out.describe()
+        );
+    }
+}
+
+/// Three times the cap of mTLS domains (a 10 MB file; ~4 GB of TLS state were it built)
+/// sent by SIGHUP to a running gateway whose address space is capped (what it uses now plus
+/// 1 GiB): refused, logged, and the old configuration keeps serving.
+#[test]
+fn custom_domains_over_the_cap_sent_by_sighup_leave_the_gateway_serving() {
+    let certs = pki::gen_certs("domain-cap-hup");
+    let yaml = format!(
+        "{HEAD}      - route: GET /hello\n        integration: {{type: MOCK, body: old-config}}\n{TAIL}"
+    );
+    let mut gw = Gateway::start(&yaml);
+    let pid = gw.proc.pid();
+    let limit = vm_size(pid) + (1 << 30);
+    let st = Command::new(prlimit())
+        .args(["--pid", &pid.to_string(), &format!("--as={limit}")])
+        .status()
+        .expect("run prlimit --pid");
+    assert!(st.success(), "prlimit --pid {pid} failed");
+
+    std::fs::write(gw.config.path(), many_domains(&certs, 3 * DOMAIN_CAP, true))
+        .expect("rewrite the config");
+    gw.proc.signal(libc::SIGHUP);
+    let refused = wait_until(Duration::from_secs(120), || {
+        gw.stderr().contains("reload refused (") || !gw.proc.is_running()
+    });
+    assert!(
+        refused && gw.proc.is_running(),
+        "the gateway did not log the refusal or died (running: {}); stderr:\n{}",
+        gw.proc.is_running(),
+        truncate(&gw.stderr(), 4000)
+    );
+    assert!(
+        gw.stderr().contains(&format!("at most {DOMAIN_CAP}")),
+        "the refusal does not name the cap: {}",
+        truncate(&gw.stderr(), 4000)
+    );
+    let r = gw.send(&get("/prod/hello"));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body_str(), "old-config");
+}
+
+/// Domains without mTLS no longer get a session store each: TLS 1.2 clients that resume by
+/// session id (no tickets) are served from the one process-wide store, which (like the
+/// ticketer) outlives a reload: a session made before the reload resumes after it.
+#[test]
+fn plain_domain_tls12_session_ids_resume_across_a_reload() {
+    use rustls::client::{Resumption, Tls12Resumption};
+    let certs = pki::gen_certs("plain-resume");
+    let yaml = |body: &str| {
+        format!(
+            "listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls: {{}}
+apis:
+  - id: demo
+    routes:
+      - route: GET /hello
+        integration: {{type: MOCK, body: {body}}}
+    stages:
+      - name: prod
+custom_domains:
+  - name: api.localhost
+    certificate: \"{}\"
+    key: \"{}\"
+    base_path_mappings: [{{base_path: \"(none)\", api: demo, stage: prod}}]
+",
+            certs.p("server.pem"),
+            certs.p("server.key")
+        )
+    };
+    let mut gw = Gateway::start(&yaml("first"));
+    let port = gw.port_of("tls");
+    let mut cfg = (*pki::client_config(
+        &[certs.path("ca.pem")],
+        None,
+        &[&rustls::version::TLS12],
+        &[b"http/1.1"],
+    ))
+    .clone();
+    cfg.resumption =
+        Resumption::in_memory_sessions(8).tls12_resumption(Tls12Resumption::SessionIdOnly);
+    let cfg = std::sync::Arc::new(cfg);
+    let kind = |what: &str| {
+        let name = rustls::pki_types::ServerName::try_from("api.localhost").expect("name");
+        let mut s = pki::tls_handshake(
+            pki::tcp_connect(port, Duration::from_secs(5)),
+            &cfg,
+            name,
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let k = s.conn.handshake_kind();
+        s.conn.send_close_notify();
+        let _ = s.conn.complete_io(&mut s.sock);
+        k
+    };
+    assert_eq!(kind("first"), Some(rustls::HandshakeKind::Full));
+    assert_eq!(kind("second"), Some(rustls::HandshakeKind::Resumed));
+
+    std::fs::write(gw.config.path(), yaml("second")).expect("rewrite the config");
+    gw.proc.signal(libc::SIGHUP);
+    let applied = wait_until(Duration::from_secs(10), || {
+        gw.stderr().contains("reloaded configuration in force") || !gw.proc.is_running()
+    });
+    assert!(
+        applied && gw.proc.is_running(),
+        "no reload: {}",
+        gw.stderr()
+    );
+    assert_eq!(
+        kind("after the reload"),
+        Some(rustls::HandshakeKind::Resumed),
+        "a TLS 1.2 session id from before the reload did not resume"
+    );
 }

@@ -579,10 +579,14 @@ usage_plans:
 /// The name the gateway resolves (only through [`TestDns`]).
 const UPSTREAM_NAME: &str = "upstream.probe.test";
 
-/// A DNS server on 127.0.0.1:53 (UDP) for [`UPSTREAM_NAME`] alone: it answers `A 127.0.0.1`
+/// A DNS server on port 53 (UDP) of a loopback address of its own (127.53.x.y, picked from
+/// the process id, so concurrent test runs and a local resolver on 127.0.0.1:53 or
+/// 127.0.0.53:53 do not collide; resolv.conf cannot name a port) for [`UPSTREAM_NAME`] alone: it answers `A 127.0.0.1`
 /// (mode 0) or `AAAA ::1` (mode 1), NXDOMAIN for any other name, and holds its answers until
 /// [`TestDns::release`], so a test can see what the gateway does while a lookup is pending.
 struct TestDns {
+    /// The address it listens on (port 53), for resolv.conf.
+    ip: std::net::Ipv4Addr,
     state: Arc<DnsState>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -599,11 +603,13 @@ struct DnsState {
 
 impl TestDns {
     fn start() -> TestDns {
-        let sock = UdpSocket::bind("127.0.0.1:53").unwrap_or_else(|e| {
+        let pid = std::process::id();
+        let ip = std::net::Ipv4Addr::new(127, 53, (pid >> 8) as u8, (pid as u8).max(1));
+        let sock = UdpSocket::bind((ip, 53)).unwrap_or_else(|e| {
             panic!(
-                "this test runs a DNS server on 127.0.0.1:53 for the gateway (which it starts \
+                "this test runs a DNS server on {ip}:53 for the gateway (which it starts \
                  with its own resolv.conf in a private mount namespace); binding it failed \
-                 ({e}): run the tests as root with port 53 free"
+                 ({e}): run the tests as root"
             )
         });
         sock.set_read_timeout(Some(Duration::from_millis(20)))
@@ -648,6 +654,7 @@ impl TestDns {
             }
         });
         TestDns {
+            ip,
             state,
             thread: Some(thread),
         }
@@ -828,7 +835,7 @@ fn host_name_integration_resolves_off_the_event_loop_and_again_after_the_cache_t
     let dns = TestDns::start();
     let resolv = write_temp(
         "resolv.conf",
-        "nameserver 127.0.0.1\noptions timeout:10 attempts:1\n",
+        &format!("nameserver {}\noptions timeout:10 attempts:1\n", dns.ip),
     );
     let nss = write_temp("nsswitch.conf", "hosts: dns\n");
     let (v4, v6, port) = same_port_on_both_loopbacks();

@@ -1,19 +1,36 @@
 //! Validation of `custom_domains:`: certificate chain and key (read now, so a bad or expired
 //! file is refused with the old configuration kept), security policy, mutual TLS truststore
 //! and CRL, and base-path mappings to existing API stages.
+//!
+//! What a domain costs is bounded: at most [`MAX_CUSTOM_DOMAINS`] domains of at most
+//! [`MAX_BASE_PATH_MAPPINGS`] mappings each; every certificate, key, truststore and CRL file
+//! is read and parsed once per load however many domains name it ([`SharedFiles`]), and no
+//! domain pre-allocates session storage (`runtime::shared`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ahash::AHashMap;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::WebPkiClientVerifier;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{RootCertStore, ServerConfig};
 
-use super::file::CustomDomainFile;
+use super::file::{CustomDomainFile, MtlsFile};
 use super::snapshot::{Api, BasePathMapping, CustomDomain, MtlsSettings};
 use super::validate::Errors;
 use crate::net::x509;
+
+/// The most custom domains one configuration may have. API Gateway's default quota is 120
+/// per account and region; this is generous beyond it, and bounds what loading can cost
+/// (each domain holds a rustls configuration; see docs/BEHAVIOUR.md "Configuration loading").
+pub const MAX_CUSTOM_DOMAINS: usize = 10_000;
+
+/// The most base-path mappings one custom domain may have (API Gateway allows 200
+/// multi-level mappings per domain). Each request on a domain scans its mappings.
+pub const MAX_BASE_PATH_MAPPINGS: usize = 1_000;
 
 pub(super) fn build_domains(
     e: &mut Errors,
@@ -23,6 +40,19 @@ pub(super) fn build_domains(
     apis: &[Arc<Api>],
     execute_api_suffix: &str,
 ) -> Vec<Arc<CustomDomain>> {
+    if files.len() > MAX_CUSTOM_DOMAINS {
+        // Refused before anything is built for them.
+        e.push(
+            "custom_domains",
+            format!(
+                "{} custom domains; at most {MAX_CUSTOM_DOMAINS} are allowed (each holds a TLS \
+                 configuration; API Gateway's default quota is 120 per region)",
+                files.len()
+            ),
+        );
+        return Vec::new();
+    }
+    let mut shared = SharedFiles::new();
     let mut out = Vec::with_capacity(files.len());
     let mut seen: AHashMap<String, usize> = AHashMap::with_capacity(files.len());
     for (i, d) in files.iter().enumerate() {
@@ -41,11 +71,204 @@ pub(super) fn build_domains(
         if let Some(reason) = shadows_execute_api(&d.name, execute_api_suffix, apis_by_id) {
             e.push(format!("{path}.name"), reason);
         }
-        if let Some(domain) = build_domain(e, d, &path, base_dir, apis_by_id, apis) {
+        if let Some(domain) = build_domain(e, &mut shared, d, &path, base_dir, apis_by_id, apis) {
             out.push(Arc::new(domain));
         }
     }
     out
+}
+
+/// A file as the kernel knows it (device and inode), so that `c.pem`, `./c.pem` and a
+/// symbolic link to it are one file; its path when it cannot be examined (reading it
+/// fails then too, with the reason).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum FileId {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+impl FileId {
+    fn of(path: &Path) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(path) {
+            Ok(m) => FileId::Inode(m.dev(), m.ino()),
+            Err(_) => FileId::Path(path.to_path_buf()),
+        }
+    }
+}
+
+/// The mutual-TLS trust of a domain: its verifier (none when the truststore was unusable),
+/// the fingerprint its session cache is bound to, and the errors found building it (key
+/// suffix under `mtls`, reason).
+struct Trust {
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+    fingerprint: [u8; 32],
+    errors: Vec<(&'static str, String)>,
+}
+
+/// What one load has read, parsed and built from the files its domains name, so that ten
+/// thousand domains naming one certificate, key and truststore hold one copy of each (a
+/// file may be up to 16 MiB), and an error about a file is found once and reported for
+/// every domain naming it. Lives for one load only: a reload reads every file again.
+struct SharedFiles {
+    provider: Arc<CryptoProvider>,
+    certs: AHashMap<FileId, Result<Arc<Vec<CertificateDer<'static>>>, String>>,
+    keys: AHashMap<FileId, Result<Arc<PrivateKeyDer<'static>>, String>>,
+    certified: AHashMap<(FileId, FileId), Result<Arc<CertifiedKey>, String>>,
+    trusts: AHashMap<(FileId, Option<FileId>, bool), Arc<Trust>>,
+}
+
+impl SharedFiles {
+    fn new() -> Self {
+        SharedFiles {
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            certs: AHashMap::new(),
+            keys: AHashMap::new(),
+            certified: AHashMap::new(),
+            trusts: AHashMap::new(),
+        }
+    }
+
+    fn certs(
+        &mut self,
+        e: &mut Errors,
+        key: &str,
+        file: &Path,
+    ) -> Option<Arc<Vec<CertificateDer<'static>>>> {
+        let got = self
+            .certs
+            .entry(FileId::of(file))
+            .or_insert_with(|| read_certs(file).map(Arc::new));
+        report(e, key, got)
+    }
+
+    fn key(
+        &mut self,
+        e: &mut Errors,
+        key: &str,
+        file: &Path,
+    ) -> Option<Arc<PrivateKeyDer<'static>>> {
+        let got = self
+            .keys
+            .entry(FileId::of(file))
+            .or_insert_with(|| read_key(file).map(Arc::new));
+        report(e, key, got)
+    }
+
+    /// The signing key and chain of certificate file `cert` and key file `key` (both read
+    /// without error before), checked to match.
+    fn certified(
+        &mut self,
+        cert: &Path,
+        key: &Path,
+        chain: &[CertificateDer<'static>],
+        der: &PrivateKeyDer<'static>,
+    ) -> Result<Arc<CertifiedKey>, String> {
+        let provider = &self.provider;
+        self.certified
+            .entry((FileId::of(cert), FileId::of(key)))
+            .or_insert_with(|| {
+                CertifiedKey::from_der(chain.to_vec(), der.clone_key(), provider)
+                    .map(Arc::new)
+                    .map_err(|err| format!("the key does not fit the certificate: {err}"))
+            })
+            .clone()
+    }
+
+    /// The trust of `m` (its truststore, CRL and mode), built once per distinct trio.
+    fn trust(&mut self, m: &MtlsFile, base_dir: &Path, required: bool) -> Arc<Trust> {
+        let truststore = base_dir.join(&m.truststore);
+        let crl = m.crl.as_ref().map(|f| base_dir.join(f));
+        let id = (
+            FileId::of(&truststore),
+            crl.as_deref().map(FileId::of),
+            required,
+        );
+        let provider = &self.provider;
+        self.trusts
+            .entry(id)
+            .or_insert_with(|| {
+                Arc::new(build_trust(provider, &truststore, crl.as_deref(), required))
+            })
+            .clone()
+    }
+}
+
+/// Push the cached error of a shared file (if any) at this domain's `key`.
+fn report<T: Clone>(e: &mut Errors, key: &str, got: &Result<T, String>) -> Option<T> {
+    match got {
+        Ok(v) => Some(v.clone()),
+        Err(reason) => {
+            e.push(key, reason.clone());
+            None
+        }
+    }
+}
+
+fn build_trust(
+    provider: &Arc<CryptoProvider>,
+    truststore: &Path,
+    crl: Option<&Path>,
+    required: bool,
+) -> Trust {
+    let mut errors = Vec::new();
+    // Fingerprint of the mutual-TLS trust (mode, truststore, CRLs): sessions are kept per
+    // domain and trust, so changing any of them ends earlier sessions.
+    let mut trust = ring::digest::Context::new(&ring::digest::SHA256);
+    trust.update(&[u8::from(required)]);
+    let mut roots = RootCertStore::empty();
+    match read_certs(truststore) {
+        Ok(cas) => {
+            for ca in cas {
+                trust.update(b"ca");
+                trust.update(&(ca.len() as u64).to_be_bytes());
+                trust.update(ca.as_ref());
+                if let Err(err) = roots.add(ca) {
+                    errors.push(("truststore", format!("unusable CA certificate: {err}")));
+                }
+            }
+        }
+        Err(reason) => errors.push(("truststore", reason)),
+    }
+    let crls = match crl {
+        None => Vec::new(),
+        Some(f) => match read_crls(f) {
+            Ok(c) => c,
+            Err(reason) => {
+                errors.push(("crl", reason));
+                Vec::new()
+            }
+        },
+    };
+    for crl in &crls {
+        trust.update(b"crl");
+        trust.update(&(crl.len() as u64).to_be_bytes());
+        trust.update(crl.as_ref());
+    }
+    let verifier = if roots.is_empty() {
+        None
+    } else {
+        let mut b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .with_crls(crls);
+        if !required {
+            b = b.allow_unauthenticated();
+        }
+        match b.build() {
+            Ok(v) => Some(v),
+            Err(err) => {
+                errors.push((
+                    "truststore",
+                    format!("cannot build the client verifier: {err}"),
+                ));
+                None
+            }
+        }
+    };
+    Trust {
+        verifier,
+        fingerprint: trust.finish().as_ref().try_into().unwrap_or([0; 32]),
+        errors,
+    }
 }
 
 /// The header names every domain's `mtls.forward_headers` sets, lowercase, each once.
@@ -104,6 +327,7 @@ fn shadows_execute_api(
 
 fn build_domain(
     e: &mut Errors,
+    shared: &mut SharedFiles,
     d: &CustomDomainFile,
     path: &str,
     base_dir: &Path,
@@ -121,12 +345,9 @@ fn build_domain(
         );
     }
 
-    let chain = read_certs(
-        e,
-        &format!("{path}.certificate"),
-        &base_dir.join(&d.certificate),
-    );
-    let key = read_key(e, &format!("{path}.key"), &base_dir.join(&d.key));
+    let (cert_file, key_file) = (base_dir.join(&d.certificate), base_dir.join(&d.key));
+    let chain = shared.certs(e, &format!("{path}.certificate"), &cert_file);
+    let key = shared.key(e, &format!("{path}.key"), &key_file);
     let mut not_after = 0;
     if let Some(leaf) = chain.as_ref().and_then(|c| c.first()) {
         match x509::parse_certificate(leaf) {
@@ -171,11 +392,8 @@ fn build_domain(
             }
         };
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut mtls = None;
-    // Fingerprint of the mutual-TLS trust (mode, truststore, CRLs): sessions are kept per
-    // domain and trust, so changing any of them ends earlier sessions.
-    let mut trust = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut fingerprint = [0; 32];
     let verifier = match &d.mtls {
         None => None,
         Some(m) => {
@@ -191,34 +409,11 @@ fn build_domain(
                     true
                 }
             };
-            trust.update(&[u8::from(required)]);
-            let mut roots = RootCertStore::empty();
-            if let Some(cas) = read_certs(
-                e,
-                &format!("{mpath}.truststore"),
-                &base_dir.join(&m.truststore),
-            ) {
-                for ca in cas {
-                    trust.update(b"ca");
-                    trust.update(&(ca.len() as u64).to_be_bytes());
-                    trust.update(ca.as_ref());
-                    if let Err(err) = roots.add(ca) {
-                        e.push(
-                            format!("{mpath}.truststore"),
-                            format!("unusable CA certificate: {err}"),
-                        );
-                    }
-                }
+            let trust = shared.trust(m, base_dir, required);
+            for (key, reason) in &trust.errors {
+                e.push(format!("{mpath}.{key}"), reason.clone());
             }
-            let crls = match &m.crl {
-                None => Vec::new(),
-                Some(f) => read_crls(e, &format!("{mpath}.crl"), &base_dir.join(f)),
-            };
-            for crl in &crls {
-                trust.update(b"crl");
-                trust.update(&(crl.len() as u64).to_be_bytes());
-                trust.update(crl.as_ref());
-            }
+            fingerprint = trust.fingerprint;
             for (key, value) in [
                 ("subject", &m.forward_headers.subject),
                 ("issuer", &m.forward_headers.issuer),
@@ -252,32 +447,26 @@ fn build_domain(
                 forward_serial: m.forward_headers.serial.clone(),
                 forward_validity: m.forward_headers.validity.clone(),
             });
-            if roots.is_empty() {
-                None
-            } else {
-                let mut b =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                        .with_crls(crls);
-                if !required {
-                    b = b.allow_unauthenticated();
-                }
-                match b.build() {
-                    Ok(v) => Some(v),
-                    Err(err) => {
-                        e.push(
-                            format!("{mpath}.truststore"),
-                            format!("cannot build the client verifier: {err}"),
-                        );
-                        None
-                    }
-                }
-            }
+            trust.verifier.clone()
         }
     };
 
-    let mut mappings = Vec::with_capacity(d.base_path_mappings.len());
+    let listed = if d.base_path_mappings.len() > MAX_BASE_PATH_MAPPINGS {
+        e.push(
+            format!("{path}.base_path_mappings"),
+            format!(
+                "{} base-path mappings; at most {MAX_BASE_PATH_MAPPINGS} are allowed per domain \
+                 (each request on the domain looks through them)",
+                d.base_path_mappings.len()
+            ),
+        );
+        &[][..]
+    } else {
+        &d.base_path_mappings[..]
+    };
+    let mut mappings = Vec::with_capacity(listed.len());
     let mut bases: ahash::AHashSet<&str> = ahash::AHashSet::new();
-    for (j, m) in d.base_path_mappings.iter().enumerate() {
+    for (j, m) in listed.iter().enumerate() {
         let mpath = format!("{path}.base_path_mappings[{j}]");
         let base = if m.base_path == "(none)" {
             ""
@@ -345,7 +534,15 @@ fn build_domain(
         return None;
     }
     let (chain, key) = (chain?, key?);
-    let builder = ServerConfig::builder_with_provider(provider).with_protocol_versions(versions);
+    let certified = match shared.certified(&cert_file, &key_file, &chain, &key) {
+        Ok(c) => c,
+        Err(reason) => {
+            e.push(format!("{path}.key"), reason);
+            return None;
+        }
+    };
+    let builder = ServerConfig::builder_with_provider(shared.provider.clone())
+        .with_protocol_versions(versions);
     let builder = match builder {
         Ok(b) => b,
         Err(err) => {
@@ -357,27 +554,22 @@ fn build_domain(
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
-    let mut config = match builder.with_single_cert(chain, key) {
-        Ok(c) => c,
-        Err(err) => {
-            e.push(
-                format!("{path}.key"),
-                format!("the key does not fit the certificate: {err}"),
-            );
-            return None;
-        }
-    };
+    let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     // HTTP/1.1 preferred; HTTP/1.0 clients that say so in ALPN are served too.
     config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
-    let fingerprint = if verifier.is_some() {
+    let trust = if verifier.is_some() {
         // Mutual TLS: stateful sessions (small tickets, the client chain stays here), bound
         // to this domain and its trust, and re-verified on every resumption (tls_accept).
-        let fingerprint: [u8; 32] = trust.finish().as_ref().try_into().unwrap_or([0; 32]);
+        // The cache is allocated when the first session is stored.
         config.ticketer = crate::runtime::shared::no_tickets();
         config.session_storage = crate::runtime::shared::mtls_session_cache(&name, fingerprint);
         Some(fingerprint)
     } else {
+        // Tickets from the process-wide ticketer; the one shared store (allocated on first
+        // use) only serves TLS 1.2 session ids of clients without tickets. rustls's default,
+        // a 256-entry cache allocated per configuration, is not kept.
         config.ticketer = crate::runtime::shared::session_ticketer();
+        config.session_storage = crate::runtime::shared::plain_session_cache();
         None
     };
     Some(CustomDomain {
@@ -386,7 +578,7 @@ fn build_domain(
         server_config: Arc::new(config),
         client_verifier: verifier,
         mtls,
-        trust: fingerprint,
+        trust,
         mappings,
         not_after,
     })
@@ -399,68 +591,38 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-fn read_certs(e: &mut Errors, key: &str, file: &Path) -> Option<Vec<CertificateDer<'static>>> {
-    let pem = match super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES) {
-        Ok(b) => b,
-        Err(err) => {
-            e.push(key, format!("{}: {err}", file.display()));
-            return None;
-        }
-    };
+// The readers below return the error as it is reported, naming the file as the first
+// domain that names it spells it.
+
+fn read_certs(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES)
+        .map_err(|err| format!("{}: {err}", file.display()))?;
     let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut &pem[..]).collect();
     match certs {
-        Ok(c) if !c.is_empty() => Some(c),
-        Ok(_) => {
-            e.push(key, format!("{} holds no PEM certificate", file.display()));
-            None
-        }
-        Err(err) => {
-            e.push(key, format!("{}: bad PEM: {err}", file.display()));
-            None
-        }
+        Ok(c) if !c.is_empty() => Ok(c),
+        Ok(_) => Err(format!("{} holds no PEM certificate", file.display())),
+        Err(err) => Err(format!("{}: bad PEM: {err}", file.display())),
     }
 }
 
-fn read_key(e: &mut Errors, key: &str, file: &Path) -> Option<PrivateKeyDer<'static>> {
-    let pem = match super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES) {
-        Ok(b) => b,
-        Err(err) => {
-            e.push(key, format!("{}: {err}", file.display()));
-            return None;
-        }
-    };
+fn read_key(file: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let pem = super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES)
+        .map_err(|err| format!("{}: {err}", file.display()))?;
     match rustls_pemfile::private_key(&mut &pem[..]) {
-        Ok(Some(k)) => Some(k),
-        Ok(None) => {
-            e.push(key, format!("{} holds no PEM private key", file.display()));
-            None
-        }
-        Err(err) => {
-            e.push(key, format!("{}: bad PEM: {err}", file.display()));
-            None
-        }
+        Ok(Some(k)) => Ok(k),
+        Ok(None) => Err(format!("{} holds no PEM private key", file.display())),
+        Err(err) => Err(format!("{}: bad PEM: {err}", file.display())),
     }
 }
 
-fn read_crls(e: &mut Errors, key: &str, file: &Path) -> Vec<CertificateRevocationListDer<'static>> {
-    let pem = match super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES) {
-        Ok(b) => b,
-        Err(err) => {
-            e.push(key, format!("{}: {err}", file.display()));
-            return Vec::new();
-        }
-    };
+fn read_crls(file: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    let pem = super::bounded::read_capped(file, super::bounded::MAX_FILE_BYTES)
+        .map_err(|err| format!("{}: {err}", file.display()))?;
     let crls: Result<Vec<_>, _> = rustls_pemfile::crls(&mut &pem[..]).collect();
     match crls {
-        Ok(c) if !c.is_empty() => c,
-        Ok(_) => {
-            e.push(key, format!("{} holds no PEM CRL", file.display()));
-            Vec::new()
-        }
-        Err(err) => {
-            e.push(key, format!("{}: bad PEM: {err}", file.display()));
-            Vec::new()
-        }
+        Ok(c) if !c.is_empty() => Ok(c),
+        Ok(_) => Err(format!("{} holds no PEM CRL", file.display())),
+        Err(err) => Err(format!("{}: bad PEM: {err}", file.display())),
     }
 }
 
@@ -614,5 +776,92 @@ apis:
             "custom_domains[0].base_path_mappings[1].base_path",
             "duplicate base path",
         );
+    }
+
+    #[test]
+    fn more_custom_domains_than_the_cap_are_refused_before_building() {
+        use super::MAX_CUSTOM_DOMAINS;
+        let d =
+            |i: usize| format!("  - {{name: d{i}.example.com, certificate: c.pem, key: k.pem}}\n");
+        let over: String = (0..=MAX_CUSTOM_DOMAINS).map(d).collect();
+        let list = errors(&over);
+        // One error for the whole list: no domain was built (none reports its missing files).
+        assert_eq!(list.len(), 1, "{}", ConfigErrors(list.clone()));
+        assert_error(
+            &list,
+            "custom_domains",
+            &format!(
+                "{} custom domains; at most {MAX_CUSTOM_DOMAINS} are allowed",
+                MAX_CUSTOM_DOMAINS + 1
+            ),
+        );
+        // At the cap: each domain is built (and reports its own missing files).
+        let at: String = (0..MAX_CUSTOM_DOMAINS).map(d).collect();
+        let list = errors(&at);
+        assert!(list.iter().all(|e| e.path != "custom_domains"));
+        assert_error(
+            &list,
+            &format!("custom_domains[{}].certificate", MAX_CUSTOM_DOMAINS - 1),
+            "c.pem",
+        );
+    }
+
+    #[test]
+    fn more_base_path_mappings_than_the_cap_are_refused() {
+        use super::MAX_BASE_PATH_MAPPINGS;
+        let domain = |n: usize| {
+            let mut d = String::from(
+                "  - name: api.example.com\n    certificate: c.pem\n    key: k.pem\n    base_path_mappings:\n",
+            );
+            for j in 0..n {
+                d.push_str(&format!(
+                    "      - {{base_path: b{j}, api: demo, stage: prod}}\n"
+                ));
+            }
+            d
+        };
+        let list = errors(&domain(MAX_BASE_PATH_MAPPINGS + 1));
+        assert_error(
+            &list,
+            "custom_domains[0].base_path_mappings",
+            &format!(
+                "{} base-path mappings; at most {MAX_BASE_PATH_MAPPINGS} are allowed per domain",
+                MAX_BASE_PATH_MAPPINGS + 1
+            ),
+        );
+        let list = errors(&domain(MAX_BASE_PATH_MAPPINGS));
+        assert!(
+            list.iter().all(|e| !e.path.contains("base_path_mappings")),
+            "{}",
+            ConfigErrors(list)
+        );
+    }
+
+    #[test]
+    fn a_file_named_by_many_domains_is_read_once_and_reported_for_each() {
+        let dir = std::env::temp_dir().join(format!("tollgate-shared-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let f = dir.join("not.pem");
+        std::fs::write(&f, "no pem here").expect("write");
+        let first = f.display().to_string();
+        let other = dir.join(".").join("not.pem").display().to_string();
+        let mut text = String::new();
+        for (i, cert) in [&first, &first, &other].iter().enumerate() {
+            text.push_str(&format!(
+                "  - {{name: d{i}.example.com, certificate: \"{cert}\", key: k.pem}}\n"
+            ));
+        }
+        let list = errors(&text);
+        let _ = std::fs::remove_dir_all(&dir);
+        // Every domain gets the error at its own key; the file was read once (by device and
+        // inode), so the third domain's error spells it as the first domain did.
+        for i in 0..3 {
+            assert_error(
+                &list,
+                &format!("custom_domains[{i}].certificate"),
+                &format!("{first} holds no PEM certificate"),
+            );
+            assert_error(&list, &format!("custom_domains[{i}].key"), "k.pem");
+        }
     }
 }

@@ -28,6 +28,9 @@ pub struct Snapshot {
     /// Custom domain names; `ListenerTls::default_domain` indexes this (TLS connections
     /// keep their handshake's domain itself: positions change across reloads).
     pub domains: Vec<Arc<CustomDomain>>,
+    /// `domains` by name, for `domain_for_host` (built from `domains` with
+    /// [`DomainIndex::new`]).
+    pub domain_index: DomainIndex,
     /// Every rate limit (token bucket) in the file; `RateLimitId`s index this. Index 0 is
     /// the account-level throttle.
     pub rate_limits: Vec<RateLimit>,
@@ -84,24 +87,10 @@ pub struct PlanBinding {
 
 impl Snapshot {
     /// The custom domain serving `host` (no port, any case): an exact name first, then a
-    /// wildcard `*.suffix` covering exactly one more label.
+    /// wildcard `*.suffix` covering exactly one more label. Two hash lookups, whatever the
+    /// number of domains, and no allocation.
     pub fn domain_for_host(&self, host: &str) -> Option<usize> {
-        if let Some(i) = self
-            .domains
-            .iter()
-            .position(|d| d.wildcard_suffix.is_none() && d.name.eq_ignore_ascii_case(host))
-        {
-            return Some(i);
-        }
-        let (label, rest) = host.split_once('.')?;
-        if label.is_empty() {
-            return None;
-        }
-        self.domains.iter().position(|d| {
-            d.wildcard_suffix
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case(rest))
-        })
+        self.domain_index.lookup(host)
     }
 
     pub fn api(&self, id: &str) -> Option<&Arc<Api>> {
@@ -174,6 +163,66 @@ pub struct ListenerTls {
     /// name; `None` = such handshakes fail.
     pub default_domain: Option<usize>,
     pub handshake_timeout: Duration,
+}
+
+/// Custom domains by lowercase name: exact names, and wildcards `*.suffix` by suffix (the
+/// first domain of a name wins, as a scan of the list in order would find).
+#[derive(Debug, Default)]
+pub struct DomainIndex {
+    exact: AHashMap<Box<str>, usize>,
+    wildcard: AHashMap<Box<str>, usize>,
+}
+
+/// Longer hosts match no domain (names are at most 253 bytes, `*.` wildcards 255).
+const MAX_HOST: usize = 256;
+
+impl DomainIndex {
+    pub fn new(domains: &[Arc<CustomDomain>]) -> Self {
+        Self::from_names(
+            domains
+                .iter()
+                .map(|d| (d.name.as_str(), d.wildcard_suffix.as_deref())),
+        )
+    }
+
+    /// From (name, wildcard suffix) pairs in the order of `Snapshot::domains`.
+    fn from_names<'a>(names: impl Iterator<Item = (&'a str, Option<&'a str>)>) -> Self {
+        let mut index = DomainIndex::default();
+        for (i, (name, suffix)) in names.enumerate() {
+            let (map, key) = match suffix {
+                Some(suffix) => (&mut index.wildcard, suffix),
+                None => (&mut index.exact, name),
+            };
+            map.entry(key.to_ascii_lowercase().into_boxed_str())
+                .or_insert(i);
+        }
+        index
+    }
+
+    /// See [`Snapshot::domain_for_host`].
+    pub fn lookup(&self, host: &str) -> Option<usize> {
+        if self.exact.is_empty() && self.wildcard.is_empty() {
+            return None;
+        }
+        let mut buf = [0u8; MAX_HOST];
+        if let Some(&i) = lowercase(host, &mut buf).and_then(|h| self.exact.get(h)) {
+            return Some(i);
+        }
+        let (label, rest) = host.split_once('.')?;
+        if label.is_empty() {
+            return None;
+        }
+        self.wildcard.get(lowercase(rest, &mut buf)?).copied()
+    }
+}
+
+/// `s` in ASCII lowercase, in `buf`; `None` when longer than `buf` (no domain is).
+fn lowercase<'b>(s: &str, buf: &'b mut [u8; MAX_HOST]) -> Option<&'b str> {
+    let lower = buf.get_mut(..s.len())?;
+    lower.copy_from_slice(s.as_bytes());
+    lower.make_ascii_lowercase();
+    // ASCII lowercasing keeps UTF-8 valid, so this never fails.
+    std::str::from_utf8(lower).ok()
 }
 
 /// A custom domain name: certificate, TLS policy, optional mutual TLS, base-path mappings.
@@ -471,4 +520,52 @@ pub struct PassiveSettings {
     pub consecutive_failures: u32,
     pub ejection: Duration,
     pub max_ejection: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DomainIndex;
+
+    #[test]
+    fn domain_index_finds_exact_names_then_one_label_wildcards() {
+        let names = [
+            ("api.example.com", None),
+            ("*.partners.example.com", Some("partners.example.com")),
+            ("acme.partners.example.com", None),
+            ("api.example.com", None),
+        ];
+        let index = DomainIndex::from_names(names.iter().map(|(n, s)| (*n, *s)));
+        let at = |h: &str| index.lookup(h);
+        assert_eq!(at("api.example.com"), Some(0), "the first of a name wins");
+        assert_eq!(at("API.Example.COM"), Some(0));
+        assert_eq!(
+            at("acme.partners.example.com"),
+            Some(2),
+            "exact before wildcard"
+        );
+        assert_eq!(at("Other.PARTNERS.example.com"), Some(1));
+        assert_eq!(at("partners.example.com"), None);
+        assert_eq!(at("a.b.partners.example.com"), None, "one label only");
+        assert_eq!(at(".partners.example.com"), None);
+        assert_eq!(at("example.com"), None);
+        assert_eq!(at(""), None);
+        // A host longer than any name can still be one long label under a wildcard.
+        let long = format!("{}.partners.example.com", "x".repeat(1000));
+        assert_eq!(at(&long), Some(1));
+        assert_eq!(at(&"y".repeat(1000)), None);
+        assert_eq!(at("ü.partners.example.com"), Some(1));
+        assert_eq!(DomainIndex::default().lookup("api.example.com"), None);
+    }
+
+    #[test]
+    fn domain_index_scales_to_the_cap() {
+        let names: Vec<String> = (0..crate::config::custom_domain::MAX_CUSTOM_DOMAINS)
+            .map(|i| format!("d{i}.example.com"))
+            .collect();
+        let index = DomainIndex::from_names(names.iter().map(|n| (n.as_str(), None)));
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(index.lookup(n), Some(i));
+        }
+        assert_eq!(index.lookup("nope.example.com"), None);
+    }
 }

@@ -317,6 +317,7 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         apis,
         apis_by_id,
         target_groups,
+        domain_index: super::snapshot::DomainIndex::new(&domains),
         domains,
         rate_limits: std::mem::take(&mut e.rate_limits),
         api_keys: keys.keys,

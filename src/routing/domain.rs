@@ -255,6 +255,7 @@ mod tests {
             apis_by_id,
             target_groups: Vec::new(),
             domains: Vec::new(),
+            domain_index: Default::default(),
             rate_limits: Vec::new(),
             api_keys: Vec::new(),
             api_keys_by_value: AHashMap::new(),

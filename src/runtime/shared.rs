@@ -10,8 +10,16 @@
 //!   TLS 1.2 session id is a 32-byte key; the verified client chain stays on the server),
 //!   one per domain *and trust* (truststore, CRL, mode), so a reload that changes the trust
 //!   leaves earlier sessions unreachable: such a client must do a full handshake and present
-//!   a certificate the current verifier accepts. Each cache is a rustls
-//!   `ServerSessionMemoryCache` (its own mutex, held for one map operation per handshake).
+//!   a certificate the current verifier accepts. Each cache is a [`LazySessionCache`]: a
+//!   rustls `ServerSessionMemoryCache` (its own mutex, held for one map operation per
+//!   handshake) allocated when the domain stores its first session, so a configuration of
+//!   many mTLS domains costs nothing here until clients use them.
+//! - the one session cache of all domains without mutual TLS (`plain_session_cache`, also a
+//!   [`LazySessionCache`]): those resume through the ticketer, so it only serves TLS 1.2
+//!   clients that resume by session id without tickets. rustls binds every stored session
+//!   to the SNI it was made under and refuses it under another name, so sharing it between
+//!   domains that hold no client identity is as safe as sharing the ticketer, and like the
+//!   ticketer it survives reloads.
 //! - the stage caches (`cache::stage::StageCache`, reached through
 //!   `Snapshot::stage_caches`): the design's one deliberate exception to "no lock shared
 //!   with another core on the request path". Each stage's store is split into up to 64
@@ -28,6 +36,7 @@
 //!   the limits thread refills it, and workers take batches from it and put revoked tokens
 //!   back on their control ticks. No lock.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
@@ -135,32 +144,110 @@ impl rustls::server::ProducesTickets for NoTickets {
 /// Sessions kept per mutual-TLS domain and trust (each holds the client's chain).
 pub const MTLS_SESSIONS_PER_DOMAIN: usize = 1024;
 
+/// Sessions kept for all domains without mutual TLS together (TLS 1.2 session ids of
+/// clients that do not take tickets).
+pub const PLAIN_SESSIONS: usize = 1024;
+
 /// A ticketer that issues nothing: rustls then resumes from the config's session storage.
 pub fn no_tickets() -> Arc<dyn rustls::server::ProducesTickets> {
     Arc::new(NoTickets)
 }
 
+/// A server session store whose rustls `ServerSessionMemoryCache` (which reserves room for
+/// all its `size` entries up front: ~150 KB for 1024) is created by the first `put`. Until
+/// then it holds nothing and finds nothing.
+#[derive(Debug)]
+pub struct LazySessionCache {
+    size: usize,
+    inner: OnceLock<Arc<ServerSessionMemoryCache>>,
+}
+
+impl LazySessionCache {
+    pub fn new(size: usize) -> Arc<Self> {
+        Arc::new(LazySessionCache {
+            size,
+            inner: OnceLock::new(),
+        })
+    }
+
+    /// Whether a session was ever stored (the inner cache exists).
+    pub fn is_allocated(&self) -> bool {
+        self.inner.get().is_some()
+    }
+}
+
+impl StoresServerSessions for LazySessionCache {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.inner
+            .get_or_init(|| ServerSessionMemoryCache::new(self.size))
+            .put(key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.get()?.get(key)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.inner.get()?.take(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
+static PLAIN_CACHE: OnceLock<Arc<LazySessionCache>> = OnceLock::new();
+
+/// The session store shared by every domain without mutual TLS (see the module comment).
+pub fn plain_session_cache() -> Arc<dyn StoresServerSessions> {
+    PLAIN_CACHE
+        .get_or_init(|| LazySessionCache::new(PLAIN_SESSIONS))
+        .clone()
+}
+
 type TrustKey = (String, [u8; 32]);
 
-static MTLS_CACHES: Mutex<Vec<(TrustKey, Weak<ServerSessionMemoryCache>)>> = Mutex::new(Vec::new());
+/// The live mTLS session caches by (domain, trust). Entries whose cache no configuration
+/// uses any more are swept when the map has doubled since the last sweep, so building N
+/// domains costs O(N) here, not O(N^2).
+struct MtlsCaches {
+    by_trust: HashMap<TrustKey, Weak<LazySessionCache>>,
+    sweep_at: usize,
+}
+
+static MTLS_CACHES: Mutex<Option<MtlsCaches>> = Mutex::new(None);
 
 /// The session cache of mutual-TLS domain `name` under the trust whose fingerprint is
 /// `trust` (truststore, CRL and mode; see `config::custom_domain`). A reload with the same
 /// trust gets the same cache back, so sessions survive it; a different trust gets a new,
 /// empty cache. Caches no configuration uses any more are forgotten.
 pub fn mtls_session_cache(name: &str, trust: [u8; 32]) -> Arc<dyn StoresServerSessions> {
-    let mut caches = MTLS_CACHES.lock().unwrap_or_else(|p| p.into_inner());
-    caches.retain(|(_, weak)| weak.strong_count() > 0);
-    let found = caches
-        .iter()
-        .find(|((n, t), _)| n == name && *t == trust)
-        .and_then(|(_, weak)| weak.upgrade());
-    if let Some(cache) = found {
+    let mut guard = MTLS_CACHES.lock().unwrap_or_else(|p| p.into_inner());
+    let caches = guard.get_or_insert_with(|| MtlsCaches {
+        by_trust: HashMap::new(),
+        sweep_at: 64,
+    });
+    let key = (name.to_owned(), trust);
+    if let Some(cache) = caches.by_trust.get(&key).and_then(Weak::upgrade) {
         return cache;
     }
-    let cache = ServerSessionMemoryCache::new(MTLS_SESSIONS_PER_DOMAIN);
-    caches.push(((name.to_owned(), trust), Arc::downgrade(&cache)));
+    if caches.by_trust.len() >= caches.sweep_at {
+        caches.by_trust.retain(|_, weak| weak.strong_count() > 0);
+        caches.sweep_at = (caches.by_trust.len() * 2).max(64);
+    }
+    let cache = LazySessionCache::new(MTLS_SESSIONS_PER_DOMAIN);
+    caches.by_trust.insert(key, Arc::downgrade(&cache));
     cache
+}
+
+/// How many (domain, trust) entries the mTLS cache registry holds (live or not yet swept).
+#[cfg(test)]
+fn mtls_registry_len() -> usize {
+    MTLS_CACHES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map_or(0, |c| c.by_trust.len())
 }
 
 #[cfg(test)]
@@ -181,6 +268,58 @@ mod tests {
         // Once unused, the cache is gone: the same key starts empty.
         let again = mtls_session_cache("a.example", [1; 32]);
         assert_eq!(again.get(b"k"), None);
+    }
+
+    #[test]
+    fn lazy_session_cache_allocates_on_first_put() {
+        let c = LazySessionCache::new(4);
+        assert!(!c.is_allocated());
+        // Lookups on an empty store allocate nothing.
+        assert_eq!(c.get(b"k"), None);
+        assert_eq!(c.take(b"k"), None);
+        assert!(c.can_cache());
+        assert!(!c.is_allocated());
+        assert!(c.put(b"k".to_vec(), b"v".to_vec()));
+        assert!(c.is_allocated());
+        assert_eq!(c.get(b"k"), Some(b"v".to_vec()));
+        assert_eq!(c.take(b"k"), Some(b"v".to_vec()));
+        assert_eq!(c.get(b"k"), None);
+        // Bounded like the inner cache: the oldest of 5 entries in a store of 4 is gone.
+        for i in 0..5u8 {
+            assert!(c.put(vec![i], vec![i]));
+        }
+        assert_eq!(c.get(&[0]), None);
+        assert_eq!(c.get(&[4]), Some(vec![4]));
+    }
+
+    #[test]
+    fn plain_domains_share_one_session_cache() {
+        let a = plain_session_cache();
+        let b = plain_session_cache();
+        assert!(std::ptr::addr_eq(Arc::as_ptr(&a), Arc::as_ptr(&b)));
+    }
+
+    #[test]
+    fn mtls_cache_registry_forgets_unused_caches() {
+        // 1000 domains built and dropped, config after config: the registry never holds
+        // more than about twice what is alive (swept when it doubles; other tests of this
+        // module may add a few entries meanwhile).
+        for round in 0..5u8 {
+            let live: Vec<_> = (0..1000)
+                .map(|i| mtls_session_cache(&format!("sweep{i}.example"), [round; 32]))
+                .collect();
+            assert!(
+                mtls_registry_len() <= 2 * live.len() + 100,
+                "{}",
+                mtls_registry_len()
+            );
+            drop(live);
+        }
+        let live: Vec<_> = (0..10)
+            .map(|i| mtls_session_cache(&format!("fresh{i}.example"), [9; 32]))
+            .collect();
+        assert!(mtls_registry_len() < 5 * 1000, "{}", mtls_registry_len());
+        drop(live);
     }
 
     #[test]
