@@ -6,6 +6,8 @@
 //! upstreams serve fixed bytes; raw clients read what the gateway wrote.
 
 mod common;
+#[allow(dead_code)]
+mod pki;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -630,5 +632,146 @@ target_groups:
     assert_eq!(
         (r.status, r.body_str().as_str()),
         (200, "conn 2 for /again")
+    );
+}
+
+/// A TLS upstream (rustls, one thread per connection) that answers `/big` with a head and
+/// body of exactly 16384 bytes (one full TLS record, body `conn N for /big` padded with
+/// `.`) followed, in the same socket write, by an unsolicited `HTTP/1.1 200 OK ... POISON`
+/// in a second record; other paths get a plain `conn N for PATH`. Reports each
+/// connection's gateway-side port on `ports`.
+fn tls_stray_upstream(dir: &pki::TempDir) -> (u16, mpsc::Receiver<u16>) {
+    use std::io::Write;
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(pki::provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                pki::load_certs(&dir.path("server.pem")),
+                pki::load_key(&dir.path("server.key")),
+            )
+            .expect("server cert"),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind tls upstream");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, ports) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Ends when the test (and the receiver) is gone: the send fails.
+        for (n, sock) in listener.incoming().enumerate() {
+            let Ok(sock) = sock else { return };
+            let gw_port = sock.peer_addr().map(|a| a.port()).unwrap_or(0);
+            if tx.send(gw_port).is_err() {
+                return;
+            }
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut s = rustls::StreamOwned::new(conn, sock);
+                let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+                loop {
+                    while let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 4);
+                        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                        let mut body = format!("conn {} for {path}", n + 1);
+                        let mut out;
+                        if path == "/big" {
+                            let head_len = "HTTP/1.1 200 OK\r\nContent-Length: 16345\r\n\r\n".len();
+                            body.extend(std::iter::repeat_n('.', 16384 - head_len - body.len()));
+                            out = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .into_bytes();
+                            assert_eq!(out.len(), 16384);
+                            out.extend_from_slice(
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON",
+                            );
+                        } else {
+                            out = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .into_bytes();
+                        }
+                        // One write of all records: response and stray arrive together.
+                        if s.conn.writer().write_all(&out).is_err() {
+                            return;
+                        }
+                        while s.conn.wants_write() {
+                            if s.conn.write_tls(&mut s.sock).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+            });
+        }
+    });
+    (port, ports)
+}
+
+#[test]
+fn stray_bytes_already_read_by_the_tls_layer_make_a_connection_unusable() {
+    let dir = pki::gen_certs("stray-tls");
+    let (up_port, ports) = tls_stray_upstream(&dir);
+    let yaml = format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: tg
+apis:
+  - id: tg
+    routes:
+      - route: ANY /sec/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          connection_type: VPC_LINK
+          target_group: sec
+          uri: http://sec.internal/{{proxy}}
+          timeout: 2s
+    stages:
+      - name: prod
+target_groups:
+  - name: sec
+    tls: {{ca_file: \"{}\", server_name: localhost}}
+    targets:
+      - address: \"127.0.0.1:{up_port}\"
+",
+        dir.p("ca.pem")
+    );
+    let gw = Gateway::start(&yaml);
+    let r = gw.send(&get("/prod/sec/big"));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert!(
+        r.body_str().starts_with("conn 1 for /big."),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.body.len(), 16384 - 42, "{}", r.describe());
+    // The gateway has read everything from its socket: the stray response is held by the
+    // TLS layer only, where no MSG_PEEK sees it.
+    let gw_port = ports
+        .recv_timeout(Duration::from_secs(5))
+        .expect("no connection");
+    assert_eq!(
+        unread_bytes(gw_port, up_port),
+        0,
+        "the stray is still in the kernel"
+    );
+    let r = gw.send(&get("/prod/sec/victim"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "conn 2 for /victim"),
+        "{}",
+        r.describe()
     );
 }
