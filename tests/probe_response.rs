@@ -6,7 +6,6 @@
 //! upstreams serve fixed bytes; raw clients read what the gateway wrote.
 
 mod common;
-#[allow(dead_code)]
 mod pki;
 
 use std::io::Read;
