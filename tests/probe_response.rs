@@ -6,6 +6,7 @@
 //! upstreams serve fixed bytes; raw clients read what the gateway wrote.
 
 mod common;
+mod pki;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -367,4 +368,409 @@ fn bad_chunk_framing_in_a_request_body_what_the_upstream_saw() {
     );
     assert!(text.ends_with("\r\n\r\n5\r\nhello\r\n"), "{text:?}");
     assert!(!text.contains("world"), "{text:?}");
+}
+
+// ---------------------------------------------------------------- red team finding 2
+// Bytes an upstream sends outside any response to a request on that connection (an
+// unsolicited extra response, the late body of a 204) must never be read as the answer to a
+// later request on that connection: a reused keep-alive connection (pooled or, with PROXY
+// protocol v2, pinned to its client) is probed for unread data and EOF before every reuse.
+
+/// The PROXY protocol v2 signature (the first 12 bytes of a v2 header).
+const PROXY_V2_SIG: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
+
+/// A keep-alive upstream that answers every request `GET PATH` with the body
+/// `conn N for PATH` (N numbers its connections from 1), and misbehaves on two paths:
+/// after answering `/poison` it sends, 250 ms later, an unsolicited
+/// `HTTP/1.1 200 OK ... POISON` on the same connection; `/late204` is answered
+/// `204 No Content` and the 5-byte body `hello` follows 250 ms later. Each time it has sent
+/// such stray bytes it reports the connection's (gateway-side port, stray length) on
+/// `strays`. A PROXY v2 header at the start of a connection is skipped.
+struct StrayUpstream {
+    port: u16,
+    strays: mpsc::Receiver<(u16, usize)>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StrayUpstream {
+    fn start() -> StrayUpstream {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind stray upstream");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, strays) = mpsc::channel();
+        let s2 = stop.clone();
+        let acceptor = std::thread::spawn(move || {
+            let mut n = 0;
+            while !s2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        n += 1;
+                        let (tx, stop) = (tx.clone(), s2.clone());
+                        std::thread::spawn(move || stray_conn(stream, n, &tx, &stop));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        StrayUpstream {
+            port,
+            strays,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// Wait until the upstream has sent stray bytes and they sit unread in the gateway's
+    /// socket (the kernel's receive queue of the gateway side of that connection).
+    fn wait_stray_unread(&self) {
+        let (gw_port, len) = self
+            .strays
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the upstream never sent its stray bytes");
+        assert!(
+            wait_until(Duration::from_secs(5), || unread_bytes(gw_port, self.port)
+                >= len),
+            "the stray bytes never reached the gateway's socket"
+        );
+    }
+}
+
+impl Drop for StrayUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn stray_conn(
+    mut s: std::net::TcpStream,
+    n: usize,
+    strays: &mpsc::Sender<(u16, usize)>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::Write;
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(Duration::from_millis(20)));
+    let gw_port = s.peer_addr().map(|a| a.port()).unwrap_or(0);
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut first = true;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        if first && buf.len() >= 16 && buf.starts_with(PROXY_V2_SIG) {
+            let len = 16 + u16::from_be_bytes([buf[14], buf[15]]) as usize;
+            if buf.len() < len {
+                continue;
+            }
+            buf.drain(..len);
+        }
+        if let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
+            first = false;
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            buf.drain(..end + 4);
+            let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+            let stray: &[u8] = if path == "/late204" {
+                if s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").is_err() {
+                    return;
+                }
+                b"hello"
+            } else {
+                let body = format!("conn {n} for {path}");
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if s.write_all(answer.as_bytes()).is_err() {
+                    return;
+                }
+                if path != "/poison" {
+                    continue;
+                }
+                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON"
+            };
+            // The upstream's misbehaviour: stray bytes well after the response ended.
+            std::thread::sleep(Duration::from_millis(250));
+            if s.write_all(stray).is_err() {
+                return;
+            }
+            let _ = strays.send((gw_port, stray.len()));
+            continue;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Bytes received but not yet read on the 127.0.0.1 TCP socket with local port `local`
+/// and remote port `remote` (rx_queue in /proc/net/tcp); 0 if there is no such socket.
+fn unread_bytes(local: u16, remote: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 5 {
+            continue;
+        }
+        let port_of = |a: &str| {
+            a.rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+        };
+        if port_of(f[1]) == Some(local) && port_of(f[2]) == Some(remote) {
+            return f[4]
+                .split(':')
+                .nth(1)
+                .and_then(|q| usize::from_str_radix(q, 16).ok())
+                .unwrap_or(0);
+        }
+    }
+    0
+}
+
+#[test]
+fn an_unsolicited_response_after_pooling_never_answers_the_next_client() {
+    let up = StrayUpstream::start();
+    let gw = Gateway::start(&config(up.port));
+    let r = gw.send(&get("/prod/up/poison"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "conn 1 for /poison")
+    );
+    // The extra response now sits unread on the idle pooled connection.
+    up.wait_stray_unread();
+    // The next client, on a new connection: its own answer, from a clean upstream connection.
+    let r = gw.send(&get("/prod/up/victim1-secret-token"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "conn 2 for /victim1-secret-token"),
+        "{}",
+        r.describe()
+    );
+    // And the one after gets its own too, on the clean connection, which was pooled.
+    let r = gw.send(&get("/prod/up/victim2"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "conn 2 for /victim2"),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn a_204_whose_body_arrives_late_does_not_break_the_next_request() {
+    let up = StrayUpstream::start();
+    let gw = Gateway::start(&config(up.port));
+    let mut c = gw.client();
+    let r = c.request(&get("/prod/up/late204"));
+    assert_eq!(r.status, 204, "{}", r.describe());
+    up.wait_stray_unread();
+    let r = c.request(&get("/prod/up/next"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "conn 2 for /next"),
+        "{}",
+        r.describe()
+    );
+}
+
+#[test]
+fn a_pinned_proxy_v2_connection_with_stray_bytes_is_not_reused() {
+    let up = StrayUpstream::start();
+    let yaml = format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: tg
+apis:
+  - id: tg
+    routes:
+      - route: ANY /pp/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          connection_type: VPC_LINK
+          target_group: pp
+          uri: http://pp.internal/{{proxy}}
+          timeout: 2s
+    stages:
+      - name: prod
+target_groups:
+  - name: pp
+    proxy_protocol: v2
+    targets:
+      - address: \"127.0.0.1:{}\"
+",
+        up.port
+    );
+    let gw = Gateway::start(&yaml);
+    let mut c = gw.client();
+    let r = c.request(&get("/prod/pp/poison"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "conn 1 for /poison")
+    );
+    up.wait_stray_unread();
+    // The same client's next request: not the stray response, its own.
+    let r = c.request(&get("/prod/pp/next"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "conn 2 for /next"),
+        "{}",
+        r.describe()
+    );
+    let r = c.request(&get("/prod/pp/again"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "conn 2 for /again")
+    );
+}
+
+/// A TLS upstream (rustls, one thread per connection) that answers `/big` with a head and
+/// body of exactly 16384 bytes (one full TLS record, body `conn N for /big` padded with
+/// `.`) followed, in the same socket write, by an unsolicited `HTTP/1.1 200 OK ... POISON`
+/// in a second record; other paths get a plain `conn N for PATH`. Reports each
+/// connection's gateway-side port on `ports`.
+fn tls_stray_upstream(dir: &pki::TempDir) -> (u16, mpsc::Receiver<u16>) {
+    use std::io::Write;
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(pki::provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                pki::load_certs(&dir.path("server.pem")),
+                pki::load_key(&dir.path("server.key")),
+            )
+            .expect("server cert"),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind tls upstream");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, ports) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Ends when the test (and the receiver) is gone: the send fails.
+        for (n, sock) in listener.incoming().enumerate() {
+            let Ok(sock) = sock else { return };
+            let gw_port = sock.peer_addr().map(|a| a.port()).unwrap_or(0);
+            if tx.send(gw_port).is_err() {
+                return;
+            }
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let _ = sock.set_read_timeout(Some(Duration::from_secs(5)));
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut s = rustls::StreamOwned::new(conn, sock);
+                let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+                loop {
+                    while let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 4);
+                        let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                        let mut body = format!("conn {} for {path}", n + 1);
+                        let mut out;
+                        if path == "/big" {
+                            let head_len = "HTTP/1.1 200 OK\r\nContent-Length: 16345\r\n\r\n".len();
+                            body.extend(std::iter::repeat_n('.', 16384 - head_len - body.len()));
+                            out = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .into_bytes();
+                            assert_eq!(out.len(), 16384);
+                            out.extend_from_slice(
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON",
+                            );
+                        } else {
+                            out = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .into_bytes();
+                        }
+                        // One write of all records: response and stray arrive together.
+                        if s.conn.writer().write_all(&out).is_err() {
+                            return;
+                        }
+                        while s.conn.wants_write() {
+                            if s.conn.write_tls(&mut s.sock).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                    }
+                }
+            });
+        }
+    });
+    (port, ports)
+}
+
+#[test]
+fn stray_bytes_already_read_by_the_tls_layer_make_a_connection_unusable() {
+    let dir = pki::gen_certs("stray-tls");
+    let (up_port, ports) = tls_stray_upstream(&dir);
+    let yaml = format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: tg
+apis:
+  - id: tg
+    routes:
+      - route: ANY /sec/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          connection_type: VPC_LINK
+          target_group: sec
+          uri: http://sec.internal/{{proxy}}
+          timeout: 2s
+    stages:
+      - name: prod
+target_groups:
+  - name: sec
+    tls: {{ca_file: \"{}\", server_name: localhost}}
+    targets:
+      - address: \"127.0.0.1:{up_port}\"
+",
+        dir.p("ca.pem")
+    );
+    let gw = Gateway::start(&yaml);
+    let r = gw.send(&get("/prod/sec/big"));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert!(
+        r.body_str().starts_with("conn 1 for /big."),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.body.len(), 16384 - 42, "{}", r.describe());
+    // The gateway has read everything from its socket: the stray response is held by the
+    // TLS layer only, where no MSG_PEEK sees it.
+    let gw_port = ports
+        .recv_timeout(Duration::from_secs(5))
+        .expect("no connection");
+    assert_eq!(
+        unread_bytes(gw_port, up_port),
+        0,
+        "the stray is still in the kernel"
+    );
+    let r = gw.send(&get("/prod/sec/victim"));
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, "conn 2 for /victim"),
+        "{}",
+        r.describe()
+    );
 }

@@ -958,56 +958,180 @@ fn connect_failure_is_retried_for_every_method() {
     );
 }
 
-#[test]
-fn post_written_to_a_dead_pooled_connection_is_not_retried_elsewhere() {
-    // "Nothing sent" means nothing: a bodyless POST whose head went out on a pooled
-    // connection that turned out dead (then the reconnect was refused) may have reached
-    // the target, so it is not replayed on another one; GETs still are.
-    let mut a = TestTarget::start("a");
-    let b = TestTarget::start("b");
-    let cfg = config(
+/// A target answering every request `200 a`, until `hang_up()`: then its listener closes
+/// (connects are refused) while its open connections stay open and quiet, and each closes
+/// without an answer when its next request arrives (a target that died after the gateway's
+/// pre-reuse probe). Its threads stop when it drops.
+struct HalfDeadTarget {
+    port: u16,
+    dead: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl HalfDeadTarget {
+    fn start() -> HalfDeadTarget {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind half-dead target");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let (dead, stop) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (d2, s2) = (dead.clone(), stop.clone());
+        let acceptor = std::thread::spawn(move || {
+            while !s2.load(Ordering::SeqCst) && !d2.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut sock, _)) => {
+                        let (d3, s3) = (d2.clone(), s2.clone());
+                        std::thread::spawn(move || {
+                            let _ = sock.set_nonblocking(false);
+                            let _ = sock.set_read_timeout(Some(Duration::from_millis(20)));
+                            let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
+                            while !s3.load(Ordering::SeqCst) {
+                                if let Some(end) = find_subslice(&buf, b"\r\n\r\n") {
+                                    buf.drain(..end + 4);
+                                    if d3.load(Ordering::SeqCst) {
+                                        return; // hang up, no answer
+                                    }
+                                    let resp = "HTTP/1.1 200 OK\r\ncontent-length: 1\r\n\r\na";
+                                    if sock.write_all(resp.as_bytes()).is_err() {
+                                        return;
+                                    }
+                                    continue;
+                                }
+                                match sock.read(&mut chunk) {
+                                    Ok(0) => return,
+                                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                                    Err(e)
+                                        if e.kind() == ErrorKind::WouldBlock
+                                            || e.kind() == ErrorKind::TimedOut => {}
+                                    Err(_) => return,
+                                }
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+            // The listener drops here: the port refuses connections from now on.
+        });
+        HalfDeadTarget {
+            port,
+            dead,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Close the listener (waited for) and make open connections hang up on their next request.
+    fn hang_up(&mut self) {
+        self.dead.store(true, Ordering::SeqCst);
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+        assert!(
+            TcpStream::connect(("127.0.0.1", self.port)).is_err(),
+            "port {} still accepts after hang_up",
+            self.port
+        );
+    }
+}
+
+impl Drop for HalfDeadTarget {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Round robin over `a` and `b` (passive ejection off); four GETs on `c` reach both, so the
+/// worker pools a connection to each.
+fn warm_pair(gw: &Gateway, c: &mut Client) {
+    let mut seen = BTreeSet::new();
+    for i in 0..4 {
+        let (status, body) = get_on(c, &format!("/prod/pair/warm/{i}"));
+        assert_eq!(status, 200, "warm-up {i}: {}", gw.stderr());
+        seen.insert(body);
+    }
+    assert_eq!(seen.len(), 2, "round robin reached both targets: {seen:?}");
+}
+
+fn pair_config(a: &str, b: &str) -> String {
+    config(
         &[(
             "pair",
             format!(
                 "{}    passive: {{consecutive_failures: 0}}\n",
-                targets_yaml(&[(&a.addr(), 1), (&b.addr(), 1)])
+                targets_yaml(&[(a, 1), (b, 1)])
             ),
         )],
         "",
-    );
-    let gw = Gateway::start_with_workers(&cfg, 1);
-    let mut c = gw.client();
-    // Warm up: both targets answered once, so the worker pools a connection to each.
-    let mut seen = BTreeSet::new();
-    for i in 0..4 {
-        let (status, body) = get_on(&mut c, &format!("/prod/pair/warm/{i}"));
-        assert_eq!(status, 200, "warm-up {i}");
-        seen.insert(body);
-    }
-    assert_eq!(seen.len(), 2, "round robin reached both targets: {seen:?}");
-    // `a` dies: its pooled connection is closed, new connects are refused.
-    a.kill();
+    )
+}
+
+/// Six bodyless POSTs on `c` (a new client after each gateway error); their statuses, every
+/// 200 answered by `b`.
+fn six_posts(gw: &Gateway, c: &mut Client) -> Vec<u16> {
     let mut statuses = Vec::new();
     for i in 0..6 {
         let r = c.request(&req("POST", &format!("/prod/pair/p/{i}"), &[], b""));
         if r.status != 200 {
             r.assert_gateway_error(503, "Service Unavailable", "ServiceUnavailableException");
             // A 5xx from the gateway may close the client connection; go on with a new one.
-            c = gw.client();
+            *c = gw.client();
         } else {
             assert_eq!(r.body_str(), "b", "POST {i}");
         }
         statuses.push(r.status);
     }
-    // Exactly one POST (the first one sent to `a`, on the dead pooled connection) fails;
-    // later ones to `a` find no pooled connection, their connect is refused before
-    // anything was written, and they are retried on `b`.
+    statuses
+}
+
+#[test]
+fn post_written_to_a_dead_pooled_connection_is_not_retried_elsewhere() {
+    // "Nothing sent" means nothing: a bodyless POST whose head went out on a pooled
+    // connection that turned out dead (then the reconnect was refused) may have reached
+    // the target, so it is not replayed on another one; GETs still are. The connection
+    // passes the pre-reuse probe (open, quiet) and dies only when the request arrives.
+    let mut a = HalfDeadTarget::start();
+    let b = TestTarget::start("b");
+    let gw = Gateway::start_with_workers(&pair_config(&a.addr(), &b.addr()), 1);
+    let mut c = gw.client();
+    warm_pair(&gw, &mut c);
+    a.hang_up();
+    let statuses = six_posts(&gw, &mut c);
+    // Exactly one POST (the first one sent to `a`, on the pooled connection that then hung
+    // up) fails; later ones to `a` find no pooled connection, their connect is refused
+    // before anything was written, and they are retried on `b`.
     assert_eq!(
         statuses.iter().filter(|&&s| s == 503).count(),
         1,
         "{statuses:?}"
     );
     assert!(statuses[..2].contains(&503), "{statuses:?}");
+}
+
+#[test]
+fn a_pooled_connection_closed_while_idle_is_dropped_before_anything_is_sent() {
+    // The target died while its connection sat in the pool: the pre-reuse probe sees the
+    // close, nothing is written to it, so even a POST is retried on the other target.
+    let mut a = TestTarget::start("a");
+    let b = TestTarget::start("b");
+    let gw = Gateway::start_with_workers(&pair_config(&a.addr(), &b.addr()), 1);
+    let mut c = gw.client();
+    warm_pair(&gw, &mut c);
+    // `a` dies: its pooled connection is closed, new connects are refused.
+    a.kill();
+    let statuses = six_posts(&gw, &mut c);
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
+    assert_eq!(a.requests(), 2, "requests reached the dead target");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -203,6 +203,22 @@ where
     C: DerefMut<Target = ConnectionCommon<S>>,
     S: SideData,
 {
+    /// Whether a read could return anything now without touching the socket, or the read
+    /// side is over: ciphertext read but not yet handed to rustls, plaintext rustls holds,
+    /// the peer's close_notify or EOF seen, or reads broken. An idle connection about to be
+    /// reused must have none of it (bytes the socket itself still holds are the caller's
+    /// `MSG_PEEK`).
+    pub fn has_buffered_input(&mut self) -> bool {
+        if self.rpos < self.rbuf.len() || self.eof || self.peer_closed || self.read_gate().is_some()
+        {
+            return true;
+        }
+        !matches!(
+            self.conn.reader().fill_buf(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock
+        )
+    }
+
     /// Drive the handshake to completion, then send whatever rustls still queued (TLS 1.3
     /// session tickets on the server side).
     async fn handshake(&mut self) -> io::Result<()> {

@@ -109,10 +109,21 @@ impl UpstreamConn {
         }
     }
 
-    /// True when the peer has neither closed the connection nor sent anything unasked
-    /// (a pooled connection must have nothing to read).
-    pub fn is_open_and_quiet(&self) -> bool {
+    /// True when the peer has neither closed the connection nor sent anything unasked: a
+    /// connection about to carry a new request must have nothing to read, neither in the
+    /// kernel (one non-blocking `MSG_PEEK`) nor buffered by TLS. Any such byte was sent
+    /// outside a response to a request made on it (an unsolicited response, the late body
+    /// of a 204 or of a HEAD response) and would otherwise be read as the next answer.
+    pub fn is_open_and_quiet(&mut self) -> bool {
         use std::os::fd::AsRawFd;
+        if !self.rbuf.is_empty() {
+            return false;
+        }
+        if let MaybeTls::Tls(tls) = &mut self.stream {
+            if tls.has_buffered_input() {
+                return false;
+            }
+        }
         let mut byte = 0u8;
         // SAFETY: the fd is this connection's live socket; the buffer is one valid byte and
         // MSG_PEEK | MSG_DONTWAIT neither consumes data nor blocks.
@@ -140,17 +151,14 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// A pooled idle connection to `addr`, if a fresh enough one exists. With `check_alive`
-    /// (for requests that cannot be replayed on a fresh connection) each candidate is first
-    /// probed with a non-blocking peek, so one the upstream has closed is dropped here
-    /// instead of failing the request.
-    pub fn take(&self, endpoint: &Endpoint<'_>, check_alive: bool) -> Option<UpstreamConn> {
+    /// A pooled idle connection to `addr`, if a fresh enough one exists. Every candidate is
+    /// first probed ([`UpstreamConn::is_open_and_quiet`]): one the upstream has closed, or
+    /// on which it sent anything while idle, is dropped here, never reused.
+    pub fn take(&self, endpoint: &Endpoint<'_>) -> Option<UpstreamConn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&endpoint.key)?;
         while let Some(mut c) = list.pop() {
-            if c.idle_since.elapsed() < endpoint.idle_timeout
-                && (!check_alive || c.is_open_and_quiet())
-            {
+            if c.idle_since.elapsed() < endpoint.idle_timeout && c.is_open_and_quiet() {
                 c.reused = true;
                 return Some(c);
             }

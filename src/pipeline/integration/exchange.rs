@@ -57,19 +57,19 @@ pub async fn exchange(
     // The body expectation follows the method actually sent upstream (the integration's
     // `method` may differ from the client's), read off the head about to be sent.
     let sent_head = conn.ubuf.starts_with(b"HEAD ");
+    // A reused connection, pooled or pinned, is probed first: closed, or holding bytes
+    // nobody asked for, it is dropped (see `UpstreamConn::is_open_and_quiet`).
     let mut pooled = if endpoint.proxy_v2.is_some() {
         // This client's own connection, if it still is one to the same target.
         match conn.pinned_upstream.take() {
-            Some((key, mut up))
-                if key == endpoint.key && (replayable || up.is_open_and_quiet()) =>
-            {
+            Some((key, mut up)) if key == endpoint.key => up.is_open_and_quiet().then(|| {
                 up.reused = true;
-                Some(up)
-            }
+                up
+            }),
             _ => None,
         }
     } else {
-        ctx.upstreams.take(endpoint, !replayable)
+        ctx.upstreams.take(endpoint)
     };
     // Whether the head was already written to a pooled connection that then failed.
     let mut sent = false;
