@@ -146,6 +146,39 @@ fn interim_responses_reach_http11_clients_before_the_final_one() {
     assert_eq!((r.status, r.body_str().as_str()), (200, "mocked"));
 }
 
+/// Sixteen interim responses are passed on; a seventeenth makes the answer a 502 (an
+/// upstream streaming 1xx forever would otherwise hold the client for the whole
+/// integration timeout).
+#[test]
+fn more_than_sixteen_interim_responses_are_502() {
+    let final_ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    for (count, want_ok) in [(16usize, true), (17, false)] {
+        let upstream = format!(
+            "{}{final_ok}",
+            "HTTP/1.1 103 Early Hints\r\n\r\n".repeat(count)
+        );
+        let up = ScriptedUpstream::start(upstream.as_bytes(), After::KeepOpen);
+        let gw = Gateway::start(&config(up.port));
+        let mut c = gw.client();
+        c.send(&get("/prod/up/i"));
+        for n in 0..16 {
+            let r = c.read_response();
+            assert_eq!(
+                r.status,
+                103,
+                "{count} interim, response {n}: {}",
+                r.describe()
+            );
+        }
+        let last = c.read_response();
+        if want_ok {
+            assert_eq!((last.status, last.body_str().as_str()), (200, "ok"));
+        } else {
+            last.assert_gateway_error(502, "Internal server error", "InternalServerErrorException");
+        }
+    }
+}
+
 #[test]
 fn interim_responses_are_not_sent_to_http10_clients() {
     let up = ScriptedUpstream::start(

@@ -146,6 +146,7 @@ async fn send_and_read_head(
     }
 
     let mut got_bytes = false;
+    let mut interim = 0usize;
     loop {
         if !up.rbuf.is_empty() {
             got_bytes = true;
@@ -154,6 +155,12 @@ async fn send_and_read_head(
                     return Ok(framing);
                 }
                 Ok(ParsedResponse::Interim(n)) => {
+                    // A few are normal (100, then 103s); an endless stream of them is an
+                    // upstream holding the client for the whole integration timeout.
+                    interim += 1;
+                    if interim > MAX_INTERIM_RESPONSES {
+                        return Err(Failure::Malformed("too many interim responses"));
+                    }
                     forward_interim(conn, facts, up, resp, deadline).await?;
                     up.consume(n);
                     continue;
@@ -177,6 +184,9 @@ async fn send_and_read_head(
         }
     }
 }
+
+/// Interim (1xx) responses passed on per request; one more is a 502.
+const MAX_INTERIM_RESPONSES: usize = 16;
 
 /// Pass an interim 1xx response (100 Continue, 103 Early Hints, ...) on to the client, as a
 /// proxy must (RFC 9110 §15.2), minus hop-by-hop headers; not to HTTP/1.0 clients, which
