@@ -310,19 +310,34 @@ fn vm_size(pid: i32) -> u64 {
     kb * 1024
 }
 
-#[test]
-fn alias_bomb_sent_by_sighup_leaves_the_gateway_serving() {
+/// A gateway serving `GET /prod/hello` with the body `old-config`, its address space then
+/// capped (`prlimit --pid`) at what it uses now plus 1 GiB.
+fn capped_old_config_gateway() -> Gateway {
     let yaml = mock_route("GET /hello", "{type: MOCK, body: old-config}");
     let gw = Gateway::start(&yaml);
     let pid = gw.proc.pid();
-    // Cap the running gateway's address space at what it uses now plus 1 GiB: the bomb
-    // expands to 20 GiB, so an unbounded load dies here (and cannot hurt the machine).
     let limit = vm_size(pid) + (1 << 30);
     let st = Command::new(prlimit())
         .args(["--pid", &pid.to_string(), &format!("--as={limit}")])
         .status()
         .expect("run prlimit --pid");
     assert!(st.success(), "prlimit --pid {pid} failed");
+    gw
+}
+
+/// The gateway still answers `GET /prod/hello` from the old configuration.
+#[track_caller]
+fn serves_old_config(gw: &Gateway) {
+    let r = gw.send(&get("/prod/hello"));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body_str(), "old-config");
+}
+
+#[test]
+fn alias_bomb_sent_by_sighup_leaves_the_gateway_serving() {
+    // The bomb expands to 20 GiB, so an unbounded load dies under the gateway's address
+    // space cap (and cannot hurt the machine).
+    let gw = capped_old_config_gateway();
 
     std::fs::write(gw.config.path(), alias_bomb(20_000)).expect("rewrite the config");
     gw.proc.signal(libc::SIGHUP);
@@ -342,9 +357,7 @@ fn alias_bomb_sent_by_sighup_leaves_the_gateway_serving() {
         "the refusal does not say why: {}",
         truncate(&gw.stderr(), 4000)
     );
-    let r = gw.send(&get("/prod/hello"));
-    assert_eq!(r.status, 200, "{}", r.describe());
-    assert_eq!(r.body_str(), "old-config");
+    serves_old_config(&gw);
 }
 
 // ------------------------------------------------------------------ item 7: checks that never lie
@@ -497,15 +510,7 @@ fn custom_domains_at_the_cap_load_within_the_memory_limit() {
 #[test]
 fn custom_domains_over_the_cap_sent_by_sighup_leave_the_gateway_serving() {
     let certs = pki::gen_certs("domain-cap-hup");
-    let yaml = mock_route("GET /hello", "{type: MOCK, body: old-config}");
-    let mut gw = Gateway::start(&yaml);
-    let pid = gw.proc.pid();
-    let limit = vm_size(pid) + (1 << 30);
-    let st = Command::new(prlimit())
-        .args(["--pid", &pid.to_string(), &format!("--as={limit}")])
-        .status()
-        .expect("run prlimit --pid");
-    assert!(st.success(), "prlimit --pid {pid} failed");
+    let mut gw = capped_old_config_gateway();
 
     std::fs::write(gw.config.path(), many_domains(&certs, 3 * DOMAIN_CAP, true))
         .expect("rewrite the config");
@@ -524,9 +529,7 @@ fn custom_domains_over_the_cap_sent_by_sighup_leave_the_gateway_serving() {
         "the refusal does not name the cap: {}",
         truncate(&gw.stderr(), 4000)
     );
-    let r = gw.send(&get("/prod/hello"));
-    assert_eq!(r.status, 200, "{}", r.describe());
-    assert_eq!(r.body_str(), "old-config");
+    serves_old_config(&gw);
 }
 
 /// Domains without mTLS no longer get a session store each: TLS 1.2 clients that resume by
