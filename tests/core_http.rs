@@ -200,28 +200,16 @@ fn http10_closes_unless_keep_alive_is_asked_for() {
 
 // ------------------------------------------------------------------ framing guards
 
+/// [`catch_all_proxy_config`] to `up` plus `ANY /sink`, a MOCK answering `sunk`.
 fn guard_config(up: &CountingUpstream, limits: &str) -> String {
-    format!(
-        "{limits}listeners:
-  - name: public
-    bind: 127.0.0.1:0
-    default_api: g
-apis:
-  - id: g
-    routes:
-      - route: ANY /{{proxy+}}
-        integration:
-          type: HTTP_PROXY
-          uri: http://127.0.0.1:{port}/{{proxy}}
-          timeout: 2s
-      - route: ANY /sink
+    catch_all_proxy_config(
+        limits,
+        up.port,
+        "      - route: ANY /sink
         integration:
           type: MOCK
           body: sunk
-    stages:
-      - name: prod
 ",
-        port = up.port
     )
 }
 

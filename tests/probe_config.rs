@@ -142,6 +142,27 @@ const TAIL: &str = "    stages:
       - name: prod
 ";
 
+/// HEAD, one route `route` with the integration `integration` (YAML flow map), TAIL.
+fn mock_route(route: &str, integration: &str) -> String {
+    format!("{HEAD}      - route: {route}\n        integration: {integration}\n{TAIL}")
+}
+
+/// `text` written to a temporary file `name`, given to `check`.
+fn check_text(name: &str, text: &str) -> (TempFile, Outcome) {
+    let f = write_temp(name, text);
+    let out = check(&f);
+    (f, out)
+}
+
+/// `text` given to `check` (as [`check_text`]) must be refused naming the file and saying
+/// every fragment; returns the outcome.
+#[track_caller]
+fn check_refused(name: &str, text: &str, fragments: &[&str]) -> Outcome {
+    let (f, out) = check_text(name, text);
+    out.assert_refused(&f.display(), fragments);
+    out
+}
+
 /// One MOCK body of 1 MiB anchored once and aliased by `aliases` further routes: ~1.7 MB of
 /// YAML that expands to `aliases` MiB.
 fn alias_bomb(aliases: usize) -> String {
@@ -160,9 +181,7 @@ fn alias_bomb(aliases: usize) -> String {
 
 #[test]
 fn alias_bomb_is_refused_by_check_under_a_memory_limit() {
-    let f = write_temp("alias-bomb.yaml", &alias_bomb(20_000));
-    let out = check(&f);
-    out.assert_refused(&f.display(), &["alias", "line "]);
+    let out = check_refused("alias-bomb.yaml", &alias_bomb(20_000), &["alias", "line "]);
     assert!(
         out.stderr.contains("apis[0].routes["),
         "the error names no key path: {}",
@@ -174,9 +193,7 @@ fn alias_bomb_is_refused_by_check_under_a_memory_limit() {
 fn deep_nesting_is_refused_before_parsing() {
     let d = 100_000;
     let text = format!("x: {}{}\n", "[".repeat(d), "]".repeat(d));
-    let f = write_temp("deep.yaml", &text);
-    let out = check(&f);
-    out.assert_refused(&f.display(), &["nested deeper than", "line 1"]);
+    check_refused("deep.yaml", &text, &["nested deeper than", "line 1"]);
 }
 
 #[test]
@@ -187,9 +204,7 @@ fn too_many_nodes_are_refused() {
         text.push_str("1,");
     }
     text.push_str("1]\n");
-    let f = write_temp("wide.yaml", &text);
-    let out = check(&f);
-    out.assert_refused(&f.display(), &["more than 1000000 YAML nodes"]);
+    check_refused("wide.yaml", &text, &["more than 1000000 YAML nodes"]);
 }
 
 #[test]
@@ -214,16 +229,12 @@ fn forty_thousand_routes_check_and_count() {
 #[test]
 fn file_over_the_size_cap_is_refused_unread() {
     // A valid file padded with a comment to just over 16 MiB.
-    let mut y = String::from(HEAD);
-    y.push_str("      - route: GET /a\n        integration: {type: MOCK}\n");
-    y.push_str(TAIL);
+    let mut y = mock_route("GET /a", "{type: MOCK}");
     let pad = (16 << 20) + 1 - y.len();
     y.push('#');
     y.push_str(&"p".repeat(pad));
     y.push('\n');
-    let f = write_temp("huge.yaml", &y);
-    let out = check(&f);
-    out.assert_refused(&f.display(), &["16 MiB"]);
+    check_refused("huge.yaml", &y, &["16 MiB"]);
 }
 
 #[test]
@@ -259,10 +270,9 @@ apis:
       - name: prod
 "
     );
-    let f = write_temp("huge-value.yaml", &y);
-    let out = check(&f);
-    out.assert_refused(
-        &f.display(),
+    let out = check_refused(
+        "huge-value.yaml",
+        &y,
         &["listeners[0].bind", "not a socket address", "…"],
     );
     assert!(
@@ -275,14 +285,10 @@ apis:
 
 #[test]
 fn workers_beyond_the_machine_are_refused() {
-    let y = format!(
-        "server:\n  workers: 1000000\n{HEAD}      - route: GET /a\n        integration: {{type: MOCK}}\n{TAIL}"
-    );
-    let f = write_temp("workers.yaml", &y);
-    let out = check(&f);
-    out.assert_refused(&f.display(), &["server.workers", "at most"]);
+    let ok = mock_route("GET /a", "{type: MOCK}");
+    let y = format!("server:\n  workers: 1000000\n{ok}");
+    check_refused("workers.yaml", &y, &["server.workers", "at most"]);
 
-    let ok = format!("{HEAD}      - route: GET /a\n        integration: {{type: MOCK}}\n{TAIL}");
     let g = write_temp("workers-cli.yaml", &ok);
     let (code, _out, err) = cli(&["run", "--config", &g.display(), "--workers", "5000"]);
     assert_eq!(code, 2, "--workers 5000 was not refused: {err}");
@@ -304,21 +310,34 @@ fn vm_size(pid: i32) -> u64 {
     kb * 1024
 }
 
-#[test]
-fn alias_bomb_sent_by_sighup_leaves_the_gateway_serving() {
-    let yaml = format!(
-        "{HEAD}      - route: GET /hello\n        integration: {{type: MOCK, body: old-config}}\n{TAIL}"
-    );
+/// A gateway serving `GET /prod/hello` with the body `old-config`, its address space then
+/// capped (`prlimit --pid`) at what it uses now plus 1 GiB.
+fn capped_old_config_gateway() -> Gateway {
+    let yaml = mock_route("GET /hello", "{type: MOCK, body: old-config}");
     let gw = Gateway::start(&yaml);
     let pid = gw.proc.pid();
-    // Cap the running gateway's address space at what it uses now plus 1 GiB: the bomb
-    // expands to 20 GiB, so an unbounded load dies here (and cannot hurt the machine).
     let limit = vm_size(pid) + (1 << 30);
     let st = Command::new(prlimit())
         .args(["--pid", &pid.to_string(), &format!("--as={limit}")])
         .status()
         .expect("run prlimit --pid");
     assert!(st.success(), "prlimit --pid {pid} failed");
+    gw
+}
+
+/// The gateway still answers `GET /prod/hello` from the old configuration.
+#[track_caller]
+fn serves_old_config(gw: &Gateway) {
+    let r = gw.send(&get("/prod/hello"));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(r.body_str(), "old-config");
+}
+
+#[test]
+fn alias_bomb_sent_by_sighup_leaves_the_gateway_serving() {
+    // The bomb expands to 20 GiB, so an unbounded load dies under the gateway's address
+    // space cap (and cannot hurt the machine).
+    let gw = capped_old_config_gateway();
 
     std::fs::write(gw.config.path(), alias_bomb(20_000)).expect("rewrite the config");
     gw.proc.signal(libc::SIGHUP);
@@ -338,26 +357,16 @@ fn alias_bomb_sent_by_sighup_leaves_the_gateway_serving() {
         "the refusal does not say why: {}",
         truncate(&gw.stderr(), 4000)
     );
-    let r = gw.send(&get("/prod/hello"));
-    assert_eq!(r.status, 200, "{}", r.describe());
-    assert_eq!(r.body_str(), "old-config");
+    serves_old_config(&gw);
 }
 
 // ------------------------------------------------------------------ item 7: checks that never lie
 
-fn check_text(name: &str, text: &str) -> (TempFile, Outcome) {
-    let f = write_temp(name, text);
-    let out = check(&f);
-    (f, out)
-}
-
 #[test]
 fn route_with_dot_segments_is_refused() {
     for route in ["GET /a/../b", "GET /a/./b", "ANY /..", "GET /x/{id}/."] {
-        let y =
-            format!("{HEAD}      - route: {route}\n        integration: {{type: MOCK}}\n{TAIL}");
-        let (f, out) = check_text("dots.yaml", &y);
-        out.assert_refused(&f.display(), &["apis[0].routes[0].route", "dot segment"]);
+        let y = mock_route(route, "{type: MOCK}");
+        check_refused("dots.yaml", &y, &["apis[0].routes[0].route", "dot segment"]);
     }
 }
 
@@ -365,7 +374,7 @@ fn route_with_dot_segments_is_refused() {
 fn base_path_with_dot_segments_is_refused() {
     for base in ["..", "v1/../admin", "./v1"] {
         let y = format!(
-            "{HEAD}      - route: GET /a\n        integration: {{type: MOCK}}\n{TAIL}custom_domains:
+            "{}custom_domains:
   - name: api.example.com
     certificate: missing.pem
     key: missing.key
@@ -373,11 +382,12 @@ fn base_path_with_dot_segments_is_refused() {
       - base_path: \"{base}\"
         api: demo
         stage: prod
-"
+",
+            mock_route("GET /a", "{type: MOCK}")
         );
-        let (f, out) = check_text("base-dots.yaml", &y);
-        out.assert_refused(
-            &f.display(),
+        check_refused(
+            "base-dots.yaml",
+            &y,
             &[
                 "custom_domains[0].base_path_mappings[0].base_path",
                 "dot segment",
@@ -394,14 +404,18 @@ fn custom_domain_shadowing_an_execute_api_host_is_refused() {
         "Other.Execute-Api.localhost",
     ] {
         let y = format!(
-            "{HEAD}      - route: GET /a\n        integration: {{type: MOCK}}\n{TAIL}custom_domains:
+            "{}custom_domains:
   - name: \"{name}\"
     certificate: missing.pem
     key: missing.key
-"
+",
+            mock_route("GET /a", "{type: MOCK}")
         );
-        let (f, out) = check_text("shadow.yaml", &y);
-        out.assert_refused(&f.display(), &["custom_domains[0].name", "execute-api"]);
+        check_refused(
+            "shadow.yaml",
+            &y,
+            &["custom_domains[0].name", "execute-api"],
+        );
     }
 }
 
@@ -418,11 +432,10 @@ fn sibling_path_variables_are_refused_as_api_gateway_does() {
         let y = format!(
             "{HEAD}      - route: {first}\n        integration: {{type: MOCK}}\n      - route: {second}\n        integration: {{type: MOCK}}\n{TAIL}"
         );
-        let (f, out) = check_text("siblings.yaml", &y);
         let msg = format!(
             "A sibling ({sibling}) of this resource already has a variable path part -- only one is allowed"
         );
-        out.assert_refused(&f.display(), &["apis[0].routes[1].route", &msg]);
+        check_refused("siblings.yaml", &y, &["apis[0].routes[1].route", &msg]);
     }
 }
 
@@ -435,9 +448,8 @@ const DOMAIN_CAP: usize = 10_000;
 /// HEAD/TAIL (one MOCK route) plus `n` custom domains that all name the same certificate and
 /// key (and, with `mtls`, the same truststore): a few hundred bytes of YAML per domain.
 fn many_domains(certs: &pki::TempDir, n: usize, mtls: bool) -> String {
-    let mut y = format!(
-        "{HEAD}      - route: GET /hello\n        integration: {{type: MOCK, body: old-config}}\n{TAIL}custom_domains:\n"
-    );
+    let mut y = mock_route("GET /hello", "{type: MOCK, body: old-config}");
+    y.push_str("custom_domains:\n");
     let (cert, key, ca) = (
         certs.p("server.pem"),
         certs.p("server.key"),
@@ -463,13 +475,9 @@ fn many_domains(certs: &pki::TempDir, n: usize, mtls: bool) -> String {
 fn custom_domains_over_the_cap_are_refused_by_check() {
     let certs = pki::gen_certs("domain-cap");
     for mtls in [false, true] {
-        let f = write_temp(
+        check_refused(
             "many-domains.yaml",
             &many_domains(&certs, DOMAIN_CAP + 1, mtls),
-        );
-        let out = check(&f);
-        out.assert_refused(
-            &f.display(),
             &[
                 "custom_domains:",
                 &format!("{} custom domains", DOMAIN_CAP + 1),
@@ -502,17 +510,7 @@ fn custom_domains_at_the_cap_load_within_the_memory_limit() {
 #[test]
 fn custom_domains_over_the_cap_sent_by_sighup_leave_the_gateway_serving() {
     let certs = pki::gen_certs("domain-cap-hup");
-    let yaml = format!(
-        "{HEAD}      - route: GET /hello\n        integration: {{type: MOCK, body: old-config}}\n{TAIL}"
-    );
-    let mut gw = Gateway::start(&yaml);
-    let pid = gw.proc.pid();
-    let limit = vm_size(pid) + (1 << 30);
-    let st = Command::new(prlimit())
-        .args(["--pid", &pid.to_string(), &format!("--as={limit}")])
-        .status()
-        .expect("run prlimit --pid");
-    assert!(st.success(), "prlimit --pid {pid} failed");
+    let mut gw = capped_old_config_gateway();
 
     std::fs::write(gw.config.path(), many_domains(&certs, 3 * DOMAIN_CAP, true))
         .expect("rewrite the config");
@@ -531,9 +529,7 @@ fn custom_domains_over_the_cap_sent_by_sighup_leave_the_gateway_serving() {
         "the refusal does not name the cap: {}",
         truncate(&gw.stderr(), 4000)
     );
-    let r = gw.send(&get("/prod/hello"));
-    assert_eq!(r.status, 200, "{}", r.describe());
-    assert_eq!(r.body_str(), "old-config");
+    serves_old_config(&gw);
 }
 
 /// Domains without mTLS no longer get a session store each: TLS 1.2 clients that resume by

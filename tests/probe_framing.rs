@@ -19,23 +19,7 @@ use common::*;
 const HIDDEN: &[u8] = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n";
 
 fn config(port: u16) -> String {
-    format!(
-        "listeners:
-  - name: public
-    bind: 127.0.0.1:0
-    default_api: g
-apis:
-  - id: g
-    routes:
-      - route: ANY /{{proxy+}}
-        integration:
-          type: HTTP_PROXY
-          uri: http://127.0.0.1:{port}/{{proxy}}
-          timeout: 2s
-    stages:
-      - name: prod
-",
-    )
+    catch_all_proxy_config("", port, "")
 }
 
 /// What a strict reading of the head gives.

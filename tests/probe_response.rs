@@ -514,10 +514,7 @@ fn stray_conn(
                 b"hello"
             } else {
                 let body = format!("conn {n} for {path}");
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
+                let answer = ok_response(&body);
                 if s.write_all(answer.as_bytes()).is_err() {
                     return;
                 }
@@ -570,33 +567,68 @@ fn unread_bytes(local: u16, remote: u16) -> usize {
     0
 }
 
+/// A 200 answer whose body is `want` (a `conn N for PATH` of the stray upstreams).
+fn assert_answer(r: &Response, want: &str) {
+    assert_eq!(
+        (r.status, r.body_str().as_str()),
+        (200, want),
+        "{}",
+        r.describe()
+    );
+}
+
+/// A gateway config with one VPC_LINK route `ANY /NAME/{proxy+}` to target group `NAME`,
+/// whose only target is `127.0.0.1:port`; `group_line` is one more key of the group
+/// (PROXY protocol, TLS).
+fn target_group_config(name: &str, group_line: &str, port: u16) -> String {
+    format!(
+        "listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: tg
+apis:
+  - id: tg
+    routes:
+      - route: ANY /{name}/{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          connection_type: VPC_LINK
+          target_group: {name}
+          uri: http://{name}.internal/{{proxy}}
+          timeout: 2s
+    stages:
+      - name: prod
+target_groups:
+  - name: {name}
+    {group_line}
+    targets:
+      - address: \"127.0.0.1:{port}\"
+"
+    )
+}
+
+/// `HTTP/1.1 200 OK` with `body`, framed by Content-Length.
+fn ok_response(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 #[test]
 fn an_unsolicited_response_after_pooling_never_answers_the_next_client() {
     let up = StrayUpstream::start();
     let gw = Gateway::start(&config(up.port));
     let r = gw.send(&get("/prod/up/poison"));
-    assert_eq!(
-        (r.status, r.body_str().as_str()),
-        (200, "conn 1 for /poison")
-    );
+    assert_answer(&r, "conn 1 for /poison");
     // The extra response now sits unread on the idle pooled connection.
     up.wait_stray_unread();
     // The next client, on a new connection: its own answer, from a clean upstream connection.
     let r = gw.send(&get("/prod/up/victim1-secret-token"));
-    assert_eq!(
-        (r.status, r.body_str().as_str()),
-        (200, "conn 2 for /victim1-secret-token"),
-        "{}",
-        r.describe()
-    );
+    assert_answer(&r, "conn 2 for /victim1-secret-token");
     // And the one after gets its own too, on the clean connection, which was pooled.
     let r = gw.send(&get("/prod/up/victim2"));
-    assert_eq!(
-        (r.status, r.body_str().as_str()),
-        (200, "conn 2 for /victim2"),
-        "{}",
-        r.describe()
-    );
+    assert_answer(&r, "conn 2 for /victim2");
 }
 
 #[test]
@@ -608,63 +640,23 @@ fn a_204_whose_body_arrives_late_does_not_break_the_next_request() {
     assert_eq!(r.status, 204, "{}", r.describe());
     up.wait_stray_unread();
     let r = c.request(&get("/prod/up/next"));
-    assert_eq!(
-        (r.status, r.body_str().as_str()),
-        (200, "conn 2 for /next"),
-        "{}",
-        r.describe()
-    );
+    assert_answer(&r, "conn 2 for /next");
 }
 
 #[test]
 fn a_pinned_proxy_v2_connection_with_stray_bytes_is_not_reused() {
     let up = StrayUpstream::start();
-    let yaml = format!(
-        "listeners:
-  - name: public
-    bind: 127.0.0.1:0
-    default_api: tg
-apis:
-  - id: tg
-    routes:
-      - route: ANY /pp/{{proxy+}}
-        integration:
-          type: HTTP_PROXY
-          connection_type: VPC_LINK
-          target_group: pp
-          uri: http://pp.internal/{{proxy}}
-          timeout: 2s
-    stages:
-      - name: prod
-target_groups:
-  - name: pp
-    proxy_protocol: v2
-    targets:
-      - address: \"127.0.0.1:{}\"
-",
-        up.port
-    );
+    let yaml = target_group_config("pp", "proxy_protocol: v2", up.port);
     let gw = Gateway::start(&yaml);
     let mut c = gw.client();
     let r = c.request(&get("/prod/pp/poison"));
-    assert_eq!(
-        (r.status, r.body_str().as_str()),
-        (200, "conn 1 for /poison")
-    );
+    assert_answer(&r, "conn 1 for /poison");
     up.wait_stray_unread();
     // The same client's next request: not the stray response, its own.
     let r = c.request(&get("/prod/pp/next"));
-    assert_eq!(
-        (r.status, r.body_str().as_str()),
-        (200, "conn 2 for /next"),
-        "{}",
-        r.describe()
-    );
+    assert_answer(&r, "conn 2 for /next");
     let r = c.request(&get("/prod/pp/again"));
-    assert_eq!(
-        (r.status, r.body_str().as_str()),
-        (200, "conn 2 for /again")
-    );
+    assert_answer(&r, "conn 2 for /again");
 }
 
 /// A TLS upstream (rustls, one thread per connection) that answers `/big` with a head and
@@ -714,21 +706,13 @@ fn tls_stray_upstream(dir: &pki::TempDir) -> (u16, mpsc::Receiver<u16>) {
                         if path == "/big" {
                             let head_len = "HTTP/1.1 200 OK\r\nContent-Length: 16345\r\n\r\n".len();
                             body.extend(std::iter::repeat_n('.', 16384 - head_len - body.len()));
-                            out = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                                body.len()
-                            )
-                            .into_bytes();
+                            out = ok_response(&body).into_bytes();
                             assert_eq!(out.len(), 16384);
                             out.extend_from_slice(
                                 b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON",
                             );
                         } else {
-                            out = format!(
-                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                                body.len()
-                            )
-                            .into_bytes();
+                            out = ok_response(&body).into_bytes();
                         }
                         // One write of all records: response and stray arrive together.
                         if s.conn.writer().write_all(&out).is_err() {
@@ -755,31 +739,11 @@ fn tls_stray_upstream(dir: &pki::TempDir) -> (u16, mpsc::Receiver<u16>) {
 fn stray_bytes_already_read_by_the_tls_layer_make_a_connection_unusable() {
     let dir = pki::gen_certs("stray-tls");
     let (up_port, ports) = tls_stray_upstream(&dir);
-    let yaml = format!(
-        "listeners:
-  - name: public
-    bind: 127.0.0.1:0
-    default_api: tg
-apis:
-  - id: tg
-    routes:
-      - route: ANY /sec/{{proxy+}}
-        integration:
-          type: HTTP_PROXY
-          connection_type: VPC_LINK
-          target_group: sec
-          uri: http://sec.internal/{{proxy}}
-          timeout: 2s
-    stages:
-      - name: prod
-target_groups:
-  - name: sec
-    tls: {{ca_file: \"{}\", server_name: localhost}}
-    targets:
-      - address: \"127.0.0.1:{up_port}\"
-",
+    let tls = format!(
+        "tls: {{ca_file: \"{}\", server_name: localhost}}",
         dir.p("ca.pem")
     );
+    let yaml = target_group_config("sec", &tls, up_port);
     let gw = Gateway::start(&yaml);
     let r = gw.send(&get("/prod/sec/big"));
     assert_eq!(r.status, 200, "{}", r.describe());
@@ -800,10 +764,5 @@ target_groups:
         "the stray is still in the kernel"
     );
     let r = gw.send(&get("/prod/sec/victim"));
-    assert_eq!(
-        (r.status, r.body_str().as_str()),
-        (200, "conn 2 for /victim"),
-        "{}",
-        r.describe()
-    );
+    assert_answer(&r, "conn 2 for /victim");
 }

@@ -226,23 +226,12 @@ struct MtlsGateway {
 /// (a copy of partner-ca.pem) and, with `crl`, whose CRL is `crl.pem` (initially revoking
 /// nothing); the route proxies to a counting upstream with the forwarded cert headers.
 fn mtls_gateway(tag: &str, crl: bool, workers: usize) -> MtlsGateway {
-    let certs = gen_certs(tag);
-    std::fs::copy(
-        certs.path("partner-ca.pem"),
-        certs.path("live-truststore.pem"),
-    )
-    .expect("copy truststore");
-    let crl_line = if crl {
-        gen_crl(&certs);
-        format!("      crl: '{}'\n", certs.p("crl.pem"))
-    } else {
-        String::new()
-    };
-    let up = CountingUpstream::start();
-    let run = TempDir::new(&format!("{tag}-run"));
-    let pid_file = run.p("gateway.pid");
-    let yaml = format!(
-        "listeners:
+    start_mtls_gateway(tag, workers, |certs, up_port| {
+        if crl {
+            gen_crl(certs);
+        }
+        format!(
+            "listeners:
   - name: tls
     bind: 127.0.0.1:0
     tls: {{}}
@@ -257,23 +246,29 @@ custom_domains:
     stages:
       - name: prod
 ",
-        d = domain(
-            MTLS_HOST,
-            &certs,
-            &format!(
-                "    mtls:
-      truststore: '{}'
-{crl_line}      mode: required
-      forward_headers:
-        subject: x-client-cert-subject
-        serial: x-client-cert-serial
-",
-                certs.p("live-truststore.pem")
-            ),
-            "partner"
-        ),
-        up_port = up.port,
-    );
+            d = domain(MTLS_HOST, certs, &mtls_block(certs, crl), "partner"),
+        )
+    })
+}
+
+/// Certificates for `tag` (`live-truststore.pem` a copy of partner-ca.pem), a counting
+/// upstream, and a gateway with `workers` workers and a pid file for reloads on the
+/// configuration `yaml(certs, upstream port)`.
+fn start_mtls_gateway(
+    tag: &str,
+    workers: usize,
+    yaml: impl FnOnce(&TempDir, u16) -> String,
+) -> MtlsGateway {
+    let certs = gen_certs(tag);
+    std::fs::copy(
+        certs.path("partner-ca.pem"),
+        certs.path("live-truststore.pem"),
+    )
+    .expect("copy truststore");
+    let up = CountingUpstream::start();
+    let run = TempDir::new(&format!("{tag}-run"));
+    let pid_file = run.p("gateway.pid");
+    let yaml = yaml(&certs, up.port);
     let gw = Gateway::start_with_args(&yaml, workers, &["--pid-file", &pid_file]);
     assert!(
         wait_until(Duration::from_secs(5), || Path::new(&pid_file).exists()),
@@ -330,16 +325,7 @@ fn refused(m: &MtlsGateway, config: &Arc<ClientConfig>, expect: &str, what: &str
             assert!(e.contains(expect), "{what}: expected {expect:?}, got: {e}");
         }
     }
-    // Give a wrongly forwarded request time to arrive before judging.
-    let _ = wait_until(Duration::from_millis(300), || {
-        upstream_requests(&m.up) > before
-    });
-    assert_eq!(
-        upstream_requests(&m.up),
-        before,
-        "{what}: a request reached the upstream: {:?}",
-        String::from_utf8_lossy(&m.up.received())
-    );
+    nothing_forwarded_since(m, before, what);
 }
 
 fn partner_config(
@@ -1030,34 +1016,23 @@ custom_domains:
 
 /// [`partners_yaml`] with `order` and `open_mtls`, two workers, a pid file for reloads.
 fn partners_gateway(tag: &str, order: &[&str], open_mtls: bool) -> MtlsGateway {
-    let certs = gen_certs(tag);
-    std::fs::copy(
-        certs.path("partner-ca.pem"),
-        certs.path("live-truststore.pem"),
-    )
-    .expect("copy truststore");
-    let up = CountingUpstream::start();
-    let run = TempDir::new(&format!("{tag}-run"));
-    let pid_file = run.p("gateway.pid");
-    let yaml = partners_yaml(&certs, up.port, order, open_mtls);
-    let gw = Gateway::start_with_args(&yaml, 2, &["--pid-file", &pid_file]);
-    assert!(
-        wait_until(Duration::from_secs(5), || Path::new(&pid_file).exists()),
-        "no pid file"
-    );
-    MtlsGateway {
-        certs,
-        up,
-        gw,
-        pid_file,
-        _run: run,
-    }
+    start_mtls_gateway(tag, 2, |certs, up_port| {
+        partners_yaml(certs, up_port, order, open_mtls)
+    })
 }
 
-/// Rewrite the gateway's configuration file with `yaml` and reload (the `n`th reload).
-fn rewrite_and_reload(m: &MtlsGateway, yaml: &str, n: usize) {
+/// Rewrite the gateway's configuration file with [`partners_yaml`] for `order` and
+/// `open_mtls`, and reload (the `n`th reload).
+fn reload_partners(m: &MtlsGateway, order: &[&str], open_mtls: bool, n: usize) {
+    let yaml = partners_yaml(&m.certs, m.up.port, order, open_mtls);
     std::fs::write(m.gw.config.path(), yaml).expect("rewrite the configuration");
     reload_and_wait(&m.gw, &m.pid_file, n);
+}
+
+/// A connection to the open domain without a client certificate.
+fn anonymous_connection(m: &MtlsGateway) -> Tls {
+    let anon_cfg = client_config(&[m.certs.path("ca.pem")], None, BOTH, &[b"http/1.1"]);
+    tls_connect(m.gw.port, &anon_cfg, OPEN_HOST).expect("anonymous handshake")
 }
 
 fn get_on(host: &str, path: &str) -> Vec<u8> {
@@ -1117,6 +1092,71 @@ fn refused_on_open_connection(m: &MtlsGateway, c: &mut Tls, request: &[u8], reas
     assert_logged(&m.gw, &format!("Access denied. Reason: {reason}"));
 }
 
+/// A connection to the mTLS domain made with the partner's certificate.
+fn verified_connection(m: &MtlsGateway) -> Tls {
+    tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST).expect("verified handshake")
+}
+
+/// `GET /echo/NAME` on the mTLS domain on `c` must be served, the upstream seeing
+/// `GET /NAME`; returns that forwarded head.
+#[track_caller]
+fn served_echo(m: &MtlsGateway, c: &mut Tls, name: &str) -> String {
+    served_on(
+        m,
+        c,
+        &get_on(MTLS_HOST, &format!("/echo/{name}")),
+        &format!("GET /{name}"),
+    )
+}
+
+/// An [`mtls_gateway`] with two workers and a verified connection open on it, already
+/// served once (`GET /before`); returns both and that forwarded head.
+fn open_verified_connection(tag: &str, crl: bool) -> (MtlsGateway, Tls, String) {
+    let m = mtls_gateway(tag, crl, 2);
+    let mut c = verified_connection(&m);
+    let head = served_echo(&m, &mut c, "before");
+    (m, c, head)
+}
+
+/// The first reload, after a trust change: the next request on the open verified
+/// connection `c` (`GET /echo/after`) is refused for `reason`.
+#[track_caller]
+fn refused_after_first_reload(m: &MtlsGateway, c: &mut Tls, reason: &str) {
+    reload_and_wait(&m.gw, &m.pid_file, 1);
+    refused_on_open_connection(m, c, &get_on(MTLS_HOST, "/echo/after"), reason);
+}
+
+/// The forwarded head carries the partner certificate's subject.
+#[track_caller]
+fn assert_cert_forwarded(head: &str) {
+    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+}
+
+/// `GET /r/NAME` with the Host `host` on `c` must be served by that domain's API, the
+/// upstream seeing `GET /API/NAME` (`/secret/...` for the mTLS domain, `/open/...` for the
+/// open one); returns that forwarded head.
+#[track_caller]
+fn served_partner(m: &MtlsGateway, c: &mut Tls, host: &str, name: &str) -> String {
+    let api = if host == MTLS_HOST { "secret" } else { "open" };
+    served_on(
+        m,
+        c,
+        &get_on(host, &format!("/r/{name}")),
+        &format!("GET /{api}/{name}"),
+    )
+}
+
+/// `request` on `c` gets 421 Misdirected Request and nothing reaches the upstream.
+#[track_caller]
+fn misdirected_on(m: &MtlsGateway, c: &mut Tls, request: &[u8], what: &str) {
+    let before = upstream_requests(&m.up);
+    let r = c
+        .request(request)
+        .unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
+    r.assert_gateway_error(421, "Misdirected Request", "MisdirectedRequestException");
+    nothing_forwarded_since(m, before, what);
+}
+
 /// Finding 1: a connection's handshake domain survives reloads by name, not by position.
 /// An anonymous connection made for the open domain gets 421 for the mTLS domain's Host
 /// before and after a reload that swaps the two domains (it was served 200 on the mTLS
@@ -1126,69 +1166,44 @@ fn refused_on_open_connection(m: &MtlsGateway, c: &mut Tls, request: &[u8], reas
 #[test]
 fn domain_reorder_reload_keeps_connections_on_their_handshake_domain() {
     let m = partners_gateway("swap", &["mtls", "open"], false);
-    let ca = m.certs.path("ca.pem");
-    let anon_cfg = client_config(&[&ca], None, BOTH, &[b"http/1.1"]);
-    let mut anon = tls_connect(m.gw.port, &anon_cfg, OPEN_HOST).expect("anonymous handshake");
-    let mut verified = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
-        .expect("verified handshake");
+    let mut anon = anonymous_connection(&m);
+    let mut verified = verified_connection(&m);
 
     let r = anon
         .request(&get_on(MTLS_HOST, "/r/before"))
         .expect("request before the reload");
     r.assert_gateway_error(421, "Misdirected Request", "MisdirectedRequestException");
-    served_on(&m, &mut anon, &get_on(OPEN_HOST, "/r/o1"), "GET /open/o1");
-    let head = served_on(
-        &m,
-        &mut verified,
-        &get_on(MTLS_HOST, "/r/v1"),
-        "GET /secret/v1",
-    );
-    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+    served_partner(&m, &mut anon, OPEN_HOST, "o1");
+    let head = served_partner(&m, &mut verified, MTLS_HOST, "v1");
+    assert_cert_forwarded(&head);
 
     // Swap the two domains.
-    rewrite_and_reload(
+    reload_partners(&m, &["open", "mtls"], false, 1);
+    misdirected_on(
         &m,
-        &partners_yaml(&m.certs, m.up.port, &["open", "mtls"], false),
-        1,
-    );
-    let before = upstream_requests(&m.up);
-    let r = anon
-        .request(&get_on(MTLS_HOST, "/r/SECRET-without-cert"))
-        .expect("request after the reload");
-    r.assert_gateway_error(421, "Misdirected Request", "MisdirectedRequestException");
-    nothing_forwarded_since(
-        &m,
-        before,
+        &mut anon,
+        &get_on(MTLS_HOST, "/r/SECRET-without-cert"),
         "anonymous connection, mTLS Host, after the swap",
     );
-    served_on(&m, &mut anon, &get_on(OPEN_HOST, "/r/o2"), "GET /open/o2");
-    let head = served_on(
+    served_partner(&m, &mut anon, OPEN_HOST, "o2");
+    let head = served_partner(&m, &mut verified, MTLS_HOST, "v2");
+    assert_cert_forwarded(&head);
+    misdirected_on(
         &m,
         &mut verified,
-        &get_on(MTLS_HOST, "/r/v2"),
-        "GET /secret/v2",
+        &get_on(OPEN_HOST, "/r/cert-to-open"),
+        "verified connection, open Host, after the swap",
     );
-    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
-    let before = upstream_requests(&m.up);
-    let r = verified
-        .request(&get_on(OPEN_HOST, "/r/cert-to-open"))
-        .expect("verified connection, open Host");
-    r.assert_gateway_error(421, "Misdirected Request", "MisdirectedRequestException");
-    nothing_forwarded_since(&m, before, "verified connection, open Host, after the swap");
 
     // The mTLS domain leaves; a new domain comes first.
-    rewrite_and_reload(
+    reload_partners(&m, &["new", "open"], false, 2);
+    misdirected_on(
         &m,
-        &partners_yaml(&m.certs, m.up.port, &["new", "open"], false),
-        2,
+        &mut verified,
+        &get_on(MTLS_HOST, "/r/gone"),
+        "connection whose domain left",
     );
-    let before = upstream_requests(&m.up);
-    let r = verified
-        .request(&get_on(MTLS_HOST, "/r/gone"))
-        .expect("verified connection after its domain left");
-    r.assert_gateway_error(421, "Misdirected Request", "MisdirectedRequestException");
-    nothing_forwarded_since(&m, before, "connection whose domain left");
-    served_on(&m, &mut anon, &get_on(OPEN_HOST, "/r/o3"), "GET /open/o3");
+    served_partner(&m, &mut anon, OPEN_HOST, "o3");
     assert!(
         !String::from_utf8_lossy(&m.up.received()).contains("SECRET"),
         "the upstream got the anonymous request for the mTLS domain"
@@ -1199,53 +1214,25 @@ fn domain_reorder_reload_keeps_connections_on_their_handshake_domain() {
 /// (reload) gets 403 + close on its next request; nothing is forwarded.
 #[test]
 fn open_verified_connection_refused_after_its_serial_is_revoked() {
-    let m = mtls_gateway("open-crl", true, 2);
-    let mut c = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
-        .expect("verified handshake");
-    let head = served_on(
-        &m,
-        &mut c,
-        &get_on(MTLS_HOST, "/echo/before"),
-        "GET /before",
-    );
-    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+    let (m, mut c, head) = open_verified_connection("open-crl", true);
+    assert_cert_forwarded(&head);
 
     partner_ca(&m.certs, &["-revoke", &m.certs.p("partner.pem")]);
     gen_crl(&m.certs);
-    reload_and_wait(&m.gw, &m.pid_file, 1);
-    refused_on_open_connection(
-        &m,
-        &mut c,
-        &get_on(MTLS_HOST, "/echo/after"),
-        "certificate revoked",
-    );
+    refused_after_first_reload(&m, &mut c, "certificate revoked");
 }
 
 /// Finding 4: a verified connection already open when its CA leaves the truststore
 /// (reload) gets 403 + close on its next request.
 #[test]
 fn open_verified_connection_refused_after_the_ca_leaves_the_truststore() {
-    let m = mtls_gateway("open-ca", false, 2);
-    let mut c = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
-        .expect("verified handshake");
-    served_on(
-        &m,
-        &mut c,
-        &get_on(MTLS_HOST, "/echo/before"),
-        "GET /before",
-    );
+    let (m, mut c, _) = open_verified_connection("open-ca", false);
     std::fs::copy(
         m.certs.path("other-ca.pem"),
         m.certs.path("live-truststore.pem"),
     )
     .expect("replace truststore");
-    reload_and_wait(&m.gw, &m.pid_file, 1);
-    refused_on_open_connection(
-        &m,
-        &mut c,
-        &get_on(MTLS_HOST, "/echo/after"),
-        "Could not find issuer for certificate",
-    );
+    refused_after_first_reload(&m, &mut c, "Could not find issuer for certificate");
 }
 
 /// Finding 4: an anonymous connection already open on a domain that a reload switches to
@@ -1253,19 +1240,9 @@ fn open_verified_connection_refused_after_the_ca_leaves_the_truststore() {
 #[test]
 fn open_anonymous_connection_refused_after_its_domain_requires_mtls() {
     let m = partners_gateway("open-to-mtls", &["mtls", "open"], false);
-    let anon_cfg = client_config(&[m.certs.path("ca.pem")], None, BOTH, &[b"http/1.1"]);
-    let mut c = tls_connect(m.gw.port, &anon_cfg, OPEN_HOST).expect("anonymous handshake");
-    served_on(
-        &m,
-        &mut c,
-        &get_on(OPEN_HOST, "/r/before"),
-        "GET /open/before",
-    );
-    rewrite_and_reload(
-        &m,
-        &partners_yaml(&m.certs, m.up.port, &["mtls", "open"], true),
-        1,
-    );
+    let mut c = anonymous_connection(&m);
+    served_partner(&m, &mut c, OPEN_HOST, "before");
+    reload_partners(&m, &["mtls", "open"], true, 1);
     refused_on_open_connection(
         &m,
         &mut c,
@@ -1278,25 +1255,17 @@ fn open_anonymous_connection_refused_after_its_domain_requires_mtls() {
 /// that gains another CA) keep the open verified connection serving, certificate forwarded.
 #[test]
 fn open_verified_connection_survives_reloads_that_keep_trusting_it() {
-    let m = mtls_gateway("open-keep", true, 2);
-    let mut c = tls_connect(m.gw.port, &partner_config(&m.certs, BOTH), MTLS_HOST)
-        .expect("verified handshake");
-    served_on(
-        &m,
-        &mut c,
-        &get_on(MTLS_HOST, "/echo/before"),
-        "GET /before",
-    );
+    let (m, mut c, _) = open_verified_connection("open-keep", true);
     reload_and_wait(&m.gw, &m.pid_file, 1);
-    let head = served_on(&m, &mut c, &get_on(MTLS_HOST, "/echo/same"), "GET /same");
-    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+    let head = served_echo(&m, &mut c, "same");
+    assert_cert_forwarded(&head);
     // Another CA joins the truststore: the trust changed, the client still verifies.
     let mut both = std::fs::read(m.certs.path("partner-ca.pem")).expect("partner-ca.pem");
     both.extend(std::fs::read(m.certs.path("other-ca.pem")).expect("other-ca.pem"));
     std::fs::write(m.certs.path("live-truststore.pem"), both).expect("write truststore");
     reload_and_wait(&m.gw, &m.pid_file, 2);
-    let head = served_on(&m, &mut c, &get_on(MTLS_HOST, "/echo/wider"), "GET /wider");
-    assert!(head.contains("x-client-cert-subject: CN=acme"), "{head}");
+    let head = served_echo(&m, &mut c, "wider");
+    assert_cert_forwarded(&head);
     assert!(
         !m.gw.stderr().contains("Access denied"),
         "{}",

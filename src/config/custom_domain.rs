@@ -668,9 +668,8 @@ fn is_tchar(b: u8) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
-    use crate::config::validate::{from_str, ConfigError, ConfigErrors};
+    use crate::config::validate::tests::{assert_error, errors as file_errors};
+    use crate::config::validate::{ConfigError, ConfigErrors};
 
     const BASE: &str = "listeners:
   - name: public
@@ -687,21 +686,7 @@ apis:
     /// Errors of BASE plus one custom domain (its certificate files do not exist, so
     /// `cannot read` errors come too; the tests look for their own).
     fn errors(domain: &str) -> Vec<ConfigError> {
-        let text = format!("{BASE}custom_domains:\n{domain}");
-        match from_str(Path::new("test.yaml"), &text) {
-            Ok(_) => panic!("expected errors"),
-            Err(ConfigErrors(list)) => list,
-        }
-    }
-
-    #[track_caller]
-    fn assert_error(list: &[ConfigError], path: &str, fragment: &str) {
-        assert!(
-            list.iter()
-                .any(|e| e.path == path && e.reason.contains(fragment)),
-            "no error at `{path}` containing `{fragment}`; got:\n{}",
-            ConfigErrors(list.to_vec())
-        );
+        file_errors(&format!("{BASE}custom_domains:\n{domain}"))
     }
 
     #[test]

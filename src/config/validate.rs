@@ -1252,7 +1252,7 @@ fn is_tchar(b: u8) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     const QUICKSTART: &str = include_str!("../../examples/quickstart.yaml");
@@ -1261,7 +1261,8 @@ mod tests {
         from_str(Path::new("test.yaml"), text)
     }
 
-    fn errors(text: &str) -> Vec<ConfigError> {
+    /// The errors `text` is refused with (shared with the other config modules' tests).
+    pub(in crate::config) fn errors(text: &str) -> Vec<ConfigError> {
         match check(text) {
             Ok(_) => panic!("expected errors, the file validated"),
             Err(ConfigErrors(list)) => list,
@@ -1270,7 +1271,7 @@ mod tests {
 
     /// Assert some error has exactly `path` and a reason containing `fragment`.
     #[track_caller]
-    fn assert_error(list: &[ConfigError], path: &str, fragment: &str) {
+    pub(in crate::config) fn assert_error(list: &[ConfigError], path: &str, fragment: &str) {
         assert!(
             list.iter()
                 .any(|e| e.path == path && e.reason.contains(fragment)),

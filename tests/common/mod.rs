@@ -1420,3 +1420,28 @@ apis:
 "
     )
 }
+
+// ---- catch-all proxy config (core_http, probe_framing)
+
+/// `limits` (top-level YAML lines, or empty), then one listener `public` whose API `g`
+/// proxies `ANY /{proxy+}` to 127.0.0.1:`port` (2 s timeout), on stage `prod`;
+/// `extra_routes` (YAML route items at the routes' indentation) follow that route.
+pub fn catch_all_proxy_config(limits: &str, port: u16, extra_routes: &str) -> String {
+    format!(
+        "{limits}listeners:
+  - name: public
+    bind: 127.0.0.1:0
+    default_api: g
+apis:
+  - id: g
+    routes:
+      - route: ANY /{{proxy+}}
+        integration:
+          type: HTTP_PROXY
+          uri: http://127.0.0.1:{port}/{{proxy}}
+          timeout: 2s
+{extra_routes}    stages:
+      - name: prod
+"
+    )
+}
