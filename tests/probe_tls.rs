@@ -766,6 +766,68 @@ fn close_notify_before_every_close() {
     }
 }
 
+/// A response cut short after its head went out (the upstream's chunk framing turns bad, or
+/// it closes before its Content-Length) ends WITHOUT close_notify, so an HTTP/1.0 client,
+/// whose body is close-delimited, sees a truncation instead of a clean end.
+#[test]
+fn a_response_cut_short_ends_without_close_notify() {
+    let certs = gen_certs("cut-short");
+    let cases: [(&str, &[u8]); 2] = [
+        (
+            "bad chunk framing",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\nworld\r\n0\r\n\r\n",
+        ),
+        (
+            "upstream closed before its Content-Length",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello",
+        ),
+    ];
+    let cfg = client_config(&[certs.path("ca.pem")], None, BOTH, &[b"http/1.1"]);
+    for (what, answer) in cases {
+        let up = ScriptedUpstream::start(answer, After::Close);
+        let yaml = format!(
+            "listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls: {{}}
+custom_domains:
+{d}apis:
+  - id: site
+    routes:
+      - route: GET /cut
+        integration: {{type: HTTP_PROXY, uri: 'http://127.0.0.1:{port}/cut', timeout: 2s}}
+      - route: GET /hello
+        integration: {{type: MOCK, body: hello}}
+    stages:
+      - name: prod
+",
+            d = domain("api.localhost", &certs, "", "site"),
+            port = up.port,
+        );
+        let gw = Gateway::start_with_args(&yaml, 1, &[]);
+        let mut c = tls_connect(gw.port, &cfg, "api.localhost").expect("handshake");
+        c.s.write_all(b"GET /cut HTTP/1.0\r\nHost: api.localhost\r\n\r\n")
+            .expect("write");
+        c.s.flush().expect("flush");
+        let err = c
+            .read_to_close(Duration::from_secs(5))
+            .map(|all| String::from_utf8_lossy(&all).into_owned());
+        assert!(
+            err.is_err(),
+            "{what}: the cut-short body ended with a clean close_notify: {err:?}"
+        );
+        // A complete HTTP/1.0 response still ends with close_notify (the control).
+        let mut c = tls_connect(gw.port, &cfg, "api.localhost").expect("handshake");
+        c.s.write_all(b"GET /hello HTTP/1.0\r\nHost: api.localhost\r\n\r\n")
+            .expect("write");
+        c.s.flush().expect("flush");
+        let all = c.read_to_close(Duration::from_secs(5)).unwrap_or_else(|e| {
+            panic!("{what}: a complete response closed without close_notify: {e}")
+        });
+        assert!(String::from_utf8_lossy(&all).ends_with("hello"));
+    }
+}
+
 /// Bytes of the first flight a rustls client sends for `sni`.
 fn client_hello(cfg: &Arc<ClientConfig>, sni: &str) -> Vec<u8> {
     let name = ServerName::try_from(sni.to_string()).expect("server name");

@@ -187,7 +187,12 @@ pub async fn read_append<R: AsyncReadRent>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
     KeepAlive,
+    /// The response is complete; close the connection (on TLS with close_notify).
     Close,
+    /// The response was cut short after its head went out (the upstream failed mid-body or
+    /// the client went away): close WITHOUT close_notify, so a TLS client reading a
+    /// close-delimited body sees a truncation, not a clean end (RFC 8446 §6.1).
+    Abort,
 }
 
 /// How long closing a TLS connection may wait to send its close_notify (a client that
@@ -198,25 +203,31 @@ const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(1);
 /// then close it: on TLS, with close_notify first, so a client can tell the end of a
 /// close-delimited body (or of an idle connection) from a truncation.
 pub async fn serve(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) {
-    serve_requests(ctx, conn).await;
+    let last = serve_requests(ctx, conn).await;
+    if last == Next::Abort {
+        return;
+    }
     if let crate::net::stream::MaybeTls::Tls(tls) = &mut conn.stream {
         use monoio::io::AsyncWriteRent;
         let _ = monoio::time::timeout(CLOSE_NOTIFY_TIMEOUT, tls.shutdown()).await;
     }
 }
 
-async fn serve_requests(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) {
+/// Serve until the connection is to close; returns how (`Close` or `Abort`).
+async fn serve_requests(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) -> Next {
     loop {
         match read_head(ctx, conn).await {
             HeadRead::Ready => {}
-            HeadRead::Closed => return,
+            HeadRead::Closed => return Next::Close,
             HeadRead::Failed(kind) => {
                 crate::pipeline::respond::error_and_close(ctx, conn, kind).await;
-                return;
+                return Next::Close;
             }
         }
-        if crate::pipeline::run(ctx, conn).await == Next::Close || ctx.drain.is_draining() {
-            return;
+        match crate::pipeline::run(ctx, conn).await {
+            Next::KeepAlive if !ctx.drain.is_draining() => {}
+            Next::KeepAlive => return Next::Close,
+            ended => return ended,
         }
     }
 }

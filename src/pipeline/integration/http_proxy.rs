@@ -269,7 +269,8 @@ async fn respond_and_pool(
                 Next::KeepAlive
             }
         }
-        Err(_) => Next::Close,
+        // Cut short after the head went out: no clean TLS close either.
+        Err(_) => Next::Abort,
     }
 }
 
