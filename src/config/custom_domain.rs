@@ -4,8 +4,10 @@
 //!
 //! What a domain costs is bounded: at most [`MAX_CUSTOM_DOMAINS`] domains of at most
 //! [`MAX_BASE_PATH_MAPPINGS`] mappings each; every certificate, key, truststore and CRL file
-//! is read and parsed once per load however many domains name it ([`SharedFiles`]), and no
-//! domain pre-allocates session storage (`runtime::shared`).
+//! is read and parsed once per load however many domains name it ([`SharedFiles`]), what
+//! the copies built from them may hold is bounded ([`MAX_CHAIN_BYTES`],
+//! [`MAX_CERTIFICATE_BYTES`], [`MAX_TRUST_BYTES`]), and no domain pre-allocates session
+//! storage (`runtime::shared`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
