@@ -607,3 +607,118 @@ custom_domains:
         "a TLS 1.2 session id from before the reload did not resume"
     );
 }
+
+// ------------------------------------------------------------------ item 8: certificate material
+
+/// Certificates from `certs/gen.sh` plus a chain file `chain.pem` (server.pem followed by
+/// as many copies of ca.pem as keep it within `file_bytes` and `der` bytes of DER) and
+/// `keys` copies `k{i}.key` of server.key (distinct files of one key); returns the
+/// directory and a configuration whose domain `d{i}` names the chain and `k{i}.key`.
+fn chain_with_many_keys(
+    tag: &str,
+    file_bytes: usize,
+    der: usize,
+    keys: usize,
+) -> (pki::TempDir, String) {
+    let certs = pki::gen_certs(tag);
+    let read = |f: &str| std::fs::read(certs.path(f)).unwrap_or_else(|e| panic!("read {f}: {e}"));
+    let der_of = |f: &str| {
+        pki::load_certs(&certs.path(f))
+            .iter()
+            .map(|c| c.len())
+            .sum::<usize>()
+    };
+    let (server, ca, key) = (read("server.pem"), read("ca.pem"), read("server.key"));
+    let copies = ((file_bytes - server.len()) / ca.len())
+        .min(der.saturating_sub(der_of("server.pem")) / der_of("ca.pem"));
+    let mut chain = server;
+    for _ in 0..copies {
+        chain.extend_from_slice(&ca);
+    }
+    std::fs::write(certs.path("chain.pem"), &chain).expect("write chain.pem");
+    let mut y = mock_route("GET /hello", "{type: MOCK, body: old-config}");
+    y.push_str("custom_domains:\n");
+    for i in 0..keys {
+        let k = format!("k{i}.key");
+        std::fs::write(certs.path(&k), &key).expect("write a key copy");
+        y.push_str(&format!(
+            "  - {{name: d{i}.example.com, certificate: \"{}\", key: \"{}\", \
+             base_path_mappings: [{{base_path: \"(none)\", api: demo, stage: prod}}]}}\n",
+            certs.p("chain.pem"),
+            certs.p(&k)
+        ));
+    }
+    (certs, y)
+}
+
+const HUGE_CHAIN_DOMAINS: usize = 200;
+
+/// A 16 MiB certificate chain (server.pem and ~24,000 copies of ca.pem) named by 200 domains
+/// with 200 distinct copies of one key file: each (certificate, key) pair copied the whole
+/// chain (~12 MB of DER each, 2.5 GB in all), and `check` aborted under the address-space
+/// limit. Now a chain is at most 64 KiB of DER, refused at each domain's `certificate`.
+#[test]
+fn huge_certificate_chain_named_with_many_keys_is_refused_by_check() {
+    let (_certs, yaml) =
+        chain_with_many_keys("huge-chain", 16 << 20, usize::MAX, HUGE_CHAIN_DOMAINS);
+    check_refused(
+        "huge-chain.yaml",
+        &yaml,
+        &[
+            "custom_domains[0].certificate",
+            "at most 65536 (64 KiB)",
+            "chain.pem: the certificate chain is",
+        ],
+    );
+}
+
+/// The same configuration sent by SIGHUP to a running gateway whose address space is capped
+/// (what it uses now plus 1 GiB) killed it; now the reload is refused, logged, and the old
+/// configuration keeps serving.
+#[test]
+fn huge_certificate_chain_sent_by_sighup_leaves_the_gateway_serving() {
+    let (_certs, yaml) =
+        chain_with_many_keys("huge-chain-hup", 16 << 20, usize::MAX, HUGE_CHAIN_DOMAINS);
+    let mut gw = capped_old_config_gateway();
+    std::fs::write(gw.config.path(), yaml).expect("rewrite the config");
+    gw.proc.signal(libc::SIGHUP);
+    let refused = wait_until(Duration::from_secs(120), || {
+        gw.stderr().contains("reload refused (") || !gw.proc.is_running()
+    });
+    assert!(
+        refused && gw.proc.is_running(),
+        "the gateway did not log the refusal or died (running: {}); stderr:\n{}",
+        gw.proc.is_running(),
+        truncate(&gw.stderr(), 4000)
+    );
+    assert!(
+        gw.stderr().contains("at most 65536 (64 KiB)"),
+        "the refusal does not name the chain limit: {}",
+        truncate(&gw.stderr(), 4000)
+    );
+    serves_old_config(&gw);
+}
+
+/// Chains under the per-chain limit (~60 KiB of DER) but named with 2,300 distinct key
+/// files: every distinct (certificate, key) pair holds its own copy of the chain, so the
+/// load would hold ~140 MB of chains; past 128 MiB the next pair is refused at its `key`,
+/// naming the limit.
+#[test]
+fn many_distinct_certificate_key_pairs_are_refused_past_the_load_budget() {
+    let (_certs, yaml) = chain_with_many_keys("chain-budget", 16 << 20, 60 * 1024, 2_300);
+    let out = check_refused(
+        "chain-budget.yaml",
+        &yaml,
+        &[
+            "custom_domains[2",
+            ".key: ",
+            ".key: the certificate chains of this configuration's domains would pass 128 MiB",
+        ],
+    );
+    // The first pairs fit: the budget is about the load, not about any one domain.
+    assert!(
+        !out.stderr.contains("custom_domains[0].key"),
+        "{}",
+        out.describe()
+    );
+}

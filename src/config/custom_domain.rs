@@ -4,8 +4,10 @@
 //!
 //! What a domain costs is bounded: at most [`MAX_CUSTOM_DOMAINS`] domains of at most
 //! [`MAX_BASE_PATH_MAPPINGS`] mappings each; every certificate, key, truststore and CRL file
-//! is read and parsed once per load however many domains name it ([`SharedFiles`]), and no
-//! domain pre-allocates session storage (`runtime::shared`).
+//! is read and parsed once per load however many domains name it ([`SharedFiles`]), what
+//! the copies built from them may hold is bounded ([`MAX_CHAIN_BYTES`],
+//! [`MAX_CERTIFICATE_BYTES`], [`MAX_TRUST_BYTES`]), and no domain pre-allocates session
+//! storage (`runtime::shared`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -106,17 +108,65 @@ struct Trust {
     errors: Vec<(&'static str, String)>,
 }
 
+/// A truststore file as read once per load: its CA certificates (none when unusable), the
+/// digest of its certificates (part of the trust fingerprint), and the errors found reading it.
+struct TrustStore {
+    roots: Option<Arc<RootCertStore>>,
+    digest: [u8; 32],
+    errors: Vec<String>,
+}
+
+/// A CRL file as read once per load: its CRLs, their digest (part of the trust
+/// fingerprint) and their size in DER bytes.
+struct Crls {
+    list: Vec<CertificateRevocationListDer<'static>>,
+    digest: [u8; 32],
+    bytes: usize,
+}
+
 /// What one load has read, parsed and built from the files its domains name, so that ten
 /// thousand domains naming one certificate, key and truststore hold one copy of each (a
 /// file may be up to 16 MiB), and an error about a file is found once and reported for
 /// every domain naming it. Lives for one load only: a reload reads every file again.
+///
+/// What it holds is bounded: a certificate chain is at most [`MAX_CHAIN_BYTES`]; the chains
+/// of distinct certificate files plus the copy each distinct (certificate, key) pair makes
+/// are at most [`MAX_CERTIFICATE_BYTES`]; the CA certificates of distinct truststores, the
+/// CRLs of distinct CRL files and the copy of them each distinct (truststore, CRL, mode)
+/// verifier makes are at most [`MAX_TRUST_BYTES`]. What goes past is refused.
 struct SharedFiles {
     provider: Arc<CryptoProvider>,
     certs: AHashMap<FileId, Result<Arc<Vec<CertificateDer<'static>>>, String>>,
     keys: AHashMap<FileId, Result<Arc<PrivateKeyDer<'static>>, String>>,
     certified: AHashMap<(FileId, FileId), Result<Arc<CertifiedKey>, String>>,
+    /// DER bytes of the chains in `certs` and `certified`.
+    certificate_bytes: usize,
+    truststores: AHashMap<FileId, Arc<TrustStore>>,
+    crls: AHashMap<FileId, Result<Arc<Crls>, String>>,
     trusts: AHashMap<(FileId, Option<FileId>, bool), Arc<Trust>>,
+    /// DER bytes of the truststores in `truststores`, the CRLs in `crls`, and the CRLs
+    /// handed to the verifiers in `trusts`.
+    trust_bytes: usize,
+    /// How many times a truststore and a CRL file were read (tests).
+    #[cfg(test)]
+    reads: (usize, usize),
 }
+
+/// The largest certificate chain a domain may serve, in DER bytes: a real chain (leaf and
+/// one or two intermediates) is a few KB.
+pub const MAX_CHAIN_BYTES: usize = 64 * 1024;
+
+/// The most certificate chain bytes (DER) one load may hold: each distinct certificate
+/// file's chain, and the copy each distinct (certificate, key) pair makes. 10,000 domains
+/// each with its own files and a 6 KB chain need 120 MB.
+pub const MAX_CERTIFICATE_BYTES: usize = 128 << 20;
+
+/// The most trust material (DER bytes) one load may hold: the CA certificates of each
+/// distinct truststore, the CRLs of each distinct CRL file, and the copy of the CRLs each
+/// distinct (truststore, CRL, mode) client verifier makes.
+pub const MAX_TRUST_BYTES: usize = 64 << 20;
+
+const MIB: usize = 1 << 20;
 
 impl SharedFiles {
     fn new() -> Self {
@@ -125,7 +175,13 @@ impl SharedFiles {
             certs: AHashMap::new(),
             keys: AHashMap::new(),
             certified: AHashMap::new(),
+            certificate_bytes: 0,
+            truststores: AHashMap::new(),
+            crls: AHashMap::new(),
             trusts: AHashMap::new(),
+            trust_bytes: 0,
+            #[cfg(test)]
+            reads: (0, 0),
         }
     }
 
@@ -135,10 +191,23 @@ impl SharedFiles {
         key: &str,
         file: &Path,
     ) -> Option<Arc<Vec<CertificateDer<'static>>>> {
-        let got = self
-            .certs
-            .entry(FileId::of(file))
-            .or_insert_with(|| read_certs(file).map(Arc::new));
+        let held = &mut self.certificate_bytes;
+        let got = self.certs.entry(FileId::of(file)).or_insert_with(|| {
+            let chain = read_certs(file)?;
+            let bytes = der_bytes(&chain);
+            if bytes > MAX_CHAIN_BYTES {
+                return Err(format!(
+                    "{}: the certificate chain is {bytes} bytes of DER; at most \
+                     {MAX_CHAIN_BYTES} (64 KiB) are allowed (a real chain is a few KB)",
+                    file.display()
+                ));
+            }
+            if *held + bytes > MAX_CERTIFICATE_BYTES {
+                return Err(over_certificate_budget(file, *held));
+            }
+            *held += bytes;
+            Ok(Arc::new(chain))
+        });
         report(e, key, got)
     }
 
@@ -156,7 +225,8 @@ impl SharedFiles {
     }
 
     /// The signing key and chain of certificate file `cert` and key file `key` (both read
-    /// without error before), checked to match.
+    /// without error before), checked to match. Each distinct pair holds its own copy of
+    /// the chain, counted against [`MAX_CERTIFICATE_BYTES`].
     fn certified(
         &mut self,
         cert: &Path,
@@ -165,9 +235,15 @@ impl SharedFiles {
         der: &PrivateKeyDer<'static>,
     ) -> Result<Arc<CertifiedKey>, String> {
         let provider = &self.provider;
+        let held = &mut self.certificate_bytes;
         self.certified
             .entry((FileId::of(cert), FileId::of(key)))
             .or_insert_with(|| {
+                let bytes = der_bytes(chain);
+                if *held + bytes > MAX_CERTIFICATE_BYTES {
+                    return Err(over_certificate_budget(key, *held));
+                }
+                *held += bytes;
                 CertifiedKey::from_der(chain.to_vec(), der.clone_key(), provider)
                     .map(Arc::new)
                     .map_err(|err| format!("the key does not fit the certificate: {err}"))
@@ -175,7 +251,55 @@ impl SharedFiles {
             .clone()
     }
 
-    /// The trust of `m` (its truststore, CRL and mode), built once per distinct trio.
+    /// The truststore `file`, read and parsed once per load.
+    fn truststore(&mut self, file: &Path) -> Arc<TrustStore> {
+        let id = FileId::of(file);
+        if let Some(t) = self.truststores.get(&id) {
+            return t.clone();
+        }
+        #[cfg(test)]
+        {
+            self.reads.0 += 1;
+        }
+        let t = Arc::new(read_truststore(file, &mut self.trust_bytes));
+        self.truststores.insert(id, t.clone());
+        t
+    }
+
+    /// The CRL file `file`, read once per load.
+    fn crl_file(&mut self, file: &Path) -> Result<Arc<Crls>, String> {
+        let id = FileId::of(file);
+        if let Some(c) = self.crls.get(&id) {
+            return c.clone();
+        }
+        #[cfg(test)]
+        {
+            self.reads.1 += 1;
+        }
+        let got = read_crls(file).and_then(|list| {
+            let bytes = list.iter().map(|c| c.len()).sum::<usize>();
+            if self.trust_bytes + bytes > MAX_TRUST_BYTES {
+                return Err(over_trust_budget(file, self.trust_bytes));
+            }
+            self.trust_bytes += bytes;
+            let mut d = ring::digest::Context::new(&ring::digest::SHA256);
+            for crl in &list {
+                d.update(b"crl");
+                d.update(&(crl.len() as u64).to_be_bytes());
+                d.update(crl.as_ref());
+            }
+            Ok(Arc::new(Crls {
+                list,
+                digest: digest32(d),
+                bytes,
+            }))
+        });
+        self.crls.insert(id, got.clone());
+        got
+    }
+
+    /// The trust of `m` (its truststore, CRL and mode): each file read once per load, the
+    /// verifier built once per distinct trio from the shared parts.
     fn trust(&mut self, m: &MtlsFile, base_dir: &Path, required: bool) -> Arc<Trust> {
         let truststore = base_dir.join(&m.truststore);
         let crl = m.crl.as_ref().map(|f| base_dir.join(f));
@@ -184,14 +308,144 @@ impl SharedFiles {
             crl.as_deref().map(FileId::of),
             required,
         );
-        let provider = &self.provider;
-        self.trusts
-            .entry(id)
-            .or_insert_with(|| {
-                Arc::new(build_trust(provider, &truststore, crl.as_deref(), required))
-            })
-            .clone()
+        if let Some(t) = self.trusts.get(&id) {
+            return t.clone();
+        }
+        let store = self.truststore(&truststore);
+        let crls = crl.as_deref().map(|f| (f, self.crl_file(f)));
+        let t = Arc::new(self.build_trust(&store, crls, required));
+        self.trusts.insert(id, t.clone());
+        t
     }
+
+    fn build_trust(
+        &mut self,
+        store: &TrustStore,
+        crls: Option<(&Path, Result<Arc<Crls>, String>)>,
+        required: bool,
+    ) -> Trust {
+        let mut errors: Vec<(&'static str, String)> = store
+            .errors
+            .iter()
+            .map(|r| ("truststore", r.clone()))
+            .collect();
+        // Fingerprint of the mutual-TLS trust (mode, truststore, CRLs), composed of the
+        // files' digests: sessions are kept per domain and trust, so changing any of them
+        // ends earlier sessions.
+        let mut trust = ring::digest::Context::new(&ring::digest::SHA256);
+        trust.update(&[u8::from(required)]);
+        trust.update(b"truststore");
+        trust.update(&store.digest);
+        let mut list = Vec::new();
+        match crls {
+            None => trust.update(b"no crl"),
+            Some((_, Err(reason))) => {
+                trust.update(b"unreadable crl");
+                errors.push(("crl", reason));
+            }
+            Some((file, Ok(c))) => {
+                trust.update(b"crl");
+                trust.update(&c.digest);
+                // The verifier keeps its own copy of the CRLs: counted once per trio.
+                if store.roots.is_some() {
+                    if self.trust_bytes + c.bytes > MAX_TRUST_BYTES {
+                        errors.push(("crl", over_trust_budget(file, self.trust_bytes)));
+                    } else {
+                        self.trust_bytes += c.bytes;
+                        list = c.list.clone();
+                    }
+                }
+            }
+        }
+        let verifier = match &store.roots {
+            Some(roots) if errors.is_empty() => {
+                let mut b = WebPkiClientVerifier::builder_with_provider(
+                    roots.clone(),
+                    self.provider.clone(),
+                )
+                .with_crls(list);
+                if !required {
+                    b = b.allow_unauthenticated();
+                }
+                match b.build() {
+                    Ok(v) => Some(v),
+                    Err(err) => {
+                        errors.push((
+                            "truststore",
+                            format!("cannot build the client verifier: {err}"),
+                        ));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        Trust {
+            verifier,
+            fingerprint: digest32(trust),
+            errors,
+        }
+    }
+}
+
+/// Read and parse truststore `file`, counting its DER bytes in `held` (refused when that
+/// would pass [`MAX_TRUST_BYTES`]).
+fn read_truststore(file: &Path, held: &mut usize) -> TrustStore {
+    let mut errors = Vec::new();
+    let mut d = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut roots = RootCertStore::empty();
+    match read_certs(file) {
+        Ok(cas) if *held + der_bytes(&cas) > MAX_TRUST_BYTES => {
+            errors.push(over_trust_budget(file, *held));
+        }
+        Ok(cas) => {
+            *held += der_bytes(&cas);
+            for ca in cas {
+                d.update(b"ca");
+                d.update(&(ca.len() as u64).to_be_bytes());
+                d.update(ca.as_ref());
+                if let Err(err) = roots.add(ca) {
+                    errors.push(format!("unusable CA certificate: {err}"));
+                }
+            }
+        }
+        Err(reason) => errors.push(reason),
+    }
+    TrustStore {
+        roots: (!roots.is_empty()).then(|| Arc::new(roots)),
+        digest: digest32(d),
+        errors,
+    }
+}
+
+fn der_bytes(chain: &[CertificateDer<'_>]) -> usize {
+    chain.iter().map(|c| c.len()).sum()
+}
+
+fn digest32(d: ring::digest::Context) -> [u8; 32] {
+    d.finish().as_ref().try_into().unwrap_or([0; 32])
+}
+
+fn over_certificate_budget(file: &Path, held: usize) -> String {
+    format!(
+        "{}: the certificate chains of this configuration's domains would pass {} MiB of DER \
+         ({held} bytes held before this file; each distinct certificate file and each \
+         distinct certificate/key pair holds a copy of its chain): let domains share \
+         certificate and key files",
+        file.display(),
+        MAX_CERTIFICATE_BYTES / MIB
+    )
+}
+
+fn over_trust_budget(file: &Path, held: usize) -> String {
+    format!(
+        "{}: the truststores and CRLs of this configuration's domains would pass {} MiB of \
+         DER ({held} bytes held before this file; each distinct truststore and CRL file is \
+         held once, and each distinct truststore/CRL/mode combination holds a copy of its \
+         CRLs): let domains share truststore and CRL files",
+        file.display(),
+        MAX_TRUST_BYTES / MIB
+    )
 }
 
 /// Push the cached error of a shared file (if any) at this domain's `key`.
@@ -202,72 +456,6 @@ fn report<T: Clone>(e: &mut Errors, key: &str, got: &Result<T, String>) -> Optio
             e.push(key, reason.clone());
             None
         }
-    }
-}
-
-fn build_trust(
-    provider: &Arc<CryptoProvider>,
-    truststore: &Path,
-    crl: Option<&Path>,
-    required: bool,
-) -> Trust {
-    let mut errors = Vec::new();
-    // Fingerprint of the mutual-TLS trust (mode, truststore, CRLs): sessions are kept per
-    // domain and trust, so changing any of them ends earlier sessions.
-    let mut trust = ring::digest::Context::new(&ring::digest::SHA256);
-    trust.update(&[u8::from(required)]);
-    let mut roots = RootCertStore::empty();
-    match read_certs(truststore) {
-        Ok(cas) => {
-            for ca in cas {
-                trust.update(b"ca");
-                trust.update(&(ca.len() as u64).to_be_bytes());
-                trust.update(ca.as_ref());
-                if let Err(err) = roots.add(ca) {
-                    errors.push(("truststore", format!("unusable CA certificate: {err}")));
-                }
-            }
-        }
-        Err(reason) => errors.push(("truststore", reason)),
-    }
-    let crls = match crl {
-        None => Vec::new(),
-        Some(f) => match read_crls(f) {
-            Ok(c) => c,
-            Err(reason) => {
-                errors.push(("crl", reason));
-                Vec::new()
-            }
-        },
-    };
-    for crl in &crls {
-        trust.update(b"crl");
-        trust.update(&(crl.len() as u64).to_be_bytes());
-        trust.update(crl.as_ref());
-    }
-    let verifier = if roots.is_empty() {
-        None
-    } else {
-        let mut b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .with_crls(crls);
-        if !required {
-            b = b.allow_unauthenticated();
-        }
-        match b.build() {
-            Ok(v) => Some(v),
-            Err(err) => {
-                errors.push((
-                    "truststore",
-                    format!("cannot build the client verifier: {err}"),
-                ));
-                None
-            }
-        }
-    };
-    Trust {
-        verifier,
-        fingerprint: trust.finish().as_ref().try_into().unwrap_or([0; 32]),
-        errors,
     }
 }
 
@@ -848,5 +1036,85 @@ apis:
             );
             assert_error(&list, &format!("custom_domains[{i}].key"), "k.pem");
         }
+    }
+
+    /// Each truststore and CRL file is read once per load however many (truststore, CRL,
+    /// mode) trios name it; the trust fingerprint is composed of the mode and the files'
+    /// contents: it differs for every trio and follows a CRL's contents, not its name.
+    #[test]
+    fn each_truststore_and_crl_file_is_read_once_and_the_fingerprint_follows_each() {
+        use super::{FileId, SharedFiles};
+        use crate::config::file::{ForwardHeadersFile, MtlsFile};
+        let dir = std::env::temp_dir().join(format!("tollgate-trust-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let gen = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/gen.sh");
+        let out = std::process::Command::new(&gen)
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("run {} (needs bash and openssl): {e}", gen.display()));
+        assert!(
+            out.status.success(),
+            "certs/gen.sh failed (it needs openssl): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // CRL files are only PEM-decoded when read; their DER is checked when a verifier
+        // is built, which these are not asked to survive.
+        let crl = |name: &str, b64: &str| {
+            std::fs::write(
+                dir.join(name),
+                format!("-----BEGIN X509 CRL-----\n{b64}\n-----END X509 CRL-----\n"),
+            )
+            .expect("write crl");
+        };
+        crl("a.crl", "Y3JsIGE="); // "crl a"
+        crl("b.crl", "Y3JsIGI=");
+        crl("c.crl", "Y3JsIGM=");
+        crl("a-again.crl", "Y3JsIGE=");
+        let m = |truststore: &str, crl: Option<&str>| MtlsFile {
+            truststore: truststore.to_string(),
+            mode: None,
+            crl: crl.map(str::to_string),
+            forward_headers: ForwardHeadersFile::default(),
+        };
+        let mut shared = SharedFiles::new();
+        let mut fingerprints = ahash::AHashMap::new();
+        for _round in 0..2 {
+            for ts in ["partner-ca.pem", "ca.pem"] {
+                for c in [None, Some("a.crl"), Some("b.crl"), Some("c.crl")] {
+                    for required in [true, false] {
+                        let t = shared.trust(&m(ts, c), &dir, required);
+                        let seen = *fingerprints
+                            .entry((ts, c, required))
+                            .or_insert(t.fingerprint);
+                        assert_eq!(seen, t.fingerprint, "{ts} {c:?} {required}");
+                    }
+                }
+            }
+        }
+        // 16 trios, each built once, from 2 truststore and 3 CRL reads.
+        assert_eq!(shared.trusts.len(), 16);
+        assert_eq!(shared.reads, (2, 3), "(truststore reads, CRL reads)");
+        let distinct: ahash::AHashSet<_> = fingerprints.values().collect();
+        assert_eq!(distinct.len(), 16, "every trio has its own fingerprint");
+        // Another file with the same CRLs: the same trust.
+        let again = shared.trust(&m("ca.pem", Some("a-again.crl")), &dir, true);
+        assert_eq!(
+            again.fingerprint,
+            fingerprints[&("ca.pem", Some("a.crl"), true)]
+        );
+        assert_eq!(shared.reads, (2, 4));
+        // A later load after the CRL changed: another fingerprint.
+        crl("a.crl", "Y3JsIGEy"); // "crl a2"
+        let mut next = SharedFiles::new();
+        let changed = next.trust(&m("ca.pem", Some("a.crl")), &dir, true);
+        assert_ne!(
+            changed.fingerprint,
+            fingerprints[&("ca.pem", Some("a.crl"), true)]
+        );
+        assert!(next
+            .truststores
+            .contains_key(&FileId::of(&dir.join("ca.pem"))));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
