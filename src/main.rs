@@ -1,5 +1,6 @@
 //! The `tollgate` command: `run`, `check`, `demo-upstream`, `load`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -204,7 +205,10 @@ fn check(args: &[String]) -> ExitCode {
                 .flat_map(|a| a.stages.values())
                 .map(|st| st.deployment.router.len())
                 .sum();
-            println!(
+            // Written without println!: a closed pipe (`check FILE | head`) must not turn
+            // the verdict into a panic's exit code.
+            let _ = writeln!(
+                std::io::stdout(),
                 "{path}: OK ({} listener(s), {} API(s), {} stage route(s))",
                 s.listeners.len(),
                 s.apis.len(),
@@ -213,7 +217,7 @@ fn check(args: &[String]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => {
-            eprintln!("{errors}");
+            let _ = writeln!(std::io::stderr(), "{errors}");
             ExitCode::from(1)
         }
     }

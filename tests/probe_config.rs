@@ -722,3 +722,46 @@ fn many_distinct_certificate_key_pairs_are_refused_past_the_load_budget() {
         out.describe()
     );
 }
+
+/// `tollgate check BAD | head` (or a reader gone before the errors are written): the exit
+/// code is still the verdict (1), not a panic's (101) on the broken pipe.
+#[test]
+fn check_verdict_survives_a_closed_output_pipe() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let bad = write_temp("bad.yaml", "listeners: [{name: a, bind: 'nowhere'}]\n");
+    for (stdout_closed, args) in [
+        (false, vec!["check".to_string(), bad.display()]),
+        (
+            true,
+            vec![
+                "check".to_string(),
+                manifest_dir()
+                    .join("examples/quickstart.yaml")
+                    .display()
+                    .to_string(),
+            ],
+        ),
+    ] {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` is a valid array of two ints for pipe(2) to fill.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+        // SAFETY: pipe(2) just returned these two descriptors, owned by nobody else.
+        let (read_end, write_end) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(read_end); // the reader is gone before anything is written
+        let mut cmd = Command::new(bin());
+        cmd.args(&args).stdin(Stdio::null());
+        if stdout_closed {
+            cmd.stdout(Stdio::from(write_end)).stderr(Stdio::null());
+        } else {
+            cmd.stderr(Stdio::from(write_end)).stdout(Stdio::null());
+        }
+        let status = cmd.status().expect("run tollgate check");
+        let want = if stdout_closed { 0 } else { 1 };
+        assert_eq!(
+            status.code(),
+            Some(want),
+            "check {args:?} with its output pipe closed: {status:?}"
+        );
+    }
+}
