@@ -42,7 +42,7 @@ fn admit(c: &mut Criterion) {
         Err(e) => panic!("{e}"),
     };
     let (_reconciler, startup, _reports) = prepare(&snapshot, 1, None);
-    let limits = WorkerLimits::new(0, &snapshot, &startup.initial[0], startup.link.clone());
+    let limits = WorkerLimits::new(0, &snapshot, startup.link.clone());
     let all: Vec<usize> = (0..snapshot.rate_limits.len()).collect();
     assert_eq!(all.len(), 4, "account, stage, plan, plan method");
     let mut group = c.benchmark_group("throttle_admit");

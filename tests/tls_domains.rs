@@ -176,26 +176,6 @@ fn ok_get(
     r
 }
 
-/// The TLS side refused (handshake or first read failed, no HTTP response) — and did so
-/// actively, not by hanging. Prefer [`assert_alert`] where the docs name the alert.
-#[allow(dead_code)]
-#[track_caller]
-fn assert_refused(outcome: Result<Response, String>, what: &str) {
-    match outcome {
-        Ok(r) => panic!(
-            "{what}: expected the TLS layer to refuse, got {}",
-            r.describe()
-        ),
-        Err(e) => {
-            eprintln!("{what}: refused: {e}");
-            assert!(
-                !e.contains("TIMEOUT"),
-                "{what}: the gateway did not refuse promptly: {e}"
-            )
-        }
-    }
-}
-
 /// Same, for a bare handshake.
 #[track_caller]
 fn assert_handshake_refused(outcome: Result<Tls, String>, what: &str) {

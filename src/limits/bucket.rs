@@ -110,8 +110,9 @@ impl LocalBucket {
         }
     }
 
-    /// Add `tokens` from outside the pools (start-up leases; tests). Non-finite or
-    /// non-positive values are ignored.
+    /// Add `tokens` from outside the pools (unit tests only: every real token comes from a
+    /// pool). Non-finite or non-positive values are ignored.
+    #[cfg(test)]
     pub fn grant(&mut self, tokens: f64) {
         if tokens.is_finite() && tokens > 0.0 {
             self.tokens += tokens;

@@ -19,11 +19,9 @@ use crate::limits::worker::LimitsLink;
 use crate::log;
 use crate::runtime::control::ControlMsg;
 
-/// What a started limits service hands to the workers.
+/// What a started limits service hands to the workers. Leases start empty: every bucket
+/// starts full in its shared pool (`link.pools`), where any core can take from it.
 pub struct Startup {
-    /// Per worker, the initial tokens of every limit (none today: a full bucket starts in its
-    /// shared pool, `link.pools`, where any core can take from it).
-    pub initial: Vec<Vec<f64>>,
     pub link: LimitsLink,
 }
 
@@ -82,7 +80,6 @@ pub fn prepare(
     let reconciler = Reconciler::new(specs, workers, Duration::ZERO);
     // Every bucket starts full in its shared pool, which the first requests on any core
     // draw from; the leases start empty.
-    let initial = vec![vec![0.0; n]; workers];
     let pools = reconciler.pools();
     let unchanged = previous.filter(|prev| {
         prev.len() == snapshot.quotas.len()
@@ -125,7 +122,6 @@ pub fn prepare(
     (
         reconciler,
         Startup {
-            initial,
             link: LimitsLink {
                 reports: tx,
                 quotas,

@@ -43,8 +43,8 @@ pub struct WorkerLimits {
 }
 
 impl WorkerLimits {
-    /// Buckets for `snapshot`'s limits, holding the reconciler's initial `tokens`.
-    pub fn new(worker: usize, snapshot: &Snapshot, tokens: &[f64], link: LimitsLink) -> Self {
+    /// Empty leases of `snapshot`'s limits (tokens come from the shared pools).
+    pub fn new(worker: usize, snapshot: &Snapshot, link: LimitsLink) -> Self {
         let w = WorkerLimits {
             worker,
             buckets: RefCell::new(Vec::new()),
@@ -52,18 +52,14 @@ impl WorkerLimits {
             reported: RefCell::new(Vec::new()),
             link: RefCell::new(link),
         };
-        w.reset(snapshot, tokens, None);
+        w.reset(snapshot, None);
         w
     }
 
-    /// Start over for a new configuration (fresh buckets with the new initial tokens).
-    pub fn reset(&self, snapshot: &Snapshot, tokens: &[f64], link: Option<LimitsLink>) {
+    /// Start over for a new configuration (fresh, empty leases).
+    pub fn reset(&self, snapshot: &Snapshot, link: Option<LimitsLink>) {
         let n = snapshot.rate_limits.len();
-        let mut buckets: Vec<LocalBucket> = (0..n).map(|_| LocalBucket::new()).collect();
-        for (b, &t) in buckets.iter_mut().zip(tokens) {
-            b.grant(t);
-        }
-        *self.buckets.borrow_mut() = buckets;
+        *self.buckets.borrow_mut() = (0..n).map(|_| LocalBucket::new()).collect();
         *self.rates.borrow_mut() = snapshot.rate_limits.iter().map(|l| l.rate).collect();
         *self.reported.borrow_mut() = vec![Counters::default(); n];
         if let Some(link) = link {

@@ -10,10 +10,9 @@ pub enum ControlMsg {
     Reload(std::sync::Arc<crate::config::Snapshot>),
     /// Tokens from the reconciler: (rate limit, amount); negative amounts revoke.
     Grants(Vec<(usize, f64)>),
-    /// After a `Reload`: fresh buckets with these initial tokens, and the new reconciler's
-    /// report channel and quota counters.
+    /// After a `Reload`: fresh, empty leases, and the new reconciler's report channel,
+    /// quota counters and token pools.
     ResetLimits {
-        tokens: Vec<f64>,
         link: crate::limits::worker::LimitsLink,
     },
     /// An active health-check result for one target (from the checker thread).

@@ -82,9 +82,8 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
     let mut workers = Vec::with_capacity(n);
     for (id, sockets) in per_worker.into_iter().enumerate() {
         let (tx, rx) = unbounded();
-        let tokens = startup.initial.get(id).cloned().unwrap_or_default();
         let spec = WorkerSpec {
-            limits: (tokens, startup.link.clone()),
+            limits: startup.link.clone(),
             id,
             cpu: cpus.get(id % cpus.len().max(1)).copied(),
             snapshot: snapshot.clone(),
@@ -233,11 +232,9 @@ impl Running {
         }
         let (reconciler, startup, reports) =
             limits::service::prepare(&new, self.workers.len(), Some(&self.quotas));
-        for (id, w) in self.workers.iter().enumerate() {
+        for w in &self.workers {
             let _ = w.control.send(ControlMsg::Reload(new.clone()));
-            let tokens = startup.initial.get(id).cloned().unwrap_or_default();
             let _ = w.control.send(ControlMsg::ResetLimits {
-                tokens,
                 link: startup.link.clone(),
             });
         }

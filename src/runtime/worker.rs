@@ -49,9 +49,9 @@ pub struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    pub fn new(id: usize, snapshot: Arc<Snapshot>, tokens: &[f64], link: LimitsLink) -> Self {
+    pub fn new(id: usize, snapshot: Arc<Snapshot>, link: LimitsLink) -> Self {
         let targets = TargetGroups::new(&snapshot);
-        let limits = WorkerLimits::new(id, &snapshot, tokens, link);
+        let limits = WorkerLimits::new(id, &snapshot, link);
         WorkerCtx {
             id,
             snapshot: RefCell::new(Rc::new(snapshot)),
@@ -112,8 +112,8 @@ pub struct WorkerSpec {
     /// (configured listener index, this worker's SO_REUSEPORT socket)
     pub listeners: Vec<(usize, std::net::TcpListener)>,
     pub control: Receiver<ControlMsg>,
-    /// Initial tokens of every rate limit, and the link to the limits thread.
-    pub limits: (Vec<f64>, LimitsLink),
+    /// The link to the limits thread (reports, quota counters, shared token pools).
+    pub limits: LimitsLink,
 }
 
 /// Run a worker to completion (returns after shutdown and drain).
@@ -141,8 +141,7 @@ pub fn run(spec: WorkerSpec) -> std::io::Result<()> {
 
 async fn worker_main(spec: WorkerSpec) -> std::io::Result<()> {
     let drain_timeout = spec.snapshot.server.drain_timeout;
-    let (tokens, link) = spec.limits;
-    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.snapshot, &tokens, link));
+    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.snapshot, spec.limits));
     for (index, std_listener) in spec.listeners {
         let listener = TcpListener::from_std(std_listener)?;
         monoio::spawn(accept_loop(ctx.clone(), index, listener));
@@ -172,9 +171,9 @@ async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
                 ControlMsg::Health(update) => ctx.targets.apply(update),
                 ControlMsg::Reload(snapshot) => ctx.reload(snapshot),
                 ControlMsg::Grants(grants) => ctx.limits.apply(&grants),
-                ControlMsg::ResetLimits { tokens, link } => {
+                ControlMsg::ResetLimits { link } => {
                     let snapshot = ctx.snapshot();
-                    ctx.limits.reset(&snapshot, &tokens, Some(link));
+                    ctx.limits.reset(&snapshot, Some(link));
                 }
             }
         }
