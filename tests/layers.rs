@@ -1,0 +1,201 @@
+//! The library's modules form layers from the wire up (../shared/DESIGN.md, "Stage 2"):
+//! a module may use its own layer and the layers below it, never one above. This test reads
+//! every `crate::MODULE` path in the non-test code of src/ and fails on an import against
+//! the order, naming the file.
+//!
+//! The imports that break the order today are listed in `KNOWN_BACK_EDGES` (the debt the
+//! request-context issue pays off). The list may only shrink: a new back edge fails, and so
+//! does a listed one that is gone (remove it from the list).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Layer of each top-level module, lowest first.
+fn layer(module: &str) -> Option<u8> {
+    Some(match module {
+        // The wire and the basics: no gateway knowledge.
+        "time" | "error" | "http" | "observe" | "log" => 0,
+        // The configuration: file model and snapshot.
+        "config" => 1,
+        // What the pipeline uses.
+        "routing" | "limits" | "cache" | "upstream" => 2,
+        // The phases.
+        "pipeline" => 3,
+        // Connections and sessions.
+        "net" => 4,
+        // Supervisor, workers, services.
+        "runtime" => 5,
+        // Tools, outside the gateway proper.
+        "load" | "demo_upstream" => 6,
+        _ => return None,
+    })
+}
+
+/// (file under src/, module it imports from a higher layer) as of the hardening issue.
+const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
+    ("config/custom_domain.rs", "net"),
+    ("config/custom_domain.rs", "routing"),
+    ("config/custom_domain.rs", "runtime"),
+    ("config/snapshot.rs", "cache"),
+    ("config/snapshot.rs", "limits"),
+    ("config/snapshot.rs", "routing"),
+    ("config/snapshot.rs", "upstream"),
+    ("config/stage_cache.rs", "cache"),
+    ("config/target_group.rs", "upstream"),
+    ("config/target_group.rs", "net"),
+    ("config/usage_plan.rs", "limits"),
+    ("config/validate.rs", "cache"),
+    ("config/validate.rs", "routing"),
+    ("config/validate.rs", "upstream"),
+    ("http/parse.rs", "config"),
+    ("limits/bucket.rs", "runtime"),
+    ("limits/reconcile.rs", "runtime"),
+    ("limits/service.rs", "runtime"),
+    ("limits/worker.rs", "runtime"),
+    ("pipeline/api_key.rs", "net"),
+    ("pipeline/body.rs", "net"),
+    ("pipeline/cache.rs", "net"),
+    ("pipeline/cache.rs", "runtime"),
+    ("pipeline/integration/exchange.rs", "net"),
+    ("pipeline/integration/exchange.rs", "runtime"),
+    ("pipeline/integration/http_proxy.rs", "net"),
+    ("pipeline/integration/http_proxy.rs", "runtime"),
+    ("pipeline/integration/mock.rs", "net"),
+    ("pipeline/integration/mock.rs", "runtime"),
+    ("pipeline/integration/stream_back.rs", "net"),
+    ("pipeline/integration/stream_back.rs", "runtime"),
+    ("pipeline/mod.rs", "net"),
+    ("pipeline/mod.rs", "runtime"),
+    ("pipeline/respond.rs", "net"),
+    ("pipeline/respond.rs", "runtime"),
+    ("pipeline/route.rs", "net"),
+    ("pipeline/throttle.rs", "runtime"),
+    ("net/conn.rs", "runtime"),
+    ("upstream/pool.rs", "net"),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level modules `text` names as `crate::MODULE`, outside comments and outside the
+/// file's `#[cfg(test)]` module (tests may reach anywhere).
+fn crate_imports(text: &str) -> BTreeSet<String> {
+    // The test module: `#[cfg(test)]` followed by `mod` (a single test-only item elsewhere
+    // in the file does not end the scan).
+    let mut end = text.len();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("#[cfg(test)]") {
+        let start = from + at;
+        let after = text[start + "#[cfg(test)]".len()..].trim_start();
+        if after.starts_with("mod ") || after.starts_with("pub mod ") {
+            end = start;
+            break;
+        }
+        from = start + 1;
+    }
+    let code = &text[..end];
+    let mut out = BTreeSet::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        if line.starts_with("//") {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("crate::") {
+            let after = &rest[at + "crate::".len()..];
+            let name: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                out.insert(name);
+            }
+            rest = after;
+        }
+    }
+    out
+}
+
+/// Every (file, imported module) that goes up the layers.
+fn back_edges() -> BTreeSet<(String, String)> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    assert!(
+        files.len() > 50,
+        "found only {} files under src/",
+        files.len()
+    );
+    let mut edges = BTreeSet::new();
+    for file in files {
+        let rel = file
+            .strip_prefix(&src)
+            .expect("under src")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let top = rel
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(".rs");
+        if top == "main" || top == "lib" {
+            continue; // the binary and the crate root sit above every layer
+        }
+        let own = layer(top)
+            .unwrap_or_else(|| panic!("src/{rel}: module `{top}` has no layer in tests/layers.rs"));
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for module in crate_imports(&text) {
+            let theirs = layer(&module).unwrap_or_else(|| {
+                panic!("src/{rel} uses crate::{module}, which has no layer in tests/layers.rs")
+            });
+            if theirs > own {
+                edges.insert((rel.clone(), module));
+            }
+        }
+    }
+    edges
+}
+
+#[test]
+fn imports_follow_the_layers() {
+    let found = back_edges();
+    let known: BTreeSet<(String, String)> = KNOWN_BACK_EDGES
+        .iter()
+        .map(|(f, m)| (f.to_string(), m.to_string()))
+        .collect();
+    let new: Vec<String> = found
+        .difference(&known)
+        .map(|(f, m)| format!("src/{f} uses crate::{m}, a higher layer"))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "imports against the layer order (time/error/http/observe < config < routing, limits, \
+         cache, upstream < pipeline < net < runtime < tools):\n{}",
+        new.join("\n")
+    );
+    let gone: Vec<String> = known
+        .difference(&found)
+        .map(|(f, m)| format!("(\"{f}\", \"{m}\")"))
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "these back edges no longer exist: remove them from KNOWN_BACK_EDGES:\n{}",
+        gone.join("\n")
+    );
+}
+
+#[test]
+fn the_scanner_reads_paths_not_comments_or_tests() {
+    let text = "use crate::config::Snapshot;\n// crate::runtime in a comment\n#[cfg(test)]\nfn only_in_tests() {}\nfn f() { crate::net::conn::x(); crate::log!(\"a\"); }\n#[cfg(test)]\nmod tests { use crate::pipeline; }\n";
+    let got: Vec<String> = crate_imports(text).into_iter().collect();
+    assert_eq!(got, vec!["config", "log", "net"]);
+}
