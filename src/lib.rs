@@ -22,14 +22,18 @@
 //! immutable `Arc<config::Snapshot>`; cross-core work travels as typed messages
 //! (`runtime::control`); the one state shared on the request path, the stage caches, is
 //! audited in `runtime::shared`.
+//!
+//! The library is the gateway alone: the load generator (`tollgate load`) and the demo
+//! upstream (`tollgate demo-upstream`) are the binary's own tools (`src/tools`), built on the
+//! library's public wire code. `tests/layers.rs` keeps the modules in layers: the wire
+//! (`time`, `error`, `http`, `observe`) < `config` < `routing`, `limits`, `cache`,
+//! `upstream` < `pipeline` < `net` < `runtime`, with today's exceptions listed there.
 
 pub mod cache;
 pub mod config;
-pub mod demo_upstream;
 pub mod error;
 pub mod http;
 pub mod limits;
-pub mod load;
 pub mod net;
 pub mod observe;
 pub mod pipeline;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod tools;
+
 use mimalloc::MiMalloc;
 
 #[global_allocator]
@@ -33,7 +35,7 @@ fn main() -> ExitCode {
         Some("usage") => usage(&args[1..]),
         Some("flush-stage-cache") => flush_stage_cache(&args[1..]),
         Some("demo-upstream") => demo_upstream(&args[1..]),
-        Some("load") => tollgate::load::main(&args[1..]),
+        Some("load") => tools::load::main(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -238,7 +240,7 @@ fn demo_upstream(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match tollgate::demo_upstream::run(addr, threads) {
+    match tools::demo_upstream::run(addr, threads) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tollgate demo-upstream: {e}");

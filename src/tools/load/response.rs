@@ -6,7 +6,7 @@
 //! drops the `consumed` prefix, reads more, and repeats until `done`; at end of stream it
 //! calls [`ResponseParser::eof`]. Interim 1xx responses are skipped.
 
-use crate::http::chunked::{ChunkedDecoder, Step};
+use tollgate::http::chunked::{ChunkedDecoder, Step};
 
 /// Largest response head accepted (also the read buffer's size).
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -102,12 +102,9 @@ impl ResponseParser {
     }
 
     /// Body bytes seen so far (decoded length for chunked bodies).
+    #[cfg(test)]
     pub fn body_bytes(&self) -> u64 {
         self.body_bytes
-    }
-
-    pub fn is_done(&self) -> bool {
-        matches!(self.state, State::Done)
     }
 
     /// Advance over `buf` (everything received and not yet consumed).

@@ -10,7 +10,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use rustls::ClientConnection;
 
-use crate::net::tls_io::TlsStream;
+use tollgate::net::tls_io::TlsStream;
 
 /// How to open a connection to the target.
 #[derive(Clone)]

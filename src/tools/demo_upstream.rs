@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use monoio::net::TcpListener;
 
-use crate::config::snapshot::HttpLimits;
-use crate::http::date::DateCache;
-use crate::http::head::Method;
-use crate::http::write::{push_decimal, push_header, push_hex, push_status_line};
-use crate::net::conn::ClientConn;
-use crate::net::listener::bind_set;
-use crate::pipeline::body::BodyReader;
+use tollgate::config::snapshot::HttpLimits;
+use tollgate::http::date::DateCache;
+use tollgate::http::head::Method;
+use tollgate::http::write::{push_decimal, push_header, push_hex, push_status_line};
+use tollgate::net::conn::ClientConn;
+use tollgate::net::listener::bind_set;
+use tollgate::pipeline::body::BodyReader;
 
 /// Run the echo server on `bind` with `threads` threads until the process is killed.
 pub fn run(bind: SocketAddr, threads: usize) -> std::io::Result<()> {
@@ -40,7 +40,7 @@ pub fn run(bind: SocketAddr, threads: usize) -> std::io::Result<()> {
                     let local = stream.local_addr().unwrap_or(peer);
                     let date = date.clone();
                     monoio::spawn(async move {
-                        let stream = crate::net::stream::MaybeTls::Plain(stream);
+                        let stream = tollgate::net::stream::MaybeTls::Plain(stream);
                         let mut conn = ClientConn::new(stream, None, peer, local, 0);
                         serve(&mut conn, &date).await;
                     });
@@ -66,7 +66,8 @@ async fn serve(conn: &mut ClientConn, date: &DateCache) {
         // Read a head.
         loop {
             if !conn.rbuf.is_empty() {
-                match crate::http::parse::parse_request_head(&conn.rbuf, &limits, &mut conn.head) {
+                match tollgate::http::parse::parse_request_head(&conn.rbuf, &limits, &mut conn.head)
+                {
                     Ok(true) => break,
                     Ok(false) => {}
                     Err(_) => {

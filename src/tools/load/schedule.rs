@@ -61,6 +61,7 @@ impl Schedule {
     }
 
     /// Time between two of this connection's sends, in ns.
+    #[cfg(test)]
     pub fn interval_ns(&self) -> f64 {
         self.interval_ns
     }
@@ -83,6 +84,7 @@ impl Schedule {
     }
 
     /// How many requests have been taken from the schedule.
+    #[cfg(test)]
     pub fn taken(&self) -> u64 {
         self.next
     }

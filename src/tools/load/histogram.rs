@@ -112,6 +112,7 @@ impl Histogram {
     }
 
     /// Forget everything recorded.
+    #[cfg(test)]
     pub fn reset(&mut self) {
         self.counts.iter_mut().for_each(|c| *c = 0);
         self.count = 0;
@@ -121,6 +122,7 @@ impl Histogram {
         self.clamped = 0;
     }
 
+    #[cfg(test)]
     pub fn count(&self) -> u64 {
         self.count
     }
@@ -149,6 +151,7 @@ impl Histogram {
     }
 
     /// How many values were outside 1 µs .. 1 h and clamped.
+    #[cfg(test)]
     pub fn clamped(&self) -> u64 {
         self.clamped
     }

@@ -96,7 +96,7 @@ pub fn main(args: &[String]) -> ExitCode {
 /// with `--insecure`, otherwise the system's CA bundle (a well-known path; there is no
 /// built-in root store).
 fn tls_setup(opts: &Options) -> Result<stream::TlsSetup, String> {
-    use crate::net::tls_io;
+    use tollgate::net::tls_io;
     let config = if opts.insecure {
         tls_io::insecure_client_config().map_err(|e| format!("TLS setup: {e}"))?
     } else {

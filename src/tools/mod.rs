@@ -1,0 +1,6 @@
+//! Tools the `tollgate` binary ships beside the gateway, outside the library: the load
+//! generator (`tollgate load`) and the demo upstream (`tollgate demo-upstream`). They use
+//! the library's wire code (`tollgate::http`, `tollgate::net`) like any other client of it.
+
+pub mod demo_upstream;
+pub mod load;
