@@ -45,7 +45,6 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("config/validate.rs", "cache"),
     ("config/validate.rs", "routing"),
     ("config/validate.rs", "upstream"),
-    ("http/parse.rs", "config"),
     ("limits/bucket.rs", "runtime"),
     ("limits/reconcile.rs", "runtime"),
     ("limits/service.rs", "runtime"),

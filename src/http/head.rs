@@ -241,7 +241,7 @@ mod tests {
     fn connection_options_come_from_every_connection_line() {
         let buf = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nX-Api-Key: k\r\nconnection: x-a ,\tX-Api-Key\r\nCONNECTION:\r\n\r\n";
         let mut head = Head::default();
-        let limits = crate::config::snapshot::HttpLimits::default();
+        let limits = crate::http::limits::HttpLimits::default();
         assert_eq!(
             crate::http::parse::parse_request_head(buf, &limits, &mut head),
             Ok(true)

@@ -3,5 +3,6 @@
 pub mod chunked;
 pub mod date;
 pub mod head;
+pub mod limits;
 pub mod parse;
 pub mod write;

@@ -38,9 +38,9 @@
 //! - At most [`HEADER_SLOTS`] header fields are ever parsed: `max_headers` above that acts
 //!   as [`HEADER_SLOTS`].
 
-use crate::config::snapshot::HttpLimits;
 use crate::error::ErrorKind;
 use crate::http::head::{BodyFraming, Head, Method, Span};
+use crate::http::limits::HttpLimits;
 
 /// Header slots on the stack handed to httparse; more fields than this is always a 431.
 pub const HEADER_SLOTS: usize = 128;
