@@ -13,16 +13,8 @@ pub fn format_imf_fixdate(unix_secs: u64, out: &mut [u8; 29]) {
     let days = unix_secs / 86400;
     let secs_of_day = unix_secs % 86400;
     let weekday = DAYS[(days % 7) as usize];
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u64;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as u64;
+    let (year, month, day) = crate::time::civil_from_days(days as i64);
+    let (year, month, day) = (year as u64, month as usize, u64::from(day));
     let (h, m, s) = (
         secs_of_day / 3600,
         (secs_of_day / 60) % 60,

@@ -28,6 +28,8 @@
 //! pairs (so a DN can never smuggle a CR/LF into a header), unknown attribute types as
 //! dotted-decimal OID with `#` + the uppercase hex of the value's DER encoding.
 
+use crate::time::{civil_from_days, days_from_civil, days_in_month};
+
 /// The fields of a certificate the gateway reports or checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertInfo {
@@ -384,13 +386,16 @@ fn parse_time(t: Tlv<'_>) -> Result<i64, String> {
     let hour = digits(field(4)?)?;
     let minute = digits(field(6)?)?;
     let second = digits(field(8)?)?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+    if !(1..=12).contains(&month) || day < 1 || day > i64::from(days_in_month(year, month as u32)) {
         return Err("time has an invalid date".to_string());
     }
     if hour > 23 || minute > 59 || second > 59 {
         return Err("time has an invalid time of day".to_string());
     }
-    Ok(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+    Ok(days_from_civil(year, month as u32, day as u32) * 86_400
+        + hour * 3600
+        + minute * 60
+        + second)
 }
 
 fn digits(s: &[u8]) -> Result<i64, String> {
@@ -403,44 +408,6 @@ fn digits(s: &[u8]) -> Result<i64, String> {
     })
 }
 
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400; // [0, 399]
-    let mp = (month + 9) % 12; // March = 0
-    let doy = (153 * mp + 2) / 5 + day - 1; // [0, 365]
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
-    era * 146_097 + doe - 719_468
-}
-
-/// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, usize, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, usize::try_from(month).unwrap_or(1), day)
-}
-
 /// Formats Unix seconds the way API Gateway (and `openssl x509 -startdate`) shows validity:
 /// `"%b %e %H:%M:%S %Y GMT"`, e.g. `"May 28 12:30:02 2019 GMT"`, `"Jan  1 00:00:00 1970 GMT"`.
 pub fn format_validity(unix: i64) -> String {
@@ -450,7 +417,10 @@ pub fn format_validity(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    let name = MONTHS.get(month.wrapping_sub(1)).copied().unwrap_or("???");
+    let name = MONTHS
+        .get((month as usize).wrapping_sub(1))
+        .copied()
+        .unwrap_or("???");
     format!(
         "{name} {day:>2} {:02}:{:02}:{:02} {year} GMT",
         secs / 3600,
@@ -1248,7 +1218,7 @@ mod tests {
         let mut d = -1_000_000;
         while d < 1_000_000 {
             let (y, m, day) = civil_from_days(d);
-            assert_eq!(days_from_civil(y, m as i64, day), d);
+            assert_eq!(days_from_civil(y, m, day), d);
             d += 37;
         }
     }
