@@ -31,6 +31,12 @@ pub struct ResponseHead {
 }
 
 impl ResponseHead {
+    /// Is header `name` of this response passed on to the client as it is: not framing,
+    /// not hop-by-hop (fixed set or listed in any `Connection` line), not the request id?
+    pub fn forwards(&self, buf: &[u8], name: &[u8]) -> bool {
+        forward_response_header(name) && !self.lists(buf, name)
+    }
+
     /// Does any of the upstream's `Connection` field lines list `name` (RFC 9110 §7.6.1:
     /// every line counts, not only the first or the last)? `buf` is the buffer parsed.
     pub fn lists(&self, buf: &[u8], name: &[u8]) -> bool {

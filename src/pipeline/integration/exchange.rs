@@ -18,9 +18,7 @@ use crate::net::splice::{splice_exact, SPLICE_MIN};
 use crate::pipeline::body::BodyReader;
 use crate::pipeline::RequestFacts;
 use crate::runtime::worker::WorkerCtx;
-use crate::upstream::client::{
-    forward_response_header, parse_response_head, ParsedResponse, ResponseFraming, ResponseHead,
-};
+use crate::upstream::client::{parse_response_head, ParsedResponse, ResponseFraming, ResponseHead};
 use crate::upstream::pool::{Endpoint, UpstreamConn};
 
 /// Why an exchange failed.
@@ -206,7 +204,7 @@ async fn forward_interim(
     push_status_line(w, resp.status);
     for i in 0..resp.headers.len() {
         let (name, value) = resp.header(&up.rbuf, i);
-        if forward_response_header(name) && !resp.lists(&up.rbuf, name) {
+        if resp.forwards(&up.rbuf, name) {
             push_header(w, name, value);
         }
     }

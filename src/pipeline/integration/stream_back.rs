@@ -17,7 +17,7 @@ use crate::net::splice::{splice_exact, SPLICE_MIN};
 use crate::pipeline::cache::{Miss, IGNORED_WARNING};
 use crate::pipeline::RequestFacts;
 use crate::runtime::worker::WorkerCtx;
-use crate::upstream::client::{forward_response_header, ResponseFraming, ResponseHead};
+use crate::upstream::client::{ResponseFraming, ResponseHead};
 use crate::upstream::pool::UpstreamConn;
 
 /// Does the client connection close after this response? When it was to be kept
@@ -77,7 +77,7 @@ pub async fn respond(
         push_status_line(w, resp.status);
         for i in 0..resp.headers.len() {
             let (name, value) = resp.header(&up.rbuf, i);
-            if forward_response_header(name) && !resp.lists(&up.rbuf, name) {
+            if resp.forwards(&up.rbuf, name) {
                 push_header(w, name, value);
                 if let Some(m) = miss.as_deref_mut() {
                     m.header(name, value);
