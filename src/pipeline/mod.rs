@@ -129,3 +129,6 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     rc.finish();
     next
 }
+
+#[cfg(test)]
+mod tests;
