@@ -1,7 +1,7 @@
 //! `tollgate load`: the bundled HTTP/1.1 load generator, on the same monoio thread-per-core
 //! runtime as the gateway.
 //!
-//! - `options`: the command line, the target URL, and the request bytes (built once).
+//! - `options`: the command line (`clap`), the target URL, and the request bytes (built once).
 //! - `engine`: the load threads (one monoio runtime each, optionally pinned) and the
 //!   per-connection request loop: closed loop (send, wait for the response, send again) or
 //!   open loop (wrk2-style schedule, latency from the intended send time).
@@ -36,16 +36,12 @@ use options::{Options, Stop};
 use stats::Stats;
 use stream::Connector;
 
-/// Entry point of `tollgate load` (`args` are the arguments after `load`).
-pub fn main(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{}", options::USAGE);
-        return ExitCode::SUCCESS;
-    }
-    let opts = match options::parse_args(args) {
+/// Entry point of `tollgate load`, with its arguments as `clap` read them.
+pub fn main(args: options::LoadArgs) -> ExitCode {
+    let opts = match args.into_options() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("tollgate load: {e}\n{}", options::USAGE);
+            eprintln!("tollgate load: {e}\n(tollgate load --help lists the options)");
             return ExitCode::from(2);
         }
     };
