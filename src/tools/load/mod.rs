@@ -8,8 +8,8 @@
 //! - `schedule`: open-loop send times and lateness accounting (pure arithmetic).
 //! - `response`: incremental response parsing (httparse head; Content-Length, chunked or
 //!   close-delimited body skipped without copying).
-//! - `histogram`: log-linear latency histogram (1/1024 precision, 1 µs .. 1 h), merged
-//!   across threads.
+//! - `histogram`: the latency histogram, `hdrhistogram` (1/1024 precision, 1 µs .. 1 h) with
+//!   exact min, max and mean, merged across threads.
 //! - `stats`, `report`: counts, the final report (text or `--json`) and the progress line.
 //! - `stream`: the connection type the request loop uses (plain TCP, or TLS through
 //!   `net::tls_io::TlsStream`).
