@@ -6,8 +6,8 @@
 //!   per-connection request loop: closed loop (send, wait for the response, send again) or
 //!   open loop (wrk2-style schedule, latency from the intended send time).
 //! - `schedule`: open-loop send times and lateness accounting (pure arithmetic).
-//! - `response`: incremental response parsing (httparse head; Content-Length, chunked or
-//!   close-delimited body skipped without copying).
+//! - `response`: incremental response parsing (the head by the library's upstream response
+//!   parser; Content-Length, chunked or close-delimited body skipped without copying).
 //! - `histogram`: the latency histogram, `hdrhistogram` (1/1024 precision, 1 µs .. 1 h) with
 //!   exact min, max and mean, merged across threads.
 //! - `stats`, `report`: counts, the final report (text or `--json`) and the progress line.
