@@ -1,26 +1,17 @@
-//! A small, strict, panic-free DER reader for X.509 certificates: just enough for API
-//! Gateway's mTLS context variables (`$context.identity.clientCert.subjectDN`, `issuerDN`,
-//! `serialNumber`, `validity.notBefore`, `validity.notAfter`) and for refusing expired
-//! server certificates at load.
+//! X.509 certificates for API Gateway's mTLS context variables
+//! (`$context.identity.clientCert.subjectDN`, `issuerDN`, `serialNumber`,
+//! `validity.notBefore`, `validity.notAfter`) and for refusing expired server certificates at
+//! load. The DER is parsed by the `x509-parser` crate (no signature checks: rustls verifies
+//! chains and CRLs); this module adds the few structural rules that crate leaves to its
+//! callers and renders what the gateway reports.
 //!
-//! What it reads (RFC 5280, section 4.1):
-//!
-//! ```text
-//! Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signature BIT STRING }
-//! TBSCertificate ::= SEQUENCE {
-//!     version [0] EXPLICIT INTEGER OPTIONAL, serialNumber INTEGER,
-//!     signature AlgorithmIdentifier, issuer Name, validity Validity, subject Name,
-//!     subjectPublicKeyInfo, issuerUniqueID [1] OPTIONAL, subjectUniqueID [2] OPTIONAL,
-//!     extensions [3] EXPLICIT Extensions OPTIONAL }
-//! ```
-//!
-//! Strictness: definite lengths only (short form, or long form with 1..=4 length bytes,
-//! minimally encoded); single-byte tags only; every SEQUENCE must be consumed exactly (no
-//! trailing bytes inside the certificate, none after it); the inner and outer signature
-//! algorithms must be identical; times must be `YYMMDDHHMMSSZ` / `YYYYMMDDHHMMSSZ` with a
-//! real calendar date; at most one subjectAltName extension. Anything else is an
-//! `Err(reason)`. The certificate's grammar has a fixed nesting depth, so the reader walks
-//! it with straight-line code: no recursion, every slice access bounds-checked.
+//! Rules on top of x509-parser (which reads past some things, see `elements`): nothing after
+//! the Certificate and nothing after its signatureValue; version v1..v3; the inner and outer
+//! signature algorithms identical; no unique identifiers in a v1 and no extensions before a
+//! v3 certificate; validity times `YYMMDDHHMMSSZ` / `YYYYMMDDHHMMSSZ`; every RDN read whole
+//! and one value per attribute; at most one subjectAltName extension, whose dNSNames are
+//! printable ASCII. Anything else is an `Err(reason)`, never a panic. Unlike a strict DER
+//! reader, x509-parser takes a non-minimal length as the length it spells.
 //!
 //! Names are rendered RFC 4514-style: RDNs in reverse DER order (most specific first, which
 //! is also what `openssl x509 -nameopt RFC2253` prints, including the order inside a
@@ -28,7 +19,14 @@
 //! pairs (so a DN can never smuggle a CR/LF into a header), unknown attribute types as
 //! dotted-decimal OID with `#` + the uppercase hex of the value's DER encoding.
 
-use crate::time::{civil_from_days, days_from_civil, days_in_month};
+use x509_parser::asn1_rs::{Any, FromDer, Oid, Tag, ToDer};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::error::X509Error;
+use x509_parser::extensions::GeneralName;
+use x509_parser::time::ASN1Time;
+use x509_parser::x509::{AttributeTypeAndValue, X509Name};
+
+use crate::time::{civil_from_days, days_from_civil};
 
 /// The fields of a certificate the gateway reports or checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,175 +53,20 @@ impl CertInfo {
     }
 }
 
-// Universal tags (all single-byte, class and constructed bit included).
-const TAG_BOOLEAN: u8 = 0x01;
-const TAG_INTEGER: u8 = 0x02;
-const TAG_BIT_STRING: u8 = 0x03;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_OID: u8 = 0x06;
-const TAG_UTF8_STRING: u8 = 0x0c;
-const TAG_NUMERIC_STRING: u8 = 0x12;
-const TAG_PRINTABLE_STRING: u8 = 0x13;
-const TAG_TELETEX_STRING: u8 = 0x14;
-const TAG_IA5_STRING: u8 = 0x16;
-const TAG_UTC_TIME: u8 = 0x17;
-const TAG_GENERALIZED_TIME: u8 = 0x18;
-const TAG_VISIBLE_STRING: u8 = 0x1a;
-const TAG_UNIVERSAL_STRING: u8 = 0x1c;
-const TAG_BMP_STRING: u8 = 0x1e;
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_SET: u8 = 0x31;
-// Context-specific tags used by TBSCertificate and GeneralName.
-const TAG_VERSION: u8 = 0xa0; // [0] EXPLICIT, constructed
-const TAG_ISSUER_UID: u8 = 0x81; // [1] IMPLICIT BIT STRING
-const TAG_SUBJECT_UID: u8 = 0x82; // [2] IMPLICIT BIT STRING
-const TAG_EXTENSIONS: u8 = 0xa3; // [3] EXPLICIT, constructed
-const TAG_DNS_NAME: u8 = 0x82; // GeneralName dNSName [2] IMPLICIT IA5String
-
-/// OID content octets for subjectAltName, 2.5.29.17.
-const OID_SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
-
-/// Attribute types with an RFC 4514 (or customary) short name, by OID content octets.
-const ATTRIBUTE_NAMES: &[(&[u8], &str)] = &[
-    (&[0x55, 0x04, 0x03], "CN"),
-    (&[0x55, 0x04, 0x06], "C"),
-    (&[0x55, 0x04, 0x07], "L"),
-    (&[0x55, 0x04, 0x08], "ST"),
-    (&[0x55, 0x04, 0x09], "STREET"),
-    (&[0x55, 0x04, 0x0a], "O"),
-    (&[0x55, 0x04, 0x0b], "OU"),
-    (&[0x55, 0x04, 0x05], "serialNumber"),
-    // 1.2.840.113549.1.9.1
-    (
-        &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01],
-        "emailAddress",
-    ),
-    // 0.9.2342.19200300.100.1.25
-    (
-        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19],
-        "DC",
-    ),
-    // 0.9.2342.19200300.100.1.1
-    (
-        &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x01],
-        "UID",
-    ),
+/// Attribute types with an RFC 4514 (or customary) short name, by dotted OID.
+const ATTRIBUTE_NAMES: &[(&str, &str)] = &[
+    ("2.5.4.3", "CN"),
+    ("2.5.4.6", "C"),
+    ("2.5.4.7", "L"),
+    ("2.5.4.8", "ST"),
+    ("2.5.4.9", "STREET"),
+    ("2.5.4.10", "O"),
+    ("2.5.4.11", "OU"),
+    ("2.5.4.5", "serialNumber"),
+    ("1.2.840.113549.1.9.1", "emailAddress"),
+    ("0.9.2342.19200300.100.1.25", "DC"),
+    ("0.9.2342.19200300.100.1.1", "UID"),
 ];
-
-/// One DER element: its tag, its content octets and its whole encoding.
-#[derive(Debug, Clone, Copy)]
-struct Tlv<'a> {
-    tag: u8,
-    content: &'a [u8],
-    raw: &'a [u8],
-}
-
-/// A cursor over a run of DER elements.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.pos >= self.buf.len()
-    }
-
-    fn next_byte(&mut self, what: &str) -> Result<u8, String> {
-        match self.buf.get(self.pos) {
-            Some(&b) => {
-                self.pos += 1;
-                Ok(b)
-            }
-            None => Err(format!("truncated {what}")),
-        }
-    }
-
-    /// The tag of the next element, without consuming it.
-    fn peek_tag(&self) -> Option<u8> {
-        self.buf.get(self.pos).copied()
-    }
-
-    /// Reads the next element (any tag).
-    fn read_any(&mut self) -> Result<Tlv<'a>, String> {
-        let start = self.pos;
-        let tag = self.next_byte("tag")?;
-        if tag & 0x1f == 0x1f {
-            return Err("multi-byte tags are not supported".to_string());
-        }
-        let first = self.next_byte("length")?;
-        let len = if first < 0x80 {
-            usize::from(first)
-        } else if first == 0x80 {
-            return Err("indefinite length is not allowed in DER".to_string());
-        } else {
-            let count = usize::from(first & 0x7f);
-            if count > 4 {
-                return Err(format!("length with {count} octets is too long"));
-            }
-            let mut len: usize = 0;
-            for i in 0..count {
-                let b = self.next_byte("length")?;
-                if i == 0 && b == 0 {
-                    return Err("non-minimal length encoding".to_string());
-                }
-                len = (len << 8) | usize::from(b);
-            }
-            if len < 0x80 {
-                return Err("non-minimal length encoding".to_string());
-            }
-            len
-        };
-        let end = match self.pos.checked_add(len) {
-            Some(end) if end <= self.buf.len() => end,
-            _ => {
-                return Err(format!(
-                    "element length {len} runs past the end of the input"
-                ))
-            }
-        };
-        let content = self.buf.get(self.pos..end).ok_or("length out of range")?;
-        let raw = self.buf.get(start..end).ok_or("length out of range")?;
-        self.pos = end;
-        Ok(Tlv { tag, content, raw })
-    }
-
-    /// Reads the next element, which must have tag `tag`.
-    fn read(&mut self, tag: u8, what: &str) -> Result<Tlv<'a>, String> {
-        if self.is_empty() {
-            return Err(format!("missing {what}"));
-        }
-        let tlv = self.read_any()?;
-        if tlv.tag != tag {
-            return Err(format!(
-                "{what}: expected tag 0x{tag:02x}, found 0x{:02x}",
-                tlv.tag
-            ));
-        }
-        Ok(tlv)
-    }
-
-    /// Reads the next element if it has tag `tag`.
-    fn read_optional(&mut self, tag: u8) -> Result<Option<Tlv<'a>>, String> {
-        if self.peek_tag() == Some(tag) {
-            self.read_any().map(Some)
-        } else {
-            Ok(None)
-        }
-    }
-
-    fn finish(&self, what: &str) -> Result<(), String> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("unexpected trailing data in {what}"))
-        }
-    }
-}
 
 /// Parses a DER-encoded X.509 certificate.
 pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, String> {
@@ -231,68 +74,100 @@ pub fn parse_certificate(der: &[u8]) -> Result<CertInfo, String> {
 }
 
 fn parse_certificate_inner(der: &[u8]) -> Result<CertInfo, String> {
-    let mut outer = Reader::new(der);
-    let cert = outer.read(TAG_SEQUENCE, "Certificate")?;
-    outer.finish("the input after the Certificate")?;
-
-    let mut cert_r = Reader::new(cert.content);
-    let tbs = cert_r.read(TAG_SEQUENCE, "tbsCertificate")?;
-    let sig_alg = cert_r.read(TAG_SEQUENCE, "signatureAlgorithm")?;
-    cert_r.read(TAG_BIT_STRING, "signatureValue")?;
-    cert_r.finish("Certificate")?;
-
-    let mut r = Reader::new(tbs.content);
-    let version = match r.read_optional(TAG_VERSION)? {
-        Some(v) => {
-            let mut vr = Reader::new(v.content);
-            let int = vr.read(TAG_INTEGER, "version")?;
-            vr.finish("version")?;
-            match int.content {
-                [n @ 0..=2] => *n,
-                _ => return Err("unsupported certificate version".to_string()),
-            }
+    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| match e {
+        x509_parser::nom::Err::Incomplete(_) => "truncated certificate".to_string(),
+        x509_parser::nom::Err::Error(e) | x509_parser::nom::Err::Failure(e) => {
+            format!("malformed certificate: {e}")
         }
-        None => 0,
-    };
-    let serial = r.read(TAG_INTEGER, "serialNumber")?;
-    let serial_hex = serial_hex(serial.content)?;
-    let inner_sig_alg = r.read(TAG_SEQUENCE, "signature")?;
-    if inner_sig_alg.raw != sig_alg.raw {
+    })?;
+    if !rest.is_empty() {
+        return Err("unexpected trailing data after the Certificate".to_string());
+    }
+    // x509-parser stops reading the Certificate SEQUENCE after signatureValue.
+    if elements(der)?.len() != 3 {
+        return Err("unexpected trailing data in Certificate".to_string());
+    }
+    let tbs = &cert.tbs_certificate;
+    check_time_forms(tbs.as_ref())?;
+    let version = tbs.version.0;
+    if version > 2 {
+        return Err("unsupported certificate version".to_string());
+    }
+    if tbs.signature != cert.signature_algorithm {
         return Err("tbsCertificate.signature differs from signatureAlgorithm".to_string());
     }
-    let issuer = r.read(TAG_SEQUENCE, "issuer")?;
-    let issuer_dn = format_name(issuer.content)?;
-    let validity = r.read(TAG_SEQUENCE, "validity")?;
-    let (not_before, not_after) = parse_validity(validity.content)?;
-    let subject = r.read(TAG_SEQUENCE, "subject")?;
-    let subject_dn = format_name(subject.content)?;
-    r.read(TAG_SEQUENCE, "subjectPublicKeyInfo")?;
-    if r.read_optional(TAG_ISSUER_UID)?.is_some() && version < 1 {
-        return Err("issuerUniqueID in a v1 certificate".to_string());
+    if version < 1 && (tbs.issuer_uid.is_some() || tbs.subject_uid.is_some()) {
+        return Err("unique identifier in a v1 certificate".to_string());
     }
-    if r.read_optional(TAG_SUBJECT_UID)?.is_some() && version < 1 {
-        return Err("subjectUniqueID in a v1 certificate".to_string());
+    if version < 2 && !tbs.extensions().is_empty() {
+        return Err("extensions in a pre-v3 certificate".to_string());
     }
     let mut subject_alt_dns = Vec::new();
-    if let Some(ext) = r.read_optional(TAG_EXTENSIONS)? {
-        if version != 2 {
-            return Err("extensions in a pre-v3 certificate".to_string());
+    let san = tbs.subject_alternative_name().map_err(|e| match e {
+        X509Error::DuplicateExtensions => "duplicate subjectAltName extension".to_string(),
+        e => format!("malformed subjectAltName: {e}"),
+    })?;
+    for name in san.iter().flat_map(|san| &san.value.general_names) {
+        if let GeneralName::DNSName(dns) = name {
+            // Nothing a DNS name cannot contain (no controls, no spaces), so it is safe to
+            // log or forward.
+            if !dns.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err("dNSName has a character outside printable ASCII".to_string());
+            }
+            subject_alt_dns.push(dns.to_string());
         }
-        let mut er = Reader::new(ext.content);
-        let list = er.read(TAG_SEQUENCE, "extensions")?;
-        er.finish("extensions")?;
-        subject_alt_dns = parse_extensions(list.content)?;
     }
-    r.finish("tbsCertificate")?;
-
     Ok(CertInfo {
-        subject_dn,
-        issuer_dn,
-        serial_hex,
-        not_before,
-        not_after,
+        subject_dn: format_name(tbs.subject())?,
+        issuer_dn: format_name(tbs.issuer())?,
+        serial_hex: serial_hex(tbs.raw_serial())?,
+        not_before: unix_seconds(&tbs.validity.not_before),
+        not_after: unix_seconds(&tbs.validity.not_after),
         subject_alt_dns,
     })
+}
+
+/// The encodings of the elements inside `der`, the encoding of a SEQUENCE or SET (which
+/// x509-parser has read, so its ends are known to be sound).
+fn elements(der: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let malformed = |_| "malformed certificate".to_string();
+    let (rest, outer) = Any::from_der(der).map_err(malformed)?;
+    if !rest.is_empty() {
+        return Err("malformed certificate".to_string());
+    }
+    let (mut content, mut out) = (outer.data, Vec::new());
+    while !content.is_empty() {
+        let (rest, _) = Any::from_der(content).map_err(malformed)?;
+        out.push(&content[..content.len() - rest.len()]);
+        content = rest;
+    }
+    Ok(out)
+}
+
+/// RFC 5280 4.1.2.5: validity holds two times, each `YYMMDDHHMMSSZ` or `YYYYMMDDHHMMSSZ`
+/// (x509-parser also takes a UTCTime without seconds or with a `+hhmm` offset).
+fn check_time_forms(tbs: &[u8]) -> Result<(), String> {
+    let tbs = elements(tbs)?;
+    let has_version = tbs.first().is_some_and(|e| e.first() == Some(&0xa0));
+    let validity = tbs
+        .get(usize::from(has_version) + 3)
+        .ok_or("malformed certificate")?;
+    let times = elements(validity)?;
+    if times.len() != 2 {
+        return Err("validity does not hold two times".to_string());
+    }
+    for time in times {
+        let time = Any::from_der(time).map_err(|_| "malformed validity")?.1;
+        let (digits, form) = match time.tag() {
+            Tag::UtcTime => (12, "UTCTime is not YYMMDDHHMMSSZ"),
+            _ => (14, "GeneralizedTime is not YYYYMMDDHHMMSSZ"),
+        };
+        match time.data.split_last() {
+            Some((b'Z', d)) if d.len() == digits && d.iter().all(u8::is_ascii_digit) => {}
+            _ => return Err(form.to_string()),
+        }
+    }
+    Ok(())
 }
 
 fn serial_hex(content: &[u8]) -> Result<String, String> {
@@ -313,99 +188,13 @@ fn push_hex(out: &mut String, bytes: &[u8], digits: &[u8; 16]) {
     }
 }
 
-/// Walks `Extensions ::= SEQUENCE OF Extension` and returns the subjectAltName dNSNames.
-fn parse_extensions(content: &[u8]) -> Result<Vec<String>, String> {
-    let mut dns = Vec::new();
-    let mut seen_san = false;
-    let mut r = Reader::new(content);
-    while !r.is_empty() {
-        let ext = r.read(TAG_SEQUENCE, "Extension")?;
-        let mut xr = Reader::new(ext.content);
-        let oid = xr.read(TAG_OID, "extnID")?;
-        check_oid(oid.content)?;
-        if let Some(critical) = xr.read_optional(TAG_BOOLEAN)? {
-            if critical.content.len() != 1 {
-                return Err("malformed critical flag".to_string());
-            }
-        }
-        let value = xr.read(TAG_OCTET_STRING, "extnValue")?;
-        xr.finish("Extension")?;
-        if oid.content == OID_SUBJECT_ALT_NAME {
-            if seen_san {
-                return Err("duplicate subjectAltName extension".to_string());
-            }
-            seen_san = true;
-            let mut vr = Reader::new(value.content);
-            let names = vr.read(TAG_SEQUENCE, "GeneralNames")?;
-            vr.finish("subjectAltName")?;
-            let mut nr = Reader::new(names.content);
-            while !nr.is_empty() {
-                let name = nr.read_any()?;
-                if name.tag == TAG_DNS_NAME {
-                    // IA5String, and nothing a DNS name cannot contain (no controls, no
-                    // spaces) so it is safe to log or forward.
-                    if !name.content.iter().all(u8::is_ascii_graphic) {
-                        return Err("dNSName has a character outside printable ASCII".to_string());
-                    }
-                    dns.push(name.content.iter().map(|&b| char::from(b)).collect());
-                }
-            }
-        }
-    }
-    Ok(dns)
-}
-
-fn parse_validity(content: &[u8]) -> Result<(i64, i64), String> {
-    let mut r = Reader::new(content);
-    let not_before = parse_time(r.read_any()?)?;
-    let not_after = parse_time(r.read_any()?)?;
-    r.finish("validity")?;
-    Ok((not_before, not_after))
-}
-
-/// UTCTime `YYMMDDHHMMSSZ` (years 1950..=2049) or GeneralizedTime `YYYYMMDDHHMMSSZ`.
-fn parse_time(t: Tlv<'_>) -> Result<i64, String> {
-    let (year_len, what) = match t.tag {
-        TAG_UTC_TIME => (2, "UTCTime is not YYMMDDHHMMSSZ"),
-        TAG_GENERALIZED_TIME => (4, "GeneralizedTime is not YYYYMMDDHHMMSSZ"),
-        tag => return Err(format!("validity: unexpected time tag 0x{tag:02x}")),
-    };
-    let (year_digits, rest) = match t.content.split_last() {
-        Some((b'Z', body)) if body.len() == year_len + 10 => body.split_at(year_len),
-        _ => return Err(what.to_string()),
-    };
-    let year = match digits(year_digits)? {
-        // RFC 5280 4.1.2.5.1: UTCTime years 50..=99 are 19YY, 00..=49 are 20YY.
-        yy if year_len == 2 && yy >= 50 => 1900 + yy,
-        yy if year_len == 2 => 2000 + yy,
-        yyyy => yyyy,
-    };
-    let field = |i: usize| rest.get(i..i + 2).ok_or("time too short".to_string());
-    let month = digits(field(0)?)?;
-    let day = digits(field(2)?)?;
-    let hour = digits(field(4)?)?;
-    let minute = digits(field(6)?)?;
-    let second = digits(field(8)?)?;
-    if !(1..=12).contains(&month) || day < 1 || day > i64::from(days_in_month(year, month as u32)) {
-        return Err("time has an invalid date".to_string());
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err("time has an invalid time of day".to_string());
-    }
-    Ok(days_from_civil(year, month as u32, day as u32) * 86_400
-        + hour * 3600
-        + minute * 60
-        + second)
-}
-
-fn digits(s: &[u8]) -> Result<i64, String> {
-    s.iter().try_fold(0i64, |acc, &b| {
-        if b.is_ascii_digit() {
-            Ok(acc * 10 + i64::from(b - b'0'))
-        } else {
-            Err("time has a non-digit".to_string())
-        }
-    })
+/// A validity time (UTC, whole seconds: see `check_time_forms`) as Unix seconds, through the
+/// crate's one calendar.
+fn unix_seconds(t: &ASN1Time) -> i64 {
+    let t = t.to_datetime();
+    let month = u32::from(u8::from(t.month()));
+    let days = days_from_civil(i64::from(t.year()), month, u32::from(t.day()));
+    days * 86_400 + i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second())
 }
 
 /// Formats Unix seconds the way API Gateway (and `openssl x509 -startdate`) shows validity:
@@ -429,31 +218,23 @@ pub fn format_validity(unix: i64) -> String {
     )
 }
 
-/// Renders `Name ::= SEQUENCE OF RelativeDistinguishedName` (the SEQUENCE's content) as an
-/// RFC 4514 string.
-fn format_name(content: &[u8]) -> Result<String, String> {
+/// Renders a Name as an RFC 4514 string.
+fn format_name(name: &X509Name<'_>) -> Result<String, String> {
     // Collect every attribute first, remembering which ones start a new RDN, then emit them
     // in reverse (which reverses the RDNs and, like OpenSSL, the values inside each RDN).
-    let mut avas: Vec<(String, bool)> = Vec::new();
-    let mut r = Reader::new(content);
-    while !r.is_empty() {
-        let rdn = r.read(TAG_SET, "RelativeDistinguishedName")?;
-        let mut sr = Reader::new(rdn.content);
-        if sr.is_empty() {
-            return Err("empty RelativeDistinguishedName".to_string());
-        }
-        let mut first = true;
-        while !sr.is_empty() {
-            let atv = sr.read(TAG_SEQUENCE, "AttributeTypeAndValue")?;
-            let mut ar = Reader::new(atv.content);
-            let oid = ar.read(TAG_OID, "attribute type")?;
-            if ar.is_empty() {
-                return Err("missing attribute value".to_string());
+    // x509-parser stops at the first RDN it cannot read (keeping the ones before it) and
+    // reads the first value of an AttributeTypeAndValue (ignoring any more).
+    for rdn in elements(name.as_raw()).map_err(|_| "malformed Name")? {
+        for ava in elements(rdn)? {
+            if elements(ava)?.len() != 2 {
+                return Err("AttributeTypeAndValue does not hold one value".to_string());
             }
-            let value = ar.read_any()?;
-            ar.finish("AttributeTypeAndValue")?;
-            avas.push((format_attribute(oid.content, value)?, first));
-            first = false;
+        }
+    }
+    let mut avas: Vec<(String, bool)> = Vec::new();
+    for rdn in name.iter() {
+        for (i, ava) in rdn.iter().enumerate() {
+            avas.push((format_attribute(ava)?, i == 0));
         }
     }
     let mut out = String::new();
@@ -468,43 +249,77 @@ fn format_name(content: &[u8]) -> Result<String, String> {
     Ok(out)
 }
 
-fn format_attribute(oid: &[u8], value: Tlv<'_>) -> Result<String, String> {
+/// An attribute type OID in dotted decimal, refusing encodings asn1-rs lets through
+/// (non-minimal or truncated arcs, arcs past u64); its own rendering also garbles OIDs
+/// from 2.48 on.
+fn dotted(oid: &Oid<'_>) -> Result<String, String> {
+    let (mut out, mut arc, mut in_arc) = (String::new(), 0u64, false);
+    for &b in oid.as_bytes() {
+        if !in_arc && b == 0x80 {
+            return Err("non-minimal OBJECT IDENTIFIER arc".to_string());
+        }
+        arc = arc
+            .checked_mul(128)
+            .ok_or("OBJECT IDENTIFIER arc too large")?
+            | u64::from(b & 0x7f);
+        in_arc = b & 0x80 != 0;
+        if !in_arc {
+            if out.is_empty() {
+                let first = arc.min(80) / 40;
+                out = format!("{first}.{}", arc - first * 40);
+            } else {
+                out.push_str(&format!(".{arc}"));
+            }
+            arc = 0;
+        }
+    }
+    if in_arc || out.is_empty() {
+        return Err("truncated OBJECT IDENTIFIER".to_string());
+    }
+    Ok(out)
+}
+
+fn format_attribute(ava: &AttributeTypeAndValue<'_>) -> Result<String, String> {
+    let oid = dotted(ava.attr_type())?;
     let name = ATTRIBUTE_NAMES
         .iter()
         .find(|(known, _)| *known == oid)
         .map(|(_, name)| *name);
-    let mut out = String::new();
-    match name {
-        Some(name) => out.push_str(name),
-        None => out.push_str(&oid_to_dotted(oid)?),
-    }
+    let mut out = name.unwrap_or(&oid).to_string();
     out.push('=');
+    let value = ava.attr_value();
     match (name, decode_string(value)?) {
         (Some(_), Some(text)) => escape_value(&mut out, &text),
         _ => {
+            let der = value
+                .to_der_vec()
+                .map_err(|_| "cannot re-encode an attribute value".to_string())?;
             out.push('#');
-            push_hex(&mut out, value.raw, b"0123456789ABCDEF");
+            push_hex(&mut out, &der, b"0123456789ABCDEF");
         }
     }
     Ok(out)
 }
 
 /// Decodes a directory string; `Ok(None)` for a type without a string form.
-fn decode_string(value: Tlv<'_>) -> Result<Option<String>, String> {
-    let bytes = value.content;
-    let text = match value.tag {
-        TAG_UTF8_STRING => std::str::from_utf8(bytes)
+fn decode_string(value: &Any<'_>) -> Result<Option<String>, String> {
+    let bytes = value.data;
+    if value.header.is_constructed() || !value.header.is_universal() {
+        return Ok(None);
+    }
+    let text = match value.tag() {
+        Tag::Utf8String => std::str::from_utf8(bytes)
             .map_err(|_| "invalid UTF8String".to_string())?
             .to_string(),
-        TAG_PRINTABLE_STRING | TAG_IA5_STRING | TAG_NUMERIC_STRING | TAG_VISIBLE_STRING => {
+        Tag::PrintableString | Tag::Ia5String | Tag::NumericString | Tag::VisibleString => {
             if !bytes.is_ascii() {
                 return Err("non-ASCII byte in an ASCII string type".to_string());
             }
             bytes.iter().map(|&b| char::from(b)).collect()
         }
         // T.61 is treated as Latin-1, as OpenSSL and most tools do.
-        TAG_TELETEX_STRING => bytes.iter().map(|&b| char::from(b)).collect(),
-        TAG_BMP_STRING => {
+        Tag::TeletexString => bytes.iter().map(|&b| char::from(b)).collect(),
+        Tag::BmpString => {
             if !bytes.len().is_multiple_of(2) {
                 return Err("BMPString has an odd length".to_string());
             }
@@ -515,7 +330,7 @@ fn decode_string(value: Tlv<'_>) -> Result<Option<String>, String> {
                 .collect::<Result<String, _>>()
                 .map_err(|_| "invalid BMPString".to_string())?
         }
-        TAG_UNIVERSAL_STRING => {
+        Tag::UniversalString => {
             if !bytes.len().is_multiple_of(4) {
                 return Err("UniversalString length is not a multiple of 4".to_string());
             }
@@ -553,56 +368,6 @@ fn escape_value(out: &mut String, value: &str) {
             c => out.push(c),
         }
     }
-}
-
-/// Validates an OID's content octets (non-empty, minimal base-128, no overflow).
-fn check_oid(content: &[u8]) -> Result<(), String> {
-    oid_arcs(content).map(|_| ())
-}
-
-fn oid_arcs(content: &[u8]) -> Result<Vec<u64>, String> {
-    if content.is_empty() {
-        return Err("empty OBJECT IDENTIFIER".to_string());
-    }
-    let mut arcs = Vec::new();
-    let mut value: u64 = 0;
-    let mut in_arc = false;
-    for &b in content {
-        if !in_arc && b == 0x80 {
-            return Err("non-minimal OBJECT IDENTIFIER arc".to_string());
-        }
-        if value > (u64::MAX >> 7) {
-            return Err("OBJECT IDENTIFIER arc too large".to_string());
-        }
-        value = (value << 7) | u64::from(b & 0x7f);
-        in_arc = b & 0x80 != 0;
-        if !in_arc {
-            arcs.push(value);
-            value = 0;
-        }
-    }
-    if in_arc {
-        return Err("truncated OBJECT IDENTIFIER".to_string());
-    }
-    Ok(arcs)
-}
-
-fn oid_to_dotted(content: &[u8]) -> Result<String, String> {
-    let arcs = oid_arcs(content)?;
-    let mut out = String::new();
-    for (i, &arc) in arcs.iter().enumerate() {
-        if i == 0 {
-            let (a, b) = match arc {
-                0..=39 => (0, arc),
-                40..=79 => (1, arc - 40),
-                _ => (2, arc - 80),
-            };
-            out.push_str(&format!("{a}.{b}"));
-        } else {
-            out.push_str(&format!(".{arc}"));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -765,27 +530,63 @@ mod tests {
         v
     }
 
+    // Universal and context-specific DER tags for hand-built certificates.
+    const TAG_BOOLEAN: u8 = 0x01;
+    const TAG_INTEGER: u8 = 0x02;
+    const TAG_BIT_STRING: u8 = 0x03;
+    const TAG_OCTET_STRING: u8 = 0x04;
+    const TAG_OID: u8 = 0x06;
+    const TAG_UTF8_STRING: u8 = 0x0c;
+    const TAG_PRINTABLE_STRING: u8 = 0x13;
+    const TAG_TELETEX_STRING: u8 = 0x14;
+    const TAG_IA5_STRING: u8 = 0x16;
+    const TAG_UTC_TIME: u8 = 0x17;
+    const TAG_GENERALIZED_TIME: u8 = 0x18;
+    const TAG_UNIVERSAL_STRING: u8 = 0x1c;
+    const TAG_BMP_STRING: u8 = 0x1e;
+    const TAG_SEQUENCE: u8 = 0x30;
+    const TAG_SET: u8 = 0x31;
+    const TAG_VERSION: u8 = 0xa0;
+    const TAG_ISSUER_UID: u8 = 0x81;
+    const TAG_EXTENSIONS: u8 = 0xa3;
+    const TAG_DNS_NAME: u8 = 0x82;
+    const OID_SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
+    const CN: &[u8] = &[0x55, 0x04, 0x03];
+    const O: &[u8] = &[0x55, 0x04, 0x0a];
+
     fn atv(oid: &[u8], value: Vec<u8>) -> Vec<u8> {
         let mut c = tlv(TAG_OID, oid);
         c.extend_from_slice(&value);
         tlv(TAG_SEQUENCE, &c)
     }
 
-    fn name_of(rdns: &[Vec<Vec<u8>>]) -> Result<String, String> {
-        let mut c = Vec::new();
-        for rdn in rdns {
-            c.extend_from_slice(&tlv(TAG_SET, &rdn.concat()));
-        }
-        format_name(&c)
+    /// The content of a Name from its RDNs, each a list of AttributeTypeAndValue encodings.
+    fn rdns(rdns: &[Vec<Vec<u8>>]) -> Vec<u8> {
+        rdns.iter()
+            .flat_map(|rdn| tlv(TAG_SET, &rdn.concat()))
+            .collect()
     }
 
-    const CN: &[u8] = &[0x55, 0x04, 0x03];
-    const O: &[u8] = &[0x55, 0x04, 0x0a];
+    fn cn(value: &str) -> Vec<u8> {
+        rdns(&[vec![atv(CN, tlv(TAG_UTF8_STRING, value.as_bytes()))]])
+    }
 
+    /// The subject DN of a certificate whose subject has these RDNs.
+    fn name_of(names: &[Vec<Vec<u8>>]) -> Result<String, String> {
+        parse_certificate(&build_cert(Parts {
+            subject: rdns(names),
+            ..Parts::default()
+        }))
+        .map(|info| info.subject_dn)
+    }
+
+    /// notBefore of a certificate whose notBefore is this time element.
     fn time(tag: u8, s: &str) -> Result<i64, String> {
-        let raw = tlv(tag, s.as_bytes());
-        let t = Reader::new(&raw).read_any()?;
-        parse_time(t)
+        parse_certificate(&build_cert(Parts {
+            not_before: tlv(tag, s.as_bytes()),
+            ..Parts::default()
+        }))
+        .map(|info| info.not_before)
     }
 
     // ---- openssl-generated certificates ---------------------------------------------------
@@ -1051,18 +852,28 @@ mod tests {
 
     struct Parts {
         version: Option<u8>,
+        serial: Vec<u8>,
         inner_alg: Vec<u8>,
+        subject: Vec<u8>,
+        not_before: Vec<u8>,
+        issuer_uid: bool,
         extensions: Option<Vec<Vec<u8>>>,
         tbs_trailer: Vec<u8>,
+        cert_trailer: Vec<u8>,
     }
 
     impl Default for Parts {
         fn default() -> Self {
             Parts {
                 version: Some(2),
+                serial: vec![0x00, 0xff, 0x01],
                 inner_alg: tlv(TAG_SEQUENCE, ALG),
+                subject: cn("subject"),
+                not_before: tlv(TAG_UTC_TIME, b"190528123002Z"),
+                issuer_uid: false,
                 extensions: None,
                 tbs_trailer: Vec::new(),
+                cert_trailer: Vec::new(),
             }
         }
     }
@@ -1072,20 +883,19 @@ mod tests {
         if let Some(v) = p.version {
             tbs.extend_from_slice(&tlv(TAG_VERSION, &tlv(TAG_INTEGER, &[v])));
         }
-        tbs.extend_from_slice(&tlv(TAG_INTEGER, &[0x00, 0xff, 0x01]));
+        tbs.extend_from_slice(&tlv(TAG_INTEGER, &p.serial));
         tbs.extend_from_slice(&p.inner_alg);
-        let name = |cn: &str| {
-            let rdn = tlv(TAG_SET, &atv(CN, tlv(TAG_UTF8_STRING, cn.as_bytes())));
-            tlv(TAG_SEQUENCE, &rdn)
-        };
-        tbs.extend_from_slice(&name("issuer"));
-        let mut validity = tlv(TAG_UTC_TIME, b"190528123002Z");
+        tbs.extend_from_slice(&tlv(TAG_SEQUENCE, &cn("issuer")));
+        let mut validity = p.not_before;
         validity.extend_from_slice(&tlv(TAG_GENERALIZED_TIME, b"20600101000000Z"));
         tbs.extend_from_slice(&tlv(TAG_SEQUENCE, &validity));
-        tbs.extend_from_slice(&name("subject"));
+        tbs.extend_from_slice(&tlv(TAG_SEQUENCE, &p.subject));
         let mut spki = tlv(TAG_SEQUENCE, ALG);
         spki.extend_from_slice(&tlv(TAG_BIT_STRING, &[0; 33]));
         tbs.extend_from_slice(&tlv(TAG_SEQUENCE, &spki));
+        if p.issuer_uid {
+            tbs.extend_from_slice(&tlv(TAG_ISSUER_UID, &[0, 1]));
+        }
         if let Some(exts) = p.extensions {
             tbs.extend_from_slice(&tlv(TAG_EXTENSIONS, &tlv(TAG_SEQUENCE, &exts.concat())));
         }
@@ -1093,6 +903,7 @@ mod tests {
         let mut cert = tlv(TAG_SEQUENCE, &tbs);
         cert.extend_from_slice(&tlv(TAG_SEQUENCE, ALG));
         cert.extend_from_slice(&tlv(TAG_BIT_STRING, &[0; 65]));
+        cert.extend_from_slice(&p.cert_trailer);
         tlv(TAG_SEQUENCE, &cert)
     }
 
@@ -1145,55 +956,123 @@ mod tests {
         assert!(info.valid_at(info.not_before) && info.valid_at(info.not_after));
         assert!(!info.valid_at(info.not_before - 1) && !info.valid_at(info.not_after + 1));
 
-        // v1 (no version field) without extensions is fine.
+        // v1 (no version field) without extensions is fine, and so is a v2 unique ID.
         let v1 = Parts {
             version: None,
             ..Parts::default()
         };
         assert!(parse_certificate(&build_cert(v1)).is_ok());
+        let v2 = Parts {
+            version: Some(1),
+            issuer_uid: true,
+            ..Parts::default()
+        };
+        assert!(parse_certificate(&build_cert(v2)).is_ok());
 
+        // Each refused with its reason.
         let bad = [
-            // Extensions in a v1 certificate.
-            Parts {
-                version: None,
-                extensions: Some(vec![other_ext()]),
-                ..Parts::default()
-            },
-            // Unknown version.
-            Parts {
-                version: Some(3),
-                ..Parts::default()
-            },
-            // Duplicate subjectAltName.
-            Parts {
-                extensions: Some(vec![
-                    san(&[(TAG_DNS_NAME, b"a")], false),
-                    san(&[(TAG_DNS_NAME, b"b")], false),
-                ]),
-                ..Parts::default()
-            },
-            // dNSName with CR/LF or a space.
-            Parts {
-                extensions: Some(vec![san(&[(TAG_DNS_NAME, b"a\r\nb")], false)]),
-                ..Parts::default()
-            },
-            Parts {
-                extensions: Some(vec![san(&[(TAG_DNS_NAME, b"a b")], false)]),
-                ..Parts::default()
-            },
-            // Inner and outer signature algorithms differ.
-            Parts {
-                inner_alg: tlv(TAG_SEQUENCE, &[0x06, 0x03, 0x2b, 0x65, 0x71]),
-                ..Parts::default()
-            },
+            (
+                Parts {
+                    version: None,
+                    extensions: Some(vec![other_ext()]),
+                    ..Parts::default()
+                },
+                "x509: extensions in a pre-v3 certificate",
+            ),
+            (
+                Parts {
+                    version: None,
+                    issuer_uid: true,
+                    ..Parts::default()
+                },
+                "x509: unique identifier in a v1 certificate",
+            ),
+            (
+                Parts {
+                    version: Some(3),
+                    ..Parts::default()
+                },
+                "x509: unsupported certificate version",
+            ),
+            (
+                Parts {
+                    extensions: Some(vec![
+                        san(&[(TAG_DNS_NAME, b"a")], false),
+                        san(&[(TAG_DNS_NAME, b"b")], false),
+                    ]),
+                    ..Parts::default()
+                },
+                "x509: duplicate subjectAltName extension",
+            ),
+            (
+                Parts {
+                    extensions: Some(vec![san(&[(TAG_DNS_NAME, b"a\r\nb")], false)]),
+                    ..Parts::default()
+                },
+                "x509: dNSName has a character outside printable ASCII",
+            ),
+            (
+                Parts {
+                    extensions: Some(vec![san(&[(TAG_DNS_NAME, b"a b")], false)]),
+                    ..Parts::default()
+                },
+                "x509: dNSName has a character outside printable ASCII",
+            ),
+            (
+                Parts {
+                    inner_alg: tlv(TAG_SEQUENCE, &[0x06, 0x03, 0x2b, 0x65, 0x71]),
+                    ..Parts::default()
+                },
+                "x509: tbsCertificate.signature differs from signatureAlgorithm",
+            ),
+            (
+                Parts {
+                    cert_trailer: tlv(TAG_INTEGER, &[1]),
+                    ..Parts::default()
+                },
+                "x509: unexpected trailing data in Certificate",
+            ),
+            (
+                Parts {
+                    serial: Vec::new(),
+                    ..Parts::default()
+                },
+                "x509: empty serialNumber",
+            ),
+        ];
+        for (i, (parts, reason)) in bad.into_iter().enumerate() {
+            assert_eq!(
+                parse_certificate(&build_cert(parts)),
+                Err(reason.to_string()),
+                "case {i}"
+            );
+        }
+        // Refused by the parser itself (its reason names the certificate as malformed).
+        let malformed = [
             // Trailing element inside tbsCertificate.
             Parts {
                 tbs_trailer: tlv(TAG_INTEGER, &[1]),
                 ..Parts::default()
             },
+            // Extensions with trailing bytes inside the [3] wrapper.
+            Parts {
+                extensions: Some(vec![other_ext()]),
+                tbs_trailer: vec![0x00],
+                ..Parts::default()
+            },
+            // A malformed subjectAltName value.
+            Parts {
+                extensions: Some(vec![{
+                    let mut ext = tlv(TAG_OID, OID_SUBJECT_ALT_NAME);
+                    ext.extend_from_slice(&tlv(TAG_OCTET_STRING, &[0x30, 0x05, 0x82]));
+                    tlv(TAG_SEQUENCE, &ext)
+                }]),
+                ..Parts::default()
+            },
         ];
-        for (i, parts) in bad.into_iter().enumerate() {
-            assert!(parse_certificate(&build_cert(parts)).is_err(), "case {i}");
+        for (i, parts) in malformed.into_iter().enumerate() {
+            let err = parse_certificate(&build_cert(parts)).expect_err("malformed accepted");
+            assert!(err.starts_with("x509: malformed"), "case {i}: {err}");
         }
     }
 
@@ -1208,19 +1087,6 @@ mod tests {
         // Extremes do not panic.
         let _ = format_validity(i64::MIN);
         let _ = format_validity(i64::MAX);
-    }
-
-    #[test]
-    fn civil_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
-        let mut d = -1_000_000;
-        while d < 1_000_000 {
-            let (y, m, day) = civil_from_days(d);
-            assert_eq!(days_from_civil(y, m, day), d);
-            d += 37;
-        }
     }
 
     #[test]
@@ -1241,6 +1107,10 @@ mod tests {
         assert_eq!(
             time(TAG_GENERALIZED_TIME, "20190528123002Z"),
             Ok(1_559_046_602)
+        );
+        assert_eq!(
+            time(TAG_GENERALIZED_TIME, "19000101000000Z"),
+            Ok(days_from_civil(1900, 1, 1) * 86_400)
         );
         assert!(time(TAG_GENERALIZED_TIME, "20240229000000Z").is_ok());
         for bad in [
@@ -1263,30 +1133,48 @@ mod tests {
         }
         assert!(time(TAG_UTC_TIME, "20230101000000Z").is_err());
         assert!(time(TAG_UTC_TIME, "2301010000Z").is_err());
+        assert!(time(TAG_UTC_TIME, "230101000000+0100").is_err());
         assert!(time(TAG_OCTET_STRING, "230101000000Z").is_err());
     }
 
     #[test]
-    fn length_rules() {
-        let read = |b: &[u8]| Reader::new(b).read_any().map(|t| t.content.len());
-        assert_eq!(read(&[0x04, 0x00]), Ok(0));
-        assert_eq!(read(&[0x04, 0x01, 0xaa]), Ok(1));
-        let mut long = vec![0x04, 0x82, 0x01, 0x00];
-        long.extend_from_slice(&[0u8; 256]);
-        assert_eq!(read(&long), Ok(256));
-        assert!(read(&[0x30, 0x80, 0x00, 0x00]).is_err()); // indefinite
-        assert!(read(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]).is_err()); // non-minimal
-        assert!(read(&[0x04, 0x82, 0x00, 0x80]).is_err()); // leading zero
-        assert!(read(&[0x04, 0x85, 0, 0, 0, 0, 1, 0]).is_err()); // 5 length octets
-        assert!(read(&[0x04, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err()); // past the end
-        assert!(read(&[0x04, 0x02, 0x01]).is_err()); // truncated content
-        assert!(read(&[0x04]).is_err()); // no length
-        assert!(read(&[0x04, 0x82, 0x01]).is_err()); // truncated length
-        assert!(read(&[0x1f, 0x01, 0x00]).is_err()); // multi-byte tag
-        assert!(read(&[]).is_err());
-        assert!(parse_certificate(&[]).is_err());
-        assert!(parse_certificate(&[0x30, 0x00]).is_err());
-        assert!(parse_certificate(&[0x30, 0x80, 0x00, 0x00]).is_err());
+    fn malformed_encodings_are_refused() {
+        let good = build_cert(Parts::default());
+        assert!(parse_certificate(&good).is_ok());
+        // The outer length re-encoded: indefinite, too long, too short. (A non-minimal
+        // length, which x509-parser reads like the minimal one, is no longer refused.)
+        assert_eq!(good[1], 0x81, "tlv() used the 1-octet long form");
+        let content = &good[3..];
+        let n = good[2];
+        let with_len = |len: &[u8]| {
+            let mut v = vec![TAG_SEQUENCE];
+            v.extend_from_slice(len);
+            v.extend_from_slice(content);
+            v
+        };
+        let mut indefinite = with_len(&[0x80]);
+        indefinite.extend_from_slice(&[0, 0]);
+        let cases = [
+            indefinite,
+            with_len(&[0x81, n + 1]),
+            with_len(&[0x81, n - 1]),
+            vec![],
+            vec![0x30],
+            vec![0x30, 0x00],
+            vec![0x30, 0x80, 0x00, 0x00],
+            vec![0x1f, 0x01, 0x00],
+            vec![0x04, 0x01, 0xaa],
+        ];
+        for (i, der) in cases.iter().enumerate() {
+            let err = parse_certificate(der).expect_err(&format!("case {i} accepted"));
+            assert!(err.starts_with("x509: "), "case {i}: {err}");
+        }
+        let mut extra = good.clone();
+        extra.push(0);
+        assert_eq!(
+            parse_certificate(&extra),
+            Err("x509: unexpected trailing data after the Certificate".to_string())
+        );
     }
 
     #[test]
@@ -1315,8 +1203,8 @@ mod tests {
             Ok("CN=\\ ".to_string())
         );
         assert_eq!(
-            name_of(&[vec![atv(CN, utf8("a\r\nb\0\u{85}"))]]),
-            Ok("CN=a\\0D\\0Ab\\00\\C2\\85".to_string())
+            name_of(&[vec![atv(CN, utf8("a\r\nb\0\u{85}\u{7f}"))]]),
+            Ok("CN=a\\0D\\0Ab\\00\\C2\\85\\7F".to_string())
         );
         // Other string types.
         assert_eq!(
@@ -1355,8 +1243,17 @@ mod tests {
             Ok("1.2.3.4=#0C03616263".to_string())
         );
         assert_eq!(
+            name_of(&[vec![atv(&[0x88, 0x37, 0x03], utf8("a"))]]),
+            Ok("2.999.3=#0C0161".to_string())
+        );
+        assert_eq!(
             name_of(&[vec![atv(CN, tlv(TAG_OCTET_STRING, &[0xab]))]]),
             Ok("CN=#0401AB".to_string())
+        );
+        // A context-specific tag with a string type's number is not a string.
+        assert_eq!(
+            name_of(&[vec![atv(CN, tlv(0x8c, b"a"))]]),
+            Ok("CN=#8C0161".to_string())
         );
         // Multi-valued RDN, reversed like OpenSSL's RFC2253 output.
         assert_eq!(
@@ -1368,39 +1265,63 @@ mod tests {
         );
         // Structural errors.
         assert!(name_of(&[vec![]]).is_err()); // empty RDN
-        assert!(format_name(&tlv(TAG_SEQUENCE, &[])).is_err()); // SEQUENCE instead of SET
+        let seq_not_set = Parts {
+            subject: tlv(TAG_SEQUENCE, &atv(CN, utf8("a"))),
+            ..Parts::default()
+        };
+        assert!(parse_certificate(&build_cert(seq_not_set)).is_err());
         assert!(name_of(&[vec![tlv(TAG_SEQUENCE, &tlv(TAG_OID, CN))]]).is_err()); // no value
+        assert!(name_of(&[vec![atv(&[0x2a, 0x80, 0x01], utf8("a"))]]).is_err()); // bad OID
+        assert!(name_of(&[vec![atv(&[], utf8("a"))]]).is_err()); // empty OID
         let mut two_values = tlv(TAG_OID, CN);
         two_values.extend_from_slice(&utf8("a"));
         two_values.extend_from_slice(&utf8("b"));
-        assert!(name_of(&[vec![tlv(TAG_SEQUENCE, &two_values)]]).is_err());
+        assert_eq!(
+            name_of(&[vec![tlv(TAG_SEQUENCE, &two_values)]]),
+            Err("x509: AttributeTypeAndValue does not hold one value".to_string())
+        );
+        // An unreadable RDN after a good one.
+        let mut trailing = cn("a");
+        trailing.extend_from_slice(&tlv(TAG_SET, &tlv(TAG_SEQUENCE, &tlv(TAG_OID, CN))));
+        let trailing = Parts {
+            subject: trailing,
+            ..Parts::default()
+        };
+        assert!(parse_certificate(&build_cert(trailing)).is_err());
+        assert!(name_of(&[vec![atv(&[0x2a, 0x83], utf8("a"))]]).is_err()); // truncated OID
+        let huge = [
+            0x2a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ];
+        assert!(name_of(&[vec![atv(&huge, utf8("a"))]]).is_err()); // arc past u64
+        assert_eq!(
+            name_of(&[vec![atv(&[0x00], utf8("a"))]]),
+            Ok("0.0=#0C0161".to_string())
+        );
+        assert_eq!(
+            name_of(&[vec![atv(
+                &[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19],
+                utf8("com")
+            )]]),
+            Ok("DC=com".to_string())
+        );
     }
 
     #[test]
-    fn oids_and_serials() {
+    fn serials() {
+        let serial = |bytes: &[u8]| {
+            parse_certificate(&build_cert(Parts {
+                serial: bytes.to_vec(),
+                ..Parts::default()
+            }))
+            .map(|info| info.serial_hex)
+        };
+        assert_eq!(serial(&[0x00, 0x80]), Ok("80".to_string()));
+        assert_eq!(serial(&[0x00]), Ok("00".to_string()));
+        assert_eq!(serial(&[0x7f, 0x0a]), Ok("7f0a".to_string()));
+        assert_eq!(serial(&[0xff]), Ok("ff".to_string()));
         assert_eq!(
-            oid_to_dotted(&[0x2a, 0x03, 0x04]),
-            Ok("1.2.3.4".to_string())
+            serial(&[0x01; 20]),
+            Ok("0101010101010101010101010101010101010101".to_string())
         );
-        assert_eq!(
-            oid_to_dotted(&[0x88, 0x37, 0x03]),
-            Ok("2.999.3".to_string())
-        );
-        assert_eq!(oid_to_dotted(&[0x00]), Ok("0.0".to_string()));
-        assert_eq!(
-            oid_to_dotted(&[0x09, 0x92, 0x26, 0x89, 0x93, 0xf2, 0x2c, 0x64, 0x01, 0x19]),
-            Ok("0.9.2342.19200300.100.1.25".to_string())
-        );
-        assert!(oid_to_dotted(&[]).is_err());
-        assert!(oid_to_dotted(&[0x2a, 0x80, 0x01]).is_err()); // non-minimal
-        assert!(oid_to_dotted(&[0x2a, 0x83]).is_err()); // truncated
-        assert!(
-            oid_to_dotted(&[0x2a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])
-                .is_err()
-        ); // overflows u64
-        assert_eq!(serial_hex(&[0x00, 0x80]), Ok("80".to_string()));
-        assert_eq!(serial_hex(&[0x00]), Ok("00".to_string()));
-        assert_eq!(serial_hex(&[0x7f, 0x0a]), Ok("7f0a".to_string()));
-        assert!(serial_hex(&[]).is_err());
     }
 }
