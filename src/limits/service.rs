@@ -19,12 +19,6 @@ use crate::limits::worker::LimitsLink;
 use crate::log;
 use crate::runtime::control::ControlMsg;
 
-/// What a started limits service hands to the workers. Leases start empty: every bucket
-/// starts full in its shared pool (`link.pools`), where any core can take from it.
-pub struct Startup {
-    pub link: LimitsLink,
-}
-
 pub struct LimitsService {
     /// Dropping the sender wakes the thread at once (it then flushes and stops).
     stop: Option<Sender<()>>,
@@ -41,13 +35,14 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Build the reconciler and quota store for `snapshot` and `workers` workers. The quota
-/// counters are restored from the state file (or carried over from `previous` on reload).
+/// Build the reconciler for `snapshot`'s rate limits and `workers` workers, and the link the
+/// workers use (report channel, `quotas`, the limits' central token pools). Every bucket
+/// starts full in its shared pool, where any core can take from it; the leases start empty.
 pub fn prepare(
     snapshot: &Snapshot,
     workers: usize,
-    previous: Option<&Arc<QuotaStore>>,
-) -> (Reconciler, Startup, Receiver<WorkerReport>) {
+    quotas: Arc<QuotaStore>,
+) -> (Reconciler, LimitsLink, Receiver<WorkerReport>) {
     // The account throttle covers everything this process serves: say which one is in
     // force, so a first benchmark that meets API Gateway's default is not a mystery.
     if let Some(account) = snapshot.rate_limits.get(ACCOUNT_LIMIT) {
@@ -78,55 +73,15 @@ pub fn prepare(
         .collect();
     let n = specs.len();
     let reconciler = Reconciler::new(specs, workers, Duration::ZERO);
-    // Every bucket starts full in its shared pool, which the first requests on any core
-    // draw from; the leases start empty.
     let pools = reconciler.pools();
-    let unchanged = previous.filter(|prev| {
-        prev.len() == snapshot.quotas.len()
-            && snapshot
-                .quotas
-                .iter()
-                .enumerate()
-                .all(|(i, e)| prev.entry(i) == Some(e))
-    });
-    let quotas = match unchanged {
-        // Same (plan, key, quota) list: keep counting on the very same counters, so not one
-        // request is lost while the workers switch over.
-        Some(prev) => prev.clone(),
-        None => {
-            let quotas = QuotaStore::new(snapshot.quotas.clone());
-            let path = &snapshot.server.state_file;
-            if !quotas.is_empty() {
-                if let Some(prev) = previous {
-                    // Plans or keys changed: carry the counts over through the state file.
-                    // Requests counted on the old counters between this save and a worker's
-                    // switch (one control tick) are not carried.
-                    if let Err(e) = prev.save(path, unix_now()) {
-                        log!("quota state: cannot write {}: {e}", path.display());
-                    }
-                }
-                match quotas.load(path, unix_now()) {
-                    Ok(0) => {}
-                    Ok(n) => log!(
-                        "quota state: restored {n} counter(s) from {}",
-                        path.display()
-                    ),
-                    Err(e) => log!("quota state: {e}; starting from zero"),
-                }
-            }
-            Arc::new(quotas)
-        }
-    };
     // Room for several ticks of every worker reporting every limit.
     let (tx, rx) = bounded((n * workers * 4).clamp(1024, 1 << 20));
     (
         reconciler,
-        Startup {
-            link: LimitsLink {
-                reports: tx,
-                quotas,
-                pools,
-            },
+        LimitsLink {
+            reports: tx,
+            quotas,
+            pools,
         },
         rx,
     )

@@ -22,6 +22,7 @@ use crate::net::conn::{ClientConn, Next};
 use crate::pipeline::body::discard_unread;
 use crate::pipeline::route::Routed;
 use crate::pipeline::RequestFacts;
+use crate::runtime::services::Services;
 use crate::runtime::worker::WorkerCtx;
 
 /// The warning a caller gets when its `Cache-Control: max-age=0` was ignored
@@ -130,6 +131,7 @@ pub async fn lookup<'s>(
     conn: &mut ClientConn,
     facts: &RequestFacts,
     snapshot: &'s Snapshot,
+    services: &'s Services,
     routed: &Routed<'s>,
 ) -> Result<Phase<'s>, GatewayError> {
     let Some(settings) = routed.stage.cache.as_ref() else {
@@ -145,11 +147,7 @@ pub async fn lookup<'s>(
     let Some(ttl) = settings.ttl_for(&routed.route.key, facts.method) else {
         return Ok(Phase::Fetch(None));
     };
-    let Some(cache) = snapshot
-        .stage_caches
-        .get(routed.stage.id)
-        .and_then(Option::as_deref)
-    else {
+    let Some(cache) = services.stage_cache(routed.stage.id) else {
         return Ok(Phase::Fetch(None));
     };
     if canary_bypass || mock {

@@ -69,6 +69,7 @@ pub fn drop_reserved_headers(snapshot: &crate::config::Snapshot, conn: &mut Clie
 /// have been consumed from `conn.rbuf` (or the connection is to be closed).
 pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
     let snapshot = ctx.snapshot();
+    let services = ctx.services();
     // 2. (end of) parse: before anything reads the headers, drop those no client may send.
     drop_reserved_headers(&snapshot, conn);
     let head = &conn.head;
@@ -96,7 +97,8 @@ pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
         // 5. throttling and quota.
         throttle::admit(ctx, &snapshot, &routed, key)?;
         // 6. cache: a hit (or a refused invalidation) ends the request here.
-        let mut miss = match cache::lookup(ctx, conn, &facts, &snapshot, &routed).await? {
+        let mut miss = match cache::lookup(ctx, conn, &facts, &snapshot, &services, &routed).await?
+        {
             cache::Phase::Done(next) => return Ok(next),
             cache::Phase::Fetch(miss) => miss,
         };

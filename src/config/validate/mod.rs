@@ -291,11 +291,10 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
     if !e.list.is_empty() {
         return Err(ConfigErrors(e.list));
     }
-    let stage_caches = crate::cache::stage::for_stages(&apis, e.stages);
     let forwarded_cert_headers = super::custom_domain::forwarded_cert_headers(&domains);
     Ok(Snapshot {
         forwarded_cert_headers,
-        stage_caches,
+        stage_count: e.stages,
         admin,
         source: source.to_path_buf(),
         server,

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::calendar::{
     date_of_day, parse_date, rfc3339, QuotaSpec, HISTORY_DAYS, MAX_UNIX_SECS, MIN_UNIX_SECS,
@@ -24,7 +24,7 @@ pub struct QuotaEntry {
 }
 
 /// Per-entry usage history, updated off the request path.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct History {
     /// The counter's (period, used) when last recorded.
     last: Option<(u32, u64)>,
@@ -37,7 +37,9 @@ struct History {
 #[derive(Debug)]
 pub struct QuotaStore {
     entries: Vec<QuotaEntry>,
-    counters: Vec<QuotaCounter>,
+    /// Shared with the store of the previous configuration for the pairs a reload kept
+    /// (see [`carry_over`](Self::carry_over)).
+    counters: Vec<Arc<QuotaCounter>>,
     /// (plan, key_id) -> id (the first id, should a pair appear twice).
     by_name: HashMap<(String, String), usize>,
     /// Daily history; the lock also serialises `save`s. Never taken on the request path.
@@ -53,10 +55,58 @@ impl QuotaStore {
                 .or_insert(id);
         }
         QuotaStore {
-            counters: entries.iter().map(|_| QuotaCounter::new()).collect(),
+            counters: entries
+                .iter()
+                .map(|_| Arc::new(QuotaCounter::new()))
+                .collect(),
             history: Mutex::new(entries.iter().map(|_| History::default()).collect()),
             by_name,
             entries,
+        }
+    }
+
+    /// The store of a reloaded configuration: every (plan, key) pair of `entries` whose
+    /// period and offset are unchanged in `old` keeps counting on the very same counter
+    /// (workers still on the old configuration count into it too, so no request is lost or
+    /// counted twice while they switch), with its daily history; a changed limit applies
+    /// to the count so far, as API Gateway's UpdateUsagePlan does. A pair whose period or
+    /// offset changed, or that is new, starts from zero; pairs `entries` no longer names
+    /// are dropped. Returns the store and how many counters it kept.
+    pub fn carry_over(entries: Vec<QuotaEntry>, old: &QuotaStore) -> (QuotaStore, usize) {
+        let mut store = QuotaStore::new(entries);
+        let old_history = old.lock_history();
+        let mut kept = 0;
+        {
+            let history = store.history.get_mut().unwrap_or_else(|e| e.into_inner());
+            for (id, entry) in store.entries.iter().enumerate() {
+                let Some(old_id) = old.find(&entry.plan, &entry.key_id) else {
+                    continue;
+                };
+                let (Some(prev), Some(counter)) =
+                    (old.entries.get(old_id), old.counters.get(old_id))
+                else {
+                    continue;
+                };
+                if prev.spec.period != entry.spec.period || prev.spec.offset != entry.spec.offset {
+                    continue;
+                }
+                if let (Some(slot), Some(h)) = (store.counters.get_mut(id), history.get_mut(id)) {
+                    *slot = Arc::clone(counter);
+                    *h = old_history.get(old_id).cloned().unwrap_or_default();
+                    kept += 1;
+                }
+            }
+        }
+        drop(old_history);
+        (store, kept)
+    }
+
+    /// Whether entry `id` of this store and entry `other_id` of `other` count on the same
+    /// counter (a reload kept it).
+    pub fn shares_counter(&self, id: usize, other: &QuotaStore, other_id: usize) -> bool {
+        match (self.counters.get(id), other.counters.get(other_id)) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 
@@ -111,7 +161,7 @@ impl QuotaStore {
     }
 
     fn get(&self, id: usize) -> Option<(&QuotaEntry, &QuotaCounter)> {
-        Some((self.entries.get(id)?, self.counters.get(id)?))
+        Some((self.entries.get(id)?, self.counters.get(id)?.as_ref()))
     }
 
     fn lock_history(&self) -> std::sync::MutexGuard<'_, Vec<History>> {
