@@ -33,7 +33,6 @@ fn layer(module: &str) -> Option<u8> {
 const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("config/custom_domain.rs", "net"),
     ("config/custom_domain.rs", "routing"),
-    ("config/custom_domain.rs", "runtime"),
     ("config/snapshot.rs", "limits"),
     ("config/snapshot.rs", "routing"),
     ("config/snapshot.rs", "upstream"),

@@ -214,8 +214,9 @@ pub struct CustomDomain {
     /// For a wildcard domain, the part after `*.` (`partners.example.com`).
     pub wildcard_suffix: Option<String>,
     /// The rustls configuration for handshakes on this domain (certificate, versions,
-    /// client verifier, ALPN, session resumption: the process-wide ticketer, or for mutual
-    /// TLS a session cache bound to the domain's trust).
+    /// client verifier, ALPN), without session resumption: handshakes use the copy the
+    /// runtime's services make with the ticketer and session store attached
+    /// (`runtime::services::Services::tls_configs`).
     pub server_config: Arc<rustls::ServerConfig>,
     /// The mutual-TLS client verifier inside `server_config` (current truststore and CRL),
     /// kept to re-verify the stored chain of a resumed session.

@@ -3,13 +3,16 @@
 //!
 //! - the stage caches (`cache::stage::StageCache`), one slot per `Stage::id`;
 //! - the quota counters of the usage plans (`limits::quota::QuotaStore`);
+//! - the TLS configuration of each custom domain as handshakes use it: the snapshot's, with
+//!   session resumption attached (the process-wide ticketer and session stores of
+//!   `runtime::shared`, which outlive every configuration; mutual-TLS domains get the store
+//!   of their trust, so a trust change ends earlier sessions);
 //! - the link to the limits thread: its report channel and the central token pools of the
 //!   rate limits (`limits::worker::LimitsLink`), new for each configuration (every bucket
 //!   starts full and the workers' leases start empty, as at start-up).
 //!
-//! Process-wide state that no configuration owns stays in `runtime::shared` (the TLS
-//! session ticketer and server-side session stores); upstream health is per worker
-//! (`upstream::target`), fed by the checker thread the supervisor restarts on reload.
+//! Upstream health is per worker (`upstream::target`), fed by the checker thread the
+//! supervisor restarts on reload.
 //!
 //! A reload builds the new snapshot, then [`reconcile`] makes the services that go with it
 //! from the running ones, keeping what the change left alone; the supervisor then sends
@@ -19,6 +22,8 @@ use std::sync::Arc;
 
 use crossbeam::channel::Receiver;
 
+use rustls::ServerConfig;
+
 use crate::cache::stage::StageCache;
 use crate::config::Snapshot;
 use crate::limits::quota::QuotaStore;
@@ -26,6 +31,7 @@ use crate::limits::reconcile::{Reconciler, WorkerReport};
 use crate::limits::service::{self, unix_now};
 use crate::limits::worker::LimitsLink;
 use crate::log;
+use crate::runtime::shared;
 
 /// The live state that goes with one snapshot. Shared (`Arc`) by every worker, the admin
 /// listener and the supervisor.
@@ -37,6 +43,8 @@ pub struct Services {
     quotas: Arc<QuotaStore>,
     /// The limits thread's report channel, the quota counters and the token pools.
     limits: LimitsLink,
+    /// Each custom domain's handshake configuration, by index into `Snapshot::domains`.
+    tls: Vec<Arc<ServerConfig>>,
 }
 
 /// The limits thread's half of a new [`Services`]: the supervisor runs it
@@ -87,6 +95,7 @@ impl Services {
                 stage_caches,
                 quotas,
                 limits: link,
+                tls: tls_configs(snapshot),
             },
             LimitsThread {
                 reconciler,
@@ -99,6 +108,12 @@ impl Services {
     #[inline]
     pub fn stage_cache(&self, id: usize) -> Option<&StageCache> {
         self.stage_caches.get(id).and_then(Option::as_deref)
+    }
+
+    /// Each custom domain's handshake configuration (session resumption attached), by index
+    /// into `Snapshot::domains` of the snapshot these services go with.
+    pub fn tls_configs(&self) -> &[Arc<ServerConfig>] {
+        &self.tls
     }
 
     /// The quota counters.
@@ -141,6 +156,33 @@ pub fn reconcile(old: &Services, new: &Snapshot, workers: usize) -> (Services, L
             quota_counters: kept_quotas,
         },
     )
+}
+
+/// The handshake configuration of every custom domain: the snapshot's, with the session
+/// ticketer and store attached. Mutual TLS: stateful sessions (small tickets, the client
+/// chain stays here) in the cache of the domain's trust, re-verified on every resumption
+/// (`net::tls_accept`). Otherwise: tickets from the process-wide ticketer, and the one
+/// shared store for TLS 1.2 session ids of clients without tickets. Both kinds of store are
+/// allocated when the first session is stored.
+fn tls_configs(snapshot: &Snapshot) -> Vec<Arc<ServerConfig>> {
+    snapshot
+        .domains
+        .iter()
+        .map(|d| {
+            let mut config = ServerConfig::clone(&d.server_config);
+            match d.trust {
+                Some(trust) => {
+                    config.ticketer = shared::no_tickets();
+                    config.session_storage = shared::mtls_session_cache(&d.name, trust);
+                }
+                None => {
+                    config.ticketer = shared::session_ticketer();
+                    config.session_storage = shared::plain_session_cache();
+                }
+            }
+            Arc::new(config)
+        })
+        .collect()
 }
 
 /// A cache for every stage of `snapshot` with caching on, by stage id: the running one from

@@ -214,6 +214,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                 monoio::spawn(async move {
                     let _active = ctx.drain.track();
                     let snapshot = ctx.snapshot();
+                    let services = ctx.services();
                     let tls = snapshot
                         .listeners
                         .get(listener_index)
@@ -227,7 +228,8 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                             listener_index,
                         ),
                         Some(tls) => {
-                            let handshake = tls_accept::accept(stream, &snapshot, &tls);
+                            let handshake =
+                                tls_accept::accept(stream, &snapshot, services.tls_configs(), &tls);
                             match monoio::time::timeout(tls.handshake_timeout, handshake).await {
                                 Ok(Ok((stream, info))) => ClientConn::new(
                                     MaybeTls::Tls(Box::new(stream)),
@@ -241,7 +243,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                             }
                         }
                     };
-                    drop(snapshot);
+                    drop((snapshot, services));
                     conn::serve(&ctx, &mut c).await;
                 });
             }
