@@ -43,7 +43,6 @@ const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("config/validate/routes.rs", "upstream"),
     ("limits/bucket.rs", "runtime"),
     ("limits/reconcile.rs", "runtime"),
-    ("limits/service.rs", "runtime"),
     ("limits/worker.rs", "runtime"),
     ("pipeline/api_key.rs", "net"),
     ("pipeline/body.rs", "net"),

@@ -1,7 +1,8 @@
 //! The limits thread: owns the `Reconciler` (the true token buckets), turns the workers'
 //! reports into grants every `reconcile_interval`, and writes the quota counters to the
 //! state file every `state_flush_interval` and when it stops. It never touches a worker's
-//! event loop: reports arrive on a channel, grants leave as control messages.
+//! event loop: reports arrive on a channel, grants leave through the runtime's `PublishGrants`
+//! (as control messages).
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,7 +18,6 @@ use crate::limits::reconcile::{
 };
 use crate::limits::worker::LimitsLink;
 use crate::log;
-use crate::runtime::control::ControlMsg;
 
 pub struct LimitsService {
     /// Dropping the sender wakes the thread at once (it then flushes and stops).
@@ -87,11 +87,17 @@ pub fn prepare(
     )
 }
 
-/// Run the reconciler on its own thread, sending grants to the workers' control channels.
+/// Where the limits thread sends one worker's grants: (worker, [(rate limit, tokens)]); the
+/// runtime turns them into control messages.
+pub type PublishGrants = Box<dyn Fn(usize, Vec<(usize, f64)>) + Send>;
+
+/// Run the reconciler on its own thread for `workers` workers, handing each worker's grants
+/// to `publish`.
 pub fn spawn(
     mut reconciler: Reconciler,
     reports: Receiver<WorkerReport>,
-    workers: Vec<Sender<ControlMsg>>,
+    workers: usize,
+    publish: PublishGrants,
     quotas: Arc<QuotaStore>,
     snapshot: &Snapshot,
 ) -> std::io::Result<LimitsService> {
@@ -124,7 +130,7 @@ pub fn spawn(
         .name("tollgate-limits".into())
         .spawn(move || {
             let origin = Instant::now();
-            let mut per_worker: Vec<Vec<(usize, f64)>> = vec![Vec::new(); workers.len()];
+            let mut per_worker: Vec<Vec<(usize, f64)>> = vec![Vec::new(); workers];
             loop {
                 // A tick, or a stop (the sender dropped) at once.
                 let stopping = !matches!(
@@ -144,9 +150,9 @@ pub fn spawn(
                         list.push((limit, tokens));
                     }
                 }
-                for (tx, list) in workers.iter().zip(per_worker.iter_mut()) {
+                for (worker, list) in per_worker.iter_mut().enumerate() {
                     if !list.is_empty() {
-                        let _ = tx.send(ControlMsg::Grants(std::mem::take(list)));
+                        publish(worker, std::mem::take(list));
                     }
                 }
                 if stopping {

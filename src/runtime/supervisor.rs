@@ -132,10 +132,17 @@ fn spawn_limits(
     snapshot: &Snapshot,
 ) -> io::Result<LimitsService> {
     let controls: Vec<Sender<ControlMsg>> = workers.iter().map(|w| w.control.clone()).collect();
+    let n = controls.len();
+    let publish = Box::new(move |worker: usize, grants| {
+        if let Some(tx) = controls.get(worker) {
+            let _ = tx.send(ControlMsg::Grants(grants));
+        }
+    });
     limits_service::spawn(
         thread.reconciler,
         thread.reports,
-        controls,
+        n,
+        publish,
         services.quotas().clone(),
         snapshot,
     )

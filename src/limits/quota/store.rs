@@ -482,4 +482,49 @@ mod tests {
         assert!(file.quotas[0].daily.is_empty());
         let _ = fs::remove_file(&path);
     }
+
+    #[test]
+    fn carry_over_shares_counters_and_history_of_kept_pairs() {
+        let path = temp_path("carry");
+        let t = ts(2026, 11, 22, 10, 0, 0);
+        let old = QuotaStore::new(vec![
+            entry("gold", "k1", 10, Period::Day),
+            entry("gold", "k2", 10, Period::Day),
+            entry("gold", "k3", 10, Period::Day),
+        ]);
+        for id in 0..3 {
+            for _ in 0..2 {
+                assert!(old.try_consume(id, t).is_ok());
+            }
+        }
+        old.record_daily(t);
+        let mut k2_weekly = entry("gold", "k2", 10, Period::Week);
+        k2_weekly.spec.offset = 1;
+        let (new, kept) = QuotaStore::carry_over(
+            vec![
+                entry("gold", "k4", 10, Period::Day),
+                entry("gold", "k1", 3, Period::Day),
+                k2_weekly,
+            ],
+            &old,
+        );
+        assert_eq!(kept, 1, "only k1 keeps its period");
+        // k1: same counter (new id 1), the new limit applies to the count so far.
+        assert!(new.shares_counter(1, &old, 0));
+        assert_eq!(new.used(1, t), 2);
+        assert_eq!(new.try_consume(1, t), Ok(3));
+        assert_eq!(new.try_consume(1, t), Err(()));
+        assert_eq!(old.used(0, t), 3, "old workers see the same count");
+        // k2 changed period, k4 is new: both from zero; k3 is gone.
+        assert_eq!(new.used(2, t), 0);
+        assert_eq!(new.used(0, t), 0);
+        assert_eq!(new.find("gold", "k3"), None);
+        // k1's daily history came along: 2 recorded before, 1 since.
+        new.save(&path, t + 60).unwrap();
+        let file = read_state(&path).unwrap();
+        let k1 = file.quotas.iter().find(|r| r.key_id == "k1").unwrap();
+        assert_eq!(k1.daily.len(), 1);
+        assert_eq!(k1.daily[0].used, 3);
+        let _ = fs::remove_file(&path);
+    }
 }
