@@ -7,17 +7,23 @@
 //!   session resumption attached (the process-wide ticketer and session stores of
 //!   `runtime::shared`, which outlive every configuration; mutual-TLS domains get the store
 //!   of their trust, so a trust change ends earlier sessions);
+//! - the active health of every target (`GroupHealth`), as the checker thread last found
+//!   it: a reload keeps it for target groups whose name and target addresses are unchanged
+//!   (and that still have a health check), so a target known to be down stays out of
+//!   rotation instead of being tried again until the new checker finds it down again;
 //! - the link to the limits thread: its report channel and the central token pools of the
 //!   rate limits (`limits::worker::LimitsLink`), new for each configuration (every bucket
 //!   starts full and the workers' leases start empty, as at start-up).
 //!
-//! Upstream health is per worker (`upstream::target`), fed by the checker thread the
-//! supervisor restarts on reload.
+//! Workers keep their own copy of the active health (`upstream::target`, no shared read on
+//! the request path), fed by the checker thread's messages and, on reload, from here.
 //!
 //! A reload builds the new snapshot, then [`reconcile`] makes the services that go with it
 //! from the running ones, keeping what the change left alone; the supervisor then sends
 //! every worker ONE message carrying both (`ControlMsg::Reload`).
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam::channel::Receiver;
@@ -32,6 +38,7 @@ use crate::limits::service::{self, unix_now};
 use crate::limits::worker::LimitsLink;
 use crate::log;
 use crate::runtime::shared;
+use crate::upstream::health::HealthUpdate;
 
 /// The live state that goes with one snapshot. Shared (`Arc`) by every worker, the admin
 /// listener and the supervisor.
@@ -45,6 +52,43 @@ pub struct Services {
     limits: LimitsLink,
     /// Each custom domain's handshake configuration, by index into `Snapshot::domains`.
     tls: Vec<Arc<ServerConfig>>,
+    /// Each target group's active health, by index into `Snapshot::target_groups`.
+    health: Vec<Arc<GroupHealth>>,
+}
+
+/// One target group's active health as the checker last found it (true: healthy, the
+/// state targets start in). Written by the checker thread on each transition, read on
+/// reload; never on the request path.
+#[derive(Debug)]
+pub struct GroupHealth {
+    name: String,
+    targets: Vec<SocketAddr>,
+    active: Box<[AtomicBool]>,
+}
+
+impl GroupHealth {
+    fn new(name: &str, targets: Vec<SocketAddr>) -> Self {
+        GroupHealth {
+            name: name.to_string(),
+            active: targets.iter().map(|_| AtomicBool::new(true)).collect(),
+            targets,
+        }
+    }
+
+    /// Record a transition of target `t`.
+    pub fn set(&self, t: usize, healthy: bool) {
+        if let Some(a) = self.active.get(t) {
+            a.store(healthy, Ordering::Relaxed);
+        }
+    }
+
+    /// Each target's state, by position.
+    pub fn states(&self) -> Vec<bool> {
+        self.active
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .collect()
+    }
 }
 
 /// The limits thread's half of a new [`Services`]: the supervisor runs it
@@ -61,6 +105,8 @@ pub struct Kept {
     pub caches: usize,
     /// Quota counters that keep counting.
     pub quota_counters: usize,
+    /// Target groups whose targets keep their active health.
+    pub target_groups: usize,
 }
 
 impl Services {
@@ -80,7 +126,8 @@ impl Services {
             }
         }
         let caches = stage_caches(snapshot, &[]).0;
-        Services::assemble(snapshot, workers, caches, Arc::new(quotas))
+        let health = target_health(snapshot, &[]).0;
+        Services::assemble(snapshot, workers, caches, Arc::new(quotas), health)
     }
 
     fn assemble(
@@ -88,6 +135,7 @@ impl Services {
         workers: usize,
         stage_caches: Vec<Option<Arc<StageCache>>>,
         quotas: Arc<QuotaStore>,
+        health: Vec<Arc<GroupHealth>>,
     ) -> (Services, LimitsThread) {
         let (reconciler, link, reports) = service::prepare(snapshot, workers, quotas.clone());
         (
@@ -96,6 +144,7 @@ impl Services {
                 quotas,
                 limits: link,
                 tls: tls_configs(snapshot),
+                health,
             },
             LimitsThread {
                 reconciler,
@@ -114,6 +163,27 @@ impl Services {
     /// into `Snapshot::domains` of the snapshot these services go with.
     pub fn tls_configs(&self) -> &[Arc<ServerConfig>] {
         &self.tls
+    }
+
+    /// The active health of target group `gi` (`Snapshot::target_groups` index).
+    pub fn health(&self, gi: usize) -> Option<&Arc<GroupHealth>> {
+        self.health.get(gi)
+    }
+
+    /// Every target the checker last found unhealthy, as the updates a worker applies to
+    /// its own copy after a reload.
+    pub fn unhealthy_targets(&self) -> impl Iterator<Item = HealthUpdate> + '_ {
+        self.health.iter().enumerate().flat_map(|(group, h)| {
+            h.active
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| !a.load(Ordering::Relaxed))
+                .map(move |(target, _)| HealthUpdate {
+                    group,
+                    target,
+                    healthy: false,
+                })
+        })
     }
 
     /// The quota counters.
@@ -139,6 +209,8 @@ impl Services {
 /// - a usage plan's (plan, key) pair whose quota period and offset are unchanged keeps
 ///   counting on the same counter (a new limit applies to the count so far); changed or new
 ///   pairs start from zero; removed ones are dropped (`QuotaStore::carry_over`);
+/// - a target group with a health check whose name and target addresses are unchanged
+///   keeps the active health its targets were last found in; other groups start healthy;
 /// - the rate limits start over: a new reconciler and full token pools for the new
 ///   snapshot's limits, with empty worker leases.
 ///
@@ -147,15 +219,43 @@ impl Services {
 pub fn reconcile(old: &Services, new: &Snapshot, workers: usize) -> (Services, LimitsThread, Kept) {
     let (caches, kept_caches) = stage_caches(new, &old.stage_caches);
     let (quotas, kept_quotas) = QuotaStore::carry_over(new.quotas.clone(), &old.quotas);
-    let (services, limits) = Services::assemble(new, workers, caches, Arc::new(quotas));
+    let (health, kept_health) = target_health(new, &old.health);
+    let (services, limits) = Services::assemble(new, workers, caches, Arc::new(quotas), health);
     (
         services,
         limits,
         Kept {
             caches: kept_caches,
             quota_counters: kept_quotas,
+            target_groups: kept_health,
         },
     )
+}
+
+/// The active health of every target group of `snapshot`: the running one from `old` for a
+/// group with a health check and the same name and target addresses, else all healthy.
+/// Returns them and how many were kept.
+fn target_health(snapshot: &Snapshot, old: &[Arc<GroupHealth>]) -> (Vec<Arc<GroupHealth>>, usize) {
+    let mut kept = 0;
+    let health = snapshot
+        .target_groups
+        .iter()
+        .map(|g| {
+            let targets: Vec<SocketAddr> = g.targets.iter().map(|t| t.addr).collect();
+            let running = g.health_check.as_ref().and_then(|_| {
+                old.iter()
+                    .find(|h| h.name == g.name && h.targets == targets)
+            });
+            match running {
+                Some(h) => {
+                    kept += 1;
+                    Arc::clone(h)
+                }
+                None => Arc::new(GroupHealth::new(&g.name, targets)),
+            }
+        })
+        .collect();
+    (health, kept)
 }
 
 /// The handshake configuration of every custom domain: the snapshot's, with the session
@@ -446,5 +546,79 @@ apis:
         let (new, _t, _) = reconcile(&old, &s, 1);
         assert!(!Arc::ptr_eq(&old.limits().pools, &new.limits().pools));
         assert!(Arc::ptr_eq(&new.limits().quotas, new.quotas()));
+    }
+
+    /// A snapshot with target groups `a` (health check `a_check`, empty for none) on
+    /// `a_targets` and `b` (checked) on 127.0.0.1:9002.
+    fn groups(a_targets: &[&str], a_check: &str) -> Snapshot {
+        let targets: String = a_targets
+            .iter()
+            .map(|t| format!("      - {{address: '{t}'}}\n"))
+            .collect();
+        let text = format!(
+            "server: {{state_file: '{}'}}
+listeners: [{{name: l, bind: '127.0.0.1:0'}}]
+apis:
+  - id: demo
+    routes:
+      - {{route: GET /x, integration: {{type: MOCK}}}}
+    stages: [{{name: prod}}]
+target_groups:
+  - name: a
+    targets:
+{targets}{a_check}  - name: b
+    targets: [{{address: '127.0.0.1:9002'}}]
+    health_check: {{path: /health}}
+",
+            no_state().display()
+        );
+        crate::config::validate::from_str(Path::new("t.yaml"), &text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    const CHECK: &str = "    health_check: {path: /health}\n";
+
+    #[test]
+    fn target_health_is_kept_for_unchanged_groups_only() {
+        let s = groups(&["127.0.0.1:9000", "127.0.0.1:9001"], CHECK);
+        let (old, _t) = Services::start(&s, 1);
+        assert_eq!(old.unhealthy_targets().count(), 0, "targets start healthy");
+        old.health(0).expect("a").set(1, false);
+        old.health(1).expect("b").set(0, false);
+        let down: Vec<(usize, usize)> = old
+            .unhealthy_targets()
+            .map(|u| (u.group, u.target))
+            .collect();
+        assert_eq!(down, vec![(0, 1), (1, 0)]);
+
+        // Same groups: both keep what the checker found (the very same board).
+        let (same, _t, kept) = reconcile(&old, &s, 1);
+        assert_eq!(kept.target_groups, 2);
+        assert!(Arc::ptr_eq(
+            same.health(0).expect("a"),
+            old.health(0).expect("a")
+        ));
+        assert_eq!(same.health(0).expect("a").states(), vec![true, false]);
+
+        // `a`'s targets changed (one added): it starts healthy; `b` keeps its state.
+        let more = groups(
+            &["127.0.0.1:9000", "127.0.0.1:9001", "127.0.0.1:9003"],
+            CHECK,
+        );
+        let (new, _t, kept) = reconcile(&old, &more, 1);
+        assert_eq!(kept.target_groups, 1);
+        assert_eq!(new.health(0).expect("a").states(), vec![true; 3]);
+        let down: Vec<(usize, usize)> = new
+            .unhealthy_targets()
+            .map(|u| (u.group, u.target))
+            .collect();
+        assert_eq!(down, vec![(1, 0)]);
+
+        // `a` lost its health check: nothing would ever bring its target back, so it
+        // starts healthy.
+        let unchecked = groups(&["127.0.0.1:9000", "127.0.0.1:9001"], "");
+        let (new, _t, kept) = reconcile(&old, &unchecked, 1);
+        assert_eq!(kept.target_groups, 1);
+        assert_eq!(new.health(0).expect("a").states(), vec![true, true]);
     }
 }

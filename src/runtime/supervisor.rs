@@ -18,7 +18,7 @@ use crate::runtime::admin::Admin;
 use crate::runtime::control::ControlMsg;
 use crate::runtime::services::{self, LimitsThread, Services};
 use crate::runtime::worker::{self, WorkerSpec};
-use crate::upstream::health::{spawn_checker, CheckedGroup, CheckerHandle};
+use crate::upstream::health::{spawn_checker, CheckedGroup, CheckerHandle, HealthUpdate};
 use rustls::pki_types::ServerName;
 
 /// How many workers to run: `--workers`, else `server.workers`, else one per core.
@@ -101,7 +101,7 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
             control: tx,
         });
     }
-    let checker = start_health_checks(&snapshot, &workers)?;
+    let checker = start_health_checks(&snapshot, &services, &workers)?;
     let limits = spawn_limits(limits_thread, &workers, &services, &snapshot)?;
     let admin = match snapshot.admin {
         Some(addr) => Some(Admin::start(addr, snapshot.clone(), services.clone())?),
@@ -153,6 +153,7 @@ fn spawn_limits(
 /// the check's `host`, else the target's IP address.
 fn start_health_checks(
     snapshot: &Snapshot,
+    services: &Services,
     workers: &[Worker],
 ) -> io::Result<Option<CheckerHandle>> {
     let mut groups = Vec::new();
@@ -184,13 +185,20 @@ fn start_health_checks(
             spec,
             tls,
             proxy_v2: g.proxy_protocol_v2,
+            initial: services.health(gi).map(|h| h.states()).unwrap_or_default(),
         });
     }
     if groups.is_empty() {
         return Ok(None);
     }
     let senders: Vec<Sender<ControlMsg>> = workers.iter().map(|w| w.control.clone()).collect();
-    let publish = Box::new(move |update| {
+    let board: Vec<_> = (0..snapshot.target_groups.len())
+        .map(|gi| services.health(gi).cloned())
+        .collect();
+    let publish = Box::new(move |update: HealthUpdate| {
+        if let Some(Some(h)) = board.get(update.group) {
+            h.set(update.target, update.healthy);
+        }
         for tx in &senders {
             let _ = tx.send(ControlMsg::Health(update));
         }
@@ -239,6 +247,11 @@ impl Running {
         if let Some(old) = old_limits.as_mut() {
             old.stop_leasing();
         }
+        // And the old checker (joined: no result of it, indexed by the old target groups,
+        // reaches a worker after the new configuration; what it found is in the services).
+        if let Some(checker) = self.checker.take() {
+            checker.stop();
+        }
         let (services, limits_thread, kept) =
             services::reconcile(&self.services, &new, self.workers.len());
         if kept.caches > 0 {
@@ -248,6 +261,12 @@ impl Running {
             log!(
                 "reload: {} quota counter(s) keep counting",
                 kept.quota_counters
+            );
+        }
+        if kept.target_groups > 0 {
+            log!(
+                "reload: {} target group(s) keep their targets' health",
+                kept.target_groups
             );
         }
         let services = Arc::new(services);
@@ -261,10 +280,7 @@ impl Running {
         if let Some(admin) = &self.admin {
             admin.set(new.clone(), services.clone());
         }
-        if let Some(checker) = self.checker.take() {
-            checker.stop();
-        }
-        match start_health_checks(&new, &self.workers) {
+        match start_health_checks(&new, &services, &self.workers) {
             Ok(c) => self.checker = c,
             Err(e) => log!("reload: health checks could not start: {e}"),
         }

@@ -87,6 +87,9 @@ impl WorkerCtx {
     /// leases start over; open client connections stay.
     pub fn reload(&self, snapshot: Arc<Snapshot>, services: Arc<Services>) {
         self.targets.reset(&snapshot);
+        services
+            .unhealthy_targets()
+            .for_each(|u| self.targets.apply(u));
         self.upstreams.clear();
         self.limits
             .reset(&snapshot, Some(services.limits().clone()));
