@@ -33,12 +33,10 @@ fn layer(module: &str) -> Option<u8> {
 const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
     ("config/custom_domain.rs", "net"),
     ("config/custom_domain.rs", "routing"),
-    ("config/snapshot.rs", "limits"),
     ("config/snapshot.rs", "routing"),
     ("config/snapshot.rs", "upstream"),
     ("config/target_group.rs", "upstream"),
     ("config/target_group.rs", "net"),
-    ("config/usage_plan.rs", "limits"),
     ("config/validate/routes.rs", "routing"),
     ("config/validate/routes.rs", "upstream"),
     ("limits/bucket.rs", "runtime"),

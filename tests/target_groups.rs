@@ -929,7 +929,12 @@ fn reload_keeps_a_failing_target_out() {
     assert_ne!(changed, cfg);
     std::fs::write(gw.config.path(), &changed).expect("rewrite config");
     gw.proc.signal(libc::SIGHUP);
-    wait_log(&gw, "reloaded configuration in force", 2, Duration::from_secs(10));
+    wait_log(
+        &gw,
+        "reloaded configuration in force",
+        2,
+        Duration::from_secs(10),
+    );
     assert!(
         gw.stderr()
             .contains("reload: 1 target group(s) keep their targets' health"),

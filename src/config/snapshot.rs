@@ -40,7 +40,7 @@ pub struct Snapshot {
     /// (stage id, API key index) -> the usage plan that covers this key on this stage.
     pub plan_bindings: AHashMap<(usize, usize), PlanBinding>,
     /// Quota counters (usage plan, key); `PlanBinding::quota` indexes this.
-    pub quotas: Vec<crate::limits::quota::QuotaEntry>,
+    pub quotas: Vec<super::quota::QuotaEntry>,
     /// How many stages there are (`Stage::id` is below this): the runtime's services keep
     /// one cache slot per stage (`runtime::services`).
     pub stage_count: usize,

@@ -3,8 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-#[cfg(doc)]
-use super::QuotaSpec;
+use crate::config::quota::QuotaSpec;
 
 const USED_BITS: u32 = 40;
 const USED_MASK: u64 = (1 << USED_BITS) - 1;
@@ -13,6 +12,8 @@ pub(super) const PERIOD_MASK: u32 = (1 << 24) - 1;
 /// exceeds `MAX_USED`.
 const EMPTY: u64 = u64::MAX;
 pub(super) const MAX_USED: u64 = USED_MASK - 1;
+// The configuration's largest quota limit is what a counter can count to.
+const _: () = assert!(MAX_USED == QuotaSpec::MAX_LIMIT);
 /// A call for a period at most this many periods before the stored one is a late call (its
 /// caller read the clock before the period rolled over) and is refused. Any other different
 /// period is taken as newer, so a counter left idle for a very long time (2^24 periods, minus

@@ -1,7 +1,8 @@
 //! Usage-plan quotas: exact global request counters per (usage plan, API key) and period.
 //!
 //! API Gateway's quota is "at most `limit` requests per DAY, WEEK or MONTH" (tollgate adds
-//! HOUR and MINUTE for tests and short demos). Periods are computed in UTC:
+//! HOUR and MINUTE for tests and short demos). Periods are computed in UTC (the settings
+//! and their periods are configuration data: `config::quota`, re-exported here):
 //!
 //! - `DAY`: midnight to midnight; `offset` must be 0.
 //! - `WEEK`: starts at 00:00 on weekday `offset` (0 = Sunday, 1 = Monday, ... 6 = Saturday).
@@ -25,10 +26,11 @@ mod report;
 mod state;
 mod store;
 
+pub use crate::config::quota::QuotaEntry;
 pub use calendar::{Period, QuotaSpec};
 pub use counter::QuotaCounter;
 pub use report::usage_report;
-pub use store::{QuotaEntry, QuotaStore};
+pub use store::QuotaStore;
 
 /// Helpers shared by the quota modules' tests.
 #[cfg(test)]
@@ -41,14 +43,6 @@ pub(super) mod test_support {
 
     pub fn ts(y: i64, m: u32, d: u32, h: i64, mi: i64, s: i64) -> i64 {
         days_from_civil(y, m, d) * SECS_PER_DAY + h * 3600 + mi * 60 + s
-    }
-
-    pub fn spec(period: Period, offset: u32) -> QuotaSpec {
-        QuotaSpec {
-            limit: 10,
-            period,
-            offset,
-        }
     }
 
     pub fn temp_path(tag: &str) -> PathBuf {

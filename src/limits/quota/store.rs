@@ -7,21 +7,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use super::calendar::{
-    date_of_day, parse_date, rfc3339, QuotaSpec, HISTORY_DAYS, MAX_UNIX_SECS, MIN_UNIX_SECS,
-    SECS_PER_DAY,
+    date_of_day, parse_date, rfc3339, HISTORY_DAYS, MAX_UNIX_SECS, MIN_UNIX_SECS, SECS_PER_DAY,
 };
 use super::counter::{is_late, QuotaCounter, PERIOD_MASK};
 use super::state::{
     named, read_state, write_atomically, DailyRecord, StateFile, StateRecord, STATE_VERSION,
 };
-
-/// One (usage plan, API key) pair with its plan's quota.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuotaEntry {
-    pub plan: String,
-    pub key_id: String,
-    pub spec: QuotaSpec,
-}
+use crate::config::quota::QuotaEntry;
 
 /// Per-entry usage history, updated off the request path.
 #[derive(Debug, Default, Clone)]
