@@ -208,7 +208,8 @@ impl Services {
 ///   its cache;
 /// - a usage plan's (plan, key) pair whose quota period and offset are unchanged keeps
 ///   counting on the same counter (a new limit applies to the count so far); changed or new
-///   pairs start from zero; removed ones are dropped (`QuotaStore::carry_over`);
+///   pairs start from zero; removed ones are dropped (`QuotaStore::carry_over`); an
+///   unchanged list keeps the very same store;
 /// - a target group with a health check whose name and target addresses are unchanged
 ///   keeps the active health its targets were last found in; other groups start healthy;
 /// - the rate limits start over: a new reconciler and full token pools for the new
@@ -218,9 +219,21 @@ impl Services {
 /// thread from the returned [`LimitsThread`]).
 pub fn reconcile(old: &Services, new: &Snapshot, workers: usize) -> (Services, LimitsThread, Kept) {
     let (caches, kept_caches) = stage_caches(new, &old.stage_caches);
-    let (quotas, kept_quotas) = QuotaStore::carry_over(new.quotas.clone(), &old.quotas);
+    let unchanged = old.quotas.len() == new.quotas.len()
+        && new
+            .quotas
+            .iter()
+            .enumerate()
+            .all(|(i, e)| old.quotas.entry(i) == Some(e));
+    let (quotas, kept_quotas) = if unchanged {
+        // The same (plan, key, quota) list: the very same store, history and all.
+        (Arc::clone(&old.quotas), new.quotas.len())
+    } else {
+        let (store, kept) = QuotaStore::carry_over(new.quotas.clone(), &old.quotas);
+        (Arc::new(store), kept)
+    };
     let (health, kept_health) = target_health(new, &old.health);
-    let (services, limits) = Services::assemble(new, workers, caches, Arc::new(quotas), health);
+    let (services, limits) = Services::assemble(new, workers, caches, quotas, health);
     (
         services,
         limits,
@@ -524,6 +537,15 @@ apis:
             new.quotas().try_consume(id, now).is_err(),
             "limit 4 reached"
         );
+    }
+
+    #[test]
+    fn unchanged_quota_list_keeps_the_very_same_store() {
+        let s = snapshot("", "{limit: 5, period: DAY}", "k1, k2");
+        let (old, _t) = Services::start(&s, 1);
+        let (new, _t, kept) = reconcile(&old, &s, 1);
+        assert_eq!(kept.quota_counters, 2);
+        assert!(Arc::ptr_eq(new.quotas(), old.quotas()));
     }
 
     #[test]

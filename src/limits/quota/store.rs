@@ -34,8 +34,11 @@ pub struct QuotaStore {
     counters: Vec<Arc<QuotaCounter>>,
     /// (plan, key_id) -> id (the first id, should a pair appear twice).
     by_name: HashMap<(String, String), usize>,
-    /// Daily history; the lock also serialises `save`s. Never taken on the request path.
+    /// Daily history. Never taken on the request path, nor held while a save writes the
+    /// file (a reload copying it must not wait for an fsync).
     history: Mutex<Vec<History>>,
+    /// Serialises `save`s (held across the file write).
+    saving: Mutex<()>,
 }
 
 impl QuotaStore {
@@ -52,6 +55,7 @@ impl QuotaStore {
                 .map(|_| Arc::new(QuotaCounter::new()))
                 .collect(),
             history: Mutex::new(entries.iter().map(|_| History::default()).collect()),
+            saving: Mutex::new(()),
             by_name,
             entries,
         }
@@ -193,13 +197,18 @@ impl QuotaStore {
 
     /// Write every counter to `path` as JSON (see the module docs), after recording the daily
     /// history. Atomic: writes `path.tmp`, fsyncs it, renames it over `path` and fsyncs the
-    /// directory, so a crash leaves either the old or the new file. Saves are serialised.
+    /// directory, so a crash leaves either the old or the new file. Saves are serialised;
+    /// the history lock is released before the file is written.
     pub fn save(&self, path: &Path, unix_secs: i64) -> io::Result<()> {
-        let mut history = self.lock_history();
-        self.record_daily_locked(&mut history, unix_secs);
+        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         let mut quotas = Vec::with_capacity(self.entries.len());
-        for ((entry, counter), h) in self.entries.iter().zip(&self.counters).zip(history.iter()) {
-            quotas.push(self.record_of(entry, counter, h, unix_secs));
+        {
+            let mut history = self.lock_history();
+            self.record_daily_locked(&mut history, unix_secs);
+            for ((entry, counter), h) in self.entries.iter().zip(&self.counters).zip(history.iter())
+            {
+                quotas.push(self.record_of(entry, counter, h, unix_secs));
+            }
         }
         let file = StateFile {
             version: STATE_VERSION,
