@@ -7,6 +7,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use tollgate::limits::quota::QuotaStore;
 use tollgate::limits::service::prepare;
 use tollgate::limits::worker::WorkerLimits;
 
@@ -41,8 +42,9 @@ fn admit(c: &mut Criterion) {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     };
-    let (_reconciler, startup, _reports) = prepare(&snapshot, 1, None);
-    let limits = WorkerLimits::new(0, &snapshot, startup.link.clone());
+    let quotas = std::sync::Arc::new(QuotaStore::new(snapshot.quotas.clone()));
+    let (_reconciler, link, _reports) = prepare(&snapshot, 1, quotas);
+    let limits = WorkerLimits::new(0, &snapshot, link);
     let all: Vec<usize> = (0..snapshot.rate_limits.len()).collect();
     assert_eq!(all.len(), 4, "account, stage, plan, plan method");
     let mut group = c.benchmark_group("throttle_admit");

@@ -4,7 +4,8 @@
 # HTTP API `$default` route to the built-in demo upstream; after a warm-up the counters are
 # zeroed, N keep-alive GETs of `/` are sent by `tollgate load` on one connection, and the
 # counters are dumped. Only the gateway process runs under valgrind.
-#   usage: perf/instructions.sh [BIN]      (default target/release/tollgate; N=20000)
+#   usage: perf/instructions.sh [BIN]      (default target/release/tollgate; N=20000;
+#          CG_OUT=FILE keeps the profile for callgrind_annotate)
 # io_uring work done in the kernel is not counted (see ../shared/BENCHMARKING.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,4 +49,6 @@ callgrind_control -d "$gw" >/dev/null 2>&1
 for _ in $(seq 1 100); do ls "$WORK"/cg."$gw".* >/dev/null 2>&1 && break; sleep 0.1; done
 total=$(grep -hE '^(summary|totals):' "$WORK"/cg."$gw".* | head -1 | awk '{print $2}')
 ok=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r.get("ok", r.get("requests", "?")))' "$WORK/load.json" 2>/dev/null || echo "?")
+# CG_OUT=FILE keeps the callgrind profile for callgrind_annotate.
+[ -n "${CG_OUT:-}" ] && cp "$(ls "$WORK"/cg."$gw".* | head -1)" "$CG_OUT"
 echo "instructions per request: $((total / N))  ($total over $N requests; load report ok=$ok; $BIN)"

@@ -884,6 +884,89 @@ fn failing_health_check_takes_a_target_out_on_every_worker() {
     );
 }
 
+/// A reload keeps what the health checker found for a group whose targets are unchanged:
+/// a target known to be down is not sent requests again while the new checker re-learns
+/// it (before, every target started healthy after a reload, so a dead one was tried again
+/// for `unhealthy_threshold` intervals). The new checker starts from that state: the
+/// target comes back once it passes.
+#[test]
+fn reload_keeps_a_failing_target_out() {
+    let a = TestTarget::start("A");
+    let b = TestTarget::start("B");
+    // Slow to take a target out (3 failures, 1 s apart), quick to bring it back.
+    let cfg = config(
+        &[(
+            "hc",
+            format!(
+                "{}    health_check: {{path: /health, interval: 1s, timeout: 200ms, healthy_threshold: 1, unhealthy_threshold: 3, matcher: 200-299}}
+",
+                targets_yaml(&[(&a.addr(), 1), (&b.addr(), 1)])
+            ),
+        )],
+        "",
+    );
+    let gw = Gateway::start_with_workers(&cfg, 2);
+    a.set_health(503);
+    wait_log(
+        &gw,
+        &format!("target {} is now unhealthy", a.addr()),
+        1,
+        Duration::from_secs(10),
+    );
+    let out = wait_until(Duration::from_secs(3), || {
+        spread(gw.port, "/prod/hc/before", 20).get("B") == Some(&20)
+    });
+    assert!(out, "A was not taken out on every worker before the reload");
+
+    // Reload with the group unchanged (another group added, so it is a real change).
+    let changed = cfg.replace(
+        "target_groups:\n",
+        &format!(
+            "target_groups:\n  - name: spare\n{}",
+            targets_yaml(&[(&b.addr(), 1)])
+        ),
+    );
+    assert_ne!(changed, cfg);
+    std::fs::write(gw.config.path(), &changed).expect("rewrite config");
+    gw.proc.signal(libc::SIGHUP);
+    wait_log(
+        &gw,
+        "reloaded configuration in force",
+        2,
+        Duration::from_secs(10),
+    );
+    assert!(
+        gw.stderr()
+            .contains("reload: 1 target group(s) keep their targets' health"),
+        "{}",
+        gw.stderr()
+    );
+    // Right after the reload (well within the new checker's 3 s to take A out again): no
+    // request reaches A, on either worker.
+    let before = a.requests();
+    let seen = spread(gw.port, "/prod/hc/after", 40);
+    assert_eq!(
+        (a.requests() - before, seen.get("B").copied()),
+        (0, Some(40)),
+        "A, known to be down, was sent requests after the reload: {seen:?}"
+    );
+
+    // A passes again: the new checker (started from "unhealthy") brings it back.
+    a.set_health(200);
+    wait_log(
+        &gw,
+        &format!("target {} is now healthy", a.addr()),
+        1,
+        Duration::from_secs(5),
+    );
+    let mut seen = BTreeMap::new();
+    let back = wait_until(Duration::from_secs(3), || {
+        seen = spread(gw.port, "/prod/hc/back", 40);
+        seen.get("A").copied().unwrap_or(0) >= 15
+    });
+    assert!(back, "A did not come back after passing again: {seen:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // 6. Retry on connect failure (idempotent only)
 // ---------------------------------------------------------------------------------------

@@ -3,14 +3,12 @@
 //! CacheMissCount, kept per worker slot so counting never shares a cache line between cores.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam::utils::CachePadded;
 
 use super::entry::CachedResponse;
 use super::store::{Policy, Store};
-use crate::config::snapshot::Api;
 use crate::time::{Clock, RealClock};
 
 /// Counter slots; worker `i` counts in slot `i % SLOTS`.
@@ -106,52 +104,12 @@ impl StageCache {
     }
 
     /// Whether this cache can serve a stage configured with these settings (a reload keeps
-    /// it, entries and counters included).
-    fn fits(&self, capacity_bytes: u64, policy: Policy, set_cookie: bool) -> bool {
+    /// it, entries and counters included: see `runtime::services::reconcile`).
+    pub fn fits(&self, capacity_bytes: u64, policy: Policy, set_cookie: bool) -> bool {
         self.store.capacity_bytes() == capacity_bytes
             && self.store.policy() == policy
             && self.set_cookie == set_cookie
     }
-}
-
-/// A new cache for every stage with caching on, indexed by stage id.
-pub fn for_stages(apis: &[Arc<Api>], stage_count: usize) -> Vec<Option<Arc<StageCache>>> {
-    let mut caches = vec![None; stage_count];
-    for api in apis {
-        for stage in api.stages.values() {
-            if let (Some(c), Some(slot)) = (&stage.cache, caches.get_mut(stage.id)) {
-                *slot = Some(Arc::new(
-                    StageCache::new(&api.id, &stage.name, c.capacity_bytes, c.policy)
-                        .storing_set_cookie(c.set_cookie),
-                ));
-            }
-        }
-    }
-    caches
-}
-
-/// On reload: keep the running cache of every stage (same API id and stage name) whose
-/// capacity, policy and Set-Cookie opt-in are unchanged, as API Gateway keeps a stage's
-/// cache cluster until its size changes. Returns how many were kept.
-pub fn adopt(new: &mut [Option<Arc<StageCache>>], old: &[Option<Arc<StageCache>>]) -> usize {
-    let mut kept = 0;
-    for slot in new.iter_mut() {
-        let Some(fresh) = slot else { continue };
-        let running = old.iter().flatten().find(|c| {
-            c.api == fresh.api
-                && c.stage == fresh.stage
-                && c.fits(
-                    fresh.store.capacity_bytes(),
-                    fresh.store.policy(),
-                    fresh.set_cookie,
-                )
-        });
-        if let Some(running) = running {
-            *slot = Some(Arc::clone(running));
-            kept += 1;
-        }
-    }
-    kept
 }
 
 #[cfg(test)]
@@ -167,52 +125,5 @@ mod tests {
         let s = c.stats();
         assert_eq!((s.hits, s.misses), (2, 1));
         assert_eq!(s.capacity_bytes, 1 << 20);
-    }
-
-    #[test]
-    fn adopt_keeps_same_stage_with_same_capacity() {
-        let old_cache = Arc::new(StageCache::new("a", "s", 1 << 20, Policy::Lru));
-        let value = Arc::new(CachedResponse::new(
-            200,
-            b"HTTP/1.1 200 OK\r\nx".to_vec(),
-            17,
-        ));
-        assert!(old_cache
-            .store
-            .insert(b"k", value, 18, Duration::from_secs(10), Duration::ZERO));
-        let old = vec![Some(old_cache.clone())];
-        let mut same = vec![
-            None,
-            Some(Arc::new(StageCache::new("a", "s", 1 << 20, Policy::Lru))),
-        ];
-        assert_eq!(adopt(&mut same, &old), 1);
-        assert!(same[1].as_ref().is_some_and(|c| Arc::ptr_eq(c, &old_cache)));
-        let mut resized = vec![Some(Arc::new(StageCache::new(
-            "a",
-            "s",
-            2 << 20,
-            Policy::Lru,
-        )))];
-        assert_eq!(adopt(&mut resized, &old), 0);
-        let mut other = vec![Some(Arc::new(StageCache::new(
-            "a",
-            "t",
-            1 << 20,
-            Policy::Lru,
-        )))];
-        assert_eq!(adopt(&mut other, &old), 0);
-        // Turning the Set-Cookie opt-in on or off starts an empty cache.
-        let mut cookies = vec![Some(Arc::new(
-            StageCache::new("a", "s", 1 << 20, Policy::Lru).storing_set_cookie(true),
-        ))];
-        assert_eq!(adopt(&mut cookies, &old), 0);
-        let old = cookies.clone();
-        let mut off = vec![Some(Arc::new(StageCache::new(
-            "a",
-            "s",
-            1 << 20,
-            Policy::Lru,
-        )))];
-        assert_eq!(adopt(&mut off, &old), 0);
     }
 }

@@ -40,14 +40,9 @@ use crossbeam::utils::CachePadded;
 
 use super::flight::{Fill, Flight, Waiter};
 
-/// Eviction policy of a [`Store`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// Least recently used.
-    Lru,
-    /// S3-FIFO: small, main and ghost FIFO queues (SOSP'23).
-    S3Fifo,
-}
+/// Eviction policy of a [`Store`]: a stage's configured choice (defined with the
+/// configuration, which the cache layer sits above).
+pub use crate::config::snapshot::CachePolicy as Policy;
 
 /// Bookkeeping bytes charged per entry on top of the key and the value: the slab node (72
 /// bytes on 64-bit targets), the hash-map slot (24 bytes at a load factor of at most 7/8, plus

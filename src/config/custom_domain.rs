@@ -745,21 +745,12 @@ fn build_domain(
     let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     // HTTP/1.1 preferred; HTTP/1.0 clients that say so in ALPN are served too.
     config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
-    let trust = if verifier.is_some() {
-        // Mutual TLS: stateful sessions (small tickets, the client chain stays here), bound
-        // to this domain and its trust, and re-verified on every resumption (tls_accept).
-        // The cache is allocated when the first session is stored.
-        config.ticketer = crate::runtime::shared::no_tickets();
-        config.session_storage = crate::runtime::shared::mtls_session_cache(&name, fingerprint);
-        Some(fingerprint)
-    } else {
-        // Tickets from the process-wide ticketer; the one shared store (allocated on first
-        // use) only serves TLS 1.2 session ids of clients without tickets. rustls's default,
-        // a 256-entry cache allocated per configuration, is not kept.
-        config.ticketer = crate::runtime::shared::session_ticketer();
-        config.session_storage = crate::runtime::shared::plain_session_cache();
-        None
-    };
+    // Session resumption is live state: the runtime's services attach the ticketer and
+    // the session store (`runtime::services`, `runtime::shared`). Until then this
+    // configuration resumes nothing and allocates no session cache (rustls's default, a
+    // 256-entry cache per configuration, is not kept).
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    let trust = verifier.is_some().then_some(fingerprint);
     Some(CustomDomain {
         name,
         wildcard_suffix,

@@ -4,6 +4,7 @@
 pub mod bounded;
 mod custom_domain;
 pub mod file;
+pub mod quota;
 pub mod snapshot;
 mod stage_cache;
 mod target_group;

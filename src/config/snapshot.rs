@@ -40,10 +40,10 @@ pub struct Snapshot {
     /// (stage id, API key index) -> the usage plan that covers this key on this stage.
     pub plan_bindings: AHashMap<(usize, usize), PlanBinding>,
     /// Quota counters (usage plan, key); `PlanBinding::quota` indexes this.
-    pub quotas: Vec<crate::limits::quota::QuotaEntry>,
-    /// Each stage's cache, by `Stage::id` (`None`: caching off). Shared by every worker;
-    /// kept across reloads that leave the stage's capacity and policy alone.
-    pub stage_caches: Vec<Option<Arc<crate::cache::stage::StageCache>>>,
+    pub quotas: Vec<super::quota::QuotaEntry>,
+    /// How many stages there are (`Stage::id` is below this): the runtime's services keep
+    /// one cache slot per stage (`runtime::services`).
+    pub stage_count: usize,
     /// The admin listener's address.
     pub admin: Option<SocketAddr>,
     /// Every header name any custom domain's `mtls.forward_headers` sets, lowercase, each
@@ -96,6 +96,15 @@ impl Snapshot {
     pub fn api(&self, id: &str) -> Option<&Arc<Api>> {
         self.apis_by_id.get(id).and_then(|&i| self.apis.get(i))
     }
+}
+
+/// Eviction policy of a stage cache's store (`cache::store`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachePolicy {
+    /// Least recently used.
+    Lru,
+    /// S3-FIFO: small, main and ghost FIFO queues (SOSP'23).
+    S3Fifo,
 }
 
 #[derive(Debug, Clone)]
@@ -205,8 +214,9 @@ pub struct CustomDomain {
     /// For a wildcard domain, the part after `*.` (`partners.example.com`).
     pub wildcard_suffix: Option<String>,
     /// The rustls configuration for handshakes on this domain (certificate, versions,
-    /// client verifier, ALPN, session resumption: the process-wide ticketer, or for mutual
-    /// TLS a session cache bound to the domain's trust).
+    /// client verifier, ALPN), without session resumption: handshakes use the copy the
+    /// runtime's services make with the ticketer and session store attached
+    /// (`runtime::services::Services::tls_configs`).
     pub server_config: Arc<rustls::ServerConfig>,
     /// The mutual-TLS client verifier inside `server_config` (current truststore and CRL),
     /// kept to re-verify the stored chain of a resumed session.
@@ -317,7 +327,7 @@ pub struct Canary {
 #[derive(Debug)]
 pub struct CacheSettings {
     pub capacity_bytes: u64,
-    pub policy: crate::cache::store::Policy,
+    pub policy: CachePolicy,
     /// The stage's TTL for routes without their own (default 300 s, 0 to 3600 s).
     pub ttl: Duration,
     pub require_authorization: bool,
@@ -540,5 +550,54 @@ mod tests {
             assert_eq!(index.lookup(n), Some(i));
         }
         assert_eq!(index.lookup("nope.example.com"), None);
+    }
+
+    /// A snapshot is pure data: built from a YAML string in a plain test (no monoio
+    /// runtime, no thread), with a cached stage and a usage plan, it holds their settings
+    /// and nothing live (the caches and quota counters are `runtime::services`'), so two
+    /// builds of one file are equal in everything they say.
+    #[test]
+    fn snapshot_builds_from_yaml_without_a_runtime() {
+        const YAML: &str = "
+listeners: [{name: public, bind: '127.0.0.1:0'}]
+apis:
+  - id: shop
+    routes:
+      - {route: GET /items, integration: {type: MOCK}}
+    stages:
+      - {name: prod, cache: {cluster_size: 0.5, eviction: lru}}
+      - {name: dev}
+api_keys:
+  - {id: k1, name: k1, value: k1-0123456789abcdef}
+usage_plans:
+  - name: gold
+    throttle: {rate: 5, burst: 10}
+    quota: {limit: 100, period: WEEK, offset: 1}
+    api_stages: [{api: shop, stage: prod}]
+    keys: [k1]
+";
+        let build = || {
+            crate::config::validate::from_str(std::path::Path::new("pure.yaml"), YAML)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let (a, b) = (build(), build());
+        for s in [&a, &b] {
+            let api = s.api("shop").expect("api shop");
+            let prod = &api.stages["prod"];
+            let cache = prod.cache.as_ref().expect("prod caches");
+            assert_eq!(cache.capacity_bytes, 1 << 29);
+            assert_eq!(cache.policy, super::CachePolicy::Lru);
+            assert!(api.stages["dev"].cache.is_none());
+            assert!(api.stages.values().all(|st| st.id < s.stage_count));
+            assert_eq!(s.stage_count, 2);
+            assert_eq!(s.quotas.len(), 1);
+            assert_eq!(s.quotas[0].plan, "gold");
+            assert_eq!(s.quotas[0].spec.limit, 100);
+            let binding = &s.plan_bindings[&(prod.id, 0)];
+            assert_eq!(binding.quota, Some(0));
+            assert!(binding.throttle.is_some());
+        }
+        assert_eq!(a.quotas, b.quotas);
+        assert_eq!(a.rate_limits.len(), b.rate_limits.len());
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use ahash::AHashMap;
 
 use super::file::{ApiKeyFile, UsagePlanFile};
+use super::quota::{Period, QuotaEntry, QuotaSpec};
 use super::snapshot::{Api, ApiKey, PlanBinding};
 use super::validate::Errors;
-use crate::limits::quota::{Period, QuotaEntry, QuotaSpec};
 
 pub(super) struct Keys {
     pub keys: Vec<ApiKey>,

@@ -1,7 +1,8 @@
 //! The limits thread: owns the `Reconciler` (the true token buckets), turns the workers'
 //! reports into grants every `reconcile_interval`, and writes the quota counters to the
 //! state file every `state_flush_interval` and when it stops. It never touches a worker's
-//! event loop: reports arrive on a channel, grants leave as control messages.
+//! event loop: reports arrive on a channel, grants leave through the runtime's `PublishGrants`
+//! (as control messages).
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,13 +18,6 @@ use crate::limits::reconcile::{
 };
 use crate::limits::worker::LimitsLink;
 use crate::log;
-use crate::runtime::control::ControlMsg;
-
-/// What a started limits service hands to the workers. Leases start empty: every bucket
-/// starts full in its shared pool (`link.pools`), where any core can take from it.
-pub struct Startup {
-    pub link: LimitsLink,
-}
 
 pub struct LimitsService {
     /// Dropping the sender wakes the thread at once (it then flushes and stops).
@@ -41,13 +35,14 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Build the reconciler and quota store for `snapshot` and `workers` workers. The quota
-/// counters are restored from the state file (or carried over from `previous` on reload).
+/// Build the reconciler for `snapshot`'s rate limits and `workers` workers, and the link the
+/// workers use (report channel, `quotas`, the limits' central token pools). Every bucket
+/// starts full in its shared pool, where any core can take from it; the leases start empty.
 pub fn prepare(
     snapshot: &Snapshot,
     workers: usize,
-    previous: Option<&Arc<QuotaStore>>,
-) -> (Reconciler, Startup, Receiver<WorkerReport>) {
+    quotas: Arc<QuotaStore>,
+) -> (Reconciler, LimitsLink, Receiver<WorkerReport>) {
     // The account throttle covers everything this process serves: say which one is in
     // force, so a first benchmark that meets API Gateway's default is not a mystery.
     if let Some(account) = snapshot.rate_limits.get(ACCOUNT_LIMIT) {
@@ -78,65 +73,31 @@ pub fn prepare(
         .collect();
     let n = specs.len();
     let reconciler = Reconciler::new(specs, workers, Duration::ZERO);
-    // Every bucket starts full in its shared pool, which the first requests on any core
-    // draw from; the leases start empty.
     let pools = reconciler.pools();
-    let unchanged = previous.filter(|prev| {
-        prev.len() == snapshot.quotas.len()
-            && snapshot
-                .quotas
-                .iter()
-                .enumerate()
-                .all(|(i, e)| prev.entry(i) == Some(e))
-    });
-    let quotas = match unchanged {
-        // Same (plan, key, quota) list: keep counting on the very same counters, so not one
-        // request is lost while the workers switch over.
-        Some(prev) => prev.clone(),
-        None => {
-            let quotas = QuotaStore::new(snapshot.quotas.clone());
-            let path = &snapshot.server.state_file;
-            if !quotas.is_empty() {
-                if let Some(prev) = previous {
-                    // Plans or keys changed: carry the counts over through the state file.
-                    // Requests counted on the old counters between this save and a worker's
-                    // switch (one control tick) are not carried.
-                    if let Err(e) = prev.save(path, unix_now()) {
-                        log!("quota state: cannot write {}: {e}", path.display());
-                    }
-                }
-                match quotas.load(path, unix_now()) {
-                    Ok(0) => {}
-                    Ok(n) => log!(
-                        "quota state: restored {n} counter(s) from {}",
-                        path.display()
-                    ),
-                    Err(e) => log!("quota state: {e}; starting from zero"),
-                }
-            }
-            Arc::new(quotas)
-        }
-    };
     // Room for several ticks of every worker reporting every limit.
     let (tx, rx) = bounded((n * workers * 4).clamp(1024, 1 << 20));
     (
         reconciler,
-        Startup {
-            link: LimitsLink {
-                reports: tx,
-                quotas,
-                pools,
-            },
+        LimitsLink {
+            reports: tx,
+            quotas,
+            pools,
         },
         rx,
     )
 }
 
-/// Run the reconciler on its own thread, sending grants to the workers' control channels.
+/// Where the limits thread sends one worker's grants: (worker, [(rate limit, tokens)]); the
+/// runtime turns them into control messages.
+pub type PublishGrants = Box<dyn Fn(usize, Vec<(usize, f64)>) + Send>;
+
+/// Run the reconciler on its own thread for `workers` workers, handing each worker's grants
+/// to `publish`.
 pub fn spawn(
     mut reconciler: Reconciler,
     reports: Receiver<WorkerReport>,
-    workers: Vec<Sender<ControlMsg>>,
+    workers: usize,
+    publish: PublishGrants,
     quotas: Arc<QuotaStore>,
     snapshot: &Snapshot,
 ) -> std::io::Result<LimitsService> {
@@ -169,7 +130,7 @@ pub fn spawn(
         .name("tollgate-limits".into())
         .spawn(move || {
             let origin = Instant::now();
-            let mut per_worker: Vec<Vec<(usize, f64)>> = vec![Vec::new(); workers.len()];
+            let mut per_worker: Vec<Vec<(usize, f64)>> = vec![Vec::new(); workers];
             loop {
                 // A tick, or a stop (the sender dropped) at once.
                 let stopping = !matches!(
@@ -189,9 +150,9 @@ pub fn spawn(
                         list.push((limit, tokens));
                     }
                 }
-                for (tx, list) in workers.iter().zip(per_worker.iter_mut()) {
+                for (worker, list) in per_worker.iter_mut().enumerate() {
                     if !list.is_empty() {
-                        let _ = tx.send(ControlMsg::Grants(std::mem::take(list)));
+                        publish(worker, std::mem::take(list));
                     }
                 }
                 if stopping {

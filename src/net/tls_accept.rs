@@ -96,10 +96,12 @@ fn is_legacy_hello(buf: &[u8]) -> bool {
 }
 
 /// Run the server side of the handshake on `tcp` (the caller bounds it with the listener's
-/// handshake timeout).
+/// handshake timeout). `configs` are the handshake configurations of `snapshot.domains`
+/// with session resumption attached (`runtime::services::Services::tls_configs`).
 pub async fn accept(
     mut tcp: TcpStream,
     snapshot: &Arc<Snapshot>,
+    configs: &[Arc<rustls::ServerConfig>],
     tls: &ListenerTls,
 ) -> io::Result<(TlsStream<ServerConnection>, TlsInfo)> {
     let mut acceptor = Acceptor::default();
@@ -153,11 +155,12 @@ pub async fn accept(
                         ),
                     ));
                 };
-                let Some(d) = snapshot.domains.get(domain) else {
+                let (Some(d), Some(config)) = (snapshot.domains.get(domain), configs.get(domain))
+                else {
                     return Err(io::Error::other("domain index out of range"));
                 };
                 let peer = tcp.peer_addr().ok();
-                let conn = match accepted.into_connection(d.server_config.clone()) {
+                let conn = match accepted.into_connection(config.clone()) {
                     Ok(c) => c,
                     Err((err, mut alert)) => {
                         let mut out = Vec::new();

@@ -21,6 +21,7 @@ use crate::pipeline::route::Routed;
 use crate::pipeline::session::{Next, Session};
 use crate::pipeline::taps::ResponseTaps;
 use crate::pipeline::{discard_unread, keep_alive};
+use crate::runtime::services::Services;
 use crate::runtime::worker::WorkerCtx;
 
 /// The warning a caller gets when its `Cache-Control: max-age=0` was ignored
@@ -129,6 +130,7 @@ pub async fn lookup<'s, S: Session>(
     session: &mut S,
     rc: &mut RequestContext,
     snapshot: &'s Snapshot,
+    services: &'s Services,
     routed: &Routed<'s>,
     taps: &mut ResponseTaps<'s>,
 ) -> Result<Phase, GatewayError> {
@@ -146,11 +148,7 @@ pub async fn lookup<'s, S: Session>(
     let Some(ttl) = settings.ttl_for(&routed.route.key, method) else {
         return Ok(Phase::Fetch);
     };
-    let Some(cache) = snapshot
-        .stage_caches
-        .get(routed.stage.id)
-        .and_then(Option::as_deref)
-    else {
+    let Some(cache) = services.stage_cache(routed.stage.id) else {
         return Ok(Phase::Fetch);
     };
     if canary_bypass || mock {

@@ -78,6 +78,7 @@ fn epoch_ms() -> u64 {
 /// return the request's head and body have been consumed (or the connection is to close).
 pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestContext) -> Next {
     let snapshot = ctx.snapshot();
+    let services = ctx.services();
     // 2. (end of) parse: before anything reads the headers, drop those no client may send.
     drop_reserved_headers(&snapshot, session);
     rc.begin(session, ctx.ids.next(), epoch_ms());
@@ -95,7 +96,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         // 6. cache: a hit (or a refused invalidation) ends the request here; a miss taps
         // the response to record it.
         if let cache::Phase::Done(next) =
-            cache::lookup(ctx, session, rc, &snapshot, &routed, &mut taps).await?
+            cache::lookup(ctx, session, rc, &snapshot, &services, &routed, &mut taps).await?
         {
             return Ok(next);
         }

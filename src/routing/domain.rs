@@ -261,7 +261,7 @@ mod tests {
             api_keys_by_value: AHashMap::new(),
             plan_bindings: AHashMap::new(),
             quotas: Vec::new(),
-            stage_caches: Vec::new(),
+            stage_count: 0,
             admin: None,
             forwarded_cert_headers: Vec::new(),
         }

@@ -17,23 +17,31 @@ use std::time::Duration;
 
 use crate::config::Snapshot;
 use crate::log;
+use crate::runtime::services::Services;
+
+/// The configuration in force and its services (replaced together on reload).
+type Current = Arc<Mutex<(Arc<Snapshot>, Arc<Services>)>>;
 
 /// The running admin listener.
 pub struct Admin {
     pub addr: SocketAddr,
-    current: Arc<Mutex<Arc<Snapshot>>>,
+    current: Current,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Admin {
-    /// Bind `addr` and serve `snapshot` until `stop`.
-    pub fn start(addr: SocketAddr, snapshot: Arc<Snapshot>) -> io::Result<Admin> {
+    /// Bind `addr` and serve `snapshot` (and its `services`) until `stop`.
+    pub fn start(
+        addr: SocketAddr,
+        snapshot: Arc<Snapshot>,
+        services: Arc<Services>,
+    ) -> io::Result<Admin> {
         let listener = TcpListener::bind(addr)
             .map_err(|e| io::Error::new(e.kind(), format!("admin listener on {addr}: {e}")))?;
         listener.set_nonblocking(true)?;
         let bound = listener.local_addr()?;
-        let current = Arc::new(Mutex::new(snapshot));
+        let current = Arc::new(Mutex::new((snapshot, services)));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let current = current.clone();
@@ -51,8 +59,8 @@ impl Admin {
     }
 
     /// Serve the configuration now in force (after a reload).
-    pub fn set(&self, snapshot: Arc<Snapshot>) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = snapshot;
+    pub fn set(&self, snapshot: Arc<Snapshot>, services: Arc<Services>) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = (snapshot, services);
     }
 
     pub fn stop(mut self) {
@@ -63,12 +71,13 @@ impl Admin {
     }
 }
 
-fn serve(listener: TcpListener, current: Arc<Mutex<Arc<Snapshot>>>, stop: Arc<AtomicBool>) {
+fn serve(listener: TcpListener, current: Current, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((stream, _)) => {
-                let snapshot = current.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                if let Err(e) = handle(stream, &snapshot) {
+                let (snapshot, services) =
+                    current.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Err(e) = handle(stream, &snapshot, &services) {
                     log!("admin: {e}");
                 }
             }
@@ -83,7 +92,7 @@ fn serve(listener: TcpListener, current: Arc<Mutex<Arc<Snapshot>>>, stop: Arc<At
     }
 }
 
-fn handle(mut stream: TcpStream, snapshot: &Snapshot) -> io::Result<()> {
+fn handle(mut stream: TcpStream, snapshot: &Snapshot, services: &Services) -> io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
@@ -108,12 +117,12 @@ fn handle(mut stream: TcpStream, snapshot: &Snapshot) -> io::Result<()> {
             _ => return reply(&mut stream, 400, r#"{"message":"Bad Request"}"#),
         }
     };
-    let (status, body) = route(snapshot, &method, &path);
+    let (status, body) = route(snapshot, services, &method, &path);
     reply(&mut stream, status, &body)
 }
 
 /// The admin API itself (no I/O): method and path -> status and JSON body.
-pub fn route(snapshot: &Snapshot, method: &str, path: &str) -> (u16, String) {
+pub fn route(snapshot: &Snapshot, services: &Services, method: &str, path: &str) -> (u16, String) {
     let path = path.split('?').next().unwrap_or("");
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let (api, stage, action) = match parts.as_slice() {
@@ -129,11 +138,7 @@ pub fn route(snapshot: &Snapshot, method: &str, path: &str) -> (u16, String) {
     let Some(stage_ref) = stage_ref else {
         return (404, message("Invalid stage identifier specified"));
     };
-    let Some(cache) = snapshot
-        .stage_caches
-        .get(stage_ref.id)
-        .and_then(Option::as_ref)
-    else {
+    let Some(cache) = services.stage_cache(stage_ref.id) else {
         return (400, message("Caching is not enabled on this stage"));
     };
     match (method, action) {
@@ -233,13 +238,10 @@ apis:
     #[test]
     fn flush_and_stats_routes() {
         let s = snapshot();
-        let cache = s
-            .stage_caches
-            .iter()
-            .flatten()
-            .next()
-            .expect("a cache")
-            .clone();
+        let (services, _limits) = Services::start(&s, 1);
+        let cache = services
+            .stage_cache(s.api("demo").expect("api").stages["prod"].id)
+            .expect("a cache");
         let entry = Arc::new(crate::cache::entry::CachedResponse::new(
             200,
             b"HTTP/1.1 200 OK\r\n".to_vec(),
@@ -249,7 +251,7 @@ apis:
             .store
             .insert(b"k", entry, 17, Duration::from_secs(60), cache.now()));
         cache.count_hit(0);
-        let (status, body) = route(&s, "GET", "/restapis/demo/stages/prod/cache");
+        let (status, body) = route(&s, &services, "GET", "/restapis/demo/stages/prod/cache");
         assert_eq!(status, 200);
         let v: serde_json::Value = serde_json::from_str(&body).expect("json");
         assert_eq!(v["CacheHitCount"], 1);
@@ -257,26 +259,56 @@ apis:
         assert_eq!(v["entries"], 1);
         assert!(v["bytes"].as_u64().is_some_and(|b| b > 17));
         assert_eq!(
-            route(&s, "DELETE", "/restapis/demo/stages/prod/cache/data").0,
+            route(
+                &s,
+                &services,
+                "DELETE",
+                "/restapis/demo/stages/prod/cache/data"
+            )
+            .0,
             202
         );
         assert_eq!(cache.store.stats().entries, 0);
         assert_eq!(
-            route(&s, "DELETE", "/restapis/demo/stages/nope/cache/data").0,
+            route(
+                &s,
+                &services,
+                "DELETE",
+                "/restapis/demo/stages/nope/cache/data"
+            )
+            .0,
             404
         );
         assert_eq!(
-            route(&s, "DELETE", "/restapis/nope/stages/prod/cache/data").0,
+            route(
+                &s,
+                &services,
+                "DELETE",
+                "/restapis/nope/stages/prod/cache/data"
+            )
+            .0,
             404
         );
         assert_eq!(
-            route(&s, "DELETE", "/restapis/demo/stages/dev/cache/data").0,
+            route(
+                &s,
+                &services,
+                "DELETE",
+                "/restapis/demo/stages/dev/cache/data"
+            )
+            .0,
             400
         );
         assert_eq!(
-            route(&s, "POST", "/restapis/demo/stages/prod/cache/data").0,
+            route(
+                &s,
+                &services,
+                "POST",
+                "/restapis/demo/stages/prod/cache/data"
+            )
+            .0,
             405
         );
-        assert_eq!(route(&s, "GET", "/").0, 404);
+        assert_eq!(route(&s, &services, "GET", "/").0, 404);
     }
 }

@@ -5,16 +5,16 @@
 pub enum ControlMsg {
     /// Stop accepting, finish in-flight requests, close idle connections, exit.
     Shutdown,
-    /// A new configuration: new requests and handshakes use it; in-flight ones finish on the
-    /// snapshot they started with.
-    Reload(std::sync::Arc<crate::config::Snapshot>),
+    /// A new configuration and the services reconciled for it (`runtime::services`): new
+    /// requests and handshakes use them; in-flight ones finish on the snapshot (and
+    /// services) they started with. The worker's rate-limit leases start over, empty, fed by
+    /// the new limits thread.
+    Reload {
+        snapshot: std::sync::Arc<crate::config::Snapshot>,
+        services: std::sync::Arc<crate::runtime::services::Services>,
+    },
     /// Tokens from the reconciler: (rate limit, amount); negative amounts revoke.
     Grants(Vec<(usize, f64)>),
-    /// After a `Reload`: fresh, empty leases, and the new reconciler's report channel,
-    /// quota counters and token pools.
-    ResetLimits {
-        link: crate::limits::worker::LimitsLink,
-    },
     /// An active health-check result for one target (from the checker thread).
     Health(crate::upstream::health::HealthUpdate),
 }

@@ -1,8 +1,10 @@
-//! Threads: the supervisor (signals, start/stop) and one pinned monoio worker per core.
+//! Threads: the supervisor (signals, start/stop, reload), one pinned monoio worker per core,
+//! and the services (live state that outlives a configuration) they share.
 
 pub mod admin;
 pub mod control;
 pub mod drain;
+pub mod services;
 pub mod shared;
 pub mod supervisor;
 pub mod worker;

@@ -5,7 +5,8 @@
 //! - the TLS session ticketer of domains without mutual TLS: one key schedule for the whole
 //!   process, so a ticket issued on one core resumes on another, and (being outside the
 //!   configuration snapshot) tickets stay valid across certificate reloads. rustls reads it
-//!   during handshakes only.
+//!   during handshakes only. `runtime::services` attaches it, and the session stores below,
+//!   to each domain's handshake configuration.
 //! - the session caches of mutual-TLS domains (`mtls_session_cache`): stateful (a ticket or
 //!   TLS 1.2 session id is a 32-byte key; the verified client chain stays on the server),
 //!   one per domain *and trust* (truststore, CRL, mode), so a reload that changes the trust
@@ -20,9 +21,9 @@
 //!   to the SNI it was made under and refuses it under another name, so sharing it between
 //!   domains that hold no client identity is as safe as sharing the ticketer, and like the
 //!   ticketer it survives reloads.
-//! - the stage caches (`cache::stage::StageCache`, reached through
-//!   `Snapshot::stage_caches`): the design's one deliberate exception to "no lock shared
-//!   with another core on the request path". Each stage's store is split into up to 64
+//! - the stage caches (`cache::stage::StageCache`, held by `runtime::services::Services`
+//!   and reached through `WorkerCtx::services`): the design's one deliberate exception to
+//!   "no lock shared with another core on the request path". Each stage's store is split into up to 64
 //!   shards by key hash (`cache::store`), each behind its own `Mutex` on its own cache line,
 //!   held only for the hash-map and list work of one lookup or insert (never across an
 //!   await, never while allocating a response or waking a waiter). Counters are per-worker
@@ -30,8 +31,9 @@
 //!   `Waker`s (monoio's cross-thread wake-up). The admin thread flushes through the same
 //!   shard locks.
 //! - the central token pools of the rate limits ([`TokenPools`], one per configuration,
-//!   reached through `limits::worker::LimitsLink`): per limit, one atomic count of the whole
-//!   tokens that any worker may take, on its own cache line. Touched on the request path only
+//!   reached through `limits::worker::LimitsLink`, which `runtime::services` holds): per
+//!   limit, one atomic count of the whole tokens that any worker may take, on its own cache
+//!   line. Touched on the request path only
 //!   by a worker whose own lease of a limit is empty (one compare-and-swap per token taken);
 //!   the limits thread refills it, and workers take batches from it and put revoked tokens
 //!   back on their control ticks. No lock.

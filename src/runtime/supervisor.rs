@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{unbounded, Sender};
 
 use crate::config::Snapshot;
-use crate::limits::{self, quota::QuotaStore, service::LimitsService};
+use crate::limits::service::{self as limits_service, LimitsService};
 use crate::log;
 use crate::net::listener::bind_set;
 use crate::runtime::admin::Admin;
 use crate::runtime::control::ControlMsg;
+use crate::runtime::services::{self, LimitsThread, Services};
 use crate::runtime::worker::{self, WorkerSpec};
-use crate::upstream::health::{spawn_checker, CheckedGroup, CheckerHandle};
+use crate::upstream::health::{spawn_checker, CheckedGroup, CheckerHandle, HealthUpdate};
 use rustls::pki_types::ServerName;
 
 /// How many workers to run: `--workers`, else `server.workers`, else one per core.
@@ -46,13 +47,14 @@ pub struct Running {
     checker: Option<CheckerHandle>,
     /// (name, configured address, is TLS) of each listener, to refuse reloads that change them.
     listener_specs: Vec<(String, SocketAddr, bool)>,
-    /// The reconciler and quota-flush thread, and the quota counters it persists.
+    /// The reconciler and quota-flush thread of `services`.
     limits: Option<LimitsService>,
-    quotas: Arc<QuotaStore>,
     /// The admin listener, when configured.
     admin: Option<Admin>,
-    /// The configuration in force (its stage caches are kept across reloads).
+    /// The configuration in force.
     snapshot: Arc<Snapshot>,
+    /// The live state that goes with it (reconciled on reload).
+    services: Arc<Services>,
 }
 
 /// Bind every listener once per worker and start the workers. Returns once they run.
@@ -78,12 +80,13 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
         }
     }
 
-    let (reconciler, startup, reports) = limits::service::prepare(&snapshot, n, None);
+    let (services, limits_thread) = Services::start(&snapshot, n);
+    let services = Arc::new(services);
     let mut workers = Vec::with_capacity(n);
     for (id, sockets) in per_worker.into_iter().enumerate() {
         let (tx, rx) = unbounded();
         let spec = WorkerSpec {
-            limits: startup.link.clone(),
+            services: services.clone(),
             id,
             cpu: cpus.get(id % cpus.len().max(1)).copied(),
             snapshot: snapshot.clone(),
@@ -98,19 +101,17 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
             control: tx,
         });
     }
-    let checker = start_health_checks(&snapshot, &workers)?;
-    let controls: Vec<Sender<ControlMsg>> = workers.iter().map(|w| w.control.clone()).collect();
-    let quotas = startup.link.quotas.clone();
-    let limits = limits::service::spawn(reconciler, reports, controls, quotas.clone(), &snapshot)?;
+    let checker = start_health_checks(&snapshot, &services, &workers)?;
+    let limits = spawn_limits(limits_thread, &workers, &services, &snapshot)?;
     let admin = match snapshot.admin {
-        Some(addr) => Some(Admin::start(addr, snapshot.clone())?),
+        Some(addr) => Some(Admin::start(addr, snapshot.clone(), services.clone())?),
         None => None,
     };
     Ok(Running {
         admin,
         snapshot: snapshot.clone(),
+        services,
         limits: Some(limits),
-        quotas,
         listeners,
         workers,
         drain_timeout: snapshot.server.drain_timeout,
@@ -123,11 +124,36 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
     })
 }
 
+/// Run the limits thread of `services` (grants go to every worker's control channel).
+fn spawn_limits(
+    thread: LimitsThread,
+    workers: &[Worker],
+    services: &Services,
+    snapshot: &Snapshot,
+) -> io::Result<LimitsService> {
+    let controls: Vec<Sender<ControlMsg>> = workers.iter().map(|w| w.control.clone()).collect();
+    let n = controls.len();
+    let publish = Box::new(move |worker: usize, grants| {
+        if let Some(tx) = controls.get(worker) {
+            let _ = tx.send(ControlMsg::Grants(grants));
+        }
+    });
+    limits_service::spawn(
+        thread.reconciler,
+        thread.reports,
+        n,
+        publish,
+        services.quotas().clone(),
+        snapshot,
+    )
+}
+
 /// Start the active health checker for the groups that have checks; its results go to every
 /// worker as control messages. Over TLS the checks verify the group's `server_name`, else
 /// the check's `host`, else the target's IP address.
 fn start_health_checks(
     snapshot: &Snapshot,
+    services: &Services,
     workers: &[Worker],
 ) -> io::Result<Option<CheckerHandle>> {
     let mut groups = Vec::new();
@@ -159,13 +185,20 @@ fn start_health_checks(
             spec,
             tls,
             proxy_v2: g.proxy_protocol_v2,
+            initial: services.health(gi).map(|h| h.states()).unwrap_or_default(),
         });
     }
     if groups.is_empty() {
         return Ok(None);
     }
     let senders: Vec<Sender<ControlMsg>> = workers.iter().map(|w| w.control.clone()).collect();
-    let publish = Box::new(move |update| {
+    let board: Vec<_> = (0..snapshot.target_groups.len())
+        .map(|gi| services.health(gi).cloned())
+        .collect();
+    let publish = Box::new(move |update: HealthUpdate| {
+        if let Some(Some(h)) = board.get(update.group) {
+            h.set(update.target, update.healthy);
+        }
         for tx in &senders {
             let _ = tx.send(ControlMsg::Health(update));
         }
@@ -178,7 +211,7 @@ impl Running {
     /// if every part of it is valid and the listeners are unchanged, hand it to every
     /// worker. Otherwise log why and keep the configuration in force.
     pub fn reload(&mut self, path: &std::path::Path) {
-        let mut new = match crate::config::load(path) {
+        let new = match crate::config::load(path) {
             Ok(s) => s,
             Err(errors) => {
                 for e in &errors.0 {
@@ -206,45 +239,57 @@ impl Running {
                 "reload: admin.bind changed; the admin listener stays where it is until a restart"
             );
         }
-        let kept = crate::cache::stage::adopt(&mut new.stage_caches, &self.snapshot.stage_caches);
-        if kept > 0 {
-            log!("reload: kept the cache of {kept} stage(s)");
-        }
         let new = Arc::new(new);
-        if let Some(admin) = &self.admin {
-            admin.set(new.clone());
-        }
-        self.snapshot = new.clone();
-        if let Some(checker) = self.checker.take() {
-            checker.stop();
-        }
-        match start_health_checks(&new, &self.workers) {
-            Ok(c) => self.checker = c,
-            Err(e) => log!("reload: health checks could not start: {e}"),
-        }
-        // The limits start over for the new configuration (quota counts carry over).
-        // Stop the old leases first (a grant from it must not reach the new buckets); its
-        // last quota flush waits until the new service runs, so workers are not left
-        // without tokens while it writes.
+        // Stop the old leases first (a grant from them must not reach the new buckets); the
+        // old service's last quota flush waits until the new one runs, so workers are not
+        // left without tokens while it writes.
         let mut old_limits = self.limits.take();
         if let Some(old) = old_limits.as_mut() {
             old.stop_leasing();
         }
-        let (reconciler, startup, reports) =
-            limits::service::prepare(&new, self.workers.len(), Some(&self.quotas));
+        // And the old checker (joined: no result of it, indexed by the old target groups,
+        // reaches a worker after the new configuration; what it found is in the services).
+        if let Some(checker) = self.checker.take() {
+            checker.stop();
+        }
+        let (services, limits_thread, kept) =
+            services::reconcile(&self.services, &new, self.workers.len());
+        if kept.caches > 0 {
+            log!("reload: kept the cache of {} stage(s)", kept.caches);
+        }
+        if kept.quota_counters > 0 {
+            log!(
+                "reload: {} quota counter(s) keep counting",
+                kept.quota_counters
+            );
+        }
+        if kept.target_groups > 0 {
+            log!(
+                "reload: {} target group(s) keep their targets' health",
+                kept.target_groups
+            );
+        }
+        let services = Arc::new(services);
+        // One message per worker: the snapshot and its services, switched in one step.
         for w in &self.workers {
-            let _ = w.control.send(ControlMsg::Reload(new.clone()));
-            let _ = w.control.send(ControlMsg::ResetLimits {
-                link: startup.link.clone(),
+            let _ = w.control.send(ControlMsg::Reload {
+                snapshot: new.clone(),
+                services: services.clone(),
             });
         }
-        let controls: Vec<Sender<ControlMsg>> =
-            self.workers.iter().map(|w| w.control.clone()).collect();
-        self.quotas = startup.link.quotas.clone();
-        match limits::service::spawn(reconciler, reports, controls, self.quotas.clone(), &new) {
+        if let Some(admin) = &self.admin {
+            admin.set(new.clone(), services.clone());
+        }
+        match start_health_checks(&new, &services, &self.workers) {
+            Ok(c) => self.checker = c,
+            Err(e) => log!("reload: health checks could not start: {e}"),
+        }
+        match spawn_limits(limits_thread, &self.workers, &services, &new) {
             Ok(s) => self.limits = Some(s),
             Err(e) => log!("reload: the limits thread could not start: {e}"),
         }
+        self.snapshot = new.clone();
+        self.services = services;
         self.drain_timeout = new.server.drain_timeout;
         // Logged once every worker has been sent the new configuration, before the old
         // service's last quota flush: that flush fsyncs, and a busy disk must not make a

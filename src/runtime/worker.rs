@@ -12,7 +12,7 @@ use monoio::net::TcpListener;
 
 use crate::config::Snapshot;
 use crate::http::date::DateCache;
-use crate::limits::worker::{LimitsLink, WorkerLimits};
+use crate::limits::worker::WorkerLimits;
 use crate::log;
 use crate::net::conn::{self, ClientConn};
 use crate::net::splice::Pipes;
@@ -21,6 +21,7 @@ use crate::net::tls_accept;
 use crate::pipeline::request_id::RequestIds;
 use crate::runtime::control::ControlMsg;
 use crate::runtime::drain::Drain;
+use crate::runtime::services::Services;
 use crate::upstream::pool::Upstreams;
 use crate::upstream::target::TargetGroups;
 
@@ -34,6 +35,9 @@ pub struct WorkerCtx {
     // core) instead of the Arc (an atomic on a cache line every core shares).
     #[allow(clippy::redundant_allocation)]
     snapshot: RefCell<Rc<Arc<Snapshot>>>,
+    /// The live state that goes with `snapshot` (replaced with it, in the same step).
+    #[allow(clippy::redundant_allocation)]
+    services: RefCell<Rc<Arc<Services>>>,
     pub drain: Drain,
     pub ids: RequestIds,
     pub date: DateCache,
@@ -49,12 +53,13 @@ pub struct WorkerCtx {
 }
 
 impl WorkerCtx {
-    pub fn new(id: usize, snapshot: Arc<Snapshot>, link: LimitsLink) -> Self {
+    pub fn new(id: usize, snapshot: Arc<Snapshot>, services: Arc<Services>) -> Self {
         let targets = TargetGroups::new(&snapshot);
-        let limits = WorkerLimits::new(id, &snapshot, link);
+        let limits = WorkerLimits::new(id, &snapshot, services.limits().clone());
         WorkerCtx {
             id,
             snapshot: RefCell::new(Rc::new(snapshot)),
+            services: RefCell::new(Rc::new(services)),
             drain: Drain::default(),
             ids: RequestIds::new(),
             date: DateCache::default(),
@@ -77,12 +82,19 @@ impl WorkerCtx {
         (r >> 11) as f64 / (1u64 << 53) as f64 * 100.0
     }
 
-    /// Switch to a new configuration: target-group state is rebuilt and pooled upstream
-    /// connections dropped (groups may have changed); open client connections stay.
-    pub fn reload(&self, snapshot: Arc<Snapshot>) {
+    /// Switch to a new configuration and its services: target-group state is rebuilt,
+    /// pooled upstream connections dropped (groups may have changed) and the rate-limit
+    /// leases start over; open client connections stay.
+    pub fn reload(&self, snapshot: Arc<Snapshot>, services: Arc<Services>) {
         self.targets.reset(&snapshot);
+        services
+            .unhealthy_targets()
+            .for_each(|u| self.targets.apply(u));
         self.upstreams.clear();
+        self.limits
+            .reset(&snapshot, Some(services.limits().clone()));
         *self.snapshot.borrow_mut() = Rc::new(snapshot);
+        *self.services.borrow_mut() = Rc::new(services);
         // New connections (and TLS handshakes) use it from here on.
         log!("worker {}: reloaded configuration in force", self.id);
     }
@@ -91,6 +103,13 @@ impl WorkerCtx {
     #[allow(clippy::redundant_allocation)]
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
         self.snapshot.borrow().clone()
+    }
+
+    /// The services that go with [`snapshot`](Self::snapshot) (take both at the same time:
+    /// a reload replaces them together).
+    #[allow(clippy::redundant_allocation)]
+    pub fn services(&self) -> Rc<Arc<Services>> {
+        self.services.borrow().clone()
     }
 }
 
@@ -112,8 +131,9 @@ pub struct WorkerSpec {
     /// (configured listener index, this worker's SO_REUSEPORT socket)
     pub listeners: Vec<(usize, std::net::TcpListener)>,
     pub control: Receiver<ControlMsg>,
-    /// The link to the limits thread (reports, quota counters, shared token pools).
-    pub limits: LimitsLink,
+    /// The live state that goes with `snapshot` (caches, quota counters, the link to the
+    /// limits thread).
+    pub services: Arc<Services>,
 }
 
 /// Run a worker to completion (returns after shutdown and drain).
@@ -141,7 +161,7 @@ pub fn run(spec: WorkerSpec) -> std::io::Result<()> {
 
 async fn worker_main(spec: WorkerSpec) -> std::io::Result<()> {
     let drain_timeout = spec.snapshot.server.drain_timeout;
-    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.snapshot, spec.limits));
+    let ctx = Rc::new(WorkerCtx::new(spec.id, spec.snapshot, spec.services));
     for (index, std_listener) in spec.listeners {
         let listener = TcpListener::from_std(std_listener)?;
         monoio::spawn(accept_loop(ctx.clone(), index, listener));
@@ -169,12 +189,8 @@ async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
             match msg {
                 ControlMsg::Shutdown => ctx.drain.trigger(),
                 ControlMsg::Health(update) => ctx.targets.apply(update),
-                ControlMsg::Reload(snapshot) => ctx.reload(snapshot),
+                ControlMsg::Reload { snapshot, services } => ctx.reload(snapshot, services),
                 ControlMsg::Grants(grants) => ctx.limits.apply(&grants),
-                ControlMsg::ResetLimits { link } => {
-                    let snapshot = ctx.snapshot();
-                    ctx.limits.reset(&snapshot, Some(link));
-                }
             }
         }
         ctx.limits.report();
@@ -201,6 +217,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                 monoio::spawn(async move {
                     let _active = ctx.drain.track();
                     let snapshot = ctx.snapshot();
+                    let services = ctx.services();
                     let tls = snapshot
                         .listeners
                         .get(listener_index)
@@ -214,7 +231,8 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                             listener_index,
                         ),
                         Some(tls) => {
-                            let handshake = tls_accept::accept(stream, &snapshot, &tls);
+                            let handshake =
+                                tls_accept::accept(stream, &snapshot, services.tls_configs(), &tls);
                             match monoio::time::timeout(tls.handshake_timeout, handshake).await {
                                 Ok(Ok((stream, info))) => ClientConn::new(
                                     MaybeTls::Tls(Box::new(stream)),
@@ -228,7 +246,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                             }
                         }
                     };
-                    drop(snapshot);
+                    drop((snapshot, services));
                     conn::serve(&ctx, &mut c).await;
                 });
             }

@@ -222,6 +222,9 @@ pub struct CheckedGroup {
     /// The group sends PROXY protocol v2: checks start with a v2 `LOCAL` header (the spec's
     /// command for connections the proxy makes on its own, such as health checks).
     pub proxy_v2: bool,
+    /// The state each target starts in (by position; a missing entry starts healthy): what
+    /// the previous configuration's checker last found, for targets a reload kept.
+    pub initial: Vec<bool>,
 }
 
 /// Probe threads at most; more targets share them (a slow probe delays others' checks).
@@ -243,6 +246,7 @@ struct ProbeGroup {
         rustls::pki_types::ServerName<'static>,
     )>,
     proxy_v2: bool,
+    initial: Vec<bool>,
 }
 
 /// One check to run: group and target positions.
@@ -296,8 +300,9 @@ fn build_request(path: &str, host: &str) -> Vec<u8> {
 /// over TLS when the group has `tls`. A check succeeds if a status line with a status in
 /// `status_min..=status_max` arrives within `timeout`. Thresholds as in [`ActiveState`].
 ///
-/// Targets start healthy, so a fresh start (or a reload) serves at once; a dead target is
-/// taken out after `unhealthy_threshold` failed checks. Each transition is passed to
+/// Targets start healthy (or, after a reload, as `CheckedGroup::initial` says), so a fresh
+/// start serves at once; a dead target is taken out after `unhealthy_threshold` failed
+/// checks. Each transition is passed to
 /// `publish` and logged. Stops when the returned handle is stopped or dropped, within
 /// milliseconds.
 ///
@@ -347,6 +352,7 @@ pub fn spawn_checker(
             spec,
             tls: g.tls,
             proxy_v2: g.proxy_v2,
+            initial: g.initial,
         });
     }
     let groups = Arc::new(probe_groups);
@@ -414,10 +420,9 @@ fn schedule(
     let mut slots: Vec<Vec<Slot>> = groups
         .iter()
         .map(|g| {
-            g.targets
-                .iter()
-                .map(|_| Slot {
-                    state: ActiveState::new(true),
+            (0..g.targets.len())
+                .map(|t| Slot {
+                    state: ActiveState::new(g.initial.get(t).copied().unwrap_or(true)),
                     next: start,
                     in_flight: false,
                 })
@@ -771,6 +776,7 @@ mod tests {
             },
             tls: None,
             proxy_v2: false,
+            initial: Vec::new(),
         };
         for g in [
             group("health", None),
@@ -881,6 +887,36 @@ mod tests {
         (handle, rx)
     }
 
+    /// A reload's checker starts from the state the previous one found: a target that
+    /// starts unhealthy and fails stays out without a word, one that starts unhealthy and
+    /// passes comes back after `healthy_threshold` checks.
+    #[test]
+    fn checker_starts_from_the_initial_state() {
+        let good = TestServer::start(200);
+        let bad = TestServer::start(503);
+        let (handle, rx) = start(vec![CheckedGroup {
+            group: 3,
+            targets: vec![good.addr, bad.addr],
+            spec: fast_spec(),
+            tls: None,
+            proxy_v2: false,
+            initial: vec![false, false],
+        }]);
+        let u = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+        assert_eq!(
+            u,
+            HealthUpdate {
+                group: 3,
+                target: 0,
+                healthy: true
+            }
+        );
+        // The bad one was already down: no transition to announce.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(rx.try_recv().is_err());
+        handle.stop();
+    }
+
     #[test]
     fn checker_marks_bad_targets_and_recovers() {
         let good = TestServer::start(200);
@@ -900,6 +936,7 @@ mod tests {
             spec: fast_spec(),
             tls: None,
             proxy_v2: false,
+            initial: Vec::new(),
         }]);
         let began = Instant::now();
         let mut down = Vec::new();
@@ -969,6 +1006,7 @@ mod tests {
             spec: s,
             tls: None,
             proxy_v2: false,
+            initial: Vec::new(),
         }]);
         let u = rx.recv_timeout(Duration::from_secs(1)).unwrap();
         assert_eq!(
@@ -1053,6 +1091,7 @@ mod tests {
             spec: fast_spec(),
             tls: Some((client_cfg.clone(), name)),
             proxy_v2: false,
+            initial: Vec::new(),
         };
         // Group 0 verifies; group 1 expects another name, so its handshake fails.
         let (handle, rx) = start(vec![mk(0, name), mk(1, wrong)]);
