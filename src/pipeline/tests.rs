@@ -66,8 +66,8 @@ fn snapshot() -> Arc<Snapshot> {
 }
 
 fn worker(snapshot: &Arc<Snapshot>) -> WorkerCtx {
-    let (_reconciler, startup, _reports) = crate::limits::service::prepare(snapshot, 1, None);
-    WorkerCtx::new(0, snapshot.clone(), startup.link)
+    let (services, _limits_thread) = crate::runtime::services::Services::start(snapshot, 1);
+    WorkerCtx::new(0, snapshot.clone(), Arc::new(services))
 }
 
 /// Run the whole pipeline for `session` on a fresh single-thread runtime.
