@@ -106,8 +106,6 @@ pub struct RequestContext {
     pub extended_request_id: [u8; 16],
     /// When the request's head was complete.
     pub start: Instant,
-    /// Milliseconds since the Unix epoch at `start`.
-    pub request_time_epoch_ms: u64,
     pub protocol: Version,
     pub method: Method,
     pub source_ip: IpAddr,
@@ -130,7 +128,8 @@ pub struct RequestContext {
     pub response_latency: Option<Duration>,
     /// Reused buffers of the phases (not `$context` variables).
     pub scratch: Scratch,
-    text: String,
+    /// Copied text (bytes as sent; validated as UTF-8 when read).
+    text: Vec<u8>,
     method_text: Range<usize>,
     path: Range<usize>,
     resource_path: Range<usize>,
@@ -149,7 +148,6 @@ impl Default for RequestContext {
             request_id: [b'0'; 36],
             extended_request_id: [b'0'; 16],
             start: Instant::now(),
-            request_time_epoch_ms: 0,
             protocol: Version::Http11,
             method: Method::Get,
             source_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -165,7 +163,7 @@ impl Default for RequestContext {
             response_length: 0,
             response_latency: None,
             scratch: Scratch::default(),
-            text: String::with_capacity(256),
+            text: Vec::with_capacity(256),
             method_text: 0..0,
             path: 0..0,
             resource_path: 0..0,
@@ -183,7 +181,7 @@ impl Default for RequestContext {
 impl RequestContext {
     /// Reset for a new request whose head `session` holds, and copy from the head what
     /// outlives it. Allocation-free once the text buffer has grown to the usual size.
-    pub fn begin<S: Session>(&mut self, session: &S, id: [u8; 36], epoch_ms: u64) {
+    pub fn begin<S: Session>(&mut self, session: &S, id: [u8; 36]) {
         self.request_id = id;
         // 16 characters of the id's hex digits (it is random): API Gateway's
         // extendedRequestId is another opaque, per-request value.
@@ -196,7 +194,6 @@ impl RequestContext {
             n += 1;
         }
         self.start = Instant::now();
-        self.request_time_epoch_ms = epoch_ms;
         self.protocol = session.version();
         self.method = session.method();
         self.source_ip = session.peer().ip();
@@ -224,17 +221,19 @@ impl RequestContext {
         self.host = self.push_text(session.host().unwrap_or_default().as_bytes());
     }
 
-    /// Header values may hold obs-text: what is not UTF-8 is kept out.
     fn push_text(&mut self, bytes: &[u8]) -> Range<usize> {
         let start = self.text.len();
-        if let Ok(s) = std::str::from_utf8(bytes) {
-            self.text.push_str(s);
-        }
+        self.text.extend_from_slice(bytes);
         start..self.text.len()
     }
 
+    /// Copied text as a string; header values may hold obs-text: what is not UTF-8 reads
+    /// as empty.
     fn text(&self, r: &Range<usize>) -> &str {
-        self.text.get(r.clone()).unwrap_or("")
+        self.text
+            .get(r.clone())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 
     /// The route phase's result: where the request goes.
@@ -273,6 +272,16 @@ impl RequestContext {
         self.text(&self.trace_id)
     }
 
+    /// Milliseconds since the Unix epoch when the request began (read off the wall clock
+    /// now, minus the time since: one clock read per request is saved for the requests
+    /// nobody logs).
+    pub fn request_time_epoch_ms(&self) -> u64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        now.saturating_sub(self.start.elapsed()).as_millis() as u64
+    }
+
     /// The response is complete.
     pub fn finish(&mut self) {
         self.response_latency = Some(self.start.elapsed());
@@ -288,6 +297,7 @@ impl RequestContext {
         let key = self.api_key.and_then(|k| snapshot.api_keys.get(k));
         let response = self.error.map(GatewayResponse::for_kind);
         let ms = |d: Option<Duration>| d.map(|d| d.as_millis());
+        let epoch_ms = || self.request_time_epoch_ms();
         let _ = match name {
             "requestId" => write!(
                 out,
@@ -304,10 +314,10 @@ impl RequestContext {
             "identity.apiKey" => write!(out, "{}", self.text(&self.api_key_value)),
             "identity.apiKeyId" => write!(out, "{}", key.map_or("", |k| k.id.as_str())),
             "requestTime" => {
-                write_clf_time(out, self.request_time_epoch_ms / 1000);
+                write_clf_time(out, epoch_ms() / 1000);
                 Ok(())
             }
-            "requestTimeEpoch" => write!(out, "{}", self.request_time_epoch_ms),
+            "requestTimeEpoch" => write!(out, "{}", epoch_ms()),
             "httpMethod" => write!(out, "{}", self.text(&self.method_text)),
             "path" => write!(out, "{}", self.path()),
             "resourcePath" => write!(out, "{}", self.resource_path()),

@@ -66,14 +66,6 @@ pub async fn discard_unread<S: Session>(session: &mut S) -> Result<(), GatewayEr
     session.discard_body().await.map_err(GatewayError::from)
 }
 
-/// Milliseconds since the Unix epoch.
-fn epoch_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Handle the request whose head `session` holds, filling `rc` (`$context`) as it goes. On
 /// return the request's head and body have been consumed (or the connection is to close).
 pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestContext) -> Next {
@@ -81,7 +73,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     let services = ctx.services();
     // 2. (end of) parse: before anything reads the headers, drop those no client may send.
     drop_reserved_headers(&snapshot, session);
-    rc.begin(session, ctx.ids.next(), epoch_ms());
+    rc.begin(session, ctx.ids.next());
     let mut taps = ResponseTaps::default();
 
     let outcome: Result<Next, GatewayError> = async {

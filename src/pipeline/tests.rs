@@ -178,7 +178,7 @@ fn route_phase_gives_path_parameters_relative_to_the_path() {
     let snap = snapshot();
     let mut rc = RequestContext::default();
     let s = MemorySession::new("GET", "/prod/items/42/parts/a%20b", None);
-    rc.begin(&s, [b'0'; 36], 0);
+    rc.begin(&s, [b'0'; 36]);
     let routed = super::route::resolve(&snap, &s, &mut rc, || 0.0).expect("routed");
     assert_eq!(routed.param("id", s.path()), Some("42"));
     assert_eq!(routed.param("part", s.path()), Some("a%20b"));
