@@ -1,6 +1,7 @@
 //! Network plumbing: SO_REUSEPORT listeners and the client connection's buffers.
 
 pub mod conn;
+pub mod h2;
 pub mod listener;
 pub mod splice;
 pub mod stream;

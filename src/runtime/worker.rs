@@ -12,9 +12,11 @@ use monoio::net::TcpListener;
 
 use crate::config::Snapshot;
 use crate::http::date::DateCache;
+use crate::http::limits::HttpLimits;
 use crate::limits::worker::{LimitsLink, WorkerLimits};
 use crate::log;
 use crate::net::conn::{self, ClientConn};
+use crate::net::h2::{self as h2conn, H2Config, Prefixed, TlsPoll, PREFACE};
 use crate::net::splice::Pipes;
 use crate::net::stream::MaybeTls;
 use crate::net::tls_accept;
@@ -205,7 +207,43 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                         .listeners
                         .get(listener_index)
                         .and_then(|l| l.tls.clone());
+                    let h2c = snapshot
+                        .listeners
+                        .get(listener_index)
+                        .is_some_and(|l| l.h2c);
                     let mut c = match tls {
+                        None if h2c => {
+                            let limits = snapshot.limits.clone();
+                            drop(snapshot);
+                            let mut stream = stream;
+                            match sniff_preface(&ctx, &mut stream, &limits).await {
+                                Sniffed::Closed => return,
+                                Sniffed::H2(seen) => {
+                                    match stream.try_into_poll_io() {
+                                        Ok(io) => {
+                                            run_h2(&ctx, Prefixed::new(seen, io), &limits).await
+                                        }
+                                        Err((e, _)) => log!(
+                                            "worker {}: h2c connection from {peer}: {e}",
+                                            ctx.id
+                                        ),
+                                    }
+                                    return;
+                                }
+                                Sniffed::Http1(seen) => {
+                                    let mut c = ClientConn::new(
+                                        MaybeTls::Plain(stream),
+                                        None,
+                                        peer,
+                                        local,
+                                        listener_index,
+                                    );
+                                    c.rbuf = seen;
+                                    conn::serve(&ctx, &mut c).await;
+                                    return;
+                                }
+                            }
+                        }
                         None => ClientConn::new(
                             MaybeTls::Plain(stream),
                             None,
@@ -216,6 +254,27 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                         Some(tls) => {
                             let handshake = tls_accept::accept(stream, &snapshot, &tls);
                             match monoio::time::timeout(tls.handshake_timeout, handshake).await {
+                                Ok(Ok((stream, info)))
+                                    if stream.get_ref().alpn_protocol() == Some(b"h2") =>
+                                {
+                                    let limits = snapshot.limits.clone();
+                                    drop(snapshot);
+                                    // Phase 2 hands `info` (domain, client certificate)
+                                    // to the streams.
+                                    let _ = info;
+                                    let (tcp, tls_conn, unread) = stream.into_parts_with_unread();
+                                    match tcp.try_into_poll_io() {
+                                        Ok(io) => {
+                                            let io = TlsPoll::new(io, tls_conn, unread);
+                                            run_h2(&ctx, io, &limits).await;
+                                        }
+                                        Err((e, _)) => log!(
+                                            "worker {}: h2 connection from {peer}: {e}",
+                                            ctx.id
+                                        ),
+                                    }
+                                    return;
+                                }
                                 Ok(Ok((stream, info))) => ClientConn::new(
                                     MaybeTls::Tls(Box::new(stream)),
                                     Some(info),
@@ -238,5 +297,71 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                 monoio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+}
+
+/// What the first bytes of a connection on an h2c listener were.
+enum Sniffed {
+    /// The HTTP/2 connection preface (the bytes read so far, preface included).
+    H2(Vec<u8>),
+    /// Anything else: HTTP/1.1 (the bytes read so far).
+    Http1(Vec<u8>),
+    /// Closed, idle too long, or draining before a byte came.
+    Closed,
+}
+
+/// Read until the bytes are the h2c preface or cannot be: the first byte is waited for like
+/// an idle keep-alive connection (`keepalive_timeout`, drain), the rest of the preface within
+/// `header_read_timeout`.
+async fn sniff_preface(
+    ctx: &WorkerCtx,
+    stream: &mut monoio::net::TcpStream,
+    limits: &HttpLimits,
+) -> Sniffed {
+    let mut buf: Vec<u8> = Vec::with_capacity(conn::READ_BUF);
+    let mut deadline = None;
+    loop {
+        let n = buf.len().min(PREFACE.len());
+        if buf[..n] != PREFACE[..n] {
+            return Sniffed::Http1(buf);
+        }
+        if n == PREFACE.len() {
+            return Sniffed::H2(buf);
+        }
+        let read = async {
+            let slot = std::mem::take(&mut buf);
+            conn::read_append(stream, slot, &mut buf).await
+        };
+        let r = match deadline {
+            None => {
+                deadline = Some(monoio::time::Instant::now() + limits.header_read_timeout);
+                monoio::select! {
+                    r = monoio::time::timeout(limits.keepalive_timeout, read) => r.ok(),
+                    _ = ctx.drain.wait() => None,
+                }
+            }
+            Some(d) => monoio::time::timeout_at(d, read).await.ok(),
+        };
+        match r {
+            Some(Ok(n)) if n > 0 => {}
+            _ => return Sniffed::Closed,
+        }
+    }
+}
+
+/// Serve an HTTP/2 connection (TLS with ALPN `h2`, or h2c) until it ends.
+async fn run_h2<IO>(ctx: &WorkerCtx, io: IO, limits: &HttpLimits)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
+    let cfg = H2Config::from_limits(limits);
+    // TEMPORARY (issue 11 item 3, phase 1): every stream is answered 503 until the pipeline
+    // runs HTTP/2 streams (phase 2 replaces `stand_in_503` with the pipeline's session).
+    let ended = h2conn::serve(io, &cfg, ctx.drain.wait(), h2conn::stand_in_503).await;
+    match ended {
+        h2conn::Ended::Closed | h2conn::Ended::Handshake(_) => {}
+        // The peer went away: nothing to report.
+        h2conn::Ended::Error(e) if e.is_io() => {}
+        other => log!("worker {}: HTTP/2 connection ended: {other:?}", ctx.id),
     }
 }
