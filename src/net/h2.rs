@@ -627,6 +627,24 @@ where
     }
 }
 
+/// Connection events (accepted streams, timer checks) handled in a row before the task
+/// yields.
+const EVENTS_PER_YIELD: u32 = 64;
+
+/// Return `Pending` once (waking at once): the task goes to the back of the run queue.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
 /// Poll `fut` with a fresh I/O budget on every poll.
 async fn with_budget<F: Future>(state: &IoState, fut: F) -> F::Output {
     let mut fut = pin!(fut);
@@ -683,7 +701,9 @@ where
     let mut idle_since: Option<Instant> = Some(Instant::now());
     let far = Duration::from_secs(3600);
     let mut timer = pin!(monoio::time::sleep(far));
+    let mut ready_in_a_row = 0u32;
     loop {
+        let mut pended = false;
         let event = std::future::poll_fn(|cx| {
             state.budget.set(IO_OPS_PER_POLL);
             if !draining && drain.as_mut().poll(cx).is_ready() {
@@ -709,24 +729,36 @@ where
                 idle_since = Some(now);
             }
             let mut deadline = now + far;
-            if let Some(t) = idle_since {
-                deadline = deadline.min(t + cfg.idle_timeout);
+            match (idle_since, goaway_at) {
+                (Some(t), None) => deadline = deadline.min(t + cfg.idle_timeout),
+                (_, Some(t)) => deadline = deadline.min(t + cfg.goaway_grace),
+                (None, None) => {}
             }
             if let Some(t) = state.write_blocked_since.get() {
                 deadline = deadline.min(t + cfg.send_timeout);
-            }
-            if let Some(t) = goaway_at {
-                deadline = deadline.min(t + cfg.goaway_grace);
             }
             if timer.deadline() != deadline {
                 timer.as_mut().reset(deadline);
             }
             match timer.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Event::Timer),
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    pended = true;
+                    Poll::Pending
+                }
             }
         })
         .await;
+        // Events that were ready at once do not make the task yield: after a bounded run
+        // of them, let the worker's other tasks (and its I/O driver) run.
+        if pended {
+            ready_in_a_row = 0;
+        }
+        ready_in_a_row += 1;
+        if ready_in_a_row >= EVENTS_PER_YIELD {
+            ready_in_a_row = 0;
+            yield_now().await;
+        }
         match event {
             Event::Stream(request, respond) => {
                 idle_since = None;

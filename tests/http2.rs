@@ -1,0 +1,696 @@
+//! HTTP/2 downstream (issue 11 item 3), against the real binary: ALPN `h2` on HTTPS
+//! listeners per custom domain (curl --http2, mutual TLS included, `http2: false` opting a
+//! domain out), h2c with prior knowledge on an opted-in plain listener (curl
+//! --http2-prior-knowledge), HTTP/1.1 unchanged on both, h2load with many concurrent
+//! streams, the SETTINGS the server advertises and enforces (128 streams, 10240-byte header
+//! list -> 431), rapid reset (CVE-2023-44487) and CONTINUATION floods closed with
+//! GOAWAY(ENHANCE_YOUR_CALM) without memory growth or effect on another connection, a
+//! zero-window peer's stream reset, idle and drain GOAWAY with the in-flight stream
+//! finishing.
+//!
+//! PHASE 1: streams are answered by a temporary 503 stand-in (`net::h2::stand_in_503`); the
+//! tests that need the pipeline (responses from an integration, interleaved large bodies
+//! with checksums through an upstream) come with phase 2.
+//!
+//! Raw-frame tests speak h2c over a blocking std socket with a small frame writer/reader
+//! below (no HPACK decoder needed: they look at frame types, flags, stream ids and DATA).
+
+mod common;
+mod pki;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use pki::{gen_certs, TempDir};
+
+const STAND_IN_BODY: &str = r#"{"message":"Service Unavailable"}"#;
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+// Frame types and flags (RFC 9113 section 6).
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const RST_STREAM: u8 = 0x3;
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+const CONTINUATION: u8 = 0x9;
+const END_STREAM: u8 = 0x1;
+const ACK: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+// Error codes.
+const NO_ERROR: u32 = 0x0;
+const CANCEL: u32 = 0x8;
+const REFUSED_STREAM: u32 = 0x7;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+// ---------------------------------------------------------------------------------------
+// Setup
+// ---------------------------------------------------------------------------------------
+
+struct Setup {
+    certs: TempDir,
+    gw: Gateway,
+}
+
+/// Listeners: `h2c` (plain, h2c on), `plain` (plain, h2c off), `tls` (HTTPS). Domains:
+/// api.localhost (HTTP/2 on by default), partner.partners.localhost (mutual TLS required),
+/// old.partners.localhost (`http2: false`). `limits` is extra YAML under `limits:`.
+fn setup(limits: &str) -> Setup {
+    require_tool("curl", &["--version"]);
+    let certs = gen_certs("http2");
+    let c = |f: &str| certs.path(f).display().to_string();
+    let yaml = format!(
+        "listeners:
+  - name: h2c
+    bind: 127.0.0.1:0
+    h2c: true
+    default_api: demo
+  - name: plain
+    bind: 127.0.0.1:0
+    default_api: demo
+  - name: tls
+    bind: 127.0.0.1:0
+    tls:
+      default_domain: api.localhost
+limits:
+  max_head_bytes: 10240
+{limits}custom_domains:
+  - name: api.localhost
+    certificate: {server}
+    key: {key}
+    base_path_mappings:
+      - base_path: (none)
+        api: demo
+        stage: prod
+  - name: partner.partners.localhost
+    certificate: {server}
+    key: {key}
+    security_policy: TLS_1_3
+    mtls:
+      truststore: {partner_ca}
+    base_path_mappings:
+      - base_path: (none)
+        api: demo
+        stage: prod
+  - name: old.partners.localhost
+    certificate: {server}
+    key: {key}
+    http2: false
+    base_path_mappings:
+      - base_path: (none)
+        api: demo
+        stage: prod
+apis:
+  - id: demo
+    routes:
+      - route: GET /hello
+        integration:
+          type: MOCK
+          status: 200
+          body: 'hello over http/1.1'
+    stages:
+      - name: prod
+",
+        server = c("server.pem"),
+        key = c("server.key"),
+        partner_ca = c("partner-ca.pem"),
+    );
+    let gw = Gateway::start(&yaml);
+    Setup { certs, gw }
+}
+
+fn require_tool(tool: &str, args: &[&str]) {
+    let ok = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "this test needs `{tool}` on PATH (`make test-deps` installs it); refusing to pass \
+         without it"
+    );
+}
+
+/// Run curl with `args`; returns (exit code, stdout, stderr).
+fn curl(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// curl over TLS to `host` on the `tls` listener; `-w` appends " <version> <status>".
+fn curl_tls(s: &Setup, host: &str, extra: &[&str]) -> (i32, String, String) {
+    let port = s.gw.port_of("tls");
+    let resolve = format!("{host}:{port}:127.0.0.1");
+    let url = format!("https://{host}:{port}/hello");
+    let ca = s.certs.path("ca.pem").display().to_string();
+    let mut args = vec![
+        "--cacert",
+        &ca,
+        "--resolve",
+        &resolve,
+        "-w",
+        " %{http_version} %{http_code}",
+    ];
+    args.extend_from_slice(extra);
+    args.push(&url);
+    curl(&args)
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+// ---------------------------------------------------------------------------------------
+// A raw HTTP/2 client (h2c, prior knowledge)
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Frame {
+    kind: u8,
+    flags: u8,
+    stream: u32,
+    payload: Vec<u8>,
+}
+
+impl Frame {
+    fn error_code(&self) -> u32 {
+        let at = if self.kind == GOAWAY { 4 } else { 0 };
+        u32::from_be_bytes(
+            self.payload[at..at + 4]
+                .try_into()
+                .expect("error code bytes"),
+        )
+    }
+}
+
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let mut f = Vec::with_capacity(9 + payload.len());
+    f.extend_from_slice(&len.to_be_bytes()[1..]);
+    f.push(kind);
+    f.push(flags);
+    f.extend_from_slice(&stream.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An HPACK block for `method path` (static-table indexes, literal :authority).
+fn request_block(method: &str, path: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.push(match method {
+        "GET" => 0x82,
+        "POST" => 0x83,
+        other => panic!("no static index for {other}"),
+    });
+    b.push(0x86); // :scheme http
+    if path == "/" {
+        b.push(0x84);
+    } else {
+        b.push(0x04); // :path, literal without indexing, name index 4
+        b.push(path.len() as u8);
+        b.extend_from_slice(path.as_bytes());
+    }
+    b.push(0x01); // :authority, literal without indexing, name index 1
+    b.push(9);
+    b.extend_from_slice(b"localhost");
+    b
+}
+
+struct RawH2 {
+    sock: TcpStream,
+    buf: Vec<u8>,
+    /// The server's first SETTINGS frame.
+    settings: Vec<(u16, u32)>,
+}
+
+impl RawH2 {
+    /// Connect, send the preface and `settings`, read the server's SETTINGS (acked).
+    fn connect(port: u16, settings: &[(u16, u32)]) -> RawH2 {
+        let sock = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        sock.set_write_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        sock.set_nodelay(true).expect("nodelay");
+        let mut c = RawH2 {
+            sock,
+            buf: Vec::new(),
+            settings: Vec::new(),
+        };
+        let mut payload = Vec::new();
+        for (id, v) in settings {
+            payload.extend_from_slice(&id.to_be_bytes());
+            payload.extend_from_slice(&v.to_be_bytes());
+        }
+        let mut hello = PREFACE.to_vec();
+        hello.extend(frame(SETTINGS, 0, 0, &payload));
+        c.send(&hello);
+        let f = c
+            .next_frame()
+            .unwrap_or_else(|e| panic!("no server SETTINGS: {e}"));
+        assert_eq!(f.kind, SETTINGS, "first server frame: {f:?}");
+        c.settings = f
+            .payload
+            .chunks(6)
+            .map(|s| {
+                (
+                    u16::from_be_bytes([s[0], s[1]]),
+                    u32::from_be_bytes([s[2], s[3], s[4], s[5]]),
+                )
+            })
+            .collect();
+        c
+    }
+
+    fn setting(&self, id: u16) -> Option<u32> {
+        self.settings
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, v)| *v)
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.sock.write_all(bytes).expect("write frames");
+    }
+
+    fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.sock.write_all(bytes)
+    }
+
+    /// The next frame; SETTINGS and PING from the server are acknowledged on the way (and
+    /// still returned). `Err` on EOF, timeout or a socket error.
+    fn next_frame(&mut self) -> Result<Frame, String> {
+        loop {
+            if self.buf.len() >= 9 {
+                let len = u32::from_be_bytes([0, self.buf[0], self.buf[1], self.buf[2]]) as usize;
+                if self.buf.len() >= 9 + len {
+                    let f = Frame {
+                        kind: self.buf[3],
+                        flags: self.buf[4],
+                        stream: u32::from_be_bytes([
+                            self.buf[5] & 0x7f,
+                            self.buf[6],
+                            self.buf[7],
+                            self.buf[8],
+                        ]),
+                        payload: self.buf[9..9 + len].to_vec(),
+                    };
+                    self.buf.drain(..9 + len);
+                    if f.kind == SETTINGS && f.flags & ACK == 0 {
+                        let _ = self.try_send(&frame(SETTINGS, ACK, 0, &[]));
+                    }
+                    if f.kind == PING && f.flags & ACK == 0 {
+                        let _ = self.try_send(&frame(PING, ACK, 0, &f.payload));
+                    }
+                    return Ok(f);
+                }
+            }
+            let mut chunk = [0u8; 16384];
+            match self.sock.read(&mut chunk) {
+                Ok(0) => return Err("EOF".into()),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    }
+
+    /// Frames until one matches `want` (the others are returned too, in order).
+    fn until(&mut self, what: &str, want: impl Fn(&Frame) -> bool) -> (Frame, Vec<Frame>) {
+        let mut seen = Vec::new();
+        loop {
+            match self.next_frame() {
+                Ok(f) if want(&f) => return (f, seen),
+                Ok(f) => seen.push(f),
+                Err(e) => panic!("waiting for {what}: {e}; frames seen: {seen:?}"),
+            }
+        }
+    }
+
+    /// Read until the server closes; returns the frames read (a reset counts as closed).
+    fn until_closed(&mut self) -> Vec<Frame> {
+        let mut seen = Vec::new();
+        loop {
+            match self.next_frame() {
+                Ok(f) => seen.push(f),
+                Err(e) if e == "EOF" || e.contains("reset") => return seen,
+                Err(e) => panic!("waiting for the server to close: {e}; frames: {seen:?}"),
+            }
+        }
+    }
+
+    fn get(&mut self, stream: u32, end: bool) {
+        let flags = END_HEADERS | if end { END_STREAM } else { 0 };
+        let f = frame(HEADERS, flags, stream, &request_block("GET", "/hello"));
+        self.send(&f);
+    }
+
+    /// A round trip: everything sent before was processed when the ACK arrives.
+    fn ping(&mut self) -> Vec<Frame> {
+        self.send(&frame(PING, 0, 0, b"tollgate"));
+        let (_, seen) = self.until("PING ACK", |f| f.kind == PING && f.flags & ACK != 0);
+        seen
+    }
+
+    /// The stand-in's response on `stream`: HEADERS, then its body with END_STREAM.
+    fn expect_stand_in(&mut self, stream: u32) {
+        let (_, _) = self.until("response HEADERS", |f| {
+            f.kind == HEADERS && f.stream == stream
+        });
+        let mut body = Vec::new();
+        loop {
+            let (f, _) = self.until("response DATA", |f| f.kind == DATA && f.stream == stream);
+            body.extend_from_slice(&f.payload);
+            if f.flags & END_STREAM != 0 {
+                break;
+            }
+        }
+        assert_eq!(String::from_utf8_lossy(&body), STAND_IN_BODY);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Real clients
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn curl_http2_over_tls_negotiates_h2_per_domain() {
+    let s = setup("");
+    let (code, out, err) = curl_tls(&s, "api.localhost", &["--http2"]);
+    assert_eq!(code, 0, "curl failed: {err}");
+    // PHASE 1: the stand-in answers every stream.
+    assert_eq!(out, format!("{STAND_IN_BODY} 2 503"));
+
+    // HTTP/1.1 on the same listener and domain is served as before.
+    let (code, out, err) = curl_tls(&s, "api.localhost", &["--http1.1"]);
+    assert_eq!(code, 0, "curl failed: {err}");
+    assert_eq!(out, "hello over http/1.1 1.1 200");
+
+    // Mutual TLS is unchanged: with the partner certificate h2 is negotiated, without it
+    // there is no handshake.
+    let cert = s.certs.path("partner.pem").display().to_string();
+    let key = s.certs.path("partner.key").display().to_string();
+    let (code, out, err) = curl_tls(
+        &s,
+        "partner.partners.localhost",
+        &["--http2", "--cert", &cert, "--key", &key],
+    );
+    assert_eq!(code, 0, "curl failed: {err}");
+    assert_eq!(out, format!("{STAND_IN_BODY} 2 503"));
+    let (code, _, _) = curl_tls(&s, "partner.partners.localhost", &["--http2"]);
+    assert_ne!(code, 0, "no client certificate must mean no handshake");
+
+    // A domain with `http2: false` does not offer h2: curl falls back to HTTP/1.1.
+    let (code, out, err) = curl_tls(&s, "old.partners.localhost", &["--http2"]);
+    assert_eq!(code, 0, "curl failed: {err}");
+    assert_eq!(out, "hello over http/1.1 1.1 200");
+}
+
+#[test]
+fn h2c_prior_knowledge_only_on_the_opted_in_listener() {
+    let s = setup("");
+    let h2c = format!("http://127.0.0.1:{}/prod/hello", s.gw.port_of("h2c"));
+    let plain = format!("http://127.0.0.1:{}/prod/hello", s.gw.port_of("plain"));
+    let w = " %{http_version} %{http_code}";
+    let (code, out, err) = curl(&["--http2-prior-knowledge", "-w", w, &h2c]);
+    assert_eq!(code, 0, "curl failed: {err}");
+    assert_eq!(out, format!("{STAND_IN_BODY} 2 503"));
+    // HTTP/1.1 on the h2c listener (the first bytes are not the preface): as before,
+    // keep-alive included (two requests on one connection).
+    let (code, out, err) = curl(&["--http1.1", "-w", w, &h2c, &h2c]);
+    assert_eq!(code, 0, "curl failed: {err}");
+    assert_eq!(
+        out,
+        "hello over http/1.1 1.1 200hello over http/1.1 1.1 200"
+    );
+    let (code, out, err) = curl(&["--http1.1", "-w", w, &plain]);
+    assert_eq!(code, 0, "curl failed: {err}");
+    assert_eq!(out, "hello over http/1.1 1.1 200");
+    // The plain listener without h2c does not speak HTTP/2.
+    let (_, out, _) = curl(&["--http2-prior-knowledge", "-w", w, &plain]);
+    assert!(!out.ends_with(" 2 503"), "plain listener spoke h2: {out:?}");
+}
+
+/// h2load's summary lines.
+fn h2load(args: &[&str]) -> String {
+    let out = Command::new("h2load")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run h2load");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "h2load failed: {text}");
+    text
+}
+
+#[test]
+fn h2load_many_concurrent_streams_all_complete() {
+    require_tool("h2load", &["--version"]);
+    let s = setup("");
+    for url in [
+        format!("https://127.0.0.1:{}/hello", s.gw.port_of("tls")),
+        format!("http://127.0.0.1:{}/hello", s.gw.port_of("h2c")),
+    ] {
+        let out = h2load(&["-n", "4000", "-c", "8", "-m", "64", &url]);
+        assert!(
+            out.contains("requests: 4000 total, 4000 started, 4000 done"),
+            "{url}: {out}"
+        );
+        assert!(out.contains(" 0 errored, 0 timeout"), "{url}: {out}");
+        // PHASE 1: every stream gets the stand-in's 503.
+        assert!(
+            out.contains("status codes: 0 2xx, 0 3xx, 0 4xx, 4000 5xx"),
+            "{url}: {out}"
+        );
+        if url.starts_with("https") {
+            assert!(out.contains("Application protocol: h2"), "{url}: {out}");
+        }
+    }
+}
+
+#[test]
+fn oversized_header_list_is_answered_431() {
+    let s = setup("");
+    let h2c = format!("http://127.0.0.1:{}/hello", s.gw.port_of("h2c"));
+    let big = format!("x-big: {}", "a".repeat(11000));
+    let w = " %{http_version} %{http_code}";
+    let (code, out, err) = curl(&["--http2-prior-knowledge", "-H", &big, "-w", w, &h2c]);
+    assert_eq!(code, 0, "curl failed: {err}");
+    assert!(out.ends_with(" 2 431"), "{out:?}");
+    // The connection's other streams are unaffected: a normal request still works.
+    let (code, out, err) = curl(&["--http2-prior-knowledge", "-w", w, &h2c]);
+    assert_eq!(code, 0, "curl failed: {err}");
+    assert!(out.ends_with(" 2 503"), "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// SETTINGS, limits and attacks (raw frames)
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn settings_advertise_and_enforce_the_stream_limit() {
+    let s = setup("");
+    let mut c = RawH2::connect(s.gw.port_of("h2c"), &[]);
+    assert_eq!(c.setting(0x3), Some(128), "SETTINGS_MAX_CONCURRENT_STREAMS");
+    assert_eq!(c.setting(0x6), Some(10240), "SETTINGS_MAX_HEADER_LIST_SIZE");
+    assert_eq!(
+        c.setting(0x4),
+        Some(256 * 1024),
+        "SETTINGS_INITIAL_WINDOW_SIZE"
+    );
+    // 128 streams held open (request bodies not ended), then one more: refused.
+    for i in 0..128 {
+        c.get(1 + 2 * i, false);
+    }
+    c.ping();
+    c.get(257, true);
+    let (rst, seen) = c.until("RST_STREAM on 257", |f| f.kind == RST_STREAM);
+    assert_eq!(rst.stream, 257, "{rst:?} after {seen:?}");
+    assert_eq!(rst.error_code(), REFUSED_STREAM);
+    // An open stream finishes normally once its request ends.
+    c.send(&frame(DATA, END_STREAM, 1, b""));
+    c.expect_stand_in(1);
+}
+
+#[test]
+fn rapid_reset_gets_goaway_without_growth_or_harm_to_others() {
+    let s = setup("");
+    let port = s.gw.port_of("h2c");
+    let pid = s.gw.proc.pid();
+    // Another client, served before, during and after the attack.
+    let mut other = RawH2::connect(port, &[]);
+    other.get(1, true);
+    other.expect_stand_in(1);
+    // Warm up (allocator arenas, buffers) before the baseline.
+    let attacker_round = |round: u32| {
+        let mut c = RawH2::connect(port, &[]);
+        let mut batch = Vec::new();
+        let mut id = 1u32;
+        let mut goaway = None;
+        for _ in 0..200 {
+            batch.clear();
+            for _ in 0..100 {
+                batch.extend(frame(
+                    HEADERS,
+                    END_HEADERS | END_STREAM,
+                    id,
+                    &request_block("GET", "/hello"),
+                ));
+                batch.extend(frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
+                id += 2;
+            }
+            if c.try_send(&batch).is_err() {
+                break;
+            }
+        }
+        for f in c.until_closed() {
+            if f.kind == GOAWAY {
+                goaway = Some(f);
+            }
+        }
+        let g = goaway.unwrap_or_else(|| panic!("round {round}: closed without GOAWAY"));
+        assert_eq!(g.error_code(), ENHANCE_YOUR_CALM, "round {round}: {g:?}");
+    };
+    attacker_round(0);
+    let before = rss_kib(pid);
+    for round in 1..=20 {
+        attacker_round(round);
+        // The other connection is served between rounds.
+        let id = 1 + 2 * round;
+        other.get(id, true);
+        other.expect_stand_in(id);
+    }
+    let after = rss_kib(pid);
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} KiB to {after} KiB over 20 rapid-reset connections"
+    );
+}
+
+#[test]
+fn continuation_flood_is_closed() {
+    let s = setup("");
+    let mut other = RawH2::connect(s.gw.port_of("h2c"), &[]);
+    let mut c = RawH2::connect(s.gw.port_of("h2c"), &[]);
+    // A header block that never ends: HEADERS without END_HEADERS, then CONTINUATION
+    // frames (each with a little of a header field) forever.
+    let mut block = request_block("GET", "/hello");
+    block.truncate(block.len() - 1);
+    c.send(&frame(HEADERS, 0, 1, &block));
+    let piece = frame(CONTINUATION, 0, 1, &[0x40]);
+    let mut sent = 0;
+    while sent < 10_000 {
+        if c.try_send(&piece).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let frames = c.until_closed();
+    let g = frames
+        .iter()
+        .find(|f| f.kind == GOAWAY)
+        .unwrap_or_else(|| panic!("closed without GOAWAY: {frames:?}"));
+    assert_eq!(g.error_code(), ENHANCE_YOUR_CALM, "{g:?}");
+    // Another connection is unaffected.
+    other.get(1, true);
+    other.expect_stand_in(1);
+}
+
+#[test]
+fn zero_window_stream_is_reset_after_the_send_timeout() {
+    let s = setup("  body_read_timeout: 1s\n");
+    // SETTINGS_INITIAL_WINDOW_SIZE = 0: the response head goes out, its body cannot.
+    let mut c = RawH2::connect(s.gw.port_of("h2c"), &[(0x4, 0)]);
+    let started = Instant::now();
+    c.get(1, true);
+    let (rst, seen) = c.until("RST_STREAM", |f| f.kind == RST_STREAM);
+    assert_eq!(rst.stream, 1);
+    assert_eq!(rst.error_code(), CANCEL, "{rst:?}");
+    assert!(
+        seen.iter().any(|f| f.kind == HEADERS && f.stream == 1),
+        "the head went out first: {seen:?}"
+    );
+    assert!(!seen.iter().any(|f| f.kind == DATA), "{seen:?}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    // The connection itself is still usable.
+    c.send(&frame(0x8, 0, 0, &(1u32 << 20).to_be_bytes())); // connection WINDOW_UPDATE
+    c.send(&frame(SETTINGS, 0, 0, &[0, 4, 0, 1, 0, 0])); // initial window 64 KiB
+    c.get(3, true);
+    c.expect_stand_in(3);
+}
+
+#[test]
+fn idle_connection_gets_goaway() {
+    let s = setup("  keepalive_timeout: 1s\n");
+    let mut c = RawH2::connect(s.gw.port_of("h2c"), &[]);
+    c.get(1, true);
+    c.expect_stand_in(1);
+    let started = Instant::now();
+    let (g, _) = c.until("GOAWAY", |f| f.kind == GOAWAY);
+    assert_eq!(g.error_code(), NO_ERROR);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let rest = c.until_closed();
+    assert!(rest.iter().all(|f| f.kind != HEADERS), "{rest:?}");
+}
+
+#[test]
+fn drain_sends_goaway_and_the_in_flight_stream_finishes() {
+    let mut s = setup("");
+    let mut c = RawH2::connect(s.gw.port_of("h2c"), &[]);
+    // A stream in flight: its request body has not ended yet.
+    c.get(1, false);
+    c.ping();
+    s.gw.proc.sigterm();
+    let (g, _) = c.until("GOAWAY", |f| f.kind == GOAWAY);
+    assert_eq!(g.error_code(), NO_ERROR, "{g:?}");
+    // The in-flight stream still completes.
+    c.send(&frame(DATA, END_STREAM, 1, b"the end"));
+    c.expect_stand_in(1);
+    // Then the connection closes and the gateway exits cleanly.
+    c.until_closed();
+    let status =
+        s.gw.proc
+            .wait_timeout(Duration::from_secs(10))
+            .expect("gateway did not exit after drain");
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn h2c_detection_waits_for_a_split_preface() {
+    let s = setup("");
+    let mut sock = TcpStream::connect(("127.0.0.1", s.gw.port_of("h2c"))).expect("connect");
+    sock.set_nodelay(true).expect("nodelay");
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    // The preface in two writes, then SETTINGS: still HTTP/2.
+    sock.write_all(&PREFACE[..10]).expect("write");
+    sock.flush().expect("flush");
+    sock.write_all(&PREFACE[10..]).expect("write");
+    sock.write_all(&frame(SETTINGS, 0, 0, &[])).expect("write");
+    let mut head = [0u8; 9];
+    match sock.read_exact(&mut head) {
+        Ok(()) => assert_eq!(head[3], SETTINGS, "server's first frame: {head:?}"),
+        Err(e) if e.kind() == ErrorKind::UnexpectedEof => panic!("closed instead of h2"),
+        Err(e) => panic!("read: {e}"),
+    }
+}
