@@ -694,3 +694,46 @@ fn h2c_detection_waits_for_a_split_preface() {
         Err(e) => panic!("read: {e}"),
     }
 }
+
+#[test]
+fn h2c_is_refused_on_https_listeners_at_check_time() {
+    let certs = gen_certs("http2-check");
+    let yaml = format!(
+        "listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    h2c: true
+    tls:
+      default_domain: api.localhost
+custom_domains:
+  - name: api.localhost
+    certificate: {}
+    key: {}
+apis:
+  - id: demo
+    routes:
+      - route: GET /hello
+        integration:
+          type: MOCK
+          status: 200
+    stages:
+      - name: prod
+",
+        certs.path("server.pem").display(),
+        certs.path("server.key").display()
+    );
+    let file = write_temp("h2c-tls.yaml", &yaml);
+    let (code, out, err) = cli(&["check", &file.display()]);
+    assert_ne!(code, 0, "accepted: {out}{err}");
+    assert!(
+        err.contains("listeners[0].h2c") || out.contains("listeners[0].h2c"),
+        "{out}{err}"
+    );
+    // Without `h2c` the same file is fine, and `http2: false` is a known domain key.
+    let ok = yaml
+        .replace("    h2c: true\n", "")
+        .replace("    key: ", "    http2: false\n    key: ");
+    let file = write_temp("h2c-ok.yaml", &ok);
+    let (code, out, err) = cli(&["check", &file.display()]);
+    assert_eq!(code, 0, "{out}{err}");
+}
