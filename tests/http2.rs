@@ -737,3 +737,22 @@ apis:
     let (code, out, err) = cli(&["check", &file.display()]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn reload_sends_goaway_and_new_connections_carry_on() {
+    let s = setup("");
+    let mut c = RawH2::connect(s.gw.port_of("h2c"), &[]);
+    c.get(1, false);
+    c.ping();
+    s.gw.proc.signal(libc::SIGHUP);
+    let (g, _) = c.until("GOAWAY", |f| f.kind == GOAWAY);
+    assert_eq!(g.error_code(), NO_ERROR, "{g:?}");
+    c.send(&frame(DATA, END_STREAM, 1, b""));
+    c.expect_stand_in(1);
+    c.until_closed();
+    // A new connection (on the reloaded configuration) is served.
+    let mut d = RawH2::connect(s.gw.port_of("h2c"), &[]);
+    d.get(1, true);
+    d.expect_stand_in(1);
+    assert!(s.gw.stderr().contains("reloaded configuration in force"));
+}

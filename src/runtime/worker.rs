@@ -37,6 +37,10 @@ pub struct WorkerCtx {
     #[allow(clippy::redundant_allocation)]
     snapshot: RefCell<Rc<Arc<Snapshot>>>,
     pub drain: Drain,
+    /// Fires (and is replaced) on every reload: HTTP/2 connections then say GOAWAY, so no
+    /// new stream runs on a connection set up under an older configuration (its handshake's
+    /// certificate, ALPN and mutual-TLS trust).
+    reloaded: RefCell<Rc<Drain>>,
     pub ids: RequestIds,
     pub date: DateCache,
     pub upstreams: Upstreams,
@@ -58,6 +62,7 @@ impl WorkerCtx {
             id,
             snapshot: RefCell::new(Rc::new(snapshot)),
             drain: Drain::default(),
+            reloaded: RefCell::new(Rc::new(Drain::default())),
             ids: RequestIds::new(),
             date: DateCache::default(),
             upstreams: Upstreams::default(),
@@ -85,6 +90,8 @@ impl WorkerCtx {
         self.targets.reset(&snapshot);
         self.upstreams.clear();
         *self.snapshot.borrow_mut() = Rc::new(snapshot);
+        let before = self.reloaded.replace(Rc::new(Drain::default()));
+        before.trigger();
         // New connections (and TLS handshakes) use it from here on.
         log!("worker {}: reloaded configuration in force", self.id);
     }
@@ -203,6 +210,8 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                 monoio::spawn(async move {
                     let _active = ctx.drain.track();
                     let snapshot = ctx.snapshot();
+                    // Fires at the next reload (HTTP/2 connections then say GOAWAY).
+                    let reloaded = ctx.reloaded.borrow().clone();
                     let tls = snapshot
                         .listeners
                         .get(listener_index)
@@ -221,7 +230,13 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                                 Sniffed::H2(seen) => {
                                     match stream.try_into_poll_io() {
                                         Ok(io) => {
-                                            run_h2(&ctx, Prefixed::new(seen, io), &limits).await
+                                            run_h2(
+                                                &ctx,
+                                                Prefixed::new(seen, io),
+                                                &limits,
+                                                &reloaded,
+                                            )
+                                            .await
                                         }
                                         Err((e, _)) => log!(
                                             "worker {}: h2c connection from {peer}: {e}",
@@ -266,7 +281,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                                     match tcp.try_into_poll_io() {
                                         Ok(io) => {
                                             let io = TlsPoll::new(io, tls_conn, unread);
-                                            run_h2(&ctx, io, &limits).await;
+                                            run_h2(&ctx, io, &limits, &reloaded).await;
                                         }
                                         Err((e, _)) => log!(
                                             "worker {}: h2 connection from {peer}: {e}",
@@ -350,14 +365,21 @@ async fn sniff_preface(
 }
 
 /// Serve an HTTP/2 connection (TLS with ALPN `h2`, or h2c) until it ends.
-async fn run_h2<IO>(ctx: &WorkerCtx, io: IO, limits: &HttpLimits)
+async fn run_h2<IO>(ctx: &WorkerCtx, io: IO, limits: &HttpLimits, reloaded: &Drain)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
     let cfg = H2Config::from_limits(limits);
+    // GOAWAY when the worker drains or the configuration is reloaded.
+    let goaway = async {
+        monoio::select! {
+            _ = ctx.drain.wait() => {},
+            _ = reloaded.wait() => {},
+        }
+    };
     // TEMPORARY (issue 11 item 3, phase 1): every stream is answered 503 until the pipeline
     // runs HTTP/2 streams (phase 2 replaces `stand_in_503` with the pipeline's session).
-    let ended = h2conn::serve(io, &cfg, ctx.drain.wait(), h2conn::stand_in_503).await;
+    let ended = h2conn::serve(io, &cfg, goaway, h2conn::stand_in_503).await;
     match ended {
         h2conn::Ended::Closed | h2conn::Ended::Handshake(_) => {}
         // The peer went away: nothing to report.
