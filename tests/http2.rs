@@ -573,13 +573,35 @@ fn rapid_reset_gets_goaway_without_growth_or_harm_to_others() {
     };
     attacker_round(0);
     let before = rss_kib(pid);
+    // The other connection keeps being served while the attacks run (each response within
+    // the client's 10 s read timeout, or the thread panics).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let served = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut id = 3u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                other.get(id, true);
+                other.expect_stand_in(id);
+                let _ = tx.send(id);
+                id += 2;
+            }
+        })
+    };
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the other connection is served before the attacks");
     for round in 1..=20 {
         attacker_round(round);
-        // The other connection is served between rounds.
-        let id = 1 + 2 * round;
-        other.get(id, true);
-        other.expect_stand_in(id);
     }
+    // Served after them too (a response that started after the last attack).
+    while rx.try_recv().is_ok() {}
+    rx.recv_timeout(Duration::from_secs(10))
+        .expect("the other connection is served after the attacks");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    served
+        .join()
+        .expect("the other connection failed during the attacks");
     let after = rss_kib(pid);
     assert!(
         after < before + 16 * 1024,
