@@ -64,7 +64,7 @@ fn admit(c: &mut Criterion) {
         .copied();
     group.bench_function("phase_four_levels_with_lookups", |b| {
         b.iter(|| {
-            let (ids, n) = tollgate::pipeline::throttle::levels(
+            let (ids, _, n) = tollgate::pipeline::throttle::levels(
                 &snapshot,
                 &stage,
                 black_box("GET /x"),

@@ -1,86 +1,143 @@
 //! The `tollgate` command: `run`, `check`, `demo-upstream`, `load`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 mod tools;
+
+use clap::{Args, Parser, Subcommand};
 
 use mimalloc::MiMalloc;
 
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
-const USAGE: &str = "usage:
-  tollgate run --config FILE [--workers N] [--pid-file F]
-                                             start the gateway
-  tollgate check FILE                        validate a configuration file and exit
-  tollgate usage --state-file F [--json]     quota use per usage plan and API key (GetUsage)
-  tollgate reload (--pid PID | --pid-file F) re-read the configuration and certificates of a
-                                             running gateway (the same as sending it SIGHUP)
-  tollgate flush-stage-cache --admin ADDR --api ID --stage NAME
-                                             flush a stage's cache through the admin listener
-  tollgate demo-upstream [--bind ADDR] [--threads N]
-                                             start the echo upstream used by the examples
-  tollgate load URL [--connections N] [--duration 10s | --requests N] [--rate R] ...
-                                             generate HTTP load (tollgate load --help)";
+/// Self-hosted API gateway (the Amazon API Gateway data plane) on monoio.
+#[derive(Parser)]
+#[command(name = "tollgate", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// start the gateway
+    Run {
+        /// the configuration file
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// worker threads [default: server.workers of the configuration, else one per core]
+        #[arg(long, value_name = "N", value_parser = positive)]
+        workers: Option<usize>,
+        /// write the process id to F (for `tollgate reload --pid-file F`)
+        #[arg(long, value_name = "F")]
+        pid_file: Option<PathBuf>,
+    },
+    /// validate a configuration file and exit
+    Check {
+        /// the configuration file
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// quota use per usage plan and API key (GetUsage)
+    Usage {
+        /// the quota state file (server.state_file of the configuration)
+        #[arg(long, value_name = "F")]
+        state_file: PathBuf,
+        /// one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// re-read the configuration and certificates of a running gateway (the same as sending
+    /// it SIGHUP)
+    Reload {
+        #[command(flatten)]
+        target: ReloadTarget,
+    },
+    /// flush a stage's cache through the admin listener
+    FlushStageCache {
+        /// the admin listener's address
+        #[arg(long, value_name = "ADDR")]
+        admin: String,
+        /// the API id
+        #[arg(long, value_name = "ID")]
+        api: String,
+        /// the stage name
+        #[arg(long, value_name = "NAME")]
+        stage: String,
+    },
+    /// start the echo upstream used by the examples
+    DemoUpstream {
+        /// the address to listen on (port 0: any free port)
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090", value_parser = socket_addr)]
+        bind: SocketAddr,
+        /// server threads
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
+        threads: usize,
+    },
+    /// generate HTTP load: closed or open loop, HTTP/1.1 over TCP or TLS
+    Load(tools::load::options::LoadArgs),
+}
+
+/// The gateway `tollgate reload` signals: one of --pid and --pid-file.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct ReloadTarget {
+    /// the gateway's process id
+    #[arg(long, value_name = "PID", value_parser = process_id)]
+    pid: Option<i32>,
+    /// the file `tollgate run --pid-file` wrote
+    #[arg(long, value_name = "F")]
+    pid_file: Option<PathBuf>,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("run") => run(&args[1..]),
-        Some("check") => check(&args[1..]),
-        Some("reload") => reload(&args[1..]),
-        Some("usage") => usage(&args[1..]),
-        Some("flush-stage-cache") => flush_stage_cache(&args[1..]),
-        Some("demo-upstream") => demo_upstream(&args[1..]),
-        Some("load") => tools::load::main(&args[1..]),
-        Some("-h") | Some("--help") | Some("help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
-        }
+    // Bad arguments: clap prints what is wrong and exits with status 2; --help and
+    // --version print to stdout and exit 0.
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            config,
+            workers,
+            pid_file,
+        } => run(&config, workers, pid_file.as_deref()),
+        Command::Check { file } => check(&file),
+        Command::Usage { state_file, json } => usage(&state_file, json),
+        Command::Reload { target } => reload(target),
+        Command::FlushStageCache { admin, api, stage } => flush_stage_cache(&admin, &api, &stage),
+        Command::DemoUpstream { bind, threads } => demo_upstream(bind, threads),
+        Command::Load(args) => tools::load::main(args),
     }
 }
 
-/// The value after `--name` (or `--name=value`).
-fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == name {
-            return it.next().map(String::as_str);
-        }
-        if let Some(v) = a.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn parse_count(args: &[String], name: &str) -> Result<Option<usize>, String> {
-    match flag(args, name) {
-        None => Ok(None),
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(Some(n)),
-            _ => Err(format!(
-                "{name} must be a positive integer, got '{}'",
-                tollgate::config::validate::clip_quoted(&format!("`{v}`")).trim_matches('`')
-            )),
-        },
+fn positive(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err("must be a positive integer".into()),
     }
 }
 
-fn run(args: &[String]) -> ExitCode {
-    let Some(path) = flag(args, "--config") else {
-        eprintln!("tollgate run: --config FILE is required\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    let workers = match parse_count(args, "--workers") {
-        Ok(Some(n)) if n > tollgate::config::bounded::max_workers() => {
+fn socket_addr(value: &str) -> Result<SocketAddr, String> {
+    value
+        .parse()
+        .map_err(|_| "must be an address like 127.0.0.1:9090".into())
+}
+
+/// A process id: a positive integer (0 and negative numbers would signal process groups).
+fn process_id(value: &str) -> Result<i32, String> {
+    match value.trim().parse::<i32>() {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(format!("`{}` is not a process id", value.trim())),
+    }
+}
+
+fn run(path: &Path, workers: Option<usize>, pid_file: Option<&Path>) -> ExitCode {
+    if let Some(n) = workers {
+        if n > tollgate::config::bounded::max_workers() {
             eprintln!(
                 "tollgate run: --workers {}",
                 tollgate::config::validate::workers_too_many(
@@ -90,13 +147,8 @@ fn run(args: &[String]) -> ExitCode {
             );
             return ExitCode::from(2);
         }
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("tollgate run: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let snapshot = match tollgate::config::load(&PathBuf::from(path)) {
+    }
+    let snapshot = match tollgate::config::load(path) {
         Ok(s) => s,
         Err(errors) => {
             eprintln!("{errors}");
@@ -107,9 +159,12 @@ fn run(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if let Some(pid_file) = flag(args, "--pid-file") {
+    if let Some(pid_file) = pid_file {
         if let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
-            eprintln!("tollgate run: cannot write --pid-file {pid_file}: {e}");
+            eprintln!(
+                "tollgate run: cannot write --pid-file {}: {e}",
+                pid_file.display()
+            );
             return ExitCode::from(1);
         }
     }
@@ -124,15 +179,7 @@ fn run(args: &[String]) -> ExitCode {
     }
 }
 
-fn flush_stage_cache(args: &[String]) -> ExitCode {
-    let (Some(admin), Some(api), Some(stage)) = (
-        flag(args, "--admin"),
-        flag(args, "--api"),
-        flag(args, "--stage"),
-    ) else {
-        eprintln!("tollgate flush-stage-cache: --admin, --api and --stage are required\n{USAGE}");
-        return ExitCode::from(2);
-    };
+fn flush_stage_cache(admin: &str, api: &str, stage: &str) -> ExitCode {
     match tollgate::runtime::admin::flush_stage_cache(admin, api, stage) {
         Ok(()) => {
             println!("flushed the cache of stage {api}/{stage}");
@@ -145,13 +192,8 @@ fn flush_stage_cache(args: &[String]) -> ExitCode {
     }
 }
 
-fn usage(args: &[String]) -> ExitCode {
-    let Some(path) = flag(args, "--state-file") else {
-        eprintln!("tollgate usage: --state-file FILE is required (server.state_file of the configuration)\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    let json = args.iter().any(|a| a == "--json");
-    match tollgate::limits::quota::usage_report(std::path::Path::new(path), json) {
+fn usage(path: &Path, json: bool) -> ExitCode {
+    match tollgate::limits::quota::usage_report(path, json) {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS
@@ -163,24 +205,27 @@ fn usage(args: &[String]) -> ExitCode {
     }
 }
 
-fn reload(args: &[String]) -> ExitCode {
-    let pid = match (flag(args, "--pid"), flag(args, "--pid-file")) {
-        (Some(p), _) => p.trim().to_owned(),
-        (None, Some(f)) => match std::fs::read_to_string(f) {
-            Ok(s) => s.trim().to_owned(),
-            Err(e) => {
-                eprintln!("tollgate reload: cannot read {f}: {e}");
-                return ExitCode::from(1);
+fn reload(target: ReloadTarget) -> ExitCode {
+    let pid = match (target.pid, target.pid_file) {
+        (Some(pid), _) => pid,
+        (None, Some(f)) => {
+            let text = match std::fs::read_to_string(&f) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("tollgate reload: cannot read {}: {e}", f.display());
+                    return ExitCode::from(1);
+                }
+            };
+            match process_id(&text) {
+                Ok(pid) => pid,
+                Err(e) => {
+                    eprintln!("tollgate reload: {}: {e}", f.display());
+                    return ExitCode::from(2);
+                }
             }
-        },
-        (None, None) => {
-            eprintln!("tollgate reload: --pid PID or --pid-file FILE is required\n{USAGE}");
-            return ExitCode::from(2);
         }
-    };
-    let Ok(pid) = pid.parse::<i32>() else {
-        eprintln!("tollgate reload: `{pid}` is not a process id");
-        return ExitCode::from(2);
+        // clap requires one of the two.
+        (None, None) => return ExitCode::from(2),
     };
     // SAFETY: kill(2) with a plain pid and signal number; no memory is involved.
     if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
@@ -194,12 +239,8 @@ fn reload(args: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn check(args: &[String]) -> ExitCode {
-    let Some(path) = args.iter().find(|a| !a.starts_with("--")) else {
-        eprintln!("tollgate check: FILE is required\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    match tollgate::config::load(&PathBuf::from(path)) {
+fn check(path: &Path) -> ExitCode {
+    match tollgate::config::load(path) {
         Ok(s) => {
             let routes: usize = s
                 .apis
@@ -211,7 +252,8 @@ fn check(args: &[String]) -> ExitCode {
             // the verdict into a panic's exit code.
             let _ = writeln!(
                 std::io::stdout(),
-                "{path}: OK ({} listener(s), {} API(s), {} stage route(s))",
+                "{}: OK ({} listener(s), {} API(s), {} stage route(s))",
+                path.display(),
                 s.listeners.len(),
                 s.apis.len(),
                 routes
@@ -225,26 +267,32 @@ fn check(args: &[String]) -> ExitCode {
     }
 }
 
-fn demo_upstream(args: &[String]) -> ExitCode {
-    let bind = flag(args, "--bind").unwrap_or("127.0.0.1:9090");
-    let Ok(addr) = bind.parse() else {
-        eprintln!(
-            "tollgate demo-upstream: --bind must be an address like 127.0.0.1:9090, got '{bind}'"
-        );
-        return ExitCode::from(2);
-    };
-    let threads = match parse_count(args, "--threads") {
-        Ok(t) => t.unwrap_or(1),
-        Err(e) => {
-            eprintln!("tollgate demo-upstream: {e}");
-            return ExitCode::from(2);
-        }
-    };
+fn demo_upstream(addr: SocketAddr, threads: usize) -> ExitCode {
     match tools::demo_upstream::run(addr, threads) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tollgate demo-upstream: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn process_ids_are_positive() {
+        assert_eq!(process_id("4242\n"), Ok(4242));
+        for bad in ["0", "-1", "", "12x", "99999999999"] {
+            let err = process_id(bad).expect_err(bad);
+            assert!(err.contains("is not a process id"), "{bad:?}: {err}");
         }
     }
 }

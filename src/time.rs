@@ -135,3 +135,98 @@ mod calendar_tests {
         assert!(is_leap(2000) && is_leap(2024) && !is_leap(1900) && !is_leap(2026));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Duration strings: the one parser of the crate (configuration durations and the load
+// generator's --duration / --timeout / --warmup).
+// ---------------------------------------------------------------------------------------
+
+/// What a duration must look like, for error messages.
+const DURATION_EXPECTED: &str =
+    "expected an integer followed by ms, s, m or h (e.g. \"29s\", \"50ms\")";
+
+/// Parse `<integer><unit>` with unit `ms`, `s`, `m` or `h` (`"29s"`, `"50ms"`, `"2m"`,
+/// `"1h"`); surrounding whitespace is ignored. The number and the unit are read by
+/// `humantime`; tollgate's rule on top of its grammar is one integer and one of these four
+/// units, nothing else: fractions (`1.5s`), spaces (`10 s`), compound (`1h30m`), other
+/// units (`10sec`, `10S`, `2d`) and bare numbers (`10`, reason "missing unit") are refused.
+/// Every error names the value as written, in backquotes.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let unit = &t[digits..];
+    if digits == 0 {
+        return Err(format!("invalid duration `{text}`: {DURATION_EXPECTED}"));
+    }
+    if unit.is_empty() {
+        return Err(format!(
+            "invalid duration `{text}`: missing unit; {DURATION_EXPECTED}"
+        ));
+    }
+    if !matches!(unit, "ms" | "s" | "m" | "h") {
+        return Err(format!("invalid duration `{text}`: {DURATION_EXPECTED}"));
+    }
+    humantime::parse_duration(t).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => {
+            format!("invalid duration `{text}`: too large")
+        }
+        other => format!("invalid duration `{text}`: {other}"),
+    })
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn accepted() {
+        assert_eq!(parse_duration("29s"), Ok(Duration::from_secs(29)));
+        assert_eq!(parse_duration("50ms"), Ok(Duration::from_millis(50)));
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0ms"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration(" 10s "), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("007s"), Ok(Duration::from_secs(7)));
+        assert_eq!(
+            parse_duration("5124095576030431h"),
+            Ok(Duration::from_secs(5_124_095_576_030_431 * 3600))
+        );
+    }
+
+    #[test]
+    fn refused_with_the_value_and_the_reason() {
+        for (bad, reason) in [
+            ("", "expected an integer followed by ms, s, m or h"),
+            ("   ", "expected an integer"),
+            ("s", "expected an integer"),
+            ("-1s", "expected an integer"),
+            ("+1s", "expected an integer"),
+            ("ten", "expected an integer"),
+            ("10", "missing unit"),
+            ("0", "missing unit"),
+            ("1.5s", "expected an integer"),
+            ("10 s", "expected an integer"),
+            ("10 seconds", "expected an integer"),
+            ("1h30m", "expected an integer"),
+            ("1h 30m", "expected an integer"),
+            ("10sec", "expected an integer"),
+            ("10S", "expected an integer"),
+            ("10M", "expected an integer"),
+            ("2d", "expected an integer"),
+            ("250us", "expected an integer"),
+            ("10s\u{0}", "expected an integer"),
+            ("99999999999999999999h", "too large"),
+            ("5124095576030432h", "too large"),
+            ("18446744073709551616ms", "too large"),
+        ] {
+            let err = parse_duration(bad).expect_err(bad);
+            assert!(
+                err.starts_with(&format!("invalid duration `{bad}`: ")),
+                "{bad:?}: {err}"
+            );
+            assert!(err.contains(reason), "{bad:?}: {err}");
+        }
+    }
+}

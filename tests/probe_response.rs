@@ -766,3 +766,22 @@ fn stray_bytes_already_read_by_the_tls_layer_make_a_connection_unusable() {
     let r = gw.send(&get("/prod/sec/victim"));
     assert_answer(&r, "conn 2 for /victim");
 }
+
+// ---- issue 11 item 6: one response parser (the gateway's and the load generator's)
+
+/// An upstream Content-Length is 1*DIGIT, read as the request parser reads it: a sign, a
+/// list or a non-ASCII space around the digits is a 502, never a body of guessed length.
+#[test]
+fn upstream_content_length_other_than_digits_is_502() {
+    for cl in ["+2", "2, 2", "0x2", "2\u{a0}"] {
+        let upstream = format!("HTTP/1.1 200 OK\r\nContent-Length: {cl}\r\n\r\nok");
+        let r = through(upstream.as_bytes(), After::Close, &get("/prod/up/cl"));
+        r.assert_gateway_error(502, "Internal server error", "InternalServerErrorException");
+    }
+    let r = through(
+        b"HTTP/1.1 200 OK\r\nContent-Length:  02 \r\n\r\nok",
+        After::Close,
+        &get("/prod/up/cl"),
+    );
+    assert_eq!((r.status, r.body_str().as_str()), (200, "ok"));
+}

@@ -664,7 +664,8 @@ impl<'de> Deserialize<'de> for StringMap {
     }
 }
 
-/// A duration as written (`"10s"`); parsed by validation with [`parse_duration`] so that a
+/// A duration as written (`"10s"`); parsed by validation with [`crate::time::parse_duration`]
+/// (the crate's one duration parser, shared with the load generator) so that a
 /// bad value is reported with its key path. Bare numbers are accepted here and then refused
 /// by validation with a "missing unit" reason (clearer than a type error).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -682,7 +683,7 @@ impl DurationText {
     }
 
     pub fn parse(&self) -> Result<Duration, String> {
-        parse_duration(&self.0)
+        crate::time::parse_duration(&self.0)
     }
 }
 
@@ -711,60 +712,30 @@ impl<'de> Deserialize<'de> for DurationText {
     }
 }
 
-/// Parse `<integer><unit>` with unit `ms`, `s`, `m` or `h` (`"29s"`, `"50ms"`, `"2m"`).
-/// Fractions and bare numbers are refused; the reason says what was expected.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected an integer followed by ms, s, m or h (e.g. \"29s\", \"50ms\")";
-    let t = s.trim();
-    let digits = t.bytes().take_while(|b| b.is_ascii_digit()).count();
-    let (num, unit) = t.split_at(digits);
-    if num.is_empty() {
-        return Err(format!("invalid duration `{s}`: {EXPECTED}"));
-    }
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration `{s}`: number too large"))?;
-    let ms_per_unit: u64 = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "" => return Err(format!("invalid duration `{s}`: missing unit; {EXPECTED}")),
-        _ => return Err(format!("invalid duration `{s}`: {EXPECTED}")),
-    };
-    let ms = n
-        .checked_mul(ms_per_unit)
-        .ok_or_else(|| format!("invalid duration `{s}`: too large"))?;
-    Ok(Duration::from_millis(ms))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("29s"), Ok(Duration::from_secs(29)));
-        assert_eq!(parse_duration("50ms"), Ok(Duration::from_millis(50)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        for bad in [
-            "",
-            "s",
-            "10",
-            "1.5s",
-            "10 s",
-            "-1s",
-            "10sec",
-            "10S",
-            "99999999999999999999h",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
-        }
-        assert!(parse_duration("10")
-            .expect_err("no unit")
-            .contains("missing unit"));
+    fn durations_from_yaml() {
+        let text = |yaml: &str| -> DurationText {
+            serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"))
+        };
+        assert_eq!(text("29s").parse(), Ok(Duration::from_secs(29)));
+        assert_eq!(text("'50ms'").parse(), Ok(Duration::from_millis(50)));
+        // Numbers deserialize (a type error would not name the key) and are refused by
+        // parse, naming the value.
+        let bare = text("60").parse().expect_err("bare number");
+        assert!(
+            bare.contains("`60`") && bare.contains("missing unit"),
+            "{bare}"
+        );
+        let frac = text("1.5").parse().expect_err("fraction");
+        assert!(frac.contains("`1.5`"), "{frac}");
+        let neg = text("-3").parse().expect_err("negative");
+        assert!(neg.contains("`-3`"), "{neg}");
+        let spaced = text("10 seconds").parse().expect_err("spaces");
+        assert!(spaced.contains("`10 seconds`"), "{spaced}");
     }
 
     #[test]
@@ -773,6 +744,8 @@ mod tests {
             Duration::from_secs(10),
             Duration::from_millis(50),
             Duration::from_millis(1500),
+            Duration::ZERO,
+            Duration::from_secs(3600),
         ] {
             assert_eq!(DurationText::from_duration(d).parse(), Ok(d));
         }

@@ -77,19 +77,22 @@ impl WorkerLimits {
     /// the limit's central pool; then one is taken from each), or refuse it with the
     /// Retry-After seconds of the slowest empty one. Either way every limit counts the
     /// attempt (its demand).
-    pub fn admit(&self, ids: &[RateLimitId]) -> Result<(), u64> {
+    pub fn admit(&self, ids: &[RateLimitId]) -> Result<(), (u64, usize)> {
         let mut buckets = self.buckets.borrow_mut();
         if admit_all(&mut buckets, ids, &self.link.borrow().pools) {
             return Ok(());
         }
         let rates = self.rates.borrow();
         let mut retry = 1;
-        for &i in ids {
+        // The most specific empty level is the one that refused (`$context` reports it).
+        let mut refused = None;
+        for (n, &i) in ids.iter().enumerate() {
             if buckets.get(i).is_some_and(|b| !b.peek()) {
+                refused.get_or_insert(n);
                 retry = retry.max(retry_after_secs(rates.get(i).copied().unwrap_or(1.0)));
             }
         }
-        Err(retry)
+        Err((retry, refused.unwrap_or(0)))
     }
 
     /// Apply grants (> 0: take up to that many tokens from the limit's pool) and revocations

@@ -30,20 +30,17 @@ pub struct ClientConn {
     pub rbuf: Vec<u8>,
     /// Response heads and other small writes.
     pub wbuf: Vec<u8>,
-    /// Scratch text (rendered integration URIs).
-    pub scratch: String,
-    /// The upstream request head (kept until the response arrives, for one retry).
-    pub ubuf: Vec<u8>,
     pub head: Head,
     /// How much of the current request's body has been read.
     pub body_state: BodyState,
-    /// The current request's cache key (reused buffer).
-    pub cache_key: Vec<u8>,
+    /// The current request's body decoding.
+    pub body: crate::net::h1::BodyReader,
+    /// The response body goes out chunked.
+    pub chunking: bool,
+    /// The connection stays open after the current response.
+    pub keep: bool,
     /// I/O vectors for writing cache hits (reused; empty between writes).
     pub iov: Vec<libc::iovec>,
-    /// The upstream response head of the current request (reused: its header list keeps
-    /// its capacity).
-    pub upstream_head: crate::upstream::client::ResponseHead,
     /// An upstream connection that belongs to this client connection alone: with PROXY
     /// protocol the target learns the client's address once per connection, so such a
     /// connection is never shared through the worker's pool (NLB keeps one upstream
@@ -54,17 +51,7 @@ pub struct ClientConn {
     )>,
 }
 
-/// Progress through the current request's body (decides whether an error response can
-/// keep the connection open).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyState {
-    /// Nothing read yet: it can still be read and discarded.
-    Untouched,
-    /// Partly read: the connection must close after the response.
-    Partial,
-    /// Fully read (or there was none).
-    Done,
-}
+pub use crate::pipeline::session::{BodyState, Next};
 
 impl ClientConn {
     pub fn new(
@@ -82,13 +69,12 @@ impl ClientConn {
             listener,
             rbuf: Vec::with_capacity(READ_BUF),
             wbuf: Vec::with_capacity(1024),
-            scratch: String::with_capacity(256),
-            ubuf: Vec::with_capacity(1024),
             head: Head::default(),
-            cache_key: Vec::new(),
             iov: Vec::new(),
             body_state: BodyState::Done,
-            upstream_head: Default::default(),
+            body: Default::default(),
+            chunking: false,
+            keep: false,
             pinned_upstream: None,
         }
     }
@@ -183,18 +169,6 @@ pub async fn read_append<R: AsyncReadRent>(
     res
 }
 
-/// What to do with the connection after a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    KeepAlive,
-    /// The response is complete; close the connection (on TLS with close_notify).
-    Close,
-    /// The response was cut short after its head went out (the upstream failed mid-body or
-    /// the client went away): close WITHOUT close_notify, so a TLS client reading a
-    /// close-delimited body sees a truncation, not a clean end (RFC 8446 §6.1).
-    Abort,
-}
-
 /// How long closing a TLS connection may wait to send its close_notify (a client that
 /// stopped reading must not hold the task).
 const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -215,16 +189,20 @@ pub async fn serve(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientCon
 
 /// Serve until the connection is to close; returns how (`Close` or `Abort`).
 async fn serve_requests(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) -> Next {
+    // `$context`, reused by every request on the connection.
+    let mut rc = crate::pipeline::context::RequestContext::default();
     loop {
         match read_head(ctx, conn).await {
             HeadRead::Ready => {}
             HeadRead::Closed => return Next::Close,
             HeadRead::Failed(kind) => {
-                crate::pipeline::respond::error_and_close(ctx, conn, kind).await;
+                refuse_head(ctx, conn, kind).await;
                 return Next::Close;
             }
         }
-        match crate::pipeline::run(ctx, conn).await {
+        let limits = &ctx.snapshot().limits;
+        conn.begin_request(limits.max_body_bytes, limits.body_read_timeout);
+        match crate::pipeline::run(ctx, conn, &mut rc).await {
             Next::KeepAlive if !ctx.drain.is_draining() => {}
             Next::KeepAlive => return Next::Close,
             ended => return ended,
@@ -287,4 +265,27 @@ async fn read_head(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientCon
             Err(_) => return HeadRead::Closed,
         }
     }
+}
+
+/// Answer a request whose head could not be read (malformed, too large, too slow) and close.
+async fn refuse_head(
+    ctx: &crate::runtime::worker::WorkerCtx,
+    conn: &mut ClientConn,
+    kind: crate::error::ErrorKind,
+) {
+    let resp = crate::error::GatewayResponse::for_kind(kind);
+    let id = ctx.ids.next();
+    conn.wbuf.clear();
+    crate::http::write::push_error_response(
+        &mut conn.wbuf,
+        &resp,
+        &ctx.date.now(),
+        &id,
+        false,
+        false,
+        false,
+        None,
+    );
+    let _ = conn.flush_wbuf().await;
+    conn.linger_close().await;
 }

@@ -1,31 +1,33 @@
 //! Phase 4 (part), method request: the API key. On a route with `api_key_required`, the
 //! `x-api-key` header must name an enabled key that a usage plan associates with this stage,
 //! else 403 `{"message":"Forbidden"}`. API keys identify callers for usage plans (throttling
-//! and quotas); they do not authenticate anyone.
+//! and quotas); they do not authenticate anyone. The key found goes to `$context.identity`.
 
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
-use crate::net::conn::ClientConn;
+use crate::pipeline::context::RequestContext;
 use crate::pipeline::route::Routed;
+use crate::pipeline::session::Session;
 
-/// The API key index when the route requires one (usage plans then apply), else `None`.
-pub fn identify(
+/// When the route requires an API key, find it and record it in `rc.api_key` (usage plans
+/// then apply).
+pub fn identify<S: Session>(
     snapshot: &Snapshot,
-    conn: &ClientConn,
+    session: &S,
     routed: &Routed<'_>,
-) -> Result<Option<usize>, GatewayError> {
+    rc: &mut RequestContext,
+) -> Result<(), GatewayError> {
     if !routed.route.api_key_required {
-        return Ok(None);
+        return Ok(());
     }
     let forbidden = |why: &'static str| GatewayError::with_source(ErrorKind::Forbidden, why);
-    let value = conn
-        .head
-        .header(&conn.rbuf, "x-api-key")
+    let value = session
+        .header("x-api-key")
         .ok_or_else(|| forbidden("no x-api-key header"))?;
-    let value = std::str::from_utf8(value).map_err(|_| forbidden("unknown API key"))?;
+    let text = std::str::from_utf8(value).map_err(|_| forbidden("unknown API key"))?;
     let &key = snapshot
         .api_keys_by_value
-        .get(value)
+        .get(text)
         .ok_or_else(|| forbidden("unknown API key"))?;
     if !snapshot.api_keys.get(key).is_some_and(|k| k.enabled) {
         return Err(forbidden("disabled API key"));
@@ -33,5 +35,6 @@ pub fn identify(
     if !snapshot.plan_bindings.contains_key(&(routed.stage.id, key)) {
         return Err(forbidden("API key not in a usage plan for this stage"));
     }
-    Ok(Some(key))
+    rc.set_api_key(key, value);
+    Ok(())
 }

@@ -9,19 +9,18 @@ use std::time::Duration;
 
 use crate::cache::entry::{CachedResponse, MAX_BODY};
 use crate::cache::flight::Fill;
-use crate::cache::hit::write_hit;
 use crate::cache::key::{self, KeySource};
 use crate::cache::stage::StageCache;
 use crate::cache::store::Lookup;
 use crate::config::snapshot::{CacheSettings, Integration, UnauthorizedStrategy};
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
-use crate::http::head::Head;
-use crate::http::write::{push_connection, push_decimal, push_header, push_status_line};
-use crate::net::conn::{ClientConn, Next};
-use crate::pipeline::body::discard_unread;
+use crate::http::write::{push_header, push_status_line};
+use crate::pipeline::context::{CacheStatus, RequestContext};
 use crate::pipeline::route::Routed;
-use crate::pipeline::RequestFacts;
+use crate::pipeline::session::{Next, Session};
+use crate::pipeline::taps::ResponseTaps;
+use crate::pipeline::{discard_unread, keep_alive};
 use crate::runtime::worker::WorkerCtx;
 
 /// The warning a caller gets when its `Cache-Control: max-age=0` was ignored
@@ -30,11 +29,11 @@ pub const IGNORED_WARNING: &[u8] =
     b"199 tollgate \"Cache-Control: max-age=0 ignored: not authorized to invalidate the cache\"";
 
 /// What the cache phase decided.
-pub enum Phase<'s> {
-    /// Answered from the cache (or refused): the request is done.
+pub enum Phase {
+    /// Answered from the cache: the request is done.
     Done(Next),
-    /// Go to the integration; with `Some`, the request was cacheable.
-    Fetch(Option<Miss<'s>>),
+    /// Go to the integration (a cacheable request's recorder is on the response taps).
+    Fetch,
 }
 
 /// A cacheable request on its way to the integration: the headers its response gets and,
@@ -124,16 +123,17 @@ impl<'s> Miss<'s> {
     }
 }
 
-/// Phase 6. `api_key` is the caller's API key when the route required one.
-pub async fn lookup<'s>(
+/// Phase 6. On a miss of a cacheable request, the recorder is registered on `taps`.
+pub async fn lookup<'s, S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
+    session: &mut S,
+    rc: &mut RequestContext,
     snapshot: &'s Snapshot,
     routed: &Routed<'s>,
-) -> Result<Phase<'s>, GatewayError> {
+    taps: &mut ResponseTaps<'s>,
+) -> Result<Phase, GatewayError> {
     let Some(settings) = routed.stage.cache.as_ref() else {
-        return Ok(Phase::Fetch(None));
+        return Ok(Phase::Fetch);
     };
     let canary_bypass = routed.canary
         && !routed
@@ -142,55 +142,75 @@ pub async fn lookup<'s>(
             .as_ref()
             .is_some_and(|c| c.use_stage_cache);
     let mock = matches!(routed.route.integration, Integration::Mock(_));
-    let Some(ttl) = settings.ttl_for(&routed.route.key, facts.method) else {
-        return Ok(Phase::Fetch(None));
+    let method = session.method();
+    let Some(ttl) = settings.ttl_for(&routed.route.key, method) else {
+        return Ok(Phase::Fetch);
     };
     let Some(cache) = snapshot
         .stage_caches
         .get(routed.stage.id)
         .and_then(Option::as_deref)
     else {
-        return Ok(Phase::Fetch(None));
+        return Ok(Phase::Fetch);
     };
     if canary_bypass || mock {
-        return Ok(Phase::Fetch(None));
+        return Ok(Phase::Fetch);
     }
 
-    let mut key = std::mem::take(&mut conn.cache_key);
-    let source = Source {
-        routed,
-        head: &conn.head,
-        rbuf: &conn.rbuf,
-    };
+    let mut key = std::mem::take(&mut rc.scratch.cache_key);
     // Cached methods are always known ones (`Method::Other` is never configured).
     key::build(
         &mut key,
-        facts.method.as_str().as_bytes(),
+        method.as_str().as_bytes(),
         routed.route,
-        &source,
+        &Source { routed, session },
     );
-    let refresh = wants_refresh(&conn.head, &conn.rbuf);
-    let allowed = refresh && may_invalidate(snapshot, settings, conn);
+    let refresh = wants_refresh(session);
+    let allowed = refresh && may_invalidate(snapshot, settings, session);
     let result = decide(
-        ctx, conn, facts, settings, cache, ttl, &key, refresh, allowed,
+        ctx,
+        session,
+        rc,
+        Lookup1 {
+            settings,
+            cache,
+            ttl,
+            key: &key,
+            refresh,
+            allowed,
+        },
+        taps,
     )
     .await;
-    conn.cache_key = key;
+    rc.scratch.cache_key = key;
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn decide<'s>(
-    ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
+/// What `decide` needs to know about the lookup.
+struct Lookup1<'s, 'k> {
     settings: &'s CacheSettings,
     cache: &'s StageCache,
     ttl: Duration,
-    key: &[u8],
+    key: &'k [u8],
     refresh: bool,
     allowed: bool,
-) -> Result<Phase<'s>, GatewayError> {
+}
+
+async fn decide<'s, S: Session>(
+    ctx: &WorkerCtx,
+    session: &mut S,
+    rc: &mut RequestContext,
+    l: Lookup1<'s, '_>,
+    taps: &mut ResponseTaps<'s>,
+) -> Result<Phase, GatewayError> {
+    let Lookup1 {
+        settings,
+        cache,
+        ttl,
+        key,
+        refresh,
+        allowed,
+    } = l;
     let status_header = settings
         .status_header
         .as_ref()
@@ -209,8 +229,10 @@ async fn decide<'s>(
     if refresh && allowed {
         // Fetch, and replace the entry with what comes back.
         cache.count_miss(ctx.id);
+        rc.cache = CacheStatus::Miss;
         miss.fill = Some(cache.store.fill(key));
-        return Ok(Phase::Fetch(Some(miss)));
+        taps.cache = Some(miss);
+        return Ok(Phase::Fetch);
     }
     if refresh {
         match settings.unauthorized {
@@ -241,16 +263,19 @@ async fn decide<'s>(
     match hit {
         Some(entry) => {
             cache.count_hit(ctx.id);
+            rc.cache = CacheStatus::Hit;
             let hit_header = settings
                 .status_header
                 .as_ref()
                 .map(|h| (h.name.as_bytes(), h.hit.as_bytes()));
-            let next = serve_hit(ctx, conn, facts, entry, hit_header, miss.warning).await?;
+            let next = serve_hit(ctx, session, rc, entry, hit_header, miss.warning).await?;
             Ok(Phase::Done(next))
         }
         None => {
             cache.count_miss(ctx.id);
-            Ok(Phase::Fetch(Some(miss)))
+            rc.cache = CacheStatus::Miss;
+            taps.cache = Some(miss);
+            Ok(Phase::Fetch)
         }
     }
 }
@@ -270,61 +295,55 @@ pub fn store(miss: Option<Miss<'_>>) {
 }
 
 /// Answer from the cache: the stored head and body, with a fresh Date and request id.
-async fn serve_hit(
+async fn serve_hit<S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
+    session: &mut S,
+    rc: &mut RequestContext,
     entry: Arc<CachedResponse>,
     status_header: Option<(&[u8], &[u8])>,
     warning: bool,
 ) -> Result<Next, GatewayError> {
-    conn.release_head();
-    discard_unread(conn, facts, &ctx.snapshot().limits).await?;
-    let keep_alive = facts.keep_alive(ctx);
-    let mut w = std::mem::take(&mut conn.wbuf);
-    w.clear();
-    push_header(&mut w, b"date", &ctx.date.now());
-    push_header(&mut w, b"x-amzn-requestid", &facts.id);
-    if let Some((name, value)) = status_header {
-        push_header(&mut w, name, value);
+    session.release_head();
+    discard_unread(session).await?;
+    let keep_alive = keep_alive(ctx, session);
+    let date = ctx.date.now();
+    let mut headers: [(&[u8], &[u8]); 4] = [(b"", b""); 4];
+    headers[0] = (b"date", &date);
+    headers[1] = (b"x-amzn-requestid", &rc.request_id);
+    let mut n = 2;
+    if let Some(h) = status_header {
+        headers[n] = h;
+        n += 1;
     }
     if warning {
-        push_header(&mut w, b"warning", IGNORED_WARNING);
+        headers[n] = (b"warning", IGNORED_WARNING);
+        n += 1;
     }
-    if entry.status() != 204 {
-        w.extend_from_slice(b"content-length: ");
-        push_decimal(&mut w, entry.body().len() as u64);
-        w.extend_from_slice(b"\r\n");
-    }
-    push_connection(&mut w, keep_alive, facts.version_minor == 0);
-    w.extend_from_slice(b"\r\n");
-    let iov = std::mem::take(&mut conn.iov);
-    let (res, mut w, iov) = write_hit(&mut conn.stream, entry, w, iov).await;
-    w.clear();
-    conn.wbuf = w;
-    conn.iov = iov;
-    if res.is_err() || !keep_alive {
+    rc.status = entry.status();
+    rc.response_length = entry.body().len() as u64;
+    let res = session.send_cached(entry, &headers[..n], keep_alive).await;
+    if res.is_err() || !session.keeps_alive() {
         return Ok(Next::Close);
     }
     Ok(Next::KeepAlive)
 }
 
 /// Does the request carry `Cache-Control: max-age=0`?
-fn wants_refresh(head: &Head, rbuf: &[u8]) -> bool {
-    head.headers
-        .iter()
-        .filter(|(n, _)| n.of(rbuf).eq_ignore_ascii_case(b"cache-control"))
-        .flat_map(|(_, v)| v.of(rbuf).split(|&b| b == b','))
+fn wants_refresh<S: Session>(session: &S) -> bool {
+    session
+        .headers()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(b"cache-control"))
+        .flat_map(|(_, v)| v.split(|&b| b == b','))
         .any(|d| d.trim_ascii().eq_ignore_ascii_case(b"max-age=0"))
 }
 
 /// May this caller invalidate the cache? Anyone, unless authorization is required; then
 /// callers with an enabled API key the stage lists (until authorizers exist).
-fn may_invalidate(snapshot: &Snapshot, settings: &CacheSettings, conn: &ClientConn) -> bool {
+fn may_invalidate<S: Session>(snapshot: &Snapshot, settings: &CacheSettings, session: &S) -> bool {
     if !settings.require_authorization {
         return true;
     }
-    let Some(value) = conn.head.header(&conn.rbuf, "x-api-key") else {
+    let Some(value) = session.header("x-api-key") else {
         return false;
     };
     let Some(&index) = std::str::from_utf8(value)
@@ -338,29 +357,26 @@ fn may_invalidate(snapshot: &Snapshot, settings: &CacheSettings, conn: &ClientCo
 }
 
 /// The request's values for its cache key.
-struct Source<'a, 's> {
+struct Source<'a, 's, S> {
     routed: &'a Routed<'s>,
-    head: &'a Head,
-    rbuf: &'a [u8],
+    session: &'a S,
 }
 
-impl KeySource for Source<'_, '_> {
+impl<S: Session> KeySource for Source<'_, '_, S> {
     fn path_param(&self, index: usize) -> Option<&[u8]> {
-        if index >= self.routed.params.len {
-            return None;
-        }
-        let (s, e) = *self.routed.params.spans.get(index)?;
-        self.rbuf.get(s as usize..e as usize)
+        self.routed
+            .param_at(index, self.session.path())
+            .map(str::as_bytes)
     }
 
     fn query(&self) -> Option<&[u8]> {
-        self.head.query.map(|q| q.of(self.rbuf))
+        self.session.query()
     }
 
     fn header_values(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
-        for (n, v) in &self.head.headers {
-            if n.of(self.rbuf).eq_ignore_ascii_case(name.as_bytes()) {
-                f(v.of(self.rbuf));
+        for (n, v) in self.session.headers() {
+            if n.eq_ignore_ascii_case(name.as_bytes()) {
+                f(v);
             }
         }
     }
@@ -458,17 +474,7 @@ mod tests {
 
     #[test]
     fn max_age_zero_is_found_among_directives() {
-        fn head_with(value: &str) -> (Head, Vec<u8>) {
-            let raw = format!("GET / HTTP/1.1\r\nhost: a\r\ncache-control: {value}\r\n\r\n");
-            let mut head = Head::default();
-            let limits = crate::config::snapshot::HttpLimits::default();
-            let rbuf = raw.into_bytes();
-            assert!(matches!(
-                crate::http::parse::parse_request_head(&rbuf, &limits, &mut head),
-                Ok(true)
-            ));
-            (head, rbuf)
-        }
+        use crate::pipeline::session::memory::MemorySession;
         for (v, want) in [
             ("max-age=0", true),
             ("no-cache, MAX-AGE=0", true),
@@ -477,8 +483,8 @@ mod tests {
             ("max-age=00", false),
             ("no-store", false),
         ] {
-            let (h, b) = head_with(v);
-            assert_eq!(wants_refresh(&h, &b), want, "{v}");
+            let s = MemorySession::new("GET", "/", Some("a")).header("Cache-Control", v);
+            assert_eq!(wants_refresh(&s), want, "{v}");
         }
     }
 }

@@ -1,63 +1,44 @@
 //! The request pipeline: one straight-line `run`, one phase per module, in API Gateway's
-//! order. Every phase either continues with a value or stops the request with a
-//! `GatewayError` (the `?`), which `respond` turns into the gateway response.
+//! order, over a protocol-neutral `Session` (HTTP/1.1 or an HTTP/2 stream) and one
+//! `RequestContext` (`$context`). Every phase either continues with a value or stops the
+//! request with a `GatewayError` (the `?`), which `respond` turns into the gateway response.
+//! Response observers (the cache recorder; later access logs and metrics) are `taps` on the
+//! response, not parameters of the integration code.
 
 pub mod api_key;
-pub mod body;
 pub mod cache;
+pub mod context;
 pub mod integration;
 pub mod request_id;
 pub mod respond;
 pub mod route;
+pub mod session;
+pub mod taps;
 pub mod throttle;
 
 use crate::config::snapshot::Integration;
 use crate::error::GatewayError;
-use crate::http::head::{BodyFraming, Method};
-use crate::net::conn::{BodyState, ClientConn, Next};
+use crate::http::head::Method;
 use crate::runtime::worker::WorkerCtx;
-
-/// Facts about the current request that outlive its head (which is released before the
-/// body streams).
-#[derive(Debug, Clone, Copy)]
-pub struct RequestFacts {
-    pub id: [u8; 36],
-    pub method: Method,
-    pub version_minor: u8,
-    /// The client's wish (version and `Connection`); see `keep_alive()`.
-    pub keep_alive: bool,
-    pub expect_continue: bool,
-    pub body: BodyFraming,
-}
-
-impl RequestFacts {
-    /// Whether the response may keep the connection open: the client asked for it and the
-    /// worker is not draining (checked when the response is written, not when it started).
-    pub fn keep_alive(&self, ctx: &WorkerCtx) -> bool {
-        self.keep_alive && !ctx.drain.is_draining()
-    }
-
-    /// Responses to HEAD carry no body.
-    pub fn head_only(&self) -> bool {
-        self.method == Method::Head
-    }
-}
+use context::RequestContext;
+use session::{BodyState, Next, Session};
+use taps::ResponseTaps;
 
 /// Remove from the request, whatever the listener and the route: every header named like a
 /// forwarded certificate header of any custom domain (`mtls.forward_headers`), also when
 /// spelt with `_` for `-` or in another case, which CGI/WSGI upstreams would merge with the
 /// real one; and, on a listener with `drop_underscore_headers`, every name holding a `_`.
 /// In place, allocation-free; the upstream head is written from what is left.
-pub fn drop_reserved_headers(snapshot: &crate::config::Snapshot, conn: &mut ClientConn) {
+pub fn drop_reserved_headers<S: Session>(snapshot: &crate::config::Snapshot, session: &mut S) {
     let underscores = snapshot
         .listeners
-        .get(conn.listener)
+        .get(session.listener())
         .is_some_and(|l| l.drop_underscore_headers);
     let reserved = &snapshot.forwarded_cert_headers;
     if reserved.is_empty() && !underscores {
         return;
     }
-    conn.head.drop_headers(&conn.rbuf, |name| {
+    session.drop_headers(|name| {
         (underscores && name.contains(&b'_'))
             || reserved
                 .iter()
@@ -65,63 +46,89 @@ pub fn drop_reserved_headers(snapshot: &crate::config::Snapshot, conn: &mut Clie
     });
 }
 
-/// Handle the request whose head is parsed in `conn.head`. On return the head and body
-/// have been consumed from `conn.rbuf` (or the connection is to be closed).
-pub async fn run(ctx: &WorkerCtx, conn: &mut ClientConn) -> Next {
+/// Whether the response may keep the connection open: the client asked for it and the
+/// worker is not draining (checked when the response is written, not when it started).
+pub fn keep_alive<S: Session>(ctx: &WorkerCtx, session: &S) -> bool {
+    session.wants_keep_alive() && !ctx.drain.is_draining()
+}
+
+/// Responses to HEAD carry no body.
+pub fn head_only<S: Session>(session: &S) -> bool {
+    session.method() == Method::Head
+}
+
+/// Read and drop a request body nobody will forward (MOCK answers, cache hits), when it
+/// has not been touched yet.
+pub async fn discard_unread<S: Session>(session: &mut S) -> Result<(), GatewayError> {
+    if session.body_state() != BodyState::Untouched {
+        return Ok(());
+    }
+    session.discard_body().await.map_err(GatewayError::from)
+}
+
+/// Milliseconds since the Unix epoch.
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Handle the request whose head `session` holds, filling `rc` (`$context`) as it goes. On
+/// return the request's head and body have been consumed (or the connection is to close).
+pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestContext) -> Next {
     let snapshot = ctx.snapshot();
     // 2. (end of) parse: before anything reads the headers, drop those no client may send.
-    drop_reserved_headers(&snapshot, conn);
-    let head = &conn.head;
-    let facts = RequestFacts {
-        id: ctx.ids.next(),
-        method: head.method(),
-        version_minor: head.version_minor,
-        keep_alive: head.keep_alive,
-        expect_continue: head.expect_continue,
-        body: head.body,
-    };
-
-    conn.body_state = match facts.body {
-        BodyFraming::None => BodyState::Done,
-        _ => BodyState::Untouched,
-    };
+    drop_reserved_headers(&snapshot, session);
+    rc.begin(session, ctx.ids.next(), epoch_ms());
+    let mut taps = ResponseTaps::default();
 
     let outcome: Result<Next, GatewayError> = async {
         // A TLS connection first meeting a reloaded configuration is re-checked there.
-        route::check_connection(&snapshot, conn)?;
+        route::check_connection(&snapshot, session)?;
         // 3. route: host -> API -> stage -> route (+ path parameters).
-        let routed = route::resolve(&snapshot, conn, || ctx.roll_percent())?;
+        let routed = route::resolve(&snapshot, session, rc, || ctx.roll_percent())?;
         // 4. method request: the API key (authorizers and validation: later issues).
-        let key = api_key::identify(&snapshot, conn, &routed)?;
+        api_key::identify(&snapshot, session, &routed, rc)?;
         // 5. throttling and quota.
-        throttle::admit(ctx, &snapshot, &routed, key)?;
-        // 6. cache: a hit (or a refused invalidation) ends the request here.
-        let mut miss = match cache::lookup(ctx, conn, &facts, &snapshot, &routed).await? {
-            cache::Phase::Done(next) => return Ok(next),
-            cache::Phase::Fetch(miss) => miss,
-        };
-        // 7.-9. integration request, integration, integration response.
-        let next = match &routed.route.integration {
-            Integration::Mock(mock) => {
-                integration::mock::respond(ctx, conn, &facts, &snapshot, mock).await
-            }
-            Integration::HttpProxy(proxy) => {
-                let miss = miss.as_mut();
-                integration::http_proxy::forward(ctx, conn, &facts, &snapshot, &routed, proxy, miss)
-                    .await
-            }
-        };
-        // 10. method response: store what the cache recorded.
-        if next.is_ok() {
-            cache::store(miss);
+        throttle::admit(ctx, &snapshot, &routed, rc)?;
+        // 6. cache: a hit (or a refused invalidation) ends the request here; a miss taps
+        // the response to record it.
+        if let cache::Phase::Done(next) =
+            cache::lookup(ctx, session, rc, &snapshot, &routed, &mut taps).await?
+        {
+            return Ok(next);
         }
-        next
+        // 7.-9. integration request, integration, integration response.
+        match &routed.route.integration {
+            Integration::Mock(mock) => integration::mock::respond(ctx, session, rc, mock).await,
+            Integration::HttpProxy(proxy) => {
+                let call = integration::http_proxy::Call {
+                    snapshot: &snapshot,
+                    routed: &routed,
+                    proxy,
+                };
+                integration::http_proxy::forward(ctx, session, rc, &call, &mut taps).await
+            }
+        }
     }
     .await;
 
-    // 10. method response for errors: the gateway response from the one table.
-    match outcome {
-        Ok(next) => next,
-        Err(err) => respond::error(ctx, conn, &facts, &snapshot, err).await,
-    }
+    // 10. method response: taps see the end (the cache stores what it recorded); errors
+    // become the gateway response from the one table.
+    let next = match outcome {
+        Ok(next) => {
+            taps.complete(next != Next::Abort);
+            next
+        }
+        Err(err) => {
+            taps.complete(false);
+            respond::error(ctx, session, rc, &snapshot, err).await
+        }
+    };
+    rc.finish();
+    next
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,19 +4,18 @@
 
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError, GatewayResponse};
-use crate::http::write::push_error_response;
 use crate::log;
-use crate::net::conn::{BodyState, ClientConn, Next};
-use crate::pipeline::body::BodyReader;
-use crate::pipeline::RequestFacts;
+use crate::pipeline::context::RequestContext;
+use crate::pipeline::session::{BodyState, Next, ResponseBody, Session};
+use crate::pipeline::{head_only, keep_alive};
 use crate::runtime::worker::WorkerCtx;
 
 /// Answer a request with the gateway response for `err`.
-pub async fn error(
+pub async fn error<S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    snapshot: &Snapshot,
+    session: &mut S,
+    rc: &mut RequestContext,
+    _snapshot: &Snapshot,
     err: GatewayError,
 ) -> Next {
     if matches!(
@@ -26,71 +25,65 @@ pub async fn error(
     {
         log!(
             "request {}: {err}",
-            std::str::from_utf8(&facts.id).unwrap_or("-")
+            std::str::from_utf8(&rc.request_id).unwrap_or("-")
         );
     }
-    if conn.head.head_len != 0 {
-        conn.release_head();
-    }
-    let mut keep_alive = facts.keep_alive(ctx) && !err.closes_connection();
+    rc.error = Some(err.kind);
+    session.release_head();
+    let mut keep_alive = keep_alive(ctx, session) && !err.closes_connection();
     if keep_alive {
-        match conn.body_state {
+        match session.body_state() {
             BodyState::Done => {}
             BodyState::Partial => keep_alive = false,
             // Read and drop a body nobody asked for yet, unless the client is waiting for a
             // 100 Continue (then it is cheaper to close than to invite the upload).
-            BodyState::Untouched if facts.expect_continue => keep_alive = false,
+            BodyState::Untouched if session.expect_continue() => keep_alive = false,
             BodyState::Untouched => {
-                let limits = &snapshot.limits;
-                let mut reader = BodyReader::new(
-                    facts.body,
-                    false,
-                    limits.max_body_bytes,
-                    limits.body_read_timeout,
-                );
-                if reader.discard(conn).await.is_err() {
+                if session.discard_body().await.is_err() {
                     keep_alive = false;
                 }
             }
         }
     }
     let resp = GatewayResponse::for_kind(err.kind);
-    conn.wbuf.clear();
-    push_error_response(
-        &mut conn.wbuf,
-        &resp,
-        &ctx.date.now(),
-        &facts.id,
-        keep_alive,
-        facts.version_minor == 0,
-        facts.head_only(),
-        err.retry_after,
-    );
-    if conn.flush_wbuf().await.is_err() {
+    // {"message":"..."}: the table's messages hold no characters that need JSON escaping.
+    let body_len = resp.message.len() + 14;
+    session.start_response(resp.status);
+    session.response_header(b"date", &ctx.date.now());
+    session.response_header(b"x-amzn-requestid", &rc.request_id);
+    if let Some(secs) = err.retry_after {
+        let mut digits = [0u8; 20];
+        session.response_header(b"retry-after", decimal(secs, &mut digits));
+    }
+    session.response_header(b"content-type", b"application/json");
+    session.response_header(b"x-amzn-errortype", resp.error_type.as_bytes());
+    session.end_response_head(ResponseBody::Length(body_len as u64), keep_alive);
+    if !head_only(session) {
+        session.push_body(b"{\"message\":\"");
+        session.push_body(resp.message.as_bytes());
+        session.push_body(b"\"}");
+    }
+    rc.status = resp.status;
+    rc.response_length = body_len as u64;
+    if session.flush().await.is_err() {
         return Next::Close;
     }
-    if !keep_alive {
-        conn.linger_close().await;
+    if !session.keeps_alive() {
+        session.close_after_error().await;
         return Next::Close;
     }
     Next::KeepAlive
 }
 
-/// Answer a request whose head could not be read (malformed, too large, too slow) and close.
-pub async fn error_and_close(ctx: &WorkerCtx, conn: &mut ClientConn, kind: ErrorKind) {
-    let resp = GatewayResponse::for_kind(kind);
-    let id = ctx.ids.next();
-    conn.wbuf.clear();
-    push_error_response(
-        &mut conn.wbuf,
-        &resp,
-        &ctx.date.now(),
-        &id,
-        false,
-        false,
-        false,
-        None,
-    );
-    let _ = conn.flush_wbuf().await;
-    conn.linger_close().await;
+/// `n` in decimal, written into the end of `buf` (no allocation).
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }

@@ -7,21 +7,20 @@ use ahash::AHashMap;
 use crate::config::snapshot::{ApiType, Route, Snapshot, Stage};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::Span;
-use crate::net::conn::ClientConn;
-use crate::net::stream::MaybeTls;
-use crate::net::tls_accept;
+use crate::pipeline::context::RequestContext;
+use crate::pipeline::session::Session;
 use crate::routing::domain;
 use crate::routing::resource::{Match, PathParams};
 
-/// The route a request resolved to. Path parameter spans are absolute offsets into
-/// `conn.rbuf`, valid until the head is released.
+/// The route a request resolved to. Path parameter spans and the resource path are offsets
+/// into the request's path (`Session::path`), valid until the head is released.
 pub struct Routed<'s> {
     pub api_type: ApiType,
     pub stage: &'s Arc<Stage>,
     pub route: &'s Arc<Route>,
     pub params: PathParams,
-    /// The path matched against the routes (after any stage prefix), absolute in rbuf;
-    /// `None` for the implicit `/`.
+    /// The path matched against the routes (after any stage prefix or base path), within
+    /// the request path; `None` for the implicit `/`.
     pub resource_path: Option<Span>,
     /// The custom domain the request was routed through, if any.
     pub domain: Option<usize>,
@@ -32,30 +31,42 @@ pub struct Routed<'s> {
 }
 
 impl Routed<'_> {
-    /// Raw value of the named path parameter.
-    pub fn param<'b>(&self, name: &str, rbuf: &'b [u8]) -> Option<&'b str> {
+    /// Raw value of the named path parameter (`path` is the request's path).
+    pub fn param<'b>(&self, name: &str, path: &'b str) -> Option<&'b str> {
         let i = self.route.param_names.iter().position(|n| n == name)?;
+        self.param_at(i, path)
+    }
+
+    /// Raw value of path parameter `i` (in `Route::param_names` order).
+    pub fn param_at<'b>(&self, i: usize, path: &'b str) -> Option<&'b str> {
         if i >= self.params.len {
             return None;
         }
-        let (s, e) = self.params.spans[i];
-        Some(Span { start: s, end: e }.str(rbuf))
+        let (s, e) = *self.params.spans.get(i)?;
+        path.get(s as usize..e as usize)
+    }
+
+    /// The resource path within `path` (the request's path): `/` when implicit.
+    pub fn resource_path<'b>(&self, path: &'b str) -> &'b str {
+        self.resource_path
+            .and_then(|p| path.get(p.start as usize..p.end as usize))
+            .unwrap_or("/")
     }
 }
 
 /// `roll` draws a number in [0, 100) for the canary choice (asked only on canary stages).
-pub fn resolve<'s>(
+/// Records the API, stage, domain, resource path and route key in `rc`.
+pub fn resolve<'s, S: Session>(
     snapshot: &'s Snapshot,
-    conn: &ClientConn,
+    session: &S,
+    rc: &mut RequestContext,
     roll: impl FnOnce() -> f64,
 ) -> Result<Routed<'s>, GatewayError> {
-    let buf = &conn.rbuf;
-    let head = &conn.head;
-    let listener = snapshot.listeners.get(conn.listener).ok_or_else(|| {
+    let listener = snapshot.listeners.get(session.listener()).ok_or_else(|| {
         GatewayError::with_source(ErrorKind::Internal, "connection from an unknown listener")
     })?;
-    let host = head.host.map(|h| h.str(buf));
-    let path = head.path.str(buf);
+    let host = session.host();
+    let path = session.path();
     if has_dot_segment(path.as_bytes()) {
         // `.` and `..` (also percent-encoded) would let a `{proxy+}` value climb out of
         // the integration URI's base path at an upstream that resolves them.
@@ -64,7 +75,7 @@ pub fn resolve<'s>(
             "dot segment in request path",
         ));
     }
-    let domain = request_domain(snapshot, conn, host)?;
+    let domain = request_domain(snapshot, session, host)?;
     let selected = match domain {
         Some(d) => domain::select_by_domain(snapshot, d, path)?,
         None => domain::select(snapshot, listener, host, path)?,
@@ -80,13 +91,14 @@ pub fn resolve<'s>(
         .canary
         .as_ref()
         .filter(|c| c.percent > 0.0 && (c.percent >= 100.0 || roll() < c.percent));
+    rc.set_route(&selected.api.id, &stage.name, domain, canary.is_some());
     let (router, variables) = match canary {
         Some(c) => (&c.deployment.router, &c.variables),
         None => (&stage.deployment.router, &stage.variables),
     };
     let by_method = selected.api.api_type == ApiType::Http;
     let route = match router.find_with(
-        head.method(),
+        session.method(),
         selected.resource_path,
         &mut params,
         by_method,
@@ -94,23 +106,20 @@ pub fn resolve<'s>(
         Match::Found(route) => route,
         Match::MethodNotAllowed | Match::NotFound => return Err(no_route.into()),
     };
-    // Make the spans absolute within rbuf (the resource path is a slice of it, or a static
-    // "/" that has no parameters).
+    rc.set_resource(selected.resource_path, &route.key);
+    // Make the spans relative to the request path (the resource path is a slice of it, or
+    // a static "/" that has no parameters).
     let (base, start) = (
         selected.resource_path.as_ptr() as usize,
-        buf.as_ptr() as usize,
+        path.as_ptr() as usize,
     );
-    let offset = if base >= start && base <= start + buf.len() {
-        base - start
-    } else {
-        0
-    };
+    let within = base >= start && base <= start + path.len();
+    let offset = if within { base - start } else { 0 };
     for span in params.spans.iter_mut().take(params.len) {
         span.0 += offset as u32;
         span.1 += offset as u32;
     }
-    let resource_path =
-        (offset != 0).then(|| Span::new(offset, offset + selected.resource_path.len()));
+    let resource_path = within.then(|| Span::new(offset, offset + selected.resource_path.len()));
     Ok(Routed {
         api_type: selected.api.api_type,
         stage: selected.stage,
@@ -128,20 +137,12 @@ pub fn resolve<'s>(
 /// comparison otherwise), re-check the connection there (`tls_accept::recheck`: its
 /// handshake domain by name, its client certificate against that domain's current
 /// mutual-TLS trust). A connection that no longer passes is answered 403 and closed.
-pub fn check_connection(
+pub fn check_connection<S: Session>(
     snapshot: &Arc<Snapshot>,
-    conn: &mut ClientConn,
+    session: &mut S,
 ) -> Result<(), GatewayError> {
-    let Some(tls) = conn.tls.as_mut() else {
-        return Ok(());
-    };
-    if tls.checked_against(snapshot) {
-        return Ok(());
-    }
-    let MaybeTls::Tls(stream) = &conn.stream else {
-        return Ok(());
-    };
-    tls_accept::recheck(tls, stream.get_ref(), snapshot, conn.peer)
+    session
+        .check_connection(snapshot)
         .map_err(|reason| GatewayError::with_source(ErrorKind::UntrustedConnection, reason))
 }
 
@@ -150,12 +151,12 @@ pub fn check_connection(
 /// (else 421); without SNI, the Host's domain or the handshake domain. On plain listeners,
 /// the Host's domain if it is one. The handshake domain is matched by name, so a reload
 /// that moves domains around changes nothing for open connections.
-fn request_domain(
+fn request_domain<S: Session>(
     snapshot: &Snapshot,
-    conn: &ClientConn,
+    session: &S,
     host: Option<&str>,
 ) -> Result<Option<usize>, GatewayError> {
-    let domain = choose_domain(snapshot, conn, host)?;
+    let domain = choose_domain(snapshot, session, host)?;
     // A domain with mutual TLS is served only on a connection whose handshake was for that
     // domain (so its client verifier ran): never by naming it in the Host of a plain
     // connection or of a TLS connection made for another domain.
@@ -166,7 +167,7 @@ fn request_domain(
                 "custom domain index out of range",
             ));
         };
-        if dom.mtls.is_some() && !conn.tls.as_ref().is_some_and(|t| t.is_for(dom)) {
+        if dom.mtls.is_some() && !session.tls().is_some_and(|t| t.is_for(dom)) {
             return Err(GatewayError::with_source(
                 ErrorKind::Forbidden,
                 "mutual-TLS domain requested over a connection not verified for it",
@@ -176,15 +177,15 @@ fn request_domain(
     Ok(domain)
 }
 
-fn choose_domain(
+fn choose_domain<S: Session>(
     snapshot: &Snapshot,
-    conn: &ClientConn,
+    session: &S,
     host: Option<&str>,
 ) -> Result<Option<usize>, GatewayError> {
     let host_domain = host
         .map(domain::strip_port)
         .and_then(|h| snapshot.domain_for_host(h));
-    let Some(tls) = &conn.tls else {
+    let Some(tls) = session.tls() else {
         return Ok(host_domain);
     };
     // The handshake domain in this configuration (gone after a reload that removed it: then

@@ -19,7 +19,7 @@ use tollgate::http::head::Method;
 use tollgate::http::write::{push_decimal, push_header, push_hex, push_status_line};
 use tollgate::net::conn::ClientConn;
 use tollgate::net::listener::bind_set;
-use tollgate::pipeline::body::BodyReader;
+use tollgate::pipeline::session::Session;
 
 /// Run the echo server on `bind` with `threads` threads until the process is killed.
 pub fn run(bind: SocketAddr, threads: usize) -> std::io::Result<()> {
@@ -119,19 +119,13 @@ async fn serve(conn: &mut ClientConn, date: &DateCache) {
             }
         }
         info.insert("headers".into(), headers.into());
-        let (framing, expect) = (head.body, head.expect_continue);
-        conn.release_head();
+        conn.begin_request(limits.max_body_bytes, Duration::from_secs(60));
+        ClientConn::release_head(conn);
 
         // Read the body.
         let mut body = Vec::new();
-        let mut reader = BodyReader::new(
-            framing,
-            expect,
-            limits.max_body_bytes,
-            Duration::from_secs(60),
-        );
         loop {
-            match reader.next(conn).await {
+            match conn.body_next().await {
                 Ok(0) => break,
                 Ok(n) => {
                     body.extend_from_slice(&conn.rbuf[..n]);

@@ -112,10 +112,15 @@ pub fn parse_response_head(
         let name = h.name.as_bytes();
         let value = h.value;
         if name.eq_ignore_ascii_case(b"content-length") {
-            let text = std::str::from_utf8(value)
-                .map_err(|_| "bad content-length")?
-                .trim();
-            let n: u64 = text.parse().map_err(|_| "bad content-length")?;
+            // RFC 9110 §8.6: 1*DIGIT (no sign, no list), as the request parser reads it.
+            let digits = value.trim_ascii();
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return Err("bad content-length");
+            }
+            let n: u64 = std::str::from_utf8(digits)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or("bad content-length")?;
             if content_length.is_some_and(|c| c != n) {
                 return Err("conflicting content-length");
             }
@@ -236,11 +241,26 @@ mod tests {
         )
         .0
         .is_err());
-        assert!(
-            parse(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", false)
-                .0
-                .is_err()
-        );
+        for cl in [
+            "x",
+            "+5",
+            "-5",
+            "5,5",
+            "0x5",
+            "5.0",
+            "",
+            "5\u{a0}",
+            "99999999999999999999",
+        ] {
+            let raw = format!("HTTP/1.1 200 OK\r\nContent-Length: {cl}\r\n\r\nhello");
+            assert_eq!(
+                parse(raw.as_bytes(), false).0,
+                Err("bad content-length"),
+                "{cl:?}"
+            );
+        }
+        let (r, _) = parse(b"HTTP/1.1 200 OK\r\nContent-Length:  007 \r\n\r\n", false);
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::Length(7))));
         assert!(parse(b"garbage\r\n\r\n", false).0.is_err());
     }
 

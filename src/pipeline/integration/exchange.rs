@@ -9,14 +9,11 @@ use std::io;
 use monoio::io::AsyncWriteRentExt;
 use monoio::time::Instant;
 
-use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::BodyFraming;
-use crate::http::write::{push_header, push_hex, push_status_line};
-use crate::net::conn::{BodyState, ClientConn};
+use crate::http::write::push_hex;
 use crate::net::splice::{splice_exact, SPLICE_MIN};
-use crate::pipeline::body::BodyReader;
-use crate::pipeline::RequestFacts;
+use crate::pipeline::session::{BodyState, Session};
 use crate::runtime::worker::WorkerCtx;
 use crate::upstream::client::{parse_response_head, ParsedResponse, ResponseFraming, ResponseHead};
 use crate::upstream::pool::{Endpoint, UpstreamConn};
@@ -40,26 +37,31 @@ pub fn io_failure(e: io::Error) -> GatewayError {
     }
 }
 
+/// The upstream request on its way: its head (kept for one retry), where the response
+/// head is parsed, and the integration's deadline.
+pub struct Outbound<'b> {
+    pub head: &'b mut Vec<u8>,
+    pub resp: &'b mut ResponseHead,
+    pub deadline: Instant,
+}
+
 /// Send the request and read the response head. A reused connection that fails before
 /// any response byte is replaced by a fresh one once, when there is no body to replay.
-pub async fn exchange(
+pub async fn exchange<S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    snapshot: &Snapshot,
+    session: &mut S,
     endpoint: &Endpoint<'_>,
-    deadline: Instant,
-    resp: &mut ResponseHead,
+    out: &mut Outbound<'_>,
 ) -> Result<(UpstreamConn, ResponseFraming), ExchangeError> {
-    let replayable = facts.body == BodyFraming::None;
+    let replayable = session.body_framing() == BodyFraming::None;
     // The body expectation follows the method actually sent upstream (the integration's
     // `method` may differ from the client's), read off the head about to be sent.
-    let sent_head = conn.ubuf.starts_with(b"HEAD ");
+    let sent_head = out.head.starts_with(b"HEAD ");
     // A reused connection, pooled or pinned, is probed first: closed, or holding bytes
     // nobody asked for, it is dropped (see `UpstreamConn::is_open_and_quiet`).
     let mut pooled = if endpoint.proxy_v2.is_some() {
         // This client's own connection, if it still is one to the same target.
-        match conn.pinned_upstream.take() {
+        match session.pinned_upstream().and_then(Option::take) {
             Some((key, mut up)) if key == endpoint.key => up.is_open_and_quiet().then(|| {
                 up.reused = true;
                 up
@@ -74,15 +76,12 @@ pub async fn exchange(
     loop {
         let mut up = match pooled.take() {
             Some(c) => c,
-            None => UpstreamConn::connect(endpoint, deadline)
+            None => UpstreamConn::connect(endpoint, out.deadline)
                 .await
                 .map_err(|error| ExchangeError::Connect { error, sent })?,
         };
         let reused = up.reused;
-        let attempt = send_and_read_head(
-            ctx, conn, facts, snapshot, &mut up, deadline, resp, sent_head,
-        );
-        match attempt.await {
+        match send_and_read_head(ctx, session, &mut up, out, sent_head).await {
             Ok(framing) => return Ok((up, framing)),
             Err(Failure::Stale(_)) if reused && replayable => {
                 sent = true;
@@ -111,22 +110,21 @@ enum Failure {
     Malformed(&'static str),
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn send_and_read_head(
+async fn send_and_read_head<S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    snapshot: &Snapshot,
+    session: &mut S,
     up: &mut UpstreamConn,
-    deadline: Instant,
-    resp: &mut ResponseHead,
+    out: &mut Outbound<'_>,
     sent_head: bool,
 ) -> Result<ResponseFraming, Failure> {
+    let deadline = out.deadline;
+    let framing = session.body_framing();
     // A chunked body's head is held back until the first chunk header has parsed (and goes
     // out with that chunk): bad framing at the start sends the upstream nothing.
-    let hold_head = conn.body_state == BodyState::Untouched && facts.body == BodyFraming::Chunked;
+    let untouched = session.body_state() == BodyState::Untouched;
+    let hold_head = untouched && framing == BodyFraming::Chunked;
     if !hold_head {
-        let head = std::mem::take(&mut conn.ubuf);
+        let head = std::mem::take(out.head);
         let (res, head) = match monoio::time::timeout_at(deadline, up.stream.write_all(head)).await
         {
             Ok(r) => r,
@@ -135,14 +133,15 @@ async fn send_and_read_head(
                 return Err(Failure::Io(io::ErrorKind::TimedOut.into()));
             }
         };
-        conn.ubuf = head;
+        *out.head = head;
         res.map_err(Failure::Stale)?;
     }
 
-    if conn.body_state == BodyState::Untouched {
-        send_body(ctx, conn, facts, snapshot, up, deadline, hold_head).await?;
+    if untouched {
+        send_body(ctx, session, up, out, hold_head).await?;
     }
 
+    let resp = &mut *out.resp;
     let mut got_bytes = false;
     let mut interim = 0usize;
     loop {
@@ -159,7 +158,7 @@ async fn send_and_read_head(
                     if interim > MAX_INTERIM_RESPONSES {
                         return Err(Failure::Malformed("too many interim responses"));
                     }
-                    forward_interim(conn, facts, up, resp, deadline).await?;
+                    forward_interim(session, up, resp, deadline).await?;
                     up.consume(n);
                     continue;
                 }
@@ -187,29 +186,25 @@ async fn send_and_read_head(
 const MAX_INTERIM_RESPONSES: usize = 16;
 
 /// Pass an interim 1xx response (100 Continue, 103 Early Hints, ...) on to the client, as a
-/// proxy must (RFC 9110 §15.2), minus hop-by-hop headers; not to HTTP/1.0 clients, which
-/// cannot take one.
-async fn forward_interim(
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
+/// proxy must (RFC 9110 §15.2), minus hop-by-hop headers; not to clients that cannot take
+/// one (HTTP/1.0).
+async fn forward_interim<S: Session>(
+    session: &mut S,
     up: &UpstreamConn,
     resp: &ResponseHead,
     deadline: Instant,
 ) -> Result<(), Failure> {
-    if facts.version_minor == 0 {
-        return Ok(());
-    }
-    let w = &mut conn.wbuf;
-    w.clear();
-    push_status_line(w, resp.status);
+    session.start_response(resp.status);
     for i in 0..resp.headers.len() {
         let (name, value) = resp.header(&up.rbuf, i);
         if resp.forwards(&up.rbuf, name) {
-            push_header(w, name, value);
+            session.response_header(name, value);
         }
     }
-    w.extend_from_slice(b"\r\n");
-    match monoio::time::timeout_at(deadline, conn.flush_wbuf()).await {
+    if !session.end_interim_head() {
+        return Ok(());
+    }
+    match monoio::time::timeout_at(deadline, session.flush()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Failure::Io(e)),
         Err(_) => Err(Failure::Io(io::ErrorKind::TimedOut.into())),
@@ -217,39 +212,30 @@ async fn forward_interim(
 }
 
 /// Stream the client's body to the upstream (chunked bodies are re-encoded).
-async fn send_body(
+async fn send_body<S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    snapshot: &Snapshot,
+    session: &mut S,
     up: &mut UpstreamConn,
-    deadline: Instant,
+    out: &mut Outbound<'_>,
     mut head_pending: bool,
 ) -> Result<(), Failure> {
-    let limits = &snapshot.limits;
-    let mut body = BodyReader::new(
-        facts.body,
-        facts.expect_continue,
-        limits.max_body_bytes,
-        limits.body_read_timeout,
-    );
-    let chunked = facts.body == BodyFraming::Chunked;
-    conn.body_state = BodyState::Partial;
+    let deadline = out.deadline;
+    let chunked = session.body_framing() == BodyFraming::Chunked;
+    let idle = ctx.snapshot().limits.body_read_timeout;
     loop {
         // A large Content-Length remainder goes socket to socket with splice.
         // Only between two plain TCP sockets: otherwise the threshold is never reached.
-        let plain = up.stream.as_plain().is_some() && conn.stream.as_plain().is_some();
+        let plain = up.stream.as_plain().is_some() && session.plain_socket().is_some();
         let splice_min = if plain { SPLICE_MIN } else { u64::MAX };
-        if let Some(rest) = body
-            .take_unbuffered_rest(conn, splice_min)
+        if let Some(rest) = session
+            .take_unbuffered_body(splice_min)
             .await
             .map_err(Failure::Client)?
         {
-            let (Some(src), Some(dst)) = (conn.stream.as_plain(), up.stream.as_plain()) else {
+            let (Some(src), Some(dst)) = (session.plain_socket(), up.stream.as_plain()) else {
                 return Err(Failure::Io(io::Error::other("splice needs plain TCP")));
             };
             let mut pipe = ctx.pipes.take().map_err(Failure::Io)?;
-            let idle = limits.body_read_timeout;
             match splice_exact(src, dst, &mut pipe, rest, idle).await {
                 Ok(()) => ctx.pipes.give_back(pipe),
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
@@ -259,31 +245,33 @@ async fn send_body(
             }
             break;
         }
-        let n = body.next(conn).await.map_err(Failure::Client)?;
+        let n = session.body_next().await.map_err(Failure::Client)?;
         if n == 0 {
             break;
         }
         let written = if chunked {
-            // The held-back head (still in `ubuf`) goes out with the first chunk.
-            let mut frame = std::mem::take(&mut conn.ubuf);
+            // The held-back head (still in `out.head`) goes out with the first chunk.
+            let mut frame = std::mem::take(out.head);
             if !head_pending {
                 frame.clear();
             }
             head_pending = false;
             push_hex(&mut frame, n as u64);
             frame.extend_from_slice(b"\r\n");
-            frame.extend_from_slice(&conn.rbuf[..n]);
+            frame.extend_from_slice(session.body_front().get(..n).unwrap_or_default());
             frame.extend_from_slice(b"\r\n");
             let (res, frame) =
                 match monoio::time::timeout_at(deadline, up.stream.write_all(frame)).await {
                     Ok(r) => r,
                     Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
                 };
-            conn.ubuf = frame;
-            conn.consume(n);
+            *out.head = frame;
+            session.consume_body(n);
             res.map(|_| ())
         } else {
-            match monoio::time::timeout_at(deadline, conn.forward_front(&mut up.stream, n)).await {
+            match monoio::time::timeout_at(deadline, session.write_body_front(&mut up.stream, n))
+                .await
+            {
                 Ok(r) => r,
                 Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
             }
@@ -291,7 +279,7 @@ async fn send_body(
         written.map_err(Failure::Io)?;
     }
     if chunked {
-        let mut last = std::mem::take(&mut conn.ubuf);
+        let mut last = std::mem::take(out.head);
         if !head_pending {
             last.clear();
         }
@@ -301,9 +289,8 @@ async fn send_body(
             Ok(r) => r,
             Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
         };
-        conn.ubuf = last;
+        *out.head = last;
         res.map_err(Failure::Io)?;
     }
-    conn.body_state = BodyState::Done;
     Ok(())
 }

@@ -11,16 +11,17 @@ use rustls::pki_types::ServerName;
 
 use crate::config::snapshot::{ApiType, HttpProxyIntegration, MtlsSettings};
 use crate::config::Snapshot;
-use crate::error::{ErrorKind, GatewayError};
-use crate::http::head::{is_hop_by_hop, BodyFraming, Head};
+use crate::error::{ErrorKind, GatewayError, GatewayResponse};
+use crate::http::head::{is_hop_by_hop, BodyFraming, Method};
 use crate::http::write::{push_decimal, push_header};
-use crate::net::conn::{BodyState, ClientConn, Next};
 use crate::net::x509::{self, CertInfo};
-use crate::pipeline::cache::Miss;
-use crate::pipeline::integration::exchange::{exchange, io_failure, ExchangeError};
-use crate::pipeline::integration::stream_back::{client_closes, respond};
+use crate::pipeline::context::RequestContext;
+use crate::pipeline::integration::exchange::{exchange, io_failure, ExchangeError, Outbound};
+use crate::pipeline::integration::stream_back::respond;
 use crate::pipeline::route::Routed;
-use crate::pipeline::RequestFacts;
+use crate::pipeline::session::{BodyState, Next, Session};
+use crate::pipeline::taps::ResponseTaps;
+use crate::pipeline::{head_only, keep_alive};
 use crate::routing::resource::DEFAULT_ROUTE;
 use crate::runtime::worker::WorkerCtx;
 use crate::upstream::balance::flow_hash;
@@ -33,55 +34,89 @@ use crate::upstream::uri::{split_rendered, UriValues};
 
 struct Values<'a, 's> {
     routed: &'a Routed<'s>,
-    rbuf: &'a [u8],
+    path: &'a str,
 }
 
 impl UriValues for Values<'_, '_> {
     fn path_param(&self, name: &str) -> Option<&str> {
-        self.routed.param(name, self.rbuf)
+        self.routed.param(name, self.path)
     }
     fn stage_variable(&self, name: &str) -> Option<&str> {
         self.routed.variables.get(name).map(String::as_str)
     }
 }
 
-pub async fn forward(
+/// What the route phase decided for an HTTP_PROXY request.
+pub struct Call<'a, 's> {
+    pub snapshot: &'s Snapshot,
+    pub routed: &'a Routed<'s>,
+    pub proxy: &'s HttpProxyIntegration,
+}
+
+pub async fn forward<S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    snapshot: &Snapshot,
-    routed: &Routed<'_>,
-    proxy: &HttpProxyIntegration,
-    miss: Option<&mut Miss<'_>>,
+    session: &mut S,
+    rc: &mut RequestContext,
+    call: &Call<'_, '_>,
+    taps: &mut ResponseTaps<'_>,
 ) -> Result<Next, GatewayError> {
-    let mut uri = std::mem::take(&mut conn.scratch);
+    let mut uri = std::mem::take(&mut rc.scratch.uri);
     uri.clear();
-    let mut resp = std::mem::take(&mut conn.upstream_head);
+    let mut request = std::mem::take(&mut rc.scratch.upstream_request);
+    let mut resp = std::mem::take(&mut rc.scratch.upstream_head);
     let result = forward_with(
-        ctx, conn, facts, snapshot, routed, proxy, &mut uri, &mut resp, miss,
+        ctx,
+        session,
+        rc,
+        call,
+        &mut uri,
+        &mut request,
+        &mut resp,
+        taps,
     )
     .await;
-    conn.scratch = uri;
-    conn.upstream_head = resp;
+    rc.scratch.uri = uri;
+    rc.scratch.upstream_request = request;
+    rc.scratch.upstream_head = resp;
+    if let Err(e) = &result {
+        if matches!(
+            e.kind,
+            ErrorKind::IntegrationFailure
+                | ErrorKind::IntegrationTimeout
+                | ErrorKind::ServiceUnavailable
+        ) {
+            rc.integration.error = Some(GatewayResponse::for_kind(e.kind).response_type);
+        }
+    }
     result
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn forward_with(
+async fn forward_with<S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
-    snapshot: &Snapshot,
-    routed: &Routed<'_>,
-    proxy: &HttpProxyIntegration,
+    session: &mut S,
+    rc: &mut RequestContext,
+    call: &Call<'_, '_>,
     uri: &mut String,
+    request: &mut Vec<u8>,
     resp: &mut ResponseHead,
-    mut miss: Option<&mut Miss<'_>>,
+    taps: &mut ResponseTaps<'_>,
 ) -> Result<Next, GatewayError> {
-    // 7. Integration request: target URI and the upstream head, while the head is in rbuf.
-    let (host, port) = prepare(conn, facts, snapshot, routed, proxy, uri)?;
-    conn.release_head();
-    let deadline = Instant::now() + proxy.timeout;
+    let Call {
+        snapshot,
+        routed,
+        proxy,
+    } = *call;
+    // 7. Integration request: target URI and the upstream head, while the head is readable.
+    let (host, port) = prepare(session, snapshot, routed, proxy, uri, request)?;
+    session.release_head();
+    let started = Instant::now();
+    let deadline = started + proxy.timeout;
+    let mut out = Outbound {
+        head: request,
+        resp,
+        deadline,
+    };
 
     // 8.-9. Integration and integration response, to the URI's host or a target group.
     let Some(gi) = proxy.target_group else {
@@ -100,11 +135,15 @@ async fn forward_with(
             max_idle: MAX_IDLE_PER_ORIGIN,
             idle_timeout: IDLE_TIMEOUT,
         };
-        return match exchange(ctx, conn, facts, snapshot, &endpoint, deadline, resp).await {
-            Ok((up, framing)) => Ok(respond_and_pool(
-                ctx, conn, facts, snapshot, &endpoint, up, resp, framing, miss,
-            )
-            .await),
+        return match exchange(ctx, session, &endpoint, &mut out).await {
+            Ok((up, framing)) => {
+                rc.integration.status = out.resp.status;
+                rc.integration.latency = Some(started.elapsed());
+                Ok(respond_and_pool(
+                    ctx, session, rc, snapshot, &endpoint, up, out.resp, framing, taps,
+                )
+                .await)
+            }
             Err(ExchangeError::Connect { error, .. }) => Err(io_failure(error)),
             Err(ExchangeError::Failed(e)) => Err(e),
         };
@@ -113,8 +152,8 @@ async fn forward_with(
         .target_groups
         .get(gi)
         .ok_or_else(|| GatewayError::with_source(ErrorKind::Internal, "unknown target group"))?;
-    let flow = flow_hash(conn.peer, conn.local);
-    let (peer, local) = (conn.peer, conn.local);
+    let (peer, local) = (session.peer(), session.local());
+    let flow = flow_hash(peer, local);
     let mut exclude = None;
     loop {
         let t = match ctx.targets.pick(gi, group, flow, exclude) {
@@ -144,19 +183,13 @@ async fn forward_with(
             idle_timeout: group.pool.idle_timeout,
         };
         ctx.targets.started(gi, t);
-        match exchange(ctx, conn, facts, snapshot, &endpoint, deadline, resp).await {
+        match exchange(ctx, session, &endpoint, &mut out).await {
             Ok((up, framing)) => {
-                let ok = resp.status < 500;
+                let ok = out.resp.status < 500;
+                rc.integration.status = out.resp.status;
+                rc.integration.latency = Some(started.elapsed());
                 let next = respond_and_pool(
-                    ctx,
-                    conn,
-                    facts,
-                    snapshot,
-                    &endpoint,
-                    up,
-                    resp,
-                    framing,
-                    miss.as_deref_mut(),
+                    ctx, session, rc, snapshot, &endpoint, up, out.resp, framing, taps,
                 )
                 .await;
                 ctx.targets.finished(gi, group, t, ok);
@@ -167,7 +200,7 @@ async fn forward_with(
                 // Nothing was sent: any request gets one more try elsewhere (as nginx does).
                 // If its head went out on a pooled connection that failed before this
                 // reconnect, the target may have seen it: only an idempotent one is retried.
-                if exclude.is_none() && (!sent || facts.method.is_idempotent()) {
+                if exclude.is_none() && (!sent || session.method().is_idempotent()) {
                     crate::log!(
                         "target group {}: connect to {} failed ({e}); retrying on another target",
                         group.name,
@@ -218,55 +251,44 @@ fn tls_name(
 
 /// Stream the response back, then keep the upstream connection if it can be reused.
 #[allow(clippy::too_many_arguments)]
-async fn respond_and_pool(
+async fn respond_and_pool<S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
+    session: &mut S,
+    rc: &mut RequestContext,
     snapshot: &Snapshot,
     endpoint: &Endpoint<'_>,
     mut up: UpstreamConn,
     resp: &ResponseHead,
     framing: ResponseFraming,
-    mut miss: Option<&mut Miss<'_>>,
+    taps: &mut ResponseTaps<'_>,
 ) -> Next {
-    let keep_alive = facts.keep_alive(ctx) && conn.body_state == BodyState::Done;
+    let keep_alive = keep_alive(ctx, session) && session.body_state() == BodyState::Done;
+    let limit = snapshot.limits.body_read_timeout;
     let result = respond(
-        ctx,
-        conn,
-        facts,
-        &mut up,
-        resp,
-        framing,
-        keep_alive,
-        snapshot,
-        miss.as_deref_mut(),
+        ctx, session, rc, &mut up, resp, framing, keep_alive, limit, taps,
     )
     .await;
-    if result.is_err() {
-        // A response cut short is not cached.
-        if let Some(m) = miss {
-            m.fail();
-        }
-    }
     match result {
         Ok(()) => {
             // A HEAD client got no body: one the upstream sends is left unread.
-            let body_unread = facts.head_only() && framing != ResponseFraming::None;
+            let body_unread = head_only(session) && framing != ResponseFraming::None;
             if resp.keep_alive
                 && framing != ResponseFraming::UntilClose
                 && up.rbuf.is_empty()
                 && !body_unread
             {
                 if endpoint.proxy_v2.is_some() {
-                    conn.pinned_upstream = Some((endpoint.key, up));
+                    if let Some(slot) = session.pinned_upstream() {
+                        *slot = Some((endpoint.key, up));
+                    }
                 } else {
                     ctx.upstreams.put(endpoint, up);
                 }
             }
-            if client_closes(facts, framing, keep_alive) {
-                Next::Close
-            } else {
+            if session.keeps_alive() {
                 Next::KeepAlive
+            } else {
+                Next::Close
             }
         }
         // Cut short after the head went out: no clean TLS close either.
@@ -274,20 +296,18 @@ async fn respond_and_pool(
     }
 }
 
-/// Render the URI, then write the upstream request head into `conn.ubuf`.
+/// Render the URI, then write the upstream request head into `out`.
 /// Returns the upstream host and port (borrowed from `uri`).
-fn prepare<'u>(
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
+fn prepare<'u, S: Session>(
+    session: &S,
     snapshot: &Snapshot,
     routed: &Routed<'_>,
     proxy: &HttpProxyIntegration,
     uri: &'u mut String,
+    out: &mut Vec<u8>,
 ) -> Result<(&'u str, u16), GatewayError> {
-    let values = Values {
-        routed,
-        rbuf: &conn.rbuf,
-    };
+    let path = session.path();
+    let values = Values { routed, path };
     proxy.uri.render(&values, uri).map_err(|name| {
         GatewayError::with_source(
             ErrorKind::ApiConfigurationError,
@@ -296,66 +316,65 @@ fn prepare<'u>(
     })?;
     let (host, port, path_query) = split_rendered(uri)
         .map_err(|reason| GatewayError::with_source(ErrorKind::ApiConfigurationError, reason))?;
-    let method = proxy.method.unwrap_or(facts.method);
-    let method_bytes: &[u8] =
-        if facts.method == crate::http::head::Method::Other && proxy.method.is_none() {
-            conn.head.method_span.of(&conn.rbuf)
-        } else {
-            method.as_str().as_bytes()
-        };
-    let query = conn
-        .head
-        .query
-        .map(|q| q.of(&conn.rbuf))
-        .filter(|q| !q.is_empty());
+    let client_method = session.method();
+    let method_bytes: &[u8] = match proxy.method {
+        None if client_method == Method::Other => session.method_bytes(),
+        None => client_method.as_str().as_bytes(),
+        Some(m) => m.as_str().as_bytes(),
+    };
+    let query = session.query().filter(|q| !q.is_empty());
     // An HTTP API's `$default` route sends the full request path to the integration.
     let full_path = (routed.api_type == ApiType::Http && routed.route.key == DEFAULT_ROUTE)
-        .then(|| routed.resource_path.map_or(&b"/"[..], |p| p.of(&conn.rbuf)));
+        .then(|| routed.resource_path(path).as_bytes());
     // The routed domain's mTLS settings (the route phase made sure the connection was
     // verified for that domain).
     let domain = routed.domain.and_then(|d| snapshot.domains.get(d));
     let mtls = domain.and_then(|d| d.mtls.as_ref());
-    let client_cert = conn
-        .tls
-        .as_ref()
+    let client_cert = session
+        .tls()
         .filter(|t| domain.is_some_and(|d| t.is_for(d)))
         .and_then(|t| t.client_cert.as_deref());
     write_upstream_head(
-        &mut conn.ubuf,
+        out,
         method_bytes,
-        host,
-        port,
-        path_query,
+        Target {
+            host,
+            port,
+            path_query,
+        },
         full_path,
         query,
-        &conn.head,
-        &conn.rbuf,
-        conn.peer,
-        conn.local,
-        conn.tls.is_some(),
+        session,
         mtls,
         client_cert,
     );
     Ok((host, port))
 }
 
+/// Where the upstream request goes (from the rendered integration URI).
+struct Target<'a> {
+    host: &'a str,
+    port: u16,
+    path_query: &'a str,
+}
+
 #[allow(clippy::too_many_arguments)]
-fn write_upstream_head(
+fn write_upstream_head<S: Session>(
     out: &mut Vec<u8>,
     method: &[u8],
-    host: &str,
-    port: u16,
-    path_query: &str,
+    target: Target<'_>,
     request_path: Option<&[u8]>,
     client_query: Option<&[u8]>,
-    head: &Head,
-    buf: &[u8],
-    peer: SocketAddr,
-    local: SocketAddr,
-    https: bool,
+    session: &S,
     mtls: Option<&MtlsSettings>,
     client_cert: Option<&CertInfo>,
 ) {
+    let Target {
+        host,
+        port,
+        path_query,
+    } = target;
+    let (peer, local, https) = (session.peer(), session.local(), session.tls().is_some());
     out.clear();
     out.extend_from_slice(method);
     out.push(b' ');
@@ -386,15 +405,14 @@ fn write_upstream_head(
     }
     out.extend_from_slice(b"\r\n");
     let mut forwarded_for = 0usize;
-    for (name, value) in &head.headers {
-        let (name, value) = (name.of(buf), value.of(buf));
+    for (name, value) in session.headers() {
         if is_hop_by_hop(name)
             || name.eq_ignore_ascii_case(b"host")
             || name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(b"expect")
             || name.eq_ignore_ascii_case(b"x-forwarded-proto")
             || name.eq_ignore_ascii_case(b"x-forwarded-port")
-            || head.connection_lists(buf, name)
+            || session.connection_lists(name)
         {
             continue;
         }
@@ -407,9 +425,9 @@ fn write_upstream_head(
     // Several X-Forwarded-For fields are folded, in order, into the one we append to.
     out.extend_from_slice(b"x-forwarded-for: ");
     if forwarded_for > 0 {
-        for (name, value) in &head.headers {
-            if name.of(buf).eq_ignore_ascii_case(b"x-forwarded-for") {
-                out.extend_from_slice(value.of(buf));
+        for (name, value) in session.headers() {
+            if name.eq_ignore_ascii_case(b"x-forwarded-for") {
+                out.extend_from_slice(value);
                 out.extend_from_slice(b", ");
             }
         }
@@ -444,7 +462,7 @@ fn write_upstream_head(
             push_header(out, h.as_bytes(), v.as_bytes());
         }
     }
-    match head.body {
+    match session.body_framing() {
         BodyFraming::None => {}
         BodyFraming::Length(n) => {
             out.extend_from_slice(b"content-length: ");

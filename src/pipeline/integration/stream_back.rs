@@ -1,37 +1,26 @@
 //! Phase 9, integration response: write the response head to the client (upstream headers
-//! minus hop-by-hop ones, the gateway's request id, framing regenerated) and stream the body
-//! back: socket to socket with splice when both sides are plain TCP and the body is large,
-//! re-chunked when the length is unknown.
+//! minus hop-by-hop ones, the gateway's request id; the session frames the body) and stream
+//! the body back: socket to socket with splice when both sides are plain TCP and the body is
+//! large, otherwise piece by piece (re-framed by the session when the length is unknown).
+//! The response taps (e.g. the cache recorder) see the head and body as they pass.
 
 use std::io;
+use std::time::Duration;
 
-use monoio::buf::IoBuf;
-use monoio::io::AsyncWriteRentExt;
 use monoio::time::Instant;
 
-use crate::config::Snapshot;
 use crate::http::chunked::{ChunkedDecoder, Step};
-use crate::http::write::{push_connection, push_decimal, push_header, push_hex, push_status_line};
-use crate::net::conn::ClientConn;
 use crate::net::splice::{splice_exact, SPLICE_MIN};
-use crate::pipeline::cache::{Miss, IGNORED_WARNING};
-use crate::pipeline::RequestFacts;
+use crate::pipeline::context::RequestContext;
+use crate::pipeline::head_only;
+use crate::pipeline::session::{ResponseBody, Session};
+use crate::pipeline::taps::ResponseTaps;
 use crate::runtime::worker::WorkerCtx;
 use crate::upstream::client::{ResponseFraming, ResponseHead};
 use crate::upstream::pool::UpstreamConn;
 
-/// Does the client connection close after this response? When it was to be kept
-/// (`keep_alive`), only an HTTP/1.0 client that gets a body of unknown length (which only
-/// the close can delimit) loses it.
-pub fn client_closes(facts: &RequestFacts, framing: ResponseFraming, keep_alive: bool) -> bool {
-    let unknown_length = matches!(
-        framing,
-        ResponseFraming::Chunked | ResponseFraming::UntilClose
-    );
-    !keep_alive || (unknown_length && !facts.head_only() && facts.version_minor == 0)
-}
-
-/// Write the response head to the client and stream the body.
+/// Write the response head to the client and stream the body. `limit` bounds each write
+/// to the client and each read from the upstream.
 ///
 /// The body the client gets follows the request it sent, the framing follows the request
 /// sent upstream (they differ when the integration's `method` is set): a HEAD client gets
@@ -39,133 +28,92 @@ pub fn client_closes(facts: &RequestFacts, framing: ResponseFraming, keep_alive:
 /// client whose integration sent HEAD gets `content-length: 0`. 204 responses never carry
 /// Content-Length; 304 and HEAD responses keep the upstream's.
 #[allow(clippy::too_many_arguments)]
-pub async fn respond(
+pub async fn respond<S: Session>(
     ctx: &WorkerCtx,
-    conn: &mut ClientConn,
-    facts: &RequestFacts,
+    session: &mut S,
+    rc: &mut RequestContext,
     up: &mut UpstreamConn,
     resp: &ResponseHead,
     framing: ResponseFraming,
     keep_alive: bool,
-    snapshot: &Snapshot,
-    mut miss: Option<&mut Miss<'_>>,
+    limit: Duration,
+    taps: &mut ResponseTaps<'_>,
 ) -> io::Result<()> {
-    // A cacheable response is recorded as it passes (see pipeline::cache).
     let length = match framing {
         ResponseFraming::Length(n) => Some(n),
         ResponseFraming::None => Some(0),
         ResponseFraming::Chunked | ResponseFraming::UntilClose => None,
     };
-    let client_head = facts.head_only();
-    let recording = match miss.as_deref_mut() {
-        Some(m) if !client_head => m.begin(resp.status, length),
-        _ => false,
-    };
-    let rechunk = matches!(
-        framing,
-        ResponseFraming::Chunked | ResponseFraming::UntilClose
-    ) && facts.version_minor == 1;
+    let client_head = head_only(session);
+    taps.head(resp.status, length, client_head);
     let bodiless_status = resp.status == 204 || resp.status == 304;
     // With no body to frame, the upstream's Content-Length describes the representation:
     // passed on for HEAD and 304 (RFC 9110 §8.6), never for 204.
     let keep_upstream_length = framing == ResponseFraming::None
         && resp.status != 204
         && (client_head || resp.status == 304);
-    {
-        let w = &mut conn.wbuf;
-        w.clear();
-        push_status_line(w, resp.status);
-        for i in 0..resp.headers.len() {
-            let (name, value) = resp.header(&up.rbuf, i);
-            if resp.forwards(&up.rbuf, name) {
-                push_header(w, name, value);
-                if let Some(m) = miss.as_deref_mut() {
-                    m.header(name, value);
-                }
-            } else if keep_upstream_length && name.eq_ignore_ascii_case(b"content-length") {
-                push_header(w, name, value);
-            }
+    session.start_response(resp.status);
+    for i in 0..resp.headers.len() {
+        let (name, value) = resp.header(&up.rbuf, i);
+        if resp.forwards(&up.rbuf, name) {
+            session.response_header(name, value);
+            taps.header(name, value);
+        } else if keep_upstream_length && name.eq_ignore_ascii_case(b"content-length") {
+            session.response_header(name, value);
         }
-        if !resp.has_date {
-            push_header(w, b"date", &ctx.date.now());
-        }
-        push_header(w, b"x-amzn-requestid", &facts.id);
-        if let Some(m) = miss.as_deref_mut() {
-            m.end_head();
-            if let Some((name, value)) = m.status_header {
-                push_header(w, name, value);
-            }
-            if m.warning {
-                push_header(w, b"warning", IGNORED_WARNING);
-            }
-        }
-        match framing {
-            ResponseFraming::Length(n) => {
-                w.extend_from_slice(b"content-length: ");
-                push_decimal(w, n);
-                w.extend_from_slice(b"\r\n");
-            }
-            ResponseFraming::Chunked | ResponseFraming::UntilClose if rechunk => {
-                w.extend_from_slice(b"transfer-encoding: chunked\r\n");
-            }
-            // The integration sent HEAD, the client did not: say there is no body.
-            ResponseFraming::None if !client_head && !bodiless_status => {
-                w.extend_from_slice(b"content-length: 0\r\n");
-            }
-            _ => {}
-        }
-        push_connection(
-            w,
-            !client_closes(facts, framing, keep_alive),
-            facts.version_minor == 0,
-        );
-        w.extend_from_slice(b"\r\n");
     }
+    if !resp.has_date {
+        session.response_header(b"date", &ctx.date.now());
+    }
+    session.response_header(b"x-amzn-requestid", &rc.request_id);
+    taps.end_head(|name, value| session.response_header(name, value));
+    let body = match framing {
+        ResponseFraming::Length(n) => ResponseBody::Length(n),
+        ResponseFraming::Chunked | ResponseFraming::UntilClose => ResponseBody::Stream,
+        // The integration sent HEAD, the client did not: say there is no body.
+        ResponseFraming::None if !client_head && !bodiless_status => ResponseBody::Length(0),
+        ResponseFraming::None => ResponseBody::None,
+    };
+    session.end_response_head(body, keep_alive);
+    rc.status = resp.status;
     up.consume(resp.head_len);
-    let write_limit = snapshot.limits.body_read_timeout;
-    with_timeout(write_limit, conn.flush_wbuf()).await?;
+    with_timeout(limit, session.flush()).await?;
     if client_head {
         return Ok(());
     }
+    let recording = taps.wants_body();
 
     match framing {
-        ResponseFraming::None => Ok(()),
+        ResponseFraming::None => with_timeout(limit, session.finish_response()).await,
         ResponseFraming::Length(mut remaining) => {
             while remaining > 0 {
                 // Past what is buffered, a large remainder goes socket to socket with splice.
                 if up.rbuf.is_empty() && remaining >= SPLICE_MIN && !recording {
-                    if let (Some(src), Some(dst)) = (up.stream.as_plain(), conn.stream.as_plain()) {
+                    if let (Some(src), Some(dst)) = (up.stream.as_plain(), session.plain_socket()) {
                         let mut pipe = ctx.pipes.take()?;
-                        splice_exact(src, dst, &mut pipe, remaining, write_limit).await?;
+                        splice_exact(src, dst, &mut pipe, remaining, limit).await?;
                         ctx.pipes.give_back(pipe);
+                        rc.response_length += remaining;
                         return Ok(());
                     }
                 }
-                if up.rbuf.is_empty()
-                    && up.read_more_until(Instant::now() + write_limit).await? == 0
-                {
+                if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 let n = (up.rbuf.len() as u64).min(remaining) as usize;
-                let buf = std::mem::take(&mut up.rbuf);
-                let (res, slice) =
-                    with_timeout_buf(write_limit, conn.stream.write_all(buf.slice(0..n))).await;
-                up.rbuf = slice.map(|s| s.into_inner()).unwrap_or_default();
-                res?;
-                if let (true, Some(m)) = (recording, miss.as_deref_mut()) {
-                    m.body(up.rbuf.get(..n).unwrap_or_default());
+                if recording {
+                    taps.body(up.rbuf.get(..n).unwrap_or_default());
                 }
-                up.consume(n);
+                send_front(session, up, n, limit).await?;
+                rc.response_length += n as u64;
                 remaining -= n as u64;
             }
-            Ok(())
+            with_timeout(limit, session.finish_response()).await
         }
         ResponseFraming::Chunked => {
             let mut decoder = ChunkedDecoder::new(u64::MAX);
             loop {
-                if up.rbuf.is_empty()
-                    && up.read_more_until(Instant::now() + write_limit).await? == 0
-                {
+                if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 match decoder
@@ -173,90 +121,69 @@ pub async fn respond(
                     .map_err(|_| io::Error::other("malformed chunked response"))?
                 {
                     Step::Data { start, end } => {
-                        write_piece(conn, &up.rbuf[start..end], rechunk, write_limit).await?;
-                        if let (true, Some(m)) = (recording, miss.as_deref_mut()) {
-                            m.body(&up.rbuf[start..end]);
+                        if recording {
+                            taps.body(&up.rbuf[start..end]);
                         }
-                        up.consume(end);
+                        up.consume(start);
+                        send_front(session, up, end - start, limit).await?;
+                        rc.response_length += (end - start) as u64;
                     }
                     Step::NeedMore { consumed } => {
                         up.consume(consumed);
                         if !up.rbuf.is_empty()
-                            && up.read_more_until(Instant::now() + write_limit).await? == 0
+                            && up.read_more_until(Instant::now() + limit).await? == 0
                         {
                             return Err(io::ErrorKind::UnexpectedEof.into());
                         }
                     }
                     Step::Done { consumed } => {
                         up.consume(consumed);
-                        return finish_chunked(conn, rechunk, write_limit).await;
+                        return with_timeout(limit, session.finish_response()).await;
                     }
                 }
             }
         }
         ResponseFraming::UntilClose => loop {
-            if up.rbuf.is_empty() && up.read_more_until(Instant::now() + write_limit).await? == 0 {
-                return finish_chunked(conn, rechunk, write_limit).await;
+            if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
+                return with_timeout(limit, session.finish_response()).await;
             }
             let n = up.rbuf.len();
-            write_piece(conn, &up.rbuf[..n], rechunk, write_limit).await?;
-            if let (true, Some(m)) = (recording, miss.as_deref_mut()) {
-                m.body(&up.rbuf[..n]);
+            if recording {
+                taps.body(&up.rbuf[..n]);
             }
-            up.consume(n);
+            send_front(session, up, n, limit).await?;
+            rc.response_length += n as u64;
         },
     }
 }
 
-/// Write body bytes to the client, as one chunk when re-chunking.
-async fn write_piece(
-    conn: &mut ClientConn,
-    data: &[u8],
-    rechunk: bool,
-    limit: std::time::Duration,
+/// Send the first `n` bytes of the upstream's read buffer to the client (lent, not
+/// copied), then consume them.
+async fn send_front<S: Session>(
+    session: &mut S,
+    up: &mut UpstreamConn,
+    n: usize,
+    limit: Duration,
 ) -> io::Result<()> {
-    let w = &mut conn.wbuf;
-    w.clear();
-    if rechunk {
-        push_hex(w, data.len() as u64);
-        w.extend_from_slice(b"\r\n");
+    let buf = std::mem::take(&mut up.rbuf);
+    match monoio::time::timeout(limit, session.send_body_owned(buf, n)).await {
+        Ok((res, buf)) => {
+            up.rbuf = buf;
+            res?;
+            up.consume(n);
+            Ok(())
+        }
+        // The buffer went with the cancelled write.
+        Err(_) => Err(io::ErrorKind::TimedOut.into()),
     }
-    w.extend_from_slice(data);
-    if rechunk {
-        w.extend_from_slice(b"\r\n");
-    }
-    with_timeout(limit, conn.flush_wbuf()).await
-}
-
-async fn finish_chunked(
-    conn: &mut ClientConn,
-    rechunk: bool,
-    limit: std::time::Duration,
-) -> io::Result<()> {
-    if !rechunk {
-        return Ok(());
-    }
-    conn.wbuf.clear();
-    conn.wbuf.extend_from_slice(b"0\r\n\r\n");
-    with_timeout(limit, conn.flush_wbuf()).await
 }
 
 async fn with_timeout<F: std::future::Future<Output = io::Result<()>>>(
-    limit: std::time::Duration,
+    limit: Duration,
     f: F,
 ) -> io::Result<()> {
     match monoio::time::timeout(limit, f).await {
         Ok(r) => r,
         Err(_) => Err(io::ErrorKind::TimedOut.into()),
-    }
-}
-
-async fn with_timeout_buf<T, F: std::future::Future<Output = monoio::BufResult<usize, T>>>(
-    limit: std::time::Duration,
-    f: F,
-) -> (io::Result<usize>, Option<T>) {
-    match monoio::time::timeout(limit, f).await {
-        Ok((r, b)) => (r, Some(b)),
-        Err(_) => (Err(io::ErrorKind::TimedOut.into()), None),
     }
 }

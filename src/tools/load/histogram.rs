@@ -1,12 +1,13 @@
-//! A latency histogram in the style of HdrHistogram: log-linear buckets with a relative
-//! precision of 1/1024 (a little better than 3 significant decimal digits).
+//! The latency histogram: an `hdrhistogram` (HdrHistogram's log-linear buckets at 3
+//! significant digits, a relative precision of 1/1024) with the exact minimum, maximum and
+//! sum kept beside it.
 //!
-//! Values are nanoseconds. Values below 2048 ns have a bucket each (exact); above that,
-//! every power-of-two range `[2^k, 2^(k+1))` is split into 1024 equal buckets, so a bucket
-//! is never wider than 1/1024 of the values in it. The recorded range is 1 µs .. 1 hour:
-//! smaller or larger values are clamped to its ends (and counted in `clamped`). The
-//! minimum, maximum and sum are tracked exactly, so `min`, `max` and `mean` are exact and a
-//! quantile is never reported above the true maximum.
+//! Values are nanoseconds. Values below 2048 ns are counted exactly; above that, every
+//! power-of-two range `[2^k, 2^(k+1))` is split into 1024 equal buckets, so a bucket is never
+//! wider than 1/1024 of the values in it. The recorded range is 1 µs .. 1 hour: smaller or
+//! larger values are clamped to its ends (and counted in `clamped`). `min`, `max` and `mean`
+//! are exact, and a quantile is never reported above the true maximum nor below the true
+//! minimum.
 //!
 //! Memory: 33,792 counters (264 KiB); one histogram per load thread, merged at the end.
 
@@ -14,18 +15,12 @@
 pub const LOWEST: u64 = 1_000;
 /// Largest value recorded (1 hour in ns); larger values are clamped down to it.
 pub const HIGHEST: u64 = 3_600 * 1_000_000_000;
-
-/// Values below this have one bucket each.
-const LINEAR: u64 = 2048;
-/// Buckets per power-of-two range above `LINEAR`.
-const HALF: usize = 1024;
-/// `HIGHEST` is below 2^42: ranges 2^11 .. 2^42 need 31 half-ranges of 1024 buckets.
-const BUCKETS: usize = LINEAR as usize + 31 * HALF;
+/// Significant decimal digits kept by the buckets (relative precision 1/1024).
+const SIGFIG: u8 = 3;
 
 #[derive(Clone)]
 pub struct Histogram {
-    counts: Box<[u64]>,
-    count: u64,
+    counts: hdrhistogram::Histogram<u64>,
     sum: u128,
     min: u64,
     max: u64,
@@ -41,7 +36,7 @@ impl Default for Histogram {
 impl std::fmt::Debug for Histogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Histogram")
-            .field("count", &self.count)
+            .field("count", &self.counts.len())
             .field("min", &self.min())
             .field("max", &self.max)
             .field("mean", &self.mean())
@@ -49,38 +44,22 @@ impl std::fmt::Debug for Histogram {
     }
 }
 
-/// Bucket index of `v` (which must be within `LOWEST..=HIGHEST`).
-fn index_of(v: u64) -> usize {
-    if v < LINEAR {
-        return v as usize;
-    }
-    let msb = 63 - v.leading_zeros(); // >= 11
-    let shift = msb - 10; // >= 1; (v >> shift) is in 1024..2048
-    let sub = (v >> shift) as usize;
-    LINEAR as usize + (shift as usize - 1) * HALF + (sub - HALF)
-}
-
-/// The smallest and largest value that land in bucket `i`.
-fn bounds_of(i: usize) -> (u64, u64) {
-    if i < LINEAR as usize {
-        return (i as u64, i as u64);
-    }
-    let j = i - LINEAR as usize;
-    let shift = (j / HALF + 1) as u32;
-    let sub = (j % HALF + HALF) as u64;
-    (sub << shift, ((sub + 1) << shift) - 1)
-}
-
 impl Histogram {
     pub fn new() -> Self {
+        // Unit resolution (lowest discernible value 1 ns) so values below 2048 ns are exact.
+        let counts = hdrhistogram::Histogram::new_with_bounds(1, HIGHEST, SIGFIG)
+            .expect("constant bounds: 1 <= HIGHEST / 2 and 3 significant digits are valid");
         Histogram {
-            counts: vec![0u64; BUCKETS].into_boxed_slice(),
-            count: 0,
+            counts,
             sum: 0,
             min: u64::MAX,
             max: 0,
             clamped: 0,
         }
+    }
+
+    fn count_all(&self) -> u64 {
+        self.counts.len()
     }
 
     /// Record one value in nanoseconds (clamped to 1 µs .. 1 h).
@@ -89,11 +68,8 @@ impl Histogram {
         if v != ns {
             self.clamped += 1;
         }
-        // `v` is in range, so the index is within `counts`.
-        if let Some(c) = self.counts.get_mut(index_of(v)) {
-            *c += 1;
-        }
-        self.count += 1;
+        // `v` is within the histogram's bounds; saturating so that nothing can fail.
+        self.counts.saturating_record(v);
         self.sum += u128::from(v);
         self.min = self.min.min(v);
         self.max = self.max.max(v);
@@ -101,10 +77,10 @@ impl Histogram {
 
     /// Add everything recorded in `other`.
     pub fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
-            *a += *b;
-        }
-        self.count += other.count;
+        // Both have the same bounds, so every value of `other` fits.
+        self.counts
+            .add(&other.counts)
+            .expect("histograms with the same bounds add");
         self.sum += other.sum;
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
@@ -114,8 +90,7 @@ impl Histogram {
     /// Forget everything recorded.
     #[cfg(test)]
     pub fn reset(&mut self) {
-        self.counts.iter_mut().for_each(|c| *c = 0);
-        self.count = 0;
+        self.counts.reset();
         self.sum = 0;
         self.min = u64::MAX;
         self.max = 0;
@@ -124,12 +99,12 @@ impl Histogram {
 
     #[cfg(test)]
     pub fn count(&self) -> u64 {
-        self.count
+        self.count_all()
     }
 
-    /// Smallest value recorded (0 when empty).
+    /// Smallest value recorded, exactly (0 when empty).
     pub fn min(&self) -> u64 {
-        if self.count == 0 {
+        if self.count_all() == 0 {
             0
         } else {
             self.min
@@ -143,10 +118,9 @@ impl Histogram {
 
     /// Exact mean of the (clamped) values recorded (0 when empty).
     pub fn mean(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.sum as f64 / self.count as f64
+        match self.count_all() {
+            0 => 0.0,
+            n => self.sum as f64 / n as f64,
         }
     }
 
@@ -160,19 +134,11 @@ impl Histogram {
     /// precision) to the value of rank `ceil(q * count)`, never above the exact maximum nor
     /// below the exact minimum. 0 when empty.
     pub fn value_at_quantile(&self, q: f64) -> u64 {
-        if self.count == 0 {
+        if self.count_all() == 0 {
             return 0;
         }
         let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
-        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
-        let mut seen = 0u64;
-        for (i, &c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return bounds_of(i).1.clamp(self.min, self.max);
-            }
-        }
-        self.max
+        self.counts.value_at_quantile(q).clamp(self.min, self.max)
     }
 }
 
@@ -182,26 +148,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_contiguous_and_precise() {
-        let mut prev_high = None;
-        for i in 0..BUCKETS {
-            let (lo, hi) = bounds_of(i);
-            assert!(lo <= hi);
-            if let Some(p) = prev_high {
-                assert_eq!(lo, p + 1, "gap before bucket {i}");
-            }
-            assert_eq!(index_of(lo), i);
-            assert_eq!(index_of(hi), i);
-            if lo < LINEAR {
-                assert_eq!(lo, hi, "bucket {i} is exact");
+    fn precision_is_one_in_1024_and_small_values_are_exact() {
+        let h = Histogram::new();
+        // Every value from 1 µs to 1 h: its bucket's range [lowest, highest equivalent]
+        // holds it and is at most 1/1024 of its lowest value wide (a single value below
+        // 2048 ns). Sampled: every value to 70 µs, then a geometric walk to 1 h.
+        let mut v = LOWEST;
+        while v <= HIGHEST {
+            let lo = h.counts.lowest_equivalent(v);
+            let hi = h.counts.highest_equivalent(v);
+            assert!(lo <= v && v <= hi, "{v}: [{lo}, {hi}]");
+            if v < 2048 {
+                assert_eq!((lo, hi), (v, v), "{v} is exact");
             } else {
-                // Width relative to the smallest value in the bucket.
-                assert!((hi - lo + 1) as f64 / lo as f64 <= 1.0 / 1024.0);
+                assert!(
+                    (hi - lo + 1) as f64 / lo as f64 <= 1.0 / 1024.0,
+                    "{v}: [{lo}, {hi}]"
+                );
             }
-            prev_high = Some(hi);
+            v = if v < 70_000 { v + 1 } else { v + v / 997 };
         }
-        assert!(bounds_of(BUCKETS - 1).1 >= HIGHEST);
-        assert!(index_of(HIGHEST) < BUCKETS);
+        assert_eq!(
+            h.counts.highest_equivalent(HIGHEST),
+            h.counts.highest_equivalent(HIGHEST - 1)
+        );
+        // The documented memory: 33,792 counters.
+        assert_eq!(h.counts.distinct_values(), 33_792);
     }
 
     #[test]
@@ -239,6 +211,8 @@ mod tests {
         }
         assert_eq!(h.value_at_quantile(1.0), n * 1_000);
         assert_eq!(h.value_at_quantile(0.0), 1_000);
+        // Rank 50,000 is 50 ms; its bucket (32,768 ns wide) ends at 1526 * 32768 - 1.
+        assert_eq!(h.value_at_quantile(0.5), 50_003_967);
         assert!((h.mean() - 50_000_500.0).abs() < 1e-6);
     }
 
@@ -267,7 +241,7 @@ mod tests {
         assert_eq!(merged.min(), all.min());
         assert_eq!(merged.max(), all.max());
         assert_eq!(merged.mean(), all.mean());
-        assert_eq!(merged.counts, all.counts);
+        assert!(merged.counts == all.counts, "bucket counts differ");
         for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
             assert_eq!(merged.value_at_quantile(q), all.value_at_quantile(q));
         }

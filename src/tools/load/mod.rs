@@ -1,15 +1,15 @@
 //! `tollgate load`: the bundled HTTP/1.1 load generator, on the same monoio thread-per-core
 //! runtime as the gateway.
 //!
-//! - `options`: the command line, the target URL, and the request bytes (built once).
+//! - `options`: the command line (`clap`), the target URL, and the request bytes (built once).
 //! - `engine`: the load threads (one monoio runtime each, optionally pinned) and the
 //!   per-connection request loop: closed loop (send, wait for the response, send again) or
 //!   open loop (wrk2-style schedule, latency from the intended send time).
 //! - `schedule`: open-loop send times and lateness accounting (pure arithmetic).
-//! - `response`: incremental response parsing (httparse head; Content-Length, chunked or
-//!   close-delimited body skipped without copying).
-//! - `histogram`: log-linear latency histogram (1/1024 precision, 1 µs .. 1 h), merged
-//!   across threads.
+//! - `response`: incremental response parsing (the head by the library's upstream response
+//!   parser; Content-Length, chunked or close-delimited body skipped without copying).
+//! - `histogram`: the latency histogram, `hdrhistogram` (1/1024 precision, 1 µs .. 1 h) with
+//!   exact min, max and mean, merged across threads.
 //! - `stats`, `report`: counts, the final report (text or `--json`) and the progress line.
 //! - `stream`: the connection type the request loop uses (plain TCP, or TLS through
 //!   `net::tls_io::TlsStream`).
@@ -36,16 +36,12 @@ use options::{Options, Stop};
 use stats::Stats;
 use stream::Connector;
 
-/// Entry point of `tollgate load` (`args` are the arguments after `load`).
-pub fn main(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{}", options::USAGE);
-        return ExitCode::SUCCESS;
-    }
-    let opts = match options::parse_args(args) {
+/// Entry point of `tollgate load`, with its arguments as `clap` read them.
+pub fn main(args: options::LoadArgs) -> ExitCode {
+    let opts = match args.into_options() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("tollgate load: {e}\n{}", options::USAGE);
+            eprintln!("tollgate load: {e}\n(tollgate load --help lists the options)");
             return ExitCode::from(2);
         }
     };

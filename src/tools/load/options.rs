@@ -1,28 +1,82 @@
-//! Command line of `tollgate load`: options, the target URL, durations, headers, and the
-//! request bytes built from them.
+//! Command line of `tollgate load`: options (parsed by `clap`), the target URL, durations,
+//! headers, and the request bytes built from them.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub const USAGE: &str = "usage: tollgate load URL [options]
-  --connections N      concurrent connections (default 64)
-  --threads N          load threads, each a monoio runtime; connections are spread over them
-                       (default 1)
-  --cpus 0,1           pin thread i to the i-th listed CPU (round robin)
-  --duration 10s       how long to measure (default 10s); or
-  --requests N         stop after N measured requests
-  --rate R             open loop at R requests/s in total (latency from the intended send
-                       time); without it, closed loop
-  --new-connection     a new TCP connection per request (default keep-alive)
-  --method GET         request method
-  --header 'N: v'      add a request header (repeatable)
-  --body STRING        request body; or --body-file FILE
-  --timeout 5s         per-request timeout
-  --warmup 1s          run this long first without counting (default 1s)
-  --insecure           https: do not verify the server certificate; or --cacert FILE
-  --no-resume          https: a full handshake on every connection (no session resumption)
-  --json               final report as one JSON object on stdout
-  --quiet              no progress line on stderr";
+/// The arguments of `tollgate load`, as `clap` reads them: each value is checked here (a bad
+/// one exits with status 2 naming the option); checks between options are in
+/// [`LoadArgs::into_options`].
+#[derive(clap::Args, Debug, Clone)]
+#[command(
+    after_help = "Exit status: 0 when the run got at least one response, 1 when it got \
+                        none (or the target cannot be resolved), 2 for bad arguments."
+)]
+pub struct LoadArgs {
+    /// http://HOST[:PORT]/PATH or https://...
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// concurrent connections
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = positive)]
+    pub connections: usize,
+    /// load threads, each a monoio runtime; connections are spread over them
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
+    pub threads: usize,
+    /// pin thread i to the i-th listed CPU (round robin)
+    #[arg(long, value_name = "0,1", value_delimiter = ',', value_parser = cpu)]
+    pub cpus: Vec<usize>,
+    /// how long to measure [default: 10s]; or --requests
+    #[arg(long, value_name = "10s", value_parser = positive_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+    /// stop after N measured requests
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub requests: Option<usize>,
+    /// open loop at R requests/s in total (latency from the intended send time); without it,
+    /// closed loop
+    #[arg(long, value_name = "R", value_parser = rate)]
+    pub rate: Option<f64>,
+    /// a new TCP connection per request (default keep-alive)
+    #[arg(long)]
+    pub new_connection: bool,
+    /// request method
+    #[arg(long, value_name = "GET", default_value = "GET", value_parser = method)]
+    pub method: String,
+    /// add a request header (repeatable)
+    #[arg(long = "header", value_name = "'N: v'", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+    /// request body; or --body-file FILE
+    #[arg(
+        long,
+        value_name = "STRING",
+        allow_hyphen_values = true,
+        conflicts_with = "body_file"
+    )]
+    pub body: Option<String>,
+    /// request body read from FILE
+    #[arg(long, value_name = "FILE")]
+    pub body_file: Option<PathBuf>,
+    /// per-request timeout
+    #[arg(long, value_name = "5s", default_value = "5s", value_parser = positive_duration)]
+    pub timeout: Duration,
+    /// run this long first without counting
+    #[arg(long, value_name = "1s", default_value = "1s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// https: do not verify the server certificate; or --cacert FILE
+    #[arg(long, conflicts_with = "cacert")]
+    pub insecure: bool,
+    /// https: verify the server certificate against the CA bundle in FILE
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// https: a full handshake on every connection (no session resumption)
+    #[arg(long)]
+    pub no_resume: bool,
+    /// final report as one JSON object on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// no progress line on stderr
+    #[arg(long)]
+    pub quiet: bool,
+}
 
 /// The parsed target URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,206 +124,126 @@ pub struct Options {
     pub quiet: bool,
 }
 
-/// Parse `URL [options]` (the arguments after `load`). Errors are messages for the user.
-pub fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut url: Option<String> = None;
-    let mut connections = 64usize;
-    let mut threads = 1usize;
-    let mut cpus = Vec::new();
-    let mut duration: Option<Duration> = None;
-    let mut requests: Option<u64> = None;
-    let mut rate = None;
-    let mut new_connection = false;
-    let mut method = "GET".to_string();
-    let mut headers = Vec::new();
-    let mut body: Option<Vec<u8>> = None;
-    let mut timeout = Duration::from_secs(5);
-    let mut warmup = Duration::from_secs(1);
-    let mut insecure = false;
-    let mut no_resume = false;
-    let mut cacert = None;
-    let mut json = false;
-    let mut quiet = false;
-
-    let mut i = 0;
-    while i < args.len() {
-        let arg = args[i].as_str();
-        i += 1;
-        if !arg.starts_with("--") {
-            if url.is_some() {
-                return Err(format!("unexpected argument '{arg}' (only one URL)"));
-            }
-            url = Some(arg.to_string());
-            continue;
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (arg, None),
+impl LoadArgs {
+    /// The options of a run: the URL parsed, `--body-file` read, and the checks between
+    /// options. Errors are messages for the user.
+    pub fn into_options(self) -> Result<Options, String> {
+        let target = parse_url(&self.url)?;
+        let stop = match (self.duration, self.requests) {
+            (_, Some(n)) => Stop::Requests(n as u64),
+            (Some(d), None) => Stop::Duration(d),
+            (None, None) => Stop::Duration(Duration::from_secs(10)),
         };
-        // Flags without a value.
-        let switch = match name {
-            "--new-connection" => Some(&mut new_connection),
-            "--insecure" => Some(&mut insecure),
-            "--no-resume" => Some(&mut no_resume),
-            "--json" => Some(&mut json),
-            "--quiet" => Some(&mut quiet),
-            _ => None,
-        };
-        if let Some(flag) = switch {
-            if inline.is_some() {
-                return Err(format!("{name} takes no value"));
-            }
-            *flag = true;
-            continue;
+        if (self.insecure || self.cacert.is_some()) && !target.https {
+            return Err("--insecure and --cacert are for https URLs".into());
         }
-        let value = match inline {
-            Some(v) => v,
-            None => match args.get(i) {
-                Some(v) => {
-                    i += 1;
-                    v.clone()
-                }
-                None => return Err(format!("{name} needs a value")),
-            },
+        let body = match (self.body, &self.body_file) {
+            (Some(text), _) => text.into_bytes(),
+            (None, Some(file)) => std::fs::read(file)
+                .map_err(|e| format!("--body-file: cannot read {}: {e}", file.display()))?,
+            (None, None) => Vec::new(),
         };
-        match name {
-            "--connections" => connections = positive(name, &value)?,
-            "--threads" => threads = positive(name, &value)?,
-            "--cpus" => cpus = parse_cpus(&value)?,
-            "--duration" => {
-                let d = parse_duration(&value).map_err(|e| format!("{name}: {e}"))?;
-                if d.is_zero() {
-                    return Err(format!("{name} must be more than 0"));
-                }
-                duration = Some(d);
-            }
-            "--requests" => requests = Some(positive(name, &value)? as u64),
-            "--rate" => match value.parse::<f64>() {
-                Ok(r) if r.is_finite() && r > 0.0 => rate = Some(r),
-                _ => return Err(format!("{name} must be a positive number, got '{value}'")),
-            },
-            "--method" => {
-                if value.is_empty() || !value.bytes().all(is_tchar) {
-                    return Err(format!("{name}: '{value}' is not a method token"));
-                }
-                method = value;
-            }
-            "--header" => headers.push(parse_header(&value)?),
-            "--body" => body = Some(value.into_bytes()),
-            "--body-file" => {
-                body = Some(
-                    std::fs::read(&value)
-                        .map_err(|e| format!("{name}: cannot read {value}: {e}"))?,
-                )
-            }
-            "--timeout" => {
-                timeout = parse_duration(&value).map_err(|e| format!("{name}: {e}"))?;
-                if timeout.is_zero() {
-                    return Err(format!("{name} must be more than 0"));
-                }
-            }
-            "--warmup" => warmup = parse_duration(&value).map_err(|e| format!("{name}: {e}"))?,
-            "--cacert" => cacert = Some(PathBuf::from(value)),
-            _ => return Err(format!("unknown option {name}")),
-        }
+        Ok(Options {
+            url: self.url,
+            target,
+            connections: self.connections,
+            // No thread without a connection.
+            threads: self.threads.min(self.connections),
+            cpus: self.cpus,
+            stop,
+            rate: self.rate,
+            new_connection: self.new_connection,
+            method: self.method,
+            headers: self.headers,
+            body,
+            timeout: self.timeout,
+            warmup: self.warmup,
+            insecure: self.insecure,
+            no_resume: self.no_resume,
+            cacert: self.cacert,
+            json: self.json,
+            quiet: self.quiet,
+        })
     }
-    let Some(url) = url else {
-        return Err("a URL is required".into());
-    };
-    let target = parse_url(&url)?;
-    let stop = match (duration, requests) {
-        (Some(_), Some(_)) => return Err("--duration and --requests exclude each other".into()),
-        (_, Some(n)) => Stop::Requests(n),
-        (Some(d), None) => Stop::Duration(d),
-        (None, None) => Stop::Duration(Duration::from_secs(10)),
-    };
-    if insecure && cacert.is_some() {
-        return Err("--insecure and --cacert exclude each other".into());
-    }
-    if (insecure || cacert.is_some()) && !target.https {
-        return Err("--insecure and --cacert are for https URLs".into());
-    }
-    // No thread without a connection.
-    let threads = threads.min(connections);
-    Ok(Options {
-        url,
-        target,
-        connections,
-        threads,
-        cpus,
-        stop,
-        rate,
-        new_connection,
-        method,
-        headers,
-        body: body.unwrap_or_default(),
-        timeout,
-        warmup,
-        insecure,
-        no_resume,
-        cacert,
-        json,
-        quiet,
-    })
 }
 
-fn positive(name: &str, value: &str) -> Result<usize, String> {
+/// Parse `URL [options]` (the arguments after `load`) the way the command does.
+#[cfg(test)]
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    use clap::Parser;
+    #[derive(clap::Parser)]
+    #[command(name = "tollgate load")]
+    struct Load {
+        #[command(flatten)]
+        args: LoadArgs,
+    }
+    let argv = std::iter::once("load".to_string()).chain(args.iter().cloned());
+    Load::try_parse_from(argv)
+        .map_err(|e| e.to_string())?
+        .args
+        .into_options()
+}
+
+fn positive(value: &str) -> Result<usize, String> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{name} must be a positive integer, got '{value}'")),
+        _ => Err("must be a positive integer".into()),
     }
 }
 
-fn parse_cpus(value: &str) -> Result<Vec<usize>, String> {
-    let mut out = Vec::new();
-    for part in value.split(',') {
-        let part = part.trim();
-        let cpu = part
-            .parse::<usize>()
-            .map_err(|_| format!("--cpus: '{part}' is not a CPU number (use a list like 0,1)"))?;
-        out.push(cpu);
-    }
-    Ok(out)
+fn cpu(value: &str) -> Result<usize, String> {
+    value
+        .trim()
+        .parse::<usize>()
+        .map_err(|_| "not a CPU number (use a list like 0,1)".into())
 }
 
-/// `10s`, `500ms`, `250us`, `1m`, `1h`, `1.5s`; a bare number is seconds.
+fn rate(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err("must be a positive number (requests/s)".into()),
+    }
+}
+
+fn method(value: &str) -> Result<String, String> {
+    if value.is_empty() || !value.bytes().all(is_tchar) {
+        return Err("not a method token".into());
+    }
+    Ok(value.to_string())
+}
+
+/// A duration greater than zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
+}
+
+/// A duration option: the configuration's durations (`10s`, `500ms`, `2m`, `1h`; the
+/// crate's one parser, [`tollgate::time::parse_duration`]), and on the command line also a
+/// bare integer, read as seconds (`--warmup 0`, `--duration 10`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (like 10s, 500ms, 1m)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1e3,
-        "us" | "µs" => n / 1e6,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "'{text}': unknown unit '{unit}' (use us, ms, s, m, h)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{text}' is out of range"))
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return tollgate::time::parse_duration(&format!("{t}s"))
+            .map_err(|_| format!("invalid duration `{text}`: too large"));
+    }
+    tollgate::time::parse_duration(text)
 }
 
 /// `Name: value`: a token name and a value without control characters (other than HTAB).
 pub fn parse_header(text: &str) -> Result<(String, String), String> {
     let Some((name, value)) = text.split_once(':') else {
-        return Err(format!("--header '{text}': expected 'Name: value'"));
+        return Err("expected 'Name: value'".into());
     };
     if name.is_empty() || !name.bytes().all(is_tchar) {
-        return Err(format!("--header '{text}': '{name}' is not a header name"));
+        return Err(format!("'{name}' is not a header name"));
     }
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        return Err(format!(
-            "--header '{name}': the value has control characters"
-        ));
+        return Err("the value has control characters".into());
     }
     Ok((name.to_string(), value.to_string()))
 }
@@ -456,13 +430,25 @@ mod tests {
         assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
         assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("250us").unwrap(), Duration::from_micros(250));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        for bad in ["", "s", "10x", "-1s", "1e400s", "ten"] {
-            assert!(parse_duration(bad).is_err(), "{bad} should be refused");
+        assert_eq!(parse_duration("0s").unwrap(), Duration::ZERO);
+        for (bad, reason) in [
+            ("", "expected an integer"),
+            ("s", "expected an integer"),
+            ("10x", "expected an integer"),
+            ("-1s", "expected an integer"),
+            ("1.5s", "expected an integer"),
+            ("ten", "expected an integer"),
+            ("99999999999999999999", "too large"),
+            ("99999999999999999999s", "too large"),
+        ] {
+            let err = parse_duration(bad).expect_err(bad);
+            assert!(
+                err.starts_with(&format!("invalid duration `{bad}`: ")) && err.contains(reason),
+                "{bad:?}: {err}"
+            );
         }
     }
 
@@ -572,6 +558,49 @@ mod tests {
         ] {
             assert!(parse_args(&args(bad)).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn errors_name_the_option_and_the_value() {
+        for (bad, words) in [
+            (
+                &["http://h/", "--connections", "0"][..],
+                &["--connections", "'0'"][..],
+            ),
+            (
+                &["http://h/", "--duration", "1.5s"],
+                &["--duration", "`1.5s`"],
+            ),
+            (
+                &["http://h/", "--timeout", "0"],
+                &["--timeout", "more than 0"],
+            ),
+            (
+                &["http://h/", "--header", "NoColon"],
+                &["--header", "Name: value"],
+            ),
+            (&["http://h/", "--cpus", "0,x"], &["--cpus", "CPU number"]),
+            (
+                &["http://h/", "--requests", "5", "--duration", "1s"],
+                &["--requests", "--duration"],
+            ),
+            (
+                &["http://h/", "--body", "a", "--body-file", "f"],
+                &["--body", "--body-file"],
+            ),
+            (&[], &["<URL>"]),
+        ] {
+            let err = parse_args(&args(bad)).expect_err("refused");
+            for w in words {
+                assert!(err.contains(w), "{bad:?}: {w:?} not in {err}");
+            }
+        }
+        // A body may start with a dash.
+        let o = parse_args(&args(&["http://h/", "--body", "-x-"])).unwrap();
+        assert_eq!(o.body, b"-x-");
+        // --cpus as a list, or repeated.
+        let o = parse_args(&args(&["http://h/", "--cpus", "2, 3", "--cpus=5"])).unwrap();
+        assert_eq!(o.cpus, vec![2, 3, 5]);
     }
 
     #[test]

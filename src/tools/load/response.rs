@@ -1,30 +1,30 @@
-//! Incremental parsing of HTTP/1.1 responses for the load generator: the head with httparse,
-//! then the body by its framing (Content-Length, chunked, or until the server closes), which
-//! is skipped without being copied anywhere.
+//! Incremental parsing of HTTP/1.1 responses for the load generator: the head with the
+//! library's upstream response parser ([`tollgate::upstream::client::parse_response_head`],
+//! the gateway's own rules: status 100-599, Content-Length digits only and never
+//! conflicting, `chunked` as the only transfer coding, 101 refused), then the body by its
+//! framing (Content-Length, chunked, or until the server closes), which is skipped without
+//! being copied anywhere.
 //!
 //! The caller owns the read buffer: it feeds whatever it holds to [`ResponseParser::feed`],
 //! drops the `consumed` prefix, reads more, and repeats until `done`; at end of stream it
 //! calls [`ResponseParser::eof`]. Interim 1xx responses are skipped.
 
 use tollgate::http::chunked::{ChunkedDecoder, Step};
+use tollgate::upstream::client::{
+    parse_response_head, ParsedResponse, ResponseFraming, ResponseHead, MAX_RESPONSE_HEAD,
+};
 
-/// Largest response head accepted (also the read buffer's size).
-pub const MAX_HEAD: usize = 64 * 1024;
-/// Most header fields accepted in a response head.
-pub const MAX_HEADERS: usize = 64;
+/// Largest response head accepted (also the read buffer's size): the gateway's limit.
+pub const MAX_HEAD: usize = MAX_RESPONSE_HEAD;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseError {
-    /// The head is not valid HTTP/1.x.
-    MalformedHead,
-    /// The head is larger than `MAX_HEAD`.
-    HeadTooLarge,
-    /// Invalid or conflicting Content-Length.
-    BadLength,
+    /// The head was refused by the parser; the reason says why (malformed, too large, bad
+    /// or conflicting Content-Length, a transfer coding other than chunked, an unasked-for
+    /// protocol switch, a status outside 100-599).
+    Head(&'static str),
     /// A malformed chunked body.
     BadChunk,
-    /// `101 Switching Protocols` (not something a load run expects).
-    Upgrade,
     /// The connection ended before the response was complete.
     Truncated,
 }
@@ -32,11 +32,8 @@ pub enum ParseError {
 impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            ParseError::MalformedHead => "malformed response head",
-            ParseError::HeadTooLarge => "response head too large",
-            ParseError::BadLength => "bad content-length",
+            ParseError::Head(reason) => reason,
             ParseError::BadChunk => "malformed chunked body",
-            ParseError::Upgrade => "unexpected protocol upgrade",
             ParseError::Truncated => "connection closed before the response was complete",
         })
     }
@@ -64,6 +61,8 @@ pub struct Progress {
 #[derive(Debug)]
 pub struct ResponseParser {
     state: State,
+    /// The last head parsed (its header list is reused: no allocation per response).
+    head: ResponseHead,
     head_request: bool,
     status: u16,
     keep_alive: bool,
@@ -76,6 +75,7 @@ impl ResponseParser {
     pub fn new(head_request: bool) -> Self {
         ResponseParser {
             state: State::Head,
+            head: ResponseHead::default(),
             head_request,
             status: 0,
             keep_alive: false,
@@ -187,91 +187,34 @@ impl ResponseParser {
     /// Parse a head at the front of `buf`. `Ok(None)`: incomplete; `Ok(Some(n))`: a head of
     /// `n` bytes was read (an interim one leaves the state at `Head`).
     fn parse_head(&mut self, buf: &[u8]) -> Result<Option<usize>, ParseError> {
-        let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut resp = httparse::Response::new(&mut raw);
-        let n = match resp.parse(buf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) => {
-                return if buf.len() >= MAX_HEAD {
-                    Err(ParseError::HeadTooLarge)
-                } else {
-                    Ok(None)
-                };
-            }
-            Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),
-            Err(_) => return Err(ParseError::MalformedHead),
+        let framing = match parse_response_head(buf, self.head_request, &mut self.head)
+            .map_err(ParseError::Head)?
+        {
+            ParsedResponse::Partial => return Ok(None),
+            ParsedResponse::Interim(n) => return Ok(Some(n)),
+            ParsedResponse::Complete(framing) => framing,
         };
-        let status = resp.code.unwrap_or(0);
-        if status == 101 {
-            return Err(ParseError::Upgrade);
-        }
-        if (100..200).contains(&status) {
-            return Ok(Some(n));
-        }
-        let http10 = resp.version == Some(0);
-        let mut keep_alive = !http10;
-        let mut length: Option<u64> = None;
-        let mut transfer_encoding = false;
-        let mut chunked = false;
-        for h in resp.headers.iter() {
-            let name = h.name.as_bytes();
-            if name.eq_ignore_ascii_case(b"content-length") {
-                let v = h.value.trim_ascii();
-                if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
-                    return Err(ParseError::BadLength);
+        self.status = self.head.status;
+        self.keep_alive = self.head.keep_alive;
+        self.state = match framing {
+            ResponseFraming::None | ResponseFraming::Length(0) => State::Done,
+            ResponseFraming::Length(n) => State::Length(n),
+            ResponseFraming::Chunked => {
+                // Transfer-Encoding overrides Content-Length; a message with both is
+                // suspect, so the load generator does not reuse the connection after it.
+                let head = &self.head;
+                if (0..head.headers.len()).any(|i| {
+                    head.header(buf, i)
+                        .0
+                        .eq_ignore_ascii_case(b"content-length")
+                }) {
+                    self.keep_alive = false;
                 }
-                let n: u64 = std::str::from_utf8(v)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or(ParseError::BadLength)?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(ParseError::BadLength);
-                }
-                length = Some(n);
-            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-                transfer_encoding = true;
-                chunked = h
-                    .value
-                    .rsplit(|&b| b == b',')
-                    .next()
-                    .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            } else if name.eq_ignore_ascii_case(b"connection") {
-                for token in h.value.split(|&b| b == b',') {
-                    let token = token.trim_ascii();
-                    if token.eq_ignore_ascii_case(b"close") {
-                        keep_alive = false;
-                    } else if token.eq_ignore_ascii_case(b"keep-alive") && http10 {
-                        keep_alive = true;
-                    }
-                }
-            }
-        }
-        self.status = status;
-        self.state = if self.head_request || status == 204 || status == 304 {
-            State::Done
-        } else if transfer_encoding {
-            // Transfer-Encoding overrides Content-Length; a message with both is suspect,
-            // so do not reuse the connection after it.
-            if length.is_some() {
-                keep_alive = false;
-            }
-            if chunked {
                 State::Chunked(ChunkedDecoder::new(u64::MAX))
-            } else {
-                State::UntilClose
             }
-        } else {
-            match length {
-                Some(0) => State::Done,
-                Some(l) => State::Length(l),
-                None => State::UntilClose,
-            }
+            ResponseFraming::UntilClose => State::UntilClose,
         };
-        if matches!(self.state, State::UntilClose) {
-            keep_alive = false;
-        }
-        self.keep_alive = keep_alive;
-        Ok(Some(n))
+        Ok(Some(self.head.head_len))
     }
 }
 
@@ -375,8 +318,12 @@ mod tests {
         assert_eq!(run(r, 4, false), Ok((200, 2, true, vec![])));
         let r = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok";
         assert_eq!(run(r, 4, false), Ok((200, 2, false, vec![])));
+        // The gateway's rule: chunked is the only transfer coding (the request sends no TE).
         let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxyz";
-        assert_eq!(run(r, 4, false), Ok((200, 3, false, vec![])));
+        assert_eq!(
+            run(r, 4, false),
+            Err(ParseError::Head("transfer coding other than chunked"))
+        );
     }
 
     #[test]
@@ -415,7 +362,7 @@ mod tests {
         );
         assert_eq!(
             run(b"garbage\r\n\r\n", 100, false),
-            Err(ParseError::MalformedHead)
+            Err(ParseError::Head("malformed response head"))
         );
         assert_eq!(
             run(
@@ -423,7 +370,7 @@ mod tests {
                 100,
                 false
             ),
-            Err(ParseError::BadLength)
+            Err(ParseError::Head("bad content-length"))
         );
         assert_eq!(
             run(
@@ -431,14 +378,21 @@ mod tests {
                 100,
                 false
             ),
-            Err(ParseError::BadLength)
+            Err(ParseError::Head("conflicting content-length"))
         );
         assert_eq!(
             run(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", 100, false),
-            Err(ParseError::Upgrade)
+            Err(ParseError::Head("protocol switch that was not asked for"))
+        );
+        assert_eq!(
+            run(b"HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n", 100, false),
+            Err(ParseError::Head("response status code outside 100-599"))
         );
         let mut huge = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
         huge.resize(MAX_HEAD + 10, b'a');
-        assert_eq!(run(&huge, 4096, false), Err(ParseError::HeadTooLarge));
+        assert_eq!(
+            run(&huge, 4096, false),
+            Err(ParseError::Head("response head too large"))
+        );
     }
 }

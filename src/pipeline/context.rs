@@ -1,0 +1,446 @@
+//! The request context: everything API Gateway exposes as `$context.*` about one request,
+//! in one struct that every phase reads and writes. One lives per in-flight request and is
+//! reused (`begin` resets it; its text buffer keeps its capacity), so a request in steady
+//! state allocates nothing for it.
+//!
+//! Values that refer to the configuration (API, stage, custom domain) are indices into the
+//! snapshot the request runs on; text that would vanish with the request head (path,
+//! user agent, trace id...) is copied into the context's own buffer when the head is read.
+//! `variable` looks any of them up by its API Gateway name, the one lookup used by access
+//! logs, templates, parameter mapping and gateway responses.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
+use std::time::Duration;
+
+use monoio::time::Instant;
+
+use crate::config::Snapshot;
+use crate::error::{ErrorKind, GatewayResponse};
+use crate::http::head::Method;
+use crate::pipeline::session::{Session, Version};
+
+/// Whether the stage cache answered the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheStatus {
+    /// Caching does not apply to this request.
+    #[default]
+    None,
+    Hit,
+    Miss,
+}
+
+/// The throttling level that refused a request (most specific first, as they are checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleLevel {
+    UsagePlanMethod,
+    UsagePlan,
+    StageMethod,
+    Stage,
+    Account,
+    /// The usage plan's quota, not a rate.
+    Quota,
+}
+
+impl ThrottleLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThrottleLevel::UsagePlanMethod => "usage-plan-method",
+            ThrottleLevel::UsagePlan => "usage-plan",
+            ThrottleLevel::StageMethod => "stage-method",
+            ThrottleLevel::Stage => "stage",
+            ThrottleLevel::Account => "account",
+            ThrottleLevel::Quota => "quota",
+        }
+    }
+}
+
+/// `$context.authorizer.*`: empty until authorizers exist (issue 14 fills it).
+#[derive(Debug, Default)]
+pub struct AuthorizerContext {
+    pub principal_id: String,
+    /// JWT claims (`$context.authorizer.claims.NAME`).
+    pub claims: Vec<(String, String)>,
+    /// Lambda authorizer context (`$context.authorizer.NAME`).
+    pub context: Vec<(String, String)>,
+}
+
+impl AuthorizerContext {
+    fn clear(&mut self) {
+        self.principal_id.clear();
+        self.claims.clear();
+        self.context.clear();
+    }
+}
+
+/// `$context.integration.*`.
+#[derive(Debug, Default, Clone)]
+pub struct IntegrationContext {
+    /// The integration's status code (0 until it answered).
+    pub status: u16,
+    /// From sending the request to the integration to its response head.
+    pub latency: Option<Duration>,
+    /// Why the integration failed, if it did.
+    pub error: Option<&'static str>,
+}
+
+/// Buffers the phases reuse from request to request (their capacity stays).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    /// The request's cache key.
+    pub cache_key: Vec<u8>,
+    /// The rendered integration URI.
+    pub uri: String,
+    /// The upstream request head (kept until the response arrives, for one retry).
+    pub upstream_request: Vec<u8>,
+    /// The upstream response head (its header list keeps its capacity).
+    pub upstream_head: crate::upstream::client::ResponseHead,
+}
+
+/// `$context` for one request.
+#[derive(Debug)]
+pub struct RequestContext {
+    pub request_id: [u8; 36],
+    /// API Gateway's second id for a request (its own format; here 16 characters derived
+    /// from the request id).
+    pub extended_request_id: [u8; 16],
+    /// When the request's head was complete.
+    pub start: Instant,
+    /// Milliseconds since the Unix epoch at `start`.
+    pub request_time_epoch_ms: u64,
+    pub protocol: Version,
+    pub method: Method,
+    pub source_ip: IpAddr,
+    /// The custom domain the request was routed through (index in the snapshot).
+    pub domain: Option<usize>,
+    /// Served by the stage's canary deployment.
+    pub canary: bool,
+    /// The API key identifying the caller (index in the snapshot), when the route wants one.
+    pub api_key: Option<usize>,
+    pub authorizer: AuthorizerContext,
+    pub integration: IntegrationContext,
+    /// The error the request ended with, if any.
+    pub error: Option<ErrorKind>,
+    pub cache: CacheStatus,
+    pub throttle: Option<ThrottleLevel>,
+    /// The status and body length of the response sent.
+    pub status: u16,
+    pub response_length: u64,
+    /// From `start` to the end of the response.
+    pub response_latency: Option<Duration>,
+    /// Reused buffers of the phases (not `$context` variables).
+    pub scratch: Scratch,
+    text: String,
+    method_text: Range<usize>,
+    path: Range<usize>,
+    resource_path: Range<usize>,
+    route_key: Range<usize>,
+    user_agent: Range<usize>,
+    trace_id: Range<usize>,
+    host: Range<usize>,
+    api_id: Range<usize>,
+    stage_name: Range<usize>,
+    api_key_value: Range<usize>,
+}
+
+impl Default for RequestContext {
+    fn default() -> Self {
+        RequestContext {
+            request_id: [b'0'; 36],
+            extended_request_id: [b'0'; 16],
+            start: Instant::now(),
+            request_time_epoch_ms: 0,
+            protocol: Version::Http11,
+            method: Method::Get,
+            source_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            domain: None,
+            canary: false,
+            api_key: None,
+            authorizer: AuthorizerContext::default(),
+            integration: IntegrationContext::default(),
+            error: None,
+            cache: CacheStatus::None,
+            throttle: None,
+            status: 0,
+            response_length: 0,
+            response_latency: None,
+            scratch: Scratch::default(),
+            text: String::with_capacity(256),
+            method_text: 0..0,
+            path: 0..0,
+            resource_path: 0..0,
+            route_key: 0..0,
+            user_agent: 0..0,
+            trace_id: 0..0,
+            host: 0..0,
+            api_id: 0..0,
+            stage_name: 0..0,
+            api_key_value: 0..0,
+        }
+    }
+}
+
+impl RequestContext {
+    /// Reset for a new request whose head `session` holds, and copy from the head what
+    /// outlives it. Allocation-free once the text buffer has grown to the usual size.
+    pub fn begin<S: Session>(&mut self, session: &S, id: [u8; 36], epoch_ms: u64) {
+        self.request_id = id;
+        // 16 characters of the id's hex digits (it is random): API Gateway's
+        // extendedRequestId is another opaque, per-request value.
+        let mut n = 0;
+        for &b in id.iter().filter(|b| **b != b'-') {
+            if n == 16 {
+                break;
+            }
+            self.extended_request_id[n] = b;
+            n += 1;
+        }
+        self.start = Instant::now();
+        self.request_time_epoch_ms = epoch_ms;
+        self.protocol = session.version();
+        self.method = session.method();
+        self.source_ip = session.peer().ip();
+        self.domain = None;
+        self.canary = false;
+        self.api_key = None;
+        self.authorizer.clear();
+        self.integration = IntegrationContext::default();
+        self.error = None;
+        self.cache = CacheStatus::None;
+        self.throttle = None;
+        self.status = 0;
+        self.response_length = 0;
+        self.response_latency = None;
+        self.text.clear();
+        self.method_text = self.push_text(session.method_bytes());
+        self.path = self.push_text(session.path().as_bytes());
+        self.resource_path = 0..0;
+        self.route_key = 0..0;
+        self.api_id = 0..0;
+        self.stage_name = 0..0;
+        self.api_key_value = 0..0;
+        self.user_agent = self.push_text(session.header("user-agent").unwrap_or_default());
+        self.trace_id = self.push_text(session.header("x-amzn-trace-id").unwrap_or_default());
+        self.host = self.push_text(session.host().unwrap_or_default().as_bytes());
+    }
+
+    /// Header values may hold obs-text: what is not UTF-8 is kept out.
+    fn push_text(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.text.len();
+        if let Ok(s) = std::str::from_utf8(bytes) {
+            self.text.push_str(s);
+        }
+        start..self.text.len()
+    }
+
+    fn text(&self, r: &Range<usize>) -> &str {
+        self.text.get(r.clone()).unwrap_or("")
+    }
+
+    /// The route phase's result: where the request goes.
+    pub fn set_route(&mut self, api_id: &str, stage: &str, domain: Option<usize>, canary: bool) {
+        self.api_id = self.push_text(api_id.as_bytes());
+        self.stage_name = self.push_text(stage.as_bytes());
+        self.domain = domain;
+        self.canary = canary;
+    }
+
+    /// The caller's API key (its index in the snapshot and the value it sent).
+    pub fn set_api_key(&mut self, index: usize, value: &[u8]) {
+        self.api_key = Some(index);
+        self.api_key_value = self.push_text(value);
+    }
+
+    /// The resource path (as matched, after any stage or base path) and the route key.
+    pub fn set_resource(&mut self, resource_path: &str, route_key: &str) {
+        self.resource_path = self.push_text(resource_path.as_bytes());
+        self.route_key = self.push_text(route_key.as_bytes());
+    }
+
+    pub fn path(&self) -> &str {
+        self.text(&self.path)
+    }
+    pub fn resource_path(&self) -> &str {
+        self.text(&self.resource_path)
+    }
+    pub fn route_key(&self) -> &str {
+        self.text(&self.route_key)
+    }
+    pub fn user_agent(&self) -> &str {
+        self.text(&self.user_agent)
+    }
+    pub fn trace_id(&self) -> &str {
+        self.text(&self.trace_id)
+    }
+
+    /// The response is complete.
+    pub fn finish(&mut self) {
+        self.response_latency = Some(self.start.elapsed());
+    }
+
+    /// Write the value of `$context.NAME` (`name` without the `$context.` prefix, e.g.
+    /// `identity.sourceIp`) to `out`. Returns false for a name API Gateway does not define
+    /// (config validation refuses those at load). A defined variable without a value writes
+    /// nothing (access logs show `-` for it, as API Gateway does).
+    pub fn variable(&self, name: &str, snapshot: &Snapshot, out: &mut String) -> bool {
+        use std::fmt::Write;
+        let domain = self.domain.and_then(|d| snapshot.domains.get(d));
+        let key = self.api_key.and_then(|k| snapshot.api_keys.get(k));
+        let response = self.error.map(GatewayResponse::for_kind);
+        let ms = |d: Option<Duration>| d.map(|d| d.as_millis());
+        let _ = match name {
+            "requestId" => write!(
+                out,
+                "{}",
+                std::str::from_utf8(&self.request_id).unwrap_or("")
+            ),
+            "extendedRequestId" => write!(
+                out,
+                "{}",
+                std::str::from_utf8(&self.extended_request_id).unwrap_or("")
+            ),
+            "identity.sourceIp" => write!(out, "{}", self.source_ip),
+            "identity.userAgent" => write!(out, "{}", self.user_agent()),
+            "identity.apiKey" => write!(out, "{}", self.text(&self.api_key_value)),
+            "identity.apiKeyId" => write!(out, "{}", key.map_or("", |k| k.id.as_str())),
+            "requestTime" => {
+                write_clf_time(out, self.request_time_epoch_ms / 1000);
+                Ok(())
+            }
+            "requestTimeEpoch" => write!(out, "{}", self.request_time_epoch_ms),
+            "httpMethod" => write!(out, "{}", self.text(&self.method_text)),
+            "path" => write!(out, "{}", self.path()),
+            "resourcePath" => write!(out, "{}", self.resource_path()),
+            "routeKey" => write!(out, "{}", self.route_key()),
+            "protocol" => write!(out, "{}", self.protocol.as_str()),
+            "status" => write!(out, "{}", self.status),
+            "responseLength" => write!(out, "{}", self.response_length),
+            "responseLatency" => match ms(self.response_latency) {
+                Some(v) => write!(out, "{v}"),
+                None => Ok(()),
+            },
+            "integrationLatency" | "integration.latency" => match ms(self.integration.latency) {
+                Some(v) => write!(out, "{v}"),
+                None => Ok(()),
+            },
+            "integrationStatus" | "integration.status" => match self.integration.status {
+                0 => Ok(()),
+                s => write!(out, "{s}"),
+            },
+            "integration.error" => write!(out, "{}", self.integration.error.unwrap_or("")),
+            "error.message" => write!(out, "{}", response.map_or("", |r| r.message)),
+            "error.responseType" => write!(out, "{}", response.map_or("", |r| r.response_type)),
+            "apiId" => write!(out, "{}", self.text(&self.api_id)),
+            "stage" => write!(out, "{}", self.text(&self.stage_name)),
+            "domainName" => match domain {
+                Some(d) => write!(out, "{}", d.name),
+                None => write!(out, "{}", strip_port(self.text(&self.host))),
+            },
+            "domainPrefix" => {
+                let name = domain.map_or(strip_port(self.text(&self.host)), |d| d.name.as_str());
+                write!(out, "{}", name.split('.').next().unwrap_or(""))
+            }
+            "authorizer.principalId" => write!(out, "{}", self.authorizer.principal_id),
+            "cacheStatus" => write!(
+                out,
+                "{}",
+                match self.cache {
+                    CacheStatus::None => "",
+                    CacheStatus::Hit => "HIT",
+                    CacheStatus::Miss => "MISS",
+                }
+            ),
+            "throttleLevel" => write!(out, "{}", self.throttle.map_or("", |t| t.as_str())),
+            "traceId" => write!(out, "{}", self.trace_id()),
+            other => {
+                if let Some(claim) = other.strip_prefix("authorizer.claims.") {
+                    let v = self.authorizer.claims.iter().find(|(k, _)| k == claim);
+                    let _ = write!(out, "{}", v.map_or("", |(_, v)| v.as_str()));
+                    return true;
+                }
+                if let Some(field) = other.strip_prefix("authorizer.") {
+                    let v = self.authorizer.context.iter().find(|(k, _)| k == field);
+                    let _ = write!(out, "{}", v.map_or("", |(_, v)| v.as_str()));
+                    return true;
+                }
+                return false;
+            }
+        };
+        true
+    }
+}
+
+/// Every `$context` variable name `variable` knows (without the prefix), besides the
+/// `authorizer.claims.*` and `authorizer.*` families.
+pub const VARIABLES: &[&str] = &[
+    "requestId",
+    "extendedRequestId",
+    "identity.sourceIp",
+    "identity.userAgent",
+    "identity.apiKey",
+    "identity.apiKeyId",
+    "requestTime",
+    "requestTimeEpoch",
+    "httpMethod",
+    "path",
+    "resourcePath",
+    "routeKey",
+    "protocol",
+    "status",
+    "responseLength",
+    "responseLatency",
+    "integrationLatency",
+    "integration.latency",
+    "integrationStatus",
+    "integration.status",
+    "integration.error",
+    "error.message",
+    "error.responseType",
+    "apiId",
+    "stage",
+    "domainName",
+    "domainPrefix",
+    "authorizer.principalId",
+    "cacheStatus",
+    "throttleLevel",
+    "traceId",
+];
+
+fn strip_port(host: &str) -> &str {
+    crate::routing::domain::strip_port(host)
+}
+
+/// `$context.requestTime`: CLF format, `dd/MMM/yyyy:HH:mm:ss +0000`.
+fn write_clf_time(out: &mut String, secs: u64) {
+    use std::fmt::Write;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = crate::time::civil_from_days(days);
+    let month = MONTHS
+        .get((m as usize).wrapping_sub(1))
+        .copied()
+        .unwrap_or("Jan");
+    let _ = write!(
+        out,
+        "{d:02}/{month}/{y}:{:02}:{:02}:{:02} +0000",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clf_time() {
+        let mut s = String::new();
+        // 2024-02-29T13:05:09Z
+        write_clf_time(&mut s, 1_709_211_909);
+        assert_eq!(s, "29/Feb/2024:13:05:09 +0000");
+    }
+}
