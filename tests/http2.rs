@@ -8,10 +8,6 @@
 //! zero-window peer's stream reset, idle and drain GOAWAY with the in-flight stream
 //! finishing.
 //!
-//! PHASE 1: streams are answered by a temporary 503 stand-in (`net::h2::stand_in_503`); the
-//! tests that need the pipeline (responses from an integration, interleaved large bodies
-//! with checksums through an upstream) come with phase 2.
-//!
 //! Raw-frame tests speak h2c over a blocking std socket with a small frame writer/reader
 //! below (no HPACK decoder needed: they look at frame types, flags, stream ids and DATA).
 
@@ -26,7 +22,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use pki::{gen_certs, TempDir};
 
-const STAND_IN_BODY: &str = r#"{"message":"Service Unavailable"}"#;
+const MOCK_BODY: &str = "hello from tollgate";
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 // Frame types and flags (RFC 9113 section 6).
@@ -110,7 +106,7 @@ apis:
         integration:
           type: MOCK
           status: 200
-          body: 'hello over http/1.1'
+          body: 'hello from tollgate'
     stages:
       - name: prod
 ",
@@ -361,7 +357,7 @@ impl RawH2 {
 
     fn get(&mut self, stream: u32, end: bool) {
         let flags = END_HEADERS | if end { END_STREAM } else { 0 };
-        let f = frame(HEADERS, flags, stream, &request_block("GET", "/hello"));
+        let f = frame(HEADERS, flags, stream, &request_block("GET", "/prod/hello"));
         self.send(&f);
     }
 
@@ -372,8 +368,8 @@ impl RawH2 {
         seen
     }
 
-    /// The stand-in's response on `stream`: HEADERS, then its body with END_STREAM.
-    fn expect_stand_in(&mut self, stream: u32) {
+    /// The MOCK route's response on `stream`: HEADERS, then its body with END_STREAM.
+    fn expect_mock(&mut self, stream: u32) {
         let (_, _) = self.until("response HEADERS", |f| {
             f.kind == HEADERS && f.stream == stream
         });
@@ -385,7 +381,7 @@ impl RawH2 {
                 break;
             }
         }
-        assert_eq!(String::from_utf8_lossy(&body), STAND_IN_BODY);
+        assert_eq!(String::from_utf8_lossy(&body), MOCK_BODY);
     }
 }
 
@@ -398,13 +394,12 @@ fn curl_http2_over_tls_negotiates_h2_per_domain() {
     let s = setup("");
     let (code, out, err) = curl_tls(&s, "api.localhost", &["--http2"]);
     assert_eq!(code, 0, "curl failed: {err}");
-    // PHASE 1: the stand-in answers every stream.
-    assert_eq!(out, format!("{STAND_IN_BODY} 2 503"));
+    assert_eq!(out, format!("{MOCK_BODY} 2 200"));
 
     // HTTP/1.1 on the same listener and domain is served as before.
     let (code, out, err) = curl_tls(&s, "api.localhost", &["--http1.1"]);
     assert_eq!(code, 0, "curl failed: {err}");
-    assert_eq!(out, "hello over http/1.1 1.1 200");
+    assert_eq!(out, format!("{MOCK_BODY} 1.1 200"));
 
     // Mutual TLS is unchanged: with the partner certificate h2 is negotiated, without it
     // there is no handshake.
@@ -416,14 +411,14 @@ fn curl_http2_over_tls_negotiates_h2_per_domain() {
         &["--http2", "--cert", &cert, "--key", &key],
     );
     assert_eq!(code, 0, "curl failed: {err}");
-    assert_eq!(out, format!("{STAND_IN_BODY} 2 503"));
+    assert_eq!(out, format!("{MOCK_BODY} 2 200"));
     let (code, _, _) = curl_tls(&s, "partner.partners.localhost", &["--http2"]);
     assert_ne!(code, 0, "no client certificate must mean no handshake");
 
     // A domain with `http2: false` does not offer h2: curl falls back to HTTP/1.1.
     let (code, out, err) = curl_tls(&s, "old.partners.localhost", &["--http2"]);
     assert_eq!(code, 0, "curl failed: {err}");
-    assert_eq!(out, "hello over http/1.1 1.1 200");
+    assert_eq!(out, format!("{MOCK_BODY} 1.1 200"));
 }
 
 #[test]
@@ -434,21 +429,18 @@ fn h2c_prior_knowledge_only_on_the_opted_in_listener() {
     let w = " %{http_version} %{http_code}";
     let (code, out, err) = curl(&["--http2-prior-knowledge", "-w", w, &h2c]);
     assert_eq!(code, 0, "curl failed: {err}");
-    assert_eq!(out, format!("{STAND_IN_BODY} 2 503"));
+    assert_eq!(out, format!("{MOCK_BODY} 2 200"));
     // HTTP/1.1 on the h2c listener (the first bytes are not the preface): as before,
     // keep-alive included (two requests on one connection).
     let (code, out, err) = curl(&["--http1.1", "-w", w, &h2c, &h2c]);
     assert_eq!(code, 0, "curl failed: {err}");
-    assert_eq!(
-        out,
-        "hello over http/1.1 1.1 200hello over http/1.1 1.1 200"
-    );
+    assert_eq!(out, format!("{MOCK_BODY} 1.1 200{MOCK_BODY} 1.1 200"));
     let (code, out, err) = curl(&["--http1.1", "-w", w, &plain]);
     assert_eq!(code, 0, "curl failed: {err}");
-    assert_eq!(out, "hello over http/1.1 1.1 200");
+    assert_eq!(out, format!("{MOCK_BODY} 1.1 200"));
     // The plain listener without h2c does not speak HTTP/2.
     let (_, out, _) = curl(&["--http2-prior-knowledge", "-w", w, &plain]);
-    assert!(!out.ends_with(" 2 503"), "plain listener spoke h2: {out:?}");
+    assert!(!out.ends_with(" 2 200"), "plain listener spoke h2: {out:?}");
 }
 
 /// h2load's summary lines.
@@ -469,7 +461,7 @@ fn h2load_many_concurrent_streams_all_complete() {
     let s = setup("");
     for url in [
         format!("https://127.0.0.1:{}/hello", s.gw.port_of("tls")),
-        format!("http://127.0.0.1:{}/hello", s.gw.port_of("h2c")),
+        format!("http://127.0.0.1:{}/prod/hello", s.gw.port_of("h2c")),
     ] {
         let out = h2load(&["-n", "4000", "-c", "8", "-m", "64", &url]);
         assert!(
@@ -477,9 +469,8 @@ fn h2load_many_concurrent_streams_all_complete() {
             "{url}: {out}"
         );
         assert!(out.contains(" 0 errored, 0 timeout"), "{url}: {out}");
-        // PHASE 1: every stream gets the stand-in's 503.
         assert!(
-            out.contains("status codes: 0 2xx, 0 3xx, 0 4xx, 4000 5xx"),
+            out.contains("status codes: 4000 2xx, 0 3xx, 0 4xx, 0 5xx"),
             "{url}: {out}"
         );
         if url.starts_with("https") {
@@ -491,7 +482,7 @@ fn h2load_many_concurrent_streams_all_complete() {
 #[test]
 fn oversized_header_list_is_answered_431() {
     let s = setup("");
-    let h2c = format!("http://127.0.0.1:{}/hello", s.gw.port_of("h2c"));
+    let h2c = format!("http://127.0.0.1:{}/prod/hello", s.gw.port_of("h2c"));
     let big = format!("x-big: {}", "a".repeat(11000));
     let w = " %{http_version} %{http_code}";
     let (code, out, err) = curl(&["--http2-prior-knowledge", "-H", &big, "-w", w, &h2c]);
@@ -500,7 +491,7 @@ fn oversized_header_list_is_answered_431() {
     // The connection's other streams are unaffected: a normal request still works.
     let (code, out, err) = curl(&["--http2-prior-knowledge", "-w", w, &h2c]);
     assert_eq!(code, 0, "curl failed: {err}");
-    assert!(out.ends_with(" 2 503"), "{out:?}");
+    assert!(out.ends_with(" 2 200"), "{out:?}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -529,7 +520,7 @@ fn settings_advertise_and_enforce_the_stream_limit() {
     assert_eq!(rst.error_code(), REFUSED_STREAM);
     // An open stream finishes normally once its request ends.
     c.send(&frame(DATA, END_STREAM, 1, b""));
-    c.expect_stand_in(1);
+    c.expect_mock(1);
 }
 
 #[test]
@@ -540,7 +531,7 @@ fn rapid_reset_gets_goaway_without_growth_or_harm_to_others() {
     // Another client, served before, during and after the attack.
     let mut other = RawH2::connect(port, &[]);
     other.get(1, true);
-    other.expect_stand_in(1);
+    other.expect_mock(1);
     // Warm up (allocator arenas, buffers) before the baseline.
     let attacker_round = |round: u32| {
         let mut c = RawH2::connect(port, &[]);
@@ -554,7 +545,7 @@ fn rapid_reset_gets_goaway_without_growth_or_harm_to_others() {
                     HEADERS,
                     END_HEADERS | END_STREAM,
                     id,
-                    &request_block("GET", "/hello"),
+                    &request_block("GET", "/prod/hello"),
                 ));
                 batch.extend(frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
                 id += 2;
@@ -583,7 +574,7 @@ fn rapid_reset_gets_goaway_without_growth_or_harm_to_others() {
             let mut id = 3u32;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 other.get(id, true);
-                other.expect_stand_in(id);
+                other.expect_mock(id);
                 let _ = tx.send(id);
                 id += 2;
             }
@@ -616,7 +607,7 @@ fn continuation_flood_is_closed() {
     let mut c = RawH2::connect(s.gw.port_of("h2c"), &[]);
     // A header block that never ends: HEADERS without END_HEADERS, then CONTINUATION
     // frames (each with a little of a header field) forever.
-    let mut block = request_block("GET", "/hello");
+    let mut block = request_block("GET", "/prod/hello");
     block.truncate(block.len() - 1);
     c.send(&frame(HEADERS, 0, 1, &block));
     let piece = frame(CONTINUATION, 0, 1, &[0x40]);
@@ -635,7 +626,7 @@ fn continuation_flood_is_closed() {
     assert_eq!(g.error_code(), ENHANCE_YOUR_CALM, "{g:?}");
     // Another connection is unaffected.
     other.get(1, true);
-    other.expect_stand_in(1);
+    other.expect_mock(1);
 }
 
 #[test]
@@ -658,7 +649,7 @@ fn zero_window_stream_is_reset_after_the_send_timeout() {
     c.send(&frame(0x8, 0, 0, &(1u32 << 20).to_be_bytes())); // connection WINDOW_UPDATE
     c.send(&frame(SETTINGS, 0, 0, &[0, 4, 0, 1, 0, 0])); // initial window 64 KiB
     c.get(3, true);
-    c.expect_stand_in(3);
+    c.expect_mock(3);
 }
 
 #[test]
@@ -666,7 +657,7 @@ fn idle_connection_gets_goaway() {
     let s = setup("  keepalive_timeout: 1s\n");
     let mut c = RawH2::connect(s.gw.port_of("h2c"), &[]);
     c.get(1, true);
-    c.expect_stand_in(1);
+    c.expect_mock(1);
     let started = Instant::now();
     let (g, _) = c.until("GOAWAY", |f| f.kind == GOAWAY);
     assert_eq!(g.error_code(), NO_ERROR);
@@ -687,7 +678,7 @@ fn drain_sends_goaway_and_the_in_flight_stream_finishes() {
     assert_eq!(g.error_code(), NO_ERROR, "{g:?}");
     // The in-flight stream still completes.
     c.send(&frame(DATA, END_STREAM, 1, b"the end"));
-    c.expect_stand_in(1);
+    c.expect_mock(1);
     // Then the connection closes and the gateway exits cleanly.
     c.until_closed();
     let status =
@@ -770,11 +761,11 @@ fn reload_sends_goaway_and_new_connections_carry_on() {
     let (g, _) = c.until("GOAWAY", |f| f.kind == GOAWAY);
     assert_eq!(g.error_code(), NO_ERROR, "{g:?}");
     c.send(&frame(DATA, END_STREAM, 1, b""));
-    c.expect_stand_in(1);
+    c.expect_mock(1);
     c.until_closed();
     // A new connection (on the reloaded configuration) is served.
     let mut d = RawH2::connect(s.gw.port_of("h2c"), &[]);
     d.get(1, true);
-    d.expect_stand_in(1);
+    d.expect_mock(1);
     assert!(s.gw.stderr().contains("reloaded configuration in force"));
 }

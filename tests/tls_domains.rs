@@ -1566,9 +1566,6 @@ custom_domains:
             &resolve,
             "-w",
             "\n%{http_code}",
-            // curl prefers HTTP/2, which the gateway now offers; until its streams run
-            // through the pipeline (issue 11 item 3, phase 2) these requests use HTTP/1.1.
-            "--http1.1",
         ];
         args.extend_from_slice(extra);
         args.push(&url);

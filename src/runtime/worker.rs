@@ -16,11 +16,14 @@ use crate::http::limits::HttpLimits;
 use crate::limits::worker::{LimitsLink, WorkerLimits};
 use crate::log;
 use crate::net::conn::{self, ClientConn};
-use crate::net::h2::{self as h2conn, H2Config, Prefixed, TlsPoll, PREFACE};
+use crate::net::h2::session::{ConnFacts, H2Session};
+use crate::net::h2::{self as h2conn, H2Config, H2Stream, Prefixed, TlsPoll, PREFACE};
 use crate::net::splice::Pipes;
 use crate::net::stream::MaybeTls;
 use crate::net::tls_accept;
+use crate::pipeline::context::RequestContext;
 use crate::pipeline::request_id::RequestIds;
+use crate::pipeline::session::Next;
 use crate::runtime::control::ControlMsg;
 use crate::runtime::drain::Drain;
 use crate::upstream::pool::Upstreams;
@@ -230,13 +233,15 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                                 Sniffed::H2(seen) => {
                                     match stream.try_into_poll_io() {
                                         Ok(io) => {
-                                            run_h2(
-                                                &ctx,
-                                                Prefixed::new(seen, io),
-                                                &limits,
-                                                &reloaded,
-                                            )
-                                            .await
+                                            let facts = ConnFacts {
+                                                peer,
+                                                local,
+                                                listener: listener_index,
+                                                tls: None,
+                                                chain: None,
+                                            };
+                                            let io = Prefixed::new(seen, io);
+                                            run_h2(&ctx, io, facts, &limits, &reloaded).await
                                         }
                                         Err((e, _)) => log!(
                                             "worker {}: h2c connection from {peer}: {e}",
@@ -274,14 +279,22 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                                 {
                                     let limits = snapshot.limits.clone();
                                     drop(snapshot);
-                                    // Phase 2 hands `info` (domain, client certificate)
-                                    // to the streams.
-                                    let _ = info;
+                                    // The client's chain stays with the streams (re-checked
+                                    // after a reload); the rustls connection goes to h2.
+                                    let chain =
+                                        stream.get_ref().peer_certificates().map(<[_]>::to_vec);
+                                    let facts = ConnFacts {
+                                        peer,
+                                        local,
+                                        listener: listener_index,
+                                        tls: Some(info),
+                                        chain,
+                                    };
                                     let (tcp, tls_conn, unread) = stream.into_parts_with_unread();
                                     match tcp.try_into_poll_io() {
                                         Ok(io) => {
                                             let io = TlsPoll::new(io, tls_conn, unread);
-                                            run_h2(&ctx, io, &limits, &reloaded).await;
+                                            run_h2(&ctx, io, facts, &limits, &reloaded).await;
                                         }
                                         Err((e, _)) => log!(
                                             "worker {}: h2 connection from {peer}: {e}",
@@ -364,9 +377,15 @@ async fn sniff_preface(
     }
 }
 
-/// Serve an HTTP/2 connection (TLS with ALPN `h2`, or h2c) until it ends.
-async fn run_h2<IO>(ctx: &WorkerCtx, io: IO, limits: &HttpLimits, reloaded: &Drain)
-where
+/// Serve an HTTP/2 connection (TLS with ALPN `h2`, or h2c) until it ends: each stream runs
+/// through the pipeline on its own task.
+async fn run_h2<IO>(
+    ctx: &Rc<WorkerCtx>,
+    io: IO,
+    facts: ConnFacts,
+    limits: &HttpLimits,
+    reloaded: &Drain,
+) where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
 {
     let cfg = H2Config::from_limits(limits);
@@ -377,13 +396,33 @@ where
             _ = reloaded.wait() => {},
         }
     };
-    // TEMPORARY (issue 11 item 3, phase 1): every stream is answered 503 until the pipeline
-    // runs HTTP/2 streams (phase 2 replaces `stand_in_503` with the pipeline's session).
-    let ended = h2conn::serve(io, &cfg, goaway, h2conn::stand_in_503).await;
+    let facts = Rc::new(facts);
+    let handler = {
+        let ctx = ctx.clone();
+        move |stream: H2Stream| serve_stream(ctx.clone(), facts.clone(), stream)
+    };
+    let ended = h2conn::serve(io, &cfg, goaway, handler).await;
     match ended {
         h2conn::Ended::Closed | h2conn::Ended::Handshake(_) => {}
         // The peer went away: nothing to report.
         h2conn::Ended::Error(e) if e.is_io() => {}
         other => log!("worker {}: HTTP/2 connection ended: {other:?}", ctx.id),
+    }
+}
+
+/// One HTTP/2 stream through the pipeline (on its own task).
+async fn serve_stream(ctx: Rc<WorkerCtx>, facts: Rc<ConnFacts>, stream: H2Stream) {
+    let snapshot = ctx.snapshot();
+    let session = H2Session::new(stream, facts, &snapshot.limits);
+    drop(snapshot);
+    match session {
+        Ok(mut session) => {
+            // `$context` for this stream.
+            let mut rc = RequestContext::default();
+            if crate::pipeline::run(&ctx, &mut session, &mut rc).await == Next::Abort {
+                session.abort();
+            }
+        }
+        Err(refused) => refused.answer(&ctx.date.now(), &ctx.ids.next()),
     }
 }

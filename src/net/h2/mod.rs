@@ -50,6 +50,8 @@ use h2::{Reason, RecvStream, SendStream};
 use monoio::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+pub mod session;
+
 /// The client connection preface (RFC 9113 section 3.4) an h2c client with prior knowledge
 /// starts with.
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -793,25 +795,6 @@ where
                 }
             }
         }
-    }
-}
-
-/// TEMPORARY stand-in until the pipeline runs HTTP/2 streams (issue 11 item 3, phase 2):
-/// every stream is answered with API Gateway's 503 gateway response after its request body
-/// (at most 10 MiB) was read.
-pub async fn stand_in_503(mut stream: H2Stream) {
-    if stream.discard_body(10 * 1024 * 1024).await.is_err() {
-        stream.respond.send_reset(Reason::CANCEL);
-        return;
-    }
-    let body = Bytes::from_static(br#"{"message":"Service Unavailable"}"#);
-    let response = http::Response::builder()
-        .status(503)
-        .header("content-type", "application/json")
-        .header("x-amzn-errortype", "ServiceUnavailableException")
-        .header("content-length", body.len());
-    if let Ok(response) = response.body(()) {
-        let _ = stream.send_full(response, body).await;
     }
 }
 
