@@ -377,6 +377,30 @@ impl RawH2 {
         seen
     }
 
+    /// A GET of `path` with one extra header, ending the stream.
+    fn get_with(&mut self, stream: u32, path: &str, name: &str, value: &str) {
+        let mut block = request_block("GET", path);
+        block.push(0x00); // literal without indexing, new name
+        block.push(name.len() as u8);
+        block.extend_from_slice(name.as_bytes());
+        block.push(value.len() as u8);
+        block.extend_from_slice(value.as_bytes());
+        self.send(&frame(HEADERS, END_HEADERS | END_STREAM, stream, &block));
+    }
+
+    /// The whole response body on `stream` (after its HEADERS), up to END_STREAM.
+    fn body_of(&mut self, stream: u32) -> Vec<u8> {
+        self.until("response HEADERS", |f| f.kind == HEADERS && f.stream == stream);
+        let mut body = Vec::new();
+        loop {
+            let (f, _) = self.until("response DATA", |f| f.kind == DATA && f.stream == stream);
+            body.extend_from_slice(&f.payload);
+            if f.flags & END_STREAM != 0 {
+                return body;
+            }
+        }
+    }
+
     /// The MOCK route's response on `stream`: HEADERS, then its body with END_STREAM.
     fn expect_mock(&mut self, stream: u32) {
         let (_, _) = self.until("response HEADERS", |f| {
@@ -679,13 +703,18 @@ fn idle_connection_gets_goaway() {
 fn drain_sends_goaway_and_the_in_flight_stream_finishes() {
     let mut s = setup("");
     let mut c = RawH2::connect(s.gw.port_of("h2c"), &[]);
-    // A stream in flight: its request body has not ended yet.
+    // Two streams in flight: one whose request body has not ended yet, one waiting for a
+    // slow upstream.
     c.get(1, false);
+    c.get_with(3, "/prod/echo/slow", "x-echo-delay-ms", "300");
     c.ping();
     s.gw.proc.sigterm();
     let (g, _) = c.until("GOAWAY", |f| f.kind == GOAWAY);
     assert_eq!(g.error_code(), NO_ERROR, "{g:?}");
-    // The in-flight stream still completes.
+    // Both still complete.
+    let slow = c.body_of(3);
+    let echo: serde_json::Value = serde_json::from_slice(&slow).expect("echo JSON");
+    assert_eq!(echo["path"], "/slow");
     c.send(&frame(DATA, END_STREAM, 1, b"the end"));
     c.expect_mock(1);
     // Then the connection closes and the gateway exits cleanly.
