@@ -390,7 +390,9 @@ impl RawH2 {
 
     /// The whole response body on `stream` (after its HEADERS), up to END_STREAM.
     fn body_of(&mut self, stream: u32) -> Vec<u8> {
-        self.until("response HEADERS", |f| f.kind == HEADERS && f.stream == stream);
+        self.until("response HEADERS", |f| {
+            f.kind == HEADERS && f.stream == stream
+        });
         let mut body = Vec::new();
         loop {
             let (f, _) = self.until("response DATA", |f| f.kind == DATA && f.stream == stream);
@@ -911,13 +913,24 @@ fn errors_and_body_limits_over_http2() {
         "{out}"
     );
     assert!(out.contains("x-amzn-requestid: "), "{out}");
-    assert!(out.ends_with(r#"{"message":"Missing Authentication Token"}"#), "{out}");
+    assert!(
+        out.ends_with(r#"{"message":"Missing Authentication Token"}"#),
+        "{out}"
+    );
     // A body over limits.max_body_bytes: 413, with and without a Content-Length.
     let echo = format!("{base}/prod/echo/x");
     let big = "x".repeat(2000);
     let w = "%{http_version} %{http_code}";
     for extra in [&[][..], &["-H", "content-length:"][..]] {
-        let mut args = vec!["--http2-prior-knowledge", "-o", "/dev/null", "-w", w, "-d", &big];
+        let mut args = vec![
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            w,
+            "-d",
+            &big,
+        ];
         args.extend_from_slice(extra);
         args.push(&echo);
         let (code, out, err) = curl(&args);
@@ -971,10 +984,7 @@ fn quickstart_over_h2c_mock_and_upstream() {
         "quickstart.yaml",
         &certs,
         &up,
-        &[(
-            "bind: 127.0.0.1:8080",
-            "bind: 127.0.0.1:0\n    h2c: true",
-        )],
+        &[("bind: 127.0.0.1:8080", "bind: 127.0.0.1:0\n    h2c: true")],
     );
     let gw = Gateway::start(&yaml);
     let base = format!("http://127.0.0.1:{}/prod", gw.port);
@@ -983,7 +993,9 @@ fn quickstart_over_h2c_mock_and_upstream() {
     assert_eq!(code, 0, "curl failed: {err}");
     assert_eq!(out, "{\"message\":\"hello from tollgate\"}\n2 200");
     // POST bodies reach the upstream intact (its SHA-256 is echoed).
-    let body: String = (0..50_000).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let body: String = (0..50_000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let (code, out, err) = curl(&[
         "--http2-prior-knowledge",
         "-w",
@@ -1065,12 +1077,22 @@ fn mtls_partner_example_over_http2() {
     let (code, out, err) = run(
         "partner.partners.localhost",
         "/echo/x",
-        &["--cert", &cert, "--key", &key, "-H", "x-client-cert-subject: CN=evil"],
+        &[
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "-H",
+            "x-client-cert-subject: CN=evil",
+        ],
     );
     assert_eq!(code, 0, "curl failed: {err}");
     let (json, _) = out.rsplit_once('\n').expect("status line");
     let echo: serde_json::Value = serde_json::from_str(json).expect("echo JSON");
-    assert_eq!(echo["headers"]["x-client-cert-subject"], "CN=acme,O=Acme Corp,C=US");
+    assert_eq!(
+        echo["headers"]["x-client-cert-subject"],
+        "CN=acme,O=Acme Corp,C=US"
+    );
     // Without the certificate: no handshake, over HTTP/2 as over HTTP/1.1.
     let (code, _, _) = run("partner.partners.localhost", "/echo/x", &[]);
     assert_ne!(code, 0);
@@ -1090,7 +1112,10 @@ fn stage_cache_hits_over_http2() {
         ],
     );
     let gw = Gateway::start(&yaml);
-    let url = format!("http://127.0.0.1:{}/prod/echo/item?q=7", gw.port_of("public"));
+    let url = format!(
+        "http://127.0.0.1:{}/prod/echo/item?q=7",
+        gw.port_of("public")
+    );
     let get = || {
         let (code, out, err) = curl(&["--http2-prior-knowledge", "-i", &url]);
         assert_eq!(code, 0, "curl failed: {err}");
