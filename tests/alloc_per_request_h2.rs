@@ -213,6 +213,6 @@ apis:
     drop(c);
     running.shutdown();
     for (what, n) in [("proxied", proxied), ("MOCK", mock), ("cache hit", hit)] {
-        assert!(n < 64.0, "{what}: {n} allocations per HTTP/2 request");
+        assert!(n < 32.0, "{what}: {n} allocations per HTTP/2 request");
     }
 }

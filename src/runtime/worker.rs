@@ -397,9 +397,12 @@ async fn run_h2<IO>(
         }
     };
     let facts = Rc::new(facts);
+    // `$context`s of finished streams, reused by the next ones (at most one per concurrent
+    // stream is ever kept).
+    let contexts: Rc<RefCell<Vec<RequestContext>>> = Rc::default();
     let handler = {
         let ctx = ctx.clone();
-        move |stream: H2Stream| serve_stream(ctx.clone(), facts.clone(), stream)
+        move |stream: H2Stream| serve_stream(ctx.clone(), facts.clone(), contexts.clone(), stream)
     };
     let ended = h2conn::serve(io, &cfg, goaway, handler).await;
     match ended {
@@ -411,17 +414,24 @@ async fn run_h2<IO>(
 }
 
 /// One HTTP/2 stream through the pipeline (on its own task).
-async fn serve_stream(ctx: Rc<WorkerCtx>, facts: Rc<ConnFacts>, stream: H2Stream) {
+async fn serve_stream(
+    ctx: Rc<WorkerCtx>,
+    facts: Rc<ConnFacts>,
+    contexts: Rc<RefCell<Vec<RequestContext>>>,
+    stream: H2Stream,
+) {
     let snapshot = ctx.snapshot();
     let session = H2Session::new(stream, facts, &snapshot.limits);
     drop(snapshot);
     match session {
         Ok(mut session) => {
             // `$context` for this stream.
-            let mut rc = RequestContext::default();
+            let mut rc = contexts.borrow_mut().pop().unwrap_or_default();
             if crate::pipeline::run(&ctx, &mut session, &mut rc).await == Next::Abort {
                 session.abort();
             }
+            drop(session);
+            contexts.borrow_mut().push(rc);
         }
         Err(refused) => refused.answer(&ctx.date.now(), &ctx.ids.next()),
     }
