@@ -222,6 +222,11 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 
 /// An HPACK block for `method path` (static-table indexes, literal :authority).
 fn request_block(method: &str, path: &str) -> Vec<u8> {
+    request_block_for(method, path, "localhost")
+}
+
+/// `request_block` with this `:authority`.
+fn request_block_for(method: &str, path: &str, authority: &str) -> Vec<u8> {
     let mut b = Vec::new();
     b.push(match method {
         "GET" => 0x82,
@@ -237,14 +242,20 @@ fn request_block(method: &str, path: &str) -> Vec<u8> {
         b.extend_from_slice(path.as_bytes());
     }
     b.push(0x01); // :authority, literal without indexing, name index 1
-    b.push(9);
-    b.extend_from_slice(b"localhost");
+    b.push(authority.len() as u8);
+    b.extend_from_slice(authority.as_bytes());
     b
 }
 
+/// A byte stream the raw client speaks over: TCP, or TLS over TCP.
+trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
+
 struct RawH2 {
-    sock: TcpStream,
+    sock: Box<dyn Io>,
     buf: Vec<u8>,
+    /// `:authority` of the requests `get` sends.
+    authority: String,
     /// The server's first SETTINGS frame.
     settings: Vec<(u16, u32)>,
 }
@@ -258,9 +269,15 @@ impl RawH2 {
         sock.set_write_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
         sock.set_nodelay(true).expect("nodelay");
+        RawH2::over(Box::new(sock), settings)
+    }
+
+    /// Speak HTTP/2 over `sock` (a TLS stream that negotiated h2).
+    fn over(sock: Box<dyn Io>, settings: &[(u16, u32)]) -> RawH2 {
         let mut c = RawH2 {
             sock,
             buf: Vec::new(),
+            authority: "localhost".into(),
             settings: Vec::new(),
         };
         let mut payload = Vec::new();
@@ -366,7 +383,8 @@ impl RawH2 {
 
     fn get(&mut self, stream: u32, end: bool) {
         let flags = END_HEADERS | if end { END_STREAM } else { 0 };
-        let f = frame(HEADERS, flags, stream, &request_block("GET", "/prod/hello"));
+        let block = request_block_for("GET", "/prod/hello", &self.authority);
+        let f = frame(HEADERS, flags, stream, &block);
         self.send(&f);
     }
 
@@ -1133,5 +1151,78 @@ fn stage_cache_hits_over_http2() {
     assert!(
         second.contains(&format!("content-length: {len}")),
         "{second}"
+    );
+}
+
+/// After a reload that changes a domain's mutual-TLS trust, an open HTTP/2 connection gets
+/// GOAWAY; a stream the client still opens before it has seen the final GOAWAY runs on the
+/// new configuration and is re-checked there like an HTTP/1.1 request: the partner's
+/// certificate is no longer trusted, so 403 and nothing is forwarded.
+#[test]
+fn streams_after_a_trust_change_are_rechecked() {
+    let certs = gen_certs("http2-recheck");
+    let c = |f: &str| certs.path(f).display().to_string();
+    let yaml = |truststore: &str| {
+        format!(
+            "listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls:
+      default_domain: partner.partners.localhost
+custom_domains:
+  - name: partner.partners.localhost
+    certificate: {server}
+    key: {key}
+    mtls:
+      truststore: {truststore}
+    base_path_mappings:
+      - base_path: (none)
+        api: demo
+        stage: prod
+apis:
+  - id: demo
+    routes:
+      - route: GET /prod/hello
+        integration:
+          type: MOCK
+          status: 200
+          body: 'hello from tollgate'
+    stages:
+      - name: prod
+",
+            server = c("server.pem"),
+            key = c("server.key"),
+        )
+    };
+    let gw = Gateway::start(&yaml(&c("partner-ca.pem")));
+    let config = pki::client_config(
+        &[certs.path("ca.pem")],
+        Some((certs.path("partner.pem"), certs.path("partner.key"))),
+        &[&rustls::version::TLS13],
+        &[b"h2"],
+    );
+    let sock = pki::tcp_connect(gw.port, Duration::from_secs(10));
+    let name = rustls::pki_types::ServerName::try_from("partner.partners.localhost").expect("name");
+    let tls =
+        pki::tls_handshake(sock, &config, name, Duration::from_secs(10)).expect("mTLS handshake");
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"h2"[..]));
+    let mut h = RawH2::over(Box::new(tls), &[]);
+    h.authority = "partner.partners.localhost".into();
+    h.get(1, true);
+    h.expect_mock(1);
+    // The partner CA leaves the truststore.
+    std::fs::write(gw.config.path(), yaml(&c("other-ca.pem"))).expect("rewrite config");
+    gw.proc.signal(libc::SIGHUP);
+    let (g, _) = h.until("GOAWAY", |f| f.kind == GOAWAY);
+    assert_eq!(g.error_code(), NO_ERROR);
+    // Before answering the server's PING (so before its final GOAWAY), open a stream.
+    h.get(3, true);
+    let body = h.body_of(3);
+    assert_eq!(String::from_utf8_lossy(&body), r#"{"message":"Forbidden"}"#);
+    wait_log(
+        &gw,
+        "Access denied. Reason: Could not find issuer for certificate",
+        1,
+        Duration::from_secs(10),
     );
 }

@@ -429,10 +429,12 @@ async fn serve_stream(
             let mut rc = contexts.borrow_mut().pop().unwrap_or_default();
             if crate::pipeline::run(&ctx, &mut session, &mut rc).await == Next::Abort {
                 session.abort();
+            } else {
+                session.finish().await;
             }
             drop(session);
             contexts.borrow_mut().push(rc);
         }
-        Err(refused) => refused.answer(&ctx.date.now(), &ctx.ids.next()),
+        Err(refused) => refused.answer(&ctx.date.now(), &ctx.ids.next()).await,
     }
 }

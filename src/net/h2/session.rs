@@ -80,16 +80,83 @@ impl AsRef<[u8]> for CachedBody {
     }
 }
 
+/// The rules of the HTTP/1.1 parser that h2 does not apply: the method, and how the body is
+/// framed, or the error to refuse the stream with.
+fn check_head(
+    parts: &http::request::Parts,
+    body: &RecvStream,
+    limits: &HttpLimits,
+) -> Result<(Method, BodyFraming), ErrorKind> {
+    if parts.headers.len() > limits.max_headers {
+        return Err(ErrorKind::HeadersTooLarge);
+    }
+    let method = Method::from_bytes(parts.method.as_str().as_bytes());
+    // CONNECT (no :path) is not a request the gateway serves; the path must read the same
+    // to every parser (see http::parse); `*` is for OPTIONS only.
+    let path = parts.uri.path().as_bytes();
+    if parts.method == http::Method::CONNECT
+        || !crate::http::parse::is_clean_path(path)
+        || (path == b"*" && method != Method::Options)
+        || !(path.starts_with(b"/") || path == b"*")
+    {
+        return Err(ErrorKind::BadRequest);
+    }
+    if let Some(a) = parts.uri.authority() {
+        if !crate::http::parse::is_valid_host(a.as_str().as_bytes()) {
+            return Err(ErrorKind::BadRequest);
+        }
+    }
+    let framing = if body.is_end_stream() {
+        BodyFraming::None
+    } else {
+        match parts.headers.get(CONTENT_LENGTH) {
+            // h2 already refused a malformed value and checks it against the DATA.
+            Some(v) => match v.to_str().ok().and_then(|s| s.parse::<u64>().ok()) {
+                Some(0) => BodyFraming::None,
+                Some(n) => BodyFraming::Length(n),
+                None => return Err(ErrorKind::BadRequest),
+            },
+            None => BodyFraming::Chunked,
+        }
+    };
+    if let BodyFraming::Length(n) = framing {
+        if n > limits.max_body_bytes {
+            return Err(ErrorKind::RequestTooLarge);
+        }
+    }
+    Ok((method, framing))
+}
+
 /// A request stream that cannot run through the pipeline: its head breaks a rule the
 /// HTTP/1.1 parser enforces too. Answered with the gateway response for `kind`.
 pub struct Refused {
     pub kind: ErrorKind,
     respond: SendResponse<Bytes>,
+    body: RecvStream,
+}
+
+/// After a response that did not need the rest of the request body: read and drop what the
+/// client still sends (briefly, bounded, like HTTP/1.1's lingering close), so it can finish
+/// its upload and read the response instead of having the stream reset under it.
+async fn linger(body: &mut RecvStream) {
+    const MAX: usize = 256 * 1024;
+    let deadline = monoio::time::Instant::now() + Duration::from_millis(500);
+    let mut dropped = 0usize;
+    while dropped < MAX && !body.is_end_stream() {
+        match monoio::time::timeout_at(deadline, body.data()).await {
+            Ok(Some(Ok(piece))) => {
+                dropped += piece.len();
+                let _ = body.flow_control().release_capacity(piece.len());
+            }
+            _ => return,
+        }
+    }
 }
 
 impl Refused {
-    /// Send the gateway response (`{"message": ...}`, `x-amzn-ErrorType`, request id).
-    pub fn answer(mut self, date: &[u8; 29], request_id: &[u8]) {
+    /// Send the gateway response (`{"message": ...}`, `x-amzn-ErrorType`, request id),
+    /// then let the client finish sending (bounded).
+    pub async fn answer(mut self, date: &[u8; 29], request_id: &[u8]) {
         let resp = GatewayResponse::for_kind(self.kind);
         let mut body = Vec::with_capacity(resp.message.len() + 14);
         body.extend_from_slice(b"{\"message\":\"");
@@ -112,7 +179,9 @@ impl Refused {
         let Ok(head) = head else { return };
         // The body is small: it fits the initial window, so it is queued at once.
         if let Ok(mut send) = self.respond.send_response(head, false) {
-            let _ = send.send_data(Bytes::from(body), true);
+            if send.send_data(Bytes::from(body), true).is_ok() {
+                linger(&mut self.body).await;
+            }
         }
     }
 }
@@ -168,44 +237,16 @@ impl H2Session {
             request, respond, ..
         } = stream;
         let (parts, body) = request.into_parts();
-        let refuse = |kind, respond| Err(Refused { kind, respond });
-        if parts.headers.len() > limits.max_headers {
-            return refuse(ErrorKind::HeadersTooLarge, respond);
-        }
-        let method = Method::from_bytes(parts.method.as_str().as_bytes());
-        // CONNECT (no :path) is not a request the gateway serves; the path must read the
-        // same to every parser (see http::parse); `*` is for OPTIONS only.
-        let path = parts.uri.path().as_bytes();
-        if parts.method == http::Method::CONNECT
-            || !crate::http::parse::is_clean_path(path)
-            || (path == b"*" && method != Method::Options)
-            || !(path.starts_with(b"/") || path == b"*")
-        {
-            return refuse(ErrorKind::BadRequest, respond);
-        }
-        if let Some(a) = parts.uri.authority() {
-            if !crate::http::parse::is_valid_host(a.as_str().as_bytes()) {
-                return refuse(ErrorKind::BadRequest, respond);
-            }
-        }
-        let framing = if body.is_end_stream() {
-            BodyFraming::None
-        } else {
-            match parts.headers.get(CONTENT_LENGTH) {
-                // h2 already refused a malformed value and checks it against the DATA.
-                Some(v) => match v.to_str().ok().and_then(|s| s.parse::<u64>().ok()) {
-                    Some(0) => BodyFraming::None,
-                    Some(n) => BodyFraming::Length(n),
-                    None => return refuse(ErrorKind::BadRequest, respond),
-                },
-                None => BodyFraming::Chunked,
+        let (method, framing) = match check_head(&parts, &body, limits) {
+            Ok(checked) => checked,
+            Err(kind) => {
+                return Err(Refused {
+                    kind,
+                    respond,
+                    body,
+                })
             }
         };
-        if let BodyFraming::Length(n) = framing {
-            if n > limits.max_body_bytes {
-                return refuse(ErrorKind::RequestTooLarge, respond);
-            }
-        }
         let state = match framing {
             BodyFraming::None => BodyState::Done,
             _ => BodyState::Untouched,
@@ -236,6 +277,13 @@ impl H2Session {
             no_body: false,
             reset: false,
         })
+    }
+
+    /// The response is complete: let the client finish a request body nobody read.
+    pub async fn finish(&mut self) {
+        if !self.body_done && !self.reset {
+            linger(&mut self.body).await;
+        }
     }
 
     /// The response was cut short (`Next::Abort`): reset the stream with INTERNAL_ERROR.
