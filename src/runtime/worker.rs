@@ -409,7 +409,16 @@ async fn run_h2<IO>(
         h2conn::Ended::Closed | h2conn::Ended::Handshake(_) => {}
         // The peer went away: nothing to report.
         h2conn::Ended::Error(e) if e.is_io() => {}
-        other => log!("worker {}: HTTP/2 connection ended: {other:?}", ctx.id),
+        // Attack defences and stalls: logged, a few lines per second at most (a flood of
+        // such connections must not flood the log).
+        other => {
+            if let Some(suppressed) = crate::observe::log::allow_burst() {
+                log!(
+                    "worker {}: HTTP/2 connection ended: {other:?} ({suppressed} similar line(s) suppressed)",
+                    ctx.id
+                );
+            }
+        }
     }
 }
 
