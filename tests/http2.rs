@@ -1226,3 +1226,35 @@ apis:
         Duration::from_secs(10),
     );
 }
+
+/// Rapid reset of ACCEPTED streams: each stream is reset only after the server took it
+/// (a PING round trip in between), while its work (a slow upstream) still runs. Resets free
+/// the client's stream slots, so without a bound the work would pile up; past 128 orphaned
+/// streams the connection gets GOAWAY(ENHANCE_YOUR_CALM), and another connection is served.
+#[test]
+fn rapid_reset_of_accepted_streams_is_bounded() {
+    let s = setup("");
+    let port = s.gw.port_of("h2c");
+    let mut c = RawH2::connect(port, &[]);
+    let mut goaway = None;
+    for i in 0..400u32 {
+        let id = 1 + 2 * i;
+        c.get_with(id, "/prod/echo/slow", "x-echo-delay-ms", "5000");
+        // Once the PING is answered the server has taken the stream.
+        c.send(&frame(PING, 0, 0, b"accepted"));
+        let (f, seen) = c.until("PING ACK or GOAWAY", |f| {
+            (f.kind == PING && f.flags & ACK != 0) || f.kind == GOAWAY
+        });
+        if let Some(g) = seen.into_iter().chain(Some(f)).find(|f| f.kind == GOAWAY) {
+            goaway = Some((i, g));
+            break;
+        }
+        c.send(&frame(RST_STREAM, 0, id, &CANCEL.to_be_bytes()));
+    }
+    let (after, g) = goaway.expect("no GOAWAY after 400 accepted-then-reset streams");
+    assert_eq!(g.error_code(), ENHANCE_YOUR_CALM, "{g:?}");
+    assert!(after > 128, "GOAWAY after only {after} streams");
+    let mut other = RawH2::connect(port, &[]);
+    other.get(1, true);
+    other.expect_mock(1);
+}

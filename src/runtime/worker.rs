@@ -436,12 +436,17 @@ async fn serve_stream(
         Ok(mut session) => {
             // `$context` for this stream.
             let mut rc = contexts.borrow_mut().pop().unwrap_or_default();
-            if crate::pipeline::run(&ctx, &mut session, &mut rc).await == Next::Abort {
+            // A stream the peer resets meanwhile is counted as orphaned until its work is
+            // done (the connection bounds how many it may have).
+            let mut watch = session.reset_watch();
+            let run = crate::pipeline::run(&ctx, &mut session, &mut rc);
+            if h2conn::watching(&mut watch, run).await == Next::Abort {
                 session.abort();
-            } else {
+            } else if !watch.was_reset() {
                 session.finish().await;
             }
             drop(session);
+            drop(watch);
             contexts.borrow_mut().push(rc);
         }
         Err(refused) => refused.answer(&ctx.date.now(), &ctx.ids.next()).await,

@@ -498,6 +498,64 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsPoll<T> {
 #[derive(Debug)]
 struct ConnShared {
     send_timeout: Duration,
+    /// Streams the peer reset while their handler still runs (its work goes on: the
+    /// pipeline is not cancelled mid-exchange). Resets free the peer's stream slots, so
+    /// these are bounded separately: past `max_concurrent_streams` of them the connection
+    /// gets GOAWAY(ENHANCE_YOUR_CALM) (rapid reset of accepted streams).
+    orphans: Cell<u32>,
+}
+
+/// Watches one stream for the peer's RST_STREAM while its handler runs, counting it among
+/// the connection's orphaned streams until dropped.
+pub struct ResetWatch {
+    respond: Rc<std::cell::RefCell<SendResponse<Bytes>>>,
+    shared: Rc<ConnShared>,
+    counted: bool,
+}
+
+impl ResetWatch {
+    /// Note a reset by the peer (registers the waker otherwise). Call while the handler's
+    /// work is pending.
+    pub fn poll(&mut self, cx: &mut Context<'_>) {
+        if self.counted {
+            return;
+        }
+        let Ok(mut respond) = self.respond.try_borrow_mut() else {
+            return;
+        };
+        if respond.poll_reset(cx).is_ready() {
+            self.counted = true;
+            self.shared.orphans.set(self.shared.orphans.get() + 1);
+        }
+    }
+
+    /// Whether the peer reset the stream.
+    pub fn was_reset(&self) -> bool {
+        self.counted
+    }
+}
+
+impl Drop for ResetWatch {
+    fn drop(&mut self) {
+        if self.counted {
+            self.shared
+                .orphans
+                .set(self.shared.orphans.get().saturating_sub(1));
+        }
+    }
+}
+
+/// Run `work` (a stream's handler) while watching for the peer's reset of the stream.
+pub async fn watching<F: Future>(watch: &mut ResetWatch, work: F) -> F::Output {
+    let mut work = pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        watch.poll(cx);
+        Poll::Pending
+    })
+    .await
 }
 
 /// One request stream, handed to the [`StreamHandler`] on its own task.
@@ -698,6 +756,7 @@ where
     };
     let shared = Rc::new(ConnShared {
         send_timeout: cfg.send_timeout,
+        orphans: Cell::new(0),
     });
     let handler = Rc::new(handler);
     let mut drain = pin!(drain);
@@ -765,8 +824,14 @@ where
             yield_now().await;
         }
         match event {
-            Event::Stream(request, respond) => {
+            Event::Stream(request, mut respond) => {
                 idle_since = None;
+                if shared.orphans.get() > cfg.max_concurrent_streams {
+                    // Rapid reset of accepted streams: their work is still running.
+                    respond.send_reset(Reason::REFUSED_STREAM);
+                    conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                    continue;
+                }
                 let stream = H2Stream {
                     request,
                     respond,

@@ -9,6 +9,7 @@
 //! state and decoded header map, the stream's task, this session's response header map and
 //! each owned body buffer the pipeline sends (copied into `Bytes`).
 
+use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -189,12 +190,14 @@ impl Refused {
 /// A stream's request and response, for the pipeline.
 pub struct H2Session {
     conn: Rc<ConnFacts>,
+    shared: Rc<super::ConnShared>,
     /// The connection's TLS facts as re-checked for this stream after a reload.
     rechecked: Option<TlsInfo>,
     parts: http::request::Parts,
     method: Method,
     body: RecvStream,
-    respond: SendResponse<Bytes>,
+    /// Shared with the stream's `ResetWatch` (borrowed only between awaits).
+    respond: Rc<RefCell<SendResponse<Bytes>>>,
     send: Option<SendStream<Bytes>>,
     send_timeout: Duration,
     // ---- request body
@@ -234,7 +237,9 @@ impl H2Session {
     ) -> Result<H2Session, Refused> {
         let send_timeout = stream.send_timeout();
         let H2Stream {
-            request, respond, ..
+            request,
+            respond,
+            shared,
         } = stream;
         let (parts, body) = request.into_parts();
         let (method, framing) = match check_head(&parts, &body, limits) {
@@ -253,11 +258,12 @@ impl H2Session {
         };
         Ok(H2Session {
             conn,
+            shared,
             rechecked: None,
             parts,
             method,
             body,
-            respond,
+            respond: Rc::new(RefCell::new(respond)),
             send: None,
             send_timeout,
             framing,
@@ -279,6 +285,15 @@ impl H2Session {
         })
     }
 
+    /// A watch for the peer's reset of this stream (see `net::h2::watching`).
+    pub fn reset_watch(&self) -> super::ResetWatch {
+        super::ResetWatch {
+            respond: self.respond.clone(),
+            shared: self.shared.clone(),
+            counted: false,
+        }
+    }
+
     /// The response is complete: let the client finish a request body nobody read.
     pub async fn finish(&mut self) {
         if !self.body_done && !self.reset {
@@ -291,7 +306,7 @@ impl H2Session {
         self.reset = true;
         match self.send.as_mut() {
             Some(send) => send.send_reset(Reason::INTERNAL_ERROR),
-            None => self.respond.send_reset(Reason::INTERNAL_ERROR),
+            None => self.respond.borrow_mut().send_reset(Reason::INTERNAL_ERROR),
         }
     }
 
@@ -308,7 +323,8 @@ impl H2Session {
             return Ok(());
         };
         let end = self.no_body && self.pending.is_empty();
-        let send = self.respond.send_response(head, end).map_err(|e| {
+        let sent = self.respond.borrow_mut().send_response(head, end);
+        let send = sent.map_err(|e| {
             self.reset = true;
             h2_io(e)
         })?;
@@ -517,7 +533,7 @@ impl Session for H2Session {
             return false;
         }
         match self.build_head() {
-            Some(resp) => self.respond.send_informational(resp).is_ok(),
+            Some(resp) => self.respond.borrow_mut().send_informational(resp).is_ok(),
             None => false,
         }
     }
