@@ -5,11 +5,15 @@
 //! streams, the SETTINGS the server advertises and enforces (128 streams, 10240-byte header
 //! list -> 431), rapid reset (CVE-2023-44487) and CONTINUATION floods closed with
 //! GOAWAY(ENHANCE_YOUR_CALM) without memory growth or effect on another connection, a
-//! zero-window peer's stream reset, idle and drain GOAWAY with the in-flight stream
-//! finishing.
+//! zero-window peer's stream reset, idle, reload and drain GOAWAY with in-flight streams
+//! finishing; and streams through the pipeline: the quick start and the mTLS example
+//! (the done-when command), interleaved large bodies on one connection with
+//! checksums, the stage cache, gateway errors, 413, a re-check after a trust change, and
+//! rapid reset of accepted streams.
 //!
-//! Raw-frame tests speak h2c over a blocking std socket with a small frame writer/reader
-//! below (no HPACK decoder needed: they look at frame types, flags, stream ids and DATA).
+//! Raw-frame tests speak HTTP/2 (h2c, or over rustls) with a small blocking frame
+//! writer/reader below (no HPACK decoder needed: they look at frame types, flags, stream
+//! ids and DATA); the interleaved-bodies test uses the h2 crate's client on monoio.
 
 mod common;
 mod pki;

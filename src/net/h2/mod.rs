@@ -16,8 +16,11 @@
 //!   Gateway's 10240 bytes; a larger request head is answered `431` by h2 and the stream
 //!   reset), initial windows of 256 KiB per stream and 1 MiB per connection.
 //! - Rapid reset (CVE-2023-44487): at most 20 peer-reset streams waiting to be accepted and
-//!   1024 streams reset for the peer's errors; past either, GOAWAY(ENHANCE_YOUR_CALM).
-//!   Locally reset streams are remembered for at most 50 / 1 s.
+//!   1024 streams reset for the peer's errors (h2's limits), and at most
+//!   `max_concurrent_streams` streams reset after they were accepted while their handler
+//!   still runs ([`ResetWatch`]: a reset frees the peer's slot, not our work); past any of
+//!   them, GOAWAY(ENHANCE_YOUR_CALM). Locally reset streams are remembered for at most
+//!   50 / 1 s.
 //! - CONTINUATION floods: h2 caps the CONTINUATION frames of one header block (derived from
 //!   the header list size: 5 here) and closes with GOAWAY(ENHANCE_YOUR_CALM); HPACK bombs:
 //!   the decoded header list is bounded by `max_header_list_size` and the dynamic table by
@@ -34,7 +37,8 @@
 //! - Fairness: monoio has no task budget, so the connection's I/O is metered
 //!   ([`Budgeted`]): after `IO_OPS_PER_POLL` reads and writes in one poll the task yields.
 //! - Each accepted stream runs on its own monoio task, so the streams of one connection run
-//!   concurrently; the handler is generic ([`StreamHandler`]).
+//!   concurrently; the handler is generic ([`StreamHandler`]). The gateway's handler
+//!   (`runtime::worker`) runs each stream through the pipeline as a [`session::H2Session`].
 
 use std::cell::Cell;
 use std::future::Future;
