@@ -27,7 +27,7 @@
 //!   the default 4096-byte SETTINGS_HEADER_TABLE_SIZE; small-DATA-frame floods by h2's data
 //!   frame budget.
 //! - Stalls: a stream waiting for send window (the peer never sends WINDOW_UPDATE) longer
-//!   than `send_timeout` is reset with RST_STREAM(CANCEL) ([`H2Stream::send_body`]); a
+//!   than `send_timeout` is reset with RST_STREAM(CANCEL) ([`send_body`]); a
 //!   connection whose socket accepts no bytes for `send_timeout` is closed; a connection with
 //!   no open stream for `idle_timeout` gets GOAWAY(NO_ERROR).
 //! - Drain: when the drain signal fires, GOAWAY (h2's graceful shutdown: a GOAWAY, a PING
