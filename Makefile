@@ -28,11 +28,12 @@ test: test-deps
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 
-# The CLI tools the tests run (certificates, interop checks); a missing one fails its tests,
-# so install them when absent (Debian/Ubuntu, as root or with sudo).
-TEST_TOOLS := openssl curl
+# The CLI tools the tests run (certificates, interop checks, HTTP/2 load), as tool:package;
+# a missing one fails its tests, so install them when absent (Debian/Ubuntu, as root or with
+# sudo).
+TEST_TOOLS := openssl:openssl curl:curl h2load:nghttp2-client
 test-deps:
-	@missing=; for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	@missing=; for tp in $(TEST_TOOLS); do t=$${tp%%:*}; p=$${tp#*:}; command -v $$t >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing test tools:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \

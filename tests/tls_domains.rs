@@ -719,9 +719,12 @@ custom_domains:
     let r = c.get("v13.partners.localhost", "/whoami").expect("request");
     assert_eq!(r.status, 200);
 
-    // ALPN: http/1.1 is chosen over h2; without ALPN the handshake still works.
+    // ALPN: h2 is chosen when offered (custom domains offer HTTP/2 by default; tests/http2.rs
+    // covers `http2: false`), http/1.1 otherwise; without ALPN the handshake still works.
     let alpn = pki::client_config(cas, None, BOTH, &[b"h2", b"http/1.1"]);
     let c = tls_connect(port, &alpn, Some("api.localhost")).expect("ALPN handshake");
+    assert_eq!(c.alpn().as_deref(), Some(&b"h2"[..]));
+    let c = tls_connect(port, &any, Some("api.localhost")).expect("ALPN handshake");
     assert_eq!(c.alpn().as_deref(), Some(&b"http/1.1"[..]));
     let no_alpn = pki::client_config(cas, None, BOTH, &[]);
     let mut c = tls_connect(port, &no_alpn, Some("api.localhost")).expect("no ALPN");
@@ -730,11 +733,15 @@ custom_domains:
         c.get("api.localhost", "/whoami").expect("request").status,
         200
     );
-    // A client offering only h2 cannot agree on a protocol.
+    // A client offering only h2 gets it; one offering only a protocol the gateway does not
+    // speak cannot agree on one.
     let h2 = pki::client_config(cas, None, BOTH, &[b"h2"]);
+    let c = tls_connect(port, &h2, Some("api.localhost")).expect("h2-only ALPN");
+    assert_eq!(c.alpn().as_deref(), Some(&b"h2"[..]));
+    let spdy = pki::client_config(cas, None, BOTH, &[b"spdy/3.1"]);
     assert_handshake_refused(
-        tls_connect(port, &h2, Some("api.localhost")),
-        "h2-only ALPN",
+        tls_connect(port, &spdy, Some("api.localhost")),
+        "spdy-only ALPN",
     );
 
     // TLS 1.0 / 1.1 ClientHellos get a fatal alert and no ServerHello (rustls has no

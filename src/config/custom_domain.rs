@@ -743,8 +743,14 @@ fn build_domain(
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
-    // HTTP/1.1 preferred; HTTP/1.0 clients that say so in ALPN are served too.
-    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
+    // HTTP/2 first when the domain offers it (the client's preference order is not
+    // consulted: rustls picks the first of ours the client lists); HTTP/1.0 clients that say
+    // so in ALPN are served too.
+    config.alpn_protocols = if d.http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec(), b"http/1.0".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()]
+    };
     // Session resumption is live state: the runtime's services attach the ticketer and
     // the session store (`runtime::services`, `runtime::shared`). Until then this
     // configuration resumes nothing and allocates no session cache (rustls's default, a

@@ -196,6 +196,9 @@ pub struct ListenerFile {
     /// Drop request headers whose names contain `_` (nginx's `underscores_in_headers off`).
     #[serde(default)]
     pub drop_underscore_headers: bool,
+    /// Serve HTTP/2 with prior knowledge (h2c) on this plain listener, besides HTTP/1.1.
+    #[serde(default)]
+    pub h2c: bool,
 }
 
 /// `listeners[i].tls`
@@ -232,6 +235,13 @@ pub struct CustomDomainFile {
     pub mtls: Option<MtlsFile>,
     #[serde(default)]
     pub base_path_mappings: Vec<BasePathMappingFile>,
+    /// Offer HTTP/2 (ALPN `h2`) on this domain's handshakes (default on).
+    #[serde(default = "default_true")]
+    pub http2: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]

@@ -137,6 +137,8 @@ pub struct ListenerSpec {
     /// Drop every request header whose name contains `_` (nginx's default). Names that read
     /// as a forwarded certificate header once `_` is read as `-` are dropped regardless.
     pub drop_underscore_headers: bool,
+    /// Plain listeners: a connection opening with the HTTP/2 preface is served as h2c.
+    pub h2c: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -314,7 +314,7 @@ fn split_target(buf: &[u8], head: &mut Head, method: Method) -> Result<Option<Sp
 /// No backslash (URL parsers that follow the WHATWG URL standard, as browsers do, read it
 /// as `/`, so `/a/..\admin` would be a dot segment to them), and every `%` starts a valid
 /// escape (`%` and two hex digits): a path the gateway and every upstream read alike.
-fn is_clean_path(path: &[u8]) -> bool {
+pub fn is_clean_path(path: &[u8]) -> bool {
     let mut i = 0;
     while i < path.len() {
         match path[i] {
@@ -370,7 +370,7 @@ fn parse_content_length(s: &[u8]) -> Result<u64, ErrorKind> {
 /// `%`, sub-delims), or an IP-literal in brackets; the port, if there is a `:`, is `*DIGIT`
 /// with a value of at most 65535. An empty port (`host:`) is allowed, as RFC 3986 §3.2.3
 /// allows it (it means the scheme's default port).
-fn is_valid_host(s: &[u8]) -> bool {
+pub fn is_valid_host(s: &[u8]) -> bool {
     let (host, port) = match s.first() {
         Some(b'[') => {
             let Some(close) = s.iter().position(|&b| b == b']') else {

@@ -27,7 +27,7 @@ use std::sync::{Arc, Weak};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
-use rustls::pki_types::UnixTime;
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::Acceptor;
 use rustls::{HandshakeKind, ServerConnection};
@@ -41,7 +41,7 @@ use crate::net::x509::{self, CertInfo};
 const MAX_HELLO: usize = 16 * 1024;
 
 /// What the handshake established, kept with the connection.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TlsInfo {
     /// The custom domain whose certificate the handshake used. Requests match it to the
     /// current configuration's domains by name (`is_for`), never by position: a reload may
@@ -236,11 +236,20 @@ pub async fn accept(
 /// CRL at the current time (a full handshake ran the same verifier inside rustls; a
 /// resumed session or an open connection did not). `Err` is the refusal reason.
 fn verify_stored_chain(conn: &ServerConnection, d: &CustomDomain) -> Result<(), &'static str> {
+    verify_chain(conn.peer_certificates(), d)
+}
+
+/// `verify_stored_chain` for a chain kept apart from its connection (HTTP/2: the rustls
+/// connection belongs to the connection task, its streams keep the chain).
+fn verify_chain(
+    chain: Option<&[CertificateDer<'static>]>,
+    d: &CustomDomain,
+) -> Result<(), &'static str> {
     let Some(mtls) = &d.mtls else {
         return Ok(());
     };
     let verifier: Option<&dyn ClientCertVerifier> = d.client_verifier.as_deref();
-    match (conn.peer_certificates(), verifier) {
+    match (chain, verifier) {
         (Some([leaf, intermediates @ ..]), Some(v)) => v
             .verify_client_cert(leaf, intermediates, UnixTime::now())
             .map(|_| ())
@@ -264,10 +273,21 @@ pub fn recheck(
     snapshot: &Arc<Snapshot>,
     peer: std::net::SocketAddr,
 ) -> Result<(), &'static str> {
+    recheck_chain(tls, conn.peer_certificates(), snapshot, peer)
+}
+
+/// `recheck` with the client's certificate chain kept apart from its connection (HTTP/2
+/// streams: the rustls connection belongs to the connection task).
+pub fn recheck_chain(
+    tls: &mut TlsInfo,
+    chain: Option<&[CertificateDer<'static>]>,
+    snapshot: &Arc<Snapshot>,
+    peer: std::net::SocketAddr,
+) -> Result<(), &'static str> {
     let current = snapshot.domains.iter().find(|d| tls.is_for(d));
     if let Some(d) = current {
         if d.trust != tls.trust {
-            if let Err(reason) = verify_stored_chain(conn, d) {
+            if let Err(reason) = verify_chain(chain, d) {
                 log_refusal(
                     &d.name,
                     Some(peer),
@@ -277,8 +297,7 @@ pub fn recheck(
                 return Err(reason);
             }
             tls.client_cert = match d.mtls {
-                Some(_) => conn
-                    .peer_certificates()
+                Some(_) => chain
                     .and_then(|certs| certs.first())
                     .and_then(|leaf| x509::parse_certificate(leaf).ok())
                     .map(Box::new),

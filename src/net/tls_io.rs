@@ -196,6 +196,13 @@ impl<C> TlsStream<C> {
     pub fn into_parts(self) -> (TcpStream, C) {
         (self.tcp, self.conn)
     }
+
+    /// Take the stream apart, keeping the ciphertext read from the socket but not yet handed
+    /// to rustls (the caller feeds it to the connection before reading the socket again).
+    pub fn into_parts_with_unread(mut self) -> (TcpStream, C, Vec<u8>) {
+        let unread = self.rbuf.split_off(self.rpos.min(self.rbuf.len()));
+        (self.tcp, self.conn, unread)
+    }
 }
 
 impl<C, S> TlsStream<C>

@@ -275,6 +275,7 @@ mod tests {
             default_api,
             tls: None,
             drop_underscore_headers: false,
+            h2c: false,
         }
     }
 

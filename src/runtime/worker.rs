@@ -12,13 +12,18 @@ use monoio::net::TcpListener;
 
 use crate::config::Snapshot;
 use crate::http::date::DateCache;
+use crate::http::limits::HttpLimits;
 use crate::limits::worker::WorkerLimits;
 use crate::log;
 use crate::net::conn::{self, ClientConn};
+use crate::net::h2::session::{ConnFacts, H2Session};
+use crate::net::h2::{self as h2conn, H2Config, H2Stream, Prefixed, TlsPoll, PREFACE};
 use crate::net::splice::Pipes;
 use crate::net::stream::MaybeTls;
 use crate::net::tls_accept;
+use crate::pipeline::context::RequestContext;
 use crate::pipeline::request_id::RequestIds;
+use crate::pipeline::session::Next;
 use crate::runtime::control::ControlMsg;
 use crate::runtime::drain::Drain;
 use crate::runtime::services::Services;
@@ -39,6 +44,10 @@ pub struct WorkerCtx {
     #[allow(clippy::redundant_allocation)]
     services: RefCell<Rc<Arc<Services>>>,
     pub drain: Drain,
+    /// Fires (and is replaced) on every reload: HTTP/2 connections then say GOAWAY, so no
+    /// new stream runs on a connection set up under an older configuration (its handshake's
+    /// certificate, ALPN and mutual-TLS trust).
+    reloaded: RefCell<Rc<Drain>>,
     pub ids: RequestIds,
     pub date: DateCache,
     pub upstreams: Upstreams,
@@ -61,6 +70,7 @@ impl WorkerCtx {
             snapshot: RefCell::new(Rc::new(snapshot)),
             services: RefCell::new(Rc::new(services)),
             drain: Drain::default(),
+            reloaded: RefCell::new(Rc::new(Drain::default())),
             ids: RequestIds::new(),
             date: DateCache::default(),
             upstreams: Upstreams::default(),
@@ -95,6 +105,8 @@ impl WorkerCtx {
             .reset(&snapshot, Some(services.limits().clone()));
         *self.snapshot.borrow_mut() = Rc::new(snapshot);
         *self.services.borrow_mut() = Rc::new(services);
+        let before = self.reloaded.replace(Rc::new(Drain::default()));
+        before.trigger();
         // New connections (and TLS handshakes) use it from here on.
         log!("worker {}: reloaded configuration in force", self.id);
     }
@@ -218,11 +230,57 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                     let _active = ctx.drain.track();
                     let snapshot = ctx.snapshot();
                     let services = ctx.services();
+                    // Fires at the next reload (HTTP/2 connections then say GOAWAY).
+                    let reloaded = ctx.reloaded.borrow().clone();
                     let tls = snapshot
                         .listeners
                         .get(listener_index)
                         .and_then(|l| l.tls.clone());
+                    let h2c = snapshot
+                        .listeners
+                        .get(listener_index)
+                        .is_some_and(|l| l.h2c);
                     let mut c = match tls {
+                        None if h2c => {
+                            let limits = snapshot.limits.clone();
+                            drop(snapshot);
+                            let mut stream = stream;
+                            match sniff_preface(&ctx, &mut stream, &limits).await {
+                                Sniffed::Closed => return,
+                                Sniffed::H2(seen) => {
+                                    match stream.try_into_poll_io() {
+                                        Ok(io) => {
+                                            let facts = ConnFacts {
+                                                peer,
+                                                local,
+                                                listener: listener_index,
+                                                tls: None,
+                                                chain: None,
+                                            };
+                                            let io = Prefixed::new(seen, io);
+                                            run_h2(&ctx, io, facts, &limits, &reloaded).await
+                                        }
+                                        Err((e, _)) => log!(
+                                            "worker {}: h2c connection from {peer}: {e}",
+                                            ctx.id
+                                        ),
+                                    }
+                                    return;
+                                }
+                                Sniffed::Http1(seen) => {
+                                    let mut c = ClientConn::new(
+                                        MaybeTls::Plain(stream),
+                                        None,
+                                        peer,
+                                        local,
+                                        listener_index,
+                                    );
+                                    c.rbuf = seen;
+                                    conn::serve(&ctx, &mut c).await;
+                                    return;
+                                }
+                            }
+                        }
                         None => ClientConn::new(
                             MaybeTls::Plain(stream),
                             None,
@@ -234,6 +292,35 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                             let handshake =
                                 tls_accept::accept(stream, &snapshot, services.tls_configs(), &tls);
                             match monoio::time::timeout(tls.handshake_timeout, handshake).await {
+                                Ok(Ok((stream, info)))
+                                    if stream.get_ref().alpn_protocol() == Some(b"h2") =>
+                                {
+                                    let limits = snapshot.limits.clone();
+                                    drop(snapshot);
+                                    // The client's chain stays with the streams (re-checked
+                                    // after a reload); the rustls connection goes to h2.
+                                    let chain =
+                                        stream.get_ref().peer_certificates().map(<[_]>::to_vec);
+                                    let facts = ConnFacts {
+                                        peer,
+                                        local,
+                                        listener: listener_index,
+                                        tls: Some(info),
+                                        chain,
+                                    };
+                                    let (tcp, tls_conn, unread) = stream.into_parts_with_unread();
+                                    match tcp.try_into_poll_io() {
+                                        Ok(io) => {
+                                            let io = TlsPoll::new(io, tls_conn, unread);
+                                            run_h2(&ctx, io, facts, &limits, &reloaded).await;
+                                        }
+                                        Err((e, _)) => log!(
+                                            "worker {}: h2 connection from {peer}: {e}",
+                                            ctx.id
+                                        ),
+                                    }
+                                    return;
+                                }
                                 Ok(Ok((stream, info))) => ClientConn::new(
                                     MaybeTls::Tls(Box::new(stream)),
                                     Some(info),
@@ -256,5 +343,130 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                 monoio::time::sleep(Duration::from_millis(10)).await;
             }
         }
+    }
+}
+
+/// What the first bytes of a connection on an h2c listener were.
+enum Sniffed {
+    /// The HTTP/2 connection preface (the bytes read so far, preface included).
+    H2(Vec<u8>),
+    /// Anything else: HTTP/1.1 (the bytes read so far).
+    Http1(Vec<u8>),
+    /// Closed, idle too long, or draining before a byte came.
+    Closed,
+}
+
+/// Read until the bytes are the h2c preface or cannot be: the first byte is waited for like
+/// an idle keep-alive connection (`keepalive_timeout`, drain), the rest of the preface within
+/// `header_read_timeout`.
+async fn sniff_preface(
+    ctx: &WorkerCtx,
+    stream: &mut monoio::net::TcpStream,
+    limits: &HttpLimits,
+) -> Sniffed {
+    let mut buf: Vec<u8> = Vec::with_capacity(conn::READ_BUF);
+    let mut deadline = None;
+    loop {
+        let n = buf.len().min(PREFACE.len());
+        if buf[..n] != PREFACE[..n] {
+            return Sniffed::Http1(buf);
+        }
+        if n == PREFACE.len() {
+            return Sniffed::H2(buf);
+        }
+        let read = async {
+            let slot = std::mem::take(&mut buf);
+            conn::read_append(stream, slot, &mut buf).await
+        };
+        let r = match deadline {
+            None => {
+                deadline = Some(monoio::time::Instant::now() + limits.header_read_timeout);
+                monoio::select! {
+                    r = monoio::time::timeout(limits.keepalive_timeout, read) => r.ok(),
+                    _ = ctx.drain.wait() => None,
+                }
+            }
+            Some(d) => monoio::time::timeout_at(d, read).await.ok(),
+        };
+        match r {
+            Some(Ok(n)) if n > 0 => {}
+            _ => return Sniffed::Closed,
+        }
+    }
+}
+
+/// Serve an HTTP/2 connection (TLS with ALPN `h2`, or h2c) until it ends: each stream runs
+/// through the pipeline on its own task.
+async fn run_h2<IO>(
+    ctx: &Rc<WorkerCtx>,
+    io: IO,
+    facts: ConnFacts,
+    limits: &HttpLimits,
+    reloaded: &Drain,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+{
+    let cfg = H2Config::from_limits(limits);
+    // GOAWAY when the worker drains or the configuration is reloaded.
+    let goaway = async {
+        monoio::select! {
+            _ = ctx.drain.wait() => {},
+            _ = reloaded.wait() => {},
+        }
+    };
+    let facts = Rc::new(facts);
+    // `$context`s of finished streams, reused by the next ones (at most one per concurrent
+    // stream is ever kept).
+    let contexts: Rc<RefCell<Vec<RequestContext>>> = Rc::default();
+    let handler = {
+        let ctx = ctx.clone();
+        move |stream: H2Stream| serve_stream(ctx.clone(), facts.clone(), contexts.clone(), stream)
+    };
+    let ended = h2conn::serve(io, &cfg, goaway, handler).await;
+    match ended {
+        h2conn::Ended::Closed | h2conn::Ended::Handshake(_) => {}
+        // The peer went away: nothing to report.
+        h2conn::Ended::Error(e) if e.is_io() => {}
+        // Attack defences and stalls: logged, a few lines per second at most (a flood of
+        // such connections must not flood the log).
+        other => {
+            if let Some(suppressed) = crate::observe::log::allow_burst() {
+                log!(
+                    "worker {}: HTTP/2 connection ended: {other:?} ({suppressed} similar line(s) suppressed)",
+                    ctx.id
+                );
+            }
+        }
+    }
+}
+
+/// One HTTP/2 stream through the pipeline (on its own task).
+async fn serve_stream(
+    ctx: Rc<WorkerCtx>,
+    facts: Rc<ConnFacts>,
+    contexts: Rc<RefCell<Vec<RequestContext>>>,
+    stream: H2Stream,
+) {
+    let snapshot = ctx.snapshot();
+    let session = H2Session::new(stream, facts, &snapshot.limits);
+    drop(snapshot);
+    match session {
+        Ok(mut session) => {
+            // `$context` for this stream.
+            let mut rc = contexts.borrow_mut().pop().unwrap_or_default();
+            // A stream the peer resets meanwhile is counted as orphaned until its work is
+            // done (the connection bounds how many it may have).
+            let mut watch = session.reset_watch();
+            let run = crate::pipeline::run(&ctx, &mut session, &mut rc);
+            if h2conn::watching(&mut watch, run).await == Next::Abort {
+                session.abort();
+            } else if !watch.was_reset() {
+                session.finish().await;
+            }
+            drop(session);
+            drop(watch);
+            contexts.borrow_mut().push(rc);
+        }
+        Err(refused) => refused.answer(&ctx.date.now(), &ctx.ids.next()).await,
     }
 }

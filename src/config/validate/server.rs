@@ -201,6 +201,12 @@ pub(super) fn build_listeners(
                 }
             },
         };
+        if l.h2c && l.tls.is_some() {
+            e.push(
+                format!("{path}.h2c"),
+                "h2c is for plain listeners; HTTPS listeners offer HTTP/2 through ALPN (custom_domains[].http2)".to_string(),
+            );
+        }
         let tls = l.tls.as_ref().map(|t| {
             let default_domain = t.default_domain.as_ref().and_then(|d| {
                 let found = domains_by_name.get(&d.to_ascii_lowercase()).copied();
@@ -230,6 +236,7 @@ pub(super) fn build_listeners(
                 default_api,
                 tls,
                 drop_underscore_headers: l.drop_underscore_headers,
+                h2c: l.h2c,
             });
         }
     }
