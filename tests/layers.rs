@@ -164,7 +164,10 @@ fn test_only_files(files: &[PathBuf]) -> Vec<PathBuf> {
         };
         // A module's children live in its own directory: `x/mod.rs`, `lib.rs`, `main.rs` ->
         // `x/`; `x.rs` -> `x/` next to it.
-        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
         let parent = file.parent().unwrap_or(Path::new(""));
         let dir = if matches!(stem, "mod" | "lib" | "main") {
             parent.to_path_buf()
