@@ -185,13 +185,9 @@ impl RequestContext {
         self.request_id = id;
         // 16 characters of the id's hex digits (it is random): API Gateway's
         // extendedRequestId is another opaque, per-request value.
-        let mut n = 0;
-        for &b in id.iter().filter(|b| **b != b'-') {
-            if n == 16 {
-                break;
-            }
-            self.extended_request_id[n] = b;
-            n += 1;
+        let digits = id.iter().filter(|b| **b != b'-');
+        for (slot, &b) in self.extended_request_id.iter_mut().zip(digits) {
+            *slot = b;
         }
         self.start = Instant::now();
         self.protocol = session.version();
