@@ -39,6 +39,8 @@ pub struct ClientConn {
     pub chunking: bool,
     /// The connection stays open after the current response.
     pub keep: bool,
+    /// The current request's path was checked to be ASCII (`Session::path`).
+    pub path_ascii: bool,
     /// I/O vectors for writing cache hits (reused; empty between writes).
     pub iov: Vec<libc::iovec>,
     /// An upstream connection that belongs to this client connection alone: with PROXY
@@ -75,6 +77,7 @@ impl ClientConn {
             body: Default::default(),
             chunking: false,
             keep: false,
+            path_ascii: false,
             pinned_upstream: None,
         }
     }
@@ -100,6 +103,7 @@ impl ClientConn {
 
     /// Drop the parsed head from the front of `rbuf`; later bytes move to the front.
     pub fn release_head(&mut self) {
+        self.path_ascii = false;
         let n = self.head.head_len.min(self.rbuf.len());
         self.rbuf.drain(..n);
         self.head.head_len = 0;

@@ -81,6 +81,7 @@ impl ClientConn {
         };
         self.chunking = false;
         self.keep = false;
+        self.path_ascii = self.head.path.of(&self.rbuf).is_ascii();
     }
 
     fn http10(&self) -> bool {
@@ -162,7 +163,15 @@ impl Session for ClientConn {
         self.head.method_span.of(&self.rbuf)
     }
     fn path(&self) -> &str {
-        self.head.path.str(&self.rbuf)
+        let bytes = self.head.path.of(&self.rbuf);
+        if self.path_ascii {
+            // SAFETY: `begin_request` found these bytes (the head is not touched until
+            // `release_head`, which clears the flag) to be ASCII, which is valid UTF-8.
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            // The request parser refuses non-ASCII request targets: not reached.
+            ""
+        }
     }
     fn query(&self) -> Option<&[u8]> {
         self.head.query.map(|q| q.of(&self.rbuf))
@@ -353,6 +362,10 @@ impl Session for ClientConn {
         }
         let (res, slice) = self.stream.write_all(buf.slice(0..n)).await;
         (res.map(|_| ()), slice.into_inner())
+    }
+
+    fn finish_sends(&self) -> bool {
+        self.chunking || !self.wbuf.is_empty()
     }
 
     async fn finish_response(&mut self) -> io::Result<()> {

@@ -84,7 +84,7 @@ pub async fn respond<S: Session>(
     let recording = taps.wants_body();
 
     match framing {
-        ResponseFraming::None => with_timeout(limit, session.finish_response()).await,
+        ResponseFraming::None => finish(session, limit).await,
         ResponseFraming::Length(mut remaining) => {
             while remaining > 0 {
                 // Past what is buffered, a large remainder goes socket to socket with splice.
@@ -108,7 +108,7 @@ pub async fn respond<S: Session>(
                 rc.response_length += n as u64;
                 remaining -= n as u64;
             }
-            with_timeout(limit, session.finish_response()).await
+            finish(session, limit).await
         }
         ResponseFraming::Chunked => {
             let mut decoder = ChunkedDecoder::new(u64::MAX);
@@ -138,14 +138,14 @@ pub async fn respond<S: Session>(
                     }
                     Step::Done { consumed } => {
                         up.consume(consumed);
-                        return with_timeout(limit, session.finish_response()).await;
+                        return finish(session, limit).await;
                     }
                 }
             }
         }
         ResponseFraming::UntilClose => loop {
             if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
-                return with_timeout(limit, session.finish_response()).await;
+                return finish(session, limit).await;
             }
             let n = up.rbuf.len();
             if recording {
@@ -175,6 +175,16 @@ async fn send_front<S: Session>(
         }
         // The buffer went with the cancelled write.
         Err(_) => Err(io::ErrorKind::TimedOut.into()),
+    }
+}
+
+/// End the body: bounded by `limit` when the session has something left to send (the last
+/// chunk, END_STREAM); no timer otherwise.
+async fn finish<S: Session>(session: &mut S, limit: Duration) -> io::Result<()> {
+    if session.finish_sends() {
+        with_timeout(limit, session.finish_response()).await
+    } else {
+        session.finish_response().await
     }
 }
 

@@ -189,6 +189,11 @@ pub trait Session {
     async fn send_body_owned(&mut self, buf: Vec<u8>, n: usize) -> (io::Result<()>, Vec<u8>);
     /// The body is complete (the last chunk, END_STREAM).
     async fn finish_response(&mut self) -> io::Result<()>;
+    /// Whether `finish_response` has anything to send (else it returns at once and needs
+    /// no timer).
+    fn finish_sends(&self) -> bool {
+        true
+    }
     /// Send a whole cached response: its stored head, then `headers`, then its body.
     async fn send_cached(
         &mut self,
