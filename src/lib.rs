@@ -21,10 +21,10 @@
 //! upstream pools and buffers (`runtime::worker`, `Rc` state only); the configuration is an
 //! immutable `Arc<config::Snapshot>`, pure data built without a runtime; what outlives a
 //! configuration (stage caches, quota counters, the limits' token pools, TLS session
-//! resumption) is the runtime's `runtime::services::Services`, reconciled with each new
+//! resumption) is the runtime's `services::Services`, reconciled with each new
 //! snapshot on reload and sent to every worker with it in one message; cross-core work
 //! travels as typed messages (`runtime::control`); the one state shared on the request path,
-//! the stage caches, is audited in `runtime::shared`.
+//! the stage caches, is audited in `shared`.
 //!
 //! The library is the gateway alone: the load generator (`tollgate load`) and the demo
 //! upstream (`tollgate demo-upstream`) are the binary's own tools (`src/tools`), built on the
@@ -42,5 +42,8 @@ pub mod observe;
 pub mod pipeline;
 pub mod routing;
 pub mod runtime;
+pub mod services;
+pub mod shared;
 pub mod time;
+pub mod transport;
 pub mod upstream;

@@ -3,61 +3,50 @@
 //! every `crate::MODULE` path in the non-test code of src/ and fails on an import against
 //! the order, naming the file.
 //!
-//! The imports that break the order today are listed in `KNOWN_BACK_EDGES` (the debt the
-//! request-context issue pays off). The list may only shrink: a new back edge fails, and so
-//! does a listed one that is gone (remove it from the list).
+//! The modules form a DAG: `KNOWN_BACK_EDGES` is empty and must stay so (it was 38 entries
+//! when this test came, the debt the request-context issue paid off).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// Layer of each top-level module, lowest first.
+/// Layer of a module, lowest first: `module` is a path (`upstream::uri`, `config`); the
+/// most specific entry wins, so a submodule can sit below its parent when it knows nothing
+/// of the layers above (the mechanisms the configuration is built from).
 fn layer(module: &str) -> Option<u8> {
-    Some(match module {
-        // The wire and the basics: no gateway knowledge.
-        "time" | "error" | "http" | "observe" | "log" => 0,
-        // The configuration: file model and snapshot.
-        "config" => 1,
-        // What the pipeline uses.
-        "routing" | "limits" | "cache" | "upstream" => 2,
-        // The phases.
-        "pipeline" => 3,
-        // Connections and sessions.
-        "net" => 4,
-        // Supervisor, workers, services.
-        "runtime" => 5,
+    let specific = match module {
+        // Mechanisms with no knowledge of the configuration: the configuration builds them.
+        "routing::resource"
+        | "upstream::uri"
+        | "upstream::balance"
+        | "upstream::health"
+        | "upstream::proxy_protocol" => Some(1),
+        _ => None,
+    };
+    if specific.is_some() {
+        return specific;
+    }
+    let top = module.split("::").next().unwrap_or(module);
+    Some(match top {
+        // The wire and the basics: no gateway knowledge (HTTP/1 parsing and writing, host
+        // names, time, errors, sockets and TLS, X.509, the audited cross-core state).
+        "time" | "error" | "http" | "observe" | "log" | "transport" | "shared" => 0,
+        // The configuration: file model and snapshot (pure data).
+        "config" => 2,
+        // What the pipeline uses, and the live state that outlives a snapshot.
+        "routing" | "limits" | "cache" | "upstream" | "services" => 3,
+        // The phases, over the session and the request context.
+        "pipeline" => 4,
+        // Connections and sessions (HTTP/1.x, HTTP/2, TLS accept).
+        "net" => 5,
+        // Supervisor, workers, admin.
+        "runtime" => 6,
         _ => return None,
     })
 }
 
-/// (file under src/, module it imports from a higher layer) as of the hardening issue.
-const KNOWN_BACK_EDGES: &[(&str, &str)] = &[
-    ("config/custom_domain.rs", "net"),
-    ("config/custom_domain.rs", "routing"),
-    ("config/snapshot.rs", "routing"),
-    ("config/snapshot.rs", "upstream"),
-    ("config/target_group.rs", "upstream"),
-    ("config/target_group.rs", "net"),
-    ("config/validate/routes.rs", "routing"),
-    ("config/validate/routes.rs", "upstream"),
-    ("limits/bucket.rs", "runtime"),
-    ("limits/reconcile.rs", "runtime"),
-    ("limits/worker.rs", "runtime"),
-    ("pipeline/cache.rs", "runtime"),
-    ("pipeline/integration/exchange.rs", "net"),
-    ("pipeline/integration/exchange.rs", "runtime"),
-    ("pipeline/integration/http_proxy.rs", "net"),
-    ("pipeline/integration/http_proxy.rs", "runtime"),
-    ("pipeline/integration/mock.rs", "runtime"),
-    ("pipeline/integration/stream_back.rs", "net"),
-    ("pipeline/integration/stream_back.rs", "runtime"),
-    ("pipeline/mod.rs", "runtime"),
-    ("pipeline/respond.rs", "runtime"),
-    ("pipeline/throttle.rs", "runtime"),
-    // The session's TLS facts (TlsInfo, CertInfo) live in net until x509 moves down.
-    ("pipeline/session/mod.rs", "net"),
-    ("net/conn.rs", "runtime"),
-    ("upstream/pool.rs", "net"),
-];
+/// Imports against the order that are still there. Empty: the modules form a DAG. A new
+/// back edge fails the test; keep it that way rather than listing one here.
+const KNOWN_BACK_EDGES: &[(&str, &str)] = &[];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
@@ -97,12 +86,23 @@ fn crate_imports(text: &str) -> BTreeSet<String> {
         let mut rest = line;
         while let Some(at) = rest.find("crate::") {
             let after = &rest[at + "crate::".len()..];
-            let name: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+            // The module path: its first two segments (`upstream::uri`), or one.
+            let word = |t: &str| -> String {
+                t.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            };
+            let name = word(after);
+            let sub = after
+                .get(name.len()..)
+                .and_then(|t| t.strip_prefix("::"))
+                .map(word)
+                .filter(|w| !w.is_empty());
             if !name.is_empty() {
-                out.insert(name);
+                out.insert(match sub {
+                    Some(sub) => format!("{name}::{sub}"),
+                    None => name,
+                });
             }
             rest = after;
         }
@@ -110,8 +110,29 @@ fn crate_imports(text: &str) -> BTreeSet<String> {
     out
 }
 
-/// Every (file, imported module) that goes up the layers.
+/// The unit the layers are made of: a module path's entry in `layer` (`upstream::uri`, or
+/// the top-level module).
+fn unit(module: &str) -> String {
+    let two: Vec<&str> = module.splitn(3, "::").take(2).collect();
+    let specific = two.join("::");
+    let top = two.first().copied().unwrap_or_default();
+    if two.len() == 2 && layer(&specific) != layer(top) {
+        specific
+    } else {
+        top.to_owned()
+    }
+}
+
+/// Every (file, imported module) that goes up the layers, and every import between units
+/// (for the cycle check).
 fn back_edges() -> BTreeSet<(String, String)> {
+    scan().0
+}
+
+/// (file or unit, imported module) pairs.
+type Edges = BTreeSet<(String, String)>;
+
+fn scan() -> (Edges, Edges) {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
@@ -122,6 +143,7 @@ fn back_edges() -> BTreeSet<(String, String)> {
     );
     let test_only = test_only_files(&files);
     let mut edges = BTreeSet::new();
+    let mut units = BTreeSet::new();
     for file in files {
         if test_only.iter().any(|t| file.starts_with(t)) {
             continue; // a module only test builds compile (`#[cfg(test)] mod x;`)
@@ -139,7 +161,12 @@ fn back_edges() -> BTreeSet<(String, String)> {
         if top == "main" || top == "lib" || top == "tools" {
             continue; // the binary (with its tools) and the crate root sit above every layer
         }
-        let own = layer(top)
+        // The file's module path (`upstream/uri.rs` -> `upstream::uri`).
+        let path = rel
+            .trim_end_matches(".rs")
+            .trim_end_matches("/mod")
+            .replace('/', "::");
+        let own = layer(&path)
             .unwrap_or_else(|| panic!("src/{rel}: module `{top}` has no layer in tests/layers.rs"));
         let text = std::fs::read_to_string(&file).expect("read source");
         for module in crate_imports(&text) {
@@ -147,11 +174,68 @@ fn back_edges() -> BTreeSet<(String, String)> {
                 panic!("src/{rel} uses crate::{module}, which has no layer in tests/layers.rs")
             });
             if theirs > own {
-                edges.insert((rel.clone(), module));
+                let top = module.split("::").next().unwrap_or_default().to_owned();
+                edges.insert((rel.clone(), top));
+            }
+            let (from, to) = (unit(&path), unit(&module));
+            if from != to {
+                units.insert((from, to));
             }
         }
     }
-    edges
+    (edges, units)
+}
+
+#[test]
+fn modules_import_each_other_without_cycles() {
+    let (_, units) = scan();
+    // Depth-first search for a cycle among the units (top-level modules and the
+    // submodules `layer` places apart).
+    let next = |u: &str| -> Vec<String> {
+        units
+            .iter()
+            .filter(|(f, _)| f == u)
+            .map(|(_, t)| t.clone())
+            .collect()
+    };
+    let all: BTreeSet<String> = units
+        .iter()
+        .flat_map(|(f, t)| [f.clone(), t.clone()])
+        .collect();
+    fn visit(
+        u: &str,
+        next: &dyn Fn(&str) -> Vec<String>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == u) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(u.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(u) {
+            return None;
+        }
+        path.push(u.to_owned());
+        for t in next(u) {
+            if let Some(c) = visit(&t, next, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(u.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for u in &all {
+        let cycle = visit(u, &next, &mut Vec::new(), &mut done);
+        assert!(
+            cycle.is_none(),
+            "import cycle: {}",
+            cycle.unwrap_or_default().join(" -> ")
+        );
+    }
+    assert!(all.len() > 10, "found only {} modules", all.len());
 }
 
 /// The files (and directories) of modules declared `#[cfg(test)] mod NAME;`: tests may reach
@@ -208,8 +292,10 @@ fn imports_follow_the_layers() {
         .collect();
     assert!(
         new.is_empty(),
-        "imports against the layer order (time/error/http/observe < config < routing, limits, \
-         cache, upstream < pipeline < net < runtime; the binary and its tools above):\n{}",
+        "imports against the layer order (time/error/http/observe/transport/shared < \
+         routing::resource, upstream::{{uri,balance,health,proxy_protocol}} < config < routing, \
+         limits, cache, upstream, services < pipeline < net < runtime; the binary and its \
+         tools above):\n{}",
         new.join("\n")
     );
     let gone: Vec<String> = known
@@ -227,5 +313,5 @@ fn imports_follow_the_layers() {
 fn the_scanner_reads_paths_not_comments_or_tests() {
     let text = "use crate::config::Snapshot;\n// crate::runtime in a comment\n#[cfg(test)]\nfn only_in_tests() {}\nfn f() { crate::net::conn::x(); crate::log!(\"a\"); }\n#[cfg(test)]\nmod tests { use crate::pipeline; }\n";
     let got: Vec<String> = crate_imports(text).into_iter().collect();
-    assert_eq!(got, vec!["config", "log", "net"]);
+    assert_eq!(got, vec!["config::Snapshot", "log", "net::conn"]);
 }

@@ -21,7 +21,7 @@ use monoio::net::{TcpListener, TcpStream};
 use monoio::task::JoinHandle;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, ProtocolVersion, ServerConfig, ServerConnection};
-use tollgate::net::tls_io::{client_config_from_ca_pem, insecure_client_config, TlsStream};
+use tollgate::transport::tls_io::{client_config_from_ca_pem, insecure_client_config, TlsStream};
 
 const STEP: Duration = Duration::from_secs(5);
 

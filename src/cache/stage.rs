@@ -1,5 +1,5 @@
 //! One stage's cache: the sharded store every worker shares (the design's one deliberate
-//! cross-core lock, audited in `runtime::shared`), and the stage's CacheHitCount and
+//! cross-core lock, audited in `shared`), and the stage's CacheHitCount and
 //! CacheMissCount, kept per worker slot so counting never shares a cache line between cores.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -104,7 +104,7 @@ impl StageCache {
     }
 
     /// Whether this cache can serve a stage configured with these settings (a reload keeps
-    /// it, entries and counters included: see `runtime::services::reconcile`).
+    /// it, entries and counters included: see `services::reconcile`).
     pub fn fits(&self, capacity_bytes: u64, policy: Policy, set_cookie: bool) -> bool {
         self.store.capacity_bytes() == capacity_bytes
             && self.store.policy() == policy

@@ -7,7 +7,7 @@
 //! is read and parsed once per load however many domains name it ([`SharedFiles`]), what
 //! the copies built from them may hold is bounded ([`MAX_CHAIN_BYTES`],
 //! [`MAX_CERTIFICATE_BYTES`], [`MAX_TRUST_BYTES`]), and no domain pre-allocates session
-//! storage (`runtime::shared`).
+//! storage (`shared`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use rustls::{RootCertStore, ServerConfig};
 use super::file::{CustomDomainFile, MtlsFile};
 use super::snapshot::{Api, BasePathMapping, CustomDomain, MtlsSettings};
 use super::validate::Errors;
-use crate::net::x509;
+use crate::transport::x509;
 
 /// The most custom domains one configuration may have. API Gateway's default quota is 120
 /// per account and region; this is generous beyond it, and bounds what loading can cost
@@ -502,7 +502,7 @@ fn shadows_execute_api(
              choose a name outside `{namespace}`"
         ));
     }
-    let id = crate::routing::domain::execute_api_id(&lower, suffix)?;
+    let id = crate::http::host::execute_api_id(&lower, suffix)?;
     let whose = match apis_by_id.keys().find(|k| k.eq_ignore_ascii_case(id)) {
         Some(api) => format!("the execute-api host of API `{api}`"),
         None => "an execute-api host".to_string(),
@@ -752,7 +752,7 @@ fn build_domain(
         vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()]
     };
     // Session resumption is live state: the runtime's services attach the ticketer and
-    // the session store (`runtime::services`, `runtime::shared`). Until then this
+    // the session store (`services`, `shared`). Until then this
     // configuration resumes nothing and allocates no session cache (rustls's default, a
     // 256-entry cache per configuration, is not kept).
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});

@@ -42,7 +42,7 @@ pub struct Snapshot {
     /// Quota counters (usage plan, key); `PlanBinding::quota` indexes this.
     pub quotas: Vec<super::quota::QuotaEntry>,
     /// How many stages there are (`Stage::id` is below this): the runtime's services keep
-    /// one cache slot per stage (`runtime::services`).
+    /// one cache slot per stage (`services`).
     pub stage_count: usize,
     /// The admin listener's address.
     pub admin: Option<SocketAddr>,
@@ -218,7 +218,7 @@ pub struct CustomDomain {
     /// The rustls configuration for handshakes on this domain (certificate, versions,
     /// client verifier, ALPN), without session resumption: handshakes use the copy the
     /// runtime's services make with the ticketer and session store attached
-    /// (`runtime::services::Services::tls_configs`).
+    /// (`services::Services::tls_configs`).
     pub server_config: Arc<rustls::ServerConfig>,
     /// The mutual-TLS client verifier inside `server_config` (current truststore and CRL),
     /// kept to re-verify the stored chain of a resumed session.
@@ -556,7 +556,7 @@ mod tests {
 
     /// A snapshot is pure data: built from a YAML string in a plain test (no monoio
     /// runtime, no thread), with a cached stage and a usage plan, it holds their settings
-    /// and nothing live (the caches and quota counters are `runtime::services`'), so two
+    /// and nothing live (the caches and quota counters are `services`'), so two
     /// builds of one file are equal in everything they say.
     #[test]
     fn snapshot_builds_from_yaml_without_a_runtime() {

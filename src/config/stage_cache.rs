@@ -379,7 +379,7 @@ apis:
             Some(Duration::from_secs(300))
         );
         assert_eq!(c.ttl_for("ANY /items/{proxy+}", Method::Post), None);
-        // The cache itself is live state: the runtime's services make it (runtime::services).
+        // The cache itself is live state: the runtime's services make it (services).
         assert!(stage(&s).id < s.stage_count);
     }
 

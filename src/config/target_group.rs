@@ -128,7 +128,7 @@ fn build_group(
         let tpath = format!("{path}.tls");
         let file = base_dir.join(&t.ca_file);
         let config = match super::bounded::read_capped(&file, super::bounded::MAX_FILE_BYTES) {
-            Ok(pem) => match crate::net::tls_io::client_config_from_ca_pem(&pem) {
+            Ok(pem) => match crate::transport::tls_io::client_config_from_ca_pem(&pem) {
                 Ok(c) => Some(c),
                 Err(err) => {
                     e.push(

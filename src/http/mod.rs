@@ -3,6 +3,7 @@
 pub mod chunked;
 pub mod date;
 pub mod head;
+pub mod host;
 pub mod limits;
 pub mod parse;
 pub mod write;

@@ -21,7 +21,7 @@
 //! counts the attempt, so the demand shows at each of them), and answer 429 with
 //! `Retry-After: retry_after_secs(rate of the refusing level)`.
 
-use crate::runtime::shared::TokenPools;
+use crate::shared::TokenPools;
 
 /// Largest `Retry-After` value handed out (a zero or invalid rate never accrues a token).
 pub const MAX_RETRY_AFTER_SECS: u64 = 86_400;

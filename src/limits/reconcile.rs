@@ -90,7 +90,7 @@
 //! Each tick costs `O(limits × workers)` and emits at most one grant per (limit, worker).
 
 use super::bucket::Counters;
-use crate::runtime::shared::TokenPools;
+use crate::shared::TokenPools;
 use std::sync::Arc;
 use std::time::Duration;
 

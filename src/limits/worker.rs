@@ -13,7 +13,7 @@ use crate::config::Snapshot;
 use crate::limits::bucket::{admit_all, retry_after_secs, Counters, LocalBucket};
 use crate::limits::quota::QuotaStore;
 use crate::limits::reconcile::WorkerReport;
-use crate::runtime::shared::TokenPools;
+use crate::shared::TokenPools;
 
 /// Where a worker sends its reports, and the quota counters it shares with the others.
 #[derive(Clone)]

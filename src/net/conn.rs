@@ -8,16 +8,16 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::net::stream::ClientStream;
 use crate::net::tls_accept::TlsInfo;
-use monoio::buf::{IoBuf, IoBufMut};
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use crate::transport::stream::ClientStream;
+use monoio::buf::IoBuf;
+use monoio::io::AsyncWriteRentExt;
 use monoio::time::Instant;
 
 use crate::http::head::Head;
 
 /// Initial capacity of the read buffer; it grows only to fit `max_head_bytes`.
-pub const READ_BUF: usize = 16 * 1024;
+pub use crate::transport::stream::{read_append, READ_BUF};
 
 pub struct ClientConn {
     pub stream: ClientStream,
@@ -157,22 +157,6 @@ impl ClientConn {
     }
 }
 
-/// Read into the spare capacity of `buf` (growing it when less than 4 KiB is spare) and put
-/// the buffer back into `slot`, whatever the outcome.
-pub async fn read_append<R: AsyncReadRent>(
-    src: &mut R,
-    mut buf: Vec<u8>,
-    slot: &mut Vec<u8>,
-) -> io::Result<usize> {
-    let len = buf.len();
-    if buf.capacity() - len < 4096 {
-        buf.reserve(READ_BUF.max(len));
-    }
-    let (res, slice) = src.read(buf.slice_mut(len..)).await;
-    *slot = slice.into_inner();
-    res
-}
-
 /// How long closing a TLS connection may wait to send its close_notify (a client that
 /// stopped reading must not hold the task).
 const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(1);
@@ -180,19 +164,19 @@ const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(1);
 /// Serve requests on one connection until it closes, errs, idles out or the worker drains,
 /// then close it: on TLS, with close_notify first, so a client can tell the end of a
 /// close-delimited body (or of an idle connection) from a truncation.
-pub async fn serve(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) {
+pub async fn serve(ctx: &crate::pipeline::worker::WorkerCtx, conn: &mut ClientConn) {
     let last = serve_requests(ctx, conn).await;
     if last == Next::Abort {
         return;
     }
-    if let crate::net::stream::MaybeTls::Tls(tls) = &mut conn.stream {
+    if let crate::transport::stream::MaybeTls::Tls(tls) = &mut conn.stream {
         use monoio::io::AsyncWriteRent;
         let _ = monoio::time::timeout(CLOSE_NOTIFY_TIMEOUT, tls.shutdown()).await;
     }
 }
 
 /// Serve until the connection is to close; returns how (`Close` or `Abort`).
-async fn serve_requests(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) -> Next {
+async fn serve_requests(ctx: &crate::pipeline::worker::WorkerCtx, conn: &mut ClientConn) -> Next {
     // `$context`, reused by every request on the connection.
     let mut rc = crate::pipeline::context::RequestContext::default();
     loop {
@@ -222,7 +206,7 @@ enum HeadRead {
     Failed(crate::error::ErrorKind),
 }
 
-async fn read_head(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientConn) -> HeadRead {
+async fn read_head(ctx: &crate::pipeline::worker::WorkerCtx, conn: &mut ClientConn) -> HeadRead {
     use crate::error::ErrorKind;
     let snapshot = ctx.snapshot();
     let limits = &snapshot.limits;
@@ -273,7 +257,7 @@ async fn read_head(ctx: &crate::runtime::worker::WorkerCtx, conn: &mut ClientCon
 
 /// Answer a request whose head could not be read (malformed, too large, too slow) and close.
 async fn refuse_head(
-    ctx: &crate::runtime::worker::WorkerCtx,
+    ctx: &crate::pipeline::worker::WorkerCtx,
     conn: &mut ClientConn,
     kind: crate::error::ErrorKind,
 ) {

@@ -21,9 +21,9 @@ use crate::http::chunked::{ChunkedDecoder, Step};
 use crate::http::head::{BodyFraming, Method};
 use crate::http::write::{push_connection, push_decimal, push_header, push_hex, push_status_line};
 use crate::net::conn::ClientConn;
-use crate::net::stream::MaybeTls;
 use crate::net::tls_accept::{self, TlsInfo};
 use crate::pipeline::session::{BodyState, ResponseBody, Session, Version};
+use crate::transport::stream::MaybeTls;
 use crate::upstream::pool::{PoolKey, UpstreamConn};
 
 /// The request body's decoding state, reset with each request head.

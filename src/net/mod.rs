@@ -5,8 +5,4 @@ pub mod conn;
 pub mod h1;
 pub mod h2;
 pub mod listener;
-pub mod splice;
-pub mod stream;
 pub mod tls_accept;
-pub mod tls_io;
-pub mod x509;

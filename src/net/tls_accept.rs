@@ -10,7 +10,7 @@
 //! domain is re-verified here against the domain's current truststore and CRL (at the
 //! current time) before any request is read, and refused (close_notify, connection closed,
 //! logged) if that fails. Sessions are also bound to the trust they were made under
-//! (`runtime::shared::mtls_session_cache`), so after a trust change the client falls back
+//! (`shared::mtls_session_cache`), so after a trust change the client falls back
 //! to a full handshake and is refused with a TLS alert. Refused client certificates are
 //! logged as API Gateway words them: "Access denied. Reason: ...".
 //!
@@ -22,7 +22,7 @@
 //! ends the connection with 403.
 
 use std::io;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
@@ -34,44 +34,13 @@ use rustls::{HandshakeKind, ServerConnection};
 
 use crate::config::snapshot::{CustomDomain, ListenerTls};
 use crate::config::Snapshot;
-use crate::net::tls_io::TlsStream;
-use crate::net::x509::{self, CertInfo};
+use crate::transport::tls_io::TlsStream;
+use crate::transport::x509;
 
 /// Largest ClientHello accepted (rustls refuses more anyway).
 const MAX_HELLO: usize = 16 * 1024;
 
-/// What the handshake established, kept with the connection.
-#[derive(Debug, Clone)]
-pub struct TlsInfo {
-    /// The custom domain whose certificate the handshake used. Requests match it to the
-    /// current configuration's domains by name (`is_for`), never by position: a reload may
-    /// reorder, add or remove domains. `recheck` replaces it with the current
-    /// configuration's domain of the same name.
-    pub domain: Arc<CustomDomain>,
-    /// The SNI name the client sent, if any (lowercase).
-    pub sni: Option<Box<str>>,
-    /// The verified client certificate (mutual TLS), if one was presented.
-    pub client_cert: Option<Box<CertInfo>>,
-    /// The mutual-TLS trust (`CustomDomain::trust`) the connection was last verified under.
-    pub trust: Option<[u8; 32]>,
-    /// The configuration the connection was last checked against (`Weak`: it keeps the
-    /// allocation, so a later configuration cannot reuse its address).
-    pub checked: Weak<Snapshot>,
-}
-
-impl TlsInfo {
-    /// Whether `d`, a domain of the configuration a request runs on, is this connection's
-    /// handshake domain: the same one, or the one with its name after a reload.
-    pub fn is_for(&self, d: &CustomDomain) -> bool {
-        std::ptr::eq(&*self.domain, d) || self.domain.name.eq_ignore_ascii_case(&d.name)
-    }
-
-    /// Whether the connection was last checked against `snapshot` (then nothing changed
-    /// for it: one pointer comparison).
-    pub fn checked_against(&self, snapshot: &Arc<Snapshot>) -> bool {
-        std::ptr::eq(self.checked.as_ptr(), Arc::as_ptr(snapshot))
-    }
-}
+pub use crate::pipeline::session::tls::TlsInfo;
 
 /// TLS alert descriptions the acceptor sends itself (RFC 8446 section 6).
 const ALERT_HANDSHAKE_FAILURE: u8 = 40;
@@ -97,7 +66,7 @@ fn is_legacy_hello(buf: &[u8]) -> bool {
 
 /// Run the server side of the handshake on `tcp` (the caller bounds it with the listener's
 /// handshake timeout). `configs` are the handshake configurations of `snapshot.domains`
-/// with session resumption attached (`runtime::services::Services::tls_configs`).
+/// with session resumption attached (`services::Services::tls_configs`).
 pub async fn accept(
     mut tcp: TcpStream,
     snapshot: &Arc<Snapshot>,

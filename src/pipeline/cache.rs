@@ -20,9 +20,9 @@ use crate::pipeline::context::{CacheStatus, RequestContext};
 use crate::pipeline::route::Routed;
 use crate::pipeline::session::{Next, Session};
 use crate::pipeline::taps::ResponseTaps;
+use crate::pipeline::worker::WorkerCtx;
 use crate::pipeline::{discard_unread, keep_alive};
-use crate::runtime::services::Services;
-use crate::runtime::worker::WorkerCtx;
+use crate::services::Services;
 
 /// The warning a caller gets when its `Cache-Control: max-age=0` was ignored
 /// (SUCCEED_WITH_RESPONSE_HEADER).

@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod cache;
 pub mod context;
+pub mod drain;
 pub mod integration;
 pub mod request_id;
 pub mod respond;
@@ -15,11 +16,12 @@ pub mod route;
 pub mod session;
 pub mod taps;
 pub mod throttle;
+pub mod worker;
 
 use crate::config::snapshot::Integration;
 use crate::error::GatewayError;
 use crate::http::head::Method;
-use crate::runtime::worker::WorkerCtx;
+use crate::pipeline::worker::WorkerCtx;
 use context::RequestContext;
 use session::{BodyState, Next, Session};
 use taps::ResponseTaps;

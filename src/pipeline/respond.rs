@@ -7,8 +7,8 @@ use crate::error::{ErrorKind, GatewayError, GatewayResponse};
 use crate::log;
 use crate::pipeline::context::RequestContext;
 use crate::pipeline::session::{BodyState, Next, ResponseBody, Session};
+use crate::pipeline::worker::WorkerCtx;
 use crate::pipeline::{head_only, keep_alive};
-use crate::runtime::worker::WorkerCtx;
 
 /// Answer a request with the gateway response for `err`.
 pub async fn error<S: Session>(

@@ -9,7 +9,7 @@ use super::session::memory::MemorySession;
 use super::session::{Next, ResponseBody, Session, Version};
 use crate::config::Snapshot;
 use crate::error::ErrorKind;
-use crate::runtime::worker::WorkerCtx;
+use crate::pipeline::worker::WorkerCtx;
 
 const CONFIG: &str = r#"
 listeners:
@@ -66,7 +66,7 @@ fn snapshot() -> Arc<Snapshot> {
 }
 
 fn worker(snapshot: &Arc<Snapshot>) -> WorkerCtx {
-    let (services, _limits_thread) = crate::runtime::services::Services::start(snapshot, 1);
+    let (services, _limits_thread) = crate::services::Services::start(snapshot, 1);
     WorkerCtx::new(0, snapshot.clone(), Arc::new(services))
 }
 

@@ -10,7 +10,7 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::limits::service::unix_now;
 use crate::pipeline::context::{RequestContext, ThrottleLevel};
 use crate::pipeline::route::Routed;
-use crate::runtime::worker::WorkerCtx;
+use crate::pipeline::worker::WorkerCtx;
 
 /// The rate limits a request must pass, most specific first: (ids, their levels, how many).
 pub fn levels(

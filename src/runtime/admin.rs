@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::config::Snapshot;
 use crate::log;
-use crate::runtime::services::Services;
+use crate::services::Services;
 
 /// The configuration in force and its services (replaced together on reload).
 type Current = Arc<Mutex<(Arc<Snapshot>, Arc<Services>)>>;

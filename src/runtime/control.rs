@@ -5,13 +5,13 @@
 pub enum ControlMsg {
     /// Stop accepting, finish in-flight requests, close idle connections, exit.
     Shutdown,
-    /// A new configuration and the services reconciled for it (`runtime::services`): new
+    /// A new configuration and the services reconciled for it (`services`): new
     /// requests and handshakes use them; in-flight ones finish on the snapshot (and
     /// services) they started with. The worker's rate-limit leases start over, empty, fed by
     /// the new limits thread.
     Reload {
         snapshot: std::sync::Arc<crate::config::Snapshot>,
-        services: std::sync::Arc<crate::runtime::services::Services>,
+        services: std::sync::Arc<crate::services::Services>,
     },
     /// Tokens from the reconciler: (rate limit, amount); negative amounts revoke.
     Grants(Vec<(usize, f64)>),

@@ -16,8 +16,8 @@ use crate::log;
 use crate::net::listener::bind_set;
 use crate::runtime::admin::Admin;
 use crate::runtime::control::ControlMsg;
-use crate::runtime::services::{self, LimitsThread, Services};
 use crate::runtime::worker::{self, WorkerSpec};
+use crate::services::{self, LimitsThread, Services};
 use crate::upstream::health::{spawn_checker, CheckedGroup, CheckerHandle, HealthUpdate};
 use rustls::pki_types::ServerName;
 

@@ -2,7 +2,7 @@
 //! upstream pools and buffers. Everything here is `Rc`/`Cell` state, touched by this
 //! thread only.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,128 +11,22 @@ use crossbeam::channel::Receiver;
 use monoio::net::TcpListener;
 
 use crate::config::Snapshot;
-use crate::http::date::DateCache;
 use crate::http::limits::HttpLimits;
-use crate::limits::worker::WorkerLimits;
 use crate::log;
 use crate::net::conn::{self, ClientConn};
 use crate::net::h2::session::{ConnFacts, H2Session};
 use crate::net::h2::{self as h2conn, H2Config, H2Stream, Prefixed, TlsPoll, PREFACE};
-use crate::net::splice::Pipes;
-use crate::net::stream::MaybeTls;
 use crate::net::tls_accept;
 use crate::pipeline::context::RequestContext;
-use crate::pipeline::request_id::RequestIds;
+use crate::pipeline::drain::Drain;
 use crate::pipeline::session::Next;
+pub use crate::pipeline::worker::WorkerCtx;
 use crate::runtime::control::ControlMsg;
-use crate::runtime::drain::Drain;
-use crate::runtime::services::Services;
-use crate::upstream::pool::Upstreams;
-use crate::upstream::target::TargetGroups;
+use crate::services::Services;
+use crate::transport::stream::MaybeTls;
 
 /// How often a worker looks at its control channel.
 const CONTROL_TICK: Duration = Duration::from_millis(10);
-
-/// Per-worker state shared by this worker's tasks.
-pub struct WorkerCtx {
-    pub id: usize,
-    // Rc around the Arc on purpose: each request clones the Rc (a plain increment on this
-    // core) instead of the Arc (an atomic on a cache line every core shares).
-    #[allow(clippy::redundant_allocation)]
-    snapshot: RefCell<Rc<Arc<Snapshot>>>,
-    /// The live state that goes with `snapshot` (replaced with it, in the same step).
-    #[allow(clippy::redundant_allocation)]
-    services: RefCell<Rc<Arc<Services>>>,
-    pub drain: Drain,
-    /// Fires (and is replaced) on every reload: HTTP/2 connections then say GOAWAY, so no
-    /// new stream runs on a connection set up under an older configuration (its handshake's
-    /// certificate, ALPN and mutual-TLS trust).
-    reloaded: RefCell<Rc<Drain>>,
-    pub ids: RequestIds,
-    pub date: DateCache,
-    pub upstreams: Upstreams,
-    /// Kernel pipes for splicing large bodies.
-    pub pipes: Pipes,
-    /// This worker's view of the target groups (balancers, health).
-    pub targets: TargetGroups,
-    /// This worker's token buckets and the shared quota counters.
-    pub limits: WorkerLimits,
-    /// State of the canary coin (xorshift64*).
-    canary_rng: Cell<u64>,
-}
-
-impl WorkerCtx {
-    pub fn new(id: usize, snapshot: Arc<Snapshot>, services: Arc<Services>) -> Self {
-        let targets = TargetGroups::new(&snapshot);
-        let limits = WorkerLimits::new(id, &snapshot, services.limits().clone());
-        WorkerCtx {
-            id,
-            snapshot: RefCell::new(Rc::new(snapshot)),
-            services: RefCell::new(Rc::new(services)),
-            drain: Drain::default(),
-            reloaded: RefCell::new(Rc::new(Drain::default())),
-            ids: RequestIds::new(),
-            date: DateCache::default(),
-            upstreams: Upstreams::default(),
-            pipes: Pipes::default(),
-            targets,
-            limits,
-            canary_rng: Cell::new(seed(id)),
-        }
-    }
-
-    /// A uniform draw in [0, 100) for choosing canary requests.
-    pub fn roll_percent(&self) -> f64 {
-        let mut x = self.canary_rng.get();
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.canary_rng.set(x);
-        let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        (r >> 11) as f64 / (1u64 << 53) as f64 * 100.0
-    }
-
-    /// Switch to a new configuration and its services: target-group state is rebuilt,
-    /// pooled upstream connections dropped (groups may have changed) and the rate-limit
-    /// leases start over; open client connections stay.
-    pub fn reload(&self, snapshot: Arc<Snapshot>, services: Arc<Services>) {
-        self.targets.reset(&snapshot);
-        services
-            .unhealthy_targets()
-            .for_each(|u| self.targets.apply(u));
-        self.upstreams.clear();
-        self.limits
-            .reset(&snapshot, Some(services.limits().clone()));
-        *self.snapshot.borrow_mut() = Rc::new(snapshot);
-        *self.services.borrow_mut() = Rc::new(services);
-        let before = self.reloaded.replace(Rc::new(Drain::default()));
-        before.trigger();
-        // New connections (and TLS handshakes) use it from here on.
-        log!("worker {}: reloaded configuration in force", self.id);
-    }
-
-    /// The snapshot a request runs on (a cheap, non-atomic `Rc` clone).
-    #[allow(clippy::redundant_allocation)]
-    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
-        self.snapshot.borrow().clone()
-    }
-
-    /// The services that go with [`snapshot`](Self::snapshot) (take both at the same time:
-    /// a reload replaces them together).
-    #[allow(clippy::redundant_allocation)]
-    pub fn services(&self) -> Rc<Arc<Services>> {
-        self.services.borrow().clone()
-    }
-}
-
-/// A non-zero seed that differs per worker and per start.
-fn seed(id: usize) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    (nanos ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1
-}
 
 /// What a worker thread needs to start.
 pub struct WorkerSpec {
@@ -231,7 +125,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                     let snapshot = ctx.snapshot();
                     let services = ctx.services();
                     // Fires at the next reload (HTTP/2 connections then say GOAWAY).
-                    let reloaded = ctx.reloaded.borrow().clone();
+                    let reloaded = ctx.reloaded();
                     let tls = snapshot
                         .listeners
                         .get(listener_index)

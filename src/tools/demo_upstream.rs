@@ -40,7 +40,7 @@ pub fn run(bind: SocketAddr, threads: usize) -> std::io::Result<()> {
                     let local = stream.local_addr().unwrap_or(peer);
                     let date = date.clone();
                     monoio::spawn(async move {
-                        let stream = tollgate::net::stream::MaybeTls::Plain(stream);
+                        let stream = tollgate::transport::stream::MaybeTls::Plain(stream);
                         let mut conn = ClientConn::new(stream, None, peer, local, 0);
                         serve(&mut conn, &date).await;
                     });

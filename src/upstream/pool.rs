@@ -13,9 +13,9 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
-use crate::net::conn::read_append;
-use crate::net::stream::{MaybeTls, UpstreamStream};
-use crate::net::tls_io::TlsStream;
+use crate::transport::stream::read_append;
+use crate::transport::stream::{MaybeTls, UpstreamStream};
+use crate::transport::tls_io::TlsStream;
 
 /// Idle connections kept per origin for URL integrations (target groups set their own).
 pub const MAX_IDLE_PER_ORIGIN: usize = 128;

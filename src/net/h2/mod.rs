@@ -947,7 +947,7 @@ mod tests {
             rt.block_on(async move {
                 let listener = monoio::net::TcpListener::from_std(listener).expect("listener");
                 let (tcp, _) = listener.accept().await.expect("accept");
-                let tls = crate::net::tls_io::TlsStream::accept(tcp, config)
+                let tls = crate::transport::tls_io::TlsStream::accept(tcp, config)
                     .await
                     .expect("handshake");
                 assert_eq!(tls.get_ref().alpn_protocol(), Some(&b"h2"[..]));

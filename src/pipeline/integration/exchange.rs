@@ -12,9 +12,9 @@ use monoio::time::Instant;
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::BodyFraming;
 use crate::http::write::push_hex;
-use crate::net::splice::{splice_exact, SPLICE_MIN};
 use crate::pipeline::session::{BodyState, Session};
-use crate::runtime::worker::WorkerCtx;
+use crate::pipeline::worker::WorkerCtx;
+use crate::transport::splice::{splice_exact, SPLICE_MIN};
 use crate::upstream::client::{parse_response_head, ParsedResponse, ResponseFraming, ResponseHead};
 use crate::upstream::pool::{Endpoint, UpstreamConn};
 

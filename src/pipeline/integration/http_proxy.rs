@@ -14,16 +14,16 @@ use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError, GatewayResponse};
 use crate::http::head::{is_hop_by_hop, BodyFraming, Method};
 use crate::http::write::{push_decimal, push_header};
-use crate::net::x509::{self, CertInfo};
 use crate::pipeline::context::RequestContext;
 use crate::pipeline::integration::exchange::{exchange, io_failure, ExchangeError, Outbound};
 use crate::pipeline::integration::stream_back::respond;
 use crate::pipeline::route::Routed;
 use crate::pipeline::session::{BodyState, Next, Session};
 use crate::pipeline::taps::ResponseTaps;
+use crate::pipeline::worker::WorkerCtx;
 use crate::pipeline::{head_only, keep_alive};
 use crate::routing::resource::DEFAULT_ROUTE;
-use crate::runtime::worker::WorkerCtx;
+use crate::transport::x509::{self, CertInfo};
 use crate::upstream::balance::flow_hash;
 use crate::upstream::client::{ResponseFraming, ResponseHead};
 use crate::upstream::pool::{

@@ -4,8 +4,8 @@ use crate::config::snapshot::MockIntegration;
 use crate::error::GatewayError;
 use crate::pipeline::context::RequestContext;
 use crate::pipeline::session::{Next, ResponseBody, Session};
+use crate::pipeline::worker::WorkerCtx;
 use crate::pipeline::{discard_unread, head_only, keep_alive};
-use crate::runtime::worker::WorkerCtx;
 
 pub async fn respond<S: Session>(
     ctx: &WorkerCtx,

@@ -10,12 +10,12 @@ use std::time::Duration;
 use monoio::time::Instant;
 
 use crate::http::chunked::{ChunkedDecoder, Step};
-use crate::net::splice::{splice_exact, SPLICE_MIN};
 use crate::pipeline::context::RequestContext;
 use crate::pipeline::head_only;
 use crate::pipeline::session::{ResponseBody, Session};
 use crate::pipeline::taps::ResponseTaps;
-use crate::runtime::worker::WorkerCtx;
+use crate::pipeline::worker::WorkerCtx;
+use crate::transport::splice::{splice_exact, SPLICE_MIN};
 use crate::upstream::client::{ResponseFraming, ResponseHead};
 use crate::upstream::pool::UpstreamConn;
 

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use monoio::io::AsyncWriteRent;
 
+use super::TlsInfo;
 use super::{BodyState, ResponseBody, Session, Version};
 use crate::cache::entry::CachedResponse;
 use crate::config::Snapshot;
 use crate::error::ErrorKind;
 use crate::http::head::{BodyFraming, Method};
-use crate::net::tls_accept::TlsInfo;
 
 /// A request to play and the response the pipeline gave.
 pub struct MemorySession {

@@ -24,8 +24,8 @@ use crate::cache::entry::CachedResponse;
 use crate::config::Snapshot;
 use crate::error::ErrorKind;
 use crate::http::head::{BodyFraming, Method};
-use crate::net::tls_accept::TlsInfo;
 use crate::upstream::pool::{PoolKey, UpstreamConn};
+pub use tls::TlsInfo;
 
 /// The protocol the request came in on (`$context.protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,3 +207,4 @@ pub trait Session {
 
 #[cfg(test)]
 pub mod memory;
+pub mod tls;

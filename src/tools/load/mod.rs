@@ -12,7 +12,7 @@
 //!   exact min, max and mean, merged across threads.
 //! - `stats`, `report`: counts, the final report (text or `--json`) and the progress line.
 //! - `stream`: the connection type the request loop uses (plain TCP, or TLS through
-//!   `net::tls_io::TlsStream`).
+//!   `transport::tls_io::TlsStream`).
 //!
 //! Exit status: 0 when the run got at least one response, 1 when it got none (or the
 //! target cannot be resolved), 2 for bad arguments.
@@ -92,7 +92,7 @@ pub fn main(args: options::LoadArgs) -> ExitCode {
 /// with `--insecure`, otherwise the system's CA bundle (a well-known path; there is no
 /// built-in root store).
 fn tls_setup(opts: &Options) -> Result<stream::TlsSetup, String> {
-    use tollgate::net::tls_io;
+    use tollgate::transport::tls_io;
     let config = if opts.insecure {
         tls_io::insecure_client_config().map_err(|e| format!("TLS setup: {e}"))?
     } else {

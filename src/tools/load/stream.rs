@@ -1,5 +1,5 @@
 //! The connection the request loop talks over: plain TCP, or TLS (rustls over monoio,
-//! `net::tls_io::TlsStream`). One enum so the request loop is shared; both variants are
+//! `transport::tls_io::TlsStream`). One enum so the request loop is shared; both variants are
 //! driven through monoio's owned-buffer I/O.
 
 use std::io;
@@ -10,7 +10,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use rustls::ClientConnection;
 
-use tollgate::net::tls_io::TlsStream;
+use tollgate::transport::tls_io::TlsStream;
 
 /// How to open a connection to the target.
 #[derive(Clone)]

@@ -5,7 +5,7 @@
 //! - the TLS session ticketer of domains without mutual TLS: one key schedule for the whole
 //!   process, so a ticket issued on one core resumes on another, and (being outside the
 //!   configuration snapshot) tickets stay valid across certificate reloads. rustls reads it
-//!   during handshakes only. `runtime::services` attaches it, and the session stores below,
+//!   during handshakes only. `services` attaches it, and the session stores below,
 //!   to each domain's handshake configuration.
 //! - the session caches of mutual-TLS domains (`mtls_session_cache`): stateful (a ticket or
 //!   TLS 1.2 session id is a 32-byte key; the verified client chain stays on the server),
@@ -21,7 +21,7 @@
 //!   to the SNI it was made under and refuses it under another name, so sharing it between
 //!   domains that hold no client identity is as safe as sharing the ticketer, and like the
 //!   ticketer it survives reloads.
-//! - the stage caches (`cache::stage::StageCache`, held by `runtime::services::Services`
+//! - the stage caches (`cache::stage::StageCache`, held by `services::Services`
 //!   and reached through `WorkerCtx::services`): the design's one deliberate exception to
 //!   "no lock shared with another core on the request path". Each stage's store is split into up to 64
 //!   shards by key hash (`cache::store`), each behind its own `Mutex` on its own cache line,
@@ -31,7 +31,7 @@
 //!   `Waker`s (monoio's cross-thread wake-up). The admin thread flushes through the same
 //!   shard locks.
 //! - the central token pools of the rate limits ([`TokenPools`], one per configuration,
-//!   reached through `limits::worker::LimitsLink`, which `runtime::services` holds): per
+//!   reached through `limits::worker::LimitsLink`, which `services` holds): per
 //!   limit, one atomic count of the whole tokens that any worker may take, on its own cache
 //!   line. Touched on the request path only
 //!   by a worker whose own lease of a limit is empty (one compare-and-swap per token taken);

@@ -5,7 +5,7 @@
 //! - the quota counters of the usage plans (`limits::quota::QuotaStore`);
 //! - the TLS configuration of each custom domain as handshakes use it: the snapshot's, with
 //!   session resumption attached (the process-wide ticketer and session stores of
-//!   `runtime::shared`, which outlive every configuration; mutual-TLS domains get the store
+//!   `shared`, which outlive every configuration; mutual-TLS domains get the store
 //!   of their trust, so a trust change ends earlier sessions);
 //! - the active health of every target (`GroupHealth`), as the checker thread last found
 //!   it: a reload keeps it for target groups whose name and target addresses are unchanged
@@ -37,7 +37,7 @@ use crate::limits::reconcile::{Reconciler, WorkerReport};
 use crate::limits::service::{self, unix_now};
 use crate::limits::worker::LimitsLink;
 use crate::log;
-use crate::runtime::shared;
+use crate::shared;
 use crate::upstream::health::HealthUpdate;
 
 /// The live state that goes with one snapshot. Shared (`Arc`) by every worker, the admin

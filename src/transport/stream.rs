@@ -11,7 +11,7 @@ use monoio::net::TcpStream;
 use monoio::BufResult;
 use rustls::{ConnectionCommon, SideData};
 
-use crate::net::tls_io::TlsStream;
+use crate::transport::tls_io::TlsStream;
 
 pub enum MaybeTls<C> {
     Plain(TcpStream),
@@ -94,4 +94,23 @@ where
             MaybeTls::Tls(t) => t.shutdown().await,
         }
     }
+}
+
+/// Initial capacity of a connection's read buffer (and how much it grows by).
+pub const READ_BUF: usize = 16 * 1024;
+
+/// Read into the spare capacity of `buf` (growing it when less than 4 KiB is spare) and put
+/// the buffer back into `slot`, whatever the outcome.
+pub async fn read_append<R: AsyncReadRent>(
+    src: &mut R,
+    mut buf: Vec<u8>,
+    slot: &mut Vec<u8>,
+) -> io::Result<usize> {
+    let len = buf.len();
+    if buf.capacity() - len < 4096 {
+        buf.reserve(READ_BUF.max(len));
+    }
+    let (res, slice) = src.read(buf.slice_mut(len..)).await;
+    *slot = slice.into_inner();
+    res
 }
