@@ -140,6 +140,11 @@ pub struct RequestContext {
     api_id: Range<usize>,
     stage_name: Range<usize>,
     api_key_value: Range<usize>,
+    /// The verified client certificate (mutual TLS): subject, issuer, serial; validity.
+    cert_subject: Range<usize>,
+    cert_issuer: Range<usize>,
+    cert_serial: Range<usize>,
+    cert_validity: Option<(i64, i64)>,
 }
 
 impl Default for RequestContext {
@@ -174,6 +179,10 @@ impl Default for RequestContext {
             api_id: 0..0,
             stage_name: 0..0,
             api_key_value: 0..0,
+            cert_subject: 0..0,
+            cert_issuer: 0..0,
+            cert_serial: 0..0,
+            cert_validity: None,
         }
     }
 }
@@ -215,6 +224,20 @@ impl RequestContext {
         self.user_agent = self.push_text(session.header("user-agent").unwrap_or_default());
         self.trace_id = self.push_text(session.header("x-amzn-trace-id").unwrap_or_default());
         self.host = self.push_text(session.host().unwrap_or_default().as_bytes());
+        match session.tls().and_then(|t| t.client_cert.as_deref()) {
+            Some(cert) => {
+                self.cert_subject = self.push_text(cert.subject_dn.as_bytes());
+                self.cert_issuer = self.push_text(cert.issuer_dn.as_bytes());
+                self.cert_serial = self.push_text(cert.serial_hex.as_bytes());
+                self.cert_validity = Some((cert.not_before, cert.not_after));
+            }
+            None => {
+                self.cert_subject = 0..0;
+                self.cert_issuer = 0..0;
+                self.cert_serial = 0..0;
+                self.cert_validity = None;
+            }
+        }
     }
 
     fn push_text(&mut self, bytes: &[u8]) -> Range<usize> {
@@ -308,6 +331,21 @@ impl RequestContext {
             "identity.sourceIp" => write!(out, "{}", self.source_ip),
             "identity.userAgent" => write!(out, "{}", self.user_agent()),
             "identity.apiKey" => write!(out, "{}", self.text(&self.api_key_value)),
+            "identity.clientCert.subjectDN" => write!(out, "{}", self.text(&self.cert_subject)),
+            "identity.clientCert.issuerDN" => write!(out, "{}", self.text(&self.cert_issuer)),
+            "identity.clientCert.serialNumber" => {
+                write!(out, "{}", self.text(&self.cert_serial))
+            }
+            "identity.clientCert.validity.notBefore" => match self.cert_validity {
+                Some((from, _)) => write!(out, "{}", crate::transport::x509::format_validity(from)),
+                None => Ok(()),
+            },
+            "identity.clientCert.validity.notAfter" => match self.cert_validity {
+                Some((_, until)) => {
+                    write!(out, "{}", crate::transport::x509::format_validity(until))
+                }
+                None => Ok(()),
+            },
             "identity.apiKeyId" => write!(out, "{}", key.map_or("", |k| k.id.as_str())),
             "requestTime" => {
                 write_clf_time(out, epoch_ms() / 1000);
@@ -385,6 +423,11 @@ pub const VARIABLES: &[&str] = &[
     "identity.userAgent",
     "identity.apiKey",
     "identity.apiKeyId",
+    "identity.clientCert.subjectDN",
+    "identity.clientCert.issuerDN",
+    "identity.clientCert.serialNumber",
+    "identity.clientCert.validity.notBefore",
+    "identity.clientCert.validity.notAfter",
     "requestTime",
     "requestTimeEpoch",
     "httpMethod",

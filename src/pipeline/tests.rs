@@ -118,8 +118,27 @@ fn mock_route_answers_and_fills_the_context() {
     assert_eq!(var(&rc, &snap, "error.message"), "");
     assert!(!var(&rc, &snap, "responseLatency").is_empty());
     assert_eq!(rc.cache, CacheStatus::None);
+    // Without mutual TLS the client certificate fields are defined and empty.
+    assert_eq!(var(&rc, &snap, "identity.clientCert.subjectDN"), "");
+    assert_eq!(var(&rc, &snap, "identity.clientCert.validity.notAfter"), "");
     let mut out = String::new();
     assert!(!rc.variable("noSuchThing", &snap, &mut out));
+    // Every listed name is one the lookup knows.
+    for name in super::context::VARIABLES {
+        let mut out = String::new();
+        assert!(rc.variable(name, &snap, &mut out), "{name}");
+    }
+    let epoch = var(&rc, &snap, "requestTimeEpoch");
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let epoch: u64 = epoch.parse().expect("epoch ms");
+    assert!(
+        epoch <= now_ms && now_ms - epoch < 60_000,
+        "{epoch} vs {now_ms}"
+    );
+    assert!(var(&rc, &snap, "requestTime").ends_with(" +0000"));
 }
 
 #[test]
