@@ -81,7 +81,7 @@ pub struct QuotaSpec {
 }
 
 impl QuotaSpec {
-    /// The largest limit a [`QuotaCounter`] can count to (40 bits, one value kept as a
+    /// The largest limit a `limits::quota::QuotaCounter` can count to (40 bits, one value kept as a
     /// sentinel).
     pub const MAX_LIMIT: u64 = (1 << 40) - 2;
 
