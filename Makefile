@@ -62,7 +62,8 @@ fmt:
 bench:
 	$(CARGO) bench
 
-# Load comparison with nginx (perf/compare.sh; needs nginx: apt-get install nginx).
+# Load comparison with nginx (perf/compare.sh; needs nginx: apt-get install nginx, and h2load:
+# make test-deps). A/B against an older build: make perf PEER_BIN=/path/to/old/tollgate.
 perf: build
 	perf/compare.sh
 
