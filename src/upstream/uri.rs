@@ -211,7 +211,15 @@ impl UriTemplate {
 /// a port that is empty, not a number, 0 or over 65535, or a query with no `/` before it.
 pub fn split_rendered(uri: &str) -> Result<(&str, u16, &str), String> {
     let rest = strip_scheme(uri).ok_or_else(|| "not an http:// URI".to_string())?;
-    if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Byte by byte when ASCII (the usual case: request paths are ASCII), by character
+    // (Unicode whitespace) otherwise.
+    let bad = if uri.is_ascii() {
+        uri.bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    } else {
+        uri.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if bad {
         return Err("URI contains whitespace or control characters".to_string());
     }
     if uri.contains('#') {
@@ -405,6 +413,16 @@ mod tests {
         assert!(err("http://h:{port}/x").contains("may not appear in the host"));
         assert!(err("http://h /x").contains("whitespace"));
         assert!(err("http://h/x\r\n").contains("whitespace"));
+        // Every whitespace or control character, ASCII (byte path) or not (char path).
+        for bad in [
+            "\t", "\x0b", "\x0c", "\x7f", "\x1f", "\u{a0}", "\u{2028}", "\u{85}",
+        ] {
+            assert!(
+                err(&format!("http://h/x{bad}y")).contains("whitespace"),
+                "{bad:?}"
+            );
+        }
+        assert!(split_rendered("http://h/caf\u{e9}").is_ok());
         assert!(err("http://h/x#frag").contains("fragment"));
         assert!(err("http://h?x=1").contains("'/' between the host and the query"));
         assert!(err("http://u@h/").contains("user info"));

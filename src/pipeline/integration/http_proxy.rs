@@ -475,8 +475,7 @@ fn write_upstream_head<S: Session>(
 }
 
 fn push_ip(out: &mut Vec<u8>, addr: SocketAddr) {
-    use std::io::Write;
-    let _ = write!(out, "{}", addr.ip());
+    crate::http::write::push_ip(out, addr.ip());
 }
 
 /// Does a Connection header value list `name` as one of its tokens? (Moved to
