@@ -99,6 +99,26 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// English month abbreviations, January first (HTTP dates, CLF times, certificate validity).
+pub const MONTH_NAMES: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// The abbreviation of month `m` (1..=12; `???` for anything else).
+pub fn month_name(m: u32) -> &'static str {
+    MONTH_NAMES
+        .get((m as usize).wrapping_sub(1))
+        .copied()
+        .unwrap_or("???")
+}
+
+/// Unix seconds as a UTC civil date and time: (year, month, day, hour, minute, second).
+pub fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400) as u32;
+    (y, m, d, t / 3600, t / 60 % 60, t % 60)
+}
+
 pub fn is_leap(y: i64) -> bool {
     y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 }

@@ -6,10 +6,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Formats `Sun, 06 Nov 1994 08:49:37 GMT` for a Unix time in seconds.
 pub fn format_imf_fixdate(unix_secs: u64, out: &mut [u8; 29]) {
     const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
     let days = unix_secs / 86400;
     let secs_of_day = unix_secs % 86400;
     let weekday = DAYS[(days % 7) as usize];
@@ -27,7 +23,7 @@ pub fn format_imf_fixdate(unix_secs: u64, out: &mut [u8; 29]) {
     out[5] = digit(day / 10);
     out[6] = digit(day);
     out[7] = b' ';
-    out[8..11].copy_from_slice(MONTHS[month - 1]);
+    out[8..11].copy_from_slice(crate::time::month_name(month as u32).as_bytes());
     out[11] = b' ';
     out[12] = digit(year / 1000);
     out[13] = digit(year / 100);

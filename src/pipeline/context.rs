@@ -462,23 +462,9 @@ fn strip_port(host: &str) -> &str {
 /// `$context.requestTime`: CLF format, `dd/MMM/yyyy:HH:mm:ss +0000`.
 fn write_clf_time(out: &mut String, secs: u64) {
     use std::fmt::Write;
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = crate::time::civil_from_days(days);
-    let month = MONTHS
-        .get((m as usize).wrapping_sub(1))
-        .copied()
-        .unwrap_or("Jan");
-    let _ = write!(
-        out,
-        "{d:02}/{month}/{y}:{:02}:{:02}:{:02} +0000",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    let (y, m, d, hh, mm, ss) = crate::time::civil_from_unix(secs as i64);
+    let month = crate::time::month_name(m);
+    let _ = write!(out, "{d:02}/{month}/{y}:{hh:02}:{mm:02}:{ss:02} +0000");
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::time::ASN1Time;
 use x509_parser::x509::{AttributeTypeAndValue, X509Name};
 
-use crate::time::{civil_from_days, days_from_civil};
+use crate::time::days_from_civil;
 
 /// The fields of a certificate the gateway reports or checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,22 +200,9 @@ fn unix_seconds(t: &ASN1Time) -> i64 {
 /// Formats Unix seconds the way API Gateway (and `openssl x509 -startdate`) shows validity:
 /// `"%b %e %H:%M:%S %Y GMT"`, e.g. `"May 28 12:30:02 2019 GMT"`, `"Jan  1 00:00:00 1970 GMT"`.
 pub fn format_validity(unix: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    let name = MONTHS
-        .get((month as usize).wrapping_sub(1))
-        .copied()
-        .unwrap_or("???");
-    format!(
-        "{name} {day:>2} {:02}:{:02}:{:02} {year} GMT",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let (year, month, day, h, m, sec) = crate::time::civil_from_unix(unix);
+    let name = crate::time::month_name(month);
+    format!("{name} {day:>2} {h:02}:{m:02}:{sec:02} {year} GMT")
 }
 
 /// Renders a Name as an RFC 4514 string.

@@ -521,7 +521,13 @@ impl Session for H2Session {
         if is_connection_specific(name) {
             return;
         }
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+        if let (Ok(n), Ok(mut v)) = (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+            // A value unique to this response (the request id) is never worth a place in
+            // the HPACK dynamic table: sent as never-indexed, it does not evict the values
+            // that repeat (RFC 7541 §6.2.3).
+            if name.eq_ignore_ascii_case(b"x-amzn-requestid") {
+                v.set_sensitive(true);
+            }
             self.headers.append(n, v);
         }
     }
