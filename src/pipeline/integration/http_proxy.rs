@@ -14,9 +14,9 @@ use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError, GatewayResponse};
 use crate::http::head::{is_hop_by_hop, BodyFraming, Method};
 use crate::http::write::{push_decimal, push_header};
-use crate::pipeline::context::RequestContext;
+use crate::pipeline::context::{RequestContext, Scratch};
 use crate::pipeline::integration::exchange::{exchange, io_failure, ExchangeError, Outbound};
-use crate::pipeline::integration::stream_back::respond;
+use crate::pipeline::integration::stream_back::{respond, Upstream};
 use crate::pipeline::route::Routed;
 use crate::pipeline::session::{BodyState, Next, Session};
 use crate::pipeline::taps::ResponseTaps;
@@ -60,24 +60,11 @@ pub async fn forward<S: Session>(
     call: &Call<'_, '_>,
     taps: &mut ResponseTaps<'_>,
 ) -> Result<Next, GatewayError> {
-    let mut uri = std::mem::take(&mut rc.scratch.uri);
-    uri.clear();
-    let mut request = std::mem::take(&mut rc.scratch.upstream_request);
-    let mut resp = std::mem::take(&mut rc.scratch.upstream_head);
-    let result = forward_with(
-        ctx,
-        session,
-        rc,
-        call,
-        &mut uri,
-        &mut request,
-        &mut resp,
-        taps,
-    )
-    .await;
-    rc.scratch.uri = uri;
-    rc.scratch.upstream_request = request;
-    rc.scratch.upstream_head = resp;
+    // The reused buffers leave the context for the exchange (moves of a few pointers).
+    let mut scratch = std::mem::take(&mut rc.scratch);
+    scratch.uri.clear();
+    let result = forward_with(ctx, session, rc, call, &mut scratch, taps).await;
+    rc.scratch = scratch;
     if let Err(e) = &result {
         if matches!(
             e.kind,
@@ -91,15 +78,12 @@ pub async fn forward<S: Session>(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn forward_with<S: Session>(
     ctx: &WorkerCtx,
     session: &mut S,
     rc: &mut RequestContext,
     call: &Call<'_, '_>,
-    uri: &mut String,
-    request: &mut Vec<u8>,
-    resp: &mut ResponseHead,
+    scratch: &mut Scratch,
     taps: &mut ResponseTaps<'_>,
 ) -> Result<Next, GatewayError> {
     let Call {
@@ -108,6 +92,12 @@ async fn forward_with<S: Session>(
         proxy,
     } = *call;
     // 7. Integration request: target URI and the upstream head, while the head is readable.
+    let Scratch {
+        uri,
+        upstream_request: request,
+        upstream_head: resp,
+        ..
+    } = scratch;
     let (host, port) = prepare(session, snapshot, routed, proxy, uri, request)?;
     session.release_head();
     let started = Instant::now();
@@ -139,10 +129,12 @@ async fn forward_with<S: Session>(
             Ok((up, framing)) => {
                 rc.integration.status = out.resp.status;
                 rc.integration.latency = Some(started.elapsed());
-                Ok(respond_and_pool(
-                    ctx, session, rc, snapshot, &endpoint, up, out.resp, framing, taps,
-                )
-                .await)
+                let answer = Answer {
+                    up,
+                    head: &*out.resp,
+                    framing,
+                };
+                Ok(respond_and_pool(ctx, session, rc, snapshot, &endpoint, answer, taps).await)
             }
             Err(ExchangeError::Connect { error, .. }) => Err(io_failure(error)),
             Err(ExchangeError::Failed(e)) => Err(e),
@@ -188,10 +180,13 @@ async fn forward_with<S: Session>(
                 let ok = out.resp.status < 500;
                 rc.integration.status = out.resp.status;
                 rc.integration.latency = Some(started.elapsed());
-                let next = respond_and_pool(
-                    ctx, session, rc, snapshot, &endpoint, up, out.resp, framing, taps,
-                )
-                .await;
+                let answer = Answer {
+                    up,
+                    head: &*out.resp,
+                    framing,
+                };
+                let next =
+                    respond_and_pool(ctx, session, rc, snapshot, &endpoint, answer, taps).await;
                 ctx.targets.finished(gi, group, t, ok);
                 return Ok(next);
             }
@@ -249,25 +244,36 @@ fn tls_name(
     })
 }
 
+/// The integration's answer: its connection, with the response head read.
+struct Answer<'a> {
+    up: UpstreamConn,
+    head: &'a ResponseHead,
+    framing: ResponseFraming,
+}
+
 /// Stream the response back, then keep the upstream connection if it can be reused.
-#[allow(clippy::too_many_arguments)]
 async fn respond_and_pool<S: Session>(
     ctx: &WorkerCtx,
     session: &mut S,
     rc: &mut RequestContext,
     snapshot: &Snapshot,
     endpoint: &Endpoint<'_>,
-    mut up: UpstreamConn,
-    resp: &ResponseHead,
-    framing: ResponseFraming,
+    answer: Answer<'_>,
     taps: &mut ResponseTaps<'_>,
 ) -> Next {
+    let Answer {
+        mut up,
+        head: resp,
+        framing,
+    } = answer;
     let keep_alive = keep_alive(ctx, session) && session.body_state() == BodyState::Done;
-    let limit = snapshot.limits.body_read_timeout;
-    let result = respond(
-        ctx, session, rc, &mut up, resp, framing, keep_alive, limit, taps,
-    )
-    .await;
+    let back = Upstream {
+        up: &mut up,
+        head: resp,
+        framing,
+        limit: snapshot.limits.body_read_timeout,
+    };
+    let result = respond(ctx, session, rc, back, keep_alive, taps).await;
     match result {
         Ok(()) => {
             // A HEAD client got no body: one the upstream sends is left unread.
@@ -334,37 +340,32 @@ fn prepare<'u, S: Session>(
         .tls()
         .filter(|t| domain.is_some_and(|d| t.is_for(d)))
         .and_then(|t| t.client_cert.as_deref());
-    write_upstream_head(
-        out,
-        method_bytes,
-        Target {
-            host,
-            port,
-            path_query,
-        },
-        full_path,
-        query,
-        session,
-        mtls,
-        client_cert,
-    );
+    let target = Target {
+        host,
+        port,
+        path_query,
+        request_path: full_path,
+        client_query: query,
+    };
+    write_upstream_head(out, method_bytes, target, session, mtls, client_cert);
     Ok((host, port))
 }
 
-/// Where the upstream request goes (from the rendered integration URI).
+/// Where the upstream request goes (from the rendered integration URI), and what of the
+/// client's request target it carries: the full path (an HTTP API's `$default` route) and
+/// the query.
 struct Target<'a> {
     host: &'a str,
     port: u16,
     path_query: &'a str,
+    request_path: Option<&'a [u8]>,
+    client_query: Option<&'a [u8]>,
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write_upstream_head<S: Session>(
     out: &mut Vec<u8>,
     method: &[u8],
     target: Target<'_>,
-    request_path: Option<&[u8]>,
-    client_query: Option<&[u8]>,
     session: &S,
     mtls: Option<&MtlsSettings>,
     client_cert: Option<&CertInfo>,
@@ -373,6 +374,8 @@ fn write_upstream_head<S: Session>(
         host,
         port,
         path_query,
+        request_path,
+        client_query,
     } = target;
     let (peer, local, https) = (session.peer(), session.local(), session.tls().is_some());
     out.clear();

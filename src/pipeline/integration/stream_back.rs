@@ -19,26 +19,36 @@ use crate::transport::splice::{splice_exact, SPLICE_MIN};
 use crate::upstream::client::{ResponseFraming, ResponseHead};
 use crate::upstream::pool::UpstreamConn;
 
-/// Write the response head to the client and stream the body. `limit` bounds each write
-/// to the client and each read from the upstream.
+/// The upstream side of a response: its connection, the parsed head and its framing, and
+/// the bound on each write to the client and each read from the upstream.
+pub struct Upstream<'a> {
+    pub up: &'a mut UpstreamConn,
+    pub head: &'a ResponseHead,
+    pub framing: ResponseFraming,
+    pub limit: Duration,
+}
+
+/// Write the response head to the client and stream the body.
 ///
 /// The body the client gets follows the request it sent, the framing follows the request
 /// sent upstream (they differ when the integration's `method` is set): a HEAD client gets
 /// no body (the upstream connection is then not reused if the upstream sent one), a GET
 /// client whose integration sent HEAD gets `content-length: 0`. 204 responses never carry
 /// Content-Length; 304 and HEAD responses keep the upstream's.
-#[allow(clippy::too_many_arguments)]
 pub async fn respond<S: Session>(
     ctx: &WorkerCtx,
     session: &mut S,
     rc: &mut RequestContext,
-    up: &mut UpstreamConn,
-    resp: &ResponseHead,
-    framing: ResponseFraming,
+    upstream: Upstream<'_>,
     keep_alive: bool,
-    limit: Duration,
     taps: &mut ResponseTaps<'_>,
 ) -> io::Result<()> {
+    let Upstream {
+        up,
+        head: resp,
+        framing,
+        limit,
+    } = upstream;
     let length = match framing {
         ResponseFraming::Length(n) => Some(n),
         ResponseFraming::None => Some(0),
