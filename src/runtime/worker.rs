@@ -360,8 +360,13 @@ async fn serve_stream(
             // A stream the peer resets meanwhile is counted as orphaned until its work is
             // done (the connection bounds how many it may have).
             let mut watch = session.reset_watch();
-            let run = crate::pipeline::run(&ctx, &mut session, &mut rc);
-            if h2conn::watching(&mut watch, run).await == Next::Abort {
+            // Pinned where it is made: `watching` gets a pointer, not a copy of the
+            // pipeline's ~15 KB state.
+            let next = {
+                let run = std::pin::pin!(crate::pipeline::run(&ctx, &mut session, &mut rc));
+                h2conn::watching(&mut watch, run).await
+            };
+            if next == Next::Abort {
                 session.abort();
             } else if !watch.was_reset() {
                 session.finish().await;
