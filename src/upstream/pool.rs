@@ -18,7 +18,7 @@ use crate::transport::stream::{MaybeTls, UpstreamStream};
 use crate::transport::tls_io::TlsStream;
 
 /// Idle connections kept per origin for URL integrations (target groups set their own).
-pub const MAX_IDLE_PER_ORIGIN: usize = 256;
+pub const MAX_IDLE_PER_ORIGIN: usize = 1024;
 /// An idle connection older than this is not reused (upstreams commonly close at 60 s).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a resolved name is reused.
