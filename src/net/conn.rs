@@ -178,7 +178,7 @@ pub async fn serve(ctx: &crate::pipeline::worker::WorkerCtx, conn: &mut ClientCo
 /// Serve until the connection is to close; returns how (`Close` or `Abort`).
 async fn serve_requests(ctx: &crate::pipeline::worker::WorkerCtx, conn: &mut ClientConn) -> Next {
     // `$context`, reused by every request on the connection.
-    let mut rc = crate::pipeline::context::RequestContext::default();
+    let mut rc = ctx.contexts.lease();
     loop {
         match read_head(ctx, conn).await {
             HeadRead::Ready => {}

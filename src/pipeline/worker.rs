@@ -44,6 +44,8 @@ pub struct WorkerCtx {
     pub limits: WorkerLimits,
     /// State of the canary coin (xorshift64*).
     canary_rng: Cell<u64>,
+    /// Spare `$context`s, leased per connection (HTTP/1.1) or stream (HTTP/2).
+    pub contexts: crate::pipeline::context::ContextPool,
 }
 
 impl WorkerCtx {
@@ -63,6 +65,7 @@ impl WorkerCtx {
             targets,
             limits,
             canary_rng: Cell::new(seed(id)),
+            contexts: Default::default(),
         }
     }
 

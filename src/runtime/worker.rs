@@ -2,7 +2,6 @@
 //! upstream pools and buffers. Everything here is `Rc`/`Cell` state, touched by this
 //! thread only.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +16,6 @@ use crate::net::conn::{self, ClientConn};
 use crate::net::h2::session::{ConnFacts, H2Session};
 use crate::net::h2::{self as h2conn, H2Config, H2Stream, Prefixed, TlsPoll, PREFACE};
 use crate::net::tls_accept;
-use crate::pipeline::context::RequestContext;
 use crate::pipeline::drain::Drain;
 use crate::pipeline::session::Next;
 pub use crate::pipeline::worker::WorkerCtx;
@@ -309,21 +307,11 @@ async fn run_h2<IO>(
         }
     };
     let facts = Rc::new(facts);
-    // `$context`s of finished streams, reused by the next ones (at most one per concurrent
-    // stream is ever kept).
-    let contexts: Rc<RefCell<Vec<RequestContext>>> = Rc::default();
     let handler = {
         let ctx = ctx.clone();
         // Boxed where it is made: the stream's future (the whole pipeline's state, ~15 KB)
         // is then never copied on its way into the task, only the pointer.
-        move |stream: H2Stream| {
-            Box::pin(serve_stream(
-                ctx.clone(),
-                facts.clone(),
-                contexts.clone(),
-                stream,
-            ))
-        }
+        move |stream: H2Stream| Box::pin(serve_stream(ctx.clone(), facts.clone(), stream))
     };
     let ended = h2conn::serve(io, &cfg, goaway, handler).await;
     match ended {
@@ -344,19 +332,14 @@ async fn run_h2<IO>(
 }
 
 /// One HTTP/2 stream through the pipeline (on its own task).
-async fn serve_stream(
-    ctx: Rc<WorkerCtx>,
-    facts: Rc<ConnFacts>,
-    contexts: Rc<RefCell<Vec<RequestContext>>>,
-    stream: H2Stream,
-) {
+async fn serve_stream(ctx: Rc<WorkerCtx>, facts: Rc<ConnFacts>, stream: H2Stream) {
     let snapshot = ctx.snapshot();
     let session = H2Session::new(stream, facts, &snapshot.limits);
     drop(snapshot);
     match session {
         Ok(mut session) => {
-            // `$context` for this stream.
-            let mut rc = contexts.borrow_mut().pop().unwrap_or_default();
+            // `$context` for this stream, from the worker's spares.
+            let mut rc = ctx.contexts.lease();
             // A stream the peer resets meanwhile is counted as orphaned until its work is
             // done (the connection bounds how many it may have).
             let mut watch = session.reset_watch();
@@ -373,7 +356,6 @@ async fn serve_stream(
             }
             drop(session);
             drop(watch);
-            contexts.borrow_mut().push(rc);
         }
         Err(refused) => refused.answer(&ctx.date.now(), &ctx.ids.next()).await,
     }
