@@ -356,6 +356,8 @@ impl RawH2 {
             match self.sock.read(&mut chunk) {
                 Ok(0) => return Err("EOF".into()),
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                // A signal reached this test process (another test's child exiting): retry.
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("read: {e}")),
             }
         }
