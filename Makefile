@@ -84,6 +84,7 @@ bench:
 
 # Load comparison with nginx (perf/compare.sh; needs nginx: apt-get install nginx, and h2load:
 # make test-deps). A/B against an older build: make perf PEER_BIN=/path/to/old/tollgate.
+# wrk/oha as load (LOADGEN=wrk|oha) and HAProxy as a peer (PEERS="nginx haproxy"): make bench-deps.
 perf: build
 	perf/compare.sh
 
@@ -91,7 +92,8 @@ perf: build
 perf-cache: build
 	perf/cache.sh
 
-# User-space instructions per proxied request under callgrind (perf/instructions.sh).
+# User-space instructions per request under callgrind, tollgate and nginx, one table
+# (perf/instructions.sh; SCENARIOS=keepalive NGINX=0 for the single figure).
 perf-instructions: build
 	perf/instructions.sh
 

@@ -523,14 +523,14 @@ if [[ -n $RATE ]]; then MODE="fixed offered rate $RATE req/s (open loop)"; else 
 echo "tollgate compare: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP WORKERS=$WORKERS" \
   "PLACEMENT=$PLACEMENT (upstream $(cpus_label "$UPSTREAM_CPUS"), proxies $(cpus_label "$PROXY_CPUS")," \
   "load $(cpus_label "$LOAD_CPUS"))"
-echo "load generator: $LOADGEN_LABEL, $MODE; peers: $(IFS=,; echo "${PEER_LABELS[*]}" | sed 's/,/, /g');" \
-  "tollgate pid $TOLLGATE_PID ($BIN)"
+PEERS_LABEL=$(IFS=,; echo "${PEER_LABELS[*]}" | sed 's/,/, /g')
+echo "load generator: $LOADGEN_LABEL, $MODE; peers: $PEERS_LABEL; tollgate pid $TOLLGATE_PID ($BIN)"
 
 for scenario in $SCENARIOS; do
   scenario_path "$scenario" >/dev/null
-  source_label="load: $LOADGEN_LABEL, $MODE; peers: $PEERS"
+  source_label="load: $LOADGEN_LABEL, $MODE; peers: $PEERS_LABEL"
   if [[ $scenario == h2 ]]; then
-    source_label="load: h2load (whatever LOADGEN); peers: $PEERS"
+    source_label="load: $({ h2load --version 2>&1 || true; } | head -1) (whatever LOADGEN); peers: $PEERS_LABEL"
     if [[ -n $RATE ]]; then
       printf '\n%s\nskipped: no fixed-rate mode with h2load (RATE=%s)\n' "$(scenario_title h2)" "$RATE"
       continue
