@@ -58,7 +58,7 @@ bench-deps:
 	  echo "installing oha $(OHA_VERSION) into $(TOOLS_ROOT)/bin"; \
 	  $(CARGO) install --locked oha --version $(OHA_VERSION) --root $(TOOLS_ROOT); \
 	fi
-	@$(TOOLS_ROOT)/bin/oha --version; wrk -v 2>&1 | head -1 || true; haproxy -v | head -1; nginx -v
+	@$(TOOLS_ROOT)/bin/oha --version; wrk -v 2>&1 | head -1 || true; haproxy -v | head -1; nginx -v 2>&1
 
 # Only the probe regression suite (docs/BEHAVIOUR.md, "Probe regression suite").
 probes: test-deps

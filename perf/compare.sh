@@ -32,9 +32,10 @@
 #   LOADGEN=tollgate  the HTTP/1.1 load generator: tollgate (`tollgate load`), wrk (Debian's
 #                     wrk 4.1) or oha (target/tools/bin/oha, `make bench-deps`). Same
 #                     connections and paths for all three; newconn sends `Connection: close`
-#                     (wrk: -H, oha: --disable-keepalive); wrk and oha do not verify the
-#                     certificate (tollgate load: --cacert). oha resumes TLS sessions
-#                     (rustls), so with oha the handshake scenario is skipped.
+#                     (wrk: -H, oha: --disable-keepalive); wrk does not verify the
+#                     certificate (tollgate load and oha: --cacert). wrk and oha resume
+#                     TLS sessions on new connections, so with them the handshake
+#                     scenario is skipped (it needs tollgate load --no-resume).
 #   RATE              fixed offered rate (requests/s in total, open loop) instead of closed
 #                     loop, for p99 at a given load: tollgate load --rate (wrk2-style,
 #                     latency from the intended send time) or oha -q RATE
@@ -68,8 +69,8 @@
 #   PROXY_CPUS        CPUs for the proxies (default 0, or 0-(WORKERS-1) with more workers)
 #   UPSTREAM_CPUS=0   CPUs for the upstream nginx
 #   LOAD_CPUS         CPUs for the load generator (default from PLACEMENT)
-#   LOAD_THREADS=1    load generator threads (tollgate load --threads, wrk -t, h2load -t;
-#                     oha runs its own runtime on the CPUs it is given)
+#   LOAD_THREADS=1    load generator threads (tollgate load --threads, wrk -t,
+#                     oha --worker-threads, h2load -t)
 #   TOLLGATE          the binary (default target/release/tollgate)
 #   UPSTREAM_PORT=18081 NGINX_PORT=18082 TOLLGATE_PORT=18083
 #   NGINX_TLS_PORT=18084 TOLLGATE_TLS_PORT=18085 HAPROXY_PORT=18088 HAPROXY_TLS_PORT=18089
@@ -412,9 +413,10 @@ load_cmd() {
       CMD+=("$url")
       ;;
     oha)
-      CMD+=("$OHA" -z "$duration" -c "$conns" --no-tui --output-format json)
+      CMD+=("$OHA" -z "$duration" -c "$conns" --worker-threads "$LOAD_THREADS" --no-tui
+        --output-format json)
       is_newconn "$scenario" && CMD+=(--disable-keepalive)
-      is_tls "$scenario" && CMD+=(--insecure)
+      is_tls "$scenario" && CMD+=(--cacert "$CERTS/ca.pem")
       [[ -n $RATE ]] && CMD+=(-q "$RATE" --latency-correction)
       CMD+=("$url")
       ;;
@@ -551,9 +553,9 @@ for scenario in $SCENARIOS; do
       exit 1
     fi
   fi
-  if [[ $scenario == handshake && $LOADGEN == oha ]]; then
-    printf '\n%s\nskipped: oha resumes TLS sessions (rustls), so it measures no full handshakes: use LOADGEN=tollgate or wrk\n' \
-      "$(scenario_title handshake)"
+  if [[ $scenario == handshake && $LOADGEN != tollgate ]]; then
+    printf '\n%s\nskipped: %s resumes TLS sessions, so it measures no full handshakes: use LOADGEN=tollgate (--no-resume)\n' \
+      "$(scenario_title handshake)" "$LOADGEN"
     continue
   fi
   for target in "${TARGETS[@]}"; do
