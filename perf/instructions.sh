@@ -31,9 +31,9 @@
 #   UP_PORT=18191 NGINX_PORT=18192 GW_PORT=18193 REST_PORT=18194
 #   CG_OUT=FILE     keep the tollgate keep-alive profile (for callgrind_annotate)
 #   CG_DIR=DIR      keep every profile as DIR/{tollgate,nginx}-WORKLOAD.cg
-# Single-figure mode (the old behaviour, about 30 s): SCENARIOS=keepalive NGINX=0. Every run
+# Single-figure mode (the old behaviour, about a minute): SCENARIOS=keepalive NGINX=0. Every run
 # ends with the line "instructions per request: N (...)" for tollgate's keep-alive GET when
-# that workload ran. A full run takes about 4 minutes.
+# that workload ran. A full run takes about 2 minutes (under 5 on a busy machine).
 # io_uring work done in the kernel is not counted (see ../shared/BENCHMARKING.md).
 set -euo pipefail
 trap 'echo "perf/instructions.sh: line $LINENO: a command failed (exit $?)" >&2' ERR
