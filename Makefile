@@ -6,7 +6,7 @@ BIN          := target/release/tollgate
 
 PROBES := probe_framing probe_request probe_response probe_tls probe_config probe_behaviour probe_lifecycle
 
-.PHONY: all build run test test-deps probes check lint fmt bench perf perf-cache perf-instructions certs clean
+.PHONY: all build run test test-deps bench-deps probes check lint fmt bench perf perf-cache perf-instructions certs clean
 
 all: build
 
@@ -40,6 +40,26 @@ test-deps:
 	  $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $$missing; \
 	fi
 
+# The load generators and peers the perf/ scripts can use (never needed by `make test`):
+# wrk, HAProxy, nginx and valgrind from Debian when missing, and oha built from crates.io
+# into target/tools/bin (pinned, --locked) when missing. perf/compare.sh and
+# perf/instructions.sh look there, and exit 2 naming this target when a tool is absent.
+BENCH_TOOLS := wrk:wrk haproxy:haproxy nginx:nginx valgrind:valgrind callgrind_control:valgrind taskset:util-linux
+OHA_VERSION := 1.16.0
+TOOLS_ROOT  := target/tools
+bench-deps:
+	@missing=; for tp in $(BENCH_TOOLS); do t=$${tp%%:*}; p=$${tp#*:}; command -v $$t >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing bench tools:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $$missing; \
+	fi
+	@if ! $(TOOLS_ROOT)/bin/oha --version 2>/dev/null | grep -q ' $(OHA_VERSION)$$'; then \
+	  echo "installing oha $(OHA_VERSION) into $(TOOLS_ROOT)/bin"; \
+	  $(CARGO) install --locked oha --version $(OHA_VERSION) --root $(TOOLS_ROOT); \
+	fi
+	@$(TOOLS_ROOT)/bin/oha --version; wrk -v 2>&1 | head -1 || true; haproxy -v | head -1; nginx -v 2>&1
+
 # Only the probe regression suite (docs/BEHAVIOUR.md, "Probe regression suite").
 probes: test-deps
 	$(CARGO) test $(addprefix --test ,$(PROBES))
@@ -64,6 +84,7 @@ bench:
 
 # Load comparison with nginx (perf/compare.sh; needs nginx: apt-get install nginx, and h2load:
 # make test-deps). A/B against an older build: make perf PEER_BIN=/path/to/old/tollgate.
+# wrk/oha as load (LOADGEN=wrk|oha) and HAProxy as a peer (PEERS="nginx haproxy"): make bench-deps.
 perf: build
 	perf/compare.sh
 
@@ -71,7 +92,8 @@ perf: build
 perf-cache: build
 	perf/cache.sh
 
-# User-space instructions per proxied request under callgrind (perf/instructions.sh).
+# User-space instructions per request under callgrind, tollgate and nginx, one table
+# (perf/instructions.sh; SCENARIOS=keepalive NGINX=0 for the single figure).
 perf-instructions: build
 	perf/instructions.sh
 
