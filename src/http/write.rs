@@ -41,44 +41,123 @@ pub fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
-/// Appends a decimal number without allocating.
-pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
+/// `"00" "01" ... "99"`: two digits per step.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Appends a decimal number (no allocation beyond growing `out`): the digits are written
+/// straight into `out`'s spare capacity, two at a time, without `core::fmt`.
+pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+    out.reserve(len);
+    let start = out.len();
+    let spare = &mut out.spare_capacity_mut()[..len];
+    if write_digits(spare, n) == 0 {
+        // SAFETY: `write_digits` wrote `spare[0..len]` (it returns the index of the first
+        // digit written, from the right end; 0 here), the `len` bytes of spare capacity
+        // right after `start` that `reserve(len)` made sure of.
+        unsafe { out.set_len(start + len) };
+    }
+}
+
+/// Writes the decimal digits of `n` right-aligned into `buf` (whose length is their
+/// count) and returns the index of the first one (0 when `buf` is exactly filled).
+fn write_digits(buf: &mut [std::mem::MaybeUninit<u8>], mut n: u64) -> usize {
+    let mut i = buf.len();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i].write(DIGIT_PAIRS[pair]);
+        buf[i + 1].write(DIGIT_PAIRS[pair + 1]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        i -= 2;
+        buf[i].write(DIGIT_PAIRS[pair]);
+        buf[i + 1].write(DIGIT_PAIRS[pair + 1]);
+    } else {
         i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+        buf[i].write(b'0' + n as u8);
+    }
+    i
+}
+
+/// An IP address as text, as `Display` writes it, without `core::fmt` (about a thousand
+/// instructions per address, once per proxied request for X-Forwarded-For): IPv4
+/// dotted-decimal; IPv6 as RFC 5952 says (lowercase, the longest run of two or more zero
+/// groups, the first of equals, as `::`), `::ffff:a.b.c.d` for an IPv4-mapped address.
+pub fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => push_ipv4(out, v4),
+        std::net::IpAddr::V6(v6) => push_ipv6(out, v6),
+    }
+}
+
+fn push_ipv4(out: &mut Vec<u8>, ip: std::net::Ipv4Addr) {
+    // At most `255.255.255.255`: made on the stack, appended once.
+    let mut buf = [0u8; 15];
+    let mut n = 0;
+    for (k, octet) in ip.octets().into_iter().enumerate() {
+        if k > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if octet >= 100 {
+            buf[n] = b'0' + octet / 100;
+            n += 1;
+        }
+        if octet >= 10 {
+            buf[n] = b'0' + octet / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + octet % 10;
+        n += 1;
+    }
+    out.extend_from_slice(&buf[..n]);
+}
+
+fn push_ipv6(out: &mut Vec<u8>, ip: std::net::Ipv6Addr) {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        out.extend_from_slice(b"::ffff:");
+        return push_ipv4(out, v4);
+    }
+    let groups = ip.segments();
+    // The longest run of zero groups (the first of equal ones), if at least two long.
+    let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
+    for (i, &g) in groups.iter().enumerate() {
+        if g == 0 {
+            if run_len == 0 {
+                run = i;
+            }
+            run_len += 1;
+            if run_len > best_len {
+                (best, best_len) = (run, run_len);
+            }
+        } else {
+            run_len = 0;
         }
     }
-    out.extend_from_slice(&tmp[i..]);
+    let mut i = 0;
+    while i < groups.len() {
+        if best_len >= 2 && i == best {
+            out.extend_from_slice(b"::");
+            i += best_len;
+            continue;
+        }
+        if i > 0 && !(best_len >= 2 && i == best + best_len) {
+            out.push(b':');
+        }
+        push_hex(out, u64::from(groups[i]));
+        i += 1;
+    }
 }
 
 /// Appends a lowercase hexadecimal number without allocating.
-/// An IP address as text: IPv4 dotted-decimal written by hand (the `Display` machinery
-/// costs about a thousand instructions per address, once per proxied request for
-/// X-Forwarded-For); IPv6 as `Display` writes it (RFC 5952).
-pub fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            let [a, b, c, d] = v4.octets();
-            push_decimal(out, u64::from(a));
-            out.push(b'.');
-            push_decimal(out, u64::from(b));
-            out.push(b'.');
-            push_decimal(out, u64::from(c));
-            out.push(b'.');
-            push_decimal(out, u64::from(d));
-        }
-        std::net::IpAddr::V6(v6) => {
-            use std::io::Write;
-            let _ = write!(out, "{v6}");
-        }
-    }
-}
-
 pub fn push_hex(out: &mut Vec<u8>, mut n: u64) {
     let mut tmp = [0u8; 16];
     let mut i = tmp.len();
@@ -187,6 +266,78 @@ mod tests {
 
     use super::*;
     use crate::error::ErrorKind;
+
+    #[test]
+    fn decimals_at_the_edges() {
+        let mut cases: Vec<u64> = vec![0, 9, 10, 99, 100, 101, 999, 1000, 65535, u64::MAX];
+        // Every power of ten and its neighbours (digit count changes), and a spread.
+        let mut p = 1u64;
+        while let Some(next) = p.checked_mul(10) {
+            cases.extend([p - 1, p, p + 1, next - 1]);
+            p = next;
+        }
+        cases.extend((0..1000).chain((0..64).map(|s| 1u64 << s)));
+        for n in cases {
+            let mut v = b"x".to_vec();
+            push_decimal(&mut v, n);
+            assert_eq!(v, format!("x{n}").as_bytes(), "{n}");
+            // Into a buffer with no spare capacity, and into one with exactly enough.
+            let mut tight = Vec::new();
+            push_decimal(&mut tight, n);
+            assert_eq!(tight, n.to_string().as_bytes());
+            let mut exact = Vec::with_capacity(n.to_string().len());
+            push_decimal(&mut exact, n);
+            assert_eq!(exact, n.to_string().as_bytes());
+        }
+        let mut v = Vec::new();
+        push_decimal(&mut v, u64::MAX);
+        assert_eq!(v, b"18446744073709551615");
+    }
+
+    #[test]
+    fn ipv6_as_display_writes_it() {
+        // Zero runs of every length and place, ties, single zero groups, mapped and
+        // compatible IPv4 forms.
+        let mut addrs: Vec<std::net::Ipv6Addr> = [
+            "::",
+            "::1",
+            "1::",
+            "1:0:0:2:0:0:0:3",
+            "1:0:0:0:2:0:0:3",
+            "1:0:2:0:3:0:4:0",
+            "0:1:0:1:0:1:0:1",
+            "fe80::1:2",
+            "2001:db8:0:0:1:0:0:1",
+            "::ffff:0.0.0.0",
+            "::ffff:255.1.2.3",
+            "::1.2.3.4",
+            "64:ff9b::1.2.3.4",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ]
+        .iter()
+        .map(|s| s.parse().expect("ipv6"))
+        .collect();
+        // Every pattern of zero and non-zero groups.
+        for mask in 0u32..256 {
+            let g: Vec<u16> = (0..8)
+                .map(|i| {
+                    if mask >> i & 1 == 1 {
+                        0xa0b + i as u16
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            addrs.push(std::net::Ipv6Addr::new(
+                g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7],
+            ));
+        }
+        for ip in addrs {
+            let mut out = Vec::new();
+            push_ip(&mut out, std::net::IpAddr::V6(ip));
+            assert_eq!(out, ip.to_string().as_bytes(), "{ip}");
+        }
+    }
 
     #[test]
     fn numbers() {
