@@ -52,7 +52,7 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
 /// Appends a decimal number (no allocation beyond growing `out`): the digits are written
 /// straight into `out`'s spare capacity, two at a time, without `core::fmt`.
 pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
-    let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let len = decimal_len(n);
     out.reserve(len);
     let start = out.len();
     let spare = &mut out.spare_capacity_mut()[..len];
@@ -61,6 +61,23 @@ pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
         // digit written, from the right end; 0 here), the `len` bytes of spare capacity
         // right after `start` that `reserve(len)` made sure of.
         unsafe { out.set_len(start + len) };
+    }
+}
+
+/// How many decimal digits `n` has: a few comparisons for the usual (small) numbers.
+fn decimal_len(n: u64) -> usize {
+    if n < 10 {
+        1
+    } else if n < 100 {
+        2
+    } else if n < 1_000 {
+        3
+    } else if n < 10_000 {
+        4
+    } else if n < 100_000 {
+        5
+    } else {
+        n.ilog10() as usize + 1
     }
 }
 
@@ -98,27 +115,48 @@ pub fn push_ip(out: &mut Vec<u8>, ip: std::net::IpAddr) {
     }
 }
 
-fn push_ipv4(out: &mut Vec<u8>, ip: std::net::Ipv4Addr) {
-    // At most `255.255.255.255`: made on the stack, appended once.
-    let mut buf = [0u8; 15];
-    let mut n = 0;
-    for (k, octet) in ip.octets().into_iter().enumerate() {
-        if k > 0 {
-            buf[n] = b'.';
-            n += 1;
-        }
-        if octet >= 100 {
-            buf[n] = b'0' + octet / 100;
-            n += 1;
-        }
-        if octet >= 10 {
-            buf[n] = b'0' + octet / 10 % 10;
-            n += 1;
-        }
-        buf[n] = b'0' + octet % 10;
-        n += 1;
+/// Each octet's text (`[a, b, c]` digits left-aligned) and its length.
+const OCTETS: [([u8; 3], u8); 256] = octet_table();
+
+const fn octet_table() -> [([u8; 3], u8); 256] {
+    let mut t = [([0u8; 3], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let n = i as u8;
+        t[i] = if n >= 100 {
+            ([b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10], 3)
+        } else if n >= 10 {
+            ([b'0' + n / 10, b'0' + n % 10, 0], 2)
+        } else {
+            ([b'0' + n, 0, 0], 1)
+        };
+        i += 1;
     }
-    out.extend_from_slice(&buf[..n]);
+    t
+}
+
+fn push_ipv4(out: &mut Vec<u8>, ip: std::net::Ipv4Addr) {
+    // Made on the stack four bytes (three digits and a dot) per octet, each written after
+    // the previous octet's text; at most `255.255.255.255.`, of which the last dot is not
+    // taken.
+    let mut buf = [0u8; 16];
+    let mut n = 0;
+    for octet in ip.octets() {
+        let ([a, b, c], len) = OCTETS[usize::from(octet)];
+        let len = usize::from(len);
+        if let Some(slot) = buf.get_mut(n..n + 4) {
+            slot.copy_from_slice(&[a, b, c, b'.']);
+            slot[len] = b'.';
+        }
+        n += len + 1;
+    }
+    // All 16 bytes go to the spare capacity at once (no call to `memcpy`); `n - 1` count.
+    out.reserve(buf.len());
+    let start = out.len();
+    out.spare_capacity_mut()[..buf.len()].write_copy_of_slice(&buf);
+    // SAFETY: the 16 bytes of spare capacity after `start` (made sure of by `reserve`) were
+    // just written, and `n - 1 <= 15` of them are taken.
+    unsafe { out.set_len(start + n.min(buf.len()) - 1) };
 }
 
 fn push_ipv6(out: &mut Vec<u8>, ip: std::net::Ipv6Addr) {
@@ -261,6 +299,17 @@ mod tests {
             let mut out = Vec::new();
             super::push_ip(&mut out, addr);
             assert_eq!(out, addr.to_string().as_bytes(), "{ip}");
+        }
+        // Every octet value in every position, appended after existing bytes.
+        for o in 0..=255u8 {
+            for pos in 0..4 {
+                let mut octets = [1, 22, 133, 4];
+                octets[pos] = o;
+                let addr = std::net::IpAddr::from(octets);
+                let mut out = b"for=".to_vec();
+                super::push_ip(&mut out, addr);
+                assert_eq!(out, format!("for={addr}").as_bytes(), "{addr}");
+            }
         }
     }
 

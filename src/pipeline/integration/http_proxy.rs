@@ -476,11 +476,10 @@ fn write_upstream_head<S: Session>(
     }
     push_ip(out, peer);
     out.extend_from_slice(if https {
-        &b"\r\nx-forwarded-proto: https"[..]
+        &b"\r\nx-forwarded-proto: https\r\nx-forwarded-port: "[..]
     } else {
-        &b"\r\nx-forwarded-proto: http"[..]
+        &b"\r\nx-forwarded-proto: http\r\nx-forwarded-port: "[..]
     });
-    out.extend_from_slice(b"\r\nx-forwarded-port: ");
     push_decimal(out, u64::from(local.port()));
     out.extend_from_slice(b"\r\n");
     // The verified client certificate (mutual TLS), under the domain's configured names (a
