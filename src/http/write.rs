@@ -2,43 +2,61 @@
 
 use crate::error::GatewayResponse;
 
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        102 => "Processing",
-        103 => "Early Hints",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        206 => "Partial Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        421 => "Misdirected Request",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Unknown",
-    }
+/// The reason phrases the gateway knows, and from them `reason_phrase` and the whole
+/// status lines `push_status_line` writes with one copy.
+macro_rules! statuses {
+    ($($code:literal => $reason:literal,)*) => {
+        pub fn reason_phrase(status: u16) -> &'static str {
+            match status {
+                $($code => $reason,)*
+                _ => "Unknown",
+            }
+        }
+
+        /// `HTTP/1.1 CODE REASON\r\n` for a status with a known reason phrase.
+        fn status_line(status: u16) -> Option<&'static [u8]> {
+            match status {
+                $($code => Some(concat!("HTTP/1.1 ", $code, " ", $reason, "\r\n").as_bytes()),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+statuses! {
+    100 => "Continue",
+    101 => "Switching Protocols",
+    102 => "Processing",
+    103 => "Early Hints",
+    200 => "OK",
+    201 => "Created",
+    202 => "Accepted",
+    204 => "No Content",
+    206 => "Partial Content",
+    301 => "Moved Permanently",
+    302 => "Found",
+    303 => "See Other",
+    304 => "Not Modified",
+    307 => "Temporary Redirect",
+    308 => "Permanent Redirect",
+    400 => "Bad Request",
+    401 => "Unauthorized",
+    403 => "Forbidden",
+    404 => "Not Found",
+    405 => "Method Not Allowed",
+    408 => "Request Timeout",
+    409 => "Conflict",
+    410 => "Gone",
+    413 => "Content Too Large",
+    415 => "Unsupported Media Type",
+    421 => "Misdirected Request",
+    429 => "Too Many Requests",
+    431 => "Request Header Fields Too Large",
+    500 => "Internal Server Error",
+    501 => "Not Implemented",
+    502 => "Bad Gateway",
+    503 => "Service Unavailable",
+    504 => "Gateway Timeout",
 }
 
 /// `"00" "01" ... "99"`: two digits per step.
@@ -211,6 +229,9 @@ pub fn push_hex(out: &mut Vec<u8>, mut n: u64) {
 }
 
 pub fn push_status_line(out: &mut Vec<u8>, status: u16) {
+    if let Some(line) = status_line(status) {
+        return out.extend_from_slice(line);
+    }
     out.extend_from_slice(b"HTTP/1.1 ");
     push_decimal(out, u64::from(status));
     out.push(b' ');
@@ -219,10 +240,22 @@ pub fn push_status_line(out: &mut Vec<u8>, status: u16) {
 }
 
 pub fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
+    // One capacity check for the line, then its four pieces copied into the spare capacity.
+    let len = name.len() + value.len() + 4;
+    out.reserve(len);
+    let start = out.len();
+    let line = &mut out.spare_capacity_mut()[..len];
+    let (n, rest) = line.split_at_mut(name.len());
+    n.write_copy_of_slice(name);
+    let (sep, rest) = rest.split_at_mut(2);
+    sep.write_copy_of_slice(b": ");
+    let (v, crlf) = rest.split_at_mut(value.len());
+    v.write_copy_of_slice(value);
+    crlf.write_copy_of_slice(b"\r\n");
+    // SAFETY: all `len` bytes of spare capacity after `start` (made sure of by `reserve`)
+    // were just written: `name`, `": "`, `value` and `"\r\n"` fill them exactly (the
+    // `write_copy_of_slice` calls panic on a length mismatch).
+    unsafe { out.set_len(start + len) };
 }
 
 /// The `Connection` header a response needs: `close` when the connection ends after it,
@@ -420,6 +453,39 @@ mod tests {
         let body = "{\"message\":\"Missing Authentication Token\"}";
         assert!(s.ends_with(body));
         assert!(s.contains(&format!("content-length: {}\r\n", body.len())));
+    }
+
+    #[test]
+    fn status_lines() {
+        // The prebuilt lines and the written ones (no reason phrase known) alike.
+        let mut known = 0;
+        for status in 0..=1000u16 {
+            let mut v = b"x".to_vec();
+            push_status_line(&mut v, status);
+            let reason = reason_phrase(status);
+            assert_eq!(v, format!("xHTTP/1.1 {status} {reason}\r\n").as_bytes());
+            known += usize::from(status_line(status).is_some());
+            assert_eq!(
+                status_line(status).is_some(),
+                reason != "Unknown",
+                "{status}"
+            );
+        }
+        assert_eq!(known, 33);
+    }
+
+    #[test]
+    fn header_lines() {
+        let mut v = b"x".to_vec();
+        push_header(&mut v, b"content-type", b"text/plain");
+        push_header(&mut v, b"x-empty", b"");
+        push_header(&mut v, b"", b"");
+        let long = vec![b'v'; 5000];
+        push_header(&mut v, b"x-long", &long);
+        let mut expected = b"xcontent-type: text/plain\r\nx-empty: \r\n: \r\nx-long: ".to_vec();
+        expected.extend_from_slice(&long);
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(v, expected);
     }
 
     #[test]
