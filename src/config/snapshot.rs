@@ -452,6 +452,52 @@ pub struct HttpProxyIntegration {
     /// `connection_type: VPC_LINK`: index into `Snapshot::target_groups`. The connection goes
     /// to the group's targets; the URI's authority is the Host header (and TLS name).
     pub target_group: Option<usize>,
+    /// What the URI fixes when its authority has no stage variables (the common case), so
+    /// that a request renders only its path and query; `None`: rendered per request.
+    pub upstream: Option<StaticUpstream>,
+}
+
+/// The upstream of an integration URI whose authority has no placeholders, computed at
+/// config load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticUpstream {
+    /// As written (an IPv6 address keeps its brackets): a target group's TLS name, the name
+    /// resolved (through the DNS cache) when `addr` is `None`.
+    pub host: String,
+    pub port: u16,
+    /// The end of the upstream request line and its Host line: ` HTTP/1.1\r\nhost:
+    /// HOST[:PORT]\r\n` (the port when not 80), as the request head writes them.
+    pub head_host: Box<[u8]>,
+    /// The address when the host is an IP literal: no parse or lookup per request.
+    pub addr: Option<SocketAddr>,
+}
+
+impl StaticUpstream {
+    /// `None` when the URI's authority holds a stage variable.
+    pub fn of(uri: &UriTemplate) -> Option<StaticUpstream> {
+        let a = uri.authority()?;
+        let mut head_host = b" HTTP/1.1\r\nhost: ".to_vec();
+        head_host.extend_from_slice(a.host.as_bytes());
+        if a.port != 80 {
+            head_host.push(b':');
+            head_host.extend_from_slice(a.port.to_string().as_bytes());
+        }
+        head_host.extend_from_slice(b"\r\n");
+        let bare = a
+            .host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(&a.host);
+        Some(StaticUpstream {
+            host: a.host.clone(),
+            port: a.port,
+            head_host: head_host.into_boxed_slice(),
+            addr: bare
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, a.port)),
+        })
+    }
 }
 
 /// A target group (API Gateway VPC link -> NLB/ALB, as configuration).

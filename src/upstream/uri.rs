@@ -11,6 +11,10 @@
 //!   API_CONFIGURATION_ERROR). It allocates nothing beyond growing `out`.
 //! - `split_rendered(out)` splits a rendered URI into (host, port, path-and-query) where
 //!   path-and-query starts with `/` (a bare authority gives `/`).
+//! - An authority without placeholders (the common case) is split and checked once, by
+//!   `parse`: `authority()` gives it, `render_path` renders only the path and query (checked
+//!   per request with `check_path`), and `static_path()` gives a path and query without
+//!   placeholders, which needs no rendering at all.
 
 use std::net::Ipv6Addr;
 
@@ -27,6 +31,20 @@ pub struct UriTemplate {
     raw: String,
     /// Literal text (adjacent pieces merged; the scheme normalised to `http://`) and placeholders.
     parts: Vec<Part>,
+    /// The authority when it has no placeholders: split and checked once, at parse.
+    authority: Option<Authority>,
+    /// With `authority`: the parts after it, the path and query (a bare authority gives a
+    /// literal `/`), so that a request renders only them. Empty otherwise.
+    path_parts: Vec<Part>,
+}
+
+/// An integration URI's authority without placeholders, as [`split_rendered`] would split it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    /// As written; an IPv6 address keeps its brackets (`[::1]`), as a `Host` header needs them.
+    pub host: String,
+    /// 80 when the URI names none.
+    pub port: u16,
 }
 
 /// Supplies placeholder values while rendering.
@@ -126,13 +144,49 @@ impl UriTemplate {
         }
         push_literal(&mut parts, rest.get(lit_start..).unwrap_or(""));
 
-        if !authority_has_placeholder {
-            parse_authority(authority)?;
-        }
+        let (authority, path_parts) = if authority_has_placeholder {
+            (None, Vec::new())
+        } else {
+            let (host, port) = parse_authority(authority)?;
+            (
+                Some(Authority {
+                    host: host.to_string(),
+                    port,
+                }),
+                path_parts(&parts, SCHEME.len() + auth_end),
+            )
+        };
         Ok(UriTemplate {
             raw: s.to_string(),
             parts,
+            authority,
+            path_parts,
         })
+    }
+
+    /// The authority, when it has no placeholders (split and checked at parse).
+    pub fn authority(&self) -> Option<&Authority> {
+        self.authority.as_ref()
+    }
+
+    /// The path and query, when neither the authority nor they hold a placeholder: the
+    /// whole target is fixed (`/` for a bare authority), checked at parse.
+    pub fn static_path(&self) -> Option<&str> {
+        match (&self.authority, self.path_parts.as_slice()) {
+            (Some(_), [Part::Literal(path)]) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// With an [`authority`](Self::authority): append the rendered path and query (starting
+    /// with `/`) to `out`, as [`render`](Self::render) renders them (same values, same
+    /// encoding, same `Err`). Check the result with [`check_path`]. Without one: `Err`
+    /// with an empty name, `out` unchanged (use `render` and `split_rendered`).
+    pub fn render_path(&self, values: &dyn UriValues, out: &mut String) -> Result<(), String> {
+        if self.authority.is_none() {
+            return Err(String::new());
+        }
+        render_parts(&self.path_parts, values, out)
     }
 
     /// The template as written.
@@ -173,34 +227,51 @@ impl UriTemplate {
     /// (after the first `?`), which is percent-encoded there so it stays one value
     /// (see `push_query_value`); [`split_rendered`] checks the result.
     pub fn render(&self, values: &dyn UriValues, out: &mut String) -> Result<(), String> {
-        let start = out.len();
-        // Past the `?` (the authority never holds one), a path parameter is a query value.
-        let mut in_query = false;
-        for part in &self.parts {
-            let value = match part {
-                Part::Literal(s) => Some(s.as_str()),
-                Part::PathParam(n) => values.path_param(n),
-                Part::StageVar(n) => values.stage_variable(n),
-            };
-            match value {
-                Some(v) if in_query && matches!(part, Part::PathParam(_)) => {
-                    push_query_value(out, v)
-                }
-                Some(v) => {
-                    out.push_str(v);
-                    in_query = in_query || v.contains('?');
-                }
-                None => {
-                    out.truncate(start);
-                    return Err(match part {
-                        Part::StageVar(n) => format!("{STAGE_VARIABLES}{n}"),
-                        Part::PathParam(n) | Part::Literal(n) => n.clone(),
-                    });
-                }
+        render_parts(&self.parts, values, out)
+    }
+}
+
+/// The parts of a template whose authority has no placeholders, from the byte `at` of its
+/// first literal (where the path starts) on; a literal `/` when nothing follows.
+fn path_parts(parts: &[Part], at: usize) -> Vec<Part> {
+    let mut out = Vec::with_capacity(parts.len());
+    if let Some(Part::Literal(first)) = parts.first() {
+        push_literal(&mut out, first.get(at..).unwrap_or(""));
+    }
+    out.extend(parts.iter().skip(1).cloned());
+    if out.is_empty() {
+        out.push(Part::Literal("/".to_string()));
+    }
+    out
+}
+
+/// [`UriTemplate::render`] over `parts` (the whole template or its path and query).
+fn render_parts(parts: &[Part], values: &dyn UriValues, out: &mut String) -> Result<(), String> {
+    let start = out.len();
+    // Past the `?` (the authority never holds one), a path parameter is a query value.
+    let mut in_query = false;
+    for part in parts {
+        let value = match part {
+            Part::Literal(s) => Some(s.as_str()),
+            Part::PathParam(n) => values.path_param(n),
+            Part::StageVar(n) => values.stage_variable(n),
+        };
+        match value {
+            Some(v) if in_query && matches!(part, Part::PathParam(_)) => push_query_value(out, v),
+            Some(v) => {
+                out.push_str(v);
+                in_query = in_query || v.bytes().any(|b| b == b'?');
+            }
+            None => {
+                out.truncate(start);
+                return Err(match part {
+                    Part::StageVar(n) => format!("{STAGE_VARIABLES}{n}"),
+                    Part::PathParam(n) | Part::Literal(n) => n.clone(),
+                });
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Split a rendered `http://host[:port]/path?query` into (host, port, path-and-query).
@@ -211,21 +282,11 @@ impl UriTemplate {
 /// a port that is empty, not a number, 0 or over 65535, or a query with no `/` before it.
 pub fn split_rendered(uri: &str) -> Result<(&str, u16, &str), String> {
     let rest = strip_scheme(uri).ok_or_else(|| "not an http:// URI".to_string())?;
-    // Byte by byte when ASCII (the usual case: request paths are ASCII), by character
-    // (Unicode whitespace) otherwise.
-    let bad = if uri.is_ascii() {
-        uri.bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    } else {
-        uri.chars().any(|c| c.is_whitespace() || c.is_control())
-    };
-    if bad {
-        return Err("URI contains whitespace or control characters".to_string());
-    }
-    if uri.contains('#') {
-        return Err("URI contains a fragment ('#')".to_string());
-    }
-    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    check_chars(uri)?;
+    let auth_end = rest
+        .bytes()
+        .position(|b| b == b'/' || b == b'?')
+        .unwrap_or(rest.len());
     let (authority, path) = rest.split_at(auth_end);
     let (host, port) = parse_authority(authority)?;
     let path = if path.is_empty() {
@@ -238,15 +299,49 @@ pub fn split_rendered(uri: &str) -> Result<(&str, u16, &str), String> {
     Ok((host, port, path))
 }
 
+/// The checks [`split_rendered`] makes, for a path and query rendered by
+/// [`UriTemplate::render_path`] (the authority was checked at parse, and the path starts
+/// with `/` by construction): no whitespace or control characters, no `#`.
+pub fn check_path(path: &str) -> Result<(), String> {
+    check_chars(path)
+}
+
+/// No whitespace or control characters (ASCII or Unicode), then no `#`: one pass over the
+/// bytes, and one by character only for text that is not ASCII.
+fn check_chars(s: &str) -> Result<(), String> {
+    const WHITESPACE: &str = "URI contains whitespace or control characters";
+    let (mut ascii, mut fragment) = (true, false);
+    for &b in s.as_bytes() {
+        if b >= 0x80 {
+            ascii = false;
+        } else if b <= b' ' || b == 0x7f {
+            return Err(WHITESPACE.to_string());
+        } else if b == b'#' {
+            fragment = true;
+        }
+    }
+    if !ascii && s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(WHITESPACE.to_string());
+    }
+    if fragment {
+        return Err("URI contains a fragment ('#')".to_string());
+    }
+    Ok(())
+}
+
 /// `host[:port]` or `[v6]:port` -> (host, with an IPv6 address's brackets, port).
 fn parse_authority(auth: &str) -> Result<(&str, u16), String> {
-    if auth.contains('@') {
+    if auth.bytes().any(|b| b == b'@') {
         return Err("user info ('user@') in a URI is not supported".to_string());
     }
     let (host, port) = if let Some(r) = auth.strip_prefix('[') {
-        let Some((h, after)) = r.split_once(']') else {
+        let Some(close) = r.bytes().position(|b| b == b']') else {
             return Err(format!("unbalanced '[' in host '{auth}'"));
         };
+        let (h, after) = (
+            r.get(..close).unwrap_or(""),
+            r.get(close + 1..).unwrap_or(""),
+        );
         if h.parse::<Ipv6Addr>().is_err() {
             return Err(format!("invalid IPv6 address '{h}'"));
         }
@@ -259,8 +354,8 @@ fn parse_authority(auth: &str) -> Result<(&str, u16), String> {
         };
         (h, port)
     } else {
-        let (h, port) = match auth.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
+        let (h, port) = match auth.bytes().position(|b| b == b':') {
+            Some(i) => (auth.get(..i).unwrap_or(""), auth.get(i + 1..)),
             None => (auth, None),
         };
         if h.is_empty() {
@@ -276,12 +371,27 @@ fn parse_authority(auth: &str) -> Result<(&str, u16), String> {
     };
     let port = match port {
         None => 80,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n != 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => return Err(format!("invalid port '{p}'")),
-        },
+        Some(p) => parse_port(p).ok_or_else(|| format!("invalid port '{p}'"))?,
     };
     Ok((host, port))
+}
+
+/// A port: ASCII digits only (leading zeros allowed), 1..=65535.
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for b in p.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u32::from(b - b'0');
+        if n > u32::from(u16::MAX) {
+            return None;
+        }
+    }
+    u16::try_from(n).ok().filter(|&n| n != 0)
 }
 
 /// Append a path parameter's raw value (as received in the request path, so still
@@ -609,6 +719,143 @@ mod tests {
             "http://h\u{e9}/",
         ] {
             assert!(split_rendered(bad).is_err(), "{bad:?}");
+        }
+    }
+    #[test]
+    fn a_static_authority_is_split_at_parse() {
+        let auth = |s: &str| {
+            UriTemplate::parse(s)
+                .unwrap()
+                .authority()
+                .map(|a| (a.host.clone(), a.port))
+        };
+        assert_eq!(
+            auth("http://127.0.0.1:18081"),
+            Some(("127.0.0.1".into(), 18081))
+        );
+        assert_eq!(
+            auth("HTTP://Up.Example/a/{id}"),
+            Some(("Up.Example".into(), 80))
+        );
+        assert_eq!(auth("http://[::1]:9000/x"), Some(("[::1]".into(), 9000)));
+        assert_eq!(auth("http://h:080/"), Some(("h".into(), 80)));
+        assert_eq!(auth("http://h/${stageVariables.v}"), Some(("h".into(), 80)));
+        assert_eq!(auth("http://${stageVariables.host}/x"), None);
+        assert_eq!(auth("http://h:${stageVariables.port}/x"), None);
+        assert_eq!(auth("http://${stageVariables.url}"), None);
+
+        let path = |s: &str| {
+            UriTemplate::parse(s)
+                .unwrap()
+                .static_path()
+                .map(str::to_string)
+        };
+        assert_eq!(path("http://h").as_deref(), Some("/"));
+        assert_eq!(path("http://h:81/").as_deref(), Some("/"));
+        assert_eq!(path("http://h/a/b?x=1&y").as_deref(), Some("/a/b?x=1&y"));
+        assert_eq!(path("http://[::1]/$x").as_deref(), Some("/$x"));
+        assert_eq!(path("http://h/a/{id}"), None);
+        assert_eq!(path("http://h/a?v=${stageVariables.v}"), None);
+        assert_eq!(path("http://${stageVariables.h}/a"), None);
+    }
+
+    #[test]
+    fn render_path_is_the_path_render_and_split_rendered_give() {
+        let v = values(
+            &[
+                ("id", "42"),
+                ("proxy", "a/b%20c;d?e"),
+                ("sp", "a b"),
+                ("hash", "x#y"),
+                ("uni", "caf\u{e9}"),
+            ],
+            &[
+                ("v", "2"),
+                ("q", "/base?x=1"),
+                ("ws", "a\u{a0}b"),
+                ("h", "up:81"),
+            ],
+        );
+        for t in [
+            "http://h",
+            "http://h:8080/",
+            "http://h/items/{id}",
+            "HTTP://h/{proxy+}?q={proxy}&v=${stageVariables.v}",
+            "http://[::1]:9/v1${stageVariables.q}&to={proxy}",
+            "http://h/{sp}",
+            "http://h/{hash}",
+            "http://h/{uni}",
+            "http://h/x${stageVariables.ws}",
+            "http://h/{missing}",
+            "http://h/${stageVariables.missing}",
+            "http://h/a?x={hash}",
+        ] {
+            let tpl = UriTemplate::parse(t).unwrap();
+            let mut full = String::new();
+            let whole = tpl.render(&v, &mut full).and_then(|()| {
+                split_rendered(&full).map(|(h, p, pq)| (h.to_string(), p, pq.to_string()))
+            });
+            let a = tpl.authority().unwrap();
+            let mut path = String::from("keep");
+            let parts = tpl.render_path(&v, &mut path).and_then(|()| {
+                let pq = path.strip_prefix("keep").unwrap();
+                check_path(pq).map(|()| (a.host.clone(), a.port, pq.to_string()))
+            });
+            assert_eq!(parts, whole, "{t}");
+            if let Some(p) = tpl.static_path() {
+                assert_eq!(Ok(p), whole.as_ref().map(|w| w.2.as_str()), "{t}");
+            }
+        }
+        // Without a static authority there is no path render.
+        let tpl = UriTemplate::parse("http://${stageVariables.h}/x").unwrap();
+        let mut out = String::from("keep");
+        assert!(tpl.render_path(&v, &mut out).is_err());
+        assert_eq!(out, "keep");
+    }
+
+    #[test]
+    fn check_path_refuses_what_split_rendered_refuses() {
+        assert_eq!(check_path("/a/b?c=d&e"), Ok(()));
+        assert_eq!(check_path("/caf\u{e9}"), Ok(()));
+        for bad in [
+            "/a b",
+            "/a\tb",
+            "/a\x7f",
+            "/\u{85}",
+            "/\u{2028}",
+            "/a\u{e9}\u{a0}",
+        ] {
+            assert!(
+                check_path(bad).unwrap_err().contains("whitespace"),
+                "{bad:?}"
+            );
+        }
+        assert!(check_path("/a#b").unwrap_err().contains("fragment"));
+        // Whitespace is named before a fragment, as split_rendered does.
+        assert!(check_path("/#a b").unwrap_err().contains("whitespace"));
+        assert!(check_path("/#\u{e9}\u{a0}")
+            .unwrap_err()
+            .contains("whitespace"));
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("1"), Some(1));
+        assert_eq!(parse_port("65535"), Some(65535));
+        assert_eq!(parse_port("0000080"), Some(80));
+        for bad in [
+            "",
+            "0",
+            "00",
+            "65536",
+            "99999999999",
+            "+1",
+            "-1",
+            "1 ",
+            "8o",
+            "\u{661}",
+        ] {
+            assert_eq!(parse_port(bad), None, "{bad:?}");
         }
     }
 }

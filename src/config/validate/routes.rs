@@ -9,7 +9,7 @@ use crate::config::file::{
     MIN_INTEGRATION_TIMEOUT,
 };
 use crate::config::snapshot::{
-    ApiType, Deployment, HttpProxyIntegration, Integration, MockIntegration, Route,
+    ApiType, Deployment, HttpProxyIntegration, Integration, MockIntegration, Route, StaticUpstream,
 };
 use crate::http::head::{is_hop_by_hop, Method};
 use crate::routing::resource::{RouteMethod, Router};
@@ -309,6 +309,7 @@ pub(super) fn build_integration(
             };
             let uri = uri?;
             Integration::HttpProxy(HttpProxyIntegration {
+                upstream: StaticUpstream::of(&uri),
                 uri,
                 method,
                 timeout,
@@ -718,5 +719,63 @@ apis:
         assert_eq!(h.timeout, Duration::from_secs(29));
         assert_eq!(h.method, Some(Method::Put));
         assert_eq!(route.method, RouteMethod::Only(Method::Post));
+    }
+    /// What the proxy integration of the route `method path` (API `demo`, stage `prod`)
+    /// precomputed for its upstream.
+    fn static_upstream(
+        snap: &crate::config::Snapshot,
+        method: Method,
+        path: &str,
+    ) -> Option<StaticUpstream> {
+        let api = snap.api("demo").expect("api");
+        let mut params = crate::routing::resource::PathParams::default();
+        let crate::routing::resource::Match::Found(route) = api.stages["prod"]
+            .deployment
+            .router
+            .find(method, path, &mut params)
+        else {
+            panic!("no match for {path}")
+        };
+        let Integration::HttpProxy(h) = &route.integration else {
+            panic!("not a proxy")
+        };
+        h.upstream.clone()
+    }
+
+    #[test]
+    fn a_static_authority_is_computed_at_load() {
+        let snap = check(&with_routes(
+            "HTTP",
+            "      - {route: 'GET /ip', integration: {type: HTTP_PROXY, uri: 'http://127.0.0.1:18081'}}
+      - {route: 'GET /name/{id}', integration: {type: HTTP_PROXY, uri: 'HTTP://Up.Example/base/{id}?v=${stageVariables.up}'}}
+      - {route: 'GET /v6', integration: {type: HTTP_PROXY, uri: 'http://[::1]:8080/x'}}
+      - {route: 'GET /port80', integration: {type: HTTP_PROXY, uri: 'http://10.0.0.1:80/'}}
+      - {route: 'GET /var', integration: {type: HTTP_PROXY, uri: 'http://${stageVariables.up}/x'}}",
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let up = |path: &str| static_upstream(&snap, Method::Get, path);
+        let ip = up("/ip").expect("static");
+        assert_eq!((ip.host.as_str(), ip.port), ("127.0.0.1", 18081));
+        assert_eq!(&*ip.head_host, b" HTTP/1.1\r\nhost: 127.0.0.1:18081\r\n");
+        assert_eq!(ip.addr, Some("127.0.0.1:18081".parse().expect("addr")));
+
+        // A name keeps being resolved per request (through the DNS cache); the stage
+        // variable in the query does not make the authority dynamic.
+        let name = up("/name/7").expect("static");
+        assert_eq!((name.host.as_str(), name.port), ("Up.Example", 80));
+        assert_eq!(&*name.head_host, b" HTTP/1.1\r\nhost: Up.Example\r\n");
+        assert_eq!(name.addr, None);
+
+        let v6 = up("/v6").expect("static");
+        assert_eq!(v6.host, "[::1]");
+        assert_eq!(&*v6.head_host, b" HTTP/1.1\r\nhost: [::1]:8080\r\n");
+        assert_eq!(v6.addr, Some("[::1]:8080".parse().expect("addr")));
+
+        let p80 = up("/port80").expect("static");
+        assert_eq!(&*p80.head_host, b" HTTP/1.1\r\nhost: 10.0.0.1\r\n");
+        assert_eq!(p80.addr, Some("10.0.0.1:80".parse().expect("addr")));
+
+        // A stage variable in the authority: rendered and checked per request.
+        assert_eq!(up("/var"), None);
     }
 }

@@ -30,7 +30,7 @@ use crate::upstream::pool::{
     Endpoint, PoolKey, UpstreamConn, IDLE_TIMEOUT, MAX_IDLE_PER_ORIGIN, NO_GROUP,
 };
 use crate::upstream::target::Pick;
-use crate::upstream::uri::{split_rendered, UriValues};
+use crate::upstream::uri::{check_path, split_rendered, UriValues};
 
 struct Values<'a, 's> {
     routed: &'a Routed<'s>,
@@ -99,6 +99,7 @@ async fn forward_with<S: Session>(
         ..
     } = scratch;
     let (host, port) = prepare(session, snapshot, routed, proxy, uri, request)?;
+    let known_addr = proxy.upstream.as_ref().and_then(|u| u.addr);
     session.release_head();
     let started = Instant::now();
     let deadline = started + proxy.timeout;
@@ -110,11 +111,15 @@ async fn forward_with<S: Session>(
 
     // 8.-9. Integration and integration response, to the URI's host or a target group.
     let Some(gi) = proxy.target_group else {
-        let addr = ctx
-            .upstreams
-            .resolve(host, port)
-            .await
-            .map_err(|e| GatewayError::with_source(ErrorKind::IntegrationFailure, e))?;
+        let addr = match known_addr {
+            // An IP literal in the URI: its address was made at config load.
+            Some(addr) => addr,
+            None => ctx
+                .upstreams
+                .resolve(host, port)
+                .await
+                .map_err(|e| GatewayError::with_source(ErrorKind::IntegrationFailure, e))?,
+        };
         let endpoint = Endpoint {
             key: PoolKey {
                 addr,
@@ -302,26 +307,48 @@ async fn respond_and_pool<S: Session>(
     }
 }
 
-/// Render the URI, then write the upstream request head into `out`.
-/// Returns the upstream host and port (borrowed from `uri`).
+/// Render the URI (only its path and query when its authority is static), then write the
+/// upstream request head into `out`. Returns the upstream host and port (borrowed from
+/// `uri` or the integration).
 fn prepare<'u, S: Session>(
     session: &S,
     snapshot: &Snapshot,
     routed: &Routed<'_>,
-    proxy: &HttpProxyIntegration,
+    proxy: &'u HttpProxyIntegration,
     uri: &'u mut String,
     out: &mut Vec<u8>,
 ) -> Result<(&'u str, u16), GatewayError> {
     let path = session.path();
     let values = Values { routed, path };
-    proxy.uri.render(&values, uri).map_err(|name| {
+    let no_value = |name: String| {
         GatewayError::with_source(
             ErrorKind::ApiConfigurationError,
             format!("integration URI has no value for {name}"),
         )
-    })?;
-    let (host, port, path_query) = split_rendered(uri)
-        .map_err(|reason| GatewayError::with_source(ErrorKind::ApiConfigurationError, reason))?;
+    };
+    let bad_uri =
+        |reason: String| GatewayError::with_source(ErrorKind::ApiConfigurationError, reason);
+    let (host, port, path_query, host_line) = match &proxy.upstream {
+        // The authority was split and checked at config load: the path and query are all
+        // there is to render (and nothing, when they are static too).
+        Some(up) => {
+            let path_query = match proxy.uri.static_path() {
+                Some(p) => p,
+                None => {
+                    proxy.uri.render_path(&values, uri).map_err(no_value)?;
+                    check_path(uri).map_err(bad_uri)?;
+                    uri.as_str()
+                }
+            };
+            let line = HostLine::Prebuilt(&up.head_host);
+            (up.host.as_str(), up.port, path_query, line)
+        }
+        None => {
+            proxy.uri.render(&values, uri).map_err(no_value)?;
+            let (host, port, path_query) = split_rendered(uri).map_err(bad_uri)?;
+            (host, port, path_query, HostLine::Write(host, port))
+        }
+    };
     let client_method = session.method();
     let method_bytes: &[u8] = match proxy.method {
         None if client_method == Method::Other => session.method_bytes(),
@@ -341,8 +368,7 @@ fn prepare<'u, S: Session>(
         .filter(|t| domain.is_some_and(|d| t.is_for(d)))
         .and_then(|t| t.client_cert.as_deref());
     let target = Target {
-        host,
-        port,
+        host_line,
         path_query,
         request_path: full_path,
         client_query: query,
@@ -351,12 +377,18 @@ fn prepare<'u, S: Session>(
     Ok((host, port))
 }
 
-/// Where the upstream request goes (from the rendered integration URI), and what of the
-/// client's request target it carries: the full path (an HTTP API's `$default` route) and
-/// the query.
+/// How the upstream request line ends and its Host line is written.
+enum HostLine<'a> {
+    /// ` HTTP/1.1\r\nhost: ...\r\n`, made at config load (`StaticUpstream::head_host`).
+    Prebuilt(&'a [u8]),
+    /// From the rendered URI's host and port.
+    Write(&'a str, u16),
+}
+
+/// Where the upstream request goes (from the integration URI), and what of the client's
+/// request target it carries: the full path (an HTTP API's `$default` route) and the query.
 struct Target<'a> {
-    host: &'a str,
-    port: u16,
+    host_line: HostLine<'a>,
     path_query: &'a str,
     request_path: Option<&'a [u8]>,
     client_query: Option<&'a [u8]>,
@@ -371,8 +403,7 @@ fn write_upstream_head<S: Session>(
     client_cert: Option<&CertInfo>,
 ) {
     let Target {
-        host,
-        port,
+        host_line,
         path_query,
         request_path,
         client_query,
@@ -381,32 +412,40 @@ fn write_upstream_head<S: Session>(
     out.clear();
     out.extend_from_slice(method);
     out.push(b' ');
+    let pq = path_query.as_bytes();
+    let query_at = pq.iter().position(|&b| b == b'?');
     match request_path {
-        None => out.extend_from_slice(path_query.as_bytes()),
+        None => out.extend_from_slice(pq),
         Some(rest) => {
             // Integration path (without a trailing slash) + request path + integration query.
-            let (path, query) = path_query
-                .split_once('?')
-                .map_or((path_query, None), |(p, q)| (p, Some(q)));
-            out.extend_from_slice(path.trim_end_matches('/').as_bytes());
+            let (path, query) = match query_at {
+                Some(i) => (pq.get(..i).unwrap_or(pq), pq.get(i..)),
+                None => (pq, None),
+            };
+            let trimmed = path.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+            out.extend_from_slice(path.get(..trimmed).unwrap_or(path));
             out.extend_from_slice(rest);
             if let Some(q) = query {
-                out.push(b'?');
-                out.extend_from_slice(q.as_bytes());
+                out.extend_from_slice(q);
             }
         }
     }
     if let Some(q) = client_query {
-        out.push(if path_query.contains('?') { b'&' } else { b'?' });
+        out.push(if query_at.is_some() { b'&' } else { b'?' });
         out.extend_from_slice(q);
     }
-    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    out.extend_from_slice(host.as_bytes());
-    if port != 80 {
-        out.push(b':');
-        push_decimal(out, u64::from(port));
+    match host_line {
+        HostLine::Prebuilt(line) => out.extend_from_slice(line),
+        HostLine::Write(host, port) => {
+            out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+            out.extend_from_slice(host.as_bytes());
+            if port != 80 {
+                out.push(b':');
+                push_decimal(out, u64::from(port));
+            }
+            out.extend_from_slice(b"\r\n");
+        }
     }
-    out.extend_from_slice(b"\r\n");
     let mut forwarded_for = 0usize;
     for (name, value) in session.headers() {
         if is_hop_by_hop(name)
@@ -437,11 +476,10 @@ fn write_upstream_head<S: Session>(
     }
     push_ip(out, peer);
     out.extend_from_slice(if https {
-        &b"\r\nx-forwarded-proto: https"[..]
+        &b"\r\nx-forwarded-proto: https\r\nx-forwarded-port: "[..]
     } else {
-        &b"\r\nx-forwarded-proto: http"[..]
+        &b"\r\nx-forwarded-proto: http\r\nx-forwarded-port: "[..]
     });
-    out.extend_from_slice(b"\r\nx-forwarded-port: ");
     push_decimal(out, u64::from(local.port()));
     out.extend_from_slice(b"\r\n");
     // The verified client certificate (mutual TLS), under the domain's configured names (a
