@@ -1,5 +1,7 @@
 //! Upstream HTTP/1.1 responses: head parsing and body framing.
 
+use std::mem::MaybeUninit;
+
 use crate::http::head::is_hop_by_hop;
 
 /// Most header fields accepted in an upstream response.
@@ -28,6 +30,9 @@ pub struct ResponseHead {
     /// Some `Connection` field line lists a token other than `close` / `keep-alive` (a
     /// header name to drop; see `lists`).
     pub connection_lists: bool,
+    /// Bit `i` set: header `i` is never passed on as it is (framing, the fixed hop-by-hop
+    /// set, the request id; see [`forward_response_header`]), found while parsing.
+    pub not_forwarded: u128,
 }
 
 impl ResponseHead {
@@ -35,6 +40,18 @@ impl ResponseHead {
     /// not hop-by-hop (fixed set or listed in any `Connection` line), not the request id?
     pub fn forwards(&self, buf: &[u8], name: &[u8]) -> bool {
         forward_response_header(name) && !self.lists(buf, name)
+    }
+
+    /// [`ResponseHead::forwards`] for header `i` (its name classified once, while parsing).
+    pub fn forwards_at(&self, buf: &[u8], i: usize) -> bool {
+        if i >= MAX_RESPONSE_HEADERS || self.not_forwarded & (1u128 << i) != 0 {
+            return false;
+        }
+        !self.connection_lists
+            || self
+                .headers
+                .get(i)
+                .is_some_and(|&((ns, ne), _)| !self.lists(buf, &buf[ns..ne]))
     }
 
     /// Does any of the upstream's `Connection` field lines list `name` (RFC 9110 §7.6.1:
@@ -73,9 +90,12 @@ pub fn parse_response_head(
     sent_head: bool,
     out: &mut ResponseHead,
 ) -> Result<ParsedResponse, &'static str> {
-    let mut raw = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-    let mut resp = httparse::Response::new(&mut raw);
-    let head_len = match resp.parse(buf) {
+    // httparse fills the slots it uses; the others are never initialised.
+    let mut raw = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut resp, buf, &mut raw);
+    let head_len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
             return if buf.len() >= MAX_RESPONSE_HEAD {
@@ -102,54 +122,65 @@ pub fn parse_response_head(
     out.keep_alive = !http10;
     out.has_date = false;
     out.connection_lists = false;
+    out.not_forwarded = 0;
     let base = buf.as_ptr() as usize;
     let mut content_length: Option<u64> = None;
     let mut has_te = false;
     // Transfer codings over every Transfer-Encoding line: only exactly `chunked` is valid.
     let mut codings = 0usize;
     let mut only_chunked = true;
-    for h in resp.headers.iter() {
+    for (i, h) in resp.headers.iter().enumerate() {
         let name = h.name.as_bytes();
         let value = h.value;
-        if name.eq_ignore_ascii_case(b"content-length") {
-            // RFC 9110 §8.6: 1*DIGIT (no sign, no list), as the request parser reads it.
-            let digits = value.trim_ascii();
-            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-                return Err("bad content-length");
-            }
-            let n: u64 = std::str::from_utf8(digits)
-                .ok()
-                .and_then(|t| t.parse().ok())
-                .ok_or("bad content-length")?;
-            if content_length.is_some_and(|c| c != n) {
-                return Err("conflicting content-length");
-            }
-            content_length = Some(n);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            has_te = true;
-            for coding in value.split(|&b| b == b',') {
-                let coding = coding.trim_ascii();
-                if coding.is_empty() {
-                    continue;
+        // What the gateway reads and what it never forwards, told apart by length first.
+        let forwarded = match name.len() {
+            4 => {
+                if name.eq_ignore_ascii_case(b"date") {
+                    out.has_date = true;
                 }
-                codings += 1;
-                only_chunked &= coding.eq_ignore_ascii_case(b"chunked");
+                true
             }
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&b| b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"close") {
-                    out.keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    if http10 {
-                        out.keep_alive = true;
+            14 if name.eq_ignore_ascii_case(b"content-length") => {
+                let n = parse_content_length(value)?;
+                if content_length.is_some_and(|c| c != n) {
+                    return Err("conflicting content-length");
+                }
+                content_length = Some(n);
+                false
+            }
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+                has_te = true;
+                for coding in value.split(|&b| b == b',') {
+                    let coding = coding.trim_ascii();
+                    if coding.is_empty() {
+                        continue;
                     }
-                } else if !token.is_empty() {
-                    out.connection_lists = true;
+                    codings += 1;
+                    only_chunked &= coding.eq_ignore_ascii_case(b"chunked");
                 }
+                false
             }
-        } else if name.eq_ignore_ascii_case(b"date") {
-            out.has_date = true;
+            10 if name.eq_ignore_ascii_case(b"connection") => {
+                for token in value.split(|&b| b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"close") {
+                        out.keep_alive = false;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        if http10 {
+                            out.keep_alive = true;
+                        }
+                    } else if !token.is_empty() {
+                        out.connection_lists = true;
+                    }
+                }
+                false
+            }
+            // The other names `forward_response_header` refuses have these lengths.
+            2 | 7 | 10 | 16 | 18 | 19 => forward_response_header(name),
+            _ => true,
+        };
+        if !forwarded {
+            out.not_forwarded |= 1u128 << (i % MAX_RESPONSE_HEADERS);
         }
         let ns = name.as_ptr() as usize - base;
         let vs = value.as_ptr() as usize - base;
@@ -180,6 +211,26 @@ pub fn parse_response_head(
         out.keep_alive = false;
     }
     Ok(ParsedResponse::Complete(framing))
+}
+
+/// RFC 9110 §8.6 `Content-Length`: 1*DIGIT (no sign, no list) within optional whitespace,
+/// as the request parser reads it; a value above `u64::MAX` is refused too.
+fn parse_content_length(value: &[u8]) -> Result<u64, &'static str> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() {
+        return Err("bad content-length");
+    }
+    let mut n: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err("bad content-length");
+        }
+        n = n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            .ok_or("bad content-length")?;
+    }
+    Ok(n)
 }
 
 /// Should this upstream response header be passed to the client as it is?
@@ -357,5 +408,118 @@ mod tests {
         assert!(!forward_response_header(b"Transfer-Encoding"));
         assert!(!forward_response_header(b"Content-Length"));
         assert!(!forward_response_header(b"Connection"));
+    }
+
+    #[test]
+    fn forwarding_is_classified_while_parsing() {
+        let names = [
+            "Content-Type",
+            "content-length",
+            "CONTENT-LENGTH",
+            "Transfer-Encoding",
+            "connection",
+            "Keep-Alive",
+            "Proxy-Connection",
+            "TE",
+            "tE",
+            "Trailer",
+            "Upgrade",
+            "Proxy-Authorization",
+            "proxy-authenticate",
+            "X-Amzn-RequestId",
+            "x-amzn-requestid",
+            "Date",
+            "Dat",
+            "ETag",
+            "te2",
+            "X-Amzn-RequestIdX",
+            "Trailers",
+            "Upgraded",
+            "X-Listed",
+            "x-content-length",
+            "Keep-Alives",
+            "Server",
+            "Set-Cookie",
+            "X-Long-Header-Name-Of-Nineteen",
+        ];
+        let mut raw = String::from("HTTP/1.1 200 OK\r\n");
+        for n in names {
+            let value = match n.to_ascii_lowercase().as_str() {
+                "content-length" => "0",
+                "transfer-encoding" => "chunked",
+                "connection" => "keep-alive, X-Listed",
+                _ => "v",
+            };
+            raw.push_str(&format!("{n}: {value}\r\n"));
+        }
+        raw.push_str("\r\n");
+        let raw = raw.as_bytes();
+        let (r, h) = parse(raw, false);
+        // Transfer-Encoding overrides Content-Length (RFC 9112 §6.3).
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::Chunked)));
+        assert_eq!(h.headers.len(), names.len());
+        let mut passed = Vec::new();
+        for i in 0..h.headers.len() {
+            let (name, _) = h.header(raw, i);
+            assert_eq!(
+                h.forwards_at(raw, i),
+                h.forwards(raw, name),
+                "{:?}",
+                String::from_utf8_lossy(name)
+            );
+            if h.forwards_at(raw, i) {
+                passed.push(String::from_utf8_lossy(name).into_owned());
+            }
+        }
+        assert_eq!(
+            passed,
+            [
+                "Content-Type",
+                "Date",
+                "Dat",
+                "ETag",
+                "te2",
+                "X-Amzn-RequestIdX",
+                "Trailers",
+                "Upgraded",
+                "x-content-length",
+                "Keep-Alives",
+                "Server",
+                "Set-Cookie",
+                "X-Long-Header-Name-Of-Nineteen",
+            ]
+        );
+        assert!(!h.forwards_at(raw, names.len()));
+        // Parsing again starts from a clean slate.
+        let (r, h) = parse(
+            b"HTTP/1.1 200 OK\r\nETag: x\r\nContent-Length: 0\r\n\r\n",
+            false,
+        );
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::Length(0))));
+        assert_eq!(h.not_forwarded, 0b10);
+        let mut reused = h;
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nETag: x\r\n\r\n";
+        assert!(parse_response_head(raw, false, &mut reused).is_ok());
+        assert!(!reused.forwards_at(raw, 0));
+        assert!(reused.forwards_at(raw, 1));
+    }
+
+    #[test]
+    fn a_full_set_of_header_slots() {
+        let mut raw = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..MAX_RESPONSE_HEADERS - 1 {
+            raw.push_str(&format!("X-{i}: {i}\r\n"));
+        }
+        raw.push_str("Connection: close\r\n\r\n");
+        let (r, h) = parse(raw.as_bytes(), false);
+        assert_eq!(r, Ok(ParsedResponse::Complete(ResponseFraming::UntilClose)));
+        assert_eq!(h.headers.len(), MAX_RESPONSE_HEADERS);
+        assert!(h.forwards_at(raw.as_bytes(), 0));
+        assert!(!h.forwards_at(raw.as_bytes(), MAX_RESPONSE_HEADERS - 1));
+        let more = raw.replacen("X-0: 0\r\n", "X-0: 0\r\nX-a: 1\r\n", 1);
+        assert_eq!(
+            parse(more.as_bytes(), false).0,
+            Err("malformed response head")
+        );
     }
 }
