@@ -57,13 +57,24 @@ pub fn parse_request_head(
     let limit = limits.max_head_bytes.min(u32::MAX as usize);
     let window = &buf[..buf.len().min(limit)];
 
+    // The common shape first, in one pass (see `scan_fields`); anything else goes through
+    // httparse, which decides.
+    if let Some((method, target, version, head_len)) = fast_request_head(window, head) {
+        return finish(buf, limits, head, method, target, version, head_len);
+    }
+    head.headers.clear();
+
     // httparse fills the slots it uses: the others are never initialised (128 empty headers
     // written per request would cost more than the parse of a small head).
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADER_SLOTS];
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(window, &mut slots) {
         Ok(httparse::Status::Complete(n)) => match (req.method, req.path, req.version) {
-            (Some(m), Some(t), Some(v)) => finish(buf, limits, head, m, t, v, req.headers, n),
+            (Some(m), Some(t), Some(v)) => {
+                let (method, target) = (span_of(buf, m.as_bytes())?, span_of(buf, t.as_bytes())?);
+                push_fields(buf, head, req.headers)?;
+                finish(buf, limits, head, method, target, v, n)
+            }
             _ => Err(ErrorKind::BadRequest),
         },
         Ok(httparse::Status::Partial) => incomplete(buf, limit),
@@ -74,6 +85,175 @@ pub fn parse_request_head(
     }
 }
 
+/// The spans of the fields httparse found, into `head.headers`.
+fn push_fields(
+    buf: &[u8],
+    head: &mut Head,
+    fields: &[httparse::Header<'_>],
+) -> Result<(), ErrorKind> {
+    for h in fields {
+        let name = span_of(buf, h.name.as_bytes())?;
+        let value = span_of(buf, h.value)?;
+        head.headers.push((name, value));
+    }
+    Ok(())
+}
+
+/// A request head in the common shape, parsed in one pass: `token SP target SP
+/// HTTP/1.1|HTTP/1.0 CRLF` (target bytes `!`..`~`) and the fields as [`scan_fields`] takes
+/// them, pushed into `head.headers`. `None` for anything else (the caller clears
+/// `head.headers` and asks httparse, which accepts everything this does, and more).
+/// Returns (method, target, minor version, head length).
+fn fast_request_head(window: &[u8], head: &mut Head) -> Option<(Span, Span, u8, usize)> {
+    let mut at = 0;
+    while window.get(at).is_some_and(|&b| TOKEN[usize::from(b)]) {
+        at += 1;
+    }
+    if at == 0 || window.get(at) != Some(&b' ') {
+        return None;
+    }
+    let method = Span::new(0, at);
+    at += 1;
+    let target_start = at;
+    while window.get(at).is_some_and(|&b| (b'!'..=b'~').contains(&b)) {
+        at += 1;
+    }
+    if at == target_start || window.get(at) != Some(&b' ') {
+        return None;
+    }
+    let target = Span::new(target_start, at);
+    at += 1;
+    let version = match window.get(at..at + 10)? {
+        b"HTTP/1.1\r\n" => 1,
+        b"HTTP/1.0\r\n" => 0,
+        _ => return None,
+    };
+    let head_len = scan_fields(window, at + 10, HEADER_SLOTS, |(ns, ne), (vs, ve)| {
+        head.headers.push((Span::new(ns, ne), Span::new(vs, ve)));
+    })?;
+    Some((method, target, version, head_len))
+}
+
+/// The header section from `at` in its common shape, in one pass: lines `token ":" OWS
+/// value OWS CRLF` whose values hold only SP, HTAB and `!`..`~`, then an empty line (CRLF).
+/// Calls `field` with the (start, end) of each name and value (the value without the
+/// whitespace around it, an empty value at its line's CR, as httparse gives them) and
+/// returns the offset past the empty line. `None`, having called `field` for some lines
+/// perhaps, for anything else: an incomplete section, obs-text, a bare CR or LF-only line
+/// end, another control byte, obs-fold, a line without a colon, more than `max` fields. The
+/// caller then parses the head with httparse, which accepts all that this accepts (and finds
+/// the same fields) and decides the rest.
+pub(crate) fn scan_fields(
+    buf: &[u8],
+    mut at: usize,
+    max: usize,
+    mut field: impl FnMut((usize, usize), (usize, usize)),
+) -> Option<usize> {
+    let mut count = 0;
+    loop {
+        if buf.get(at..at + 2)? == b"\r\n" {
+            return Some(at + 2);
+        }
+        if count == max {
+            return None;
+        }
+        let name_start = at;
+        while buf.get(at).is_some_and(|&b| TOKEN[usize::from(b)]) {
+            at += 1;
+        }
+        if at == name_start || buf.get(at) != Some(&b':') {
+            return None;
+        }
+        let name_end = at;
+        at += 1;
+        while matches!(buf.get(at), Some(b' ' | b'\t')) {
+            at += 1;
+        }
+        let value_start = at;
+        // The value runs to its CR: eight bytes at a time, stopping at the first control,
+        // DEL or non-ASCII byte (HTAB goes on; anything else but the CR goes to httparse).
+        loop {
+            let special = match buf.get(at..at + 8) {
+                Some(word) => {
+                    let flags = special_bytes(word);
+                    if flags == 0 {
+                        at += 8;
+                        continue;
+                    }
+                    at += (flags.trailing_zeros() / 8) as usize;
+                    *buf.get(at)?
+                }
+                None => match *buf.get(at)? {
+                    b' '..=b'~' => {
+                        at += 1;
+                        continue;
+                    }
+                    other => other,
+                },
+            };
+            match special {
+                b'\t' => at += 1,
+                b'\r' => break,
+                _ => return None,
+            }
+        }
+        if buf.get(at + 1) != Some(&b'\n') {
+            return None;
+        }
+        let mut value_end = at;
+        while value_end > value_start && matches!(buf[value_end - 1], b' ' | b'\t') {
+            value_end -= 1;
+        }
+        at += 2;
+        field((name_start, name_end), (value_start, value_end));
+        count += 1;
+    }
+}
+
+/// The high bit of each byte of `word` (eight bytes, first in the lowest) that is a control
+/// (below SP), DEL or non-ASCII. Borrows only run upwards, so the lowest flag is always a
+/// true one: `trailing_zeros() / 8` is the index of the first such byte.
+fn special_bytes(word: &[u8]) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(word);
+    let w = u64::from_le_bytes(bytes);
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    let del = w ^ (ONES * 0x7f);
+    let del = del.wrapping_sub(ONES) & !del;
+    (control | del | w) & HIGH
+}
+
+/// RFC 9110 `tchar` (method and field-name bytes), as httparse reads them.
+static TOKEN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    table
+};
+
 /// No complete head within the window: either wait for more or the head is too big.
 fn incomplete(buf: &[u8], limit: usize) -> Result<bool, ErrorKind> {
     if buf.len() >= limit {
@@ -83,28 +263,27 @@ fn incomplete(buf: &[u8], limit: usize) -> Result<bool, ErrorKind> {
     }
 }
 
-/// The checks on a complete head (request line and fields parsed by httparse): fills `head`.
-#[allow(clippy::too_many_arguments)]
+/// The checks on a complete head (request line parsed, the fields' spans in
+/// `head.headers`): fills the rest of `head`.
 fn finish(
     buf: &[u8],
     limits: &HttpLimits,
     head: &mut Head,
-    method: &str,
-    target: &str,
+    method: Span,
+    target: Span,
     version: u8,
-    headers: &[httparse::Header<'_>],
     head_len: usize,
 ) -> Result<bool, ErrorKind> {
-    if headers.len() > limits.max_headers {
+    if head.headers.len() > limits.max_headers {
         return Err(ErrorKind::HeadersTooLarge);
     }
-    let method_kind = Method::from_bytes(method.as_bytes());
+    let method_kind = Method::from_bytes(method.of(buf));
 
     head.head_len = head_len;
     head.version_minor = version;
     head.method = Some(method_kind);
-    head.method_span = span_of(buf, method.as_bytes())?;
-    head.target = span_of(buf, target.as_bytes())?;
+    head.method_span = method;
+    head.target = target;
     let authority = split_target(buf, head, method_kind)?;
 
     let mut host_count = 0usize;
@@ -115,12 +294,10 @@ fn finish(
     let mut conn_keep_alive = false;
     let mut expect_continue = false;
 
-    for h in headers {
-        let name = h.name.as_bytes();
-        let value = h.value;
-        let name_span = span_of(buf, name)?;
-        let value_span = span_of(buf, value)?;
-        head.headers.push((name_span, value_span));
+    for i in 0..head.headers.len() {
+        let (name_span, value_span) = head.headers[i];
+        let name = name_span.of(buf);
+        let value = value_span.of(buf);
 
         // The fields the gateway reads, told apart by length first (one compare for most).
         match name.len() {
@@ -251,16 +428,14 @@ fn parse_later_minor(
     let headers_at = start + sp2 + 1 + eol;
     let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
     match httparse::parse_headers(&window[headers_at..], &mut slots) {
-        Ok(httparse::Status::Complete((n, headers))) => finish(
-            buf,
-            limits,
-            head,
-            method,
-            target,
-            1,
-            headers,
-            headers_at + n,
-        ),
+        Ok(httparse::Status::Complete((n, headers))) => {
+            let (method, target) = (
+                span_of(buf, method.as_bytes())?,
+                span_of(buf, target.as_bytes())?,
+            );
+            push_fields(buf, head, headers)?;
+            finish(buf, limits, head, method, target, 1, headers_at + n)
+        }
         Ok(httparse::Status::Partial) => incomplete(buf, limit),
         Err(httparse::Error::TooManyHeaders) => Err(ErrorKind::HeadersTooLarge),
         Err(_) => Err(ErrorKind::BadRequest),
@@ -1503,5 +1678,210 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 40_000);
+    }
+
+    // ---- the one-pass fast path against httparse ----
+
+    /// The fast path's reading of `buf`, or `None` when it leaves `buf` to httparse:
+    /// (method, target, version, head length, fields).
+    #[allow(clippy::type_complexity)]
+    fn fast(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>, u8, usize, Vec<(Span, Span)>)> {
+        let mut head = Head::default();
+        let (m, t, v, n) = fast_request_head(buf, &mut head)?;
+        Some((m.of(buf).to_vec(), t.of(buf).to_vec(), v, n, head.headers))
+    }
+
+    /// httparse's reading of a complete head, with positions.
+    #[allow(clippy::type_complexity)]
+    fn by_httparse(buf: &[u8]) -> Option<(Vec<u8>, Vec<u8>, u8, usize, Vec<(Span, Span)>)> {
+        let mut slots = [httparse::EMPTY_HEADER; HEADER_SLOTS];
+        let mut req = httparse::Request::new(&mut slots);
+        let n = match req.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            _ => return None,
+        };
+        let fields = req
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    span_of(buf, h.name.as_bytes()).unwrap_or_default(),
+                    span_of(buf, h.value).unwrap_or_default(),
+                )
+            })
+            .collect();
+        Some((
+            req.method?.as_bytes().to_vec(),
+            req.path?.as_bytes().to_vec(),
+            req.version?,
+            n,
+            fields,
+        ))
+    }
+
+    /// Whatever the fast path reads, httparse reads the same (positions included).
+    fn fast_agrees(buf: &[u8]) -> bool {
+        match fast(buf) {
+            Some(f) => {
+                assert_eq!(
+                    Some(&f),
+                    by_httparse(buf).as_ref(),
+                    "{:?}",
+                    String::from_utf8_lossy(buf)
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[test]
+    fn fast_path_reads_common_heads_as_httparse_does() {
+        for buf in [
+            &b"GET / HTTP/1.1\r\nHost: 127.0.0.1:18223\r\n\r\n"[..],
+            b"GET /a?b=c HTTP/1.0\r\n\r\n",
+            b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nX-Empty:\r\nX-Ws:  \t \r\nX-Trail: a b \t\r\n\r\nhello",
+            b"GET / HTTP/1.1\r\nHost: h\r\nDate: Sun, 29 Nov 2026 18:12:06 GMT\r\nX:\ta\tb\t\r\n\r\n",
+            b"OPTIONS * HTTP/1.1\r\nHost: h\r\nX-Long: 0123456789abcdefghijklmnopqrstuvwxyz!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\r\n\r\n",
+            b"M-SEARCH! /~ HTTP/1.1\r\n!#$%&'*+-.^_`|~09aZ: v\r\n\r\n",
+        ] {
+            assert!(fast_agrees(buf), "{:?}", String::from_utf8_lossy(buf));
+        }
+        // The spans are the ones the rest of the parser reads.
+        let buf = b"GET / HTTP/1.1\r\nHost: h\r\nX-Trail: a b \t\r\nX-Empty: \r\n\r\n";
+        let h = ok(buf);
+        assert_eq!(h.header(buf, "x-trail"), Some(&b"a b"[..]));
+        assert_eq!(h.header(buf, "x-empty"), Some(&b""[..]));
+        assert_eq!(h.host.map(|s| s.of(buf)), Some(&b"h"[..]));
+    }
+
+    #[test]
+    fn fast_path_leaves_other_shapes_to_httparse() {
+        for buf in [
+            // LF-only line ends, a bare CR, obs-fold, obs-text, controls, DEL.
+            &b"GET / HTTP/1.1\nHost: h\n\n"[..],
+            b"GET / HTTP/1.1\r\nHost: h\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\rX: y\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n  fold\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nX: caf\xc3\xa9\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789\xffabcdef\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nX: a\x01b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nX: abcdefgh\x7fijklmnop\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\nX: a\0b\r\n\r\n",
+            // Request lines: empty lines first, other versions, double spaces, non-ASCII.
+            b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.2\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/2.0\r\nHost: h\r\n\r\n",
+            b"GET  / HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n",
+            b"GET / HTTP/1.1 \r\nHost: h\r\n\r\n",
+            // Field lines: no colon, space before the colon, an empty name, incomplete.
+            b"GET / HTTP/1.1\r\nHost h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost : h\r\n\r\n",
+            b"GET / HTTP/1.1\r\n: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\n",
+            b"GET / HTTP/1.1\r\nHost: h\r\n\r",
+            b"GET / HTTP/1.1\r\nHost: h",
+            b"GET / HTT",
+            b"",
+        ] {
+            assert!(fast(buf).is_none(), "{:?}", String::from_utf8_lossy(buf));
+        }
+        // The slow path then decides as before.
+        ok(b"GET / HTTP/1.1\nHost: h\n\n");
+        ok(b"GET / HTTP/1.1\r\nHost: h\r\nX: caf\xc3\xa9\r\n\r\n");
+        ok(b"\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n  fold\r\n\r\n");
+        bad(b"GET / HTTP/1.1\r\nHost : h\r\n\r\n");
+        assert!(matches!(
+            parse(b"GET / HTTP/1.1\r\nHost: h\r\n"),
+            Ok((false, _))
+        ));
+        // More fields than the slots: the fast path stops, httparse says 431.
+        let mut many = String::from("GET / HTTP/1.1\r\nHost: h\r\n");
+        for i in 0..HEADER_SLOTS {
+            many.push_str(&format!("X-{i}: {i}\r\n"));
+        }
+        many.push_str("\r\n");
+        assert!(fast(many.as_bytes()).is_none());
+        assert_eq!(err(many.as_bytes()), ErrorKind::HeadersTooLarge);
+        let mut exactly = String::from("GET / HTTP/1.1\r\nHost: h\r\n");
+        for i in 1..HEADER_SLOTS {
+            exactly.push_str(&format!("X-{i}: {i}\r\n"));
+        }
+        exactly.push_str("\r\n");
+        assert!(fast_agrees(exactly.as_bytes()));
+    }
+
+    #[test]
+    fn fast_path_agrees_with_httparse_on_mutated_heads() {
+        let mut rng = XorShift(0xD1B5_4A32_D192_ED03);
+        let templates: [&[u8]; 3] = [
+            b"GET /a?b=c HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nDate: Sun, 29 Nov 2026 18:12:06 GMT\r\nX-Empty:\r\n\r\n",
+            b"POST /items HTTP/1.0\r\nContent-Length: 5\r\nX-A: \t a  b \t\r\nConnection: keep-alive\r\n\r\nhello",
+            b"PUT /0123456789abcdef/0123456789abcdef HTTP/1.1\r\nX-Longer-Name: 0123456789abcdef0123456789abcdef\r\n\r\n",
+        ];
+        let alphabet = b"\r\n \t:\x00\x01\x7f\x80\xffaZ9-/?*,;\"\\";
+        let (mut fast_taken, mut left) = (0, 0);
+        for _ in 0..30_000 {
+            let mut buf = templates[rng.below(templates.len())].to_vec();
+            for _ in 0..rng.below(4) {
+                let at = rng.below(buf.len() + 1);
+                let byte = alphabet[rng.below(alphabet.len())];
+                match rng.below(3) {
+                    0 if at < buf.len() => buf[at] = byte,
+                    1 => buf.insert(at, byte),
+                    _ if at < buf.len() => {
+                        buf.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            let cut = rng.below(buf.len() + 1);
+            for b in [&buf[..], &buf[..cut]] {
+                if fast_agrees(b) {
+                    fast_taken += 1;
+                } else {
+                    left += 1;
+                }
+            }
+        }
+        // Both paths get exercised.
+        assert!(fast_taken > 5_000 && left > 5_000, "{fast_taken} {left}");
+    }
+
+    #[test]
+    fn special_bytes_finds_the_first_control_del_or_non_ascii_byte() {
+        let special = |b: u8| !(0x20..0x7f).contains(&b);
+        let first = |w: &[u8]| w.iter().position(|&b| special(b));
+        let found = |w: &[u8]| {
+            let flags = special_bytes(w);
+            (flags != 0).then(|| (flags.trailing_zeros() / 8) as usize)
+        };
+        // Every byte value at every position, alone and after another special byte.
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut w = *b"abcdefgh";
+                w[pos] = b;
+                assert_eq!(found(&w), first(&w), "{b:#x} at {pos}");
+                for lower in [0u8, 0x1f, 0x7f, 0x80, b'\t', b'\r'] {
+                    for at in 0..pos {
+                        let mut v = w;
+                        v[at] = lower;
+                        assert_eq!(found(&v), first(&v), "{lower:#x}@{at} {b:#x}@{pos}");
+                    }
+                }
+            }
+        }
+        let mut rng = XorShift(0xA076_1D64_78BD_642F);
+        for _ in 0..200_000 {
+            let x = rng.next().to_le_bytes();
+            // Mostly printable, sometimes anything.
+            let w: Vec<u8> = x
+                .iter()
+                .map(|&b| if b % 5 == 0 { b } else { b' ' + b % 95 })
+                .collect();
+            assert_eq!(found(&w), first(&w), "{w:?}");
+        }
     }
 }
