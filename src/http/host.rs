@@ -10,11 +10,18 @@ pub fn strip_port(host: &str) -> &str {
             None => b.len(),
         }
     } else {
-        match b.iter().position(|&c| c == b':') {
-            // One colon: `name:port`. More: a bare IPv6 address, left alone.
-            Some(i) if !b[i + 1..].contains(&b':') => i,
-            _ => b.len(),
+        // One colon: `name:port`. More: a bare IPv6 address, left alone. One pass.
+        let mut colon = None;
+        for (i, &c) in b.iter().enumerate() {
+            if c == b':' {
+                if colon.is_some() {
+                    colon = None;
+                    break;
+                }
+                colon = Some(i);
+            }
         }
+        colon.unwrap_or(b.len())
     };
     let end = if end > 0 && b[end - 1] == b'.' {
         end - 1

@@ -225,6 +225,42 @@ fn special_bytes(word: &[u8]) -> u64 {
     (control | del | w) & HIGH
 }
 
+/// Is `name`, a field name (tchar bytes only, as both parsers guarantee), `lower` (lowercase
+/// letters, digits and `-`) in any ASCII case? Setting bit 5 folds `A`-`Z` onto `a`-`z`; of
+/// the other bytes it maps onto a letter, digit or `-`, none is a tchar (they are controls),
+/// so a word compare answers as `eq_ignore_ascii_case` does, a word or two per name.
+#[inline(always)]
+pub(crate) fn name_is(name: &[u8], lower: &[u8]) -> bool {
+    const FOLD32: u32 = 0x2020_2020;
+    const FOLD64: u64 = 0x2020_2020_2020_2020;
+    let n = name.len();
+    if n != lower.len() {
+        return false;
+    }
+    let word32 = |s: &[u8], at: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_le_bytes(w)
+    };
+    let word64 = |s: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    match n {
+        0..=3 => name.iter().zip(lower).all(|(&a, &b)| a | 0x20 == b),
+        4..=8 => {
+            word32(name, 0) | FOLD32 == word32(lower, 0)
+                && word32(name, n - 4) | FOLD32 == word32(lower, n - 4)
+        }
+        9..=16 => {
+            word64(name, 0) | FOLD64 == word64(lower, 0)
+                && word64(name, n - 8) | FOLD64 == word64(lower, n - 8)
+        }
+        _ => name.eq_ignore_ascii_case(lower),
+    }
+}
+
 /// RFC 9110 `tchar` (method and field-name bytes), as httparse reads them.
 static TOKEN: [bool; 256] = {
     let mut table = [false; 256];
@@ -301,11 +337,11 @@ fn finish(
 
         // The fields the gateway reads, told apart by length first (one compare for most).
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"host") => {
+            4 if name_is(name, b"host") => {
                 host_count += 1;
                 head.host = Some(value_span);
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if name_is(name, b"content-length") => {
                 for element in value.split(|&b| b == b',') {
                     let n = parse_content_length(trim_ows(element))?;
                     match content_length {
@@ -314,7 +350,7 @@ fn finish(
                     }
                 }
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if name_is(name, b"transfer-encoding") => {
                 te_seen = true;
                 for element in value.split(|&b| b == b',') {
                     if !trim_ows(element).eq_ignore_ascii_case(b"chunked") {
@@ -323,7 +359,7 @@ fn finish(
                     te_codings += 1;
                 }
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            10 if name_is(name, b"connection") => {
                 for token in value.split(|&b| b == b',') {
                     let token = trim_ows(token);
                     if token.eq_ignore_ascii_case(b"close") {
@@ -333,7 +369,7 @@ fn finish(
                     }
                 }
             }
-            6 if name.eq_ignore_ascii_case(b"expect")
+            6 if name_is(name, b"expect")
                 && trim_ows(value).eq_ignore_ascii_case(b"100-continue") =>
             {
                 expect_continue = true;
@@ -659,9 +695,17 @@ fn is_valid_ip_literal_host(s: &[u8]) -> bool {
 
 /// `*DIGIT`: at most five digits (leading zeros included) and a value below 65536.
 fn is_valid_port(p: &[u8]) -> bool {
-    p.len() <= 5
-        && p.iter().all(u8::is_ascii_digit)
-        && p.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')) <= 65535
+    if p.len() > 5 {
+        return false;
+    }
+    let mut n = 0u32;
+    for &d in p {
+        if !d.is_ascii_digit() {
+            return false;
+        }
+        n = n * 10 + u32::from(d - b'0');
+    }
+    n <= 65535
 }
 
 /// RFC 3986 reg-name characters: unreserved, `%` (pct-encoded) and sub-delims.
@@ -1883,5 +1927,52 @@ mod tests {
                 .collect();
             assert_eq!(found(&w), first(&w), "{w:?}");
         }
+    }
+
+    #[test]
+    fn name_is_matches_eq_ignore_ascii_case_over_field_names() {
+        let tchars: Vec<u8> = (0..=255u8).filter(|&b| TOKEN[usize::from(b)]).collect();
+        for lower in [
+            &b"te"[..],
+            b"host",
+            b"date",
+            b"expect",
+            b"trailer",
+            b"connection",
+            b"keep-alive",
+            b"content-length",
+            b"x-amzn-requestid",
+            b"transfer-encoding",
+            b"proxy-authorization",
+        ] {
+            // Every tchar at every position, in both cases of the name.
+            for upper in [false, true] {
+                let base: Vec<u8> = if upper {
+                    lower.to_ascii_uppercase()
+                } else {
+                    lower.to_vec()
+                };
+                assert!(name_is(&base, lower));
+                for pos in 0..base.len() {
+                    for &b in &tchars {
+                        let mut name = base.clone();
+                        name[pos] = b;
+                        assert_eq!(
+                            name_is(&name, lower),
+                            name.eq_ignore_ascii_case(lower),
+                            "{:?} {:?}",
+                            String::from_utf8_lossy(&name),
+                            String::from_utf8_lossy(lower)
+                        );
+                    }
+                }
+            }
+            // Other lengths never match.
+            let mut longer = lower.to_vec();
+            longer.push(b'x');
+            assert!(!name_is(&longer, lower));
+            assert!(!name_is(&lower[1..], lower));
+        }
+        assert!(name_is(b"", b""));
     }
 }

@@ -3,7 +3,7 @@
 use std::mem::MaybeUninit;
 
 use crate::http::head::is_hop_by_hop;
-use crate::http::parse::scan_fields;
+use crate::http::parse::{name_is, scan_fields};
 
 /// Most header fields accepted in an upstream response.
 pub const MAX_RESPONSE_HEADERS: usize = 128;
@@ -133,12 +133,12 @@ pub fn parse_response_head(
         // What the gateway reads and what it never forwards, told apart by length first.
         let forwarded = match name.len() {
             4 => {
-                if name.eq_ignore_ascii_case(b"date") {
+                if name_is(name, b"date") {
                     out.has_date = true;
                 }
                 true
             }
-            14 if name.eq_ignore_ascii_case(b"content-length") => {
+            14 if name_is(name, b"content-length") => {
                 let n = parse_content_length(value)?;
                 if content_length.is_some_and(|c| c != n) {
                     return Err("conflicting content-length");
@@ -146,7 +146,7 @@ pub fn parse_response_head(
                 content_length = Some(n);
                 false
             }
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
+            17 if name_is(name, b"transfer-encoding") => {
                 has_te = true;
                 for coding in value.split(|&b| b == b',') {
                     let coding = coding.trim_ascii();
@@ -158,7 +158,7 @@ pub fn parse_response_head(
                 }
                 false
             }
-            10 if name.eq_ignore_ascii_case(b"connection") => {
+            10 if name_is(name, b"connection") => {
                 for token in value.split(|&b| b == b',') {
                     let token = token.trim_ascii();
                     if token.eq_ignore_ascii_case(b"close") {
