@@ -1,4 +1,6 @@
-//! Request-head parsing with httparse plus the RFC 9112 framing guards.
+//! Request-head parsing plus the RFC 9112 framing guards. A head in its common shape (see
+//! `fast_request_head` and `scan_fields`) is read in one pass; any other goes through
+//! httparse, which accepts all the fast path accepts and finds the same fields.
 //!
 //! CONTRACT (implemented by the HTTP work):
 //! `parse_request_head(buf, limits, head)`:
