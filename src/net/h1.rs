@@ -177,7 +177,9 @@ impl Session for ClientConn {
         self.head.query.map(|q| q.of(&self.rbuf))
     }
     fn host(&self) -> Option<&str> {
-        self.head.host.map(|h| h.str(&self.rbuf))
+        self.head
+            .host
+            .map(|h| crate::http::host::host_str(h.of(&self.rbuf)))
     }
     fn header(&self, name: &str) -> Option<&[u8]> {
         self.head.header(&self.rbuf, name)

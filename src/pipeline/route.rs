@@ -65,7 +65,8 @@ pub fn resolve<'s, S: Session>(
     let listener = snapshot.listeners.get(session.listener()).ok_or_else(|| {
         GatewayError::with_source(ErrorKind::Internal, "connection from an unknown listener")
     })?;
-    let host = session.host();
+    // The Host without its port, stripped once for domains and execute-api ids alike.
+    let host = session.host().map(domain::strip_port);
     let path = session.path();
     if has_dot_segment(path.as_bytes()) {
         // `.` and `..` (also percent-encoded) would let a `{proxy+}` value climb out of
@@ -146,7 +147,8 @@ pub fn check_connection<S: Session>(
         .map_err(|reason| GatewayError::with_source(ErrorKind::UntrustedConnection, reason))
 }
 
-/// The custom domain a request is for (its index in this configuration): on a TLS
+/// The custom domain a request is for (its index in this configuration; `host` is the
+/// request's host without its port): on a TLS
 /// connection whose client sent SNI, the Host must name the connection's handshake domain
 /// (else 421); without SNI, the Host's domain or the handshake domain. On plain listeners,
 /// the Host's domain if it is one. The handshake domain is matched by name, so a reload
@@ -182,9 +184,7 @@ fn choose_domain<S: Session>(
     session: &S,
     host: Option<&str>,
 ) -> Result<Option<usize>, GatewayError> {
-    let host_domain = host
-        .map(domain::strip_port)
-        .and_then(|h| snapshot.domain_for_host(h));
+    let host_domain = host.and_then(|h| snapshot.domain_for_host(h));
     let Some(tls) = session.tls() else {
         return Ok(host_domain);
     };
@@ -208,13 +208,7 @@ fn choose_domain<S: Session>(
             None => handshake_domain(),
             // The same unknown name the SNI carried (which got the listener's default
             // certificate).
-            Some(sni)
-                if host
-                    .map(domain::strip_port)
-                    .is_some_and(|h| h.eq_ignore_ascii_case(sni)) =>
-            {
-                handshake_domain()
-            }
+            Some(sni) if host.is_some_and(|h| h.eq_ignore_ascii_case(sni)) => handshake_domain(),
             Some(_) => Err(ErrorKind::MisdirectedRequest.into()),
         },
     }

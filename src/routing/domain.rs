@@ -1,7 +1,8 @@
 //! Host and path -> (API, stage, resource path).
 //!
 //! CONTRACT (implemented by the routing work):
-//! - Host (port stripped, case-insensitive) `{api-id}.execute-api.{suffix}` selects API
+//! - Host (port stripped by the caller, once per request: [`strip_port`]; case-insensitive)
+//!   `{api-id}.execute-api.{suffix}` selects API
 //!   `api-id` (`suffix` = `snapshot.server.execute_api_suffix`); an unknown id -> error.
 //!   Any other host (or none) -> the listener's `default_api`, else error.
 //! - REST API: the first path segment names the stage; the rest (or `/`) is the resource path.
@@ -25,16 +26,14 @@ pub struct Selected<'s, 'p> {
     pub resource_path: &'p str,
 }
 
+/// `host`: the request's host with its port already stripped ([`strip_port`]).
 pub fn select<'s, 'p>(
     snapshot: &'s Snapshot,
     listener: &ListenerSpec,
     host: Option<&str>,
     path: &'p str,
 ) -> Result<Selected<'s, 'p>, ErrorKind> {
-    let api = match host
-        .map(strip_port)
-        .and_then(|h| execute_api_id(h, &snapshot.server.execute_api_suffix))
-    {
+    let api = match host.and_then(|h| execute_api_id(h, &snapshot.server.execute_api_suffix)) {
         Some(id) => find_api(snapshot, id),
         None => listener.default_api.and_then(|i| snapshot.apis.get(i)),
     }
@@ -47,10 +46,7 @@ pub fn select<'s, 'p>(
     let (first, rest) = first_segment(path);
     match api.api_type {
         ApiType::Rest => {
-            let stage = api
-                .stages
-                .get(first)
-                .ok_or(ErrorKind::MissingAuthenticationToken)?;
+            let stage = stage_named(api, first).ok_or(ErrorKind::MissingAuthenticationToken)?;
             Ok(Selected {
                 api,
                 stage,
@@ -59,7 +55,7 @@ pub fn select<'s, 'p>(
         }
         ApiType::Http => {
             if first != DEFAULT_STAGE {
-                if let Some(stage) = api.stages.get(first) {
+                if let Some(stage) = stage_named(api, first) {
                     return Ok(Selected {
                         api,
                         stage,
@@ -67,7 +63,7 @@ pub fn select<'s, 'p>(
                     });
                 }
             }
-            let stage = api.default_stage().ok_or(ErrorKind::ResourceNotFound)?;
+            let stage = stage_named(api, DEFAULT_STAGE).ok_or(ErrorKind::ResourceNotFound)?;
             Ok(Selected {
                 api,
                 stage,
@@ -75,6 +71,20 @@ pub fn select<'s, 'p>(
             })
         }
     }
+}
+
+/// `api.stages.get(name)`; an API with one stage (a lone `$default` or `prod`, the common
+/// case) compares the name with that stage's instead of hashing it.
+fn stage_named<'s>(api: &'s Api, name: &str) -> Option<&'s Arc<Stage>> {
+    if api.stages.len() == 1 {
+        return api
+            .stages
+            .iter()
+            .next()
+            .filter(|(n, _)| n.as_str() == name)
+            .map(|(_, stage)| stage);
+    }
+    api.stages.get(name)
 }
 
 /// Custom domain `domain` (an index into `snapshot.domains`) and path -> (API, stage,
@@ -129,11 +139,9 @@ fn find_api<'s>(snapshot: &'s Snapshot, id: &str) -> Option<&'s Arc<Api>> {
 /// `/prod/a/b` -> (`prod`, `/a/b`); `/prod` and `/prod/` -> (`prod`, `/`); `/` -> (``, `/`).
 fn first_segment(path: &str) -> (&str, &str) {
     let p = path.strip_prefix('/').unwrap_or(path);
-    match p.find('/') {
-        Some(i) => {
-            let (first, rest) = p.split_at(i);
-            (first, rest)
-        }
+    // A byte search: `/` is ASCII, so `i` is a char boundary.
+    match p.bytes().position(|b| b == b'/') {
+        Some(i) => p.split_at(i),
         None => (p, "/"),
     }
 }
@@ -189,6 +197,7 @@ mod tests {
             api("httpapi1", ApiType::Http, &["$default", "beta"]),
             api("httpnodef", ApiType::Http, &["v1"]),
             api("MixedCase", ApiType::Rest, &["prod"]),
+            api("onlydefault", ApiType::Http, &["$default"]),
         ];
         let apis_by_id = apis
             .iter()
@@ -242,7 +251,7 @@ mod tests {
         host: Option<&str>,
         path: &'p str,
     ) -> Result<(String, String, &'p str), ErrorKind> {
-        select(snap, &listener(default_api), host, path)
+        select(snap, &listener(default_api), host.map(strip_port), path)
             .map(|s| (s.api.id.clone(), s.stage.name.clone(), s.resource_path))
     }
 
@@ -404,5 +413,68 @@ mod tests {
         );
         assert_eq!(execute_api_id("x1.execute-api.localhost", ""), None);
         assert_eq!(execute_api_id("localhost", "localhost"), None);
+    }
+
+    #[test]
+    fn apis_with_one_stage() {
+        let s = snapshot();
+        // REST, one stage: the name must match exactly.
+        let h = Some("mixedcase.execute-api.localhost");
+        assert_eq!(sel(&s, None, h, "/prod/a"), ok("MixedCase", "prod", "/a"));
+        for path in ["/Prod/a", "/", "/prodx", "/pro", "//prod"] {
+            assert_eq!(
+                sel(&s, None, h, path),
+                Err(ErrorKind::MissingAuthenticationToken),
+                "{path}"
+            );
+        }
+        // HTTP, only `$default`: every path, whole.
+        let h = Some("onlydefault.execute-api.localhost");
+        for path in ["/", "/a/b", "/$default", "/$default/x", "/v1/a", "//"] {
+            assert_eq!(
+                sel(&s, None, h, path),
+                ok("onlydefault", "$default", path),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            sel(&s, Some(4), Some("127.0.0.1:8080"), "/x"),
+            ok("onlydefault", "$default", "/x")
+        );
+        // HTTP, one named stage and no `$default`.
+        let h = Some("httpnodef.execute-api.localhost");
+        assert_eq!(sel(&s, None, h, "/v1"), ok("httpnodef", "v1", "/"));
+        assert_eq!(sel(&s, None, h, "/V1/a"), Err(ErrorKind::ResourceNotFound));
+        assert_eq!(
+            sel(&s, None, h, "/$default"),
+            Err(ErrorKind::ResourceNotFound)
+        );
+    }
+
+    #[test]
+    fn stage_lookup_agrees_with_the_map() {
+        let s = snapshot();
+        for api in &s.apis {
+            for name in [
+                "", "prod", "Prod", "dev", "$default", "beta", "v1", "v2", "x",
+            ] {
+                assert_eq!(
+                    stage_named(api, name).map(|st| st.name.as_str()),
+                    api.stages.get(name).map(|st| st.name.as_str()),
+                    "{} {name}",
+                    api.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn first_segments() {
+        assert_eq!(first_segment("/prod/a/b"), ("prod", "/a/b"));
+        assert_eq!(first_segment("/prod"), ("prod", "/"));
+        assert_eq!(first_segment("/prod/"), ("prod", "/"));
+        assert_eq!(first_segment("/"), ("", "/"));
+        assert_eq!(first_segment("//a"), ("", "/a"));
+        assert_eq!(first_segment(""), ("", "/"));
     }
 }

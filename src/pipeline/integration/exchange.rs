@@ -197,7 +197,7 @@ async fn forward_interim<S: Session>(
     session.start_response(resp.status);
     for i in 0..resp.headers.len() {
         let (name, value) = resp.header(&up.rbuf, i);
-        if resp.forwards(&up.rbuf, name) {
+        if resp.forwards_at(&up.rbuf, i) {
             session.response_header(name, value);
         }
     }

@@ -65,7 +65,7 @@ pub async fn respond<S: Session>(
     session.start_response(resp.status);
     for i in 0..resp.headers.len() {
         let (name, value) = resp.header(&up.rbuf, i);
-        if resp.forwards(&up.rbuf, name) {
+        if resp.forwards_at(&up.rbuf, i) {
             session.response_header(name, value);
             taps.header(name, value);
         } else if keep_upstream_length && name.eq_ignore_ascii_case(b"content-length") {
