@@ -24,6 +24,7 @@ use crate::net::conn::ClientConn;
 use crate::net::tls_accept::{self, TlsInfo};
 use crate::pipeline::session::{BodyState, ResponseBody, Session, Version};
 use crate::transport::stream::MaybeTls;
+use crate::transport::vectored::{write_parts, HeadAndBody};
 use crate::upstream::pool::{PoolKey, UpstreamConn};
 
 /// The request body's decoding state, reset with each request head.
@@ -352,17 +353,36 @@ impl Session for ClientConn {
         self.flush_wbuf().await
     }
 
-    async fn send_body_owned(&mut self, buf: Vec<u8>, n: usize) -> (io::Result<()>, Vec<u8>) {
-        let n = n.min(buf.len());
+    async fn send_body_owned(
+        &mut self,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> (io::Result<()>, Vec<u8>) {
+        let end = range.end.min(buf.len());
+        let range = range.start.min(end)..end;
         if self.chunking {
             // One chunk: its framing and the bytes, copied together into one write.
-            self.push_piece(&buf[..n]);
+            self.push_piece(&buf[range]);
             return (self.flush_wbuf().await, buf);
         }
-        if let Err(e) = self.flush().await {
-            return (Err(e), buf);
+        if !self.wbuf.is_empty() {
+            // The head (or pushed bytes) not sent yet: it and the body in one vectored
+            // write, neither copied.
+            let head = std::mem::take(&mut self.wbuf);
+            let iov = std::mem::take(&mut self.iov);
+            let parts = HeadAndBody {
+                head,
+                body: buf,
+                range,
+            };
+            let (res, parts, iov) = write_parts(&mut self.stream, parts, iov).await;
+            let HeadAndBody { mut head, body, .. } = parts;
+            head.clear();
+            self.wbuf = head;
+            self.iov = iov;
+            return (res, body);
         }
-        let (res, slice) = self.stream.write_all(buf.slice(0..n)).await;
+        let (res, slice) = self.stream.write_all(buf.slice(range)).await;
         (res.map(|_| ()), slice.into_inner())
     }
 

@@ -581,12 +581,18 @@ impl Session for H2Session {
         Ok(())
     }
 
-    async fn send_body_owned(&mut self, buf: Vec<u8>, n: usize) -> (io::Result<()>, Vec<u8>) {
+    async fn send_body_owned(
+        &mut self,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> (io::Result<()>, Vec<u8>) {
         if let Err(e) = self.flush().await {
             return (Err(e), buf);
         }
-        let n = n.min(buf.len());
-        let res = self.send_data(Bytes::copy_from_slice(&buf[..n])).await;
+        let end = range.end.min(buf.len());
+        let res = self
+            .send_data(Bytes::copy_from_slice(&buf[range.start.min(end)..end]))
+            .await;
         (res, buf)
     }
 

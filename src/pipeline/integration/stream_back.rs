@@ -86,8 +86,18 @@ pub async fn respond<S: Session>(
     };
     session.end_response_head(body, keep_alive);
     rc.status = resp.status;
-    up.consume(resp.head_len);
-    with_timeout(limit, session.flush()).await?;
+    // Body bytes that arrived with the upstream's head are sent from where they lie, with
+    // the response head in the same write (not moved to the front of the buffer first);
+    // with none yet, the head goes out now.
+    let mut start = resp.head_len;
+    let with_body = !client_head
+        && matches!(framing, ResponseFraming::Length(n) if n > 0)
+        && up.rbuf.len() > start;
+    if !with_body {
+        up.consume(start);
+        start = 0;
+        with_timeout(limit, session.flush()).await?;
+    }
     if client_head {
         return Ok(());
     }
@@ -110,11 +120,12 @@ pub async fn respond<S: Session>(
                 if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
-                let n = (up.rbuf.len() as u64).min(remaining) as usize;
+                let n = ((up.rbuf.len() - start) as u64).min(remaining) as usize;
                 if recording {
-                    taps.body(up.rbuf.get(..n).unwrap_or_default());
+                    taps.body(up.rbuf.get(start..start + n).unwrap_or_default());
                 }
-                send_front(session, up, n, limit).await?;
+                send_front(session, up, start, n, limit).await?;
+                start = 0;
                 rc.response_length += n as u64;
                 remaining -= n as u64;
             }
@@ -134,8 +145,7 @@ pub async fn respond<S: Session>(
                         if recording {
                             taps.body(&up.rbuf[start..end]);
                         }
-                        up.consume(start);
-                        send_front(session, up, end - start, limit).await?;
+                        send_front(session, up, start, end - start, limit).await?;
                         rc.response_length += (end - start) as u64;
                     }
                     Step::NeedMore { consumed } => {
@@ -161,26 +171,28 @@ pub async fn respond<S: Session>(
             if recording {
                 taps.body(&up.rbuf[..n]);
             }
-            send_front(session, up, n, limit).await?;
+            send_front(session, up, 0, n, limit).await?;
             rc.response_length += n as u64;
         },
     }
 }
 
-/// Send the first `n` bytes of the upstream's read buffer to the client (lent, not
-/// copied), then consume them.
+/// Send `n` bytes of the upstream's read buffer from `start` to the client (lent, not
+/// copied), then consume everything up to their end (with nothing after them, the buffer
+/// is just emptied: no bytes move).
 async fn send_front<S: Session>(
     session: &mut S,
     up: &mut UpstreamConn,
+    start: usize,
     n: usize,
     limit: Duration,
 ) -> io::Result<()> {
     let buf = std::mem::take(&mut up.rbuf);
-    match monoio::time::timeout(limit, session.send_body_owned(buf, n)).await {
+    match monoio::time::timeout(limit, session.send_body_owned(buf, start..start + n)).await {
         Ok((res, buf)) => {
             up.rbuf = buf;
             res?;
-            up.consume(n);
+            up.consume(start + n);
             Ok(())
         }
         // The buffer went with the cancelled write.

@@ -236,9 +236,14 @@ impl Session for MemorySession {
     async fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-    async fn send_body_owned(&mut self, buf: Vec<u8>, n: usize) -> (io::Result<()>, Vec<u8>) {
+    async fn send_body_owned(
+        &mut self,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> (io::Result<()>, Vec<u8>) {
+        // The head was recorded as it was written; only the body bytes are kept here.
         self.response_body
-            .extend_from_slice(buf.get(..n).unwrap_or_default());
+            .extend_from_slice(buf.get(range).unwrap_or_default());
         (Ok(()), buf)
     }
     async fn finish_response(&mut self) -> io::Result<()> {

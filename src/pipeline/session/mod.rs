@@ -184,9 +184,14 @@ pub trait Session {
     fn push_body(&mut self, data: &[u8]);
     /// Send what is buffered (head and pushed body).
     async fn flush(&mut self) -> io::Result<()>;
-    /// Send the first `n` bytes of `buf` as body (after anything buffered); the buffer
-    /// comes back whatever happens.
-    async fn send_body_owned(&mut self, buf: Vec<u8>, n: usize) -> (io::Result<()>, Vec<u8>);
+    /// Send `buf[range]` as body, after anything buffered (a response head not yet flushed
+    /// goes out with it, in one write where the protocol allows); the buffer comes back
+    /// whatever happens. A range past the buffer's end is cut to it.
+    async fn send_body_owned(
+        &mut self,
+        buf: Vec<u8>,
+        range: std::ops::Range<usize>,
+    ) -> (io::Result<()>, Vec<u8>);
     /// The body is complete (the last chunk, END_STREAM).
     async fn finish_response(&mut self) -> io::Result<()>;
     /// Whether `finish_response` has anything to send (else it returns at once and needs
