@@ -4,10 +4,9 @@
 //! large, otherwise piece by piece (re-framed by the session when the length is unknown).
 //! The response taps (e.g. the cache recorder) see the head and body as they pass.
 
+use std::future::Future;
 use std::io;
 use std::time::Duration;
-
-use monoio::time::Instant;
 
 use crate::http::chunked::{ChunkedDecoder, Step};
 use crate::pipeline::context::RequestContext;
@@ -15,12 +14,14 @@ use crate::pipeline::head_only;
 use crate::pipeline::session::{ResponseBody, Session};
 use crate::pipeline::taps::ResponseTaps;
 use crate::pipeline::worker::WorkerCtx;
+use crate::time::deadline::Deadline;
 use crate::transport::splice::{splice_exact, SPLICE_MIN};
 use crate::upstream::client::{ResponseFraming, ResponseHead};
 use crate::upstream::pool::UpstreamConn;
 
 /// The upstream side of a response: its connection, the parsed head and its framing, and
-/// the bound on each write to the client and each read from the upstream.
+/// the bound on each write to the client and each read from the upstream (raced against
+/// the upstream connection's one deadline, `UpstreamConn::deadline`).
 pub struct Upstream<'a> {
     pub up: &'a mut UpstreamConn,
     pub head: &'a ResponseHead,
@@ -87,14 +88,14 @@ pub async fn respond<S: Session>(
     session.end_response_head(body, keep_alive);
     rc.status = resp.status;
     up.consume(resp.head_len);
-    with_timeout(limit, session.flush()).await?;
+    within(&mut up.deadline, limit, session.flush()).await?;
     if client_head {
         return Ok(());
     }
     let recording = taps.wants_body();
 
     match framing {
-        ResponseFraming::None => finish(session, limit).await,
+        ResponseFraming::None => finish(session, &mut up.deadline, limit).await,
         ResponseFraming::Length(mut remaining) => {
             while remaining > 0 {
                 // Past what is buffered, a large remainder goes socket to socket with splice.
@@ -107,7 +108,7 @@ pub async fn respond<S: Session>(
                         return Ok(());
                     }
                 }
-                if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
+                if up.rbuf.is_empty() && up.read_more_within(limit).await? == 0 {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 let n = (up.rbuf.len() as u64).min(remaining) as usize;
@@ -118,12 +119,12 @@ pub async fn respond<S: Session>(
                 rc.response_length += n as u64;
                 remaining -= n as u64;
             }
-            finish(session, limit).await
+            finish(session, &mut up.deadline, limit).await
         }
         ResponseFraming::Chunked => {
             let mut decoder = ChunkedDecoder::new(u64::MAX);
             loop {
-                if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
+                if up.rbuf.is_empty() && up.read_more_within(limit).await? == 0 {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 match decoder
@@ -140,22 +141,20 @@ pub async fn respond<S: Session>(
                     }
                     Step::NeedMore { consumed } => {
                         up.consume(consumed);
-                        if !up.rbuf.is_empty()
-                            && up.read_more_until(Instant::now() + limit).await? == 0
-                        {
+                        if !up.rbuf.is_empty() && up.read_more_within(limit).await? == 0 {
                             return Err(io::ErrorKind::UnexpectedEof.into());
                         }
                     }
                     Step::Done { consumed } => {
                         up.consume(consumed);
-                        return finish(session, limit).await;
+                        return finish(session, &mut up.deadline, limit).await;
                     }
                 }
             }
         }
         ResponseFraming::UntilClose => loop {
-            if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
-                return finish(session, limit).await;
+            if up.rbuf.is_empty() && up.read_more_within(limit).await? == 0 {
+                return finish(session, &mut up.deadline, limit).await;
             }
             let n = up.rbuf.len();
             if recording {
@@ -176,7 +175,11 @@ async fn send_front<S: Session>(
     limit: Duration,
 ) -> io::Result<()> {
     let buf = std::mem::take(&mut up.rbuf);
-    match monoio::time::timeout(limit, session.send_body_owned(buf, n)).await {
+    match up
+        .deadline
+        .within(limit, session.send_body_owned(buf, n))
+        .await
+    {
         Ok((res, buf)) => {
             up.rbuf = buf;
             res?;
@@ -189,21 +192,24 @@ async fn send_front<S: Session>(
 }
 
 /// End the body: bounded by `limit` when the session has something left to send (the last
-/// chunk, END_STREAM); no timer otherwise.
-async fn finish<S: Session>(session: &mut S, limit: Duration) -> io::Result<()> {
+/// chunk, END_STREAM); unbounded otherwise.
+async fn finish<S: Session>(
+    session: &mut S,
+    deadline: &mut Deadline,
+    limit: Duration,
+) -> io::Result<()> {
     if session.finish_sends() {
-        with_timeout(limit, session.finish_response()).await
+        within(deadline, limit, session.finish_response()).await
     } else {
         session.finish_response().await
     }
 }
 
-async fn with_timeout<F: std::future::Future<Output = io::Result<()>>>(
+/// `f` within `limit` from the moment it has to wait; `Err(TimedOut)` after that.
+async fn within<F: Future<Output = io::Result<()>>>(
+    deadline: &mut Deadline,
     limit: Duration,
     f: F,
 ) -> io::Result<()> {
-    match monoio::time::timeout(limit, f).await {
-        Ok(r) => r,
-        Err(_) => Err(io::ErrorKind::TimedOut.into()),
-    }
+    deadline.within(limit, f).await?
 }
