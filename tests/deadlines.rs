@@ -140,3 +140,41 @@ fn integration_deadline_follows_each_request_on_a_pooled_connection() {
     ));
     assert_eq!(r.status, 200, "{}", r.describe());
 }
+
+#[test]
+fn a_pooled_connection_taken_by_another_client_times_out_for_that_client() {
+    let up = DemoUpstream::start();
+    let gw = Gateway::start(&config(&up, ""));
+    // One client's request opens the upstream connection (its deadline's alarm is armed
+    // by that client's task), then the client goes away and the connection is pooled.
+    {
+        let mut a = gw.client();
+        let r = a.request(&req(
+            "GET",
+            "/prod/slow/a",
+            &[("x-echo-delay-ms", "10")],
+            b"",
+        ));
+        assert_eq!(r.status, 200, "{}", r.describe());
+    }
+    // Another client's request on that connection must get its own 504: the alarm wakes
+    // the task waiting now, not the one gone.
+    let mut b = gw.client();
+    let t0 = Instant::now();
+    let r = b.request(&req(
+        "GET",
+        "/prod/slow/b",
+        &[("x-echo-delay-ms", "3000")],
+        b"",
+    ));
+    let took = t0.elapsed();
+    r.assert_gateway_error(
+        504,
+        "Endpoint request timed out",
+        "InternalServerErrorException",
+    );
+    assert!(
+        took >= Duration::from_millis(550) && took < Duration::from_millis(2500),
+        "504 after {took:?}, expected about 600 ms"
+    );
+}

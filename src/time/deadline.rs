@@ -10,6 +10,8 @@
 //! - the alarm is re-armed only when it rings before the deadline (the deadline moved later
 //!   since it was armed: it is then set to the current deadline and waited for again) or when
 //!   the deadline moved earlier than the alarm (checked when an operation next waits);
+//! - when another task than the last waits on the deadline (a pooled upstream connection
+//!   changing hands), the alarm is replaced in place, so that task is the one woken;
 //! - an operation that completes on its first poll never looks at the alarm or the clock;
 //!   [`Deadline::within`] (a bound from the operation's start) reads the clock only when the
 //!   operation has to wait.
@@ -24,7 +26,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use monoio::time::{Instant, Sleep};
@@ -73,10 +75,22 @@ impl From<Elapsed> for io::Error {
 pub struct Deadline<A: Alarm = Sleep> {
     /// The deadline in force; `None`: operations never time out.
     at: Option<Instant>,
-    /// The alarm, once an operation has had to wait, and the instant it is armed for.
-    alarm: Option<(Pin<Box<A>>, Instant)>,
+    /// The alarm, once an operation has had to wait.
+    alarm: Option<Armed<A>>,
     /// The clock reading of the last [`Deadline::within`] operation that had to wait.
     last_wait: Option<Instant>,
+}
+
+/// The alarm, the instant it is armed for, and the waker it was given.
+struct Armed<A> {
+    alarm: Pin<Box<A>>,
+    at: Instant,
+    /// The waker of the task the alarm wakes. A monoio timer keeps the waker of the first
+    /// poll that found it unfired and ignores later ones until it fires, so when another
+    /// task waits on the deadline (a pooled upstream connection changes hands, another
+    /// HTTP/2 stream uses it) the alarm is replaced in place (same allocation): otherwise
+    /// it would wake the previous task and the current one would never time out.
+    waker: Waker,
 }
 
 impl<A: Alarm> Default for Deadline<A> {
@@ -122,30 +136,36 @@ impl<A: Alarm> Deadline<A> {
         let Some(at) = self.at else {
             return Poll::Pending;
         };
-        let (alarm, armed) = match &mut self.alarm {
-            Some((alarm, armed)) => {
-                if *armed > at {
+        let armed = match &mut self.alarm {
+            Some(armed) => {
+                if !armed.waker.will_wake(cx.waker()) {
+                    // Another task waits now: a fresh alarm that will wake it (see `Armed`).
+                    armed.alarm.as_mut().set(A::armed_for(at));
+                    armed.at = at;
+                    armed.waker = cx.waker().clone();
+                } else if armed.at > at {
                     // The deadline moved earlier than the alarm: bring the alarm forward.
-                    alarm.as_mut().arm(at);
-                    *armed = at;
+                    armed.alarm.as_mut().arm(at);
+                    armed.at = at;
                 }
-                (alarm, armed)
+                armed
             }
-            None => {
-                let (alarm, armed) = self.alarm.insert((Box::pin(A::armed_for(at)), at));
-                (alarm, armed)
-            }
+            None => self.alarm.insert(Armed {
+                alarm: Box::pin(A::armed_for(at)),
+                at,
+                waker: cx.waker().clone(),
+            }),
         };
         loop {
-            if alarm.as_mut().poll_ring(cx).is_pending() {
+            if armed.alarm.as_mut().poll_ring(cx).is_pending() {
                 return Poll::Pending;
             }
-            if *armed >= at {
+            if armed.at >= at {
                 return Poll::Ready(());
             }
             // Rang early: the deadline moved later since the alarm was armed.
-            alarm.as_mut().arm(at);
-            *armed = at;
+            armed.alarm.as_mut().arm(at);
+            armed.at = at;
         }
     }
 
@@ -237,15 +257,22 @@ mod tests {
         READS.with(Cell::get)
     }
 
-    /// Rings when the fake clock reaches the instant it is armed for.
+    thread_local! {
+        /// The waker the last polled fake alarm holds.
+        static HELD: std::cell::RefCell<Option<Waker>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// Rings when the fake clock reaches the instant it is armed for. Like monoio's timer it
+    /// keeps the waker of its first pending poll until it rings.
     struct FakeAlarm {
         at: Instant,
+        waker: Option<Waker>,
     }
 
     impl Alarm for FakeAlarm {
         fn armed_for(at: Instant) -> Self {
             ARMS.with(|a| a.set(a.get() + 1));
-            FakeAlarm { at }
+            FakeAlarm { at, waker: None }
         }
         fn now() -> Instant {
             READS.with(|r| r.set(r.get() + 1));
@@ -255,12 +282,14 @@ mod tests {
             ARMS.with(|a| a.set(a.get() + 1));
             self.at = at;
         }
-        fn poll_ring(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        fn poll_ring(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
             if ORIGIN.with(|o| *o) + OFFSET.with(Cell::get) >= self.at {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
+                self.waker = None;
+                return Poll::Ready(());
             }
+            let held = self.waker.get_or_insert_with(|| cx.waker().clone()).clone();
+            HELD.with(|h| *h.borrow_mut() = Some(held));
+            Poll::Pending
         }
     }
 
@@ -270,9 +299,54 @@ mod tests {
         READS.with(|r| r.set(0));
     }
 
-    /// Poll `f` once.
+    thread_local! {
+        /// The one task of the tests that have one.
+        static TASK: Waker = Waker::from(std::sync::Arc::new(Count(Default::default())));
+    }
+
+    /// Poll `f` once, from the tests' one task.
     fn poll_once<F: Future + ?Sized>(f: Pin<&mut F>) -> Poll<F::Output> {
-        f.poll(&mut Context::from_waker(Waker::noop()))
+        TASK.with(|w| f.poll(&mut Context::from_waker(w)))
+    }
+
+    /// A waker that counts its wakes.
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn the_task_waiting_now_is_the_one_the_alarm_wakes() {
+        reset_fakes();
+        let a = Waker::from(std::sync::Arc::new(Count(Default::default())));
+        let b = Waker::from(std::sync::Arc::new(Count(Default::default())));
+        let mut d = Deadline::<FakeAlarm>::new();
+        d.set(Some(at(1_000)));
+        let mut op = pin!(d.race(std::future::pending::<()>()));
+        assert!(op.as_mut().poll(&mut Context::from_waker(&a)).is_pending());
+        assert!(HELD.with(|h| h.borrow().as_ref().is_some_and(|w| w.will_wake(&a))));
+        // Another task (the connection changed hands) waits on a later deadline.
+        d.set(Some(at(2_000)));
+        let mut op = pin!(d.race(std::future::pending::<()>()));
+        assert!(op.as_mut().poll(&mut Context::from_waker(&b)).is_pending());
+        assert!(
+            HELD.with(|h| h.borrow().as_ref().is_some_and(|w| w.will_wake(&b))),
+            "the alarm still wakes the previous task"
+        );
+        assert_eq!(arms(), 2);
+        // The same task again: nothing re-made.
+        assert!(op.as_mut().poll(&mut Context::from_waker(&b)).is_pending());
+        assert_eq!(arms(), 2);
+        advance_to(2_000);
+        assert_eq!(
+            op.as_mut().poll(&mut Context::from_waker(&b)),
+            Poll::Ready(Err(Elapsed))
+        );
     }
 
     #[test]

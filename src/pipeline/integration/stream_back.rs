@@ -4,7 +4,6 @@
 //! large, otherwise piece by piece (re-framed by the session when the length is unknown).
 //! The response taps (e.g. the cache recorder) see the head and body as they pass.
 
-use std::future::Future;
 use std::io;
 use std::time::Duration;
 
@@ -88,7 +87,7 @@ pub async fn respond<S: Session>(
     session.end_response_head(body, keep_alive);
     rc.status = resp.status;
     up.consume(resp.head_len);
-    within(&mut up.deadline, limit, session.flush()).await?;
+    up.deadline.within(limit, session.flush()).await??;
     if client_head {
         return Ok(());
     }
@@ -199,17 +198,8 @@ async fn finish<S: Session>(
     limit: Duration,
 ) -> io::Result<()> {
     if session.finish_sends() {
-        within(deadline, limit, session.finish_response()).await
+        deadline.within(limit, session.finish_response()).await?
     } else {
         session.finish_response().await
     }
-}
-
-/// `f` within `limit` from the moment it has to wait; `Err(TimedOut)` after that.
-async fn within<F: Future<Output = io::Result<()>>>(
-    deadline: &mut Deadline,
-    limit: Duration,
-    f: F,
-) -> io::Result<()> {
-    deadline.within(limit, f).await?
 }
