@@ -42,6 +42,8 @@ pub trait Alarm {
     fn arm(self: Pin<&mut Self>, at: Instant);
     /// `Ready` once the instant it is armed for has passed (and until it is armed again).
     fn poll_ring(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()>;
+    /// It has rung (a cheap look, without registering a waker).
+    fn rung(&self) -> bool;
 }
 
 impl Alarm for Sleep {
@@ -56,6 +58,9 @@ impl Alarm for Sleep {
     }
     fn poll_ring(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.poll(cx)
+    }
+    fn rung(&self) -> bool {
+        self.is_elapsed()
     }
 }
 
@@ -91,6 +96,9 @@ struct Armed<A> {
     /// HTTP/2 stream uses it) the alarm is replaced in place (same allocation): otherwise
     /// it would wake the previous task and the current one would never time out.
     waker: Waker,
+    /// The alarm holds `waker` (a poll found it pending since it was last made or armed):
+    /// until it rings, another wait of the same task need not poll it.
+    listening: bool,
 }
 
 impl<A: Alarm> Default for Deadline<A> {
@@ -143,10 +151,15 @@ impl<A: Alarm> Deadline<A> {
                     armed.alarm.as_mut().set(A::armed_for(at));
                     armed.at = at;
                     armed.waker = cx.waker().clone();
+                    armed.listening = false;
                 } else if armed.at > at {
                     // The deadline moved earlier than the alarm: bring the alarm forward.
                     armed.alarm.as_mut().arm(at);
                     armed.at = at;
+                    armed.listening = false;
+                } else if armed.listening && !armed.alarm.rung() {
+                    // Armed no later than the deadline, and it will wake this task.
+                    return Poll::Pending;
                 }
                 armed
             }
@@ -154,12 +167,15 @@ impl<A: Alarm> Deadline<A> {
                 alarm: Box::pin(A::armed_for(at)),
                 at,
                 waker: cx.waker().clone(),
+                listening: false,
             }),
         };
         loop {
             if armed.alarm.as_mut().poll_ring(cx).is_pending() {
+                armed.listening = true;
                 return Poll::Pending;
             }
+            armed.listening = false;
             if armed.at >= at {
                 return Poll::Ready(());
             }
@@ -239,8 +255,9 @@ mod tests {
         /// The fake clock: an origin plus an offset the test moves.
         static ORIGIN: Instant = Instant::now();
         static OFFSET: Cell<Duration> = const { Cell::new(Duration::ZERO) };
-        /// How often an alarm was made or re-armed, and the clock read.
+        /// How often an alarm was made or re-armed, polled, and the clock read.
         static ARMS: Cell<usize> = const { Cell::new(0) };
+        static POLLS: Cell<usize> = const { Cell::new(0) };
         static READS: Cell<usize> = const { Cell::new(0) };
     }
 
@@ -282,8 +299,12 @@ mod tests {
             ARMS.with(|a| a.set(a.get() + 1));
             self.at = at;
         }
+        fn rung(&self) -> bool {
+            ORIGIN.with(|o| *o) + OFFSET.with(Cell::get) >= self.at
+        }
         fn poll_ring(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if ORIGIN.with(|o| *o) + OFFSET.with(Cell::get) >= self.at {
+            POLLS.with(|p| p.set(p.get() + 1));
+            if self.rung() {
                 self.waker = None;
                 return Poll::Ready(());
             }
@@ -318,6 +339,25 @@ mod tests {
         fn wake_by_ref(self: &std::sync::Arc<Self>) {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+
+    #[test]
+    fn a_listening_alarm_is_not_polled_again_until_it_rings() {
+        reset_fakes();
+        let mut d = Deadline::<FakeAlarm>::new();
+        d.set(Some(at(1_000)));
+        let polls = || POLLS.with(Cell::get);
+        let before = polls();
+        let mut op = pin!(d.race(std::future::pending::<()>()));
+        assert!(poll_once(op.as_mut()).is_pending());
+        assert_eq!(polls(), before + 1);
+        for _ in 0..3 {
+            assert!(poll_once(op.as_mut()).is_pending());
+        }
+        assert_eq!(polls(), before + 1);
+        advance_to(1_000);
+        assert_eq!(poll_once(op.as_mut()), Poll::Ready(Err(Elapsed)));
+        assert_eq!(polls(), before + 2);
     }
 
     #[test]
