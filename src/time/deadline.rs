@@ -26,7 +26,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, RawWakerVTable, Waker};
 use std::time::Duration;
 
 use monoio::time::{Instant, Sleep};
@@ -86,19 +86,33 @@ pub struct Deadline<A: Alarm = Sleep> {
     last_wait: Option<Instant>,
 }
 
-/// The alarm, the instant it is armed for, and the waker it was given.
+/// The alarm, the instant it is armed for, and the task it wakes.
 struct Armed<A> {
     alarm: Pin<Box<A>>,
     at: Instant,
-    /// The waker of the task the alarm wakes. A monoio timer keeps the waker of the first
-    /// poll that found it unfired and ignores later ones until it fires, so when another
-    /// task waits on the deadline (a pooled upstream connection changes hands, another
-    /// HTTP/2 stream uses it) the alarm is replaced in place (same allocation): otherwise
-    /// it would wake the previous task and the current one would never time out.
-    waker: Waker,
-    /// The alarm holds `waker` (a poll found it pending since it was last made or armed):
-    /// until it rings, another wait of the same task need not poll it.
+    /// The task the alarm wakes. A monoio timer keeps the waker of the first poll that found
+    /// it unfired and ignores later ones until it fires, so when another task waits on the
+    /// deadline (a pooled upstream connection changes hands, another HTTP/2 stream uses it)
+    /// the alarm is replaced in place (same allocation): otherwise it would wake the
+    /// previous task and the current one would never time out.
+    task: TaskId,
+    /// The alarm holds the waker of `task` (a poll found it pending since it was last made
+    /// or armed): until it rings, another wait of the same task need not poll it.
     listening: bool,
+}
+
+/// Which task a waker wakes, compared like `Waker::will_wake` (data and vtable pointers)
+/// without holding a reference: a pooled connection does not keep a finished task's memory
+/// alive. The comparison cannot be fooled by a new task at a freed task's address: while
+/// the alarm has not rung it holds the old task's waker (so its memory is not freed), and
+/// once it has rung it is polled again whatever the task.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct TaskId(*const (), *const RawWakerVTable);
+
+impl TaskId {
+    fn of(waker: &Waker) -> TaskId {
+        TaskId(waker.data(), waker.vtable())
+    }
 }
 
 impl<A: Alarm> Default for Deadline<A> {
@@ -146,11 +160,12 @@ impl<A: Alarm> Deadline<A> {
         };
         let armed = match &mut self.alarm {
             Some(armed) => {
-                if !armed.waker.will_wake(cx.waker()) {
+                let task = TaskId::of(cx.waker());
+                if armed.task != task {
                     // Another task waits now: a fresh alarm that will wake it (see `Armed`).
                     armed.alarm.as_mut().set(A::armed_for(at));
                     armed.at = at;
-                    armed.waker = cx.waker().clone();
+                    armed.task = task;
                     armed.listening = false;
                 } else if armed.at > at {
                     // The deadline moved earlier than the alarm: bring the alarm forward.
@@ -166,7 +181,7 @@ impl<A: Alarm> Deadline<A> {
             None => self.alarm.insert(Armed {
                 alarm: Box::pin(A::armed_for(at)),
                 at,
-                waker: cx.waker().clone(),
+                task: TaskId::of(cx.waker()),
                 listening: false,
             }),
         };
