@@ -1,5 +1,7 @@
 //! Clocks. Limiters and caches take a [`Clock`] so their tests are exact and instant.
 
+pub mod deadline;
+
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 

@@ -15,6 +15,7 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::time::Instant;
 
 use crate::http::head::Head;
+use crate::time::deadline::Deadline;
 
 /// Initial capacity of the read buffer; it grows only to fit `max_head_bytes`.
 pub use crate::transport::stream::{read_append, READ_BUF};
@@ -51,6 +52,9 @@ pub struct ClientConn {
         crate::upstream::pool::PoolKey,
         crate::upstream::pool::UpstreamConn,
     )>,
+    /// The deadline of the client read in progress: one alarm for the connection's life,
+    /// not a timer per read (`crate::time::deadline`).
+    pub deadline: Deadline,
 }
 
 pub use crate::pipeline::session::{BodyState, Next};
@@ -79,6 +83,7 @@ impl ClientConn {
             keep: false,
             path_ascii: false,
             pinned_upstream: None,
+            deadline: Deadline::new(),
         }
     }
 
@@ -90,15 +95,16 @@ impl ClientConn {
 
     /// `read_more` with a deadline; `Err(TimedOut)` when it passes.
     pub async fn read_more_until(&mut self, deadline: Instant) -> io::Result<usize> {
-        match monoio::time::timeout_at(deadline, self.read_more()).await {
-            Ok(r) => r,
-            Err(_) => Err(io::ErrorKind::TimedOut.into()),
-        }
+        let buf = std::mem::take(&mut self.rbuf);
+        let read = read_append(&mut self.stream, buf, &mut self.rbuf);
+        self.deadline.race_until(deadline, read).await?
     }
 
-    /// `read_more` with an idle timeout.
+    /// `read_more` with an idle timeout (from the moment the read has to wait).
     pub async fn read_more_within(&mut self, limit: Duration) -> io::Result<usize> {
-        self.read_more_until(Instant::now() + limit).await
+        let buf = std::mem::take(&mut self.rbuf);
+        let read = read_append(&mut self.stream, buf, &mut self.rbuf);
+        self.deadline.within(limit, read).await?
     }
 
     /// Drop the parsed head from the front of `rbuf`; later bytes move to the front.
@@ -171,7 +177,10 @@ pub async fn serve(ctx: &crate::pipeline::worker::WorkerCtx, conn: &mut ClientCo
     }
     if let crate::transport::stream::MaybeTls::Tls(tls) = &mut conn.stream {
         use monoio::io::AsyncWriteRent;
-        let _ = monoio::time::timeout(CLOSE_NOTIFY_TIMEOUT, tls.shutdown()).await;
+        let _ = conn
+            .deadline
+            .within(CLOSE_NOTIFY_TIMEOUT, tls.shutdown())
+            .await;
     }
 }
 

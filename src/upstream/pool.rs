@@ -13,6 +13,7 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
+use crate::time::deadline::Deadline;
 use crate::transport::stream::read_append;
 use crate::transport::stream::{MaybeTls, UpstreamStream};
 use crate::transport::tls_io::TlsStream;
@@ -57,44 +58,55 @@ pub struct UpstreamConn {
     pub rbuf: Vec<u8>,
     /// Taken from the pool (it may have been closed by the peer meanwhile).
     pub reused: bool,
+    /// No later than the start of its idleness: when the last request it carried began
+    /// ([`UpstreamConn::serving`]: the request's clock reading, shared) or, later, when its
+    /// last bounded read or write began to wait ([`Deadline::last_wait`]). Its idle age is
+    /// thus never underestimated, and pooling it reads no clock.
     idle_since: Instant,
+    /// The deadline of the exchange or stream operation in progress: one alarm for the
+    /// connection's life, not a timer per operation (`crate::time::deadline`).
+    pub deadline: Deadline,
 }
 
 impl UpstreamConn {
     /// Open a new connection to `endpoint`: TCP, then the PROXY v2 header, then TLS, all
-    /// before `deadline`.
-    pub async fn connect(endpoint: &Endpoint<'_>, deadline: Instant) -> io::Result<UpstreamConn> {
+    /// before `deadline`. `now` is the caller's reading of the clock (at most a moment ago).
+    pub async fn connect(
+        endpoint: &Endpoint<'_>,
+        deadline: Instant,
+        now: Instant,
+    ) -> io::Result<UpstreamConn> {
         let addr = endpoint.key.addr;
-        let mut tcp = match monoio::time::timeout_at(deadline, TcpStream::connect_addr(addr)).await
-        {
-            Ok(r) => r?,
-            Err(_) => return Err(io::ErrorKind::TimedOut.into()),
-        };
+        // The connection's own deadline, from its first operation on.
+        let mut bound = Deadline::new();
+        bound.set(Some(deadline));
+        let mut tcp = bound.race(TcpStream::connect_addr(addr)).await??;
         let _ = tcp.set_nodelay(true);
         if let Some((src, dst)) = endpoint.proxy_v2 {
             let mut header = Vec::with_capacity(52);
             crate::upstream::proxy_protocol::encode_v2(src, dst, &mut header);
-            match monoio::time::timeout_at(deadline, tcp.write_all(header)).await {
-                Ok((r, _)) => r?,
-                Err(_) => return Err(io::ErrorKind::TimedOut.into()),
-            };
+            bound.race(tcp.write_all(header)).await?.0?;
         }
         let stream = match &endpoint.tls {
             None => MaybeTls::Plain(tcp),
             Some((config, name)) => {
                 let tls = TlsStream::connect(tcp, Arc::clone(config), name.clone());
-                match monoio::time::timeout_at(deadline, tls).await {
-                    Ok(r) => MaybeTls::Tls(Box::new(r?)),
-                    Err(_) => return Err(io::ErrorKind::TimedOut.into()),
-                }
+                MaybeTls::Tls(Box::new(bound.race(tls).await??))
             }
         };
         Ok(UpstreamConn {
             stream,
             rbuf: Vec::with_capacity(UPSTREAM_READ_BUF),
             reused: false,
-            idle_since: Instant::now(),
+            idle_since: now,
+            deadline: bound,
         })
+    }
+
+    /// The connection carries a request that began at `started`: its idle time, once it is
+    /// back in the pool, counts from then (see `idle_since`).
+    pub fn serving(&mut self, started: Instant) {
+        self.idle_since = started;
     }
 
     pub async fn read_more(&mut self) -> io::Result<usize> {
@@ -102,11 +114,18 @@ impl UpstreamConn {
         read_append(&mut self.stream, buf, &mut self.rbuf).await
     }
 
+    /// `read_more` before `deadline`; `Err(TimedOut)` when it passes.
     pub async fn read_more_until(&mut self, deadline: Instant) -> io::Result<usize> {
-        match monoio::time::timeout_at(deadline, self.read_more()).await {
-            Ok(r) => r,
-            Err(_) => Err(io::ErrorKind::TimedOut.into()),
-        }
+        let buf = std::mem::take(&mut self.rbuf);
+        let read = read_append(&mut self.stream, buf, &mut self.rbuf);
+        self.deadline.race_until(deadline, read).await?
+    }
+
+    /// `read_more` within `limit` from the moment the read has to wait.
+    pub async fn read_more_within(&mut self, limit: std::time::Duration) -> io::Result<usize> {
+        let buf = std::mem::take(&mut self.rbuf);
+        let read = read_append(&mut self.stream, buf, &mut self.rbuf);
+        self.deadline.within(limit, read).await?
     }
 
     /// True when the peer has neither closed the connection nor sent anything unasked: a
@@ -151,14 +170,16 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    /// A pooled idle connection to `addr`, if a fresh enough one exists. Every candidate is
-    /// first probed ([`UpstreamConn::is_open_and_quiet`]): one the upstream has closed, or
-    /// on which it sent anything while idle, is dropped here, never reused.
-    pub fn take(&self, endpoint: &Endpoint<'_>) -> Option<UpstreamConn> {
+    /// A pooled idle connection to `addr`, if a fresh enough one exists (idle for less than
+    /// the endpoint's idle timeout at `now`, the caller's reading of the clock). Every
+    /// candidate is first probed ([`UpstreamConn::is_open_and_quiet`]): one the upstream has
+    /// closed, or on which it sent anything while idle, is dropped here, never reused.
+    pub fn take(&self, endpoint: &Endpoint<'_>, now: Instant) -> Option<UpstreamConn> {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&endpoint.key)?;
         while let Some(mut c) = list.pop() {
-            if c.idle_since.elapsed() < endpoint.idle_timeout && c.is_open_and_quiet() {
+            let age = now.saturating_duration_since(c.idle_since);
+            if age < endpoint.idle_timeout && c.is_open_and_quiet() {
                 c.reused = true;
                 return Some(c);
             }
@@ -166,7 +187,8 @@ impl Upstreams {
         None
     }
 
-    /// Return a connection whose last response was read completely.
+    /// Return a connection whose last response was read completely. Its idle time counts
+    /// from its last use the connection knows of (see `idle_since`): no clock read.
     pub fn put(&self, endpoint: &Endpoint<'_>, mut conn: UpstreamConn) {
         if !conn.rbuf.is_empty() {
             return; // unexpected extra bytes: the connection is not reusable
@@ -174,7 +196,9 @@ impl Upstreams {
         let mut idle = self.idle.borrow_mut();
         let list = idle.entry(endpoint.key).or_default();
         if list.len() < endpoint.max_idle {
-            conn.idle_since = Instant::now();
+            if let Some(t) = conn.deadline.last_wait() {
+                conn.idle_since = conn.idle_since.max(t);
+            }
             list.push(conn);
         }
     }

@@ -38,10 +38,12 @@ pub fn io_failure(e: io::Error) -> GatewayError {
 }
 
 /// The upstream request on its way: its head (kept for one retry), where the response
-/// head is parsed, and the integration's deadline.
+/// head is parsed, when the integration began (the request's one clock reading here: the
+/// pool's idle ages are measured against it) and the integration's deadline.
 pub struct Outbound<'b> {
     pub head: &'b mut Vec<u8>,
     pub resp: &'b mut ResponseHead,
+    pub started: Instant,
     pub deadline: Instant,
 }
 
@@ -69,17 +71,18 @@ pub async fn exchange<S: Session>(
             _ => None,
         }
     } else {
-        ctx.upstreams.take(endpoint)
+        ctx.upstreams.take(endpoint, out.started)
     };
     // Whether the head was already written to a pooled connection that then failed.
     let mut sent = false;
     loop {
         let mut up = match pooled.take() {
             Some(c) => c,
-            None => UpstreamConn::connect(endpoint, out.deadline)
+            None => UpstreamConn::connect(endpoint, out.deadline, out.started)
                 .await
                 .map_err(|error| ExchangeError::Connect { error, sent })?,
         };
+        up.serving(out.started);
         let reused = up.reused;
         match send_and_read_head(ctx, session, &mut up, out, sent_head).await {
             Ok(framing) => return Ok((up, framing)),
@@ -125,8 +128,8 @@ async fn send_and_read_head<S: Session>(
     let hold_head = untouched && framing == BodyFraming::Chunked;
     if !hold_head {
         let head = std::mem::take(out.head);
-        let (res, head) = match monoio::time::timeout_at(deadline, up.stream.write_all(head)).await
-        {
+        let write = up.stream.write_all(head);
+        let (res, head) = match up.deadline.race_until(deadline, write).await {
             Ok(r) => r,
             Err(_) => {
                 // The buffer went with the cancelled write; start a new one.
@@ -158,7 +161,7 @@ async fn send_and_read_head<S: Session>(
                     if interim > MAX_INTERIM_RESPONSES {
                         return Err(Failure::Malformed("too many interim responses"));
                     }
-                    forward_interim(session, up, resp, deadline).await?;
+                    forward_interim(session, &mut *up, resp, deadline).await?;
                     up.consume(n);
                     continue;
                 }
@@ -190,7 +193,7 @@ const MAX_INTERIM_RESPONSES: usize = 16;
 /// one (HTTP/1.0).
 async fn forward_interim<S: Session>(
     session: &mut S,
-    up: &UpstreamConn,
+    up: &mut UpstreamConn,
     resp: &ResponseHead,
     deadline: Instant,
 ) -> Result<(), Failure> {
@@ -204,7 +207,7 @@ async fn forward_interim<S: Session>(
     if !session.end_interim_head() {
         return Ok(());
     }
-    match monoio::time::timeout_at(deadline, session.flush()).await {
+    match up.deadline.race_until(deadline, session.flush()).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Failure::Io(e)),
         Err(_) => Err(Failure::Io(io::ErrorKind::TimedOut.into())),
@@ -260,18 +263,17 @@ async fn send_body<S: Session>(
             frame.extend_from_slice(b"\r\n");
             frame.extend_from_slice(session.body_front().get(..n).unwrap_or_default());
             frame.extend_from_slice(b"\r\n");
-            let (res, frame) =
-                match monoio::time::timeout_at(deadline, up.stream.write_all(frame)).await {
-                    Ok(r) => r,
-                    Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
-                };
+            let write = up.stream.write_all(frame);
+            let (res, frame) = match up.deadline.race_until(deadline, write).await {
+                Ok(r) => r,
+                Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
+            };
             *out.head = frame;
             session.consume_body(n);
             res.map(|_| ())
         } else {
-            match monoio::time::timeout_at(deadline, session.write_body_front(&mut up.stream, n))
-                .await
-            {
+            let write = session.write_body_front(&mut up.stream, n);
+            match up.deadline.race_until(deadline, write).await {
                 Ok(r) => r,
                 Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
             }
@@ -284,8 +286,8 @@ async fn send_body<S: Session>(
             last.clear();
         }
         last.extend_from_slice(b"0\r\n\r\n");
-        let (res, last) = match monoio::time::timeout_at(deadline, up.stream.write_all(last)).await
-        {
+        let write = up.stream.write_all(last);
+        let (res, last) = match up.deadline.race_until(deadline, write).await {
             Ok(r) => r,
             Err(_) => return Err(Failure::Io(io::ErrorKind::TimedOut.into())),
         };

@@ -106,6 +106,7 @@ async fn forward_with<S: Session>(
     let mut out = Outbound {
         head: request,
         resp,
+        started,
         deadline,
     };
 

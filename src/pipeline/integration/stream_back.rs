@@ -7,20 +7,20 @@
 use std::io;
 use std::time::Duration;
 
-use monoio::time::Instant;
-
 use crate::http::chunked::{ChunkedDecoder, Step};
 use crate::pipeline::context::RequestContext;
 use crate::pipeline::head_only;
 use crate::pipeline::session::{ResponseBody, Session};
 use crate::pipeline::taps::ResponseTaps;
 use crate::pipeline::worker::WorkerCtx;
+use crate::time::deadline::Deadline;
 use crate::transport::splice::{splice_exact, SPLICE_MIN};
 use crate::upstream::client::{ResponseFraming, ResponseHead};
 use crate::upstream::pool::UpstreamConn;
 
 /// The upstream side of a response: its connection, the parsed head and its framing, and
-/// the bound on each write to the client and each read from the upstream.
+/// the bound on each write to the client and each read from the upstream (raced against
+/// the upstream connection's one deadline, `UpstreamConn::deadline`).
 pub struct Upstream<'a> {
     pub up: &'a mut UpstreamConn,
     pub head: &'a ResponseHead,
@@ -96,7 +96,7 @@ pub async fn respond<S: Session>(
     if !with_body {
         up.consume(start);
         start = 0;
-        with_timeout(limit, session.flush()).await?;
+        up.deadline.within(limit, session.flush()).await??;
     }
     if client_head {
         return Ok(());
@@ -104,7 +104,7 @@ pub async fn respond<S: Session>(
     let recording = taps.wants_body();
 
     match framing {
-        ResponseFraming::None => finish(session, limit).await,
+        ResponseFraming::None => finish(session, &mut up.deadline, limit).await,
         ResponseFraming::Length(mut remaining) => {
             while remaining > 0 {
                 // Past what is buffered, a large remainder goes socket to socket with splice.
@@ -117,7 +117,7 @@ pub async fn respond<S: Session>(
                         return Ok(());
                     }
                 }
-                if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
+                if up.rbuf.is_empty() && up.read_more_within(limit).await? == 0 {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 let n = ((up.rbuf.len() - start) as u64).min(remaining) as usize;
@@ -129,12 +129,12 @@ pub async fn respond<S: Session>(
                 rc.response_length += n as u64;
                 remaining -= n as u64;
             }
-            finish(session, limit).await
+            finish(session, &mut up.deadline, limit).await
         }
         ResponseFraming::Chunked => {
             let mut decoder = ChunkedDecoder::new(u64::MAX);
             loop {
-                if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
+                if up.rbuf.is_empty() && up.read_more_within(limit).await? == 0 {
                     return Err(io::ErrorKind::UnexpectedEof.into());
                 }
                 match decoder
@@ -150,22 +150,20 @@ pub async fn respond<S: Session>(
                     }
                     Step::NeedMore { consumed } => {
                         up.consume(consumed);
-                        if !up.rbuf.is_empty()
-                            && up.read_more_until(Instant::now() + limit).await? == 0
-                        {
+                        if !up.rbuf.is_empty() && up.read_more_within(limit).await? == 0 {
                             return Err(io::ErrorKind::UnexpectedEof.into());
                         }
                     }
                     Step::Done { consumed } => {
                         up.consume(consumed);
-                        return finish(session, limit).await;
+                        return finish(session, &mut up.deadline, limit).await;
                     }
                 }
             }
         }
         ResponseFraming::UntilClose => loop {
-            if up.rbuf.is_empty() && up.read_more_until(Instant::now() + limit).await? == 0 {
-                return finish(session, limit).await;
+            if up.rbuf.is_empty() && up.read_more_within(limit).await? == 0 {
+                return finish(session, &mut up.deadline, limit).await;
             }
             let n = up.rbuf.len();
             if recording {
@@ -188,7 +186,11 @@ async fn send_front<S: Session>(
     limit: Duration,
 ) -> io::Result<()> {
     let buf = std::mem::take(&mut up.rbuf);
-    match monoio::time::timeout(limit, session.send_body_owned(buf, start..start + n)).await {
+    match up
+        .deadline
+        .within(limit, session.send_body_owned(buf, start..start + n))
+        .await
+    {
         Ok((res, buf)) => {
             up.rbuf = buf;
             res?;
@@ -201,21 +203,15 @@ async fn send_front<S: Session>(
 }
 
 /// End the body: bounded by `limit` when the session has something left to send (the last
-/// chunk, END_STREAM); no timer otherwise.
-async fn finish<S: Session>(session: &mut S, limit: Duration) -> io::Result<()> {
+/// chunk, END_STREAM); unbounded otherwise.
+async fn finish<S: Session>(
+    session: &mut S,
+    deadline: &mut Deadline,
+    limit: Duration,
+) -> io::Result<()> {
     if session.finish_sends() {
-        with_timeout(limit, session.finish_response()).await
+        deadline.within(limit, session.finish_response()).await?
     } else {
         session.finish_response().await
-    }
-}
-
-async fn with_timeout<F: std::future::Future<Output = io::Result<()>>>(
-    limit: Duration,
-    f: F,
-) -> io::Result<()> {
-    match monoio::time::timeout(limit, f).await {
-        Ok(r) => r,
-        Err(_) => Err(io::ErrorKind::TimedOut.into()),
     }
 }
