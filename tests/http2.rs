@@ -842,7 +842,15 @@ fn reload_sends_goaway_and_new_connections_carry_on() {
     let mut d = RawH2::connect(s.gw.port_of("h2c"), &[]);
     d.get(1, true);
     d.expect_mock(1);
-    assert!(s.gw.stderr().contains("reloaded configuration in force"));
+    // The log line is written by the log thread: it may land just after the new stream.
+    assert!(
+        wait_until(Duration::from_secs(5), || s
+            .gw
+            .stderr()
+            .contains("reloaded configuration in force")),
+        "no reload line: {}",
+        s.gw.stderr()
+    );
 }
 
 // ---------------------------------------------------------------------------------------
