@@ -107,6 +107,10 @@ async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
 
 async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpListener) {
     let local = listener.local_addr().ok();
+    // A listener bound to one address accepts only on it: each connection's local address
+    // is the listener's, with no getsockname(2) per connection. A wildcard bind (0.0.0.0,
+    // ::) asks the socket.
+    let fixed_local = local.filter(|a| !a.ip().is_unspecified());
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => Some(r),
@@ -116,7 +120,10 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
         match accepted {
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let local = stream.local_addr().ok().or(local).unwrap_or(peer);
+                let local = match fixed_local {
+                    Some(addr) => addr,
+                    None => stream.local_addr().ok().or(local).unwrap_or(peer),
+                };
                 let ctx = ctx.clone();
                 monoio::spawn(async move {
                     let _active = ctx.drain.track();
