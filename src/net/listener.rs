@@ -43,6 +43,21 @@ pub fn bind_reuseport(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener>
             return Err(io::Error::last_os_error());
         }
     }
+    // TCP_NODELAY on the listening socket: Linux copies it to every accepted socket, so no
+    // connection needs a setsockopt(2) of its own.
+    // SAFETY: fd is a valid socket; the option value points at a live c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            &one as *const libc::c_int as *const libc::c_void,
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
     let (storage, len) = sockaddr_of(addr);
     // SAFETY: storage holds a properly initialised sockaddr_in/sockaddr_in6 of length len.
     let rc = unsafe {
@@ -116,6 +131,16 @@ pub fn bind_set(addr: SocketAddr, count: usize) -> io::Result<(SocketAddr, Vec<T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accepted_connections_inherit_tcp_nodelay_from_the_listener() -> io::Result<()> {
+        let l = bind_reuseport("127.0.0.1:0".parse().map_err(io::Error::other)?, 16)?;
+        let _client = std::net::TcpStream::connect(l.local_addr()?)?;
+        l.set_nonblocking(false)?;
+        let (accepted, _) = l.accept()?;
+        assert!(accepted.nodelay()?, "the accepted socket has Nagle on");
+        Ok(())
+    }
 
     #[test]
     fn binds_a_reuseport_set_on_one_ephemeral_port() -> io::Result<()> {

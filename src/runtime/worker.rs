@@ -119,7 +119,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
         let Some(accepted) = accepted else { return };
         match accepted {
             Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
+                // TCP_NODELAY comes from the listening socket (net::listener).
                 let local = match fixed_local {
                     Some(addr) => addr,
                     None => stream.local_addr().ok().or(local).unwrap_or(peer),
