@@ -289,7 +289,7 @@ fn hex_value(b: u8) -> Option<u8> {
 }
 
 /// RFC 9110 `tchar`.
-fn is_tchar(b: u8) -> bool {
+pub(crate) const fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -263,30 +263,13 @@ pub(crate) fn name_is(name: &[u8], lower: &[u8]) -> bool {
     }
 }
 
-/// RFC 9110 `tchar` (method and field-name bytes), as httparse reads them.
+/// RFC 9110 `tchar` (method and field-name bytes), as httparse reads them: the chunked
+/// codec's `is_tchar` as a table.
 static TOKEN: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
+        table[b] = crate::http::chunked::is_tchar(b as u8);
         b += 1;
     }
     table
