@@ -46,6 +46,11 @@
 #                     the same as PEERS=haproxy.
 #   PEER=nginx        tollgate: A/B against another build (PEER_BIN)
 #   PEER_BIN          the other tollgate build for PEER=tollgate
+#   STAGE_EXTRA       YAML added to the `$default` stage of tollgate's config (the new side
+#                     only; the A/B peer keeps the plain stage), one flow mapping per key,
+#                     @WORK@ being the scratch directory. Same binary, feature on vs off:
+#                     PEER_BIN=target/release/tollgate STAGE_EXTRA='access_log:
+#                     {destination: @WORK@/access.log, format: json}' perf/compare.sh
 #   SCENARIOS="small newconn 1m tls handshake h2"
 #                     small:     GET /small, 64 keep-alive connections
 #                     16k:       GET /16k.bin (16 KiB), 64 keep-alive connections (not in
@@ -248,10 +253,16 @@ sed -e "s|@WORK@|$WORK|g" -e "s|^worker_processes .*;|worker_processes $WORKERS;
   "$ROOT/perf/nginx-proxy.conf.in" >"$WORK/proxy.conf"
 sed -e "s|@NBTHREAD@|$WORKERS|g" "${ports[@]}" "$ROOT/perf/haproxy.cfg.in" >"$WORK/haproxy.cfg"
 sed "${ports[@]}" "$ROOT/perf/tollgate-bench.yaml" >"$WORK/tollgate.yaml"
-# A/B: the same config on the peer's own ports.
+# A/B: the same config on the peer's own ports (before STAGE_EXTRA: the peer keeps the
+# plain stage).
 sed -e "s|127\.0\.0\.1:$TOLLGATE_PORT|127.0.0.1:$PEER_PORT|" \
   -e "s|127\.0\.0\.1:$TOLLGATE_TLS_PORT|127.0.0.1:$PEER_TLS_PORT|" \
   "$WORK/tollgate.yaml" >"$WORK/peer.yaml"
+if [[ -n ${STAGE_EXTRA:-} ]]; then
+  printf '        %s\n' "${STAGE_EXTRA//@WORK@/$WORK}" >>"$WORK/tollgate.yaml"
+  "$BIN" check "$WORK/tollgate.yaml" >/dev/null \
+    || { echo "STAGE_EXTRA: tollgate check refused the stage it made" >&2; exit 2; }
+fi
 
 # shellcheck disable=SC2046
 start upstream $(pin "$UPSTREAM_CPUS") nginx -p "$WORK" -e "$WORK/up.err" -c "$WORK/upstream.conf"
