@@ -190,6 +190,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                     method_throttles,
                     cache,
                     canary,
+                    detailed_metrics: s.detailed_metrics,
                 }),
             );
         }
