@@ -13,11 +13,14 @@
 //! - per-route series only on the stage with `detailed_metrics: true`;
 //! - labels after a reload: a kept stage keeps counting, a removed one disappears, a new
 //!   one appears;
-//! - target health (a live and a dead target) and the per-worker gauges.
+//! - target health (a live and a dead target) and the per-worker gauges;
+//! - TLS handshakes and failures by custom domain (`""` before a domain is chosen).
 
 mod common;
+mod pki;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::Duration;
 
 use common::*;
@@ -226,6 +229,23 @@ fn scrape(admin: u16) -> Scrape {
     Scrape(parse(&r.body_str()))
 }
 
+/// A scrape once every worker has registered its block (a worker's series appear when it
+/// has started, moments after `ready`) and no request is in flight on any worker: a
+/// request is counted after its response is written, and before it stops counting as in
+/// flight (`observe::metrics`, "Quiescence"), so this scrape counts every request whose
+/// response a client has read.
+#[track_caller]
+fn settled(gw: &Gateway) -> Scrape {
+    let admin = gw.port_of("admin");
+    let quiet = wait_until(Duration::from_secs(10), || {
+        let s = scrape(admin);
+        s.all("tollgate_in_flight_requests").len() == gw.workers
+            && s.sum("tollgate_in_flight_requests", &[]) == 0.0
+    });
+    assert!(quiet, "workers not started or requests still in flight");
+    scrape(admin)
+}
+
 // ------------------------------------------------------------------ configuration
 
 fn config(upstream: &str, dead: u16) -> String {
@@ -296,7 +316,7 @@ fn counts_equal_a_known_request_mix() {
     let admin = gw.port_of("admin");
 
     // Before any request: the stages are there with zeros, nothing unrouted.
-    let s = scrape(admin);
+    let s = settled(&gw);
     let prod = [("api", "demo"), ("stage", "prod")];
     assert_eq!(s.get("tollgate_requests_total", &prod), 0.0);
     assert!(s
@@ -356,7 +376,7 @@ fn counts_equal_a_known_request_mix() {
     let r = gw.send(&get("/nostage/ok"));
     assert!(r.status >= 400, "{}", r.describe());
 
-    let s = scrape(admin);
+    let s = settled(&gw);
     let n = prod_status.len() as f64;
     assert_eq!(s.get("tollgate_requests_total", &prod), n);
     assert_eq!(
@@ -480,7 +500,7 @@ fn counts_equal_a_known_request_mix() {
     });
     assert!(closed, "a closed connection is still counted");
     assert_eq!(
-        scrape(admin).get("tollgate_access_log_lines_dropped_total", &[]),
+        settled(&gw).get("tollgate_access_log_lines_dropped_total", &[]),
         0.0
     );
 }
@@ -490,13 +510,12 @@ fn labels_continue_across_a_reload() {
     let up = DemoUpstream::start();
     let yaml = config(&up.addr(), dead_port());
     let gw = Gateway::start_with_workers(&yaml, 2);
-    let admin = gw.port_of("admin");
     for _ in 0..3 {
         assert_eq!(gw.send(&get("/prod/ok")).status, 200);
     }
     assert_eq!(gw.send(&get("/tight/limited")).status, 200);
     let prod = [("api", "demo"), ("stage", "prod")];
-    assert_eq!(scrape(admin).get("tollgate_requests_total", &prod), 3.0);
+    assert_eq!(settled(&gw).get("tollgate_requests_total", &prod), 3.0);
 
     // Reload: `tight` removed, `beta` added, prod's routes and settings unchanged but its
     // stage id moves (a stage before it).
@@ -513,7 +532,7 @@ fn labels_continue_across_a_reload() {
     gw.proc.signal(libc::SIGHUP);
     wait_reloaded(&gw, 1);
 
-    let s = scrape(admin);
+    let s = settled(&gw);
     assert_eq!(
         s.get("tollgate_requests_total", &prod),
         3.0,
@@ -545,7 +564,7 @@ fn labels_continue_across_a_reload() {
         assert_eq!(gw.send(&get("/prod/ok")).status, 200);
     }
     assert_eq!(gw.send(&get("/beta/ok")).status, 200);
-    let s = scrape(admin);
+    let s = settled(&gw);
     assert_eq!(s.get("tollgate_requests_total", &prod), 5.0);
     assert_eq!(s.histogram("tollgate_latency_seconds", &prod).0, 5.0);
     assert_eq!(
@@ -595,6 +614,7 @@ target_groups:
     );
     let gw = Gateway::start(&yaml);
     let admin = gw.port_of("admin");
+    settled(&gw);
     let dead_addr = format!("127.0.0.1:{dead}");
     let down = wait_until(Duration::from_secs(10), || {
         scrape(admin).find(
@@ -616,4 +636,85 @@ target_groups:
         1.0
     );
     assert_eq!(s.all("tollgate_target_healthy").len(), 2);
+}
+
+#[test]
+fn tls_handshakes_and_failures_by_domain() {
+    let certs = pki::gen_certs("metrics-tls");
+    let other = pki::gen_certs("metrics-tls-other");
+    let yaml = format!(
+        "admin:
+  bind: 127.0.0.1:0
+listeners:
+  - name: tls
+    bind: 127.0.0.1:0
+    tls: {{}}
+custom_domains:
+  - name: api.localhost
+    certificate: '{}'
+    key: '{}'
+    base_path_mappings:
+      - {{base_path: '(none)', api: site, stage: prod}}
+apis:
+  - id: site
+    routes:
+      - {{route: GET /x, integration: {{type: MOCK, body: x}}}}
+    stages:
+      - name: prod
+",
+        certs.p("server.pem"),
+        certs.p("server.key")
+    );
+    let gw = Gateway::start(&yaml);
+    let (tls, admin) = (gw.port_of("tls"), gw.port_of("admin"));
+    settled(&gw);
+    let name = || rustls::pki_types::ServerName::try_from("api.localhost").expect("name");
+    let timeout = Duration::from_secs(5);
+
+    // Two handshakes that succeed.
+    let trusting = pki::client_config(
+        &[certs.path("ca.pem")],
+        None,
+        &[&rustls::version::TLS13],
+        &[b"http/1.1"],
+    );
+    for _ in 0..2 {
+        let sock = pki::tcp_connect(tls, timeout);
+        pki::tls_handshake(sock, &trusting, name(), timeout).expect("handshake");
+    }
+    // One for the domain that the client gives up on (it does not trust the certificate).
+    let distrusting = pki::client_config(
+        &[other.path("ca.pem")],
+        None,
+        &[&rustls::version::TLS13],
+        &[b"http/1.1"],
+    );
+    let sock = pki::tcp_connect(tls, timeout);
+    assert!(pki::tls_handshake(sock, &distrusting, name(), timeout).is_err());
+    // Two that fail before a domain is chosen: an unknown name (no default domain), and
+    // bytes that are no ClientHello.
+    let sock = pki::tcp_connect(tls, timeout);
+    let unknown = rustls::pki_types::ServerName::try_from("nobody.example").expect("name");
+    assert!(pki::tls_handshake(sock, &trusting, unknown, timeout).is_err());
+    let mut sock = pki::tcp_connect(tls, timeout);
+    sock.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .expect("write");
+    let _ = std::io::Read::read(&mut sock, &mut [0u8; 64]);
+
+    let domain = [("domain", "api.localhost")];
+    let none = [("domain", "")];
+    let counted = wait_until(Duration::from_secs(5), || {
+        let s = scrape(admin);
+        s.find("tollgate_tls_handshake_failures_total", &domain) == Some(1.0)
+            && s.find("tollgate_tls_handshake_failures_total", &none) == Some(2.0)
+            && s.find("tollgate_tls_handshakes_total", &domain) == Some(2.0)
+    });
+    let s = scrape(admin);
+    assert!(
+        counted,
+        "failures: {:?}",
+        s.all("tollgate_tls_handshake_failures_total")
+    );
+    assert_eq!(s.get("tollgate_tls_handshakes_total", &domain), 2.0);
+    assert_eq!(s.get("tollgate_tls_handshakes_total", &none), 0.0);
 }

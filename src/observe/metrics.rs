@@ -32,6 +32,13 @@
 //!   the only writer of both, so the copy loses nothing), then the table is published. The
 //!   labels' counts are thus continuous across reloads; series of removed stages, routes
 //!   or domains stop being exposed. No `unsafe` anywhere.
+//! - Quiescence: a request is counted after its response was written, so a scrape right
+//!   after a client got its response may not count it yet. The in-flight gauge is
+//!   decremented after the request was counted, with a release store, and read with an
+//!   acquire load: a scrape that reads `tollgate_in_flight_requests` 0 for a worker, and any
+//!   later read by the same thread, sees every counter of the requests that worker finished
+//!   before (the tests wait for that before comparing counts). On x86-64 both are plain
+//!   moves, as the relaxed ones.
 //!
 //! Allocation: none on the request path (fixed arrays, binary search over a sorted route
 //! list). Tables are allocated at start and on reload; rendering allocates on the admin
@@ -84,10 +91,12 @@ impl Gauge {
         self.0.store(v + 1, Ordering::Relaxed);
     }
 
+    /// A release store: a reader that sees the lower value ([`Gauge::get`], acquire) also
+    /// sees every store the writer made before (see the module notes on quiescence).
     #[inline]
     pub fn dec(&self) {
         let v = self.0.load(Ordering::Relaxed);
-        self.0.store(v - 1, Ordering::Relaxed);
+        self.0.store(v - 1, Ordering::Release);
     }
 
     #[inline]
@@ -97,7 +106,7 @@ impl Gauge {
 
     #[inline]
     pub fn get(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Acquire)
     }
 }
 
