@@ -308,6 +308,23 @@ apis:
     }
 
     #[test]
+    fn detailed_metrics_per_stage() {
+        let text = minimal("", "").replace(
+            "      - name: prod\n",
+            "      - name: prod\n        detailed_metrics: true\n      - name: dev\n",
+        );
+        let snap = check(&text).unwrap_or_else(|e| panic!("{e}"));
+        let api = snap.api("demo").expect("api");
+        assert!(api.stages["prod"].detailed_metrics);
+        assert!(!api.stages["dev"].detailed_metrics, "off by default");
+        let list = errors(&minimal("", "").replace(
+            "      - name: prod\n",
+            "      - name: prod\n        detailed_metrics: sometimes\n",
+        ));
+        assert_error(&list, "apis[0].stages[0].detailed_metrics", "");
+    }
+
+    #[test]
     fn stage_name_charset() {
         let list = errors(&minimal("", "").replace("name: prod", "name: 'my stage'"));
         assert_error(&list, "apis[0].stages[0].name", "not a valid stage name");
