@@ -718,3 +718,60 @@ apis:
     assert_eq!(s.get("tollgate_tls_handshakes_total", &domain), 2.0);
     assert_eq!(s.get("tollgate_tls_handshakes_total", &none), 0.0);
 }
+
+/// HTTP/2 streams are counted like HTTP/1.1 requests (they run through the same pipeline).
+#[test]
+fn http2_streams_are_counted() {
+    let yaml = "admin:
+  bind: 127.0.0.1:0
+listeners:
+  - name: h2c
+    bind: 127.0.0.1:0
+    default_api: demo
+    h2c: true
+apis:
+  - id: demo
+    routes:
+      - {route: GET /x, integration: {type: MOCK, body: x}}
+    stages:
+      - name: prod
+        detailed_metrics: true
+";
+    let gw = Gateway::start(yaml);
+    let ok = format!("http://127.0.0.1:{}/prod/x", gw.port);
+    let miss = format!("http://127.0.0.1:{}/prod/nope", gw.port);
+    // Three requests over HTTP/2, one of them a route miss. One curl per request: curl
+    // 7.88 fails ("Error in the HTTP2 framing layer") when it reuses a prior-knowledge
+    // connection for a second URL.
+    let mut seen = String::new();
+    for url in [&ok, &ok, &miss] {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--http2-prior-knowledge"])
+            .args([
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}\\n",
+                url,
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("this test needs `curl` on PATH (`make test-deps` installs it): {e}")
+            });
+        seen.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    assert_eq!(seen, "2 200\n2 200\n2 403\n");
+    let s = settled(&gw);
+    let prod = [("api", "demo"), ("stage", "prod")];
+    assert_eq!(s.get("tollgate_requests_total", &prod), 3.0);
+    assert_eq!(s.get("tollgate_4xx_errors_total", &prod), 1.0);
+    assert_eq!(s.histogram("tollgate_latency_seconds", &prod).0, 3.0);
+    assert_eq!(
+        s.get(
+            "tollgate_route_requests_total",
+            &[("api", "demo"), ("stage", "prod"), ("route", "GET /x")]
+        ),
+        2.0
+    );
+}
