@@ -116,7 +116,9 @@ apis:
           uri: http://127.0.0.1:{upstream}/{{proxy}}
         cache_key_parameters: [method.request.path.proxy]
     stages:
+      # Metrics are always on; per-route (detailed) metrics too on this stage.
       - name: prod
+        detailed_metrics: true
       - name: cached
         cache:
           cluster_size: 0.01

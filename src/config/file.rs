@@ -351,6 +351,9 @@ pub struct StageFile {
     /// A canary release: a share of the stage's traffic served by another deployment.
     #[serde(default)]
     pub canary: Option<CanaryFile>,
+    /// Per-route metrics (API Gateway's detailed CloudWatch metrics).
+    #[serde(default)]
+    pub detailed_metrics: bool,
 }
 
 /// `apis[i].stages[j].cache`

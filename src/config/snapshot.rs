@@ -310,6 +310,8 @@ pub struct Stage {
     pub cache: Option<CacheSettings>,
     /// A canary release on this stage.
     pub canary: Option<Canary>,
+    /// Per-route metrics (API Gateway's detailed CloudWatch metrics, `metricsEnabled`).
+    pub detailed_metrics: bool,
 }
 
 /// A stage's canary (API Gateway's canarySettings): `percent` of the requests are served by

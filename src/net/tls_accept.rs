@@ -34,6 +34,7 @@ use rustls::{HandshakeKind, ServerConnection};
 
 use crate::config::snapshot::{CustomDomain, ListenerTls};
 use crate::config::Snapshot;
+use crate::pipeline::metrics::WorkerMetrics;
 use crate::transport::tls_io::TlsStream;
 use crate::transport::x509;
 
@@ -64,14 +65,52 @@ fn is_legacy_hello(buf: &[u8]) -> bool {
     }
 }
 
+/// Counts one handshake in the worker's metrics when dropped (`tollgate_tls_handshakes_total`
+/// or, unless it succeeded, `..._failures_total`), so a handshake abandoned at the caller's
+/// timeout counts as a failure too.
+struct HandshakeCount<'a> {
+    metrics: &'a WorkerMetrics,
+    snapshot: &'a Arc<Snapshot>,
+    /// The chosen domain's index, once known.
+    domain: Option<usize>,
+    ok: bool,
+}
+
+impl Drop for HandshakeCount<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .tls_handshake(self.snapshot, self.domain, self.ok);
+    }
+}
+
 /// Run the server side of the handshake on `tcp` (the caller bounds it with the listener's
 /// handshake timeout). `configs` are the handshake configurations of `snapshot.domains`
-/// with session resumption attached (`services::Services::tls_configs`).
+/// with session resumption attached (`services::Services::tls_configs`). The outcome is
+/// counted in `metrics` by domain.
 pub async fn accept(
+    tcp: TcpStream,
+    snapshot: &Arc<Snapshot>,
+    configs: &[Arc<rustls::ServerConfig>],
+    tls: &ListenerTls,
+    metrics: &WorkerMetrics,
+) -> io::Result<(TlsStream<ServerConnection>, TlsInfo)> {
+    let mut count = HandshakeCount {
+        metrics,
+        snapshot,
+        domain: None,
+        ok: false,
+    };
+    let accepted = accept_inner(tcp, snapshot, configs, tls, &mut count.domain).await;
+    count.ok = accepted.is_ok();
+    accepted
+}
+
+async fn accept_inner(
     mut tcp: TcpStream,
     snapshot: &Arc<Snapshot>,
     configs: &[Arc<rustls::ServerConfig>],
     tls: &ListenerTls,
+    chosen: &mut Option<usize>,
 ) -> io::Result<(TlsStream<ServerConnection>, TlsInfo)> {
     let mut acceptor = Acceptor::default();
     let mut buf: Vec<u8> = Vec::with_capacity(2048);
@@ -107,6 +146,7 @@ pub async fn accept(
                     .as_deref()
                     .and_then(|n| snapshot.domain_for_host(n))
                     .or(tls.default_domain);
+                *chosen = domain;
                 let Some(domain) = domain else {
                     // No certificate for this name: say so with a fatal alert
                     // (unrecognized_name, RFC 6066 section 3; handshake_failure without SNI).

@@ -211,6 +211,8 @@ pub struct RequestContext {
     cert_issuer: Range<usize>,
     cert_serial: Range<usize>,
     cert_validity: Option<(i64, i64)>,
+    /// The stage the request was routed to (`Stage::id` in its snapshot), for metrics.
+    pub stage_id: Option<usize>,
 }
 
 impl Default for RequestContext {
@@ -249,6 +251,7 @@ impl Default for RequestContext {
             cert_issuer: 0..0,
             cert_serial: 0..0,
             cert_validity: None,
+            stage_id: None,
         }
     }
 }
@@ -279,6 +282,7 @@ impl RequestContext {
         self.status = 0;
         self.response_length = 0;
         self.response_latency = None;
+        self.stage_id = None;
         self.text.clear();
         self.method_text = self.push_text(session.method_bytes());
         self.path = self.push_text(session.path().as_bytes());

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod context;
 pub mod drain;
 pub mod integration;
+pub mod metrics;
 pub mod request_id;
 pub mod respond;
 pub mod route;
@@ -76,6 +77,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     // 2. (end of) parse: before anything reads the headers, drop those no client may send.
     drop_reserved_headers(&snapshot, session);
     rc.begin(session, ctx.ids.next());
+    let _in_flight = ctx.metrics.in_flight();
     let mut taps = ResponseTaps::default();
 
     let outcome: Result<Next, GatewayError> = async {
@@ -122,6 +124,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         }
     };
     rc.finish();
+    metrics::finish(ctx, &snapshot, rc);
     next
 }
 

@@ -93,6 +93,7 @@ pub fn resolve<'s, S: Session>(
         .as_ref()
         .filter(|c| c.percent > 0.0 && (c.percent >= 100.0 || roll() < c.percent));
     rc.set_route(&selected.api.id, &stage.name, domain, canary.is_some());
+    rc.stage_id = Some(stage.id);
     let (router, variables) = match canary {
         Some(c) => (&c.deployment.router, &c.variables),
         None => (&stage.deployment.router, &stage.variables),

@@ -46,12 +46,15 @@ pub struct WorkerCtx {
     canary_rng: Cell<u64>,
     /// Spare `$context`s, leased per connection (HTTP/1.1) or stream (HTTP/2).
     pub contexts: crate::pipeline::context::ContextPool,
+    /// This worker's counters (`/metrics`).
+    pub metrics: crate::pipeline::metrics::WorkerMetrics,
 }
 
 impl WorkerCtx {
     pub fn new(id: usize, snapshot: Arc<Snapshot>, services: Arc<Services>) -> Self {
         let targets = TargetGroups::new(&snapshot);
         let limits = WorkerLimits::new(id, &snapshot, services.limits().clone());
+        let metrics = crate::pipeline::metrics::WorkerMetrics::new(id, &snapshot);
         WorkerCtx {
             id,
             snapshot: RefCell::new(Rc::new(snapshot)),
@@ -66,6 +69,7 @@ impl WorkerCtx {
             limits,
             canary_rng: Cell::new(seed(id)),
             contexts: Default::default(),
+            metrics,
         }
     }
 
@@ -89,6 +93,8 @@ impl WorkerCtx {
             .unhealthy_targets()
             .for_each(|u| self.targets.apply(u));
         self.upstreams.clear();
+        self.metrics.reload(&snapshot);
+        self.metrics.set_idle_upstream(0);
         self.limits
             .reset(&snapshot, Some(services.limits().clone()));
         *self.snapshot.borrow_mut() = Rc::new(snapshot);

@@ -178,6 +178,7 @@ mod tests {
                     method_throttles: AHashMap::new(),
                     cache: None,
                     canary: None,
+                    detailed_metrics: false,
                 };
                 (s.to_string(), Arc::new(stage))
             })

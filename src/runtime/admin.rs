@@ -117,6 +117,9 @@ fn handle(mut stream: TcpStream, snapshot: &Snapshot, services: &Services) -> io
             _ => return reply(&mut stream, 400, r#"{"message":"Bad Request"}"#),
         }
     };
+    if method == "GET" && path.split('?').next() == Some("/metrics") {
+        return crate::pipeline::metrics::respond(&mut stream, snapshot, services);
+    }
     let (status, body) = route(snapshot, services, &method, &path);
     reply(&mut stream, status, &body)
 }

@@ -127,6 +127,7 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                 let ctx = ctx.clone();
                 monoio::spawn(async move {
                     let _active = ctx.drain.track();
+                    let _open = ctx.metrics.connection();
                     let snapshot = ctx.snapshot();
                     let services = ctx.services();
                     // Fires at the next reload (HTTP/2 connections then say GOAWAY).
@@ -188,8 +189,13 @@ async fn accept_loop(ctx: Rc<WorkerCtx>, listener_index: usize, listener: TcpLis
                             listener_index,
                         ),
                         Some(tls) => {
-                            let handshake =
-                                tls_accept::accept(stream, &snapshot, services.tls_configs(), &tls);
+                            let handshake = tls_accept::accept(
+                                stream,
+                                &snapshot,
+                                services.tls_configs(),
+                                &tls,
+                                &ctx.metrics,
+                            );
                             match monoio::time::timeout(tls.handshake_timeout, handshake).await {
                                 Ok(Ok((stream, info)))
                                     if stream.get_ref().alpn_protocol() == Some(b"h2") =>

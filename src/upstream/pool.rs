@@ -168,6 +168,8 @@ impl UpstreamConn {
 pub struct Upstreams {
     idle: RefCell<AHashMap<PoolKey, Vec<UpstreamConn>>>,
     dns: RefCell<AHashMap<String, (IpAddr, Instant)>>,
+    /// Idle connections in all pools (the `tollgate_upstream_idle_connections` gauge).
+    idle_count: std::cell::Cell<usize>,
 }
 
 impl Upstreams {
@@ -179,6 +181,7 @@ impl Upstreams {
         let mut idle = self.idle.borrow_mut();
         let list = idle.get_mut(&endpoint.key)?;
         while let Some(mut c) = list.pop() {
+            self.idle_count.set(self.idle_count.get().saturating_sub(1));
             let age = now.saturating_duration_since(c.idle_since);
             if age < endpoint.idle_timeout && c.is_open_and_quiet() {
                 c.reused = true;
@@ -201,12 +204,19 @@ impl Upstreams {
                 conn.idle_since = conn.idle_since.max(t);
             }
             list.push(conn);
+            self.idle_count.set(self.idle_count.get() + 1);
         }
     }
 
     /// Drop every idle connection (configuration reload).
     pub fn clear(&self) {
         self.idle.borrow_mut().clear();
+        self.idle_count.set(0);
+    }
+
+    /// Idle connections in all pools now.
+    pub fn idle_count(&self) -> usize {
+        self.idle_count.get()
     }
 
     /// Resolve `host` (an IP literal, or a name via the blocking pool, cached).

@@ -190,6 +190,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                     method_throttles,
                     cache,
                     canary,
+                    detailed_metrics: s.detailed_metrics,
                 }),
             );
         }
@@ -304,6 +305,23 @@ apis:
     fn no_stages() {
         let list = errors(&minimal("", "").replace("    stages:\n      - name: prod\n", ""));
         assert_error(&list, "apis[0].stages", "at least one stage");
+    }
+
+    #[test]
+    fn detailed_metrics_per_stage() {
+        let text = minimal("", "").replace(
+            "      - name: prod\n",
+            "      - name: prod\n        detailed_metrics: true\n      - name: dev\n",
+        );
+        let snap = check(&text).unwrap_or_else(|e| panic!("{e}"));
+        let api = snap.api("demo").expect("api");
+        assert!(api.stages["prod"].detailed_metrics);
+        assert!(!api.stages["dev"].detailed_metrics, "off by default");
+        let list = errors(&minimal("", "").replace(
+            "      - name: prod\n",
+            "      - name: prod\n        detailed_metrics: sometimes\n",
+        ));
+        assert_error(&list, "apis[0].stages[0].detailed_metrics", "");
     }
 
     #[test]
