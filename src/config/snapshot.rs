@@ -310,6 +310,8 @@ pub struct Stage {
     pub cache: Option<CacheSettings>,
     /// A canary release on this stage.
     pub canary: Option<Canary>,
+    /// Execution logs; `None` when the level is OFF.
+    pub execution_log: Option<super::execution_log::ExecutionLogSettings>,
 }
 
 /// A stage's canary (API Gateway's canarySettings): `percent` of the requests are served by
