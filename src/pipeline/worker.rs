@@ -51,6 +51,7 @@ pub struct WorkerCtx {
 impl WorkerCtx {
     pub fn new(id: usize, snapshot: Arc<Snapshot>, services: Arc<Services>) -> Self {
         let targets = TargetGroups::new(&snapshot);
+        crate::pipeline::execution_log::sink::prepare(&snapshot);
         let limits = WorkerLimits::new(id, &snapshot, services.limits().clone());
         WorkerCtx {
             id,
@@ -85,6 +86,7 @@ impl WorkerCtx {
     /// leases start over; open client connections stay.
     pub fn reload(&self, snapshot: Arc<Snapshot>, services: Arc<Services>) {
         self.targets.reset(&snapshot);
+        crate::pipeline::execution_log::sink::prepare(&snapshot);
         services
             .unhealthy_targets()
             .for_each(|u| self.targets.apply(u));
