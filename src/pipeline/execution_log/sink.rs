@@ -25,6 +25,9 @@ const QUEUE: usize = 4096;
 /// Texts dropped because a writer's queue was full (reported and reset by the writers).
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
+/// Bumped by [`reopen_files`]: file writers reopen their file before their next write.
+static REOPEN: AtomicU64 = AtomicU64::new(0);
+
 /// Every stdout/file writer started so far (for the life of the process).
 static WRITERS: Mutex<Vec<(Destination, Sender<String>)>> = Mutex::new(Vec::new());
 
@@ -45,6 +48,12 @@ pub fn prepare(snapshot: &Snapshot) {
             }
         }
     }
+}
+
+/// Have every execution-log file reopened before its next write (after logrotate renamed
+/// it; SIGUSR1, with the access-log files).
+pub fn reopen_files() {
+    REOPEN.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Hand `text` (a request's lines) to the writer of `dest`, never waiting.
@@ -91,34 +100,56 @@ fn writer(dest: &Destination) -> Sender<String> {
     tx
 }
 
+fn open(path: &std::path::Path) -> Option<std::fs::File> {
+    match std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        Ok(f) => Some(f),
+        Err(e) => {
+            log!(
+                "execution log: cannot open {}: {e}; its lines are dropped (until a reopen, SIGUSR1)",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
 fn write_loop(dest: &Destination, rx: &Receiver<String>) {
-    let out: Box<dyn Write> = match dest {
-        Destination::File(path) => match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            Ok(f) => Box::new(f),
-            Err(e) => {
-                log!(
-                    "execution log: cannot open {}: {e}; its lines are dropped",
-                    path.display()
-                );
-                while rx.recv().is_ok() {}
-                return;
-            }
-        },
-        Destination::Stdout | Destination::Stderr => Box::new(std::io::stdout()),
+    let path = match dest {
+        Destination::File(path) => Some(path.as_path()),
+        Destination::Stdout | Destination::Stderr => None,
     };
-    let mut out = std::io::BufWriter::new(out);
+    let mut generation = REOPEN.load(Ordering::Relaxed);
+    let mut file = path.and_then(open);
+    let mut batch: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut failed = false;
     while let Ok(text) = rx.recv() {
-        let mut result = writeln!(out, "{text}");
-        // Everything queued meanwhile goes in the same write.
+        // Everything queued meanwhile goes in the same write: whole lines only, so that
+        // another writer of the same stdout (or an O_APPEND file) never splits one.
+        batch.clear();
+        batch.extend_from_slice(text.as_bytes());
+        batch.push(b'\n');
         while let Ok(more) = rx.try_recv() {
-            result = result.and_then(|()| writeln!(out, "{more}"));
+            batch.extend_from_slice(more.as_bytes());
+            batch.push(b'\n');
         }
-        result = result.and_then(|()| out.flush());
+        let now = REOPEN.load(Ordering::Relaxed);
+        if let Some(path) = path.filter(|_| now != generation) {
+            generation = now;
+            file = open(path);
+        }
+        let result = match (file.as_mut(), path) {
+            (Some(f), _) => f.write_all(&batch),
+            // The file could not be opened: the batch is dropped (and said once).
+            (None, Some(_)) => Ok(()),
+            (None, None) => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&batch).and_then(|()| out.flush())
+            }
+        };
         match result {
             Err(e) if !failed => {
                 log!("execution log: writing failed ({e}); lines are lost until it works");
@@ -126,6 +157,9 @@ fn write_loop(dest: &Destination, rx: &Receiver<String>) {
             }
             Err(_) => {}
             Ok(()) => failed = false,
+        }
+        if batch.capacity() > 1 << 20 {
+            batch = Vec::with_capacity(64 * 1024);
         }
         let dropped = DROPPED.swap(0, Ordering::Relaxed);
         if dropped > 0 {
@@ -167,5 +201,37 @@ mod tests {
             .filter(|(d, _)| *d == Destination::File(path.clone()))
             .count();
         assert_eq!(same, 1);
+    }
+
+    #[test]
+    fn a_reopen_moves_the_next_lines_to_a_new_file_of_the_same_name() {
+        let path = std::env::temp_dir().join(format!(
+            "tollgate-execlog-reopen-{}.log",
+            std::process::id()
+        ));
+        let rotated = path.with_extension("log.1");
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&rotated);
+        let dest = Destination::File(path.clone());
+        let wait_for = |p: &std::path::Path, text: &str| {
+            for _ in 0..500 {
+                if std::fs::read_to_string(p).unwrap_or_default() == text {
+                    return true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            false
+        };
+        send(&dest, "before".into());
+        assert!(wait_for(&path, "before\n"));
+        std::fs::rename(&path, &rotated).expect("rotate");
+        reopen_files();
+        send(&dest, "after".into());
+        let moved = wait_for(&path, "after\n");
+        let old = std::fs::read_to_string(&rotated).unwrap_or_default();
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&rotated);
+        assert!(moved, "the new file did not get the line");
+        assert_eq!(old, "before\n");
     }
 }
