@@ -354,6 +354,28 @@ pub struct StageFile {
     /// Per-route metrics (API Gateway's detailed CloudWatch metrics).
     #[serde(default)]
     pub detailed_metrics: bool,
+    /// Execution logs (API Gateway's stage logging level and data tracing).
+    #[serde(default)]
+    pub execution_log: Option<ExecutionLogFile>,
+}
+
+/// `apis[i].stages[j].execution_log` (API Gateway's `loggingLevel` and `dataTraceEnabled`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionLogFile {
+    /// `OFF` (default), `ERROR` or `INFO`.
+    #[serde(default)]
+    pub level: Option<String>,
+    /// Log request and response bodies (first 1 KiB) and headers.
+    #[serde(default)]
+    pub data_trace: bool,
+    /// Header names whose values are replaced (default: authorization, x-api-key, cookie,
+    /// set-cookie).
+    #[serde(default)]
+    pub redact_headers: Option<Vec<String>>,
+    /// `stderr` (default: the process log), `stdout`, or a file path.
+    #[serde(default)]
+    pub destination: Option<String>,
 }
 
 /// `apis[i].stages[j].cache`

@@ -3,6 +3,7 @@
 
 pub mod bounded;
 mod custom_domain;
+pub mod execution_log;
 pub mod file;
 pub mod quota;
 pub mod snapshot;

@@ -312,6 +312,8 @@ pub struct Stage {
     pub canary: Option<Canary>,
     /// Per-route metrics (API Gateway's detailed CloudWatch metrics, `metricsEnabled`).
     pub detailed_metrics: bool,
+    /// Execution logs; `None` when the level is OFF.
+    pub execution_log: Option<super::execution_log::ExecutionLogSettings>,
 }
 
 /// A stage's canary (API Gateway's canarySettings): `percent` of the requests are served by

@@ -95,6 +95,8 @@ pub struct Scratch {
     pub upstream_request: Vec<u8>,
     /// The upstream response head (its header list keeps its capacity).
     pub upstream_head: crate::upstream::client::ResponseHead,
+    /// The request body as forwarded (execution logs with data tracing).
+    pub request_body: crate::pipeline::execution_log::BodyCapture,
 }
 
 /// A worker's spare request contexts. A connection (HTTP/1.1) or stream (HTTP/2) leases one
@@ -213,6 +215,8 @@ pub struct RequestContext {
     cert_validity: Option<(i64, i64)>,
     /// The stage the request was routed to (`Stage::id` in its snapshot), for metrics.
     pub stage_id: Option<usize>,
+    /// The execution log's state for this request (off unless the stage logs).
+    pub execution: crate::pipeline::execution_log::ExecutionTrace,
 }
 
 impl Default for RequestContext {
@@ -252,6 +256,7 @@ impl Default for RequestContext {
             cert_serial: 0..0,
             cert_validity: None,
             stage_id: None,
+            execution: Default::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod api_key;
 pub mod cache;
 pub mod context;
 pub mod drain;
+pub mod execution_log;
 pub mod integration;
 pub mod metrics;
 pub mod request_id;
@@ -79,12 +80,15 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     rc.begin(session, ctx.ids.next());
     let _in_flight = ctx.metrics.in_flight();
     let mut taps = ResponseTaps::default();
+    // The stage's execution-log settings, once the route is known (`None`: OFF).
+    let mut exec = None;
 
     let outcome: Result<Next, GatewayError> = async {
         // A TLS connection first meeting a reloaded configuration is re-checked there.
         route::check_connection(&snapshot, session)?;
         // 3. route: host -> API -> stage -> route (+ path parameters).
         let routed = route::resolve(&snapshot, session, rc, || ctx.roll_percent())?;
+        exec = execution_log::begin(&routed, session, rc, &mut taps);
         // 4. method request: the API key (authorizers and validation: later issues).
         api_key::identify(&snapshot, session, &routed, rc)?;
         // 5. throttling and quota.
@@ -120,11 +124,17 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         }
         Err(err) => {
             taps.complete(false);
+            if exec.is_some() {
+                execution_log::failed(rc, &err);
+            }
             respond::error(ctx, session, rc, &snapshot, err).await
         }
     };
     rc.finish();
     metrics::finish(ctx, &snapshot, rc);
+    if let Some(settings) = exec {
+        execution_log::complete(settings, &snapshot, rc, &mut taps, next);
+    }
     next
 }
 

@@ -9,6 +9,8 @@ use crate::pipeline::cache::Miss;
 pub struct ResponseTaps<'s> {
     /// The cache recorder of a cacheable request on its way to the integration.
     pub cache: Option<Miss<'s>>,
+    /// The execution log's data trace (response headers and the first KiB of the body).
+    pub execution: Option<crate::pipeline::execution_log::ResponseTrace<'s>>,
 }
 
 impl ResponseTaps<'_> {
@@ -29,6 +31,9 @@ impl ResponseTaps<'_> {
         if let Some(m) = self.cache.as_mut() {
             m.header(name, value);
         }
+        if let Some(x) = self.execution.as_mut() {
+            x.header(name, value);
+        }
     }
 
     /// The forwarded headers are over: the taps' own headers (e.g. the cache status
@@ -47,13 +52,16 @@ impl ResponseTaps<'_> {
 
     /// Whether any tap wants the body bytes (else they may go socket to socket).
     pub fn wants_body(&self) -> bool {
-        self.cache.as_ref().is_some_and(Miss::recording)
+        self.cache.as_ref().is_some_and(Miss::recording) || self.execution.is_some()
     }
 
     /// Body bytes as sent to the client.
     pub fn body(&mut self, data: &[u8]) {
         if let Some(m) = self.cache.as_mut() {
             m.body(data);
+        }
+        if let Some(x) = self.execution.as_mut() {
+            x.body(data);
         }
     }
 

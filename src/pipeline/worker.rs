@@ -53,6 +53,7 @@ pub struct WorkerCtx {
 impl WorkerCtx {
     pub fn new(id: usize, snapshot: Arc<Snapshot>, services: Arc<Services>) -> Self {
         let targets = TargetGroups::new(&snapshot);
+        crate::pipeline::execution_log::sink::prepare(&snapshot);
         let limits = WorkerLimits::new(id, &snapshot, services.limits().clone());
         let metrics = crate::pipeline::metrics::WorkerMetrics::new(id, &snapshot);
         WorkerCtx {
@@ -89,6 +90,7 @@ impl WorkerCtx {
     /// leases start over; open client connections stay.
     pub fn reload(&self, snapshot: Arc<Snapshot>, services: Arc<Services>) {
         self.targets.reset(&snapshot);
+        crate::pipeline::execution_log::sink::prepare(&snapshot);
         services
             .unhealthy_targets()
             .for_each(|u| self.targets.apply(u));

@@ -179,6 +179,7 @@ mod tests {
                     cache: None,
                     canary: None,
                     detailed_metrics: false,
+                    execution_log: None,
                 };
                 (s.to_string(), Arc::new(stage))
             })

@@ -176,6 +176,13 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         let canary = s.canary.as_ref().and_then(|c| {
             crate::config::stage_cache::build_canary(e, c, &spath, &deployments, &variables)
         });
+        let execution_log = s.execution_log.as_ref().and_then(|x| {
+            crate::config::execution_log::build_execution_log(
+                e,
+                x,
+                &format!("{spath}.execution_log"),
+            )
+        });
         let id = e.stages;
         e.stages += 1;
         if let (true, Some(deployment)) = (ok, deployment) {
@@ -191,6 +198,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                     cache,
                     canary,
                     detailed_metrics: s.detailed_metrics,
+                    execution_log,
                 }),
             );
         }

@@ -45,6 +45,8 @@ pub struct Outbound<'b> {
     pub resp: &'b mut ResponseHead,
     pub started: Instant,
     pub deadline: Instant,
+    /// Where the request body is copied as it goes (execution logs' data tracing).
+    pub capture: Option<&'b mut crate::pipeline::execution_log::BodyCapture>,
 }
 
 /// Send the request and read the response head. A reused connection that fails before
@@ -228,7 +230,10 @@ async fn send_body<S: Session>(
     loop {
         // A large Content-Length remainder goes socket to socket with splice.
         // Only between two plain TCP sockets: otherwise the threshold is never reached.
-        let plain = up.stream.as_plain().is_some() && session.plain_socket().is_some();
+        // (Not while a data trace copies the body: it must pass where it can be seen.)
+        let plain = up.stream.as_plain().is_some()
+            && session.plain_socket().is_some()
+            && out.capture.is_none();
         let splice_min = if plain { SPLICE_MIN } else { u64::MAX };
         if let Some(rest) = session
             .take_unbuffered_body(splice_min)
@@ -251,6 +256,9 @@ async fn send_body<S: Session>(
         let n = session.body_next().await.map_err(Failure::Client)?;
         if n == 0 {
             break;
+        }
+        if let Some(c) = out.capture.as_deref_mut() {
+            c.push(session.body_front().get(..n).unwrap_or_default());
         }
         let written = if chunked {
             // The held-back head (still in `out.head`) goes out with the first chunk.

@@ -96,9 +96,22 @@ async fn forward_with<S: Session>(
         uri,
         upstream_request: request,
         upstream_head: resp,
+        request_body,
         ..
     } = scratch;
     let (host, port) = prepare(session, snapshot, routed, proxy, uri, request)?;
+    if rc.execution.on {
+        if let Some(settings) = routed.stage.execution_log.as_ref() {
+            let https = proxy
+                .target_group
+                .and_then(|g| snapshot.target_groups.get(g))
+                .is_some_and(|g| g.tls.is_some());
+            crate::pipeline::execution_log::endpoint_request(
+                rc, settings, https, host, port, request,
+            );
+        }
+    }
+    let capture = rc.execution.data_trace.then_some(request_body);
     let known_addr = proxy.upstream.as_ref().and_then(|u| u.addr);
     session.release_head();
     let started = Instant::now();
@@ -108,6 +121,7 @@ async fn forward_with<S: Session>(
         resp,
         started,
         deadline,
+        capture,
     };
 
     // 8.-9. Integration and integration response, to the URI's host or a target group.
