@@ -63,6 +63,9 @@ pub struct Running {
 /// API's readiness stays `starting` until they have).
 const STARTUP_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a reload waits for every worker to confirm the new configuration.
+const APPLY_WAIT: Duration = Duration::from_secs(2);
+
 /// Bind every listener once per worker and start the workers. Returns once they run.
 /// Callers that want signal handling block the signals before calling this (see `run`).
 pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<Running> {
@@ -338,6 +341,13 @@ impl Running {
         if let Some(admin) = &self.admin {
             admin.set(new.clone(), services.clone());
         }
+        // Answer only once every worker has switched (they look at their channel every
+        // few milliseconds): after `reloaded: true`, every new request sees the new file.
+        if !self.wait_applied(APPLY_WAIT) {
+            notes.push(format!(
+                "not every worker confirmed the new configuration within {APPLY_WAIT:?}"
+            ));
+        }
         match start_health_checks(&new, &services, &self.workers) {
             Ok(c) => self.checker = c,
             Err(e) => {
@@ -366,6 +376,23 @@ impl Running {
             source: path.to_path_buf(),
             notes,
         }
+    }
+
+    /// Whether every worker handled its control messages sent so far within `wait`.
+    fn wait_applied(&self, wait: Duration) -> bool {
+        let (tx, rx) = unbounded();
+        let mut asked = 0;
+        for w in &self.workers {
+            if w.control.send(ControlMsg::Applied(tx.clone())).is_ok() {
+                asked += 1;
+            }
+        }
+        drop(tx);
+        let deadline = Instant::now() + wait;
+        (0..asked).all(|_| {
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok()
+        })
     }
 
     /// Answer the admin listener's requests waiting now (`POST /reload` reloads `path`).

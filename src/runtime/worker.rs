@@ -101,6 +101,9 @@ async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
                 ControlMsg::Health(update) => ctx.targets.apply(update),
                 ControlMsg::Reload { snapshot, services } => ctx.reload(snapshot, services),
                 ControlMsg::Grants(grants) => ctx.limits.apply(&grants),
+                ControlMsg::Applied(done) => {
+                    let _ = done.send(ctx.id);
+                }
             }
         }
         ctx.limits.report();
