@@ -149,7 +149,7 @@ fn keep_alive_client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc<Tal
                 }
             },
         };
-        let path = if n % 2 == 0 {
+        let path = if n.is_multiple_of(2) {
             "/prod/version".to_string()
         } else {
             format!("/prod/up/k{id}/{n}")
@@ -190,7 +190,7 @@ fn new_connection_client(port: u16, id: usize, stop: Arc<AtomicBool>, tally: Arc
     let mut n = 0u64;
     while !stop.load(Ordering::SeqCst) {
         n += 1;
-        let path = if n % 2 == 0 {
+        let path = if n.is_multiple_of(2) {
             "/prod/version".to_string()
         } else {
             format!("/prod/up/n{id}/{n}")
@@ -253,7 +253,7 @@ fn ten_reloads_under_load_drop_nothing() {
         progress(BETWEEN_RELOADS);
         let valid = i != INVALID;
         std::fs::write(gw.config.path(), config(i, &up.addr(), valid)).expect("rewrite");
-        if i % 2 == 1 {
+        if !i.is_multiple_of(2) {
             // SIGHUP: the log says what happened.
             gw.proc.signal(libc::SIGHUP);
             sighups += 1;
