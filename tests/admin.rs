@@ -7,6 +7,7 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
@@ -18,9 +19,17 @@ const TOKEN: &str = "admin-token-abcdef0123456789";
 /// to `held`, `GET /metered` requiring an API key on a usage plan with a daily quota of
 /// 100; the admin listener with `admin_extra` lines.
 fn config(held: &str, admin_extra: &str, mock_body: &str) -> String {
+    // Quota counters of their own (the state file is shared by default).
+    static STATE: AtomicUsize = AtomicUsize::new(0);
+    let state = format!(
+        "admin-{}-{}.state",
+        std::process::id(),
+        STATE.fetch_add(1, Ordering::SeqCst)
+    );
     format!(
         "server:
   drain_timeout: 10s
+  state_file: {state}
 admin:
   bind: 127.0.0.1:0
 {admin_extra}listeners:
@@ -204,7 +213,7 @@ fn post_reload_answers_the_outcome_as_json() {
             .is_some_and(|r| r.contains("GRAB")),
         "{v}"
     );
-    assert!(gw.stderr().contains("reload refused"), "{}", gw.stderr());
+    wait_log(&gw, "reload refused", 1, Duration::from_secs(5));
     assert_eq!(public("/prod/mock"), (200, "v2".to_string()));
 
     // A valid file a reload cannot apply (a new listener): 409, v2 stays.
