@@ -237,6 +237,7 @@ pub enum Endpoint {
     Config,
     CacheStats,
     CacheFlush,
+    // (issue 13, metrics: `Metrics,` here.)
 }
 
 /// The admin API: (method, path, endpoint); a `{}` segment matches any one segment (its
@@ -341,6 +342,8 @@ fn dispatch(
         }
         Endpoint::Usage => usage(services),
         Endpoint::Config => Reply::json(200, &config_json::render(snapshot)),
+        // (issue 13, metrics: `Endpoint::Metrics => Reply::with_body(200,
+        // "text/plain; version=0.0.4; charset=utf-8", crate::observe::metrics::render...)`.)
         Endpoint::CacheStats | Endpoint::CacheFlush => match params {
             [api, stage] => stage_cache(snapshot, services, endpoint, api, stage),
             _ => Reply::message(404, "No such admin resource"),
