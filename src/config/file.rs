@@ -50,6 +50,10 @@ pub struct ConfigFile {
 #[serde(deny_unknown_fields)]
 pub struct AdminFile {
     pub bind: String,
+    /// A file holding the bearer token every admin request must send (relative to the
+    /// configuration file); none: no token.
+    #[serde(default)]
+    pub token_file: Option<String>,
 }
 
 /// `server:`

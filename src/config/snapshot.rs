@@ -50,6 +50,8 @@ pub struct Snapshot {
     /// once. A client's own header under one of these names (or an underscore/case variant)
     /// is removed from every request on every listener before anything reads it.
     pub forwarded_cert_headers: Vec<String>,
+    /// The bearer token the admin listener requires (`admin.token_file`); none: no token.
+    pub admin_token: Option<super::admin::AdminToken>,
 }
 
 /// Index into `Snapshot::rate_limits`.
@@ -397,6 +399,8 @@ pub struct Deployment {
     pub route_keys: Vec<String>,
     /// The same keys as a set, so that checking references stays linear.
     pub route_key_set: ahash::AHashSet<String>,
+    /// Every route, in file order (for the admin API's `/config`).
+    pub routes: Vec<Arc<Route>>,
 }
 
 impl Deployment {

@@ -238,24 +238,6 @@ pub fn render(snapshot: &Snapshot, services: &Services) -> String {
     m::render(&m::registry().blocks(), &health)
 }
 
-/// Write the whole `GET /metrics` response (200, [`m::CONTENT_TYPE`], `connection: close`)
-/// to `out` (the admin listener's connection).
-pub fn respond(
-    out: &mut impl std::io::Write,
-    snapshot: &Snapshot,
-    services: &Services,
-) -> std::io::Result<()> {
-    let body = render(snapshot, services);
-    let head = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        m::CONTENT_TYPE,
-        body.len()
-    );
-    out.write_all(head.as_bytes())?;
-    out.write_all(body.as_bytes())?;
-    out.flush()
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;

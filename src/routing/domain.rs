@@ -165,6 +165,7 @@ mod tests {
             router: Router::new(),
             route_keys: Vec::new(),
             route_key_set: Default::default(),
+            routes: Vec::new(),
         });
         let stages = stages
             .iter()
@@ -231,6 +232,7 @@ mod tests {
             stage_count: 0,
             admin: None,
             forwarded_cert_headers: Vec::new(),
+            admin_token: None,
         }
     }
 

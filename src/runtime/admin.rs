@@ -1,58 +1,137 @@
-//! The admin listener: a small HTTP/1.1 endpoint on its own thread (never on a worker), for
-//! operators. Paths follow API Gateway's management API:
+//! The admin listener: a small HTTP/1.1 API on its own thread (never on a worker), for
+//! operators. Bind it to loopback; with `admin.token_file` every request must send
+//! `Authorization: Bearer TOKEN` (else 401). Routes ([`ROUTES`]; docs/OPERATIONS.md):
 //!
+//! - `GET /health/live`: 200 while the process runs.
+//! - `GET /health/ready`: 200 while serving; 503 while starting or draining.
+//! - `POST /reload`: reload as SIGHUP does (on the supervisor thread); the outcome as JSON.
+//! - `GET /usage`: quota use per usage plan and key (what `tollgate usage --json` shows).
+//! - `GET /config`: the configuration in force, secrets redacted.
 //! - `DELETE /restapis/{api-id}/stages/{stage}/cache/data`: flush the stage's cache
 //!   (FlushStageCache), 202.
 //! - `GET /restapis/{api-id}/stages/{stage}/cache`: the stage's CacheHitCount,
 //!   CacheMissCount, entries, bytes and capacity as JSON.
 //!
-//! One request per connection (`connection: close`), handled in turn; bind it to loopback.
+//! One request per connection (`connection: close`), each on its own short-lived thread (at
+//! most [`MAX_CONNECTIONS`] at once), read within [`request::READ_DEADLINE`] and
+//! [`request::MAX_HEAD`]: a slow or malformed client holds only its own thread, briefly.
+//! Every error is JSON with a `message`.
+
+mod auth;
+mod config_json;
+pub mod reload;
+mod reply;
+mod request;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crossbeam::channel::Sender;
+
 use crate::config::Snapshot;
 use crate::log;
 use crate::services::Services;
+pub use reload::{ReloadError, ReloadOutcome, SupervisorRequest};
+pub use reply::Reply;
+use request::{read_request, ReadError, Request};
 
-/// The configuration in force and its services (replaced together on reload).
-type Current = Arc<Mutex<(Arc<Snapshot>, Arc<Services>)>>;
+/// Most admin connections handled at once; more are answered 503 at once.
+pub const MAX_CONNECTIONS: usize = 16;
+
+/// Whether the gateway serves (`GET /health/ready`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Readiness {
+    /// Workers are starting.
+    Starting = 0,
+    /// Every worker runs.
+    Serving = 1,
+    /// SIGTERM/SIGINT: in-flight requests finish, then the process exits.
+    Draining = 2,
+}
+
+impl Readiness {
+    fn from_u8(v: u8) -> Readiness {
+        match v {
+            1 => Readiness::Serving,
+            2 => Readiness::Draining,
+            _ => Readiness::Starting,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Readiness::Starting => "starting",
+            Readiness::Serving => "serving",
+            Readiness::Draining => "draining",
+        }
+    }
+}
+
+/// What request handlers read: the configuration in force and its services (replaced
+/// together on reload), the readiness, and the way to the supervisor.
+struct State {
+    current: Mutex<(Arc<Snapshot>, Arc<Services>)>,
+    readiness: AtomicU8,
+    supervisor: Sender<SupervisorRequest>,
+    connections: AtomicUsize,
+}
+
+impl State {
+    fn current(&self) -> (Arc<Snapshot>, Arc<Services>) {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn readiness(&self) -> Readiness {
+        Readiness::from_u8(self.readiness.load(Ordering::Acquire))
+    }
+}
 
 /// The running admin listener.
 pub struct Admin {
     pub addr: SocketAddr,
-    current: Current,
+    state: Arc<State>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Admin {
-    /// Bind `addr` and serve `snapshot` (and its `services`) until `stop`.
+    /// Bind `addr` and serve `snapshot` (and its `services`) until `stop`; reloads go to
+    /// the supervisor through `supervisor`. Readiness starts as [`Readiness::Starting`].
     pub fn start(
         addr: SocketAddr,
         snapshot: Arc<Snapshot>,
         services: Arc<Services>,
+        supervisor: Sender<SupervisorRequest>,
     ) -> io::Result<Admin> {
         let listener = TcpListener::bind(addr)
             .map_err(|e| io::Error::new(e.kind(), format!("admin listener on {addr}: {e}")))?;
         listener.set_nonblocking(true)?;
         let bound = listener.local_addr()?;
-        let current = Arc::new(Mutex::new((snapshot, services)));
+        let state = Arc::new(State {
+            current: Mutex::new((snapshot, services)),
+            readiness: AtomicU8::new(Readiness::Starting as u8),
+            supervisor,
+            connections: AtomicUsize::new(0),
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let current = current.clone();
+            let state = state.clone();
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("tollgate-admin".into())
-                .spawn(move || serve(listener, current, stop))?
+                .spawn(move || serve(listener, state, stop))?
         };
         Ok(Admin {
             addr: bound,
-            current,
+            state,
             stop,
             thread: Some(thread),
         })
@@ -60,7 +139,11 @@ impl Admin {
 
     /// Serve the configuration now in force (after a reload).
     pub fn set(&self, snapshot: Arc<Snapshot>, services: Arc<Services>) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = (snapshot, services);
+        *self.state.current.lock().unwrap_or_else(|p| p.into_inner()) = (snapshot, services);
+    }
+
+    pub fn set_readiness(&self, r: Readiness) {
+        self.state.readiness.store(r as u8, Ordering::Release);
     }
 
     pub fn stop(mut self) {
@@ -71,18 +154,21 @@ impl Admin {
     }
 }
 
-fn serve(listener: TcpListener, current: Current, stop: Arc<AtomicBool>) {
+/// Counts a connection's handler while it lives.
+struct Slot(Arc<State>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn serve(listener: TcpListener, state: Arc<State>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
-            Ok((stream, _)) => {
-                let (snapshot, services) =
-                    current.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                if let Err(e) = handle(stream, &snapshot, &services) {
-                    log!("admin: {e}");
-                }
-            }
+            Ok((stream, _)) => accepted(stream, &state),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(10));
             }
             Err(e) => {
                 log!("admin: accept failed: {e}");
@@ -92,92 +178,226 @@ fn serve(listener: TcpListener, current: Current, stop: Arc<AtomicBool>) {
     }
 }
 
-fn handle(mut stream: TcpStream, snapshot: &Snapshot, services: &Services) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    let (method, path) = loop {
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                break (
-                    req.method.unwrap_or("").to_string(),
-                    req.path.unwrap_or("").to_string(),
+fn accepted(mut stream: TcpStream, state: &Arc<State>) {
+    if stream.set_nonblocking(false).is_err()
+        || stream
+            .set_write_timeout(Some(request::READ_DEADLINE))
+            .is_err()
+    {
+        return;
+    }
+    if state.connections.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+        state.connections.fetch_sub(1, Ordering::AcqRel);
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ = Reply::message(503, "too many admin connections; retry").write_to(&mut stream);
+        return;
+    }
+    let slot = Slot(state.clone());
+    let spawned = std::thread::Builder::new()
+        .name("tollgate-admin-conn".into())
+        .spawn(move || {
+            let state = slot.0.clone();
+            if let Err(e) = handle(stream, &state) {
+                log!("admin: {e}");
+            }
+            drop(slot);
+        });
+    if let Err(e) = spawned {
+        log!("admin: cannot start a connection thread: {e}");
+    }
+}
+
+fn handle(mut stream: TcpStream, state: &State) -> io::Result<()> {
+    let reply = match read_request(&mut stream, request::READ_DEADLINE) {
+        Ok(req) => respond(state, &req),
+        Err(ReadError::Refused(reply)) => reply,
+        Err(ReadError::Gone(e)) => {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) {
+                log!(
+                    "admin: no complete request within {:?}; connection closed",
+                    request::READ_DEADLINE
                 );
             }
-            Ok(httparse::Status::Partial) if buf.len() < 16 * 1024 => {}
-            _ => return reply(&mut stream, 400, r#"{"message":"Bad Request"}"#),
+            return Ok(());
         }
     };
-    if method == "GET" && path.split('?').next() == Some("/metrics") {
-        return crate::pipeline::metrics::respond(&mut stream, snapshot, services);
-    }
-    let (status, body) = route(snapshot, services, &method, &path);
-    reply(&mut stream, status, &body)
+    reply.write_to(&mut stream)
 }
 
-/// The admin API itself (no I/O): method and path -> status and JSON body.
-pub fn route(snapshot: &Snapshot, services: &Services, method: &str, path: &str) -> (u16, String) {
-    let path = path.split('?').next().unwrap_or("");
-    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (api, stage, action) = match parts.as_slice() {
-        ["restapis", api, "stages", stage, "cache"] => (*api, *stage, "cache"),
-        ["restapis", api, "stages", stage, "cache", "data"] => (*api, *stage, "data"),
-        _ => return (404, message("No such admin resource")),
+/// One admin endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Live,
+    Ready,
+    Reload,
+    Usage,
+    Config,
+    CacheStats,
+    CacheFlush,
+    Metrics,
+}
+
+/// The admin API: (method, path, endpoint); a `{}` segment matches any one segment (its
+/// values are passed to the endpoint in order). A path that matches with another method is
+/// a 405 with `allow`; no match at all is a 404.
+pub const ROUTES: &[(&str, &str, Endpoint)] = &[
+    ("GET", "/health/live", Endpoint::Live),
+    ("GET", "/health/ready", Endpoint::Ready),
+    ("POST", "/reload", Endpoint::Reload),
+    ("GET", "/usage", Endpoint::Usage),
+    ("GET", "/config", Endpoint::Config),
+    ("GET", "/metrics", Endpoint::Metrics),
+    ("GET", "/restapis/{}/stages/{}/cache", Endpoint::CacheStats),
+    (
+        "DELETE",
+        "/restapis/{}/stages/{}/cache/data",
+        Endpoint::CacheFlush,
+    ),
+];
+
+/// The segments of `path` that `pattern`'s `{}` segments matched, if it matches.
+fn matches<'p>(pattern: &str, path: &'p str) -> Option<Vec<&'p str>> {
+    let mut pat = pattern.trim_matches('/').split('/');
+    let mut got = path
+        .trim_end_matches('/')
+        .trim_start_matches('/')
+        .split('/');
+    let mut params = Vec::new();
+    loop {
+        match (pat.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some("{}"), Some(seg)) if !seg.is_empty() => params.push(seg),
+            (Some(p), Some(seg)) if p == seg => {}
+            _ => return None,
+        }
+    }
+}
+
+/// `method` and `path` -> the endpoint and its path parameters, or the 404/405 answer.
+pub fn resolve<'p>(method: &str, path: &'p str) -> Result<(Endpoint, Vec<&'p str>), Reply> {
+    let mut allow: Vec<&str> = Vec::new();
+    for &(m, pattern, endpoint) in ROUTES {
+        if let Some(params) = matches(pattern, path) {
+            if m == method {
+                return Ok((endpoint, params));
+            }
+            allow.push(m);
+        }
+    }
+    if allow.is_empty() {
+        return Err(Reply::message(404, "No such admin resource"));
+    }
+    let mut r = Reply::message(
+        405,
+        &format!("Method Not Allowed: {} takes {}", path, allow.join(", ")),
+    );
+    r.allow = Some(allow.join(", "));
+    Err(r)
+}
+
+/// The answer to `req`: the token first (when one is configured), then the route.
+fn respond(state: &State, req: &Request) -> Reply {
+    let (snapshot, services) = state.current();
+    if let Some(token) = &snapshot.admin_token {
+        if !auth::authorized(token, req.authorization.as_deref()) {
+            let mut r = Reply::message(401, "Unauthorized");
+            r.bearer_challenge = true;
+            return r;
+        }
+    }
+    let (endpoint, params) = match resolve(&req.method, &req.path) {
+        Ok(found) => found,
+        Err(reply) => return reply,
     };
-    let stage_ref = snapshot
-        .apis_by_id
-        .get(api)
-        .and_then(|&i| snapshot.apis.get(i))
-        .and_then(|a| a.stages.get(stage));
+    dispatch(endpoint, &params, &snapshot, &services, state)
+}
+
+fn dispatch(
+    endpoint: Endpoint,
+    params: &[&str],
+    snapshot: &Snapshot,
+    services: &Services,
+    state: &State,
+) -> Reply {
+    match endpoint {
+        Endpoint::Live => Reply::json(200, &serde_json::json!({"status": "live"})),
+        Endpoint::Ready => {
+            let r = state.readiness();
+            let status = if r == Readiness::Serving { 200 } else { 503 };
+            let mut body = serde_json::json!({"status": r.as_str()});
+            if status != 200 {
+                body["message"] = format!("not ready: {}", r.as_str()).into();
+            }
+            Reply::json(status, &body)
+        }
+        Endpoint::Reload => {
+            if state.readiness() == Readiness::Draining {
+                return Reply::message(503, "the gateway is draining; no reload");
+            }
+            reload::request_reload(&state.supervisor, reload::RELOAD_TIMEOUT)
+        }
+        Endpoint::Usage => usage(services),
+        Endpoint::Config => Reply::json(200, &config_json::render(snapshot)),
+        Endpoint::Metrics => Reply::with_body(
+            200,
+            crate::observe::metrics::CONTENT_TYPE,
+            crate::pipeline::metrics::render(snapshot, services),
+        ),
+        Endpoint::CacheStats | Endpoint::CacheFlush => match params {
+            [api, stage] => stage_cache(snapshot, services, endpoint, api, stage),
+            _ => Reply::message(404, "No such admin resource"),
+        },
+    }
+}
+
+/// `GET /usage`: the live quota counters, as `tollgate usage --json` shows a state file.
+fn usage(services: &Services) -> Reply {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    match crate::limits::quota::live_usage_json(services.quotas(), now) {
+        Ok(text) => Reply::with_body(200, "application/json", text),
+        Err(e) => Reply::message(500, &format!("usage: {e}")),
+    }
+}
+
+/// The stage cache routes (API Gateway's FlushStageCache and the cache statistics).
+fn stage_cache(
+    snapshot: &Snapshot,
+    services: &Services,
+    endpoint: Endpoint,
+    api: &str,
+    stage: &str,
+) -> Reply {
+    let stage_ref = snapshot.api(api).and_then(|a| a.stages.get(stage));
     let Some(stage_ref) = stage_ref else {
-        return (404, message("Invalid stage identifier specified"));
+        return Reply::message(404, "Invalid stage identifier specified");
     };
     let Some(cache) = services.stage_cache(stage_ref.id) else {
-        return (400, message("Caching is not enabled on this stage"));
+        return Reply::message(400, "Caching is not enabled on this stage");
     };
-    match (method, action) {
-        ("DELETE", "data") => {
-            cache.store.flush();
-            log!("admin: flushed the cache of stage {api}/{stage}");
-            (202, "{}".to_string())
-        }
-        ("GET", "cache") => {
-            let s = cache.stats();
-            (
-                200,
-                format!(
-                    "{{\"api\":\"{api}\",\"stage\":\"{stage}\",\"CacheHitCount\":{},\
-                     \"CacheMissCount\":{},\"entries\":{},\"bytes\":{},\"capacity_bytes\":{}}}",
-                    s.hits, s.misses, s.entries, s.bytes, s.capacity_bytes
-                ),
-            )
-        }
-        _ => (405, message("Method Not Allowed")),
+    if endpoint == Endpoint::CacheFlush {
+        cache.store.flush();
+        log!("admin: flushed the cache of stage {api}/{stage}");
+        return Reply::with_body(202, "application/json", "{}".to_string());
     }
-}
-
-fn message(m: &str) -> String {
-    format!("{{\"message\":\"{m}\"}}")
-}
-
-fn reply(stream: &mut TcpStream, status: u16, body: &str) -> io::Result<()> {
-    let reason = crate::http::write::reason_phrase(status);
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
-    stream.flush()
+    let s = cache.stats();
+    Reply::json(
+        200,
+        &serde_json::json!({
+            "api": api,
+            "stage": stage,
+            "CacheHitCount": s.hits,
+            "CacheMissCount": s.misses,
+            "entries": s.entries,
+            "bytes": s.bytes,
+            "capacity_bytes": s.capacity_bytes,
+        }),
+    )
 }
 
 /// `tollgate flush-stage-cache`: ask the admin listener at `admin` to flush a stage's cache.
@@ -222,26 +442,61 @@ mod tests {
 
     use super::*;
 
-    fn snapshot() -> Snapshot {
+    fn snapshot_with(extra: &str) -> Snapshot {
         crate::config::validate::from_str(
             Path::new("t.yaml"),
-            "listeners: [{name: l, bind: 127.0.0.1:0}]
+            &format!(
+                "listeners: [{{name: l, bind: 127.0.0.1:0}}]
 apis:
   - id: demo
     routes:
-      - {route: GET /x, integration: {type: HTTP_PROXY, uri: 'http://127.0.0.1:9/x'}}
+      - {{route: GET /x, integration: {{type: HTTP_PROXY, uri: 'http://127.0.0.1:9/x'}}}}
     stages:
-      - {name: prod, cache: {cluster_size: 0.01}}
-      - {name: dev}
-",
+      - {{name: prod, cache: {{cluster_size: 0.01}}}}
+      - {{name: dev}}
+{extra}"
+            ),
         )
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    fn state(s: Snapshot) -> (State, crossbeam::channel::Receiver<SupervisorRequest>) {
+        let (services, _limits) = Services::start(&s, 1);
+        let (tx, rx) = crossbeam::channel::unbounded();
+        let state = State {
+            current: Mutex::new((Arc::new(s), Arc::new(services))),
+            readiness: AtomicU8::new(Readiness::Starting as u8),
+            supervisor: tx,
+            connections: AtomicUsize::new(0),
+        };
+        (state, rx)
+    }
+
+    fn call(
+        state: &State,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+    ) -> (u16, serde_json::Value) {
+        let req = Request {
+            method: method.into(),
+            path: path.into(),
+            authorization: auth.map(str::to_string),
+            body_len: 0,
+        };
+        let r = respond(state, &req);
+        let v: serde_json::Value =
+            serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{}: {e}", r.body));
+        if r.status >= 400 {
+            assert!(v["message"].is_string(), "{path}: {}", r.body);
+        }
+        (r.status, v)
+    }
+
     #[test]
     fn flush_and_stats_routes() {
-        let s = snapshot();
-        let (services, _limits) = Services::start(&s, 1);
+        let (st, _rx) = state(snapshot_with(""));
+        let (s, services) = st.current();
         let cache = services
             .stage_cache(s.api("demo").expect("api").stages["prod"].id)
             .expect("a cache");
@@ -254,64 +509,158 @@ apis:
             .store
             .insert(b"k", entry, 17, Duration::from_secs(60), cache.now()));
         cache.count_hit(0);
-        let (status, body) = route(&s, &services, "GET", "/restapis/demo/stages/prod/cache");
+        let (status, v) = call(&st, "GET", "/restapis/demo/stages/prod/cache", None);
         assert_eq!(status, 200);
-        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
         assert_eq!(v["CacheHitCount"], 1);
         assert_eq!(v["CacheMissCount"], 0);
         assert_eq!(v["entries"], 1);
         assert!(v["bytes"].as_u64().is_some_and(|b| b > 17));
-        assert_eq!(
-            route(
-                &s,
-                &services,
+        let flush = |api: &str, stage: &str| {
+            call(
+                &st,
                 "DELETE",
-                "/restapis/demo/stages/prod/cache/data"
+                &format!("/restapis/{api}/stages/{stage}/cache/data"),
+                None,
             )
-            .0,
-            202
-        );
+            .0
+        };
+        assert_eq!(flush("demo", "prod"), 202);
         assert_eq!(cache.store.stats().entries, 0);
+        assert_eq!(flush("demo", "nope"), 404);
+        assert_eq!(flush("nope", "prod"), 404);
+        assert_eq!(flush("demo", "dev"), 400);
         assert_eq!(
-            route(
-                &s,
-                &services,
-                "DELETE",
-                "/restapis/demo/stages/nope/cache/data"
-            )
-            .0,
-            404
-        );
-        assert_eq!(
-            route(
-                &s,
-                &services,
-                "DELETE",
-                "/restapis/nope/stages/prod/cache/data"
-            )
-            .0,
-            404
-        );
-        assert_eq!(
-            route(
-                &s,
-                &services,
-                "DELETE",
-                "/restapis/demo/stages/dev/cache/data"
-            )
-            .0,
-            400
-        );
-        assert_eq!(
-            route(
-                &s,
-                &services,
-                "POST",
-                "/restapis/demo/stages/prod/cache/data"
-            )
-            .0,
+            call(&st, "POST", "/restapis/demo/stages/prod/cache/data", None).0,
             405
         );
-        assert_eq!(route(&s, &services, "GET", "/").0, 404);
+        assert_eq!(call(&st, "GET", "/", None).0, 404);
+    }
+
+    #[test]
+    fn routes_resolve_with_404_and_405() {
+        assert_eq!(
+            resolve("GET", "/health/live").map(|r| r.0),
+            Ok(Endpoint::Live)
+        );
+        assert_eq!(
+            resolve("GET", "/health/ready/").map(|r| r.0),
+            Ok(Endpoint::Ready)
+        );
+        assert_eq!(
+            resolve("GET", "/restapis/a/stages/b/cache"),
+            Ok((Endpoint::CacheStats, vec!["a", "b"]))
+        );
+        assert_eq!(
+            resolve("DELETE", "/restapis/a/stages/b/cache/data"),
+            Ok((Endpoint::CacheFlush, vec!["a", "b"]))
+        );
+        for (m, p) in [
+            ("GET", "/"),
+            ("GET", "/health"),
+            ("GET", "/health/live/x"),
+            ("GET", "/restapis//stages/b/cache"),
+            ("GET", "/restapis/a/stages/b"),
+            ("GET", "/reloadx"),
+        ] {
+            assert_eq!(resolve(m, p).map_err(|r| r.status), Err(404), "{m} {p}");
+        }
+        let r = resolve("GET", "/reload").expect_err("405");
+        assert_eq!((r.status, r.allow.as_deref()), (405, Some("POST")));
+        let r = resolve("POST", "/health/live").expect_err("405");
+        assert_eq!((r.status, r.allow.as_deref()), (405, Some("GET")));
+        let r = resolve("GET", "/restapis/a/stages/b/cache/data").expect_err("405");
+        assert_eq!(r.allow.as_deref(), Some("DELETE"));
+    }
+
+    #[test]
+    fn health_follows_readiness() {
+        let (st, _rx) = state(snapshot_with(""));
+        assert_eq!(
+            call(&st, "GET", "/health/live", None),
+            (200, serde_json::json!({"status": "live"}))
+        );
+        let (status, v) = call(&st, "GET", "/health/ready", None);
+        assert_eq!((status, v["status"].as_str()), (503, Some("starting")));
+        st.readiness
+            .store(Readiness::Serving as u8, Ordering::Release);
+        assert_eq!(call(&st, "GET", "/health/ready", None).0, 200);
+        st.readiness
+            .store(Readiness::Draining as u8, Ordering::Release);
+        let (status, v) = call(&st, "GET", "/health/ready", None);
+        assert_eq!((status, v["status"].as_str()), (503, Some("draining")));
+        assert_eq!(call(&st, "GET", "/health/live", None).0, 200);
+        assert_eq!(call(&st, "POST", "/reload", None).0, 503);
+    }
+
+    #[test]
+    fn a_configured_token_guards_every_route() {
+        let dir = std::env::temp_dir().join(format!("tollgate-admin-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let token = dir.join("token");
+        std::fs::write(&token, "unit-test-token-0123456789\n").expect("write");
+        let s = crate::config::validate::from_str(
+            &dir.join("t.yaml"),
+            "admin: {bind: 127.0.0.1:0, token_file: token}
+listeners: [{name: l, bind: 127.0.0.1:0}]
+apis: [{id: demo, routes: [{route: GET /x, integration: {type: MOCK}}], stages: [{name: prod}]}]
+",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (st, _rx) = state(s);
+        for path in ["/health/live", "/config", "/nope"] {
+            for auth in [
+                None,
+                Some("Bearer wrong-token-0123456789"),
+                Some("unit-test-token-0123456789"),
+            ] {
+                let (status, v) = call(&st, "GET", path, auth);
+                assert_eq!(
+                    (status, &v),
+                    (401, &serde_json::json!({"message": "Unauthorized"})),
+                    "{path} {auth:?}"
+                );
+            }
+        }
+        let good = Some("Bearer unit-test-token-0123456789");
+        assert_eq!(call(&st, "GET", "/health/live", good).0, 200);
+        let (status, v) = call(&st, "GET", "/config", good);
+        assert_eq!(status, 200);
+        assert_eq!(v["admin"]["token"], config_json::REDACTED);
+        assert!(!v.to_string().contains("unit-test-token"));
+        assert_eq!(call(&st, "GET", "/nope", good).0, 404);
+    }
+
+    #[test]
+    fn usage_and_reload_answer_json() {
+        let (st, rx) = state(snapshot_with(
+            "api_keys: [{id: k1, value: k1-0123456789abcdef}]
+usage_plans:
+  - {name: gold, quota: {limit: 10, period: DAY}, api_stages: [{api: demo, stage: prod}], keys: [k1]}
+",
+        ));
+        let (status, v) = call(&st, "GET", "/usage", None);
+        assert_eq!(status, 200);
+        assert_eq!(v["usagePlans"][0]["usagePlanId"], "gold");
+        assert_eq!(v["usagePlans"][0]["quotas"][0]["remaining"], 10);
+        let supervisor = std::thread::spawn(move || {
+            if let Ok(SupervisorRequest::Reload { reply }) = rx.recv() {
+                let _ = reply.send(ReloadOutcome::Refused {
+                    status: 400,
+                    errors: vec![ReloadError {
+                        file: "t.yaml".into(),
+                        key: "apis".into(),
+                        reason: "at least one API is required".into(),
+                    }],
+                });
+            }
+        });
+        st.readiness
+            .store(Readiness::Serving as u8, Ordering::Release);
+        let (status, v) = call(&st, "POST", "/reload", None);
+        assert_eq!(status, 400);
+        assert_eq!(v["reloaded"], false);
+        assert_eq!(v["errors"][0]["key"], "apis");
+        supervisor.join().expect("supervisor");
     }
 }

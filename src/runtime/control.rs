@@ -17,4 +17,7 @@ pub enum ControlMsg {
     Grants(Vec<(usize, f64)>),
     /// An active health-check result for one target (from the checker thread).
     Health(crate::upstream::health::HealthUpdate),
+    /// Answer with the worker's id once every message sent before this one is handled (the
+    /// supervisor's proof that a reload is in force on every worker).
+    Applied(crossbeam::channel::Sender<usize>),
 }

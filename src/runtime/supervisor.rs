@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{unbounded, Sender};
+use crossbeam::channel::{unbounded, Receiver, Sender};
 
 use crate::config::Snapshot;
 use crate::limits::service::{self as limits_service, LimitsService};
 use crate::log;
 use crate::net::listener::bind_set;
-use crate::runtime::admin::Admin;
+use crate::runtime::admin::{Admin, Readiness, ReloadError, ReloadOutcome, SupervisorRequest};
 use crate::runtime::control::ControlMsg;
 use crate::runtime::worker::{self, WorkerSpec};
 use crate::services::{self, LimitsThread, Services};
@@ -55,7 +55,16 @@ pub struct Running {
     snapshot: Arc<Snapshot>,
     /// The live state that goes with it (reconciled on reload).
     services: Arc<Services>,
+    /// Requests from the admin listener (`POST /reload`), answered by `serve_requests`.
+    requests: Receiver<SupervisorRequest>,
 }
+
+/// How long `start` waits for every worker to say it is up before returning (the admin
+/// API's readiness stays `starting` until they have).
+const STARTUP_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a reload waits for every worker to confirm the new configuration.
+const APPLY_WAIT: Duration = Duration::from_secs(2);
 
 /// Bind every listener once per worker and start the workers. Returns once they run.
 /// Callers that want signal handling block the signals before calling this (see `run`).
@@ -82,6 +91,19 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
 
     let (services, limits_thread) = Services::start(&snapshot, n);
     let services = Arc::new(services);
+    // The admin listener first (bound before any worker starts, so a busy port fails the
+    // start cleanly): it answers `starting` until every worker is up.
+    let (requests_tx, requests) = unbounded();
+    let admin = match snapshot.admin {
+        Some(addr) => Some(Admin::start(
+            addr,
+            snapshot.clone(),
+            services.clone(),
+            requests_tx,
+        )?),
+        None => None,
+    };
+    let (up_tx, up_rx) = unbounded();
     let mut workers = Vec::with_capacity(n);
     for (id, sockets) in per_worker.into_iter().enumerate() {
         let (tx, rx) = unbounded();
@@ -92,6 +114,7 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
             snapshot: snapshot.clone(),
             listeners: sockets,
             control: rx,
+            up: Some(up_tx.clone()),
         };
         let handle = std::thread::Builder::new()
             .name(format!("tollgate-w{id}"))
@@ -101,13 +124,18 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
             control: tx,
         });
     }
+    drop(up_tx);
     let checker = start_health_checks(&snapshot, &services, &workers)?;
     let limits = spawn_limits(limits_thread, &workers, &services, &snapshot)?;
-    let admin = match snapshot.admin {
-        Some(addr) => Some(Admin::start(addr, snapshot.clone(), services.clone())?),
-        None => None,
-    };
+    if wait_until_up(&up_rx, &workers, STARTUP_WAIT) {
+        if let Some(a) = &admin {
+            a.set_readiness(Readiness::Serving);
+        }
+    } else {
+        log!("not every worker started within {STARTUP_WAIT:?}; /health/ready stays 503");
+    }
     Ok(Running {
+        requests,
         admin,
         snapshot: snapshot.clone(),
         services,
@@ -122,6 +150,22 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
             .map(|l| (l.name.clone(), l.bind, l.tls.is_some()))
             .collect(),
     })
+}
+
+/// Wait until every worker in `workers` has said it is up on `up` (false when one stopped
+/// or `wait` passed first).
+fn wait_until_up(up: &Receiver<usize>, workers: &[Worker], wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    let mut seen = 0;
+    while seen < workers.len() {
+        if Instant::now() >= deadline || workers.iter().any(|w| w.handle.is_finished()) {
+            return false;
+        }
+        if up.recv_timeout(Duration::from_millis(20)).is_ok() {
+            seen += 1;
+        }
+    }
+    true
 }
 
 /// Run the limits thread of `services` (grants go to every worker's control channel).
@@ -209,8 +253,9 @@ fn start_health_checks(
 impl Running {
     /// Re-read the configuration file (certificates, keys and truststores included) and,
     /// if every part of it is valid and the listeners are unchanged, hand it to every
-    /// worker. Otherwise log why and keep the configuration in force.
-    pub fn reload(&mut self, path: &std::path::Path) {
+    /// worker. Otherwise log why and keep the configuration in force. The outcome (with
+    /// every error's file, key and reason) is logged and returned (`POST /reload`).
+    pub fn reload(&mut self, path: &std::path::Path) -> ReloadOutcome {
         let new = match crate::config::load(path) {
             Ok(s) => s,
             Err(errors) => {
@@ -221,7 +266,10 @@ impl Running {
                     "reload refused ({} error(s)); the running configuration stays in force",
                     errors.0.len()
                 );
-                return;
+                return ReloadOutcome::Refused {
+                    status: 400,
+                    errors: errors.0.iter().map(ReloadError::from).collect(),
+                };
             }
         };
         let same_listeners = new.listeners.len() == self.listener_specs.len()
@@ -232,11 +280,21 @@ impl Running {
                 .all(|(a, b)| a.name == b.0 && a.bind == b.1 && a.tls.is_some() == b.2);
         if !same_listeners {
             log!("reload refused: listeners changed (names, addresses or TLS); restart to apply them");
-            return;
+            return ReloadOutcome::Refused {
+                status: 409,
+                errors: vec![ReloadError {
+                    file: path.display().to_string(),
+                    key: "listeners".to_string(),
+                    reason: "listeners changed (names, addresses or TLS); restart to apply them"
+                        .to_string(),
+                }],
+            };
         }
+        let mut notes = Vec::new();
         if new.admin != self.snapshot.admin {
-            log!(
-                "reload: admin.bind changed; the admin listener stays where it is until a restart"
+            notes.push(
+                "admin.bind changed; the admin listener stays where it is until a restart"
+                    .to_string(),
             );
         }
         let new = Arc::new(new);
@@ -255,19 +313,22 @@ impl Running {
         let (services, limits_thread, kept) =
             services::reconcile(&self.services, &new, self.workers.len());
         if kept.caches > 0 {
-            log!("reload: kept the cache of {} stage(s)", kept.caches);
+            notes.push(format!("kept the cache of {} stage(s)", kept.caches));
         }
         if kept.quota_counters > 0 {
-            log!(
-                "reload: {} quota counter(s) keep counting",
+            notes.push(format!(
+                "{} quota counter(s) keep counting",
                 kept.quota_counters
-            );
+            ));
         }
         if kept.target_groups > 0 {
-            log!(
-                "reload: {} target group(s) keep their targets' health",
+            notes.push(format!(
+                "{} target group(s) keep their targets' health",
                 kept.target_groups
-            );
+            ));
+        }
+        for n in &notes {
+            log!("reload: {n}");
         }
         let services = Arc::new(services);
         // One message per worker: the snapshot and its services, switched in one step.
@@ -280,13 +341,26 @@ impl Running {
         if let Some(admin) = &self.admin {
             admin.set(new.clone(), services.clone());
         }
+        // Answer only once every worker has switched (they look at their channel every
+        // few milliseconds): after `reloaded: true`, every new request sees the new file.
+        if !self.wait_applied(APPLY_WAIT) {
+            notes.push(format!(
+                "not every worker confirmed the new configuration within {APPLY_WAIT:?}"
+            ));
+        }
         match start_health_checks(&new, &services, &self.workers) {
             Ok(c) => self.checker = c,
-            Err(e) => log!("reload: health checks could not start: {e}"),
+            Err(e) => {
+                log!("reload: health checks could not start: {e}");
+                notes.push(format!("health checks could not start: {e}"));
+            }
         }
         match spawn_limits(limits_thread, &self.workers, &services, &new) {
             Ok(s) => self.limits = Some(s),
-            Err(e) => log!("reload: the limits thread could not start: {e}"),
+            Err(e) => {
+                log!("reload: the limits thread could not start: {e}");
+                notes.push(format!("the limits thread could not start: {e}"));
+            }
         }
         self.snapshot = new.clone();
         self.services = services;
@@ -297,6 +371,47 @@ impl Running {
         log!("configuration reloaded from {}", path.display());
         if let Some(old) = old_limits {
             old.stop();
+        }
+        ReloadOutcome::Reloaded {
+            source: path.to_path_buf(),
+            notes,
+        }
+    }
+
+    /// Whether every worker handled its control messages sent so far within `wait`.
+    fn wait_applied(&self, wait: Duration) -> bool {
+        let (tx, rx) = unbounded();
+        let mut asked = 0;
+        for w in &self.workers {
+            if w.control.send(ControlMsg::Applied(tx.clone())).is_ok() {
+                asked += 1;
+            }
+        }
+        drop(tx);
+        let deadline = Instant::now() + wait;
+        (0..asked).all(|_| {
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .is_ok()
+        })
+    }
+
+    /// Answer the admin listener's requests waiting now (`POST /reload` reloads `path`).
+    pub fn serve_requests(&mut self, path: &std::path::Path) {
+        while let Ok(request) = self.requests.try_recv() {
+            match request {
+                SupervisorRequest::Reload { reply } => {
+                    log!("reload requested through the admin API");
+                    let outcome = self.reload(path);
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
+    }
+
+    /// Whether the gateway is ready (`GET /health/ready`).
+    fn set_readiness(&self, r: Readiness) {
+        if let Some(a) = &self.admin {
+            a.set_readiness(r);
         }
     }
 
@@ -315,12 +430,11 @@ impl Running {
     }
 
     /// Drain and stop every worker (bounded by the drain timeout). Returns the exit status.
+    /// The admin listener answers until the end, `/health/ready` 503 (draining).
     pub fn shutdown(self) -> i32 {
+        self.set_readiness(Readiness::Draining);
         if let Some(checker) = self.checker {
             checker.stop();
-        }
-        if let Some(admin) = self.admin {
-            admin.stop();
         }
         for w in &self.workers {
             let _ = w.control.send(ControlMsg::Shutdown);
@@ -346,9 +460,16 @@ impl Running {
         if let Some(limits) = self.limits {
             limits.stop();
         }
+        if let Some(admin) = self.admin {
+            admin.stop();
+        }
         status
     }
 }
+
+/// How long the supervisor waits for a signal before it looks at the admin listener's
+/// requests (the longest a `POST /reload` waits to start).
+const SIGNAL_TICK: Duration = Duration::from_millis(50);
 
 /// Start the gateway and block until it has been told to stop. Returns the exit status.
 pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i32> {
@@ -370,17 +491,21 @@ pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i3
 
     let mut status = 0;
     loop {
-        match wait_signal(&signals, Duration::from_millis(200)) {
+        match wait_signal(&signals, SIGNAL_TICK) {
             Some(libc::SIGINT) | Some(libc::SIGTERM) => {
+                running.set_readiness(Readiness::Draining);
                 log!(
                     "shutting down: draining in-flight requests (up to {:?})",
                     snapshot.server.drain_timeout
                 );
                 break;
             }
-            Some(libc::SIGHUP) => running.reload(&snapshot.source),
+            Some(libc::SIGHUP) => {
+                running.reload(&snapshot.source);
+            }
             _ => {}
         }
+        running.serve_requests(&snapshot.source);
         if running.worker_died() {
             log!("a worker stopped unexpectedly; shutting down");
             status = 1;

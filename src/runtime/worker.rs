@@ -38,6 +38,9 @@ pub struct WorkerSpec {
     /// The live state that goes with `snapshot` (caches, quota counters, the link to the
     /// limits thread).
     pub services: Arc<Services>,
+    /// Told this worker's id once its runtime runs and its listeners accept (the admin
+    /// API's readiness).
+    pub up: Option<crossbeam::channel::Sender<usize>>,
 }
 
 /// Run a worker to completion (returns after shutdown and drain).
@@ -71,6 +74,9 @@ async fn worker_main(spec: WorkerSpec) -> std::io::Result<()> {
         monoio::spawn(accept_loop(ctx.clone(), index, listener));
     }
     monoio::spawn(control_loop(ctx.clone(), spec.control));
+    if let Some(up) = &spec.up {
+        let _ = up.send(spec.id);
+    }
 
     ctx.drain.wait().await;
     let deadline = monoio::time::Instant::now() + drain_timeout;
@@ -95,6 +101,9 @@ async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
                 ControlMsg::Health(update) => ctx.targets.apply(update),
                 ControlMsg::Reload { snapshot, services } => ctx.reload(snapshot, services),
                 ControlMsg::Grants(grants) => ctx.limits.apply(&grants),
+                ControlMsg::Applied(done) => {
+                    let _ = done.send(ctx.id);
+                }
             }
         }
         ctx.limits.report();

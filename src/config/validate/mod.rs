@@ -288,6 +288,12 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         }
     });
 
+    let admin_token = super::admin::build_admin_token(
+        &mut e,
+        file.admin.as_ref().and_then(|a| a.token_file.as_deref()),
+        base_dir,
+    );
+
     if !e.list.is_empty() {
         return Err(ConfigErrors(e.list));
     }
@@ -310,6 +316,7 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         api_keys_by_value: keys.by_value,
         plan_bindings: plans.bindings,
         quotas: plans.quotas,
+        admin_token,
     })
 }
 

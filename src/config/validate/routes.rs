@@ -24,6 +24,7 @@ pub(super) fn build_deployment(
 ) -> Arc<Deployment> {
     let mut router: Router<Arc<Route>> = Router::new();
     let mut route_keys = Vec::new();
+    let mut routes_in_order = Vec::new();
     let mut seen: HashSet<(RouteMethod, &str)> = HashSet::new();
     for (k, r) in routes.iter().enumerate() {
         let rpath = format!("{path}[{k}]");
@@ -69,6 +70,7 @@ pub(super) fn build_deployment(
             e.push(key_path, reason);
             continue;
         }
+        routes_in_order.push(Arc::clone(&route));
         if let (true, Integration::HttpProxy(h)) = (checked, &route.integration) {
             for name in h.uri.path_param_names() {
                 if !route.param_names.iter().any(|p| p == name) {
@@ -89,6 +91,7 @@ pub(super) fn build_deployment(
         router,
         route_keys,
         route_key_set,
+        routes: routes_in_order,
     })
 }
 

@@ -29,7 +29,7 @@ mod store;
 pub use crate::config::quota::QuotaEntry;
 pub use calendar::{Period, QuotaSpec};
 pub use counter::QuotaCounter;
-pub use report::usage_report;
+pub use report::{live_usage_json, usage_report};
 pub use store::QuotaStore;
 
 /// Helpers shared by the quota modules' tests.

@@ -65,6 +65,16 @@ pub fn usage_report(path: &Path, json: bool) -> io::Result<String> {
     }
 }
 
+/// The live counters of `store` as of `unix_secs`, as `tollgate usage --json` shows a state
+/// file (the admin API's `GET /usage`).
+pub fn live_usage_json(store: &super::QuotaStore, unix_secs: i64) -> io::Result<String> {
+    let file = store.state_at(unix_secs);
+    let end_day = unix_secs
+        .clamp(MIN_UNIX_SECS, MAX_UNIX_SECS)
+        .div_euclid(SECS_PER_DAY);
+    usage_json(&file, end_day - (HISTORY_DAYS - 1), end_day)
+}
+
 fn daily_map(rec: &StateRecord) -> BTreeMap<i64, u64> {
     let mut days = BTreeMap::new();
     for d in &rec.daily {
@@ -247,6 +257,29 @@ mod tests {
     use crate::limits::quota::test_support::{entry, temp_path, ts};
     use crate::limits::quota::QuotaStore;
     use std::fs;
+
+    #[test]
+    fn live_usage_is_the_json_report_of_the_counters_now() {
+        let t = ts(2026, 11, 22, 10, 0, 0);
+        let store = QuotaStore::new(vec![entry("gold-plan", "key-alpha", 1000, Period::Day)]);
+        for _ in 0..7 {
+            assert!(store.try_consume(0, t).is_ok());
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&live_usage_json(&store, t).unwrap()).unwrap();
+        assert_eq!(v["usagePlans"][0]["usagePlanId"], "gold-plan");
+        assert_eq!(v["usagePlans"][0]["endDate"], "2026-11-22");
+        assert_eq!(v["usagePlans"][0]["quotas"][0]["used"], 7);
+        assert_eq!(v["usagePlans"][0]["quotas"][0]["remaining"], 993);
+        assert_eq!(
+            v["usagePlans"][0]["items"]["key-alpha"][30],
+            serde_json::json!([7, 993])
+        );
+        let empty = QuotaStore::new(Vec::new());
+        let v: serde_json::Value =
+            serde_json::from_str(&live_usage_json(&empty, t).unwrap()).unwrap();
+        assert_eq!(v["usagePlans"], serde_json::json!([]));
+    }
 
     #[test]
     fn usage_report_table_and_json() {

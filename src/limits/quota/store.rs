@@ -201,6 +201,16 @@ impl QuotaStore {
     /// the history lock is released before the file is written.
     pub fn save(&self, path: &Path, unix_secs: i64) -> io::Result<()> {
         let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        let file = self.state_at(unix_secs);
+        let mut bytes =
+            serde_json::to_vec_pretty(&file).map_err(|e| io::Error::other(e.to_string()))?;
+        bytes.push(b'\n');
+        write_atomically(path, &bytes).map_err(|e| named(path, e))
+    }
+
+    /// Every counter and its daily history as of `unix_secs` (recorded first), as the
+    /// state file holds them: what `save` writes and the admin API's `/usage` shows.
+    pub(super) fn state_at(&self, unix_secs: i64) -> StateFile {
         let mut quotas = Vec::with_capacity(self.entries.len());
         {
             let mut history = self.lock_history();
@@ -210,16 +220,12 @@ impl QuotaStore {
                 quotas.push(self.record_of(entry, counter, h, unix_secs));
             }
         }
-        let file = StateFile {
+        StateFile {
             version: STATE_VERSION,
             saved_at: rfc3339(unix_secs),
             saved_at_unix: unix_secs,
             quotas,
-        };
-        let mut bytes =
-            serde_json::to_vec_pretty(&file).map_err(|e| io::Error::other(e.to_string()))?;
-        bytes.push(b'\n');
-        write_atomically(path, &bytes).map_err(|e| named(path, e))
+        }
     }
 
     fn record_of(
