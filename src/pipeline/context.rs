@@ -211,6 +211,8 @@ pub struct RequestContext {
     cert_issuer: Range<usize>,
     cert_serial: Range<usize>,
     cert_validity: Option<(i64, i64)>,
+    /// The trace context (`pipeline::trace`).
+    pub trace: crate::observe::trace::Trace,
 }
 
 impl Default for RequestContext {
@@ -249,6 +251,7 @@ impl Default for RequestContext {
             cert_issuer: 0..0,
             cert_serial: 0..0,
             cert_validity: None,
+            trace: Default::default(),
         }
     }
 }
@@ -353,6 +356,7 @@ impl RequestContext {
     pub fn user_agent(&self) -> &str {
         self.text(&self.user_agent)
     }
+    /// The caller's `X-Amzn-Trace-Id`, as sent (`$context.traceId` is the one passed on).
     pub fn trace_id(&self) -> &str {
         self.text(&self.trace_id)
     }
@@ -461,7 +465,15 @@ impl RequestContext {
                 }
             ),
             "throttleLevel" => write!(out, "{}", self.throttle.map_or("", |t| t.as_str())),
-            "traceId" => write!(out, "{}", self.trace_id()),
+            "traceId" => {
+                let raw = self.text.get(self.trace_id.clone()).unwrap_or_default();
+                crate::pipeline::trace::write_trace_id(out, &self.trace, raw);
+                Ok(())
+            }
+            "xrayTraceId" => {
+                crate::pipeline::trace::write_root(out, &self.trace);
+                Ok(())
+            }
             other => {
                 if let Some(claim) = other.strip_prefix("authorizer.claims.") {
                     let v = self.authorizer.claims.iter().find(|(k, _)| k == claim);
@@ -519,6 +531,7 @@ pub const VARIABLES: &[&str] = &[
     "cacheStatus",
     "throttleLevel",
     "traceId",
+    "xrayTraceId",
 ];
 
 fn strip_port(host: &str) -> &str {

@@ -16,6 +16,7 @@ pub mod route;
 pub mod session;
 pub mod taps;
 pub mod throttle;
+pub mod trace;
 pub mod worker;
 
 use crate::config::snapshot::Integration;
@@ -76,6 +77,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     // 2. (end of) parse: before anything reads the headers, drop those no client may send.
     drop_reserved_headers(&snapshot, session);
     rc.begin(session, ctx.ids.next());
+    trace::start(ctx, session, rc);
     let mut taps = ResponseTaps::default();
 
     let outcome: Result<Next, GatewayError> = async {
@@ -83,6 +85,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         route::check_connection(&snapshot, session)?;
         // 3. route: host -> API -> stage -> route (+ path parameters).
         let routed = route::resolve(&snapshot, session, rc, || ctx.roll_percent())?;
+        trace::sample(ctx, &routed, rc);
         // 4. method request: the API key (authorizers and validation: later issues).
         api_key::identify(&snapshot, session, &routed, rc)?;
         // 5. throttling and quota.
@@ -122,6 +125,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         }
     };
     rc.finish();
+    trace::finish(rc, &snapshot);
     next
 }
 

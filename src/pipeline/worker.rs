@@ -46,6 +46,8 @@ pub struct WorkerCtx {
     canary_rng: Cell<u64>,
     /// Spare `$context`s, leased per connection (HTTP/1.1) or stream (HTTP/2).
     pub contexts: crate::pipeline::context::ContextPool,
+    /// Trace and span ids, and the sampling draw.
+    pub trace_ids: crate::observe::trace::IdGen,
 }
 
 impl WorkerCtx {
@@ -66,6 +68,7 @@ impl WorkerCtx {
             limits,
             canary_rng: Cell::new(seed(id)),
             contexts: Default::default(),
+            trace_ids: crate::observe::trace::IdGen::new(id),
         }
     }
 

@@ -178,6 +178,7 @@ mod tests {
                     method_throttles: AHashMap::new(),
                     cache: None,
                     canary: None,
+                    tracing: Default::default(),
                 };
                 (s.to_string(), Arc::new(stage))
             })
@@ -213,6 +214,7 @@ mod tests {
                 reconcile_interval: Duration::from_millis(20),
                 state_file: PathBuf::from("test.state"),
                 state_flush_interval: Duration::from_secs(2),
+                tracing: Default::default(),
             },
             limits: HttpLimits::default(),
             listeners: Vec::new(),

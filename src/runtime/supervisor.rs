@@ -82,6 +82,8 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
 
     let (services, limits_thread) = Services::start(&snapshot, n);
     let services = Arc::new(services);
+    // The span exporter thread, when some stage traces.
+    crate::pipeline::trace::configure(&snapshot);
     let mut workers = Vec::with_capacity(n);
     for (id, sockets) in per_worker.into_iter().enumerate() {
         let (tx, rx) = unbounded();
@@ -270,6 +272,7 @@ impl Running {
             );
         }
         let services = Arc::new(services);
+        crate::pipeline::trace::configure(&new);
         // One message per worker: the snapshot and its services, switched in one step.
         for w in &self.workers {
             let _ = w.control.send(ControlMsg::Reload {

@@ -176,6 +176,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         let canary = s.canary.as_ref().and_then(|c| {
             crate::config::stage_cache::build_canary(e, c, &spath, &deployments, &variables)
         });
+        let tracing = crate::config::tracing::build_stage(e, s, &spath);
         let id = e.stages;
         e.stages += 1;
         if let (true, Some(deployment)) = (ok, deployment) {
@@ -190,6 +191,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                     method_throttles,
                     cache,
                     canary,
+                    tracing,
                 }),
             );
         }
