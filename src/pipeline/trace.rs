@@ -143,8 +143,12 @@ pub fn spans(rc: &RequestContext, snapshot: &Snapshot, end_ns: u64) -> Vec<Span>
         string_attr("aws.api_gateway.api_id", &var("apiId")),
         string_attr("aws.api_gateway.stage", &var("stage")),
     ];
+    // The route's template (`/items/{id}`), from the route key (`GET /items/{id}`).
+    if let Some((_, template)) = route_key.split_once(' ') {
+        attrs.push(string_attr("http.route", template));
+    }
     if !resource.is_empty() {
-        attrs.push(string_attr("http.route", &resource));
+        attrs.push(string_attr("aws.api_gateway.resource_path", &resource));
     }
     if !route_key.is_empty() {
         attrs.push(string_attr("aws.api_gateway.route_key", &route_key));
