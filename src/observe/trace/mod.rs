@@ -11,6 +11,8 @@
 pub mod export;
 pub mod header;
 
+pub use export::spans_dropped;
+
 use std::cell::Cell;
 use std::time::Duration;
 
