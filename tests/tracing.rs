@@ -33,6 +33,7 @@ listeners:
   - name: public
     bind: 127.0.0.1:0
     default_api: t
+    h2c: true
 apis:
   - id: t
     routes:
@@ -492,4 +493,54 @@ fn a_collector_that_never_answers_never_stalls_requests() {
     assert!(dropped_count(&line) >= 2, "{line}");
     drop(gw);
     drop(held);
+}
+
+#[test]
+fn http2_streams_carry_the_trace_headers_too() {
+    let ok = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("HTTP2"))
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "this test needs `curl` with HTTP/2 on PATH (`make test-deps` installs it); refusing \
+         to pass without it"
+    );
+    let up = ScriptedUpstream::start(UP_RESPONSE, After::KeepOpen);
+    let collector = ScriptedUpstream::start(COLLECTOR_RESPONSE, After::Close);
+    let gw = gateway(up.port, collector.port, "");
+    let xray = "Root=1-8759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "--http2-prior-knowledge",
+            "-w",
+            " %{http_version} %{http_code}",
+        ])
+        .args(["-H", &format!("X-Amzn-Trace-Id: {xray}")])
+        .arg(format!("http://127.0.0.1:{}/prod/up/h2", gw.port))
+        .output()
+        .expect("run curl");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "ok 2 200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = up.requests();
+    assert_eq!(got.len(), 1);
+    let (trace, parent, sampled) = consistent(&got[0]);
+    assert_eq!(trace, "8759e988bd862e3fe1be46a994272793");
+    assert_ne!(parent, "53995c3f42cd8ad8");
+    assert!(sampled);
+    let spans = wait_for_trace(&collector, &trace, 2);
+    let server = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32)
+        .expect("a SERVER span");
+    assert_eq!(hex(&server.parent_span_id), "53995c3f42cd8ad8");
 }
