@@ -20,14 +20,19 @@ const COLLECTOR_RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n
 
 /// A gateway whose `prod` stage samples every request (`tracing_sample_rate: 1`), `zero`
 /// none and `off` has tracing off; spans go to `collector_port` (`server_extra` adds keys
-/// to `server.tracing`).
+/// to `server.tracing`; the batch waits 20 ms unless it sets `flush_interval`).
 fn gateway(up: u16, collector_port: u16, server_extra: &str) -> Gateway {
+    let flush = if server_extra.contains("flush_interval") {
+        ""
+    } else {
+        "    flush_interval: 20ms\n"
+    };
+    let server_extra = format!("{flush}{server_extra}");
     Gateway::start(&format!(
         "server:
   tracing:
     otlp_endpoint: 'http://127.0.0.1:{collector_port}/v1/traces'
     service_name: tollgate-test
-    flush_interval: 20ms
 {server_extra}
 listeners:
   - name: public
@@ -543,4 +548,18 @@ fn http2_streams_carry_the_trace_headers_too() {
         .find(|s| s.kind == SpanKind::Server as i32)
         .expect("a SERVER span");
     assert_eq!(hex(&server.parent_span_id), "53995c3f42cd8ad8");
+}
+
+#[test]
+fn spans_still_batched_are_exported_at_shutdown() {
+    let up = ScriptedUpstream::start(UP_RESPONSE, After::KeepOpen);
+    let collector = ScriptedUpstream::start(COLLECTOR_RESPONSE, After::Close);
+    // A batch that would wait an hour to fill: only the shutdown flush sends it.
+    let mut gw = gateway(up.port, collector.port, "    flush_interval: 1h\n");
+    let (trace, _, _) = consistent(&proxied(&gw, &up, "/prod/up/last", &[]));
+    assert!(received_spans(&collector).is_empty());
+    gw.proc.sigterm();
+    let status = gw.proc.wait_timeout(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    wait_for_trace(&collector, &trace, 2);
 }

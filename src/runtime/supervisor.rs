@@ -345,6 +345,8 @@ impl Running {
                 }
             }
         }
+        // The spans of the last requests (bounded: a collector that is down costs 2 s).
+        crate::observe::trace::export::flush(Duration::from_secs(2));
         // Last: the final quota flush sees every request the workers counted.
         if let Some(limits) = self.limits {
             limits.stop();

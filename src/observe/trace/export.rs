@@ -4,14 +4,14 @@
 //! it as `application/x-protobuf` to the collector with a blocking HTTP/1.1 client (connect,
 //! write and read timeouts). A full queue, a failed or slow export: spans are dropped and
 //! counted (`spans_dropped`), requests never wait; the count is logged (at most once a
-//! second, when it grew).
+//! second, when it grew). At shutdown, `flush` sends what is left (bounded in time).
 //!
 //! Only `http://` endpoints (a collector or agent beside the gateway; TLS to a remote
 //! collector is that agent's job).
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -116,6 +116,10 @@ static QUEUE: OnceLock<Sender<Vec<Span>>> = OnceLock::new();
 static SETTINGS: Mutex<Option<Arc<ExporterConfig>>> = Mutex::new(None);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 static EXPORTED: AtomicU64 = AtomicU64::new(0);
+/// Set by `flush`: send what is batched now.
+static FLUSH: AtomicBool = AtomicBool::new(false);
+/// Set by the exporter once flushing left nothing queued or batched.
+static FLUSHED: AtomicBool = AtomicBool::new(false);
 
 /// Spans dropped since the process started: the queue was full (the collector slow or
 /// down) or their export failed.
@@ -164,6 +168,19 @@ pub fn submit(spans: Vec<Span>) -> bool {
     sent
 }
 
+/// At shutdown, after the workers stopped: export what is queued and batched, waiting at
+/// most `limit` (a collector that is down costs at most that).
+pub fn flush(limit: Duration) {
+    let Some(tx) = QUEUE.get() else { return };
+    FLUSH.store(true, Ordering::SeqCst);
+    // Wakes the exporter if it waits for spans (a full queue: it is busy anyway).
+    let _ = tx.try_send(Vec::new());
+    let until = Instant::now() + limit;
+    while Instant::now() < until && !FLUSHED.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn settings() -> Option<Arc<ExporterConfig>> {
     SETTINGS.lock().ok().and_then(|s| s.clone())
 }
@@ -176,8 +193,13 @@ fn run(rx: Receiver<Vec<Span>>) {
     let mut last_log = Instant::now() - Duration::from_secs(10);
     loop {
         let Some(cfg) = settings() else { return };
+        let flushing = FLUSH.load(Ordering::SeqCst);
         let wait = match first_at {
-            Some(t) => cfg.flush_interval.saturating_sub(t.elapsed()),
+            _ if flushing => Duration::from_millis(5),
+            Some(t) => cfg
+                .flush_interval
+                .saturating_sub(t.elapsed())
+                .min(Duration::from_secs(1)),
             None => Duration::from_secs(1),
         };
         let mut closed = false;
@@ -195,7 +217,7 @@ fn run(rx: Receiver<Vec<Span>>) {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => closed = true,
         }
-        let due = first_at.is_some_and(|t| t.elapsed() >= cfg.flush_interval);
+        let due = flushing || first_at.is_some_and(|t| t.elapsed() >= cfg.flush_interval);
         if !batch.is_empty() && (batch.len() >= cfg.batch || due || closed) {
             let spans = std::mem::take(&mut batch);
             first_at = None;
@@ -225,6 +247,9 @@ fn run(rx: Receiver<Vec<Span>>) {
             );
             logged_dropped = dropped;
             last_log = Instant::now();
+        }
+        if flushing && batch.is_empty() && rx.is_empty() {
+            FLUSHED.store(true, Ordering::SeqCst);
         }
         if closed {
             return;
