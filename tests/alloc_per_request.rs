@@ -123,6 +123,9 @@ apis:
         cache:
           cluster_size: 0.01
           status_header: {{name: x-cache}}
+      - name: traced
+        tracing_enabled: true
+        tracing_sample_rate: 0
 "
     );
     let mut snapshot =
@@ -179,8 +182,22 @@ apis:
         "the measured requests were not cache hits: {}",
         String::from_utf8_lossy(&buf[..n])
     );
+    // Tracing on and not sampled (rate 0; a caller's Sampled=0): the trace headers are
+    // parsed, derived and written, nothing allocates.
+    let traced = measure(
+        &mut client,
+        &mut buf,
+        b"GET /traced/small/x HTTP/1.1\r\nHost: gw\r\nAccept: */*\r\n\r\n",
+    );
+    let traced_in = measure(
+        &mut client,
+        &mut buf,
+        b"GET /traced/small/x HTTP/1.1\r\nHost: gw\r\n\
+          traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00\r\n\
+          X-Amzn-Trace-Id: Root=1-0af76519-16cd43dd8448eb211c80319c;Sampled=0;Lineage=a:1\r\n\r\n",
+    );
     println!(
-        "heap allocations per request: proxied small GET {proxied:.3}, MOCK {mock:.3}, cache hit {hit:.3}"
+        "heap allocations per request: proxied small GET {proxied:.3}, MOCK {mock:.3}, cache hit {hit:.3}, traced unsampled {traced:.3} / {traced_in:.3}"
     );
     drop(client);
     running.shutdown();
@@ -190,4 +207,6 @@ apis:
         proxied, 0.0,
         "proxied small GETs through a warm pool allocate"
     );
+    assert_eq!(traced, 0.0, "unsampled requests on a traced stage allocate");
+    assert_eq!(traced_in, 0.0, "requests carrying trace headers allocate");
 }

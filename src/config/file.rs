@@ -72,6 +72,37 @@ pub struct ServerFile {
     pub state_file: String,
     /// How often quota counters are written to `state_file` (the most a crash can lose).
     pub state_flush_interval: DurationText,
+    /// Where sampled spans are exported (OTLP/HTTP); defaults when absent.
+    pub tracing: Option<TracingFile>,
+}
+
+/// `server.tracing`: the OTLP/HTTP span exporter (see `config::tracing`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingFile {
+    pub otlp_endpoint: String,
+    pub service_name: String,
+    /// Spans queued for the exporter thread; more are dropped and counted.
+    pub queue: u64,
+    /// Spans per export request, at most.
+    pub batch: u64,
+    /// How long a span waits for a batch to fill.
+    pub flush_interval: DurationText,
+    /// Connect/read/write timeout of one export request.
+    pub timeout: DurationText,
+}
+
+impl Default for TracingFile {
+    fn default() -> Self {
+        TracingFile {
+            otlp_endpoint: crate::observe::trace::export::DEFAULT_ENDPOINT.into(),
+            service_name: "tollgate".into(),
+            queue: 2048,
+            batch: 512,
+            flush_interval: DurationText("1s".into()),
+            timeout: DurationText("2s".into()),
+        }
+    }
 }
 
 impl Default for ServerFile {
@@ -87,6 +118,7 @@ impl Default for ServerFile {
             throttle_reconcile_interval: DurationText("20ms".into()),
             state_file: "tollgate.state".into(),
             state_flush_interval: DurationText("2s".into()),
+            tracing: None,
         }
     }
 }
@@ -355,6 +387,12 @@ pub struct StageFile {
     /// A canary release: a share of the stage's traffic served by another deployment.
     #[serde(default)]
     pub canary: Option<CanaryFile>,
+    /// Active tracing (API Gateway's `tracingEnabled`): sample requests and export spans.
+    #[serde(default)]
+    pub tracing_enabled: bool,
+    /// Share of requests without a caller's decision that are sampled (0.0 to 1.0).
+    #[serde(default)]
+    pub tracing_sample_rate: Option<f64>,
     /// Per-route metrics (API Gateway's detailed CloudWatch metrics).
     #[serde(default)]
     pub detailed_metrics: bool,

@@ -10,6 +10,7 @@ pub mod quota;
 pub mod snapshot;
 mod stage_cache;
 mod target_group;
+mod tracing;
 mod usage_plan;
 pub mod validate;
 

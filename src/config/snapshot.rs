@@ -123,6 +123,8 @@ pub struct ServerSettings {
     pub state_file: PathBuf,
     /// How often they are written. Default 2 s.
     pub state_flush_interval: Duration,
+    /// The span exporter (`server.tracing`, defaults when absent).
+    pub tracing: crate::observe::trace::export::ExporterConfig,
 }
 
 /// Client-side HTTP limits: defined with the wire code that enforces them.
@@ -316,6 +318,25 @@ pub struct Stage {
     pub detailed_metrics: bool,
     /// Execution logs; `None` when the level is OFF.
     pub execution_log: Option<super::execution_log::ExecutionLogSettings>,
+    /// Active tracing and its sampling rate.
+    pub tracing: StageTracing,
+}
+
+/// A stage's tracing (API Gateway's `tracingEnabled`; the rate of X-Ray's default rule).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageTracing {
+    pub enabled: bool,
+    /// 0.0 to 1.0: the share of requests without a caller's decision that are sampled.
+    pub sample_rate: f64,
+}
+
+impl Default for StageTracing {
+    fn default() -> Self {
+        StageTracing {
+            enabled: false,
+            sample_rate: 0.05,
+        }
+    }
 }
 
 /// A stage's canary (API Gateway's canarySettings): `percent` of the requests are served by

@@ -217,6 +217,8 @@ pub struct RequestContext {
     pub stage_id: Option<usize>,
     /// The execution log's state for this request (off unless the stage logs).
     pub execution: crate::pipeline::execution_log::ExecutionTrace,
+    /// The trace context (`pipeline::trace`).
+    pub trace: crate::observe::trace::Trace,
 }
 
 impl Default for RequestContext {
@@ -257,6 +259,7 @@ impl Default for RequestContext {
             cert_validity: None,
             stage_id: None,
             execution: Default::default(),
+            trace: Default::default(),
         }
     }
 }
@@ -362,6 +365,7 @@ impl RequestContext {
     pub fn user_agent(&self) -> &str {
         self.text(&self.user_agent)
     }
+    /// The caller's `X-Amzn-Trace-Id`, as sent (`$context.traceId` is the one passed on).
     pub fn trace_id(&self) -> &str {
         self.text(&self.trace_id)
     }
@@ -470,7 +474,15 @@ impl RequestContext {
                 }
             ),
             "throttleLevel" => write!(out, "{}", self.throttle.map_or("", |t| t.as_str())),
-            "traceId" => write!(out, "{}", self.trace_id()),
+            "traceId" => {
+                let raw = self.text.get(self.trace_id.clone()).unwrap_or_default();
+                crate::pipeline::trace::write_trace_id(out, &self.trace, raw);
+                Ok(())
+            }
+            "xrayTraceId" => {
+                crate::pipeline::trace::write_root(out, &self.trace);
+                Ok(())
+            }
             other => {
                 if let Some(claim) = other.strip_prefix("authorizer.claims.") {
                     let v = self.authorizer.claims.iter().find(|(k, _)| k == claim);
@@ -528,6 +540,7 @@ pub const VARIABLES: &[&str] = &[
     "cacheStatus",
     "throttleLevel",
     "traceId",
+    "xrayTraceId",
 ];
 
 fn strip_port(host: &str) -> &str {

@@ -18,6 +18,7 @@ pub mod route;
 pub mod session;
 pub mod taps;
 pub mod throttle;
+pub mod trace;
 pub mod worker;
 
 use crate::config::snapshot::Integration;
@@ -79,6 +80,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     drop_reserved_headers(&snapshot, session);
     rc.begin(session, ctx.ids.next());
     let _in_flight = ctx.metrics.in_flight();
+    trace::start(ctx, session, rc);
     let mut taps = ResponseTaps::default();
     // The stage's execution-log settings, once the route is known (`None`: OFF).
     let mut exec = None;
@@ -89,6 +91,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         // 3. route: host -> API -> stage -> route (+ path parameters).
         let routed = route::resolve(&snapshot, session, rc, || ctx.roll_percent())?;
         exec = execution_log::begin(&routed, session, rc, &mut taps);
+        trace::sample(ctx, &routed, rc);
         // 4. method request: the API key (authorizers and validation: later issues).
         api_key::identify(&snapshot, session, &routed, rc)?;
         // 5. throttling and quota.
@@ -135,6 +138,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     if let Some(settings) = exec {
         execution_log::complete(settings, &snapshot, rc, &mut taps, next);
     }
+    trace::finish(rc, &snapshot);
     next
 }
 

@@ -92,7 +92,10 @@ fn mock_route_answers_and_fills_the_context() {
     let mut rc = RequestContext::default();
     let mut s = MemorySession::new("GET", "/prod/hello?x=1", Some("localhost"))
         .header("User-Agent", "unit/1.0")
-        .header("X-Amzn-Trace-Id", "Root=1-abc");
+        .header(
+            "X-Amzn-Trace-Id",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1;Lineage=a:1",
+        );
     assert_eq!(run(&ctx, &mut s, &mut rc), Next::KeepAlive);
     assert_eq!(s.status, Some(200));
     assert_eq!(s.response_body, br#"{"message":"hi"}"#);
@@ -113,7 +116,19 @@ fn mock_route_answers_and_fills_the_context() {
     assert_eq!(var(&rc, &snap, "responseLength"), "16");
     assert_eq!(var(&rc, &snap, "identity.sourceIp"), "127.0.0.1");
     assert_eq!(var(&rc, &snap, "identity.userAgent"), "unit/1.0");
-    assert_eq!(var(&rc, &snap, "traceId"), "Root=1-abc");
+    // The X-Amzn-Trace-Id passed on: the caller's root and decision, the gateway's span as
+    // the parent, the other fields kept.
+    let trace_id = var(&rc, &snap, "traceId");
+    assert!(
+        trace_id.starts_with("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=")
+            && trace_id.ends_with(";Sampled=1;Lineage=a:1")
+            && trace_id.len() == 74 + ";Lineage=a:1".len(),
+        "{trace_id}"
+    );
+    assert_eq!(
+        var(&rc, &snap, "xrayTraceId"),
+        "1-5759e988-bd862e3fe1be46a994272793"
+    );
     assert_eq!(var(&rc, &snap, "domainName"), "localhost");
     assert_eq!(var(&rc, &snap, "error.message"), "");
     assert!(!var(&rc, &snap, "responseLatency").is_empty());

@@ -48,6 +48,8 @@ pub struct WorkerCtx {
     pub contexts: crate::pipeline::context::ContextPool,
     /// This worker's counters (`/metrics`).
     pub metrics: crate::pipeline::metrics::WorkerMetrics,
+    /// Trace and span ids, and the sampling draw.
+    pub trace_ids: crate::observe::trace::IdGen,
 }
 
 impl WorkerCtx {
@@ -71,6 +73,7 @@ impl WorkerCtx {
             canary_rng: Cell::new(seed(id)),
             contexts: Default::default(),
             metrics,
+            trace_ids: crate::observe::trace::IdGen::new(id),
         }
     }
 

@@ -181,6 +181,7 @@ mod tests {
                     canary: None,
                     detailed_metrics: false,
                     execution_log: None,
+                    tracing: Default::default(),
                 };
                 (s.to_string(), Arc::new(stage))
             })
@@ -216,6 +217,7 @@ mod tests {
                 reconcile_interval: Duration::from_millis(20),
                 state_file: PathBuf::from("test.state"),
                 state_flush_interval: Duration::from_secs(2),
+                tracing: Default::default(),
             },
             limits: HttpLimits::default(),
             listeners: Vec::new(),

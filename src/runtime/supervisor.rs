@@ -104,6 +104,8 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
         None => None,
     };
     let (up_tx, up_rx) = unbounded();
+    // The span exporter thread, when some stage traces.
+    crate::pipeline::trace::configure(&snapshot);
     let mut workers = Vec::with_capacity(n);
     for (id, sockets) in per_worker.into_iter().enumerate() {
         let (tx, rx) = unbounded();
@@ -331,6 +333,7 @@ impl Running {
             log!("reload: {n}");
         }
         let services = Arc::new(services);
+        crate::pipeline::trace::configure(&new);
         // One message per worker: the snapshot and its services, switched in one step.
         for w in &self.workers {
             let _ = w.control.send(ControlMsg::Reload {
@@ -456,6 +459,8 @@ impl Running {
                 }
             }
         }
+        // The spans of the last requests (bounded: a collector that is down costs 2 s).
+        crate::observe::trace::export::flush(Duration::from_secs(2));
         // Last: the final quota flush sees every request the workers counted.
         if let Some(limits) = self.limits {
             limits.stop();

@@ -183,6 +183,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                 &format!("{spath}.execution_log"),
             )
         });
+        let tracing = crate::config::tracing::build_stage(e, s, &spath);
         let id = e.stages;
         e.stages += 1;
         if let (true, Some(deployment)) = (ok, deployment) {
@@ -199,6 +200,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                     canary,
                     detailed_metrics: s.detailed_metrics,
                     execution_log,
+                    tracing,
                 }),
             );
         }

@@ -59,6 +59,7 @@ pub(super) fn build_server(e: &mut Errors, f: &ServerFile) -> ServerSettings {
         // Made relative to the configuration file's directory by `build`.
         state_file: PathBuf::from(&f.state_file),
         state_flush_interval,
+        tracing: crate::config::tracing::build_exporter(e, f.tracing.as_ref()),
     }
 }
 

@@ -14,6 +14,7 @@ use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError, GatewayResponse};
 use crate::http::head::{is_hop_by_hop, BodyFraming, Method};
 use crate::http::write::{push_decimal, push_header};
+use crate::observe::trace::Trace;
 use crate::pipeline::context::{RequestContext, Scratch};
 use crate::pipeline::integration::exchange::{exchange, io_failure, ExchangeError, Outbound};
 use crate::pipeline::integration::stream_back::{respond, Upstream};
@@ -99,7 +100,7 @@ async fn forward_with<S: Session>(
         request_body,
         ..
     } = scratch;
-    let (host, port) = prepare(session, snapshot, routed, proxy, uri, request)?;
+    let (host, port) = prepare(session, snapshot, routed, proxy, uri, request, &rc.trace)?;
     if rc.execution.on {
         if let Some(settings) = routed.stage.execution_log.as_ref() {
             let https = proxy
@@ -115,6 +116,7 @@ async fn forward_with<S: Session>(
     let known_addr = proxy.upstream.as_ref().and_then(|u| u.addr);
     session.release_head();
     let started = Instant::now();
+    rc.trace.integration_offset = Some(started.saturating_duration_since(rc.start));
     let deadline = started + proxy.timeout;
     let mut out = Outbound {
         head: request,
@@ -332,6 +334,7 @@ fn prepare<'u, S: Session>(
     proxy: &'u HttpProxyIntegration,
     uri: &'u mut String,
     out: &mut Vec<u8>,
+    trace: &Trace,
 ) -> Result<(&'u str, u16), GatewayError> {
     let path = session.path();
     let values = Values { routed, path };
@@ -388,7 +391,7 @@ fn prepare<'u, S: Session>(
         request_path: full_path,
         client_query: query,
     };
-    write_upstream_head(out, method_bytes, target, session, mtls, client_cert);
+    write_upstream_head(out, method_bytes, target, session, mtls, client_cert, trace);
     Ok((host, port))
 }
 
@@ -416,6 +419,7 @@ fn write_upstream_head<S: Session>(
     session: &S,
     mtls: Option<&MtlsSettings>,
     client_cert: Option<&CertInfo>,
+    trace: &Trace,
 ) {
     let Target {
         host_line,
@@ -470,6 +474,7 @@ fn write_upstream_head<S: Session>(
             || name.eq_ignore_ascii_case(b"x-forwarded-proto")
             || name.eq_ignore_ascii_case(b"x-forwarded-port")
             || session.connection_lists(name)
+            || crate::pipeline::trace::replaces_header(name, trace)
         {
             continue;
         }
@@ -518,6 +523,8 @@ fn write_upstream_head<S: Session>(
             push_header(out, h.as_bytes(), v.as_bytes());
         }
     }
+    // The trace headers, naming the gateway's integration span (the caller's were skipped).
+    crate::pipeline::trace::write_headers(out, trace, session.header("x-amzn-trace-id"));
     match session.body_framing() {
         BodyFraming::None => {}
         BodyFraming::Length(n) => {
