@@ -351,6 +351,19 @@ pub struct StageFile {
     /// A canary release: a share of the stage's traffic served by another deployment.
     #[serde(default)]
     pub canary: Option<CanaryFile>,
+    /// The stage's access log (API Gateway's accessLogSettings).
+    #[serde(default)]
+    pub access_log: Option<AccessLogFile>,
+}
+
+/// `apis[i].stages[j].access_log`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogFile {
+    /// A file path (appended to) or `stdout`.
+    pub destination: String,
+    /// A preset (`json`, `clf`, `csv`, `xml`) or a format string of `$context.*` variables.
+    pub format: String,
 }
 
 /// `apis[i].stages[j].cache`

@@ -310,6 +310,8 @@ pub struct Stage {
     pub cache: Option<CacheSettings>,
     /// A canary release on this stage.
     pub canary: Option<Canary>,
+    /// The stage's access log.
+    pub access_log: Option<crate::config::access_log::AccessLog>,
 }
 
 /// A stage's canary (API Gateway's canarySettings): `percent` of the requests are served by

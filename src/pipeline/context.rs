@@ -462,6 +462,8 @@ impl RequestContext {
             ),
             "throttleLevel" => write!(out, "{}", self.throttle.map_or("", |t| t.as_str())),
             "traceId" => write!(out, "{}", self.trace_id()),
+            // IAM identities: no IAM authorization here, always empty.
+            "identity.caller" | "identity.user" => Ok(()),
             other => {
                 if let Some(claim) = other.strip_prefix("authorizer.claims.") {
                     let v = self.authorizer.claims.iter().find(|(k, _)| k == claim);
@@ -481,45 +483,9 @@ impl RequestContext {
 }
 
 /// Every `$context` variable name `variable` knows (without the prefix), besides the
-/// `authorizer.claims.*` and `authorizer.*` families.
-pub const VARIABLES: &[&str] = &[
-    "requestId",
-    "extendedRequestId",
-    "identity.sourceIp",
-    "identity.userAgent",
-    "identity.apiKey",
-    "identity.apiKeyId",
-    "identity.clientCert.subjectDN",
-    "identity.clientCert.issuerDN",
-    "identity.clientCert.serialNumber",
-    "identity.clientCert.validity.notBefore",
-    "identity.clientCert.validity.notAfter",
-    "requestTime",
-    "requestTimeEpoch",
-    "httpMethod",
-    "path",
-    "resourcePath",
-    "routeKey",
-    "protocol",
-    "status",
-    "responseLength",
-    "responseLatency",
-    "integrationLatency",
-    "integration.latency",
-    "integrationStatus",
-    "integration.status",
-    "integration.error",
-    "error.message",
-    "error.responseType",
-    "apiId",
-    "stage",
-    "domainName",
-    "domainPrefix",
-    "authorizer.principalId",
-    "cacheStatus",
-    "throttleLevel",
-    "traceId",
-];
+/// `authorizer.claims.*` and `authorizer.*` families: the configuration's list, so that
+/// validation refuses an unknown name at load.
+pub use crate::config::access_log::CONTEXT_VARIABLES as VARIABLES;
 
 fn strip_port(host: &str) -> &str {
     crate::routing::domain::strip_port(host)

@@ -5,6 +5,7 @@
 //! Response observers (the cache recorder; later access logs and metrics) are `taps` on the
 //! response, not parameters of the integration code.
 
+pub mod access_log;
 pub mod api_key;
 pub mod cache;
 pub mod context;
@@ -77,12 +78,15 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     drop_reserved_headers(&snapshot, session);
     rc.begin(session, ctx.ids.next());
     let mut taps = ResponseTaps::default();
+    // The stage the request was routed to (its access log).
+    let mut stage = None;
 
     let outcome: Result<Next, GatewayError> = async {
         // A TLS connection first meeting a reloaded configuration is re-checked there.
         route::check_connection(&snapshot, session)?;
         // 3. route: host -> API -> stage -> route (+ path parameters).
         let routed = route::resolve(&snapshot, session, rc, || ctx.roll_percent())?;
+        stage = Some(routed.stage);
         // 4. method request: the API key (authorizers and validation: later issues).
         api_key::identify(&snapshot, session, &routed, rc)?;
         // 5. throttling and quota.
@@ -122,6 +126,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         }
     };
     rc.finish();
+    ctx.access_log.record(&snapshot, stage.map(|s| &**s), rc);
     next
 }
 

@@ -46,12 +46,16 @@ pub struct WorkerCtx {
     canary_rng: Cell<u64>,
     /// Spare `$context`s, leased per connection (HTTP/1.1) or stream (HTTP/2).
     pub contexts: crate::pipeline::context::ContextPool,
+    /// This worker's access log buffers.
+    pub access_log: crate::pipeline::access_log::AccessLogWorker,
 }
 
 impl WorkerCtx {
     pub fn new(id: usize, snapshot: Arc<Snapshot>, services: Arc<Services>) -> Self {
         let targets = TargetGroups::new(&snapshot);
         let limits = WorkerLimits::new(id, &snapshot, services.limits().clone());
+        let access_log = crate::pipeline::access_log::AccessLogWorker::default();
+        access_log.configure(&snapshot);
         WorkerCtx {
             id,
             snapshot: RefCell::new(Rc::new(snapshot)),
@@ -66,6 +70,7 @@ impl WorkerCtx {
             limits,
             canary_rng: Cell::new(seed(id)),
             contexts: Default::default(),
+            access_log,
         }
     }
 
@@ -89,6 +94,7 @@ impl WorkerCtx {
             .unhealthy_targets()
             .for_each(|u| self.targets.apply(u));
         self.upstreams.clear();
+        self.access_log.configure(&snapshot);
         self.limits
             .reset(&snapshot, Some(services.limits().clone()));
         *self.snapshot.borrow_mut() = Rc::new(snapshot);

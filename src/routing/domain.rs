@@ -178,6 +178,7 @@ mod tests {
                     method_throttles: AHashMap::new(),
                     cache: None,
                     canary: None,
+                    access_log: None,
                 };
                 (s.to_string(), Arc::new(stage))
             })

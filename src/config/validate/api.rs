@@ -176,6 +176,15 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         let canary = s.canary.as_ref().and_then(|c| {
             crate::config::stage_cache::build_canary(e, c, &spath, &deployments, &variables)
         });
+        let access_log = s.access_log.as_ref().and_then(|l| {
+            let base_dir = e.base_dir();
+            crate::config::access_log::build_access_log(
+                e,
+                l,
+                &format!("{spath}.access_log"),
+                &base_dir,
+            )
+        });
         let id = e.stages;
         e.stages += 1;
         if let (true, Some(deployment)) = (ok, deployment) {
@@ -190,6 +199,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                     method_throttles,
                     cache,
                     canary,
+                    access_log,
                 }),
             );
         }
