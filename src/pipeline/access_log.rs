@@ -293,6 +293,70 @@ mod tests {
         assert_eq!(escaped("say \"hi\"", Escape::Clf), "say \\\"hi\\\"");
     }
 
+    /// The fast path writes what `RequestContext::variable` writes, for a real request.
+    #[test]
+    fn fast_values_equal_the_context_lookup() {
+        use crate::pipeline::session::memory::MemorySession;
+        use std::sync::Arc;
+        let text = "
+listeners: [{name: p, bind: '127.0.0.1:0', default_api: d}]
+apis:
+  - id: d
+    routes:
+      - route: GET /hello
+        integration: {type: MOCK, status: 201, body: hi}
+    stages:
+      - name: prod
+";
+        let snap = Arc::new(
+            crate::config::validate::from_str(std::path::Path::new("t.yaml"), text)
+                .unwrap_or_else(|e| panic!("{e}")),
+        );
+        let (services, _limits) = crate::services::Services::start(&snap, 1);
+        let ctx = crate::pipeline::worker::WorkerCtx::new(0, snap.clone(), Arc::new(services));
+        let mut rc = RequestContext::default();
+        let mut session = MemorySession::new("GET", "/prod/hello", Some("localhost"));
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime");
+        rt.block_on(crate::pipeline::run(&ctx, &mut session, &mut rc));
+        rc.integration.status = 202;
+        rc.integration.latency = Some(Duration::from_millis(1234));
+        for index in [
+            REQUEST_ID,
+            EXTENDED_REQUEST_ID,
+            STATUS,
+            RESPONSE_LENGTH,
+            RESPONSE_LATENCY,
+            INTEGRATION_LATENCY,
+            INTEGRATION_LATENCY_2,
+            INTEGRATION_STATUS,
+            INTEGRATION_STATUS_2,
+        ] {
+            let mut fast = Vec::new();
+            assert!(render_fast(&mut fast, index, &rc));
+            let mut slow = String::new();
+            assert!(rc.variable(CONTEXT_VARIABLES[index], &snap, &mut slow));
+            assert_eq!(fast, slow.as_bytes(), "{}", CONTEXT_VARIABLES[index]);
+        }
+        // The epoch is read off the clock on each call: equal to within a second.
+        let mut fast = Vec::new();
+        render_fast(&mut fast, REQUEST_TIME_EPOCH, &rc);
+        let fast: u64 = std::str::from_utf8(&fast).expect("ascii").parse().expect("number");
+        assert!(rc.request_time_epoch_ms().abs_diff(fast) < 1000);
+        // A whole line: literal text, values, and `-` for the empty ones.
+        let format = crate::config::access_log::compile(
+            "$context.requestId $context.status $context.integration.error $context.stage",
+        )
+        .expect("format");
+        let mut line = Vec::new();
+        let mut value = String::new();
+        render(&mut line, &format, &rc, &snap, &mut value);
+        let id = std::str::from_utf8(&rc.request_id).expect("ascii");
+        assert_eq!(line, format!("{id} 201 - prod\n").as_bytes());
+    }
+
     #[test]
     fn the_fast_indices_name_their_variables() {
         assert_eq!(CONTEXT_VARIABLES[REQUEST_ID], "requestId");
