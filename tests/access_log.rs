@@ -615,7 +615,8 @@ fn a_reload_switches_formats_and_destinations() {
     );
     std::fs::write(gw.config.path(), reloaded).expect("rewrite config");
     gw.proc.signal(libc::SIGHUP);
-    wait_stderr(&gw, "configuration reloaded");
+    // The worker (not just the supervisor) has switched.
+    wait_stderr(&gw, "worker 0: reloaded configuration in force");
     let id = request_id(&gw.send(&get("/prod/mock")));
     let beta = request_id(&gw.send(&get("/beta/mock")));
     let lines = wait_lines(&a, 2);

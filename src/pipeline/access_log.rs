@@ -343,7 +343,10 @@ apis:
         // The epoch is read off the clock on each call: equal to within a second.
         let mut fast = Vec::new();
         render_fast(&mut fast, REQUEST_TIME_EPOCH, &rc);
-        let fast: u64 = std::str::from_utf8(&fast).expect("ascii").parse().expect("number");
+        let fast: u64 = std::str::from_utf8(&fast)
+            .expect("ascii")
+            .parse()
+            .expect("number");
         assert!(rc.request_time_epoch_ms().abs_diff(fast) < 1000);
         // A whole line: literal text, values, and `-` for the empty ones.
         let format = crate::config::access_log::compile(
