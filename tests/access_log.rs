@@ -625,3 +625,92 @@ fn a_reload_switches_formats_and_destinations() {
     let b_lines = wait_lines(&b, 1);
     assert_eq!(csv_fields(&b_lines[0])[9], beta);
 }
+
+#[test]
+fn a_throttled_request_logs_the_level_that_refused_it() {
+    let up = DemoUpstream::start();
+    let dir = Dir::new("throttle");
+    let log = dir.file("access.log");
+    let stages = format!(
+        "{}        throttle: {{rate: 0.01, burst: 1}}\n",
+        stage(
+            "prod",
+            &log.display().to_string(),
+            "$context.requestId $context.status $context.throttleLevel $context.error.responseType"
+        )
+    );
+    let gw = Gateway::start(&config(&up.addr(), &stages));
+    let mut client = gw.client();
+    let responses: Vec<Response> = (0..5).map(|_| client.request(&get("/prod/mock"))).collect();
+    let refused = responses
+        .iter()
+        .find(|r| r.status == 429)
+        .unwrap_or_else(|| panic!("no 429 in 5 requests at 0.01/s with burst 1"));
+    let lines = wait_lines(&log, 5);
+    let id = request_id(refused);
+    assert!(
+        lines.contains(&format!("{id} 429 stage THROTTLED")),
+        "{lines:?}"
+    );
+    let ok = responses.iter().find(|r| r.status == 200).expect("one 200");
+    assert!(
+        lines.contains(&format!("{} 200 - -", request_id(ok))),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn http2_streams_are_logged_too() {
+    let ok = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "this test needs `curl` on PATH; refusing to pass without it"
+    );
+    let up = DemoUpstream::start();
+    let dir = Dir::new("h2");
+    let log = dir.file("access.log");
+    let yaml = config(
+        &up.addr(),
+        &stage("prod", &log.display().to_string(), "json"),
+    )
+    .replace(
+        "    default_api: a\n",
+        "    default_api: a\n    h2c: true\n",
+    );
+    let gw = Gateway::start(&yaml);
+    let url = format!("http://127.0.0.1:{}/prod/proxy/h2", gw.port);
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "10",
+            "--http2-prior-knowledge",
+            "-D",
+            "-",
+            "-o",
+            "/dev/null",
+        ])
+        .arg(&url)
+        .output()
+        .expect("run curl");
+    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(head.starts_with("HTTP/2 200"), "{head}");
+    let id = head
+        .lines()
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("x-amzn-requestid")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no request id: {head}"));
+    let line = &wait_lines(&log, 1)[0];
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["requestId"], id.as_str());
+    assert_eq!(v["protocol"], "HTTP/2.0");
+    assert_eq!(v["status"], "200");
+    assert_eq!(v["integrationStatus"], "200");
+}
