@@ -356,6 +356,24 @@ impl RequestContext {
     pub fn trace_id(&self) -> &str {
         self.text(&self.trace_id)
     }
+    /// The method as sent (`$context.httpMethod`).
+    pub fn method_text(&self) -> &str {
+        self.text(&self.method_text)
+    }
+    pub fn api_id(&self) -> &str {
+        self.text(&self.api_id)
+    }
+    pub fn stage_name(&self) -> &str {
+        self.text(&self.stage_name)
+    }
+    /// The API key the caller sent (`$context.identity.apiKey`).
+    pub fn api_key_value(&self) -> &str {
+        self.text(&self.api_key_value)
+    }
+    /// The request's Host (with any port).
+    pub fn host(&self) -> &str {
+        self.text(&self.host)
+    }
 
     /// Milliseconds since the Unix epoch when the request began (read off the wall clock
     /// now, minus the time since: one clock read per request is saved for the requests
