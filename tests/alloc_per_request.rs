@@ -90,6 +90,10 @@ fn request(client: &mut TcpStream, req: &[u8], buf: &mut [u8]) -> usize {
 #[test]
 fn proxied_small_get_allocates_nothing_in_the_steady_state() {
     let upstream = spawn_upstream();
+    // Every request is access-logged (JSON, the heaviest preset) to a file.
+    let log_dir = std::env::temp_dir().join(format!("tollgate-alloc-log-{}", std::process::id()));
+    std::fs::create_dir_all(&log_dir).expect("log dir");
+    let log_path = log_dir.join("access.log");
     // The limits thread reconciles token leases every 20 ms and allocates a little per tick,
     // whatever the request rate; pausing it (and giving the account bucket room for every
     // request) leaves only what the requests themselves allocate.
@@ -119,14 +123,17 @@ apis:
       # Metrics are always on; per-route (detailed) metrics too on this stage.
       - name: prod
         detailed_metrics: true
+        access_log: {{destination: '{log}', format: json}}
       - name: cached
+        access_log: {{destination: '{log}', format: json}}
         cache:
           cluster_size: 0.01
           status_header: {{name: x-cache}}
       - name: traced
         tracing_enabled: true
         tracing_sample_rate: 0
-"
+",
+        log = log_path.display()
     );
     let mut snapshot =
         tollgate::config::validate::from_str(Path::new("alloc.yaml"), &yaml).expect("config");
@@ -201,6 +208,24 @@ apis:
     );
     drop(client);
     running.shutdown();
+    tollgate::observe::access_log::flush(Duration::from_secs(5));
+    let logged = std::fs::read_to_string(&log_path).expect("access log");
+    let _ = std::fs::remove_dir_all(&log_dir);
+    assert!(
+        logged.lines().count() >= 7500,
+        "every request is logged: {} line(s)",
+        logged.lines().count()
+    );
+    assert!(
+        logged.contains("\"status\":\"200\""),
+        "{}",
+        &logged[..logged.len().min(500)]
+    );
+    assert_eq!(
+        tollgate::observe::access_log::lines_dropped(),
+        0,
+        "lines were dropped"
+    );
     assert_eq!(mock, 0.0, "MOCK requests allocate");
     assert_eq!(hit, 0.0, "cache hits allocate");
     assert_eq!(

@@ -399,6 +399,9 @@ pub struct StageFile {
     /// Execution logs (API Gateway's stage logging level and data tracing).
     #[serde(default)]
     pub execution_log: Option<ExecutionLogFile>,
+    /// The stage's access log (API Gateway's accessLogSettings).
+    #[serde(default)]
+    pub access_log: Option<AccessLogFile>,
 }
 
 /// `apis[i].stages[j].execution_log` (API Gateway's `loggingLevel` and `dataTraceEnabled`).
@@ -418,6 +421,16 @@ pub struct ExecutionLogFile {
     /// `stderr` (default: the process log), `stdout`, or a file path.
     #[serde(default)]
     pub destination: Option<String>,
+}
+
+/// `apis[i].stages[j].access_log`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogFile {
+    /// A file path (appended to) or `stdout`.
+    pub destination: String,
+    /// A preset (`json`, `clf`, `csv`, `xml`) or a format string of `$context.*` variables.
+    pub format: String,
 }
 
 /// `apis[i].stages[j].cache`

@@ -1,6 +1,7 @@
 //! Configuration: a raw serde file model (`file`), validated into an immutable
 //! [`Snapshot`] (`validate`). `load` reads a path and reports every error at once.
 
+pub mod access_log;
 pub mod admin;
 pub mod bounded;
 mod custom_domain;

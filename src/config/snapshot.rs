@@ -314,6 +314,8 @@ pub struct Stage {
     pub cache: Option<CacheSettings>,
     /// A canary release on this stage.
     pub canary: Option<Canary>,
+    /// The stage's access log.
+    pub access_log: Option<crate::config::access_log::AccessLog>,
     /// Per-route metrics (API Gateway's detailed CloudWatch metrics, `metricsEnabled`).
     pub detailed_metrics: bool,
     /// Execution logs; `None` when the level is OFF.

@@ -518,8 +518,7 @@ pub fn registry() -> &'static Registry {
 
 /// Access-log lines dropped because the writer fell behind.
 fn access_log_lines_dropped() -> u64 {
-    // TODO(issue 13 merge): crate::observe::access_log::lines_dropped()
-    0
+    crate::observe::access_log::lines_dropped()
 }
 
 /// The Prometheus `content-type` of [`render`]'s output.
@@ -654,6 +653,18 @@ pub fn render(blocks: &[Arc<WorkerBlock>], health: &[(String, String, bool)]) ->
         "tollgate_access_log_lines_dropped_total",
         &[],
         access_log_lines_dropped(),
+    );
+    header(
+        &mut out,
+        "tollgate_trace_spans_dropped_total",
+        "counter",
+        "Sampled spans dropped because the exporter's queue was full or the collector failed.",
+    );
+    sample(
+        &mut out,
+        "tollgate_trace_spans_dropped_total",
+        &[],
+        crate::observe::trace::export::spans_dropped(),
     );
     out
 }

@@ -369,6 +369,24 @@ impl RequestContext {
     pub fn trace_id(&self) -> &str {
         self.text(&self.trace_id)
     }
+    /// The method as sent (`$context.httpMethod`).
+    pub fn method_text(&self) -> &str {
+        self.text(&self.method_text)
+    }
+    pub fn api_id(&self) -> &str {
+        self.text(&self.api_id)
+    }
+    pub fn stage_name(&self) -> &str {
+        self.text(&self.stage_name)
+    }
+    /// The API key the caller sent (`$context.identity.apiKey`).
+    pub fn api_key_value(&self) -> &str {
+        self.text(&self.api_key_value)
+    }
+    /// The request's Host (with any port).
+    pub fn host(&self) -> &str {
+        self.text(&self.host)
+    }
 
     /// Milliseconds since the Unix epoch when the request began (read off the wall clock
     /// now, minus the time since: one clock read per request is saved for the requests
@@ -483,6 +501,8 @@ impl RequestContext {
                 crate::pipeline::trace::write_root(out, &self.trace);
                 Ok(())
             }
+            // IAM identities: no IAM authorization here, always empty.
+            "identity.caller" | "identity.user" => Ok(()),
             other => {
                 if let Some(claim) = other.strip_prefix("authorizer.claims.") {
                     let v = self.authorizer.claims.iter().find(|(k, _)| k == claim);
@@ -502,46 +522,9 @@ impl RequestContext {
 }
 
 /// Every `$context` variable name `variable` knows (without the prefix), besides the
-/// `authorizer.claims.*` and `authorizer.*` families.
-pub const VARIABLES: &[&str] = &[
-    "requestId",
-    "extendedRequestId",
-    "identity.sourceIp",
-    "identity.userAgent",
-    "identity.apiKey",
-    "identity.apiKeyId",
-    "identity.clientCert.subjectDN",
-    "identity.clientCert.issuerDN",
-    "identity.clientCert.serialNumber",
-    "identity.clientCert.validity.notBefore",
-    "identity.clientCert.validity.notAfter",
-    "requestTime",
-    "requestTimeEpoch",
-    "httpMethod",
-    "path",
-    "resourcePath",
-    "routeKey",
-    "protocol",
-    "status",
-    "responseLength",
-    "responseLatency",
-    "integrationLatency",
-    "integration.latency",
-    "integrationStatus",
-    "integration.status",
-    "integration.error",
-    "error.message",
-    "error.responseType",
-    "apiId",
-    "stage",
-    "domainName",
-    "domainPrefix",
-    "authorizer.principalId",
-    "cacheStatus",
-    "throttleLevel",
-    "traceId",
-    "xrayTraceId",
-];
+/// `authorizer.claims.*` and `authorizer.*` families: the configuration's list, so that
+/// validation refuses an unknown name at load.
+pub use crate::config::access_log::CONTEXT_VARIABLES as VARIABLES;
 
 fn strip_port(host: &str) -> &str {
     crate::routing::domain::strip_port(host)

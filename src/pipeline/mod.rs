@@ -5,6 +5,7 @@
 //! Response observers (the cache recorder; later access logs and metrics) are `taps` on the
 //! response, not parameters of the integration code.
 
+pub mod access_log;
 pub mod api_key;
 pub mod cache;
 pub mod context;
@@ -84,6 +85,8 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     let mut taps = ResponseTaps::default();
     // The stage's execution-log settings, once the route is known (`None`: OFF).
     let mut exec = None;
+    // The stage the request was routed to (its access log).
+    let mut stage = None;
 
     let outcome: Result<Next, GatewayError> = async {
         // A TLS connection first meeting a reloaded configuration is re-checked there.
@@ -92,6 +95,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         let routed = route::resolve(&snapshot, session, rc, || ctx.roll_percent())?;
         exec = execution_log::begin(&routed, session, rc, &mut taps);
         trace::sample(ctx, &routed, rc);
+        stage = Some(routed.stage);
         // 4. method request: the API key (authorizers and validation: later issues).
         api_key::identify(&snapshot, session, &routed, rc)?;
         // 5. throttling and quota.
@@ -139,6 +143,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         execution_log::complete(settings, &snapshot, rc, &mut taps, next);
     }
     trace::finish(rc, &snapshot);
+    ctx.access_log.record(&snapshot, stage.map(|s| &**s), rc);
     next
 }
 

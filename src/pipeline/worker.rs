@@ -50,6 +50,8 @@ pub struct WorkerCtx {
     pub metrics: crate::pipeline::metrics::WorkerMetrics,
     /// Trace and span ids, and the sampling draw.
     pub trace_ids: crate::observe::trace::IdGen,
+    /// This worker's access log buffers.
+    pub access_log: crate::pipeline::access_log::AccessLogWorker,
 }
 
 impl WorkerCtx {
@@ -58,6 +60,8 @@ impl WorkerCtx {
         crate::pipeline::execution_log::sink::prepare(&snapshot);
         let limits = WorkerLimits::new(id, &snapshot, services.limits().clone());
         let metrics = crate::pipeline::metrics::WorkerMetrics::new(id, &snapshot);
+        let access_log = crate::pipeline::access_log::AccessLogWorker::default();
+        access_log.configure(&snapshot);
         WorkerCtx {
             id,
             snapshot: RefCell::new(Rc::new(snapshot)),
@@ -74,6 +78,7 @@ impl WorkerCtx {
             contexts: Default::default(),
             metrics,
             trace_ids: crate::observe::trace::IdGen::new(id),
+            access_log,
         }
     }
 
@@ -100,6 +105,7 @@ impl WorkerCtx {
         self.upstreams.clear();
         self.metrics.reload(&snapshot);
         self.metrics.set_idle_upstream(0);
+        self.access_log.configure(&snapshot);
         self.limits
             .reset(&snapshot, Some(services.limits().clone()));
         *self.snapshot.borrow_mut() = Rc::new(snapshot);

@@ -182,6 +182,7 @@ mod tests {
                     detailed_metrics: false,
                     execution_log: None,
                     tracing: Default::default(),
+                    access_log: None,
                 };
                 (s.to_string(), Arc::new(stage))
             })

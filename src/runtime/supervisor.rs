@@ -508,6 +508,10 @@ pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i3
             Some(libc::SIGHUP) => {
                 running.reload(&snapshot.source);
             }
+            Some(libc::SIGUSR1) => {
+                crate::observe::access_log::reopen();
+                crate::pipeline::execution_log::sink::reopen_files();
+            }
             _ => {}
         }
         running.serve_requests(&snapshot.source);
@@ -519,6 +523,7 @@ pub fn run(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<i3
     }
     status = status.max(running.shutdown());
     log!("stopped");
+    crate::observe::access_log::flush(Duration::from_secs(1));
     crate::observe::log::flush();
     Ok(status)
 }
@@ -540,7 +545,7 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
-/// Block SIGINT, SIGTERM and SIGHUP in this thread (and so in the threads it starts), so
+/// Block SIGINT, SIGTERM, SIGHUP and SIGUSR1 (reopen the access log files) in this thread (and so in the threads it starts), so
 /// they are taken synchronously by `wait_signal`.
 fn block_signals() -> io::Result<libc::sigset_t> {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
@@ -551,6 +556,7 @@ fn block_signals() -> io::Result<libc::sigset_t> {
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
         if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
             return Err(io::Error::last_os_error());
         }

@@ -90,6 +90,7 @@ async fn worker_main(spec: WorkerSpec) -> std::io::Result<()> {
             ctx.drain.active()
         );
     }
+    ctx.access_log.flush();
     Ok(())
 }
 
@@ -107,6 +108,7 @@ async fn control_loop(ctx: Rc<WorkerCtx>, control: Receiver<ControlMsg>) {
             }
         }
         ctx.limits.report();
+        ctx.access_log.tick();
         if ctx.drain.is_draining() {
             return;
         }

@@ -184,6 +184,15 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
             )
         });
         let tracing = crate::config::tracing::build_stage(e, s, &spath);
+        let access_log = s.access_log.as_ref().and_then(|l| {
+            let base_dir = e.base_dir_owned();
+            crate::config::access_log::build_access_log(
+                e,
+                l,
+                &format!("{spath}.access_log"),
+                &base_dir,
+            )
+        });
         let id = e.stages;
         e.stages += 1;
         if let (true, Some(deployment)) = (ok, deployment) {
@@ -201,6 +210,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
                     detailed_metrics: s.detailed_metrics,
                     execution_log,
                     tracing,
+                    access_log,
                 }),
             );
         }

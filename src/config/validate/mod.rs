@@ -340,6 +340,11 @@ impl Errors {
         self.file.parent().unwrap_or(Path::new("."))
     }
 
+    /// The configuration file's directory (relative paths in the file are relative to it).
+    pub(super) fn base_dir_owned(&self) -> PathBuf {
+        self.file.parent().unwrap_or(Path::new(".")).to_path_buf()
+    }
+
     pub(super) fn push(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         // Clip values quoted from the file now, so that a huge bad value is not kept (or
         // printed) once per error.
