@@ -53,6 +53,8 @@ pub const HANDOVER_BYTES: usize = 48 * 1024;
 pub const BUFFER_BYTES: usize = 64 * 1024;
 /// Buffers waiting for the writer, over all workers; more and lines are dropped.
 pub const QUEUE_BUFFERS: usize = 64;
+/// Empty buffers a worker puts on the free list for each destination it starts using.
+const SPARE_BUFFERS: usize = 8;
 /// A worker hands over what it has at least this often (a quiet gateway's lines appear
 /// promptly).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -266,8 +268,9 @@ impl WorkerLog {
             match old.iter().position(|s| s.sink.destination() == d) {
                 Some(i) => self.slots.push(old.swap_remove(i)),
                 None => {
-                    // Buffers for the new destination, made now rather than on a request.
-                    for _ in 0..2 {
+                    // Buffers for the new destination, made now rather than on a request
+                    // (enough that a writer briefly behind does not make a worker allocate).
+                    for _ in 0..SPARE_BUFFERS {
                         let _ = hub.free_tx.try_send(Vec::with_capacity(BUFFER_BYTES));
                     }
                     self.slots.push(Slot {
