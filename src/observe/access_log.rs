@@ -556,6 +556,40 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_closes_a_released_destination_after_the_grace_period() {
+        let path = temp_path("grace");
+        let _ = std::fs::remove_file(&path);
+        let mut w = Writer::default();
+        w.control(Control::Open(7, Destination::File(path.clone())));
+        let batch = |sink| Batch {
+            sink,
+            lines: 1,
+            buf: b"line\n".to_vec(),
+        };
+        assert!(w.write(&batch(7)));
+        assert!(!w.write(&batch(8)), "an unknown sink loses its lines");
+        w.control(Control::Close(7));
+        w.close_released();
+        assert!(w.write(&batch(7)), "still open during the grace period");
+        if let Some(o) = w.open.get_mut(&7) {
+            o.closing = Instant::now().checked_sub(CLOSE_GRACE);
+        }
+        w.close_released();
+        assert!(w.open.is_empty());
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("file"),
+            "line\nline\n"
+        );
+        let _ = std::fs::remove_file(&path);
+        // A file that cannot be opened: its lines are lost (and counted by the caller).
+        w.control(Control::Open(
+            9,
+            Destination::File(temp_path("no-dir").join("x.log")),
+        ));
+        assert!(!w.write(&batch(9)));
+    }
+
+    #[test]
     fn a_full_buffer_is_handed_over_without_a_flush() {
         let path = temp_path("full");
         let _ = std::fs::remove_file(&path);
