@@ -31,6 +31,7 @@
 #   UP_PORT=18191 NGINX_PORT=18192 GW_PORT=18193 REST_PORT=18194
 #   CG_OUT=FILE     keep the tollgate keep-alive profile (for callgrind_annotate)
 #   CG_DIR=DIR      keep every profile as DIR/{tollgate,nginx}-WORKLOAD.cg
+#   ACCESS_LOG=FMT  tollgate's stages write an access log in format FMT (e.g. json) to a file
 # Single-figure mode (the old behaviour, about a minute): SCENARIOS=keepalive NGINX=0. Every run
 # ends with the line "instructions per request: N (...)" for tollgate's keep-alive GET when
 # that workload ran. A full run takes about 2 minutes (under 5 on a busy machine).
@@ -67,6 +68,10 @@ ports_free "$UP" "$GW" "$RS"
 [ "$NGINX" = 1 ] && ports_free "$NG"
 scratch instructions
 MOCK_BODY='{"message":"hello from tollgate"}'
+AL=""
+if [ -n "${ACCESS_LOG:-}" ]; then
+  AL="        access_log: {destination: $WORK/access.log, format: $ACCESS_LOG}"
+fi
 cat > "$WORK/gateway.yaml" <<YAML
 server:
   account_throttle: {rate: 1.0e9, burst: 1.0e9}
@@ -85,6 +90,7 @@ apis:
         integration: {type: HTTP_PROXY, uri: "http://127.0.0.1:$UP"}
     stages:
       - name: \$default
+$AL
   - id: rest
     type: REST
     routes:
@@ -99,6 +105,7 @@ apis:
           body: '$MOCK_BODY'
     stages:
       - name: prod
+$AL
         cache:
           ttl: 3600s
           method_settings:

@@ -276,7 +276,28 @@ pub(super) fn build_access_log(
             );
             None
         }
-        p => Some(AccessLogDestination::File(base_dir.join(p))),
+        p => {
+            let file = base_dir.join(p);
+            let dir = match file.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            if file.is_dir() {
+                e.push(
+                    format!("{path}.destination"),
+                    format!("`{p}` is a directory, not a file"),
+                );
+                None
+            } else if !dir.is_dir() {
+                e.push(
+                    format!("{path}.destination"),
+                    format!("the directory of `{p}` does not exist"),
+                );
+                None
+            } else {
+                Some(AccessLogDestination::File(file))
+            }
+        }
     };
     let format = match compile(&f.format) {
         Ok(c) => Some(c),
@@ -415,13 +436,14 @@ mod tests {
 
     #[test]
     fn stage_access_log_validates() {
-        let snap = check(&with_log("{destination: logs/access.log, format: json}"))
+        // Relative to the configuration file's directory (the tests' file is `test.yaml`).
+        let snap = check(&with_log("{destination: src/access.log, format: json}"))
             .unwrap_or_else(|e| panic!("{e}"));
         let stage = &snap.api("demo").expect("api").stages["prod"];
         let log = stage.access_log.as_ref().expect("access log");
         assert_eq!(
             log.destination,
-            AccessLogDestination::File(PathBuf::from("logs/access.log"))
+            AccessLogDestination::File(PathBuf::from("src/access.log"))
         );
         assert_eq!(log.format.escape, Escape::Json);
         let snap = check(&with_log("{destination: stdout, format: clf}"))

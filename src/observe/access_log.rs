@@ -53,6 +53,8 @@ pub const HANDOVER_BYTES: usize = 48 * 1024;
 pub const BUFFER_BYTES: usize = 64 * 1024;
 /// Buffers waiting for the writer, over all workers; more and lines are dropped.
 pub const QUEUE_BUFFERS: usize = 64;
+/// Empty buffers a worker puts on the free list for each destination it starts using.
+const SPARE_BUFFERS: usize = 8;
 /// A worker hands over what it has at least this often (a quiet gateway's lines appear
 /// promptly).
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
@@ -266,8 +268,9 @@ impl WorkerLog {
             match old.iter().position(|s| s.sink.destination() == d) {
                 Some(i) => self.slots.push(old.swap_remove(i)),
                 None => {
-                    // Buffers for the new destination, made now rather than on a request.
-                    for _ in 0..2 {
+                    // Buffers for the new destination, made now rather than on a request
+                    // (enough that a writer briefly behind does not make a worker allocate).
+                    for _ in 0..SPARE_BUFFERS {
                         let _ = hub.free_tx.try_send(Vec::with_capacity(BUFFER_BYTES));
                     }
                     self.slots.push(Slot {
@@ -550,6 +553,40 @@ mod tests {
         lines.sort();
         assert_eq!(lines, ["one", "two"]);
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn the_writer_closes_a_released_destination_after_the_grace_period() {
+        let path = temp_path("grace");
+        let _ = std::fs::remove_file(&path);
+        let mut w = Writer::default();
+        w.control(Control::Open(7, Destination::File(path.clone())));
+        let batch = |sink| Batch {
+            sink,
+            lines: 1,
+            buf: b"line\n".to_vec(),
+        };
+        assert!(w.write(&batch(7)));
+        assert!(!w.write(&batch(8)), "an unknown sink loses its lines");
+        w.control(Control::Close(7));
+        w.close_released();
+        assert!(w.write(&batch(7)), "still open during the grace period");
+        if let Some(o) = w.open.get_mut(&7) {
+            o.closing = Instant::now().checked_sub(CLOSE_GRACE);
+        }
+        w.close_released();
+        assert!(w.open.is_empty());
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("file"),
+            "line\nline\n"
+        );
+        let _ = std::fs::remove_file(&path);
+        // A file that cannot be opened: its lines are lost (and counted by the caller).
+        w.control(Control::Open(
+            9,
+            Destination::File(temp_path("no-dir").join("x.log")),
+        ));
+        assert!(!w.write(&batch(9)));
     }
 
     #[test]
