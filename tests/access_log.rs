@@ -145,9 +145,18 @@ fn a_json_line_per_request_with_the_right_values() {
     assert_eq!(miss.header("x-cache"), Some("Miss"), "{}", miss.describe());
     let hit = gw.send(&get("/cached/proxy/c"));
     assert_eq!(hit.header("x-cache"), Some("Hit"), "{}", hit.describe());
+    // No route under a known stage: REST's 403 Missing Authentication Token, logged too.
+    let unrouted = gw.send(&get("/prod/no/such/route"));
+    assert_eq!(unrouted.status, 403, "{}", unrouted.describe());
+    // No stage at all: nothing to log it under.
+    let stageless = gw.send(&get("/nostage/mock"));
+    assert_eq!(stageless.status, 403, "{}", stageless.describe());
 
-    let lines = wait_lines(&log, 5);
-    assert_eq!(lines.len(), 5, "one line per request: {lines:?}");
+    let _ = wait_lines(&log, 6);
+    // Three flush intervals later, still no line for the stageless request.
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = wait_lines(&log, 6);
+    assert_eq!(lines.len(), 6, "one line per request with a stage: {lines:?}");
     let parsed: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -217,6 +226,12 @@ fn a_json_line_per_request_with_the_right_values() {
         h["integrationStatus"], "-",
         "a hit does not call the integration"
     );
+    let u = line_of(&unrouted);
+    assert_eq!(u["status"], "403");
+    assert_eq!(u["stage"], "prod");
+    assert_eq!(u["errorMessage"], "Missing Authentication Token");
+    assert_eq!(u["errorResponseType"], "MISSING_AUTHENTICATION_TOKEN");
+    assert_eq!(u["routeKey"], "-");
 }
 
 /// A minimal RFC 4180 line splitter.

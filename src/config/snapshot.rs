@@ -98,6 +98,15 @@ impl Snapshot {
     pub fn api(&self, id: &str) -> Option<&Arc<Api>> {
         self.apis_by_id.get(id).and_then(|&i| self.apis.get(i))
     }
+
+    /// The stage numbered `id` (`Stage::id`), found by a walk over the APIs: for the
+    /// rare paths (a request refused after its stage was known but before it was routed).
+    pub fn stage_by_id(&self, id: usize) -> Option<&Arc<Stage>> {
+        self.apis
+            .iter()
+            .flat_map(|api| api.stages.values())
+            .find(|stage| stage.id == id)
+    }
 }
 
 /// Eviction policy of a stage cache's store (`cache::store`).

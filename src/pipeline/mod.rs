@@ -143,6 +143,9 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         execution_log::complete(settings, &snapshot, rc, &mut taps, next);
     }
     trace::finish(rc, &snapshot);
+    // A request refused after its stage was known but before a route matched (403 Missing
+    // Authentication Token, 404 Not Found) is logged in that stage's access log too.
+    let stage = stage.or_else(|| rc.stage_id.and_then(|id| snapshot.stage_by_id(id)));
     ctx.access_log.record(&snapshot, stage.map(|s| &**s), rc);
     next
 }
