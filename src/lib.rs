@@ -55,6 +55,7 @@
 //! upstream (`tollgate demo-upstream`) are the binary's own tools (`src/tools`), built on
 //! the library's public wire code.
 
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod error;

@@ -31,6 +31,9 @@ fn layer(module: &str) -> Option<u8> {
         // names, time, errors, sockets and TLS, X.509, the audited cross-core state).
         "time" | "error" | "http" | "observe" | "log" | "transport" | "shared" => 0,
         // The configuration: file model and snapshot (pure data).
+        // Pure algorithms of access control (JWT, SigV4, policies, Lambda authorizer
+        // events): no configuration, no pipeline.
+        "auth" => 1,
         "config" => 2,
         // What the pipeline uses, and the live state that outlives a snapshot.
         "routing" | "limits" | "cache" | "upstream" | "services" => 3,
