@@ -141,9 +141,8 @@ pub fn write_canonical_path(
         out.push(b'/');
         emit(out, &raw[s..e]);
     }
-    if out.len() == begin {
-        out.push(b'/');
-    } else if ends_with_slash(raw) {
+    // The root when nothing is left; the trailing slash when the path had one.
+    if out.len() == begin || ends_with_slash(raw) {
         out.push(b'/');
     }
 }

@@ -23,6 +23,8 @@ mod canonical;
 mod date;
 mod keys;
 mod sign;
+#[cfg(test)]
+mod tests;
 mod verify;
 
 use std::fmt;

@@ -121,7 +121,7 @@ pub enum VerifyError {
 const MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
 fn window_text(secs: u64) -> String {
-    if secs % 60 == 0 {
+    if secs.is_multiple_of(60) {
         format!("{} min.", secs / 60)
     } else {
         format!("{secs} sec.")
@@ -344,10 +344,12 @@ impl Verifier {
             ));
         }
         for (n, _) in req.headers.each() {
+            let exempt =
+                !cfg.session_token_signed && n.eq_ignore_ascii_case(b"x-amz-security-token");
             if n.len() >= 6
                 && n[..6].eq_ignore_ascii_case(b"x-amz-")
+                && !exempt
                 && !lists(signed, n)
-                && !(!cfg.session_token_signed && n.eq_ignore_ascii_case(b"x-amz-security-token"))
             {
                 return Err(VerifyError::InvalidSignature(format!(
                     "'{}' must be a 'SignedHeader' in the AWS Authorization.",
