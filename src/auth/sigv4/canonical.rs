@@ -10,23 +10,39 @@ const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 /// RFC 3986 unreserved: `A-Z a-z 0-9 - . _ ~`, the bytes SigV4 never encodes.
 #[inline]
 pub fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    UNRESERVED[usize::from(b)]
 }
+
+/// [`is_unreserved`] as a table.
+static UNRESERVED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    t
+};
 
 /// Percent-encode `bytes` the SigV4 way (every byte but the unreserved ones, as `%XY` with
 /// upper-case hex); `/` is kept when `keep_slash` (paths).
 pub fn uri_encode(out: &mut Vec<u8>, bytes: &[u8], keep_slash: bool) {
-    out.reserve(bytes.len());
-    for &b in bytes {
-        if is_unreserved(b) || (keep_slash && b == b'/') {
-            out.push(b);
-        } else {
-            out.extend_from_slice(&[
-                b'%',
-                HEX_UPPER[usize::from(b >> 4)],
-                HEX_UPPER[usize::from(b & 15)],
-            ]);
-        }
+    let keep = |b: u8| is_unreserved(b) || (keep_slash && b == b'/');
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // The longest run kept as is, copied at once; then one byte encoded.
+        let run = rest.iter().position(|&b| !keep(b)).unwrap_or(rest.len());
+        out.extend_from_slice(&rest[..run]);
+        let Some(&b) = rest.get(run) else {
+            break;
+        };
+        out.extend_from_slice(&[
+            b'%',
+            HEX_UPPER[usize::from(b >> 4)],
+            HEX_UPPER[usize::from(b & 15)],
+        ]);
+        rest = &rest[run + 1..];
     }
 }
 
@@ -43,24 +59,43 @@ fn hex_val(b: u8) -> Option<u8> {
 /// rules): `%XY` is the byte XY, `+` is a space, a `%` not followed by two hex digits
 /// stays a literal `%`. Bytes are kept as bytes (no UTF-8 check).
 pub fn query_decode(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' {
-            if let (Some(&h), Some(&l)) = (bytes.get(i + 1), bytes.get(i + 2)) {
-                if let (Some(h), Some(l)) = (hex_val(h), hex_val(l)) {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // The longest run without `%` or `+`, copied at once.
+        let run = rest
+            .iter()
+            .position(|&b| b == b'%' || b == b'+')
+            .unwrap_or(rest.len());
+        out.extend_from_slice(&rest[..run]);
+        rest = &rest[run..];
+        match rest {
+            [b'%', h, l, ..] if hex_val(*h).is_some() && hex_val(*l).is_some() => {
+                let (h, l) = (hex_val(*h).unwrap_or(0), hex_val(*l).unwrap_or(0));
+                out.push(h << 4 | l);
+                rest = &rest[3..];
             }
-            out.push(b'%');
-        } else if b == b'+' {
-            out.push(b' ');
-        } else {
-            out.push(b);
+            [b'+', ..] => {
+                out.push(b' ');
+                rest = &rest[1..];
+            }
+            [b, ..] => {
+                out.push(*b);
+                rest = &rest[1..];
+            }
+            [] => {}
         }
-        i += 1;
+    }
+}
+
+/// `raw` decoded as by [`query_decode`]: `raw` itself when it has nothing to decode, else
+/// decoded into `tmp`.
+pub fn decoded<'t>(tmp: &'t mut Vec<u8>, raw: &'t [u8]) -> &'t [u8] {
+    if raw.iter().any(|&b| b == b'%' || b == b'+') {
+        tmp.clear();
+        query_decode(tmp, raw);
+        tmp
+    } else {
+        raw
     }
 }
 
@@ -188,17 +223,15 @@ impl QueryCanon {
                 Some(eq) => (&piece[..eq], &piece[eq + 1..]),
                 None => (piece, &b""[..]),
             };
-            self.tmp.clear();
-            query_decode(&mut self.tmp, name);
-            if !keep(&self.tmp) {
+            let name = decoded(&mut self.tmp, name);
+            if !keep(name) {
                 continue;
             }
             let ns = self.arena.len();
-            uri_encode(&mut self.arena, &self.tmp, false);
+            uri_encode(&mut self.arena, name, false);
             let ne = self.arena.len();
-            self.tmp.clear();
-            query_decode(&mut self.tmp, value);
-            uri_encode(&mut self.arena, &self.tmp, false);
+            let value = decoded(&mut self.tmp, value);
+            uri_encode(&mut self.arena, value, false);
             let ve = self.arena.len();
             self.pairs
                 .push([ns as u32, ne as u32, ne as u32, ve as u32]);

@@ -14,7 +14,7 @@ use ring::{digest, hmac};
 use subtle::ConstantTimeEq;
 
 use super::canonical::{
-    hex32, query_decode, write_canonical_headers, write_canonical_path, QueryCanon,
+    decoded, hex32, query_decode, write_canonical_headers, write_canonical_path, QueryCanon,
 };
 use super::date::{format_amz_date, parse_amz_date, unix_secs};
 use super::{
@@ -248,6 +248,15 @@ fn push(buf: &mut Vec<u8>, bytes: &[u8]) -> R {
 
 fn trim(b: &[u8]) -> &[u8] {
     b.trim_ascii()
+}
+
+/// The value of a lower-case hex digit (the only form SigV4 signatures take).
+fn hex_lower_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
 }
 
 /// Whether `list` (`a;b;c`) names `name` (any case).
@@ -495,9 +504,24 @@ impl Verifier {
         let key = self
             .keys
             .get(creds.secret_access_key, &date8, &cfg.region, &cfg.service);
-        let want = hex32(hmac::sign(key, sts).as_ref());
+        // The signature given, as bytes (malformed hex cannot match); ring compares the
+        // MACs in constant time.
         let given = get(parts.signature);
-        if given.len() != want.len() || !bool::from(want.ct_eq(given)) {
+        let mut given_mac = [0u8; 32];
+        let well_formed = given.len() == 64
+            && given
+                .chunks(2)
+                .zip(given_mac.iter_mut())
+                .all(
+                    |(pair, out)| match (hex_lower_val(pair[0]), hex_lower_val(pair[1])) {
+                        (Some(h), Some(l)) => {
+                            *out = h << 4 | l;
+                            true
+                        }
+                        _ => false,
+                    },
+                );
+        if !well_formed || hmac::verify(key, sts, &given_mac).is_err() {
             return Err(VerifyError::SignatureMismatch {
                 canonical_request: lossy(creq),
                 string_to_sign: lossy(sts),
@@ -516,10 +540,8 @@ impl Verifier {
     fn query_has_auth(&mut self, query: &[u8]) -> bool {
         for piece in query.split(|&b| b == b'&') {
             let name = piece.split(|&b| b == b'=').next().unwrap_or(piece);
-            self.tmp.clear();
-            query_decode(&mut self.tmp, name);
             if matches!(
-                self.tmp.as_slice(),
+                decoded(&mut self.tmp, name),
                 b"X-Amz-Algorithm" | b"X-Amz-Credential" | b"X-Amz-Signature"
             ) {
                 return true;
@@ -625,9 +647,7 @@ impl Verifier {
             if name.len() < 5 {
                 continue;
             }
-            self.tmp.clear();
-            query_decode(&mut self.tmp, name);
-            let slot = match self.tmp.as_slice() {
+            let slot = match decoded(&mut self.tmp, name) {
                 b"X-Amz-Algorithm" => &mut alg,
                 b"X-Amz-Credential" => &mut cred,
                 b"X-Amz-SignedHeaders" => &mut sh,
