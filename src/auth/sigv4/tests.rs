@@ -524,3 +524,80 @@ fn headers_from_a_closure_need_no_vec() {
         Some(&b"abc123.execute-api.us-east-1.amazonaws.com"[..])
     );
 }
+
+#[test]
+fn arbitrary_input_is_refused_without_panicking() {
+    // Fragments of signatures, glued at random: the verifier answers every one.
+    const BITS: &[&str] = &[
+        "AWS4-HMAC-SHA256",
+        " ",
+        ",",
+        "=",
+        "/",
+        ";",
+        "&",
+        "%",
+        "%2F",
+        "%zz",
+        "+",
+        "Credential=",
+        "SignedHeaders=",
+        "Signature=",
+        "AKIDEXAMPLE",
+        "20150830",
+        "us-east-1",
+        "execute-api",
+        "aws4_request",
+        "host",
+        "x-amz-date",
+        "0123456789abcdef",
+        "X-Amz-Algorithm=",
+        "X-Amz-Credential=",
+        "X-Amz-Signature=",
+        "X-Amz-Date=",
+        "X-Amz-SignedHeaders=",
+        "X-Amz-Expires=",
+        "X-Amz-Security-Token=",
+        "20150830T123600Z",
+        "-1",
+        "99999999999999999999",
+        "\u{e9}",
+        "..",
+        "",
+    ];
+    let mut state = 0x1234_5678_9abc_def0u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut glue = |n: u64| {
+        let mut s = String::new();
+        for _ in 0..n {
+            s.push_str(BITS[(next() % BITS.len() as u64) as usize]);
+        }
+        s
+    };
+    let cfg = VerifierConfig::execute_api(REGION);
+    let mut v = Verifier::new();
+    let mut answered = 0;
+    for i in 0..3000u64 {
+        let mut req = Req::get(&format!("/{}", glue(i % 4)), &glue(i % 9));
+        if i % 2 == 0 {
+            req = req.with("Authorization", &glue(3 + i % 12));
+        }
+        if i % 3 != 0 {
+            req = req.with("X-Amz-Date", &glue(1 + i % 2));
+        }
+        if i % 5 == 0 {
+            req = req.with("x-amz-security-token", &glue(2));
+        }
+        let r = req.verify_with(&mut v, &cfg, at(T), Some(creds(None)));
+        if let Err(e) = r {
+            assert!(!e.message().is_empty());
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 3000);
+}
