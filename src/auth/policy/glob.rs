@@ -76,6 +76,11 @@ pub(crate) struct ArnPattern {
     text: Box<str>,
     /// Byte ranges of the colon-separated segments of `text`.
     segments: Box<[(u32, u32)]>,
+    /// The length of the literal start of `text` (before any wildcard): every matching ARN
+    /// starts with it, and the whole segments in it need no wildcard matching.
+    literal: u32,
+    /// How many whole segments (with their colon) the literal start holds.
+    literal_segments: u32,
 }
 
 impl ArnPattern {
@@ -89,9 +94,19 @@ impl ArnPattern {
             }
         }
         segments.push((start as u32, text.len() as u32));
+        let literal = text
+            .bytes()
+            .position(|b| b == b'*' || b == b'?')
+            .unwrap_or(text.len());
+        let literal_segments = segments[..segments.len() - 1]
+            .iter()
+            .take_while(|&&(_, colon)| (colon as usize) < literal)
+            .count();
         ArnPattern {
             text: text.into(),
             segments: segments.into_boxed_slice(),
+            literal: literal as u32,
+            literal_segments: literal_segments as u32,
         }
     }
 
@@ -110,11 +125,23 @@ impl ArnPattern {
     /// walk as [`glob`] is exact here too.
     pub(crate) fn matches(&self, arn: &str) -> bool {
         let text = arn.as_bytes();
+        let pattern = self.text.as_bytes();
+        let literal = self.literal as usize;
+        // Fast paths: the literal start must be there; without wildcards that is all.
+        if !text.starts_with(&pattern[..literal]) {
+            return false;
+        }
+        if literal == pattern.len() {
+            return text.len() == literal;
+        }
         let tokens = 2 * self.segments.len();
         let is_star = |k: usize| k % 2 == 1 && self.segment(k / 2).last() == Some(&b'*');
         let skip = |k: usize| k % 2 == 1 && self.segment(k / 2).last() != Some(&b'*');
-        // `t`: the offset where the current ARN segment starts, `None` past the last one.
-        let (mut p, mut t) = (0usize, Some(0usize));
+        // Whole literal segments already matched: start at the first other one (at the same
+        // offset in the ARN as in the pattern). `t`: the offset where the current ARN
+        // segment starts, `None` past the last one.
+        let first = self.literal_segments as usize;
+        let (mut p, mut t) = (2 * first, Some(self.segments[first].0 as usize));
         let mut star: Option<(usize, Option<usize>)> = None;
         loop {
             while p < tokens && skip(p) {
@@ -318,6 +345,64 @@ mod tests {
         ));
         assert!(a("arn:aws:execute-api:r:1:api/prod/*/a:b", colon));
         assert!(a("arn:aws:execute-api:r:1:api/*:b", colon));
+    }
+
+    /// The rule written down directly (exponential, for small inputs): a `*` followed by
+    /// `:` or the end matches anything, another `*` anything without a colon, `?` one
+    /// character other than a colon. With `colons: false`, every `*` matches anything and
+    /// `?` any character (plain [`glob`]).
+    fn reference(p: &[u8], t: &[u8], colons: bool) -> bool {
+        match p.first() {
+            None => t.is_empty(),
+            Some(b'*') => {
+                let free = !colons || p.len() == 1 || p[1] == b':';
+                (0..=t.len()).any(|k| {
+                    (free || !t[..k].contains(&b':')) && reference(&p[1..], &t[k..], colons)
+                })
+            }
+            Some(b'?') => {
+                !t.is_empty() && (!colons || t[0] != b':') && reference(&p[1..], &t[1..], colons)
+            }
+            Some(&c) => !t.is_empty() && t[0] == c && reference(&p[1..], &t[1..], colons),
+        }
+    }
+
+    #[test]
+    fn matchers_agree_with_the_rule_on_random_inputs() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as usize
+        };
+        let mut matched = 0;
+        for _ in 0..50_000 {
+            let plen = next(9);
+            let tlen = next(9);
+            let p: Vec<u8> = (0..plen).map(|_| b"ab:/*?*:"[next(8)]).collect();
+            let t: Vec<u8> = (0..tlen).map(|_| b"ab:/"[next(4)]).collect();
+            let (ps, ts) = (
+                std::str::from_utf8(&p).unwrap(),
+                std::str::from_utf8(&t).unwrap(),
+            );
+            let want = reference(&p, &t, true);
+            assert_eq!(
+                ArnPattern::new(ps).matches(ts),
+                want,
+                "ARN {ps:?} vs {ts:?}"
+            );
+            assert_eq!(
+                glob(&p, &t, false),
+                reference(&p, &t, false),
+                "glob {ps:?} vs {ts:?}"
+            );
+            matched += usize::from(want);
+        }
+        assert!(
+            matched > 1_000,
+            "the inputs exercise matches too ({matched})"
+        );
     }
 
     #[test]

@@ -109,6 +109,32 @@ pub enum Effect {
     Deny,
 }
 
+/// An `Action` / `NotAction` entry: `*` or `service:action`, with wildcards, matched
+/// case-insensitively (IAM's action names are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ActionPattern {
+    text: Box<str>,
+    wildcard: bool,
+}
+
+impl ActionPattern {
+    pub(crate) fn new(text: &str) -> ActionPattern {
+        ActionPattern {
+            text: text.into(),
+            wildcard: glob::has_wildcard(text),
+        }
+    }
+
+    #[inline]
+    fn matches(&self, action: &str) -> bool {
+        if self.wildcard {
+            glob(self.text.as_bytes(), action.as_bytes(), true)
+        } else {
+            self.text.eq_ignore_ascii_case(action)
+        }
+    }
+}
+
 /// A `Principal` / `NotPrincipal` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PrincipalPattern {
@@ -138,7 +164,7 @@ pub(crate) struct Statement {
     pub(crate) effect: Effect,
     /// `true` for `NotAction`.
     pub(crate) not_action: bool,
-    pub(crate) actions: Box<[Box<str>]>,
+    pub(crate) actions: Box<[ActionPattern]>,
     /// `true` for `NotResource`.
     pub(crate) not_resource: bool,
     pub(crate) resources: Box<[ArnPattern]>,
@@ -151,10 +177,7 @@ impl Statement {
     /// Whether the statement applies to the request (`ip`: the canonical client address).
     #[inline]
     fn applies(&self, facts: &RequestFacts<'_>, ip: IpAddr) -> bool {
-        let action = self
-            .actions
-            .iter()
-            .any(|a| glob(a.as_bytes(), facts.action.as_bytes(), true));
+        let action = self.actions.iter().any(|a| a.matches(facts.action));
         if action == self.not_action {
             return false;
         }

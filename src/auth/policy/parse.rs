@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::cidr::Cidr;
 use super::condition::{Condition, Op, Values, KEYS, OPS};
 use super::glob::{has_wildcard, ArnPattern};
-use super::{is_account_id, Effect, Policy, PrincipalPattern, Statement};
+use super::{is_account_id, ActionPattern, Effect, Policy, PrincipalPattern, Statement};
 
 /// Who a policy is attached to, which decides whether statements name principals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -306,7 +306,7 @@ impl Cx<'_> {
         }
     }
 
-    fn action(&self, action: &str, not: bool) -> Result<Box<str>, PolicyError> {
+    fn action(&self, action: &str, not: bool) -> Result<ActionPattern, PolicyError> {
         let element = if not { "NotAction" } else { "Action" };
         let ok = action == "*"
             || action
@@ -318,7 +318,7 @@ impl Cx<'_> {
                 format!("{action:?} is not an action (\"*\" or \"service:action\", e.g. \"execute-api:Invoke\")"),
             ));
         }
-        Ok(action.into())
+        Ok(ActionPattern::new(action))
     }
 
     fn no_variables(&self, element: &str, value: &str) -> Result<(), PolicyError> {
