@@ -7,9 +7,9 @@ use ahash::AHashMap;
 use super::routes::build_deployment;
 use super::Errors;
 use crate::config::file::{ApiFile, ApiTypeFile, StageFile, StringMap, CURRENT_DEPLOYMENT};
-use crate::config::snapshot::{Api, ApiType, Deployment, Stage, DEFAULT_STAGE};
+use crate::config::snapshot::{Api, ApiType, Deployment, ServerSettings, Stage, DEFAULT_STAGE};
 
-pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
+pub(super) fn build_api(e: &mut Errors, f: &ApiFile, server: &ServerSettings, path: &str) -> Api {
     if f.id.is_empty()
         || !f
             .id
@@ -42,7 +42,14 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         names: &authorizer_names,
     };
     let resource_policy = f.resource_policy.as_ref().and_then(|doc| {
-        crate::config::resource_policy::build(e, api_type, doc, &format!("{path}.resource_policy"))
+        crate::config::resource_policy::build(
+            e,
+            api_type,
+            server,
+            &f.id,
+            doc,
+            &format!("{path}.resource_policy"),
+        )
     });
     let api_key_source = crate::config::authorizer::build_api_key_source(
         e,

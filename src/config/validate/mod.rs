@@ -252,7 +252,7 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
                 );
             }
         }
-        apis.push(Arc::new(build_api(&mut e, api, &path)));
+        apis.push(Arc::new(build_api(&mut e, api, &server, &path)));
     }
 
     let domains = super::custom_domain::build_domains(
