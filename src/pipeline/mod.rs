@@ -7,6 +7,7 @@
 
 pub mod access_log;
 pub mod api_key;
+pub mod authorize;
 pub mod cache;
 pub mod context;
 pub mod drain;
@@ -96,7 +97,9 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         exec = execution_log::begin(&routed, session, rc, &mut taps);
         trace::sample(ctx, &routed, rc);
         stage = Some(routed.stage);
-        // 4. method request: the API key (authorizers and validation: later issues).
+        // 4. method request: resource policy and authorizer, then the API key
+        // (validation: a later issue).
+        authorize::authorize(ctx, session, &snapshot, &routed, rc).await?;
         api_key::identify(&snapshot, session, &routed, rc)?;
         // 5. throttling and quota.
         throttle::admit(ctx, &snapshot, &routed, rc)?;
