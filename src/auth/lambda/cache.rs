@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use ahash::AHashMap;
 
-use super::response::AuthorizerResult;
 use crate::time::Clock;
 
 /// API Gateway's default TTL of authorizer results.
@@ -59,23 +58,24 @@ impl IdentityKey {
     }
 }
 
-struct Slot {
-    result: Rc<AuthorizerResult>,
+struct Slot<V> {
+    result: Rc<V>,
     expires: Duration,
 }
 
-/// One authorizer's results on one worker.
-pub struct ResultCache<C: Clock> {
+/// One authorizer's results on one worker: `V` is what is kept per identity (an
+/// [`super::AuthorizerResult`], or the caller's wrapper of one).
+pub struct ResultCache<V, C: Clock> {
     ttl: Duration,
     capacity: usize,
     clock: C,
-    map: RefCell<AHashMap<Rc<[u8]>, Slot>>,
+    map: RefCell<AHashMap<Rc<[u8]>, Slot<V>>>,
     /// Keys in insertion (= expiry) order, with the expiry they were inserted with: an entry
     /// whose key was inserted again since is stale (its expiry differs) and skipped.
     order: RefCell<VecDeque<(Rc<[u8]>, Duration)>>,
 }
 
-impl<C: Clock> ResultCache<C> {
+impl<V, C: Clock> ResultCache<V, C> {
     /// A cache keeping results for `ttl` (clamped to [`MAX_TTL`]; zero: caching off), at
     /// most `capacity` of them.
     pub fn new(ttl: Duration, capacity: usize, clock: C) -> Self {
@@ -98,7 +98,7 @@ impl<C: Clock> ResultCache<C> {
     }
 
     /// The result cached for `key`, if it has not expired.
-    pub fn get(&self, key: &[u8]) -> Option<Rc<AuthorizerResult>> {
+    pub fn get(&self, key: &[u8]) -> Option<Rc<V>> {
         if !self.enabled() {
             return None;
         }
@@ -112,7 +112,7 @@ impl<C: Clock> ResultCache<C> {
     }
 
     /// Keep `result` for `key` for the TTL from now.
-    pub fn insert(&self, key: &[u8], result: Rc<AuthorizerResult>) {
+    pub fn insert(&self, key: &[u8], result: Rc<V>) {
         if !self.enabled() {
             return;
         }
@@ -158,7 +158,7 @@ impl<C: Clock> ResultCache<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::lambda::response::Decision;
+    use crate::auth::lambda::response::{AuthorizerResult, Decision};
     use crate::time::FakeClock;
 
     /// A fake clock the test keeps a handle on.
@@ -180,7 +180,7 @@ mod tests {
         })
     }
 
-    fn principal(cache: &ResultCache<TestClock>, key: &[u8]) -> Option<String> {
+    fn principal(cache: &ResultCache<AuthorizerResult, TestClock>, key: &[u8]) -> Option<String> {
         cache
             .get(key)
             .and_then(|r| r.principal_id.as_deref().map(str::to_owned))
@@ -241,7 +241,7 @@ mod tests {
         assert!(cache.get(b"k").is_some());
         clock.0.advance(Duration::from_millis(1));
         assert!(cache.get(b"k").is_none());
-        assert!(!ResultCache::new(DEFAULT_TTL, 0, clock).enabled());
+        assert!(!ResultCache::<AuthorizerResult, _>::new(DEFAULT_TTL, 0, clock).enabled());
     }
 
     #[test]
