@@ -8,6 +8,7 @@
 //!     behind a `Mutex` / `RwLock`, `Arc` values,
 //!   - `shared_snapshot`: a lock-free read path: each worker reads its own `Arc` of an
 //!     immutable map, checked against an atomic generation (a miss publishes a new map);
+//!
 //!   each shared variant also with a second thread doing the same lookups at the same time
 //!   (`…/contended`: the two cores of this machine), the per-thread cost reported;
 //! - `lambda_cache_publish`: what a miss costs the snapshot variant (copying the map to
@@ -18,7 +19,6 @@
 //! `cargo bench --bench lambda_authorizer -- --warm-up-time 1 --measurement-time 3`.
 
 use std::cell::RefCell;
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::hint::black_box;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,9 +59,7 @@ struct Sharded<L> {
 
 impl<L> Sharded<L> {
     fn shard(&self, key: &[u8]) -> &L {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % self.shards.len()]
+        &self.shards[(self.hasher.hash_one(key) as usize) % self.shards.len()]
     }
 }
 
