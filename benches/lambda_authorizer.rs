@@ -3,6 +3,8 @@
 //! - `lambda_cache_hit`: cost of one cache hit (present key among 10 000, a 180-byte token
 //!   as the key, the compiled answer handed out by reference count), for
 //!   - `per_worker`: tollgate's `ResultCache` (`RefCell` map, `Rc` values, a clock read),
+//!   - `per_worker_at`: the same with the caller's clock reading (as the authorize phase
+//!     uses it: the request's start),
 //!   - `per_worker_map`: the bare `RefCell<AHashMap>` under it (no clock read),
 //!   - `shared_mutex16` / `shared_rwlock16`: one map shared by all workers, 16 shards each
 //!     behind a `Mutex` / `RwLock`, `Arc` values,
@@ -185,6 +187,14 @@ fn hits(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 104_729) % ENTRIES;
             black_box(cache.get(black_box(&keys[i])))
+        })
+    });
+
+    let now = Duration::from_secs(1);
+    g.bench_function("per_worker_at", |b| {
+        b.iter(|| {
+            i = (i + 104_729) % ENTRIES;
+            black_box(cache.get_at(black_box(&keys[i]), now))
         })
     });
 

@@ -97,14 +97,25 @@ impl<V, C: Clock> ResultCache<V, C> {
         self.ttl
     }
 
+    /// The clock entries expire by.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
     /// The result cached for `key`, if it has not expired.
     pub fn get(&self, key: &[u8]) -> Option<Rc<V>> {
+        self.get_at(key, self.clock.now())
+    }
+
+    /// [`ResultCache::get`] at `now`, a reading of this cache's clock the caller already
+    /// has (a request's start: no second clock read per request).
+    pub fn get_at(&self, key: &[u8], now: Duration) -> Option<Rc<V>> {
         if !self.enabled() {
             return None;
         }
         let mut map = self.map.borrow_mut();
         let slot = map.get(key)?;
-        if self.clock.now() < slot.expires {
+        if now < slot.expires {
             return Some(Rc::clone(&slot.result));
         }
         map.remove(key);
@@ -117,6 +128,14 @@ impl<V, C: Clock> ResultCache<V, C> {
             return;
         }
         let now = self.clock.now();
+        self.insert_at(key, result, now);
+    }
+
+    /// [`ResultCache::insert`] at `now` (a reading of this cache's clock).
+    pub fn insert_at(&self, key: &[u8], result: Rc<V>, now: Duration) {
+        if !self.enabled() {
+            return;
+        }
         let expires = now + self.ttl;
         let mut map = self.map.borrow_mut();
         let mut order = self.order.borrow_mut();
@@ -224,6 +243,17 @@ mod tests {
         // Another identity is another entry.
         cache.insert(&k, result("p1"));
         assert!(cache.get(&key(&["token-2"])).is_none());
+    }
+
+    #[test]
+    fn explicit_readings_of_the_clock() {
+        let clock = TestClock::default();
+        let cache = ResultCache::new(Duration::from_secs(10), 10, clock.clone());
+        cache.insert_at(b"k", result("p"), Duration::from_secs(5));
+        assert!(cache.get_at(b"k", Duration::from_secs(14)).is_some());
+        // The cache's own clock (still at 0) is not read by get_at.
+        assert!(cache.get_at(b"k", Duration::from_secs(15)).is_none());
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]

@@ -36,7 +36,7 @@ use crate::pipeline::context::{AuthorizerValues, RequestContext};
 use crate::pipeline::route::Routed;
 use crate::pipeline::session::Session;
 use crate::pipeline::worker::WorkerCtx;
-use crate::time::RealClock;
+use crate::time::Clock;
 use crate::upstream::call::{call, write_request, CallError};
 use crate::upstream::pool::{Endpoint, PoolKey, IDLE_TIMEOUT, MAX_IDLE_PER_ORIGIN, NO_GROUP};
 
@@ -65,7 +65,32 @@ impl AuthorizerValues for Cached {
     }
 }
 
-type Cache = ResultCache<Cached, RealClock>;
+type Cache = ResultCache<Cached, Origin>;
+
+/// This worker's clock for the caches: time since the worker's first Lambda authorizer
+/// request. A request's own clock reading (`rc.start`) is measured against it, so a cache
+/// hit reads no clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin(std::time::Instant);
+
+impl Default for Origin {
+    fn default() -> Self {
+        Origin(std::time::Instant::now())
+    }
+}
+
+impl Clock for Origin {
+    fn now(&self) -> std::time::Duration {
+        self.0.elapsed()
+    }
+}
+
+impl Origin {
+    /// `at` on this clock.
+    fn reading(&self, at: Instant) -> std::time::Duration {
+        at.into_std().saturating_duration_since(self.0)
+    }
+}
 
 /// This worker's result caches, one per authorizer of the configuration in force. An
 /// authorizer is known by its `Arc` (a reload builds new ones: their caches start empty,
@@ -73,6 +98,7 @@ type Cache = ResultCache<Cached, RealClock>;
 /// one is first used).
 #[derive(Default)]
 pub struct LambdaCaches {
+    origin: Origin,
     caches: RefCell<Vec<(Weak<Authorizer>, Rc<Cache>)>>,
     /// Scratch for the cache key and the method ARN (reused: no allocation per request).
     key: RefCell<IdentityKey>,
@@ -97,7 +123,7 @@ impl LambdaCaches {
         } else {
             settings.result_ttl
         };
-        let cache = Rc::new(Cache::new(ttl, CACHE_CAPACITY, RealClock::new()));
+        let cache = Rc::new(Cache::new(ttl, CACHE_CAPACITY, self.origin));
         caches.push((Arc::downgrade(authorizer), Rc::clone(&cache)));
         cache
     }
@@ -137,18 +163,8 @@ pub async fn authorize<S: Session>(
     let http = routed.api_type == ApiType::Http;
     let cache = CACHES.with(|c| c.cache_for(shared, settings));
 
-    // 1. The identity, and the cache key made of it.
-    let key = CACHES.with(|c| -> Result<Vec<u8>, GatewayError> {
-        let mut key = c.key.borrow_mut();
-        key.clear();
-        for source in &authorizer.identity_source {
-            if !identity_value(session, snapshot, routed, rc, source, |v| key.push(v)) {
-                return Err(unauthorized(rc, "identity source missing"));
-            }
-        }
-        Ok(key.as_bytes().to_vec())
-    })?;
-    // TOKEN: the token (its one identity source, a header) must match the expression.
+    // 1. The identity. TOKEN: the token (its one identity source, a header) must match the
+    // validation expression.
     if let (Some(re), Some(IdentitySource::Header(name))) = (
         &settings.identity_validation,
         authorizer.identity_source.first(),
@@ -163,11 +179,23 @@ pub async fn authorize<S: Session>(
             ));
         }
     }
-
-    // 2. The cache, 3. or the call.
-    let entry = match cache.get(&key) {
+    // 2. The cache, keyed by the identity sources' values (built in this worker's scratch
+    // key: no allocation on a hit).
+    let hit = CACHES.with(|c| -> Result<Option<Rc<Cached>>, GatewayError> {
+        let mut key = c.key.borrow_mut();
+        key.clear();
+        for source in &authorizer.identity_source {
+            if !identity_value(session, snapshot, routed, rc, source, |v| key.push(v)) {
+                return Err(unauthorized(rc, "identity source missing"));
+            }
+        }
+        Ok(cache.get_at(key.as_bytes(), c.origin.reading(rc.start)))
+    })?;
+    // 3. Or the call (the key copied first: the scratch is another request's meanwhile).
+    let entry = match hit {
         Some(hit) => hit,
         None => {
+            let key = CACHES.with(|c| c.key.borrow().as_bytes().to_vec());
             let values =
                 session_identity(session, snapshot, routed, rc, &authorizer.identity_source);
             let entry =
