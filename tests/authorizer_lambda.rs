@@ -27,12 +27,14 @@ use serde_json::{json, Value};
 // ------------------------------------------------------------------ the authorizer
 
 /// A Lambda-style authorizer endpoint: it counts calls, keeps the events it got, and answers
-/// by the token (`authorizationToken`, else the first identity source):
+/// by the token (`authorizationToken`, else the first identity source, else the `X-Token`
+/// header):
 /// - `allow` / `allow:KEY`: principal `user-1`, Allow on every method of the API, context
 ///   `{user, tier, admin}`, `KEY` as `usageIdentifierKey`;
 /// - `exact`: Allow on the event's own method ARN only;
 /// - `deny`: Deny on every method;
 /// - `unauthorized`: the Lambda `Unauthorized` error (`X-Amz-Function-Error`);
+/// - `crash`: another function error;
 /// - `invalid`: a context value that is an object (invalid for REST);
 /// - `slow`: `allow` after 3 s;
 /// - anything else: 401.
@@ -41,7 +43,8 @@ use serde_json::{json, Value};
 struct AuthorizerEndpoint {
     port: u16,
     calls: Arc<AtomicUsize>,
-    events: Arc<Mutex<Vec<Value>>>,
+    /// (request line, event) of every call.
+    events: Arc<Mutex<Vec<(String, Value)>>>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -87,8 +90,17 @@ impl AuthorizerEndpoint {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .last()
-            .cloned()
+            .map(|(_, e)| e.clone())
             .unwrap_or(Value::Null)
+    }
+
+    fn last_request_line(&self) -> String {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last()
+            .map(|(l, _)| l.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -104,7 +116,7 @@ impl Drop for AuthorizerEndpoint {
 fn serve(
     mut stream: TcpStream,
     calls: &AtomicUsize,
-    events: &Mutex<Vec<Value>>,
+    events: &Mutex<Vec<(String, Value)>>,
     stop: &AtomicBool,
 ) {
     let _ = stream.set_nonblocking(false);
@@ -129,10 +141,11 @@ fn serve(
                 buf.drain(..end + 4 + len);
                 calls.fetch_add(1, Ordering::SeqCst);
                 let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let line = head.lines().next().unwrap_or("").to_string();
                 events
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push(event.clone());
+                    .push((line, event.clone()));
                 let simple = head.lines().next().is_some_and(|l| l.contains("simple=1"));
                 let (status, extra, answer) = answer(&event, simple);
                 let resp = format!(
@@ -156,9 +169,16 @@ fn serve(
 
 /// (status, extra header lines, body) for an event.
 fn answer(event: &Value, simple: bool) -> (u16, &'static str, String) {
+    // REST REQUEST events carry no identity field: the token is the X-Token header.
+    let header = event["headers"].as_object().and_then(|h| {
+        h.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-token"))
+            .and_then(|(_, v)| v.as_str())
+    });
     let token = event["authorizationToken"]
         .as_str()
         .or_else(|| event["identitySource"][0].as_str())
+        .or(header)
         .unwrap_or("");
     let arn = event["methodArn"]
         .as_str()
@@ -192,6 +212,11 @@ fn answer(event: &Value, simple: bool) -> (u16, &'static str, String) {
         "allow" | "slow" => (200, "", policy("Allow", &every_method)),
         "exact" => (200, "", policy("Allow", arn)),
         "deny" => (200, "", policy("Deny", &every_method)),
+        "crash" => (
+            200,
+            "x-amz-function-error: Unhandled\r\n",
+            json!({"errorMessage": "boom", "errorType": "Error"}).to_string(),
+        ),
         "unauthorized" => (
             200,
             "x-amz-function-error: Unhandled\r\n",
@@ -611,4 +636,88 @@ usage_plans:
     ))
     .assert_gateway_error(403, "Forbidden", "ForbiddenException");
     assert_eq!(auth.calls(), 3, "three identities, one call each");
+}
+
+#[test]
+fn rest_request_authorizer_through_the_invoke_api() {
+    let auth = AuthorizerEndpoint::start();
+    let yaml = format!(
+        "listeners:
+  - name: main
+    bind: 127.0.0.1:0
+    default_api: r
+apis:
+  - id: r
+    authorizers:
+      - name: req
+        type: REQUEST
+        identity_source: [method.request.header.X-Token, stageVariables.tenant]
+        lambda:
+          uri: 'http://127.0.0.1:{port}'
+          function: 'arn:aws:lambda:us-east-1:123456789012:function:auth'
+    routes:
+      - route: GET /orders/{{id}}
+        authorization_type: CUSTOM
+        authorizer: req
+        integration: {{type: MOCK, status: 200, body: ok}}
+    stages:
+      - name: prod
+        variables: {{tenant: acme}}
+",
+        port = auth.port
+    );
+    let gw = Gateway::start(&yaml);
+    let mut c = gw.client();
+    let r = c.request(&req(
+        "GET",
+        "/prod/orders/42?q=a%20b&q=2",
+        &[("x-token", "allow"), ("X-Multi", "1"), ("x-multi", "2")],
+        b"",
+    ));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert_eq!(
+        auth.last_request_line(),
+        "POST /2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aauth/invocations HTTP/1.1"
+    );
+    let e = auth.last_event();
+    assert_eq!(e["type"], "REQUEST");
+    assert_eq!(
+        e["methodArn"],
+        "arn:aws:execute-api:us-east-1:123456789012:r/prod/GET/orders/42"
+    );
+    assert_eq!(e["resource"], "/orders/{id}");
+    assert_eq!(e["path"], "/orders/42");
+    assert_eq!(e["httpMethod"], "GET");
+    assert_eq!(e["headers"]["X-Multi"], "2");
+    assert_eq!(e["multiValueHeaders"]["X-Multi"], json!(["1", "2"]));
+    assert_eq!(e["queryStringParameters"], json!({"q": "2"}));
+    assert_eq!(
+        e["multiValueQueryStringParameters"],
+        json!({"q": ["a b", "2"]})
+    );
+    assert_eq!(e["pathParameters"], json!({"id": "42"}));
+    assert_eq!(e["stageVariables"], json!({"tenant": "acme"}));
+    let ctx = &e["requestContext"];
+    assert_eq!(ctx["path"], "/prod/orders/42");
+    assert_eq!(ctx["stage"], "prod");
+    assert_eq!(ctx["apiId"], "r");
+    assert_eq!(ctx["accountId"], "123456789012");
+    assert_eq!(ctx["resourcePath"], "/orders/{id}");
+    assert_eq!(ctx["httpMethod"], "GET");
+    assert_eq!(ctx["identity"]["sourceIp"], "127.0.0.1");
+    assert_eq!(
+        ctx["requestId"].as_str(),
+        r.header("x-amzn-requestid"),
+        "the event carries the request's id"
+    );
+    // Function errors through the Invoke API: Unauthorized -> 401, any other -> 500.
+    c.request(&with_token("GET", "/prod/orders/1", "unauthorized"))
+        .assert_gateway_error(401, "Unauthorized", "UnauthorizedException");
+    c.request(&with_token("GET", "/prod/orders/1", "crash"))
+        .assert_gateway_error(
+            500,
+            "Internal server error",
+            "AuthorizerConfigurationException",
+        );
+    assert_eq!(auth.calls(), 3);
 }
