@@ -140,6 +140,10 @@ pub struct Scratch {
     pub upstream_head: crate::upstream::client::ResponseHead,
     /// The request body as forwarded (execution logs with data tracing).
     pub request_body: crate::pipeline::execution_log::BodyCapture,
+    /// The whole request body, when a phase read it before the integration (SigV4's
+    /// payload hash): `buffered_body` says so, and the integration replays it.
+    pub body: Vec<u8>,
+    pub buffered_body: bool,
 }
 
 /// A worker's spare request contexts. A connection (HTTP/1.1) or stream (HTTP/2) leases one
@@ -332,6 +336,7 @@ impl RequestContext {
         self.integration = IntegrationContext::default();
         self.error = None;
         self.error_message = None;
+        self.scratch.buffered_body = false;
         self.cache = CacheStatus::None;
         self.throttle = None;
         self.status = 0;
