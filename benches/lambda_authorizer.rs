@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use ahash::{AHashMap, RandomState};
 use criterion::{criterion_group, criterion_main, Criterion};
-use tollgate::auth::lambda::{AuthorizerResult, Decision, IdentityKey, ResultCache};
+use tollgate::auth::lambda::{AuthorizerResult, Grant, IdentityKey, ResultCache};
 use tollgate::time::RealClock;
 
 const ENTRIES: usize = 10_000;
@@ -46,7 +46,7 @@ fn token(i: usize) -> Vec<u8> {
 fn answer(i: usize) -> AuthorizerResult {
     AuthorizerResult {
         principal_id: Some(format!("user-{i}").into()),
-        decision: Decision::Simple(true),
+        grant: Grant::Simple(true),
         context: Vec::new(),
         usage_identifier_key: None,
     }

@@ -177,7 +177,7 @@ impl<V, C: Clock> ResultCache<V, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::lambda::response::{AuthorizerResult, Decision};
+    use crate::auth::lambda::response::{AuthorizerResult, Grant};
     use crate::time::FakeClock;
 
     /// A fake clock the test keeps a handle on.
@@ -193,7 +193,7 @@ mod tests {
     fn result(principal: &str) -> Rc<AuthorizerResult> {
         Rc::new(AuthorizerResult {
             principal_id: Some(principal.into()),
-            decision: Decision::Simple(true),
+            grant: Grant::Simple(true),
             context: Vec::new(),
             usage_identifier_key: None,
         })
@@ -320,11 +320,14 @@ mod tests {
 
     #[test]
     fn the_cached_answer_is_evaluated_per_method() {
-        use crate::auth::lambda::policy::{compile, Access};
-        let policy = compile(&serde_json::json!({"Statement": [{
-            "Effect": "Allow", "Action": "execute-api:Invoke",
-            "Resource": "arn:aws:execute-api:r:1:api/prod/GET/*"
-        }]}))
+        use crate::auth::policy::{Decision, ParseOptions, Policy};
+        let policy = Policy::from_value(
+            &serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": "execute-api:Invoke",
+                "Resource": "arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/*"
+            }]}),
+            &ParseOptions::IDENTITY,
+        )
         .expect("compiles");
         let clock = TestClock::default();
         let cache = ResultCache::new(DEFAULT_TTL, 10, clock);
@@ -332,19 +335,19 @@ mod tests {
             b"tok",
             Rc::new(AuthorizerResult {
                 principal_id: Some("u".into()),
-                decision: Decision::Policy(policy),
+                grant: Grant::Policy(policy),
                 context: Vec::new(),
                 usage_identifier_key: None,
             }),
         );
         let hit = cache.get(b"tok").expect("cached");
         assert_eq!(
-            hit.access("arn:aws:execute-api:r:1:api/prod/GET/pets"),
-            Access::Allowed
+            hit.decide_for("arn:aws:execute-api:us-east-1:123456789012:api/prod/GET/pets"),
+            Decision::Allow
         );
         assert_eq!(
-            hit.access("arn:aws:execute-api:r:1:api/prod/DELETE/pets"),
-            Access::NotAllowed
+            hit.decide_for("arn:aws:execute-api:us-east-1:123456789012:api/prod/DELETE/pets"),
+            Decision::NoMatch
         );
     }
 }

@@ -6,8 +6,7 @@
 //!   ([`event::EventInput`]).
 //! - [`response`]: the function's answer read as API Gateway reads it, compiled into an
 //!   [`AuthorizerResult`] (or a [`Refusal`]: 401 `Unauthorized`, 500 invalid).
-//! - [`policy`]: the boundary to the IAM policy engine (evaluation of a compiled policy
-//!   against a method ARN: [`Access`]).
+//!   Policy documents are compiled and evaluated by `auth::policy` (identity policies).
 //! - [`cache`]: the result cache (per authorizer, per worker), keyed by the identity
 //!   sources' values ([`IdentityKey`]), TTL as API Gateway's.
 //!
@@ -16,9 +15,7 @@
 
 pub mod cache;
 pub mod event;
-pub mod policy;
 pub mod response;
 
 pub use cache::{IdentityKey, ResultCache, DEFAULT_TTL, MAX_TTL};
-pub use policy::{Access, CompiledPolicy};
-pub use response::{AuthorizerResult, ContextValue, Decision, Expect, Refusal, Reply};
+pub use response::{AuthorizerResult, ContextValue, Expect, Grant, Refusal, Reply};

@@ -1,7 +1,7 @@
 //! A Lambda authorizer's answer, read the way API Gateway reads it.
 //!
 //! - REST (TOKEN and REQUEST) and HTTP APIs' IAM-policy answers: `principalId` (a string),
-//!   `policyDocument` (compiled by [`super::policy::compile`]), an optional `context` and,
+//!   `policyDocument` (an identity policy, compiled by `auth::policy`), an optional `context` and,
 //!   for REST, an optional `usageIdentifierKey` (the API key when the API's key source is
 //!   `AUTHORIZER`). REST context values must be strings, numbers or booleans; anything else
 //!   (an object, a list, null) makes the answer invalid. HTTP APIs also take objects and
@@ -15,7 +15,7 @@
 
 use serde_json::{Map, Value};
 
-use super::policy::{compile, Access, CompiledPolicy};
+use crate::auth::policy::{Decision, ParseOptions, Policy, RequestFacts};
 
 /// Which answer the authorizer's configuration expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,11 +73,11 @@ impl ContextValue {
 
 /// How the answer decides.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
+pub enum Grant {
     /// A simple answer: every route allowed or none.
     Simple(bool),
-    /// An IAM policy, evaluated against each request's method ARN.
-    Policy(CompiledPolicy),
+    /// An IAM policy, evaluated against each request (its method ARN, source address).
+    Policy(Policy),
 }
 
 /// A valid answer, compiled: what the result cache keeps.
@@ -85,7 +85,7 @@ pub enum Decision {
 pub struct AuthorizerResult {
     /// `principalId` (`$context.authorizer.principalId`); none for simple answers.
     pub principal_id: Option<Box<str>>,
-    pub decision: Decision,
+    pub grant: Grant,
     /// `context`, in the answer's order (`$context.authorizer.KEY`).
     pub context: Vec<(Box<str>, ContextValue)>,
     /// `usageIdentifierKey`: the API key when the API's key source is `AUTHORIZER`.
@@ -93,14 +93,27 @@ pub struct AuthorizerResult {
 }
 
 impl AuthorizerResult {
-    /// What this answer says about invoking `method_arn` (a simple `true` allows every
-    /// method; `false` allows none, without an explicit deny).
-    pub fn access(&self, method_arn: &str) -> Access {
-        match &self.decision {
-            Decision::Simple(true) => Access::Allowed,
-            Decision::Simple(false) => Access::NotAllowed,
-            Decision::Policy(p) => p.evaluate(method_arn),
+    /// What this answer says about the request `facts` describe (its method ARN as the
+    /// resource): a simple `true` allows every method; `false` allows none, without an
+    /// explicit deny.
+    pub fn decide(&self, facts: &RequestFacts<'_>) -> Decision {
+        match &self.grant {
+            Grant::Simple(true) => Decision::Allow,
+            Grant::Simple(false) => Decision::NoMatch,
+            Grant::Policy(p) => p.evaluate(facts),
         }
+    }
+
+    /// [`AuthorizerResult::decide`] for invoking `method_arn` by an anonymous caller from
+    /// `0.0.0.0` (policies without conditions on the caller).
+    pub fn decide_for(&self, method_arn: &str) -> Decision {
+        self.decide(&RequestFacts {
+            action: "execute-api:Invoke",
+            resource: method_arn,
+            caller: None,
+            source_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            source_vpce: None,
+        })
     }
 
     /// `$context.authorizer.KEY` for a key of the answer's context.
@@ -160,7 +173,7 @@ pub fn parse(reply: Reply<'_>, expect: Expect) -> Result<AuthorizerResult, Refus
         };
         return Ok(AuthorizerResult {
             principal_id: None,
-            decision: Decision::Simple(allowed),
+            grant: Grant::Simple(allowed),
             context,
             usage_identifier_key: None,
         });
@@ -173,7 +186,8 @@ pub fn parse(reply: Reply<'_>, expect: Expect) -> Result<AuthorizerResult, Refus
     let policy = body
         .get("policyDocument")
         .ok_or_else(|| Refusal::Invalid("answer has no policyDocument".into()))?;
-    let policy = compile(policy).map_err(Refusal::Invalid)?;
+    let policy = Policy::from_value(policy, &ParseOptions::IDENTITY)
+        .map_err(|e| Refusal::Invalid(format!("policyDocument: {e}")))?;
     let usage_identifier_key = match body.get("usageIdentifierKey") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if rest => Some(s.as_str().into()),
@@ -186,7 +200,7 @@ pub fn parse(reply: Reply<'_>, expect: Expect) -> Result<AuthorizerResult, Refus
     };
     Ok(AuthorizerResult {
         principal_id: Some(principal_id),
-        decision: Decision::Policy(policy),
+        grant: Grant::Policy(policy),
         context,
         usage_identifier_key,
     })
@@ -273,10 +287,10 @@ mod tests {
         assert_eq!(r.context_value("numberKey"), Some("1"));
         assert_eq!(r.context_value("booleanKey"), Some("true"));
         assert_eq!(r.context_value("missing"), None);
-        assert_eq!(r.access(ARN), Access::Allowed);
+        assert_eq!(r.decide_for(ARN), Decision::Allow);
         assert_eq!(
-            r.access("arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/test/POST/pets"),
-            Access::NotAllowed
+            r.decide_for("arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/test/POST/pets"),
+            Decision::NoMatch
         );
         // AWS's Deny example.
         let body = json!({
@@ -292,8 +306,8 @@ mod tests {
         });
         let r = parse(ok(&body), Expect::RestPolicy).expect("valid");
         assert_eq!(
-            r.access("arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/test/GET/"),
-            Access::ExplicitDeny
+            r.decide_for("arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/test/GET/"),
+            Decision::ExplicitDeny
         );
         assert!(r.context.is_empty());
         assert_eq!(r.usage_identifier_key, None);
@@ -372,13 +386,13 @@ mod tests {
     fn http_simple_answers() {
         let body = json!({"isAuthorized": true, "context": {"exampleKey": "exampleValue"}});
         let r = parse(ok(&body), Expect::HttpSimple).expect("valid");
-        assert_eq!(r.decision, Decision::Simple(true));
-        assert_eq!(r.access(ARN), Access::Allowed);
-        assert_eq!(r.access("any other arn"), Access::Allowed);
+        assert_eq!(r.grant, Grant::Simple(true));
+        assert_eq!(r.decide_for(ARN), Decision::Allow);
+        assert_eq!(r.decide_for("any other arn"), Decision::Allow);
         assert_eq!(r.context_value("exampleKey"), Some("exampleValue"));
         assert_eq!(r.principal_id, None);
         let r = parse(ok(&json!({"isAuthorized": false})), Expect::HttpSimple).expect("valid");
-        assert_eq!(r.access(ARN), Access::NotAllowed);
+        assert_eq!(r.decide_for(ARN), Decision::NoMatch);
         for body in [
             json!({"isAuthorized": "true"}),
             json!({"context": {}}),
@@ -400,7 +414,7 @@ mod tests {
             "usageIdentifierKey": "ignored"
         });
         let r = parse(ok(&body), Expect::HttpPolicy).expect("valid");
-        assert_eq!(r.access(ARN), Access::Allowed);
+        assert_eq!(r.decide_for(ARN), Decision::Allow);
         assert_eq!(r.principal_id.as_deref(), Some("abcdef"));
         // HTTP APIs have no usage plans: the key is not taken.
         assert_eq!(r.usage_identifier_key, None);

@@ -10,9 +10,12 @@
 //!    function error or a timeout -> 500 `AuthorizerConfigurationException`; no connection
 //!    -> 500 `AuthorizerFailureException`. Valid answers are cached (refusals are not);
 //! 4. `$context.authorizer.principalId` / `.KEY` / `.lambda.KEY` and the
-//!    `usageIdentifierKey` are set, then the answer decides: REST Deny -> 403 `User is not
-//!    authorized to access this resource with an explicit deny`, nothing allowing -> 403
-//!    without `with an explicit deny`; HTTP APIs -> 403 `Forbidden`.
+//!    `usageIdentifierKey` are set, then the answer decides (its policy evaluated by
+//!    `auth::policy` for this request's method ARN and source address): REST Deny -> 403
+//!    `User is not authorized to access this resource with an explicit deny`, nothing
+//!    allowing -> 403 without `with an explicit deny`; HTTP APIs -> 403 `Forbidden`. On a
+//!    REST API with a resource policy the decision goes to `resource_policy::after`, which
+//!    combines the two (API Gateway's Table A: either may allow, an explicit deny wins).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -23,8 +26,9 @@ use monoio::time::Instant;
 use super::{method_arn, Outcome, Verdict};
 use crate::auth::lambda::event::{self, ContextInput, EventInput};
 use crate::auth::lambda::{
-    Access, AuthorizerResult, Expect, IdentityKey, Refusal, Reply, ResultCache,
+    AuthorizerResult, Expect, Grant, IdentityKey, Refusal, Reply, ResultCache,
 };
+use crate::auth::policy::{Decision, Denial, DenialText, RequestFacts};
 use crate::config::authorizer::{
     AuthorizationType, Authorizer, AuthorizerSettings, IdentitySource,
 };
@@ -213,28 +217,58 @@ pub async fn authorize<S: Session>(
     }
     rc.authorizer.usage_identifier_key = entry.usage_key.clone();
     rc.authorizer.context = Some(entry.clone() as Rc<dyn AuthorizerValues>);
-    let access = CACHES.with(|c| {
+    let listener = snapshot
+        .listeners
+        .get(session.listener())
+        .map(|l| l.name.as_str());
+    let decision = CACHES.with(|c| {
         let mut arn = c.arn.borrow_mut();
         method_arn(snapshot, rc, &mut arn);
-        result.access(&arn)
+        result.decide(&RequestFacts {
+            action: "execute-api:Invoke",
+            resource: &arn,
+            caller: None,
+            source_ip: rc.source_ip,
+            source_vpce: listener,
+        })
     });
-    match (access, http) {
-        (Access::Allowed, _) => Ok(Outcome {
+    let verdict = match decision {
+        Decision::Allow => Verdict::Allow,
+        Decision::ExplicitDeny => Verdict::ExplicitDeny,
+        Decision::NoMatch => Verdict::NoMatch,
+    };
+    match (&result.grant, http) {
+        // HTTP APIs: allowed, or 403 Forbidden (they have no resource policies).
+        (_, true) if verdict == Verdict::Allow => Ok(Outcome {
             kind: AuthorizationType::Custom,
-            policy: match result.decision {
-                crate::auth::lambda::Decision::Policy(_) => Some(Verdict::Allow),
-                crate::auth::lambda::Decision::Simple(_) => None,
-            },
+            policy: None,
         }),
         (_, true) => Err(GatewayError::with_message(
             ErrorKind::AccessDenied,
             FORBIDDEN,
         )),
-        (Access::ExplicitDeny, false) => Err(GatewayError::with_message(
-            ErrorKind::AccessDenied,
-            EXPLICIT_DENY,
-        )),
-        (Access::NotAllowed, false) => Err(GatewayError::new(ErrorKind::AccessDenied)),
+        // REST with a resource policy: the two decide together (`resource_policy::after`,
+        // API Gateway's Table A).
+        (Grant::Policy(_), false) if routed.api.resource_policy.is_some() => Ok(Outcome {
+            kind: AuthorizationType::Custom,
+            policy: Some(verdict),
+        }),
+        // Without one, the authorizer's policy alone: its Allow, or the 403 Table A gives
+        // (the same messages as `auth::policy::combine` with no resource policy).
+        (_, false) if verdict == Verdict::Allow => Ok(Outcome {
+            kind: AuthorizationType::Custom,
+            policy: Some(Verdict::Allow),
+        }),
+        (_, false) => {
+            let denial = Denial {
+                text: DenialText::Authorizer,
+                explicit: verdict == Verdict::ExplicitDeny,
+            };
+            Err(GatewayError::with_message(
+                ErrorKind::AccessDenied,
+                denial.message(None, "execute-api:Invoke", ""),
+            ))
+        }
     }
 }
 
