@@ -43,7 +43,7 @@ use serde_json::{json, Value};
 struct AuthorizerEndpoint {
     port: u16,
     calls: Arc<AtomicUsize>,
-    /// (request line, event) of every call.
+    /// (request head and body as received, event) of every call.
     events: Arc<Mutex<Vec<(String, Value)>>>,
     stop: Arc<AtomicBool>,
     acceptor: Option<JoinHandle<()>>,
@@ -94,13 +94,25 @@ impl AuthorizerEndpoint {
             .unwrap_or(Value::Null)
     }
 
-    fn last_request_line(&self) -> String {
-        self.events
+    /// The last call's head and body, as received.
+    fn last_raw(&self) -> (String, String) {
+        let raw = self
+            .events
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .last()
-            .map(|(l, _)| l.clone())
-            .unwrap_or_default()
+            .map(|(r, _)| r.clone())
+            .unwrap_or_default();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        (head.to_string(), body.to_string())
+    }
+
+    fn last_head(&self) -> String {
+        self.last_raw().0
+    }
+
+    fn last_request_line(&self) -> String {
+        self.last_head().lines().next().unwrap_or("").to_string()
     }
 }
 
@@ -141,11 +153,10 @@ fn serve(
                 buf.drain(..end + 4 + len);
                 calls.fetch_add(1, Ordering::SeqCst);
                 let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                let line = head.lines().next().unwrap_or("").to_string();
-                events
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((line, event.clone()));
+                events.lock().unwrap_or_else(|p| p.into_inner()).push((
+                    format!("{head}\r\n\r\n{}", String::from_utf8_lossy(&body)),
+                    event.clone(),
+                ));
                 let simple = head.lines().next().is_some_and(|l| l.contains("simple=1"));
                 let (status, extra, answer) = answer(&event, simple);
                 let resp = format!(
@@ -720,4 +731,90 @@ apis:
             "AuthorizerConfigurationException",
         );
     assert_eq!(auth.calls(), 3);
+}
+
+/// Check the SigV4 signature of a call the authorizer endpoint received, with the
+/// library's verifier (tested against AWS's suite): `head` as received, `body` the event.
+fn verify_signature(head: &str, body: &[u8], secret: &str) -> Result<(), String> {
+    use tollgate::auth::sigv4::{
+        payload_sha256, Credentials, RequestParts, Verifier, VerifierConfig,
+    };
+    let mut lines = head.lines();
+    let line = lines.next().unwrap_or("");
+    let target = line.split(' ').nth(1).unwrap_or("");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let headers: Vec<(&[u8], &[u8])> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().as_bytes(), v.trim().as_bytes()))
+        .collect();
+    let parts = RequestParts::new("POST", path, query, &headers[..]);
+    Verifier::new()
+        .verify(
+            &parts,
+            &payload_sha256(body),
+            &VerifierConfig::new("eu-west-1", "lambda"),
+            std::time::SystemTime::now(),
+            |id| {
+                (id == "AKIDEXAMPLE").then_some(Credentials {
+                    access_key_id: "AKIDEXAMPLE",
+                    secret_access_key: secret,
+                    session_token: None,
+                })
+            },
+        )
+        .map(|_| ())
+        .map_err(|e| e.message())
+}
+
+#[test]
+fn invoke_api_calls_are_signed_with_the_configured_credentials() {
+    let auth = AuthorizerEndpoint::start();
+    let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    let secret_file = write_temp("lambda-secret", secret);
+    let yaml = format!(
+        "listeners:
+  - name: main
+    bind: 127.0.0.1:0
+    default_api: s
+apis:
+  - id: s
+    authorizers:
+      - name: tok
+        type: TOKEN
+        identity_source: [method.request.header.X-Token]
+        lambda:
+          uri: 'http://127.0.0.1:{port}'
+          function: authorizer
+          region: eu-west-1
+          credentials: {{access_key_id: AKIDEXAMPLE, secret_access_key_file: '{file}'}}
+    routes:
+      - route: GET /signed
+        authorization_type: CUSTOM
+        authorizer: tok
+        integration: {{type: MOCK, status: 200, body: ok}}
+    stages:
+      - name: prod
+",
+        port = auth.port,
+        file = secret_file.display()
+    );
+    let gw = Gateway::start(&yaml);
+    let r = gw.send(&with_token("GET", "/prod/signed", "allow"));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let head = auth.last_head();
+    assert!(
+        head.starts_with("POST /2015-03-31/functions/authorizer/invocations HTTP/1.1\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+        "{head}"
+    );
+    let (_, sent) = auth.last_raw();
+    let sent = sent.as_bytes();
+    verify_signature(&head, sent, secret).unwrap_or_else(|e| panic!("{e}\n{head}"));
+    // The oracle refuses another secret and another body.
+    assert!(verify_signature(&head, sent, "another secret").is_err());
+    assert!(verify_signature(&head, b"{}", secret).is_err());
+    assert!(!gw.stderr().contains(secret), "the secret is never logged");
 }

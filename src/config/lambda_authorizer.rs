@@ -6,8 +6,8 @@
 //!   and answers with the authorizer's response (a 401 is the `Unauthorized` error);
 //! - `function` with `uri` the Lambda service endpoint (`http://127.0.0.1:3001` for a local
 //!   emulator): the Lambda Invoke API, `POST {uri}/2015-03-31/functions/{function}/invocations`
-//!   with the event as the payload (unsigned: SigV4 signing of the call comes with the
-//!   signer on `main`).
+//!   with the event as the payload, signed with SigV4 (service `lambda`) when `credentials`
+//!   are given, unsigned otherwise (local emulators).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -56,6 +56,34 @@ pub struct LambdaAuthorizerFile {
     /// How long to wait for the authorizer. Default 10 s.
     #[serde(default)]
     pub timeout: Option<DurationText>,
+    /// With `function`: the credentials that sign the Invoke API call (SigV4).
+    #[serde(default)]
+    pub credentials: Option<CredentialsFile>,
+    /// With `credentials`: the region of the signature. Default `server.region`.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// `apis[i].authorizers[j].lambda.credentials`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsFile {
+    pub access_key_id: String,
+    /// A file holding the secret access key (relative to the configuration file).
+    #[serde(default)]
+    pub secret_access_key_file: Option<String>,
+    /// An environment variable holding the secret access key.
+    #[serde(default)]
+    pub secret_access_key_env: Option<String>,
+}
+
+/// Credentials signing the Invoke API call; the secret never appears in logs or `Debug`.
+#[derive(Debug, Clone)]
+pub struct SigningCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: super::iam::Secret,
+    /// `None`: the server's region.
+    pub region: Option<String>,
 }
 
 /// The event an authorizer is sent and the answer it gives.
@@ -91,7 +119,8 @@ pub struct AuthorizerEndpoint {
 #[derive(Debug)]
 pub struct LambdaAuthorizer {
     pub uri: String,
-    pub endpoint: AuthorizerEndpoint,
+    /// (Boxed, as `credentials`: the settings share an enum with the JWT authorizer's.)
+    pub endpoint: Box<AuthorizerEndpoint>,
     pub result_ttl: Duration,
     pub identity_validation_expression: Option<String>,
     /// The expression compiled, anchored at both ends (the whole token must match).
@@ -100,6 +129,8 @@ pub struct LambdaAuthorizer {
     pub enable_simple_responses: bool,
     pub format: EventFormat,
     pub timeout: Duration,
+    /// Sign the Invoke API call with these (`function` with `credentials`).
+    pub credentials: Option<Box<SigningCredentials>>,
 }
 
 pub(super) fn build(
@@ -207,12 +238,43 @@ pub(super) fn build(
         Some(t) => e.positive_duration(&format!("{path}.timeout"), t)?,
         None => DEFAULT_TIMEOUT,
     };
+    if f.function.is_none() && (f.credentials.is_some() || f.region.is_some()) {
+        e.push(
+            format!("{path}.credentials"),
+            "credentials and region sign Lambda Invoke API calls: give `function` too",
+        );
+    }
+    if let Some(region) = &f.region {
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            e.push(
+                format!("{path}.region"),
+                format!("`{region}` is not a region"),
+            );
+        }
+    }
+    let credentials = f.credentials.as_ref().and_then(|c| {
+        let cpath = format!("{path}.credentials");
+        let secret = read_secret(e, c, &cpath)?;
+        if c.access_key_id.is_empty() {
+            e.push(format!("{cpath}.access_key_id"), "must not be empty");
+            return None;
+        }
+        Some(Box::new(SigningCredentials {
+            access_key_id: c.access_key_id.clone(),
+            secret_access_key: super::iam::Secret(secret),
+            region: f.region.clone(),
+        }))
+    });
     if e.count() > before {
         return None;
     }
     Some(LambdaAuthorizer {
         uri,
-        endpoint: endpoint?,
+        endpoint: Box::new(endpoint?),
         result_ttl,
         identity_validation_expression: f.identity_validation_expression.clone(),
         identity_validation,
@@ -220,7 +282,51 @@ pub(super) fn build(
         enable_simple_responses: f.enable_simple_responses,
         format,
         timeout,
+        credentials,
     })
+}
+
+/// The secret access key from its file or environment variable (exactly one of them).
+fn read_secret(e: &mut Errors, c: &CredentialsFile, path: &str) -> Option<String> {
+    match (&c.secret_access_key_file, &c.secret_access_key_env) {
+        (Some(file), None) => {
+            let full = e.base_dir().join(file);
+            match std::fs::read_to_string(&full) {
+                Ok(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                Ok(_) => {
+                    e.push(
+                        format!("{path}.secret_access_key_file"),
+                        format!("{} is empty", full.display()),
+                    );
+                    None
+                }
+                Err(err) => {
+                    e.push(
+                        format!("{path}.secret_access_key_file"),
+                        format!("cannot read {}: {err}", full.display()),
+                    );
+                    None
+                }
+            }
+        }
+        (None, Some(var)) => match std::env::var(var) {
+            Ok(s) if !s.is_empty() => Some(s),
+            _ => {
+                e.push(
+                    format!("{path}.secret_access_key_env"),
+                    format!("the environment variable `{var}` is not set"),
+                );
+                None
+            }
+        },
+        _ => {
+            e.push(
+                path.to_string(),
+                "give exactly one of `secret_access_key_file` and `secret_access_key_env`",
+            );
+            None
+        }
+    }
 }
 
 enum Field {
@@ -384,6 +490,7 @@ apis:
             "{uri: 'http://127.0.0.1:3001', function: 'arn:aws:lambda:us-east-1:123456789012:function:auth'}",
         );
         assert!(a.endpoint.invoke_api);
+        assert!(a.credentials.is_none(), "unsigned without credentials");
         assert_eq!(
             a.endpoint.target,
             "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aauth/invocations"
@@ -402,6 +509,32 @@ apis:
             "function",
             "not a Lambda function name",
         );
+    }
+
+    #[test]
+    fn signing_credentials_from_a_file_never_shown() {
+        let file =
+            std::env::temp_dir().join(format!("tollgate-lambda-secret-{}", std::process::id()));
+        std::fs::write(&file, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n").expect("write");
+        let a = build_ok(
+            "REST",
+            "TOKEN",
+            &format!(
+                "{{uri: 'http://127.0.0.1:3001', function: auth, region: eu-west-1, \
+                 credentials: {{access_key_id: AKIDEXAMPLE, secret_access_key_file: '{}'}}}}",
+                file.display()
+            ),
+        );
+        let _ = std::fs::remove_file(&file);
+        let c = a.credentials.as_ref().expect("credentials");
+        assert_eq!(c.access_key_id, "AKIDEXAMPLE");
+        assert_eq!(
+            c.secret_access_key.0,
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+        );
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        let shown = format!("{:?}", *a);
+        assert!(!shown.contains("EXAMPLEKEY"), "{shown}");
     }
 
     #[test]
@@ -484,6 +617,34 @@ apis:
                 "{uri: 'http://h/', timeout: 0s}",
                 "timeout",
                 "greater than 0",
+            ),
+            (
+                "REST",
+                "TOKEN",
+                "{uri: 'http://h/', credentials: {access_key_id: A, secret_access_key_env: X}}",
+                "credentials",
+                "give `function` too",
+            ),
+            (
+                "REST",
+                "TOKEN",
+                "{uri: 'http://h', function: f, credentials: {access_key_id: A}}",
+                "credentials",
+                "exactly one of",
+            ),
+            (
+                "REST",
+                "TOKEN",
+                "{uri: 'http://h', function: f, credentials: {access_key_id: A, secret_access_key_env: TOLLGATE_TEST_UNSET_VARIABLE}}",
+                "credentials.secret_access_key_env",
+                "is not set",
+            ),
+            (
+                "REST",
+                "TOKEN",
+                "{uri: 'http://h', function: f, region: 'US East'}",
+                "region",
+                "not a region",
             ),
         ] {
             refused(api, kind, lambda, key, want);

@@ -29,10 +29,13 @@ use crate::auth::lambda::{
     AuthorizerResult, Expect, Grant, IdentityKey, Refusal, Reply, ResultCache,
 };
 use crate::auth::policy::{Decision, Denial, DenialText, RequestFacts};
+use crate::auth::sigv4::{payload_sha256, Credentials, RequestParts, Signer, SigningParams};
 use crate::config::authorizer::{
     AuthorizationType, Authorizer, AuthorizerSettings, IdentitySource,
 };
-use crate::config::lambda_authorizer::{EventFormat, LambdaAuthorizer, MAX_ANSWER_BYTES};
+use crate::config::lambda_authorizer::{
+    AuthorizerEndpoint, EventFormat, LambdaAuthorizer, SigningCredentials, MAX_ANSWER_BYTES,
+};
 use crate::config::snapshot::ApiType;
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
@@ -107,6 +110,8 @@ pub struct LambdaCaches {
     /// Scratch for the cache key and the method ARN (reused: no allocation per request).
     key: RefCell<IdentityKey>,
     arn: RefCell<String>,
+    /// Signs Lambda Invoke API calls (its signing keys cached per secret, day and region).
+    signer: RefCell<Signer>,
 }
 
 impl LambdaCaches {
@@ -391,16 +396,22 @@ async fn invoke<S: Session>(
         max_idle: MAX_IDLE_PER_ORIGIN,
         idle_timeout: IDLE_TIMEOUT,
     };
+    let mut headers: Vec<(&str, String)> = vec![
+        ("content-type", "application/json".into()),
+        ("accept", "application/json".into()),
+    ];
+    if let (true, Some(creds)) = (ep.invoke_api, &settings.credentials) {
+        let signed = sign_invoke(snapshot, ep, creds, &headers, &body);
+        headers.extend(signed);
+    }
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let mut request = Vec::new();
     write_request(
         &mut request,
         "POST",
         &ep.target,
         &ep.host_header,
-        &[
-            ("content-type", "application/json"),
-            ("accept", "application/json"),
-        ],
+        &headers,
         &body,
     );
     let started = Instant::now();
@@ -453,6 +464,38 @@ async fn invoke<S: Session>(
             ))
         }
     }
+}
+
+/// SigV4 headers (service `lambda`) for the Invoke API call whose other headers are
+/// `headers` (besides `host`) and whose body is `body`.
+fn sign_invoke(
+    snapshot: &Snapshot,
+    ep: &AuthorizerEndpoint,
+    creds: &SigningCredentials,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    let mut signed_over: Vec<(&[u8], &[u8])> = vec![(b"host", ep.host_header.as_bytes())];
+    signed_over.extend(headers.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())));
+    let (path, query) = ep.target.split_once('?').unwrap_or((&ep.target, ""));
+    let parts = RequestParts::new("POST", path, query, &signed_over[..]);
+    let params = SigningParams {
+        credentials: Credentials {
+            access_key_id: &creds.access_key_id,
+            secret_access_key: &creds.secret_access_key.0,
+            session_token: None,
+        },
+        region: creds.region.as_deref().unwrap_or(&snapshot.server.region),
+        service: "lambda",
+        time: std::time::SystemTime::now(),
+        settings: Default::default(),
+    };
+    let signed = CACHES.with(|c| {
+        c.signer
+            .borrow_mut()
+            .sign(&parts, &payload_sha256(body), &params)
+    });
+    signed.headers().map(|(n, v)| (n, v.to_string())).collect()
 }
 
 /// The event for this request in the authorizer's format.
