@@ -524,8 +524,6 @@ fn explicit_deny_before_the_lambda_authorizer_is_called() {
 /// Table A with a Lambda authorizer: either the authorizer's policy or the resource policy
 /// may allow; an explicit deny in either refuses, with the text of the one that denied.
 #[test]
-#[ignore = "needs the Lambda authorizer (branch i14-lambda) on main, and its REST policy \
-            verdict handed to the resource-policy phase (REQUESTS-policy.md 2)"]
 fn lambda_authorizer_combined_with_the_resource_policy() {
     let up = CountingUpstream::start();
     let authorizer = Authorizer::start();
@@ -564,4 +562,167 @@ fn lambda_authorizer_combined_with_the_resource_policy() {
     let r = send("remote", "allow-all");
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(authorizer.calls(), 5);
+}
+
+// ------------------------------------------------------------------ IAM callers
+
+const ALICE: &str = "arn:aws:iam::123456789012:user/alice";
+const CAROL: &str = "arn:aws:iam::123456789012:user/carol";
+/// In another account.
+const BOB: &str = "arn:aws:iam::210987654321:user/bob";
+
+/// (access key id, secret) of each principal.
+fn key_of(arn: &str) -> (&'static str, &'static str) {
+    match arn {
+        ALICE => (
+            "AKIAALICEEXAMPLE0001",
+            "alice/K7MDENG/bPxRfiCYEXAMPLEKEY0001",
+        ),
+        BOB => (
+            "AKIABOBEXAMPLE000002",
+            "bob/K7MDENG/bPxRfiCYEXAMPLEKEY000002",
+        ),
+        _ => (
+            "AKIACAROLEXAMPLE0003",
+            "carol/K7MDENG/bPxRfiCYEXAMPLEKEY0003",
+        ),
+    }
+}
+
+/// A GET or DELETE signed by `caller` (header form, empty body) for `host`.
+fn signed(host: &str, method: &str, path: &str, caller: &str) -> Vec<u8> {
+    use tollgate::auth::sigv4::{
+        payload_sha256, Credentials, RequestParts, Signer, SigningParams, SigningSettings,
+    };
+    let (akid, secret) = key_of(caller);
+    let headers: Vec<(&[u8], &[u8])> = vec![(b"host", host.as_bytes())];
+    let parts = RequestParts::new(method, path, "", &headers);
+    let params = SigningParams {
+        credentials: Credentials {
+            access_key_id: akid,
+            secret_access_key: secret,
+            session_token: None,
+        },
+        region: "us-east-1",
+        service: "execute-api",
+        time: std::time::SystemTime::now(),
+        settings: SigningSettings::default(),
+    };
+    let s = Signer::new().sign(&parts, &payload_sha256(b""), &params);
+    let mut list: Vec<(&str, &str)> = vec![("Host", host)];
+    list.extend(s.headers());
+    req(method, path, &list, b"")
+}
+
+/// IAM callers and the resource policy, as API Gateway's tables say: within the API's
+/// account either may allow (Table A), across accounts both must (Table B), an explicit
+/// deny in either refuses; a Deny naming one principal leaves the others alone; the 403
+/// names the caller.
+#[test]
+#[ignore = "needs the AWS_IAM phase (branch i14-sigv4) on main"]
+fn iam_callers_combined_with_the_resource_policy() {
+    let up = CountingUpstream::start();
+    let dir = write_temp("alice.secret", key_of(ALICE).1);
+    let bob_secret = write_temp("bob.secret", key_of(BOB).1);
+    let carol_secret = write_temp("carol.secret", key_of(CAROL).1);
+    let api_arn = format!("arn:aws:execute-api:us-east-1:{ACCOUNT}:iam");
+    let policy = format!(
+        "      Version: '2012-10-17'
+      Statement:
+        - Sid: BobReads
+          Effect: Allow
+          Principal: {{AWS: '{BOB}'}}
+          Action: execute-api:Invoke
+          Resource: execute-api:/prod/GET/path
+        - Sid: OwnAccountAdmin
+          Effect: Allow
+          Principal: {{AWS: '{ACCOUNT}'}}
+          Action: execute-api:Invoke
+          Resource: execute-api:/prod/*/admin/*
+        - Sid: NoDeletesByAlice
+          Effect: Deny
+          Principal: {{AWS: '{ALICE}'}}
+          Action: execute-api:Invoke
+          Resource: execute-api:/prod/DELETE/*
+"
+    );
+    let auth = "        authorization_type: AWS_IAM\n";
+    let iam = format!(
+        "iam:
+  principals:
+    - access_key_id: {}
+      secret_access_key_file: '{}'
+      arn: '{ALICE}'
+      policies:
+        - Statement: {{Effect: Allow, Action: 'execute-api:Invoke', Resource: '{api_arn}/prod/GET/path'}}
+    - access_key_id: {}
+      secret_access_key_file: '{}'
+      arn: '{BOB}'
+      policies:
+        - Statement: {{Effect: Allow, Action: 'execute-api:Invoke', Resource: '*'}}
+    - access_key_id: {}
+      secret_access_key_file: '{}'
+      arn: '{CAROL}'
+",
+        key_of(ALICE).0,
+        dir.display(),
+        key_of(BOB).0,
+        bob_secret.display(),
+        key_of(CAROL).0,
+        carol_secret.display(),
+    );
+    let gw = Gateway::start(&format!(
+        "{}{iam}",
+        config(
+            &[listener("public", "127.0.0.1:0", "iam")],
+            &[api("iam", up.port, &policy, "", auth)],
+        )
+    ));
+    let host = format!("127.0.0.1:{}", gw.port);
+    let caller_text = |caller: &str, method: &str, path: &str, explicit: bool| {
+        format!(
+            "User: {caller} is not authorized to perform: execute-api:Invoke on resource: {}{}",
+            arn("iam", method, path),
+            if explicit {
+                " with an explicit deny"
+            } else {
+                ""
+            }
+        )
+    };
+    let refusals = [
+        // The resource policy denies alice explicitly, whatever her own policies say.
+        (ALICE, "DELETE", "/admin/x", true),
+        // Across accounts the resource policy must allow too: not for admin.
+        (BOB, "GET", "/admin/x", false),
+        // Same account, neither allows.
+        (CAROL, "GET", "/path", false),
+    ];
+    for (caller, method, path, explicit) in refusals {
+        let r = gw.send(&signed(&host, method, &format!("/prod{path}"), caller));
+        r.assert_gateway_error(403, &caller_text(caller, method, path, explicit), DENIED);
+    }
+    // Unsigned: IAM authenticates first.
+    let r = gw.send(&get("/prod/path"));
+    r.assert_gateway_error(
+        403,
+        "Missing Authentication Token",
+        "MissingAuthenticationTokenException",
+    );
+    assert_eq!(requests(&up), 0, "a refused request reached the upstream");
+
+    let allowed = [
+        // Table A: her identity policy allows, the resource policy says nothing.
+        (ALICE, "GET", "/path"),
+        // Table A: the resource policy allows her account, her policies say nothing.
+        (ALICE, "GET", "/admin/x"),
+        // Table B: both allow.
+        (BOB, "GET", "/path"),
+        // The Deny names alice only.
+        (CAROL, "DELETE", "/admin/x"),
+    ];
+    for (i, (caller, method, path)) in allowed.into_iter().enumerate() {
+        let r = gw.send(&signed(&host, method, &format!("/prod{path}"), caller));
+        assert_reached(&r, &up, i + 1);
+    }
 }
