@@ -156,7 +156,11 @@ fn a_json_line_per_request_with_the_right_values() {
     // Three flush intervals later, still no line for the stageless request.
     std::thread::sleep(Duration::from_millis(300));
     let lines = wait_lines(&log, 6);
-    assert_eq!(lines.len(), 6, "one line per request with a stage: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        6,
+        "one line per request with a stage: {lines:?}"
+    );
     let parsed: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
