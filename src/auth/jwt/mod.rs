@@ -33,6 +33,7 @@ mod source;
 mod token;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 use std::rc::Rc;
@@ -228,6 +229,9 @@ impl std::error::Error for JwtError {}
 /// surrounding spaces and tabs trimmed. `None` when nothing is left.
 pub fn bearer_token(value: &[u8]) -> Option<&[u8]> {
     let v = value.trim_ascii();
+    if v.eq_ignore_ascii_case(b"bearer") {
+        return None; // `Bearer ` with nothing after it
+    }
     let v = match v.get(..7) {
         Some(p) if p.eq_ignore_ascii_case(b"bearer ") || p.eq_ignore_ascii_case(b"bearer\t") => {
             v[7..].trim_ascii()
