@@ -34,6 +34,9 @@ mod token;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
+mod source_tests;
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;
 
 use std::rc::Rc;
