@@ -47,6 +47,32 @@ pub enum ErrorKind {
     Internal,
     /// A configuration problem discovered at request time, e.g. an unresolved stage variable (500).
     ApiConfigurationError,
+    /// An authorizer refused the caller's identity or found none (401, with
+    /// `www-authenticate` for JWT authorizers).
+    Unauthorized,
+    /// An authorizer or a policy denied the caller (403); the message says which.
+    AccessDenied,
+    /// A SigV4 signature that does not match (403).
+    InvalidSignature,
+    /// A SigV4 request signed too long ago or in the future (403).
+    ExpiredToken,
+    /// A SigV4 access key that no principal holds (403).
+    UnrecognizedClient,
+    /// An authorizer answered something unusable, failed or timed out (500).
+    AuthorizerConfiguration,
+    /// An authorizer could not be reached (500).
+    AuthorizerFailure,
+}
+
+/// What a gateway response carries besides its table defaults: a message of its own (a
+/// policy's denial naming the method ARN, a SigV4 mismatch) and headers
+/// (`www-authenticate`). Boxed so that the common error stays small.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ErrorDetail {
+    /// Replaces the table's `message` (JSON-escaped when written).
+    pub message: Option<String>,
+    /// Extra response headers (lowercase names).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// A request-stopping error: its kind plus the underlying cause, for logs.
@@ -56,6 +82,8 @@ pub struct GatewayError {
     pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
     /// Seconds for a `Retry-After` header (throttling).
     pub retry_after: Option<u64>,
+    /// A message and headers of its own (authorizers), when not the table's.
+    pub detail: Option<Box<ErrorDetail>>,
 }
 
 impl GatewayError {
@@ -64,6 +92,7 @@ impl GatewayError {
             kind,
             source: None,
             retry_after: None,
+            detail: None,
         }
     }
 
@@ -73,6 +102,7 @@ impl GatewayError {
             kind: ErrorKind::Throttled,
             source: None,
             retry_after: Some(secs),
+            detail: None,
         }
     }
 
@@ -84,6 +114,34 @@ impl GatewayError {
             kind,
             source: Some(source.into()),
             retry_after: None,
+            detail: None,
+        }
+    }
+
+    /// `kind` answered with `message` instead of the table's.
+    pub fn with_message(kind: ErrorKind, message: impl Into<String>) -> Self {
+        let mut e = Self::new(kind);
+        e.detail = Some(Box::new(ErrorDetail {
+            message: Some(message.into()),
+            headers: Vec::new(),
+        }));
+        e
+    }
+
+    /// Add a response header (e.g. `www-authenticate`).
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.detail
+            .get_or_insert_with(Default::default)
+            .headers
+            .push((name, value.into()));
+        self
+    }
+
+    /// The message the response carries: its own or the table's.
+    pub fn message(&self) -> &str {
+        match self.detail.as_ref().and_then(|d| d.message.as_deref()) {
+            Some(m) => m,
+            None => GatewayResponse::for_kind(self.kind).message,
         }
     }
 
@@ -109,7 +167,7 @@ impl From<ErrorKind> for GatewayError {
 impl fmt::Display for GatewayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = GatewayResponse::for_kind(self.kind);
-        write!(f, "{} ({})", r.response_type, r.message)?;
+        write!(f, "{} ({})", r.response_type, self.message())?;
         if let Some(s) = &self.source {
             write!(f, ": {s}")?;
         }
@@ -212,6 +270,43 @@ impl GatewayResponse {
                 "API_CONFIGURATION_ERROR",
                 500,
                 "InternalServerErrorException",
+                "Internal server error",
+            ),
+            Unauthorized => ("UNAUTHORIZED", 401, "UnauthorizedException", "Unauthorized"),
+            AccessDenied => (
+                "ACCESS_DENIED",
+                403,
+                "AccessDeniedException",
+                "User is not authorized to access this resource",
+            ),
+            InvalidSignature => (
+                "INVALID_SIGNATURE",
+                403,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+            ),
+            ExpiredToken => (
+                "EXPIRED_TOKEN",
+                403,
+                "InvalidSignatureException",
+                "Signature expired",
+            ),
+            UnrecognizedClient => (
+                "UNAUTHORIZED",
+                403,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ),
+            AuthorizerConfiguration => (
+                "AUTHORIZER_CONFIGURATION_ERROR",
+                500,
+                "AuthorizerConfigurationException",
+                "Internal server error",
+            ),
+            AuthorizerFailure => (
+                "AUTHORIZER_FAILURE",
+                500,
+                "AuthorizerFailureException",
                 "Internal server error",
             ),
         };

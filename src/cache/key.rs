@@ -108,6 +108,7 @@ mod tests {
             }),
             api_key_required: false,
             cache_key: params,
+            authorization: Default::default(),
         }
     }
 

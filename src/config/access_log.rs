@@ -50,10 +50,18 @@ pub const CONTEXT_VARIABLES: &[&str] = &[
     "throttleLevel",
     "traceId",
     "xrayTraceId",
-    // IAM identities (always empty: tollgate has no IAM authorization); in AWS's example
-    // formats.
+    // IAM identities of SigV4-signed requests (empty otherwise); in AWS's example formats.
     "identity.caller",
     "identity.user",
+    "identity.userArn",
+    "identity.accessKey",
+    "identity.accountId",
+    // The authorizer's call.
+    "authorizer.integrationLatency",
+    "authorizer.latency",
+    "authorizer.status",
+    "authorizer.error",
+    "authorizer.jwt.scopes",
 ];
 
 /// Whether `$context.NAME` exists (`name` without the prefix).

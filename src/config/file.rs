@@ -43,6 +43,9 @@ pub struct ConfigFile {
     /// The admin listener (cache flush and statistics); none by default.
     #[serde(default)]
     pub admin: Option<AdminFile>,
+    /// IAM principals that sign requests with SigV4 (routes with `authorization_type: AWS_IAM`).
+    #[serde(default)]
+    pub iam: Option<crate::config::iam::IamFile>,
 }
 
 /// `admin:` the loopback management endpoint (API Gateway's management API, in part).
@@ -74,6 +77,11 @@ pub struct ServerFile {
     pub state_flush_interval: DurationText,
     /// Where sampled spans are exported (OTLP/HTTP); defaults when absent.
     pub tracing: Option<TracingFile>,
+    /// The AWS region tollgate stands in for: in method ARNs (`arn:aws:execute-api:REGION:…`)
+    /// that policies match, and the region SigV4 requests must be signed for.
+    pub region: String,
+    /// The AWS account id in method ARNs and `$context.accountId`.
+    pub account_id: String,
 }
 
 /// `server.tracing`: the OTLP/HTTP span exporter (see `config::tracing`).
@@ -119,6 +127,8 @@ impl Default for ServerFile {
             state_file: "tollgate.state".into(),
             state_flush_interval: DurationText("2s".into()),
             tracing: None,
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
         }
     }
 }
@@ -352,6 +362,16 @@ pub struct ApiFile {
     /// API Gateway's `disableExecuteApiEndpoint`: reachable only through custom domains.
     #[serde(default)]
     pub disable_execute_api_endpoint: bool,
+    /// The API's authorizers (JWT, COGNITO_USER_POOLS, TOKEN, REQUEST), named by routes.
+    #[serde(default)]
+    pub authorizers: Vec<crate::config::authorizer::AuthorizerFile>,
+    /// A REST API's resource policy (an IAM policy document, as JSON or YAML).
+    #[serde(default)]
+    pub resource_policy: Option<serde_json::Value>,
+    /// `HEADER` (default: `x-api-key`) or `AUTHORIZER` (a Lambda authorizer's
+    /// `usageIdentifierKey`).
+    #[serde(default)]
+    pub api_key_source: Option<String>,
 }
 
 /// The deployment id an API's top-level `routes` are deployed as.
@@ -545,6 +565,16 @@ pub struct RouteFile {
     /// `method.request.path.NAME`, `method.request.querystring.NAME`, `method.request.header.NAME`.
     #[serde(default)]
     pub cache_key_parameters: Vec<String>,
+    /// `NONE` (default), `AWS_IAM`, `CUSTOM` (a TOKEN or REQUEST authorizer), `JWT` (HTTP
+    /// APIs) or `COGNITO_USER_POOLS` (REST APIs).
+    #[serde(default)]
+    pub authorization_type: Option<String>,
+    /// The authorizer's name in the API's `authorizers` (CUSTOM, JWT, COGNITO_USER_POOLS).
+    #[serde(default)]
+    pub authorizer: Option<String>,
+    /// Scopes of which the token must hold one (JWT and COGNITO_USER_POOLS).
+    #[serde(default)]
+    pub authorization_scopes: Vec<String>,
 }
 
 /// `integration.type`

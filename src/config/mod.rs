@@ -3,11 +3,16 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod authorizer;
 pub mod bounded;
 mod custom_domain;
 pub mod execution_log;
 pub mod file;
+pub mod iam;
+pub mod jwt_authorizer;
+pub mod lambda_authorizer;
 pub mod quota;
+pub mod resource_policy;
 pub mod snapshot;
 mod stage_cache;
 mod target_group;

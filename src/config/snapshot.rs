@@ -52,6 +52,8 @@ pub struct Snapshot {
     pub forwarded_cert_headers: Vec<String>,
     /// The bearer token the admin listener requires (`admin.token_file`); none: no token.
     pub admin_token: Option<super::admin::AdminToken>,
+    /// IAM principals for `AWS_IAM` routes (`iam:`); empty when absent.
+    pub iam: super::iam::Iam,
 }
 
 /// Index into `Snapshot::rate_limits`.
@@ -134,6 +136,10 @@ pub struct ServerSettings {
     pub state_flush_interval: Duration,
     /// The span exporter (`server.tracing`, defaults when absent).
     pub tracing: crate::observe::trace::export::ExporterConfig,
+    /// The AWS region in method ARNs and SigV4 credential scopes. Default `us-east-1`.
+    pub region: String,
+    /// The AWS account id in method ARNs. Default `123456789012`.
+    pub account_id: String,
 }
 
 /// Client-side HTTP limits: defined with the wire code that enforces them.
@@ -294,6 +300,12 @@ pub struct Api {
     pub stages: AHashMap<String, Arc<Stage>>,
     /// `disableExecuteApiEndpoint`: only custom domains reach this API.
     pub disable_execute_api_endpoint: bool,
+    /// The API's authorizers; `RouteAuthorization::authorizer` indexes this.
+    pub authorizers: Vec<Arc<crate::config::authorizer::Authorizer>>,
+    /// A REST API's resource policy.
+    pub resource_policy: Option<crate::config::resource_policy::ResourcePolicy>,
+    /// Where usage plans read the API key.
+    pub api_key_source: crate::config::authorizer::ApiKeySource,
 }
 
 impl Api {
@@ -455,6 +467,8 @@ pub struct Route {
     pub api_key_required: bool,
     /// The request parameters that make cache entries distinct (besides method and route).
     pub cache_key: Vec<CacheKeyParam>,
+    /// Who may call: `authorization_type`, its authorizer and scopes.
+    pub authorization: crate::config::authorizer::RouteAuthorization,
 }
 
 /// One of a route's `cache_key_parameters`.

@@ -191,7 +191,7 @@ fn render_direct(
                 text(out, &k.id)
             }
         }
-        CALLER | USER => {}
+        CALLER | USER if rc.authorizer.iam.is_none() => {}
         REQUEST_TIME => push_clf_time(out, epoch() / 1000),
         REQUEST_TIME_EPOCH => push_u64(out, epoch()),
         HTTP_METHOD => text(out, rc.method_text()),
@@ -221,11 +221,11 @@ fn render_direct(
                 text(out, e)
             }
         }
-        ERROR_MESSAGE => {
-            if let Some(kind) = rc.error {
-                text(out, GatewayResponse::for_kind(kind).message)
-            }
-        }
+        ERROR_MESSAGE => match (&rc.error_message, rc.error) {
+            (Some(m), _) => text(out, m),
+            (None, Some(kind)) => text(out, GatewayResponse::for_kind(kind).message),
+            (None, None) => {}
+        },
         ERROR_RESPONSE_TYPE => {
             if let Some(kind) = rc.error {
                 text(out, GatewayResponse::for_kind(kind).response_type)
@@ -580,8 +580,8 @@ apis:
         }
         assert_eq!(
             direct,
-            CONTEXT_VARIABLES.len() - 7,
-            "the rare ones go to `variable`"
+            CONTEXT_VARIABLES.len() - 15,
+            "the rare ones (and the authorizers' and IAM identities') go to `variable`"
         );
         // A whole line: literal text, values, and `-` for the empty ones.
         let format = crate::config::access_log::compile(

@@ -55,21 +55,64 @@ impl ThrottleLevel {
     }
 }
 
-/// `$context.authorizer.*`: empty until authorizers exist (issue 14 fills it).
+/// Values an authorizer produced, looked up by name: a JWT's claims, a Lambda
+/// authorizer's context map. Shared (`Rc`) with the authorizer's cache, so that a cached
+/// result costs no copy per request.
+pub trait AuthorizerValues: std::fmt::Debug {
+    /// Write the value called `name` as API Gateway renders it (strings as they are,
+    /// numbers and booleans as JSON text); false when there is none.
+    fn write_value(&self, name: &str, out: &mut dyn std::fmt::Write) -> bool;
+}
+
+/// The IAM identity of a SigV4-signed request (`$context.identity.*`).
+#[derive(Debug, Clone, Default)]
+pub struct IamIdentity {
+    /// `identity.accessKey`
+    pub access_key: String,
+    /// `identity.userArn`
+    pub user_arn: String,
+    /// `identity.accountId`
+    pub account_id: String,
+    /// `identity.caller` / `identity.user`: the principal's id (the ARN's last part).
+    pub caller: String,
+}
+
+/// `$context.authorizer.*` and the identity an authorizer established.
 #[derive(Debug, Default)]
 pub struct AuthorizerContext {
+    /// `authorizer.principalId`: the Lambda authorizer's principalId, the JWT's `sub`.
     pub principal_id: String,
-    /// JWT claims (`$context.authorizer.claims.NAME`).
-    pub claims: Vec<(String, String)>,
-    /// Lambda authorizer context (`$context.authorizer.NAME`).
-    pub context: Vec<(String, String)>,
+    /// JWT claims: `authorizer.claims.NAME` (REST), `authorizer.jwt.claims.NAME` (HTTP).
+    pub claims: Option<std::rc::Rc<dyn AuthorizerValues>>,
+    /// The token's scopes: `authorizer.jwt.scopes` (HTTP).
+    pub scopes: Option<std::rc::Rc<[String]>>,
+    /// A Lambda authorizer's context map: `authorizer.NAME` (REST),
+    /// `authorizer.lambda.NAME` (HTTP).
+    pub context: Option<std::rc::Rc<dyn AuthorizerValues>>,
+    /// A Lambda authorizer's `usageIdentifierKey` (API key source AUTHORIZER).
+    pub usage_identifier_key: Option<std::rc::Rc<str>>,
+    /// A SigV4-signed request's principal.
+    pub iam: Option<IamIdentity>,
+    /// `authorizer.integrationLatency` / `authorizer.latency`: the authorizer call's
+    /// duration (none when cached or not called).
+    pub latency: Option<Duration>,
+    /// `authorizer.status`: the authorizer's response status (0: not called).
+    pub status: u16,
+    /// `authorizer.error`: why it failed, if it did.
+    pub error: Option<&'static str>,
 }
 
 impl AuthorizerContext {
     fn clear(&mut self) {
         self.principal_id.clear();
-        self.claims.clear();
-        self.context.clear();
+        self.claims = None;
+        self.scopes = None;
+        self.context = None;
+        self.usage_identifier_key = None;
+        self.iam = None;
+        self.latency = None;
+        self.status = 0;
+        self.error = None;
     }
 }
 
@@ -97,6 +140,10 @@ pub struct Scratch {
     pub upstream_head: crate::upstream::client::ResponseHead,
     /// The request body as forwarded (execution logs with data tracing).
     pub request_body: crate::pipeline::execution_log::BodyCapture,
+    /// The whole request body, when a phase read it before the integration (SigV4's
+    /// payload hash): `buffered_body` says so, and the integration replays it.
+    pub body: Vec<u8>,
+    pub buffered_body: bool,
 }
 
 /// A worker's spare request contexts. A connection (HTTP/1.1) or stream (HTTP/2) leases one
@@ -187,6 +234,8 @@ pub struct RequestContext {
     pub integration: IntegrationContext,
     /// The error the request ended with, if any.
     pub error: Option<ErrorKind>,
+    /// Its message when not the gateway response table's (an authorizer's denial).
+    pub error_message: Option<String>,
     pub cache: CacheStatus,
     pub throttle: Option<ThrottleLevel>,
     /// The status and body length of the response sent.
@@ -236,6 +285,7 @@ impl Default for RequestContext {
             authorizer: AuthorizerContext::default(),
             integration: IntegrationContext::default(),
             error: None,
+            error_message: None,
             cache: CacheStatus::None,
             throttle: None,
             status: 0,
@@ -285,6 +335,8 @@ impl RequestContext {
         self.authorizer.clear();
         self.integration = IntegrationContext::default();
         self.error = None;
+        self.error_message = None;
+        self.scratch.buffered_body = false;
         self.cache = CacheStatus::None;
         self.throttle = None;
         self.status = 0;
@@ -469,7 +521,10 @@ impl RequestContext {
                 s => write!(out, "{s}"),
             },
             "integration.error" => write!(out, "{}", self.integration.error.unwrap_or("")),
-            "error.message" => write!(out, "{}", response.map_or("", |r| r.message)),
+            "error.message" => match &self.error_message {
+                Some(m) => write!(out, "{m}"),
+                None => write!(out, "{}", response.map_or("", |r| r.message)),
+            },
             "error.responseType" => write!(out, "{}", response.map_or("", |r| r.response_type)),
             "apiId" => write!(out, "{}", self.text(&self.api_id)),
             "stage" => write!(out, "{}", self.text(&self.stage_name)),
@@ -501,17 +556,63 @@ impl RequestContext {
                 crate::pipeline::trace::write_root(out, &self.trace);
                 Ok(())
             }
-            // IAM identities: no IAM authorization here, always empty.
-            "identity.caller" | "identity.user" => Ok(()),
+            // IAM identities (SigV4-signed requests).
+            "identity.caller" | "identity.user" => {
+                write!(
+                    out,
+                    "{}",
+                    self.authorizer.iam.as_ref().map_or("", |i| &i.caller)
+                )
+            }
+            "identity.userArn" => write!(
+                out,
+                "{}",
+                self.authorizer.iam.as_ref().map_or("", |i| &i.user_arn)
+            ),
+            "identity.accessKey" => write!(
+                out,
+                "{}",
+                self.authorizer.iam.as_ref().map_or("", |i| &i.access_key)
+            ),
+            "identity.accountId" => write!(
+                out,
+                "{}",
+                self.authorizer.iam.as_ref().map_or("", |i| &i.account_id)
+            ),
+            "authorizer.integrationLatency" | "authorizer.latency" => {
+                match ms(self.authorizer.latency) {
+                    Some(v) => write!(out, "{v}"),
+                    None => Ok(()),
+                }
+            }
+            "authorizer.status" => match self.authorizer.status {
+                0 => Ok(()),
+                s => write!(out, "{s}"),
+            },
+            "authorizer.error" => write!(out, "{}", self.authorizer.error.unwrap_or("")),
+            "authorizer.jwt.scopes" => {
+                if let Some(scopes) = &self.authorizer.scopes {
+                    let _ = write!(out, "{}", scopes.join(" "));
+                }
+                Ok(())
+            }
             other => {
-                if let Some(claim) = other.strip_prefix("authorizer.claims.") {
-                    let v = self.authorizer.claims.iter().find(|(k, _)| k == claim);
-                    let _ = write!(out, "{}", v.map_or("", |(_, v)| v.as_str()));
+                let claim = other
+                    .strip_prefix("authorizer.claims.")
+                    .or_else(|| other.strip_prefix("authorizer.jwt.claims."));
+                if let Some(claim) = claim {
+                    if let Some(c) = &self.authorizer.claims {
+                        c.write_value(claim, out);
+                    }
                     return true;
                 }
-                if let Some(field) = other.strip_prefix("authorizer.") {
-                    let v = self.authorizer.context.iter().find(|(k, _)| k == field);
-                    let _ = write!(out, "{}", v.map_or("", |(_, v)| v.as_str()));
+                let field = other
+                    .strip_prefix("authorizer.lambda.")
+                    .or_else(|| other.strip_prefix("authorizer."));
+                if let Some(field) = field {
+                    if let Some(c) = &self.authorizer.context {
+                        c.write_value(field, out);
+                    }
                     return true;
                 }
                 return false;

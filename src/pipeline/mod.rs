@@ -7,6 +7,7 @@
 
 pub mod access_log;
 pub mod api_key;
+pub mod authorize;
 pub mod cache;
 pub mod context;
 pub mod drain;
@@ -22,11 +23,12 @@ pub mod throttle;
 pub mod trace;
 pub mod worker;
 
-use crate::config::snapshot::Integration;
+use crate::config::snapshot::{Integration, Snapshot};
 use crate::error::GatewayError;
 use crate::http::head::Method;
 use crate::pipeline::worker::WorkerCtx;
 use context::RequestContext;
+use session::buffered::BufferedBody;
 use session::{BodyState, Next, Session};
 use taps::ResponseTaps;
 
@@ -96,7 +98,9 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         exec = execution_log::begin(&routed, session, rc, &mut taps);
         trace::sample(ctx, &routed, rc);
         stage = Some(routed.stage);
-        // 4. method request: the API key (authorizers and validation: later issues).
+        // 4. method request: resource policy and authorizer, then the API key
+        // (validation: a later issue).
+        authorize::authorize(ctx, session, &snapshot, &routed, rc).await?;
         api_key::identify(&snapshot, session, &routed, rc)?;
         // 5. throttling and quota.
         throttle::admit(ctx, &snapshot, &routed, rc)?;
@@ -107,18 +111,20 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         {
             return Ok(next);
         }
-        // 7.-9. integration request, integration, integration response.
-        match &routed.route.integration {
-            Integration::Mock(mock) => integration::mock::respond(ctx, session, rc, mock).await,
-            Integration::HttpProxy(proxy) => {
-                let call = integration::http_proxy::Call {
-                    snapshot: &snapshot,
-                    routed: &routed,
-                    proxy,
-                };
-                integration::http_proxy::forward(ctx, session, rc, &call, &mut taps).await
+        // 7.-9. integration request, integration, integration response; a body a phase
+        // read whole (SigV4) is replayed from memory.
+        if rc.scratch.buffered_body {
+            let body = std::mem::take(&mut rc.scratch.body);
+            let mut replay = BufferedBody::new(session, &body);
+            let next = integrate(ctx, &mut replay, rc, &snapshot, &routed, &mut taps).await;
+            rc.scratch.body = body;
+            // A large body's buffer is not kept for the next request.
+            if rc.scratch.body.capacity() > KEPT_BODY_CAPACITY {
+                rc.scratch.body = Vec::new();
             }
+            return next;
         }
+        integrate(ctx, session, rc, &snapshot, &routed, &mut taps).await
     }
     .await;
 
@@ -148,6 +154,31 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     let stage = stage.or_else(|| rc.stage_id.and_then(|id| snapshot.stage_by_id(id)));
     ctx.access_log.record(&snapshot, stage.map(|s| &**s), rc);
     next
+}
+
+/// The largest buffered request body whose buffer a context keeps for the next request.
+const KEPT_BODY_CAPACITY: usize = 64 * 1024;
+
+/// Phases 7.-9.: the route's integration.
+async fn integrate<S: Session>(
+    ctx: &WorkerCtx,
+    session: &mut S,
+    rc: &mut RequestContext,
+    snapshot: &Snapshot,
+    routed: &route::Routed<'_>,
+    taps: &mut ResponseTaps<'_>,
+) -> Result<Next, GatewayError> {
+    match &routed.route.integration {
+        Integration::Mock(mock) => integration::mock::respond(ctx, session, rc, mock).await,
+        Integration::HttpProxy(proxy) => {
+            let call = integration::http_proxy::Call {
+                snapshot,
+                routed,
+                proxy,
+            };
+            integration::http_proxy::forward(ctx, session, rc, &call, taps).await
+        }
+    }
 }
 
 #[cfg(test)]

@@ -46,8 +46,17 @@ pub async fn error<S: Session>(
         }
     }
     let resp = GatewayResponse::for_kind(err.kind);
-    // {"message":"..."}: the table's messages hold no characters that need JSON escaping.
-    let body_len = resp.message.len() + 14;
+    // {"message":"..."}: the table's messages hold no characters that need JSON escaping;
+    // a message of the error's own (authorizers; the error path only) is escaped.
+    let own = err
+        .detail
+        .as_ref()
+        .and_then(|d| d.message.as_deref())
+        .map(|m| serde_json::to_string(m).unwrap_or_else(|_| "\"\"".into()));
+    let body_len = match &own {
+        Some(quoted) => quoted.len() + 12,
+        None => resp.message.len() + 14,
+    };
     session.start_response(resp.status);
     session.response_header(b"date", &ctx.date.now());
     session.response_header(b"x-amzn-requestid", &rc.request_id);
@@ -57,14 +66,29 @@ pub async fn error<S: Session>(
     }
     session.response_header(b"content-type", b"application/json");
     session.response_header(b"x-amzn-errortype", resp.error_type.as_bytes());
+    if let Some(detail) = &err.detail {
+        for (name, value) in &detail.headers {
+            session.response_header(name.as_bytes(), value.as_bytes());
+        }
+    }
     session.end_response_head(ResponseBody::Length(body_len as u64), keep_alive);
     if !head_only(session) {
-        session.push_body(b"{\"message\":\"");
-        session.push_body(resp.message.as_bytes());
-        session.push_body(b"\"}");
+        match &own {
+            Some(quoted) => {
+                session.push_body(b"{\"message\":");
+                session.push_body(quoted.as_bytes());
+                session.push_body(b"}");
+            }
+            None => {
+                session.push_body(b"{\"message\":\"");
+                session.push_body(resp.message.as_bytes());
+                session.push_body(b"\"}");
+            }
+        }
     }
     rc.status = resp.status;
     rc.response_length = body_len as u64;
+    rc.error_message = err.detail.and_then(|d| d.message);
     if session.flush().await.is_err() {
         return Next::Close;
     }

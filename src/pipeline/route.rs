@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use crate::config::snapshot::{ApiType, Route, Snapshot, Stage};
+use crate::config::snapshot::{Api, ApiType, Route, Snapshot, Stage};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::Span;
 use crate::pipeline::context::RequestContext;
@@ -15,6 +15,7 @@ use crate::routing::resource::{Match, PathParams};
 /// The route a request resolved to. Path parameter spans and the resource path are offsets
 /// into the request's path (`Session::path`), valid until the head is released.
 pub struct Routed<'s> {
+    pub api: &'s Arc<Api>,
     pub api_type: ApiType,
     pub stage: &'s Arc<Stage>,
     pub route: &'s Arc<Route>,
@@ -123,6 +124,7 @@ pub fn resolve<'s, S: Session>(
     }
     let resource_path = within.then(|| Span::new(offset, offset + selected.resource_path.len()));
     Ok(Routed {
+        api: selected.api,
         api_type: selected.api.api_type,
         stage: selected.stage,
         route,

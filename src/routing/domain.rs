@@ -193,6 +193,9 @@ mod tests {
             api_type,
             stages,
             disable_execute_api_endpoint: false,
+            authorizers: Vec::new(),
+            resource_policy: None,
+            api_key_source: Default::default(),
         })
     }
 
@@ -219,6 +222,8 @@ mod tests {
                 state_file: PathBuf::from("test.state"),
                 state_flush_interval: Duration::from_secs(2),
                 tracing: Default::default(),
+                region: "us-east-1".into(),
+                account_id: "123456789012".into(),
             },
             limits: HttpLimits::default(),
             listeners: Vec::new(),
@@ -236,6 +241,7 @@ mod tests {
             admin: None,
             forwarded_cert_headers: Vec::new(),
             admin_token: None,
+            iam: Default::default(),
         }
     }
 

@@ -30,6 +30,27 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         ApiTypeFile::Http => ApiType::Http,
     };
 
+    // Authorizers first: routes name them.
+    let (authorizers, authorizer_names) = crate::config::authorizer::build_authorizers(
+        e,
+        api_type,
+        &f.authorizers,
+        &format!("{path}.authorizers"),
+    );
+    let auth = super::routes::ApiAuthorizers {
+        list: &authorizers,
+        names: &authorizer_names,
+    };
+    let resource_policy = f.resource_policy.as_ref().and_then(|doc| {
+        crate::config::resource_policy::build(e, api_type, doc, &format!("{path}.resource_policy"))
+    });
+    let api_key_source = crate::config::authorizer::build_api_key_source(
+        e,
+        api_type,
+        f.api_key_source.as_deref(),
+        &format!("{path}.api_key_source"),
+    );
+
     // Deployments: `routes` is the deployment `current`; then the explicit ones.
     let mut deployments: AHashMap<String, Arc<Deployment>> = AHashMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -37,6 +58,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         let d = build_deployment(
             e,
             api_type,
+            &auth,
             CURRENT_DEPLOYMENT,
             routes,
             &format!("{path}.routes"),
@@ -46,7 +68,14 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
     }
     for (j, d) in f.deployments.iter().enumerate() {
         let dpath = format!("{path}.deployments[{j}]");
-        let built = build_deployment(e, api_type, &d.id, &d.routes, &format!("{dpath}.routes"));
+        let built = build_deployment(
+            e,
+            api_type,
+            &auth,
+            &d.id,
+            &d.routes,
+            &format!("{dpath}.routes"),
+        );
         if !is_name(&d.id, false) {
             e.push(
                 format!("{dpath}.id"),
@@ -222,6 +251,9 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, path: &str) -> Api {
         api_type,
         stages,
         disable_execute_api_endpoint: f.disable_execute_api_endpoint,
+        authorizers,
+        resource_policy,
+        api_key_source,
     }
 }
 

@@ -293,6 +293,11 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         file.admin.as_ref().and_then(|a| a.token_file.as_deref()),
         base_dir,
     );
+    let iam = file
+        .iam
+        .as_ref()
+        .map(|f| super::iam::build(&mut e, f, "iam"))
+        .unwrap_or_default();
 
     if !e.list.is_empty() {
         return Err(ConfigErrors(e.list));
@@ -317,6 +322,7 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         plan_bindings: plans.bindings,
         quotas: plans.quotas,
         admin_token,
+        iam,
     })
 }
 
@@ -391,7 +397,7 @@ impl Errors {
     }
 
     /// Parse a duration, reporting a bad one at `path`. `None` when it was refused.
-    fn duration(&mut self, path: &str, text: &DurationText) -> Option<Duration> {
+    pub(super) fn duration(&mut self, path: &str, text: &DurationText) -> Option<Duration> {
         match text.parse() {
             Ok(d) => Some(d),
             Err(reason) => {

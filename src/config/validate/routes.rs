@@ -15,9 +15,16 @@ use crate::http::head::{is_hop_by_hop, Method};
 use crate::routing::resource::{RouteMethod, Router};
 use crate::upstream::uri::UriTemplate;
 
+/// An API's authorizers, for its routes to name.
+pub(super) struct ApiAuthorizers<'a> {
+    pub list: &'a [Arc<crate::config::authorizer::Authorizer>],
+    pub names: &'a ahash::AHashMap<String, usize>,
+}
+
 pub(super) fn build_deployment(
     e: &mut Errors,
     api_type: ApiType,
+    auth: &ApiAuthorizers<'_>,
     id: &str,
     routes: &[RouteFile],
     path: &str,
@@ -51,7 +58,11 @@ pub(super) fn build_deployment(
             &rpath,
             &param_names,
         );
+        let authorization = crate::config::authorizer::build_route_authorization(
+            e, api_type, r, auth.list, auth.names, &rpath,
+        );
         let route = Arc::new(Route {
+            authorization,
             key: r.route.clone(),
             api_key_required: r.api_key_required,
             method,

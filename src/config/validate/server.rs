@@ -51,6 +51,24 @@ pub(super) fn build_server(e: &mut Errors, f: &ServerFile) -> ServerSettings {
     if f.state_file.trim().is_empty() {
         e.push("server.state_file", "must not be empty");
     }
+    // AWS region names: `us-east-1`, `eu-central-2`, `us-gov-west-1`.
+    if f.region.is_empty()
+        || !f
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        e.push(
+            "server.region",
+            format!("`{}` is not a region name (e.g. us-east-1)", f.region),
+        );
+    }
+    if f.account_id.len() != 12 || !f.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        e.push(
+            "server.account_id",
+            format!("`{}` is not an AWS account id (12 digits)", f.account_id),
+        );
+    }
     ServerSettings {
         workers,
         execute_api_suffix: suffix,
@@ -60,6 +78,8 @@ pub(super) fn build_server(e: &mut Errors, f: &ServerFile) -> ServerSettings {
         state_file: PathBuf::from(&f.state_file),
         state_flush_interval,
         tracing: crate::config::tracing::build_exporter(e, f.tracing.as_ref()),
+        region: f.region.clone(),
+        account_id: f.account_id.clone(),
     }
 }
 

@@ -210,6 +210,7 @@ pub trait Session {
     async fn close_after_error(&mut self);
 }
 
+pub mod buffered;
 #[cfg(test)]
 pub mod memory;
 pub mod tls;
