@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use tollgate::auth::jwt::mint::{jwks, SigningKey};
 use tollgate::auth::jwt::{
-    parse_jwks, verify, Algorithm, JwtAuthorizer, PublishedKeys, TokenCache, Validation,
+    parse_jwks, verify, Algorithm, ClaimStyle, JwtAuthorizer, PublishedKeys, TokenCache, Validation,
 };
 
 const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_example";
@@ -57,7 +57,8 @@ fn bench(c: &mut Criterion) {
 
     let mut warm = c.benchmark_group("jwt_authorize_warm");
     for key in [&rsa, &ec] {
-        let mut auth = JwtAuthorizer::new(validation.clone(), published.clone(), 1);
+        let mut auth =
+            JwtAuthorizer::new(validation.clone(), ClaimStyle::Http, published.clone(), 1);
         let mut cache = TokenCache::new(10_000);
         let tokens: Vec<String> = (0..1000)
             .map(|i| key.sign(&claims(i)).expect("sign"))
@@ -77,7 +78,7 @@ fn bench(c: &mut Criterion) {
     warm.finish();
 
     let mut miss = c.benchmark_group("jwt_authorize_miss_insert");
-    let mut auth = JwtAuthorizer::new(validation.clone(), published.clone(), 1);
+    let mut auth = JwtAuthorizer::new(validation.clone(), ClaimStyle::Http, published.clone(), 1);
     let mut cache = TokenCache::new(1000);
     let tokens: Vec<String> = (0..4000)
         .map(|i| ec.sign(&claims(i)).expect("sign"))

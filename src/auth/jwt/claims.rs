@@ -13,6 +13,8 @@
 //! The scopes (`scope`, space-separated, and `scp`, a string or an array) are parsed once,
 //! for the route's scope check and `$context.authorizer.jwt.scopes`.
 
+use std::rc::Rc;
+
 use serde_json::{Map, Value};
 
 use crate::time::{civil_from_unix, month_name};
@@ -31,17 +33,20 @@ pub enum ClaimStyle {
 pub struct Claims {
     map: Map<String, Value>,
     exp: i64,
-    scopes: Vec<Box<str>>,
+    /// Shared with `$context.authorizer.jwt.scopes` without a copy per request.
+    scopes: Rc<[String]>,
+    /// How `$context` renders the claims (set by the authorizer that verified them).
+    style: ClaimStyle,
 }
 
 impl Claims {
     /// Claims from a payload whose `exp` was read as `exp`.
     pub(super) fn from_payload(map: Map<String, Value>, exp: i64) -> Self {
-        let mut scopes: Vec<Box<str>> = Vec::new();
+        let mut scopes: Vec<String> = Vec::new();
         let mut add = |s: &str| {
             for part in s.split([' ', '\t']).filter(|p| !p.is_empty()) {
-                if !scopes.iter().any(|have| &**have == part) {
-                    scopes.push(part.into());
+                if !scopes.iter().any(|have| have == part) {
+                    scopes.push(part.to_owned());
                 }
             }
         };
@@ -53,7 +58,26 @@ impl Claims {
             Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).for_each(add),
             _ => {}
         }
-        Claims { map, exp, scopes }
+        Claims {
+            map,
+            exp,
+            scopes: scopes.into(),
+            style: ClaimStyle::Http,
+        }
+    }
+
+    /// The rendering `$context` uses for these claims ([`Claims::render_own`]).
+    pub fn style(&self) -> ClaimStyle {
+        self.style
+    }
+
+    pub fn set_style(&mut self, style: ClaimStyle) {
+        self.style = style;
+    }
+
+    /// Append claim `name` in the claims' own style (see [`Claims::set_style`]).
+    pub fn render_own(&self, name: &str, out: &mut String) -> bool {
+        self.render(name, self.style, out)
     }
 
     /// The token's `exp` (unix seconds).
@@ -72,8 +96,13 @@ impl Claims {
     }
 
     /// The token's scopes (`scope` and `scp`), in order, without duplicates.
-    pub fn scopes(&self) -> &[Box<str>] {
+    pub fn scopes(&self) -> &[String] {
         &self.scopes
+    }
+
+    /// The scopes, shared.
+    pub fn scopes_rc(&self) -> Rc<[String]> {
+        Rc::clone(&self.scopes)
     }
 
     /// Whether the token holds at least one of `required` (true when none is required),
@@ -82,7 +111,7 @@ impl Claims {
         required.is_empty()
             || required
                 .iter()
-                .any(|r| self.scopes.iter().any(|s| **s == *r.as_ref()))
+                .any(|r| self.scopes.iter().any(|s| s == r.as_ref()))
     }
 
     /// Append claim `name` rendered in `style` to `out`; false (nothing appended) when the

@@ -46,7 +46,7 @@ pub use cache::{TokenCache, DEFAULT_CACHE_ENTRIES};
 pub use claims::{ClaimStyle, Claims};
 pub use jwk::{parse_jwks, JwksError, KeySet, PublicKey};
 pub use keys::{KeysReader, PublishedKeys};
-pub use source::{FetchPolicy, KeyLocation, KeyService, KeySourceSpec};
+pub use source::{FetchPolicy, KeyLocation, KeyService, KeySourceSpec, KeySources};
 pub use token::{verify, Validation};
 
 /// The JWS algorithms the authorizer accepts. `none`, the HMAC family (`HS*`: a public key
@@ -249,16 +249,24 @@ pub fn bearer_token(value: &[u8]) -> Option<&[u8]> {
 #[derive(Debug)]
 pub struct JwtAuthorizer {
     validation: Validation,
+    style: ClaimStyle,
     keys: KeysReader,
     tag: u64,
 }
 
 impl JwtAuthorizer {
     /// `tag` tells this authorizer's cache entries from others' in a shared per-worker
-    /// cache: give every (authorizer, configuration generation) its own tag.
-    pub fn new(validation: Validation, keys: Arc<PublishedKeys>, tag: u64) -> Self {
+    /// cache: give every (authorizer, configuration generation) its own tag. `style`: how
+    /// `$context` renders the claims (REST or HTTP).
+    pub fn new(
+        validation: Validation,
+        style: ClaimStyle,
+        keys: Arc<PublishedKeys>,
+        tag: u64,
+    ) -> Self {
         JwtAuthorizer {
             validation,
+            style,
             keys: KeysReader::new(keys),
             tag,
         }
@@ -283,7 +291,8 @@ impl JwtAuthorizer {
             return Ok(claims);
         }
         match verify(token, keys, &self.validation, now) {
-            Ok(claims) => {
+            Ok(mut claims) => {
+                claims.set_style(self.style);
                 let until = claims
                     .expires_at()
                     .saturating_add(self.validation.leeway_secs as i64);

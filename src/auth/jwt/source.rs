@@ -198,6 +198,61 @@ impl Drop for KeyService {
     }
 }
 
+/// The key sources of one configuration, registered with the process's key service
+/// ([`KeyService::global`]): holding it keeps them fetched and refreshed; dropping it (with
+/// every worker's reader) lets the service forget them.
+#[derive(Debug, Default)]
+pub struct KeySources {
+    keys: Vec<(KeySourceSpec, Arc<PublishedKeys>)>,
+}
+
+impl KeySources {
+    /// Register `specs` (duplicates once) with the process's key service, which starts
+    /// fetching the new ones right away. Empty when the service thread cannot run.
+    pub fn register(specs: impl IntoIterator<Item = KeySourceSpec>) -> KeySources {
+        let mut keys: Vec<(KeySourceSpec, Arc<PublishedKeys>)> = Vec::new();
+        let Some(service) = KeyService::global() else {
+            return KeySources { keys };
+        };
+        for spec in specs {
+            if keys.iter().all(|(s, _)| *s != spec) {
+                let k = service.register(spec.clone());
+                keys.push((spec, k));
+            }
+        }
+        KeySources { keys }
+    }
+
+    /// The published keys of `spec`, if registered here.
+    pub fn get(&self, spec: &KeySourceSpec) -> Option<&Arc<PublishedKeys>> {
+        self.keys.iter().find(|(s, _)| s == spec).map(|(_, k)| k)
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Wait (polling, off the request path: startup, reload) until every source has keys
+    /// or `timeout` passed; true when all are loaded. Sources that failed keep being
+    /// retried in the background either way.
+    pub fn wait_loaded(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.keys.iter().all(|(_, k)| k.is_loaded()) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 /// One source as the thread tracks it.
 struct Source {
     id: u64,

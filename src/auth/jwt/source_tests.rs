@@ -176,7 +176,7 @@ fn discovery_then_rotation_with_one_rate_limited_refresh() {
     assert_eq!(server.hits("/keys.json"), 1);
 
     let v = Validation::new(issuer.clone(), Some(vec!["app".into()]));
-    let mut auth = JwtAuthorizer::new(v, Arc::clone(&keys), 1);
+    let mut auth = JwtAuthorizer::new(v, ClaimStyle::Http, Arc::clone(&keys), 1);
     let mut cache = TokenCache::new(64);
     assert!(auth
         .authorize(token(&a, &issuer).as_bytes(), &mut cache, NOW)

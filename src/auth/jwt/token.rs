@@ -24,6 +24,8 @@ pub struct Validation {
     pub audiences: Option<Vec<String>>,
     /// Seconds of clock skew allowed on `exp`, `nbf` and `iat` (API Gateway: 0).
     pub leeway_secs: u64,
+    /// The algorithms tokens may use; empty: every supported one.
+    pub algorithms: Vec<Algorithm>,
 }
 
 impl Validation {
@@ -32,6 +34,7 @@ impl Validation {
             issuer: issuer.into(),
             audiences,
             leeway_secs: 0,
+            algorithms: Vec::new(),
         }
     }
 }
@@ -70,6 +73,7 @@ pub fn verify(token: &[u8], keys: &KeySet, v: &Validation, now: i64) -> Result<C
         .alg
         .as_deref()
         .and_then(Algorithm::from_name)
+        .filter(|a| v.algorithms.is_empty() || v.algorithms.contains(a))
         .ok_or(JwtError::UnsupportedAlgorithm)?;
     let kid = header
         .kid
