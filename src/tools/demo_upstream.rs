@@ -6,6 +6,9 @@
 //! - `x-echo-raw: 1`        answer with the request body itself (application/octet-stream);
 //! - `x-echo-size: N`       answer with N bytes of a repeating pattern;
 //! - `x-echo-chunked: 1`    send the answer with chunked transfer coding.
+//!
+//! It also plays a development OIDC issuer for JWT authorizers (`tools::jwt`):
+//! `GET /.well-known/openid-configuration` and `/.well-known/jwks.json`.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -119,6 +122,12 @@ async fn serve(conn: &mut ClientConn, date: &DateCache) {
             }
         }
         info.insert("headers".into(), headers.into());
+        // JWT authorizer demo (issue 14): the development issuer's discovery document
+        // and JWKS.
+        let host = head
+            .header(buf, "host")
+            .and_then(|h| std::str::from_utf8(h).ok());
+        let jwt_doc = super::jwt::demo_document(head.path.str(buf), host);
         conn.begin_request(limits.max_body_bytes, Duration::from_secs(60));
         ClientConn::release_head(conn);
 
@@ -137,7 +146,9 @@ async fn serve(conn: &mut ClientConn, date: &DateCache) {
         if delay > 0 {
             monoio::time::sleep(Duration::from_millis(delay)).await;
         }
-        let (content_type, payload): (&[u8], Vec<u8>) = if let Some(n) = size {
+        let (content_type, payload): (&[u8], Vec<u8>) = if let Some(doc) = jwt_doc {
+            (b"application/json", doc)
+        } else if let Some(n) = size {
             (
                 b"application/octet-stream",
                 (0..n).map(|i| b'a' + (i % 26) as u8).collect(),
