@@ -97,16 +97,18 @@ impl PublishedKeys {
         true
     }
 
-    /// Ask the key service for a refresh because a token named a `kid` not in the set.
-    /// Never blocks; the service rate-limits refreshes per source.
-    pub fn report_unknown_kid(&self) {
+    /// Ask the key service for a refresh because a token named a `kid` not in the set of
+    /// generation `seen` (what the reporting worker verified against: a report about a set
+    /// already replaced asks for nothing). Never blocks; the service rate-limits refreshes
+    /// per source.
+    pub fn report_unknown_kid(&self, seen: u64) {
         let Some((tx, id)) = &self.service else {
             return;
         };
         if self.refresh_asked.swap(true, Ordering::AcqRel) {
             return; // already asked, not yet handled
         }
-        if tx.try_send(Msg::UnknownKid(*id)).is_err() {
+        if tx.try_send(Msg::UnknownKid(*id, seen)).is_err() {
             self.refresh_asked.store(false, Ordering::Release);
         }
     }
@@ -156,5 +158,16 @@ impl KeysReader {
 
     pub fn shared(&self) -> &Arc<PublishedKeys> {
         &self.shared
+    }
+
+    /// The generation of the set [`KeysReader::current`] last returned.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Report an unknown kid in the set last returned (see
+    /// [`PublishedKeys::report_unknown_kid`]).
+    pub fn report_unknown_kid(&self) {
+        self.shared.report_unknown_kid(self.seen);
     }
 }

@@ -301,7 +301,7 @@ impl JwtAuthorizer {
                 Ok(claims)
             }
             Err(JwtError::UnknownKid) => {
-                self.keys.shared().report_unknown_kid();
+                self.keys.report_unknown_kid();
                 Err(JwtError::UnknownKid)
             }
             Err(e) => Err(e),

@@ -113,7 +113,8 @@ impl FetchPolicy {
 #[derive(Debug)]
 pub(crate) enum Msg {
     Register(u64, Weak<PublishedKeys>, KeySourceSpec),
-    UnknownKid(u64),
+    /// A worker met an unknown kid in the key set of this generation.
+    UnknownKid(u64, u64),
     Sync(Sender<()>),
     Stop,
 }
@@ -262,6 +263,9 @@ struct Source {
     failures: u32,
     /// A worker asked for a refresh (unknown kid) that has not run yet.
     kid_asked: bool,
+    /// That ask brought the next refresh forward (it counts against the rate limit; an
+    /// ask while a refresh was due anyway, such as the first fetch, does not).
+    kid_forced: bool,
     last_kid_refresh: Option<Instant>,
 }
 
@@ -306,15 +310,28 @@ impl Worker {
                     next: Instant::now(),
                     failures: 0,
                     kid_asked: false,
+                    kid_forced: false,
                     last_kid_refresh: None,
                 }),
-                Some(Msg::UnknownKid(id)) => {
+                Some(Msg::UnknownKid(id, seen)) => {
                     let now = Instant::now();
                     let interval = self.policy.unknown_kid_interval;
                     if let Some(s) = self.sources.iter_mut().find(|s| s.id == id) {
-                        let allowed = s.last_kid_refresh.map_or(now, |t| t + interval);
-                        s.next = s.next.min(allowed.max(now));
-                        s.kid_asked = true;
+                        let current = s.keys.upgrade();
+                        if current.as_ref().is_some_and(|k| k.generation() != seen) {
+                            // Keys were published since the worker looked (the first
+                            // fetch, say): its next request sees them; no refresh.
+                            if let (false, Some(k)) = (s.kid_asked, current) {
+                                k.clear_refresh_asked();
+                            }
+                        } else {
+                            let allowed = s.last_kid_refresh.map_or(now, |t| t + interval).max(now);
+                            if allowed < s.next {
+                                s.next = allowed;
+                                s.kid_forced = true;
+                            }
+                            s.kid_asked = true;
+                        }
                     }
                 }
                 Some(Msg::Sync(tx)) => reply = Some(tx),
@@ -443,9 +460,12 @@ impl Worker {
                 log!("jwt: {}: {e} ({kept})", describe(&spec));
             }
         }
+        if s.kid_forced {
+            s.last_kid_refresh = Some(now);
+        }
         if s.kid_asked {
             s.kid_asked = false;
-            s.last_kid_refresh = Some(now);
+            s.kid_forced = false;
             keys.clear_refresh_asked();
         }
     }

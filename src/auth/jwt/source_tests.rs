@@ -175,6 +175,13 @@ fn discovery_then_rotation_with_one_rate_limited_refresh() {
     assert_eq!(server.hits("/.well-known/openid-configuration"), 1);
     assert_eq!(server.hits("/keys.json"), 1);
 
+    // A report about a key set older than the published one asks for nothing (the
+    // worker had looked before the first fetch landed).
+    keys.report_unknown_kid(0);
+    service.sync();
+    assert_eq!(server.hits("/keys.json"), 1);
+    assert!(!keys.refresh_pending());
+
     let v = Validation::new(issuer.clone(), Some(vec!["app".into()]));
     let mut auth = JwtAuthorizer::new(v, ClaimStyle::Http, Arc::clone(&keys), 1);
     let mut cache = TokenCache::new(64);
@@ -238,7 +245,7 @@ fn stale_keys_stay_when_the_issuer_fails() {
         (404, ""),
     ] {
         server.set("/jwks", status, body, None);
-        keys.report_unknown_kid();
+        keys.report_unknown_kid(keys.generation());
         service.sync();
         assert_eq!(keys.load().len(), 1, "{status} {body}");
         assert_eq!(keys.generation(), generation);
@@ -248,7 +255,7 @@ fn stale_keys_stay_when_the_issuer_fails() {
     // The server gone entirely: connection refused, keys kept.
     let url = format!("{}/jwks", server.base());
     drop(server);
-    keys.report_unknown_kid();
+    keys.report_unknown_kid(keys.generation());
     service.sync();
     assert_eq!(keys.load().len(), 1);
     assert!(Client {
@@ -273,13 +280,13 @@ fn a_jwks_file_source_reloads_on_unknown_kid() {
     service.sync();
     assert!(keys.load().find("a").is_some());
     std::fs::write(&path, jwks(&[&a, &b])).unwrap();
-    keys.report_unknown_kid();
+    keys.report_unknown_kid(keys.generation());
     service.sync();
     assert!(keys.load().find("b").is_some());
     assert_eq!(keys.load().removal_epoch(), 0);
     // A missing file keeps the keys.
     std::fs::remove_file(&path).unwrap();
-    keys.report_unknown_kid();
+    keys.report_unknown_kid(keys.generation());
     service.sync();
     assert_eq!(keys.load().len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
