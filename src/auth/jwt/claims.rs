@@ -13,6 +13,7 @@
 //! The scopes (`scope`, space-separated, and `scp`, a string or an array) are parsed once,
 //! for the route's scope check and `$context.authorizer.jwt.scopes`.
 
+use std::fmt::{self, Write};
 use std::rc::Rc;
 
 use serde_json::{Map, Value};
@@ -76,7 +77,7 @@ impl Claims {
     }
 
     /// Append claim `name` in the claims' own style (see [`Claims::set_style`]).
-    pub fn render_own(&self, name: &str, out: &mut String) -> bool {
+    pub fn render_own(&self, name: &str, out: &mut dyn Write) -> bool {
         self.render(name, self.style, out)
     }
 
@@ -116,10 +117,10 @@ impl Claims {
 
     /// Append claim `name` rendered in `style` to `out`; false (nothing appended) when the
     /// token has no such claim.
-    pub fn render(&self, name: &str, style: ClaimStyle, out: &mut String) -> bool {
+    pub fn render(&self, name: &str, style: ClaimStyle, out: &mut dyn Write) -> bool {
         match self.map.get(name) {
             Some(v) => {
-                render_claim(name, v, style, out);
+                let _ = render_claim(name, v, style, out);
                 true
             }
             None => false,
@@ -138,51 +139,51 @@ impl Claims {
             .iter()
             .map(|(k, v)| {
                 let mut s = String::new();
-                render_claim(k, v, style, &mut s);
+                let _ = render_claim(k, v, style, &mut s);
                 (k.clone(), Value::String(s))
             })
             .collect()
     }
 }
 
-fn render_claim(name: &str, v: &Value, style: ClaimStyle, out: &mut String) {
+fn render_claim(name: &str, v: &Value, style: ClaimStyle, out: &mut dyn Write) -> fmt::Result {
     if style == ClaimStyle::Rest && (name == "exp" || name == "iat") {
         if let Some(secs) = v.as_i64() {
-            java_date(secs, out);
-            return;
+            return java_date(secs, out);
         }
     }
-    render_value(v, style, out);
+    render_value(v, style, out)
 }
 
-fn render_value(v: &Value, style: ClaimStyle, out: &mut String) {
+fn render_value(v: &Value, style: ClaimStyle, out: &mut dyn Write) -> fmt::Result {
     match v {
-        Value::String(s) => out.push_str(s),
+        Value::String(s) => out.write_str(s),
         Value::Array(items) => {
             let (open, sep, close) = match style {
                 ClaimStyle::Http => ("[", " ", "]"),
                 ClaimStyle::Rest => ("", ",", ""),
             };
-            out.push_str(open);
+            out.write_str(open)?;
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(sep);
+                    out.write_str(sep)?;
                 }
-                render_value(item, style, out);
+                render_value(item, style, out)?;
             }
-            out.push_str(close);
+            out.write_str(close)
         }
-        other => out.push_str(&other.to_string()),
+        other => write!(out, "{other}"),
     }
 }
 
 /// `EEE MMM dd HH:mm:ss UTC yyyy` (Java's `Date.toString()` in UTC).
-fn java_date(secs: i64, out: &mut String) {
+fn java_date(secs: i64, out: &mut dyn Write) -> fmt::Result {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     let (y, mo, d, h, mi, s) = civil_from_unix(secs);
     let weekday = DAYS[secs.div_euclid(86_400).rem_euclid(7) as usize];
-    out.push_str(&format!(
+    write!(
+        out,
         "{weekday} {} {d:02} {h:02}:{mi:02}:{s:02} UTC {y}",
         month_name(mo)
-    ));
+    )
 }

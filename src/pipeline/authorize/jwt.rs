@@ -40,12 +40,7 @@ use crate::pipeline::worker::WorkerCtx;
 
 impl AuthorizerValues for Claims {
     fn write_value(&self, name: &str, out: &mut dyn std::fmt::Write) -> bool {
-        let mut s = String::new();
-        if !self.render_own(name, &mut s) {
-            return false;
-        }
-        let _ = out.write_str(&s);
-        true
+        self.render_own(name, out)
     }
 }
 
