@@ -55,6 +55,8 @@ pub struct WorkerCtx {
     /// Lambda authorizers' result caches (one per authorizer, this worker's; they follow
     /// the configuration by themselves, keyed by the authorizer's `Arc`).
     pub lambda_caches: crate::pipeline::authorize::lambda::LambdaCaches,
+    /// JWT authorizers' verified-token cache and key readers.
+    pub jwt: RefCell<crate::pipeline::authorize::jwt::JwtWorker>,
 }
 
 impl WorkerCtx {
@@ -83,6 +85,7 @@ impl WorkerCtx {
             trace_ids: crate::observe::trace::IdGen::new(id),
             access_log,
             lambda_caches: Default::default(),
+            jwt: Default::default(),
         }
     }
 
