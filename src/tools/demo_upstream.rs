@@ -9,6 +9,9 @@
 //!
 //! `POST /authorizer` is a Lambda-style authorizer taking API Gateway's event (see
 //! [`authorizer_answer`]); `?simple=1` answers in HTTP APIs' simple format.
+//!
+//! It also plays a development OIDC issuer for JWT authorizers (`tools::jwt`):
+//! `GET /.well-known/openid-configuration` and `/.well-known/jwks.json`.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -122,6 +125,12 @@ async fn serve(conn: &mut ClientConn, date: &DateCache) {
             }
         }
         info.insert("headers".into(), headers.into());
+        // JWT authorizer demo (issue 14): the development issuer's discovery document
+        // and JWKS.
+        let host = head
+            .header(buf, "host")
+            .and_then(|h| std::str::from_utf8(h).ok());
+        let jwt_doc = super::jwt::demo_document(head.path.str(buf), host);
         conn.begin_request(limits.max_body_bytes, Duration::from_secs(60));
         ClientConn::release_head(conn);
 
@@ -145,6 +154,8 @@ async fn serve(conn: &mut ClientConn, date: &DateCache) {
         let status = authorizer.as_ref().map_or(status, |(s, _)| *s);
         let (content_type, payload): (&[u8], Vec<u8>) = if let Some((_, answer)) = authorizer {
             (b"application/json", answer)
+        } else if let Some(doc) = jwt_doc {
+            (b"application/json", doc)
         } else if let Some(n) = size {
             (
                 b"application/octet-stream",

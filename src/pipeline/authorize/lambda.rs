@@ -138,12 +138,6 @@ impl LambdaCaches {
     }
 }
 
-thread_local! {
-    /// The caches of the worker running on this thread (a worker is one thread). Wants to
-    /// be a `WorkerCtx` field (see /work/wt/notes/REQUESTS-lambda.md).
-    static CACHES: LambdaCaches = LambdaCaches::default();
-}
-
 pub async fn authorize<S: Session>(
     ctx: &WorkerCtx,
     session: &mut S,
@@ -170,7 +164,7 @@ pub async fn authorize<S: Session>(
         ));
     };
     let http = routed.api_type == ApiType::Http;
-    let cache = CACHES.with(|c| c.cache_for(shared, settings));
+    let cache = (|c: &LambdaCaches| c.cache_for(shared, settings))(&ctx.lambda_caches);
 
     // 1. The identity. TOKEN: the token (its one identity source, a header) must match the
     // validation expression.
@@ -190,7 +184,7 @@ pub async fn authorize<S: Session>(
     }
     // 2. The cache, keyed by the identity sources' values (built in this worker's scratch
     // key: no allocation on a hit).
-    let hit = CACHES.with(|c| -> Result<Option<Rc<Cached>>, GatewayError> {
+    let hit = (|c: &LambdaCaches| -> Result<Option<Rc<Cached>>, GatewayError> {
         let mut key = c.key.borrow_mut();
         key.clear();
         for source in &authorizer.identity_source {
@@ -199,12 +193,12 @@ pub async fn authorize<S: Session>(
             }
         }
         Ok(cache.get_at(key.as_bytes(), c.origin.reading(rc.start)))
-    })?;
+    })(&ctx.lambda_caches)?;
     // 3. Or the call (the key copied first: the scratch is another request's meanwhile).
     let entry = match hit {
         Some(hit) => hit,
         None => {
-            let key = CACHES.with(|c| c.key.borrow().as_bytes().to_vec());
+            let key = (|c: &LambdaCaches| c.key.borrow().as_bytes().to_vec())(&ctx.lambda_caches);
             let values =
                 session_identity(session, snapshot, routed, rc, &authorizer.identity_source);
             let entry =
@@ -226,7 +220,7 @@ pub async fn authorize<S: Session>(
         .listeners
         .get(session.listener())
         .map(|l| l.name.as_str());
-    let decision = CACHES.with(|c| {
+    let decision = (|c: &LambdaCaches| {
         let mut arn = c.arn.borrow_mut();
         method_arn(snapshot, rc, &mut arn);
         result.decide(&RequestFacts {
@@ -236,7 +230,7 @@ pub async fn authorize<S: Session>(
             source_ip: rc.source_ip,
             source_vpce: listener,
         })
-    });
+    })(&ctx.lambda_caches);
     let verdict = match decision {
         Decision::Allow => Verdict::Allow,
         Decision::ExplicitDeny => Verdict::ExplicitDeny,
@@ -401,7 +395,7 @@ async fn invoke<S: Session>(
         ("accept", "application/json".into()),
     ];
     if let (true, Some(creds)) = (ep.invoke_api, &settings.credentials) {
-        let signed = sign_invoke(snapshot, ep, creds, &headers, &body);
+        let signed = sign_invoke(ctx, snapshot, ep, creds, &headers, &body);
         headers.extend(signed);
     }
     let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
@@ -469,6 +463,7 @@ async fn invoke<S: Session>(
 /// SigV4 headers (service `lambda`) for the Invoke API call whose other headers are
 /// `headers` (besides `host`) and whose body is `body`.
 fn sign_invoke(
+    ctx: &WorkerCtx,
     snapshot: &Snapshot,
     ep: &AuthorizerEndpoint,
     creds: &SigningCredentials,
@@ -490,11 +485,11 @@ fn sign_invoke(
         time: std::time::SystemTime::now(),
         settings: Default::default(),
     };
-    let signed = CACHES.with(|c| {
+    let signed = (|c: &LambdaCaches| {
         c.signer
             .borrow_mut()
             .sign(&parts, &payload_sha256(body), &params)
-    });
+    })(&ctx.lambda_caches);
     signed.headers().map(|(n, v)| (n, v.to_string())).collect()
 }
 
