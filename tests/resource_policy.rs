@@ -726,3 +726,94 @@ fn iam_callers_combined_with_the_resource_policy() {
         assert_reached(&r, &up, i + 1);
     }
 }
+
+// ------------------------------------------------------------------ Cognito (JWT) authorizer
+
+/// A Cognito user pool authorizer and the resource policy: the token is verified first (a
+/// bad or missing token is a 401 even where the policy denies), then the resource policy
+/// decides on its own and must allow explicitly (a verified token is not an IAM allow).
+#[test]
+fn cognito_authorizer_combined_with_the_resource_policy() {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    use tollgate::auth::jwt::mint::{jwks, SigningKey};
+    use tollgate::auth::jwt::Algorithm;
+
+    let key = SigningKey::from_pem(
+        Algorithm::RS256,
+        "tollgate-dev-rsa-1",
+        include_bytes!("../examples/jwt/dev-rsa.pem"),
+    )
+    .expect("dev key");
+    let keys = write_temp("jwks.json", &jwks(&[&key]));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let token = key
+        .sign(&serde_json::json!({
+            "iss": "https://idp.example", "sub": "alice", "iat": now - 5, "exp": now + 600,
+        }))
+        .expect("sign");
+    let bearer = format!("Bearer {token}");
+
+    let up = CountingUpstream::start();
+    let policy = "      Version: '2012-10-17'
+      Statement:
+        - Effect: Allow
+          Principal: '*'
+          Action: execute-api:Invoke
+          Resource: [execute-api:/prod/GET/path, execute-api:/prod/DELETE/*]
+        - Effect: Deny
+          Principal: '*'
+          Action: execute-api:Invoke
+          Resource: execute-api:/prod/DELETE/*
+          Condition: {IpAddress: {aws:SourceIp: 127.0.0.0/8}}
+";
+    let extra = format!(
+        "    authorizers:
+      - name: pool
+        type: COGNITO_USER_POOLS
+        jwt: {{issuer: 'https://idp.example', jwks_file: '{}'}}
+",
+        keys.display()
+    );
+    let auth = "        authorization_type: COGNITO_USER_POOLS\n        authorizer: pool\n";
+    let gw = Gateway::start(&config(
+        &[listener("public", "127.0.0.1:0", "cog")],
+        &[api("cog", up.port, policy, &extra, auth)],
+    ));
+    let send = |method: &str, path: &str, token: bool| {
+        let headers: Vec<(&str, &str)> = if token {
+            vec![("Authorization", bearer.as_str())]
+        } else {
+            vec![]
+        };
+        gw.send(&req(method, &format!("/prod{path}"), &headers, b""))
+    };
+
+    // Allowed by the resource policy, with a verified token (the keys may take a moment to
+    // be published to the worker).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let r = loop {
+        let r = send("GET", "/path", true);
+        if r.status != 401 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_reached(&r, &up, 1);
+
+    // No token: 401 before the resource policy is looked at, denied route or not.
+    for (method, path) in [("GET", "/path"), ("DELETE", "/admin/x")] {
+        let r = send(method, path, false);
+        assert_eq!(r.status, 401, "{}", r.describe());
+        assert_eq!(r.body_str(), r#"{"message":"Unauthorized"}"#);
+    }
+    // A verified token, and the resource policy denies explicitly (this address)...
+    let r = send("DELETE", "/admin/x", true);
+    r.assert_gateway_error(403, &anonymous("cog", "DELETE", "/admin/x", true), DENIED);
+    // ...or says nothing: a verified token alone does not allow.
+    let r = send("GET", "/admin/x", true);
+    r.assert_gateway_error(403, &anonymous("cog", "GET", "/admin/x", false), DENIED);
+    assert_eq!(requests(&up), 1, "a refused request reached the upstream");
+}
