@@ -227,7 +227,14 @@ fn authorizer_answer(event: &[u8], simple: bool) -> (u16, Vec<u8>) {
         .as_str()
         .or_else(|| event["identitySource"][0].as_str())
         .or_else(|| event["identitySource"].as_str())
-        .or_else(|| event["headers"]["authorization"].as_str())
+        .or_else(|| {
+            // REST events keep header names as sent; payload 2.0 lower-cases them.
+            event["headers"].as_object().and_then(|h| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                    .and_then(|(_, v)| v.as_str())
+            })
+        })
         .unwrap_or("");
     let (word, key) = token.split_once(':').unwrap_or((token, ""));
     let effect = match word {

@@ -164,7 +164,8 @@ pub async fn authorize<S: Session>(
         ));
     };
     let http = routed.api_type == ApiType::Http;
-    let cache = (|c: &LambdaCaches| c.cache_for(shared, settings))(&ctx.lambda_caches);
+    let c = &ctx.lambda_caches;
+    let cache = c.cache_for(shared, settings);
 
     // 1. The identity. TOKEN: the token (its one identity source, a header) must match the
     // validation expression.
@@ -184,7 +185,7 @@ pub async fn authorize<S: Session>(
     }
     // 2. The cache, keyed by the identity sources' values (built in this worker's scratch
     // key: no allocation on a hit).
-    let hit = (|c: &LambdaCaches| -> Result<Option<Rc<Cached>>, GatewayError> {
+    let hit = {
         let mut key = c.key.borrow_mut();
         key.clear();
         for source in &authorizer.identity_source {
@@ -192,13 +193,13 @@ pub async fn authorize<S: Session>(
                 return Err(unauthorized(rc, "identity source missing"));
             }
         }
-        Ok(cache.get_at(key.as_bytes(), c.origin.reading(rc.start)))
-    })(&ctx.lambda_caches)?;
+        cache.get_at(key.as_bytes(), c.origin.reading(rc.start))
+    };
     // 3. Or the call (the key copied first: the scratch is another request's meanwhile).
     let entry = match hit {
         Some(hit) => hit,
         None => {
-            let key = (|c: &LambdaCaches| c.key.borrow().as_bytes().to_vec())(&ctx.lambda_caches);
+            let key = c.key.borrow().as_bytes().to_vec();
             let values =
                 session_identity(session, snapshot, routed, rc, &authorizer.identity_source);
             let entry =
@@ -220,7 +221,7 @@ pub async fn authorize<S: Session>(
         .listeners
         .get(session.listener())
         .map(|l| l.name.as_str());
-    let decision = (|c: &LambdaCaches| {
+    let decision = {
         let mut arn = c.arn.borrow_mut();
         method_arn(snapshot, rc, &mut arn);
         result.decide(&RequestFacts {
@@ -230,7 +231,7 @@ pub async fn authorize<S: Session>(
             source_ip: rc.source_ip,
             source_vpce: listener,
         })
-    })(&ctx.lambda_caches);
+    };
     let verdict = match decision {
         Decision::Allow => Verdict::Allow,
         Decision::ExplicitDeny => Verdict::ExplicitDeny,
@@ -485,11 +486,11 @@ fn sign_invoke(
         time: std::time::SystemTime::now(),
         settings: Default::default(),
     };
-    let signed = (|c: &LambdaCaches| {
-        c.signer
-            .borrow_mut()
-            .sign(&parts, &payload_sha256(body), &params)
-    })(&ctx.lambda_caches);
+    let signed = ctx
+        .lambda_caches
+        .signer
+        .borrow_mut()
+        .sign(&parts, &payload_sha256(body), &params);
     signed.headers().map(|(n, v)| (n, v.to_string())).collect()
 }
 
