@@ -77,8 +77,9 @@ fn policy(c: &mut Criterion) {
         RESOURCE_POLICY.as_bytes(),
         &ParseOptions::resource(Some(API)),
     )
-    .unwrap();
-    let lambda = Policy::parse(lambda_policy().as_bytes(), &ParseOptions::IDENTITY).unwrap();
+    .expect("the resource policy parses");
+    let lambda = Policy::parse(lambda_policy().as_bytes(), &ParseOptions::IDENTITY)
+        .expect("the Lambda policy parses");
     assert_eq!(resource.len(), 10);
     assert_eq!(lambda.len(), 10);
 
@@ -89,7 +90,7 @@ fn policy(c: &mut Criterion) {
         action: "execute-api:Invoke",
         resource,
         caller: None,
-        source_ip: "192.0.2.10".parse().unwrap(),
+        source_ip: "192.0.2.10".parse().expect("an address"),
         source_vpce: Some("public"),
     };
     let get: &'static str = Box::leak(get.into_boxed_str());
@@ -97,7 +98,7 @@ fn policy(c: &mut Criterion) {
     let other: &'static str = Box::leak(other.into_boxed_str());
     let iam = RequestFacts {
         caller: Caller::from_arn("arn:aws:iam::210987654321:user/ops/eve"),
-        source_ip: "2001:db8::7".parse().unwrap(),
+        source_ip: "2001:db8::7".parse().expect("an address"),
         ..facts(get)
     };
 

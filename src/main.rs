@@ -81,6 +81,9 @@ enum Command {
     },
     /// generate HTTP load: closed or open loop, HTTP/1.1 over TCP or TLS
     Load(tools::load::options::LoadArgs),
+    /// mint development tokens for JWT / Cognito authorizers (and print their JWKS)
+    #[command(subcommand)]
+    Jwt(tools::jwt::JwtCommand),
 }
 
 /// The gateway `tollgate reload` signals: one of --pid and --pid-file.
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::FlushStageCache { admin, api, stage } => flush_stage_cache(&admin, &api, &stage),
         Command::DemoUpstream { bind, threads } => demo_upstream(bind, threads),
         Command::Load(args) => tools::load::main(args),
+        Command::Jwt(cmd) => tools::jwt::main(cmd),
     }
 }
 

@@ -54,6 +54,10 @@ pub struct Services {
     tls: Vec<Arc<ServerConfig>>,
     /// Each target group's active health, by index into `Snapshot::target_groups`.
     health: Vec<Arc<GroupHealth>>,
+    /// The key sources of the configuration's JWT / Cognito authorizers, registered with
+    /// the process's key service thread (`auth::jwt::KeySources`): held so they stay
+    /// fetched and refreshed while this configuration runs, and dropped with it.
+    jwt_keys: crate::auth::jwt::KeySources,
 }
 
 /// One target group's active health as the checker last found it (true: healthy, the
@@ -145,12 +149,20 @@ impl Services {
                 limits: link,
                 tls: tls_configs(snapshot),
                 health,
+                jwt_keys: crate::auth::jwt::KeySources::register(
+                    crate::config::jwt_authorizer::key_sources(snapshot),
+                ),
             },
             LimitsThread {
                 reconciler,
                 reports,
             },
         )
+    }
+
+    /// The JWT authorizers' key sources (see `auth::jwt::KeySources`).
+    pub fn jwt_keys(&self) -> &crate::auth::jwt::KeySources {
+        &self.jwt_keys
     }
 
     /// The cache of stage `id` (`Stage::id` of the snapshot these services go with).

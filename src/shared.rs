@@ -37,6 +37,18 @@
 //!   by a worker whose own lease of a limit is empty (one compare-and-swap per token taken);
 //!   the limits thread refills it, and workers take batches from it and put revoked tokens
 //!   back on their control ticks. No lock.
+//! - the JWT authorizers' key sets (`auth::jwt::keys::PublishedKeys`, one per key source,
+//!   made by the process's key service thread `auth::jwt::KeyService`, held by `services`
+//!   and by each worker's `KeysReader`): the current `Arc<KeySet>` behind a mutex plus an
+//!   atomic generation. A worker loads the generation on each JWT verification that misses
+//!   its token cache and takes the mutex only when it moved (once per worker per key
+//!   change) to clone the `Arc`. Unknown kids are reported with a non-blocking send on an
+//!   unbounded crossbeam channel, at most one outstanding per source (an `AtomicBool`).
+//!   The key service's registry (a mutex'd map of sources) is used at configuration time
+//!   and on a worker's first request for an authorizer, never in the steady state.
+//! - not here by choice: the Lambda authorizers' result caches are per worker
+//!   (`WorkerCtx::lambda_caches`; docs/BEHAVIOUR.md "Lambda authorizers" says why), as are
+//!   the verified-token caches of JWT authorizers and the SigV4 signing-key caches.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,7 +2,12 @@
 //! `x-api-key` header must name an enabled key that a usage plan associates with this stage,
 //! else 403 `{"message":"Forbidden"}`. API keys identify callers for usage plans (throttling
 //! and quotas); they do not authenticate anyone. The key found goes to `$context.identity`.
+//!
+//! With the API's `api_key_source: AUTHORIZER`, the key is not read from the request: it is
+//! the Lambda authorizer's `usageIdentifierKey` (the authorize phase ran before), held to
+//! the same rules (a known, enabled key in a usage plan of this stage), else 403.
 
+use crate::config::authorizer::ApiKeySource;
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::context::RequestContext;
@@ -21,9 +26,22 @@ pub fn identify<S: Session>(
         return Ok(());
     }
     let forbidden = |why: &'static str| GatewayError::with_source(ErrorKind::Forbidden, why);
-    let value = session
-        .header("x-api-key")
-        .ok_or_else(|| forbidden("no x-api-key header"))?;
+    // The authorizer's key is shared with its cached answer; hold it while `rc` is written.
+    let from_authorizer = match routed.api.api_key_source {
+        ApiKeySource::Header => None,
+        ApiKeySource::Authorizer => Some(
+            rc.authorizer
+                .usage_identifier_key
+                .clone()
+                .ok_or_else(|| forbidden("no usageIdentifierKey from the authorizer"))?,
+        ),
+    };
+    let value = match &from_authorizer {
+        Some(key) => key.as_bytes(),
+        None => session
+            .header("x-api-key")
+            .ok_or_else(|| forbidden("no x-api-key header"))?,
+    };
     let text = std::str::from_utf8(value).map_err(|_| forbidden("unknown API key"))?;
     let &key = snapshot
         .api_keys_by_value

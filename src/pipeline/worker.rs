@@ -52,6 +52,11 @@ pub struct WorkerCtx {
     pub trace_ids: crate::observe::trace::IdGen,
     /// This worker's access log buffers.
     pub access_log: crate::pipeline::access_log::AccessLogWorker,
+    /// Lambda authorizers' result caches (one per authorizer, this worker's; they follow
+    /// the configuration by themselves, keyed by the authorizer's `Arc`).
+    pub lambda_caches: crate::pipeline::authorize::lambda::LambdaCaches,
+    /// JWT authorizers' verified-token cache and key readers.
+    pub jwt: RefCell<crate::pipeline::authorize::jwt::JwtWorker>,
 }
 
 impl WorkerCtx {
@@ -79,6 +84,8 @@ impl WorkerCtx {
             metrics,
             trace_ids: crate::observe::trace::IdGen::new(id),
             access_log,
+            lambda_caches: Default::default(),
+            jwt: Default::default(),
         }
     }
 

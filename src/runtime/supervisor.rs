@@ -90,6 +90,7 @@ pub fn start(snapshot: Arc<Snapshot>, workers_cli: Option<usize>) -> io::Result<
     }
 
     let (services, limits_thread) = Services::start(&snapshot, n);
+    wait_for_jwt_keys(&services);
     let services = Arc::new(services);
     // The admin listener first (bound before any worker starts, so a busy port fails the
     // start cleanly): it answers `starting` until every worker is up.
@@ -314,6 +315,7 @@ impl Running {
         }
         let (services, limits_thread, kept) =
             services::reconcile(&self.services, &new, self.workers.len());
+        wait_for_jwt_keys(&services);
         if kept.caches > 0 {
             notes.push(format!("kept the cache of {} stage(s)", kept.caches));
         }
@@ -572,4 +574,14 @@ fn wait_signal(set: &libc::sigset_t, timeout: Duration) -> Option<i32> {
     // SAFETY: set and ts are valid for the call; a null siginfo pointer is allowed.
     let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
     (sig > 0).then_some(sig)
+}
+
+/// Give the JWT authorizers' issuers a moment to answer before the configuration serves
+/// (off the workers: the supervisor may wait), so that the first tokens are not refused
+/// for keys still on their way. Past the wait, tokens get 401 until their keys arrive.
+fn wait_for_jwt_keys(services: &Services) {
+    let keys = services.jwt_keys();
+    if !keys.is_empty() && !keys.wait_loaded(std::time::Duration::from_secs(5)) {
+        log!("jwt: some issuers' keys are not loaded yet; their tokens are refused until they are");
+    }
 }

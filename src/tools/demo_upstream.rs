@@ -6,6 +6,12 @@
 //! - `x-echo-raw: 1`        answer with the request body itself (application/octet-stream);
 //! - `x-echo-size: N`       answer with N bytes of a repeating pattern;
 //! - `x-echo-chunked: 1`    send the answer with chunked transfer coding.
+//!
+//! `POST /authorizer` is a Lambda-style authorizer taking API Gateway's event (see
+//! [`authorizer_answer`]); `?simple=1` answers in HTTP APIs' simple format.
+//!
+//! It also plays a development OIDC issuer for JWT authorizers (`tools::jwt`):
+//! `GET /.well-known/openid-configuration` and `/.well-known/jwks.json`.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -119,6 +125,12 @@ async fn serve(conn: &mut ClientConn, date: &DateCache) {
             }
         }
         info.insert("headers".into(), headers.into());
+        // JWT authorizer demo (issue 14): the development issuer's discovery document
+        // and JWKS.
+        let host = head
+            .header(buf, "host")
+            .and_then(|h| std::str::from_utf8(h).ok());
+        let jwt_doc = super::jwt::demo_document(head.path.str(buf), host);
         conn.begin_request(limits.max_body_bytes, Duration::from_secs(60));
         ClientConn::release_head(conn);
 
@@ -137,7 +149,14 @@ async fn serve(conn: &mut ClientConn, date: &DateCache) {
         if delay > 0 {
             monoio::time::sleep(Duration::from_millis(delay)).await;
         }
-        let (content_type, payload): (&[u8], Vec<u8>) = if let Some(n) = size {
+        let authorizer = (info["path"] == "/authorizer" && info["method"] == "POST")
+            .then(|| authorizer_answer(&body, info["query"] == "simple=1"));
+        let status = authorizer.as_ref().map_or(status, |(s, _)| *s);
+        let (content_type, payload): (&[u8], Vec<u8>) = if let Some((_, answer)) = authorizer {
+            (b"application/json", answer)
+        } else if let Some(doc) = jwt_doc {
+            (b"application/json", doc)
+        } else if let Some(n) = size {
             (
                 b"application/octet-stream",
                 (0..n).map(|i| b'a' + (i % 26) as u8).collect(),
@@ -193,4 +212,50 @@ async fn serve(conn: &mut ClientConn, date: &DateCache) {
             conn.wbuf = Vec::with_capacity(4096);
         }
     }
+}
+
+/// The demo Lambda authorizer: reads the token from the event (`authorizationToken`,
+/// else the first identity source, else the `authorization` header) and answers
+/// - `allow` or `allow:KEY`: principal `demo-user`, a policy allowing every method of the
+///   API (`{api}/*`), context `{user, tier, admin}`, and `KEY` as the `usageIdentifierKey`;
+/// - `deny`: the same policy with `Deny`;
+/// - anything else: 401, the `Unauthorized` error.
+fn authorizer_answer(event: &[u8], simple: bool) -> (u16, Vec<u8>) {
+    use serde_json::{json, Value};
+    let event: Value = serde_json::from_slice(event).unwrap_or(Value::Null);
+    let token = event["authorizationToken"]
+        .as_str()
+        .or_else(|| event["identitySource"][0].as_str())
+        .or_else(|| event["identitySource"].as_str())
+        .or_else(|| event["headers"]["authorization"].as_str())
+        .unwrap_or("");
+    let (word, key) = token.split_once(':').unwrap_or((token, ""));
+    let effect = match word {
+        "allow" => "Allow",
+        "deny" => "Deny",
+        _ => return (401, br#"{"message":"Unauthorized"}"#.to_vec()),
+    };
+    let context = json!({"user": "demo-user", "tier": 1, "admin": false});
+    let answer = if simple {
+        json!({"isAuthorized": effect == "Allow", "context": context})
+    } else {
+        let arn = event["methodArn"]
+            .as_str()
+            .or_else(|| event["routeArn"].as_str())
+            .unwrap_or("*");
+        // arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH -> every method of API.
+        let api = arn.split('/').next().unwrap_or("*");
+        let mut a = json!({
+            "principalId": "demo-user",
+            "policyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Action": "execute-api:Invoke", "Effect": effect, "Resource": format!("{api}/*")
+            }]},
+            "context": context
+        });
+        if !key.is_empty() {
+            a["usageIdentifierKey"] = key.into();
+        }
+        a
+    };
+    (200, serde_json::to_vec(&answer).unwrap_or_default())
 }

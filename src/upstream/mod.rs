@@ -2,6 +2,7 @@
 //! protocol), per-worker keep-alive pools, the HTTP client.
 
 pub mod balance;
+pub mod call;
 pub mod client;
 pub mod health;
 pub mod pool;

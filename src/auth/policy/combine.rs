@@ -205,6 +205,7 @@ pub fn combine(resource_policy: Option<Decision>, authorization: Authorization) 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use Decision::*;

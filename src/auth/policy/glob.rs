@@ -25,6 +25,10 @@ pub(crate) fn glob(pat: &[u8], text: &[u8], fold: bool) -> bool {
         if p < pat.len() {
             match pat[p] {
                 b'*' => {
+                    if p + 1 == pat.len() {
+                        // A final `*` takes whatever is left.
+                        return true;
+                    }
                     star = Some((p, t));
                     p += 1;
                     continue;
@@ -195,6 +199,7 @@ fn next_segment(text: &[u8], end: usize) -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

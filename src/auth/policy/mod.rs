@@ -157,6 +157,13 @@ impl PrincipalPattern {
     }
 }
 
+/// A statement's `Principal` (`not: false`) or `NotPrincipal` (`not: true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Principals {
+    pub(crate) not: bool,
+    pub(crate) entries: Box<[PrincipalPattern]>,
+}
+
 /// A compiled statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Statement {
@@ -168,8 +175,8 @@ pub(crate) struct Statement {
     /// `true` for `NotResource`.
     pub(crate) not_resource: bool,
     pub(crate) resources: Box<[ArnPattern]>,
-    /// `Some((not, entries))` in resource policies (`not` for `NotPrincipal`).
-    pub(crate) principal: Option<(bool, Box<[PrincipalPattern]>)>,
+    /// Present in resource policies only.
+    pub(crate) principal: Option<Principals>,
     pub(crate) conditions: Box<[Condition]>,
 }
 
@@ -185,9 +192,9 @@ impl Statement {
         if resource == self.not_resource {
             return false;
         }
-        if let Some((not, principals)) = &self.principal {
-            let principal = principals.iter().any(|p| p.matches(facts.caller));
-            if principal == *not {
+        if let Some(principals) = &self.principal {
+            let principal = principals.entries.iter().any(|p| p.matches(facts.caller));
+            if principal == principals.not {
                 return false;
             }
         }
@@ -269,4 +276,5 @@ pub fn evaluate<'p>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

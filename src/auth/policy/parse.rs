@@ -7,7 +7,9 @@ use serde_json::{Map, Value};
 use super::cidr::Cidr;
 use super::condition::{Condition, Op, Values, KEYS, OPS};
 use super::glob::{has_wildcard, ArnPattern};
-use super::{is_account_id, ActionPattern, Effect, Policy, PrincipalPattern, Statement};
+use super::{
+    is_account_id, ActionPattern, Effect, Policy, PrincipalPattern, Principals, Statement,
+};
 
 /// Who a policy is attached to, which decides whether statements name principals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -353,10 +355,7 @@ impl Cx<'_> {
         ))
     }
 
-    fn principal(
-        &self,
-        s: &Map<String, Value>,
-    ) -> Result<Option<(bool, Box<[PrincipalPattern]>)>, PolicyError> {
+    fn principal(&self, s: &Map<String, Value>) -> Result<Option<Principals>, PolicyError> {
         let (not, element, value) =
             match (s.get("Principal"), s.get("NotPrincipal")) {
                 (Some(_), Some(_)) => {
@@ -406,7 +405,10 @@ impl Cx<'_> {
                 ))
             }
         };
-        Ok(Some((not, entries.into_boxed_slice())))
+        Ok(Some(Principals {
+            not,
+            entries: entries.into_boxed_slice(),
+        }))
     }
 
     fn aws_principal(&self, element: &str, p: &str) -> Result<PrincipalPattern, PolicyError> {

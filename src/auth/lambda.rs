@@ -1,1 +1,0 @@
-//! (issue 14: being written)
