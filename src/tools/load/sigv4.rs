@@ -7,10 +7,11 @@
 //! clock ([`RequestSigner::request_at`]: one canonical request, one HMAC, a few
 //! allocations) and each connection copies the signed bytes into its own request buffer
 //! when the second changes (a memcpy of a few hundred bytes, no allocation). The request
-//! loop itself signs nothing: at 100k requests/s a per-request signature would put a
-//! signing (several µs, see `cargo bench --bench sigv4`) on the load generator's core for
-//! every request, and the gateway's verification cost, which is what a run measures, is the
-//! same either way (it verifies every request in full; it caches signing keys, never
+//! loop itself signs nothing: a signature costs 1.5 µs with a warm key (`cargo bench
+//! --bench sigv4`, `sign_get`) plus rebuilding the request bytes, which per request would
+//! be a sizeable share of a load thread's budget at tens of thousands of requests per
+//! second per core; and the gateway's verification cost, which is what a run measures, is
+//! the same either way (it verifies every request in full; it caches signing keys, never
 //! signatures).
 
 use std::fmt;
