@@ -16,11 +16,10 @@
 //!    account, Table B across accounts, as `auth::policy::combine` documents); with one, the
 //!    verdict goes to `resource_policy::after`, which combines both.
 //!
-//! Per-worker state: the verifier (its reused buffers and signing-key cache), the verifier
-//! settings for the snapshot's region and the method-ARN buffer live in a `thread_local!`
-//! (one worker = one thread, and nothing here awaits while it is borrowed): with them a
-//! verified request allocates nothing but its `$context.identity` strings (see
-//! /work/wt/notes/REQUESTS-sigv4.md: the lead moves this state into `WorkerCtx`).
+//! Per-worker state ([`IamState`]): the verifier (its reused buffers and signing-key
+//! cache), the verifier settings for the snapshot's region and the method-ARN buffer,
+//! borrowed only between awaits. With them a verified request allocates nothing but its
+//! `$context.identity` strings (tests/authorizer_iam_alloc.rs).
 
 use std::cell::RefCell;
 use std::time::SystemTime;
@@ -43,7 +42,7 @@ use crate::pipeline::worker::WorkerCtx;
 /// The one action `AWS_IAM` routes authorize.
 pub const INVOKE: &str = "execute-api:Invoke";
 
-/// This worker's SigV4 state.
+/// This worker's SigV4 state (see [`IamState`]).
 struct IamWorker {
     verifier: Verifier,
     /// For `config.region`; replaced when a reload changes `server.region`.
@@ -52,10 +51,20 @@ struct IamWorker {
     arn: String,
 }
 
+/// A worker's AWS_IAM state: built on the first signed request, rebuilt when a reload
+/// changes `server.region`. Plain per-worker data (no `Send`, nothing shared).
+#[derive(Default)]
+pub struct IamState(RefCell<Option<IamWorker>>);
+
 thread_local! {
-    // Per-worker state held per thread (a worker is one thread): to move into `WorkerCtx`
-    // as `pub iam: RefCell<IamWorker>` (REQUESTS-sigv4.md).
-    static WORKER: RefCell<Option<IamWorker>> = const { RefCell::new(None) };
+    // Per-worker state held per thread (a worker is one thread) until `WorkerCtx` holds it
+    // as `pub iam: IamState` (REQUESTS-sigv4.md): then `with_state` reads `&ctx.iam`.
+    static WORKER: IamState = IamState::default();
+}
+
+/// Run `f` on this worker's [`IamState`].
+fn with_state<R>(_ctx: &WorkerCtx, f: impl FnOnce(&IamState) -> R) -> R {
+    WORKER.with(f)
 }
 
 /// Whether the query may carry a presigned signature (`X-Amz-Algorithm`,
@@ -95,7 +104,7 @@ fn verdict(d: Decision) -> Verdict {
 }
 
 pub async fn authorize<S: Session>(
-    _ctx: &WorkerCtx,
+    ctx: &WorkerCtx,
     session: &mut S,
     snapshot: &Snapshot,
     routed: &Routed<'_>,
@@ -150,8 +159,8 @@ pub async fn authorize<S: Session>(
     let iam = &snapshot.iam;
     let region = snapshot.server.region.as_str();
 
-    WORKER.with(|cell| {
-        let mut slot = cell.borrow_mut();
+    with_state(ctx, |state| {
+        let mut slot = state.0.borrow_mut();
         let w = match &mut *slot {
             Some(w) if w.config.region == region => w,
             _ => slot.insert(IamWorker {
