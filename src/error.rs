@@ -54,6 +54,8 @@ pub enum ErrorKind {
     AccessDenied,
     /// A SigV4 signature that does not match (403).
     InvalidSignature,
+    /// A malformed SigV4 Authorization header or presigned query (403).
+    IncompleteSignature,
     /// A SigV4 request signed too long ago or in the future (403).
     ExpiredToken,
     /// A SigV4 access key that no principal holds (403).
@@ -291,8 +293,14 @@ impl GatewayResponse {
                 "InvalidSignatureException",
                 "Signature expired",
             ),
+            IncompleteSignature => (
+                "INVALID_SIGNATURE",
+                403,
+                "IncompleteSignatureException",
+                "Incomplete signature",
+            ),
             UnrecognizedClient => (
-                "UNAUTHORIZED",
+                "INVALID_SIGNATURE",
                 403,
                 "UnrecognizedClientException",
                 "The security token included in the request is invalid.",

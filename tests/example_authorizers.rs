@@ -126,7 +126,7 @@ fn the_iam_route_of_the_example() {
     let url = format!("http://127.0.0.1:{rest}/prod/iam/anything");
     let secret = std::fs::read_to_string(manifest_dir().join("examples/iam/dev-user.secret"))
         .expect("secret");
-    let user = format!("AKIDTOLLGATEDEV:{}", secret.trim());
+    let user = format!("AKIDTOLLGATEDEV1:{}", secret.trim());
     let (status, body) = curl(&[
         "--aws-sigv4",
         "aws:amz:us-east-1:execute-api",
@@ -138,7 +138,7 @@ fn the_iam_route_of_the_example() {
     let (status, body) = curl(&[&url]);
     assert_eq!(status, 403, "{body}");
     assert_eq!(body, r#"{"message":"Missing Authentication Token"}"#);
-    let wrong = "AKIDTOLLGATEDEV:not-the-secret";
+    let wrong = "AKIDTOLLGATEDEV1:not-the-secret";
     let (status, body) = curl(&[
         "--aws-sigv4",
         "aws:amz:us-east-1:execute-api",

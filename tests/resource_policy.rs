@@ -619,7 +619,6 @@ fn signed(host: &str, method: &str, path: &str, caller: &str) -> Vec<u8> {
 /// deny in either refuses; a Deny naming one principal leaves the others alone; the 403
 /// names the caller.
 #[test]
-#[ignore = "needs the AWS_IAM phase (branch i14-sigv4) on main"]
 fn iam_callers_combined_with_the_resource_policy() {
     let up = CountingUpstream::start();
     let dir = write_temp("alice.secret", key_of(ALICE).1);

@@ -85,6 +85,20 @@ impl ClientConn {
         self.path_ascii = self.head.path.of(&self.rbuf).is_ascii();
     }
 
+    /// Where the body's bytes start in `rbuf`: after the head while it is kept (a phase
+    /// that reads the body whole before the integration, e.g. the SigV4 payload hash, still
+    /// reads the head afterwards), at 0 once it is released.
+    fn body_start(&self) -> usize {
+        self.head.head_len.min(self.rbuf.len())
+    }
+
+    /// Drop `n` body bytes (those at `body_start`; the head, if kept, stays in place).
+    fn consume_body_bytes(&mut self, n: usize) {
+        let start = self.body_start();
+        let end = start.saturating_add(n).min(self.rbuf.len());
+        self.rbuf.drain(start..end);
+    }
+
     fn http10(&self) -> bool {
         self.head.version_minor == 0
     }
@@ -226,16 +240,17 @@ impl Session for ClientConn {
                 self.body_state = BodyState::Done;
                 return Ok(0);
             }
+            let at = self.body_start();
             if let Some(decoder) = self.body.decoder.as_mut() {
-                if !self.rbuf.is_empty() {
-                    match decoder.decode(&self.rbuf)? {
+                if self.rbuf.len() > at {
+                    match decoder.decode(&self.rbuf[at..])? {
                         Step::Data { start, end } => {
-                            self.consume(start);
+                            self.consume_body_bytes(start);
                             return Ok(end - start);
                         }
-                        Step::NeedMore { consumed } => self.consume(consumed),
+                        Step::NeedMore { consumed } => self.consume_body_bytes(consumed),
                         Step::Done { consumed } => {
-                            self.consume(consumed);
+                            self.consume_body_bytes(consumed);
                             self.body.done = true;
                             continue;
                         }
@@ -246,8 +261,8 @@ impl Session for ClientConn {
                     self.body.done = true;
                     continue;
                 }
-                if !self.rbuf.is_empty() {
-                    let n = (self.rbuf.len() as u64).min(self.body.remaining) as usize;
+                if self.rbuf.len() > at {
+                    let n = ((self.rbuf.len() - at) as u64).min(self.body.remaining) as usize;
                     self.body.remaining -= n as u64;
                     return Ok(n);
                 }
@@ -257,16 +272,17 @@ impl Session for ClientConn {
     }
 
     fn body_front(&self) -> &[u8] {
-        &self.rbuf
+        &self.rbuf[self.body_start()..]
     }
 
     fn consume_body(&mut self, n: usize) {
-        self.consume(n);
+        self.consume_body_bytes(n);
     }
 
     async fn take_unbuffered_body(&mut self, min: u64) -> Result<Option<u64>, ErrorKind> {
         let b = &self.body;
-        if b.done || b.decoder.is_some() || !self.rbuf.is_empty() || b.remaining < min {
+        if b.done || b.decoder.is_some() || self.rbuf.len() > self.body_start() || b.remaining < min
+        {
             return Ok(None);
         }
         if self.body.continue_pending {
@@ -284,7 +300,17 @@ impl Session for ClientConn {
         dst: &mut W,
         n: usize,
     ) -> io::Result<()> {
-        self.forward_front(dst, n).await
+        let at = self.body_start();
+        if at == 0 {
+            return self.forward_front(dst, n).await;
+        }
+        // The head is kept in front of the body: forward a copy of the piece.
+        let end = at.saturating_add(n).min(self.rbuf.len());
+        let piece = self.rbuf[at..end].to_vec();
+        let (res, _) = monoio::io::AsyncWriteRentExt::write_all(dst, piece).await;
+        res?;
+        self.consume_body_bytes(n);
+        Ok(())
     }
 
     fn plain_socket(&mut self) -> Option<&mut TcpStream> {

@@ -57,6 +57,8 @@ pub struct WorkerCtx {
     pub lambda_caches: crate::pipeline::authorize::lambda::LambdaCaches,
     /// JWT authorizers' verified-token cache and key readers.
     pub jwt: RefCell<crate::pipeline::authorize::jwt::JwtWorker>,
+    /// SigV4 verification state of AWS_IAM routes (verifier buffers, signing-key cache).
+    pub iam: crate::pipeline::authorize::iam::IamState,
 }
 
 impl WorkerCtx {
@@ -86,6 +88,7 @@ impl WorkerCtx {
             access_log,
             lambda_caches: Default::default(),
             jwt: Default::default(),
+            iam: Default::default(),
         }
     }
 

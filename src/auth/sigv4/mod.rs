@@ -48,8 +48,13 @@ pub const MAX_PRESIGN_EXPIRES_SECS: u64 = 604_800;
 
 /// Lower-case hex SHA-256 of `body`: the payload hash of a request with that body.
 pub fn payload_sha256(body: &[u8]) -> String {
+    String::from_utf8_lossy(&payload_sha256_hex(body)).into_owned()
+}
+
+/// [`payload_sha256`] without an allocation: the 64 hex digits (ASCII) in an array.
+pub fn payload_sha256_hex(body: &[u8]) -> [u8; 64] {
     let d = ring::digest::digest(&ring::digest::SHA256, body);
-    String::from_utf8_lossy(&canonical::hex32(d.as_ref())).into_owned()
+    canonical::hex32(d.as_ref())
 }
 
 /// The request's headers, each `(name, value)` as sent (any case), in order, repeated

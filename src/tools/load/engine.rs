@@ -11,10 +11,11 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::response::{ParseError, ResponseParser, MAX_HEAD};
 use super::schedule::{latency_origin, Schedule};
+use super::sigv4::{unix_second, RequestSigner};
 use super::stats::{Failure, Stats};
 use super::stream::{Connector, Stream};
 
@@ -31,6 +32,10 @@ pub struct Plan {
     pub timeout: Duration,
     /// Start of the run (the warm-up begins here).
     pub start: Instant,
+    /// The wall clock at `start` (signing dates).
+    pub wall_start: SystemTime,
+    /// `--sigv4`: the options each thread's [`RequestSigner`] signs the request from.
+    pub sigv4: Option<super::options::Options>,
     /// Requests sent (intended, for the open loop) from here on are measured (ns from
     /// `start`).
     pub measure_ns: u64,
@@ -67,6 +72,8 @@ struct Ctx {
     tickets: Cell<Option<u64>>,
     responses: Cell<u64>,
     errors: Cell<u64>,
+    /// `--sigv4`: the thread's signer (one signature per second, shared by its connections).
+    signer: Option<RefCell<RequestSigner>>,
 }
 
 impl Ctx {
@@ -111,6 +118,11 @@ pub fn run_thread(plan: Arc<Plan>, job: Job) -> std::io::Result<Stats> {
             tickets: Cell::new(job.tickets),
             responses: Cell::new(0),
             errors: Cell::new(0),
+            signer: plan
+                .sigv4
+                .as_ref()
+                .and_then(RequestSigner::new)
+                .map(RefCell::new),
         });
         let mut tasks = Vec::with_capacity(job.connections.len());
         for index in job.connections {
@@ -144,6 +156,8 @@ async fn connection(ctx: Rc<Ctx>, index: usize) {
     let mut schedule = plan.rate.map(|r| Schedule::new(r, plan.connections, index));
     // When the previous exchange ended (ns from start).
     let mut ready = 0u64;
+    // `--sigv4`: the second `request` is signed for.
+    let mut signed_second: Option<i64> = None;
     if schedule.is_none() {
         monoio::time::sleep_until(ctx.at(0)).await;
     }
@@ -169,6 +183,17 @@ async fn connection(ctx: Rc<Ctx>, index: usize) {
         let measured = intended.unwrap_or(sent) >= plan.measure_ns;
         if measured && !ctx.take_ticket() {
             break;
+        }
+
+        if let Some(signer) = &ctx.signer {
+            // A new second: the thread's request signed for it (same length, no allocation).
+            let second = unix_second(plan.wall_start, sent);
+            if signed_second != Some(second) {
+                let mut signer = signer.borrow_mut();
+                request.clear();
+                request.extend_from_slice(signer.request_at(second));
+                signed_second = Some(second);
+            }
         }
 
         let mut received = 0u64;
@@ -199,6 +224,7 @@ async fn connection(ctx: Rc<Ctx>, index: usize) {
             }
             if request.len() != plan.request.len() {
                 request = plan.request.clone();
+                signed_second = None;
             }
         }
 

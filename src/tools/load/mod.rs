@@ -23,6 +23,7 @@ pub mod options;
 pub mod report;
 pub mod response;
 pub mod schedule;
+pub mod sigv4;
 pub mod stats;
 pub mod stream;
 
@@ -147,7 +148,8 @@ pub fn run(opts: &Options, connector: Connector) -> std::io::Result<(Stats, f64)
         Stop::Requests(_) => None,
     };
     // A short lead so every thread has built its runtime before the start.
-    let start = Instant::now() + Duration::from_millis(20);
+    let lead = Duration::from_millis(20);
+    let (start, wall_start) = (Instant::now() + lead, std::time::SystemTime::now() + lead);
     let plan = Arc::new(Plan {
         connector,
         request: options::build_request(opts),
@@ -157,6 +159,8 @@ pub fn run(opts: &Options, connector: Connector) -> std::io::Result<(Stats, f64)
         new_connection: opts.new_connection,
         timeout: opts.timeout,
         start,
+        wall_start,
+        sigv4: opts.sigv4.is_some().then(|| opts.clone()),
         measure_ns,
         end_ns,
     });

@@ -70,12 +70,34 @@ pub struct LoadArgs {
     /// https: a full handshake on every connection (no session resumption)
     #[arg(long)]
     pub no_resume: bool,
+    /// sign every request with AWS SigV4 for execute-api (Authorization header, body hash):
+    /// KEY:SECRET:REGION or KEY:SECRET:REGION:SESSION_TOKEN
+    #[arg(long, value_name = "KEY:SECRET:REGION")]
+    pub sigv4: Option<SecretArg>,
     /// final report as one JSON object on stdout
     #[arg(long)]
     pub json: bool,
     /// no progress line on stderr
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// An argument holding a secret: kept as given, never shown by `Debug` (and never quoted
+/// in an error: it is parsed after `clap`, by [`LoadArgs::into_options`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretArg(pub String);
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretArg(redacted)")
+    }
+}
+
+impl std::str::FromStr for SecretArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretArg(s.to_owned()))
+    }
 }
 
 /// The parsed target URL.
@@ -120,6 +142,8 @@ pub struct Options {
     /// https: turn TLS session resumption off (every new connection does a full handshake).
     pub no_resume: bool,
     pub cacert: Option<PathBuf>,
+    /// Sign every request (`--sigv4`).
+    pub sigv4: Option<super::sigv4::SigV4Credentials>,
     pub json: bool,
     pub quiet: bool,
 }
@@ -143,6 +167,10 @@ impl LoadArgs {
                 .map_err(|e| format!("--body-file: cannot read {}: {e}", file.display()))?,
             (None, None) => Vec::new(),
         };
+        let sigv4 = self
+            .sigv4
+            .map(|a| super::sigv4::SigV4Credentials::parse(&a.0))
+            .transpose()?;
         Ok(Options {
             url: self.url,
             target,
@@ -161,6 +189,7 @@ impl LoadArgs {
             insecure: self.insecure,
             no_resume: self.no_resume,
             cacert: self.cacert,
+            sigv4,
             json: self.json,
             quiet: self.quiet,
         })
@@ -332,6 +361,11 @@ pub fn parse_url(url: &str) -> Result<Target, String> {
 /// Adds `Host` unless given, `Content-Length` for a body unless a length or transfer coding
 /// is given, and `Connection: close` with `--new-connection` unless a Connection is given.
 pub fn build_request(opts: &Options) -> Vec<u8> {
+    build_request_with(opts, &[])
+}
+
+/// [`build_request`] with `extra` headers after the `--header`s (a signature's).
+pub fn build_request_with(opts: &Options, extra: &[(&str, &str)]) -> Vec<u8> {
     let has = |n: &str| opts.headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(n));
     let mut out = Vec::with_capacity(128 + opts.body.len());
     out.extend_from_slice(opts.method.as_bytes());
@@ -343,7 +377,13 @@ pub fn build_request(opts: &Options) -> Vec<u8> {
         out.extend_from_slice(opts.target.authority.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    for (n, v) in &opts.headers {
+    let extra = extra.iter().map(|&(n, v)| (n, v));
+    for (n, v) in opts
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .chain(extra)
+    {
         out.extend_from_slice(n.as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(v.as_bytes());
@@ -555,6 +595,8 @@ mod tests {
             &["http://h/", "--insecure"],
             &["https://h/", "--insecure", "--cacert", "ca.pem"],
             &["http://h/", "--body-file", "/nonexistent/file"],
+            &["http://h/", "--sigv4", "KEY:SECRET"],
+            &["http://h/", "--sigv4"],
         ] {
             assert!(parse_args(&args(bad)).is_err(), "{bad:?} should be refused");
         }
