@@ -816,3 +816,47 @@ fn cognito_authorizer_combined_with_the_resource_policy() {
     r.assert_gateway_error(403, &anonymous("cog", "GET", "/admin/x", false), DENIED);
     assert_eq!(requests(&up), 1, "a refused request reached the upstream");
 }
+
+/// `aws:SourceIp` behind a trusted proxy: on a listener whose `trusted_proxies` hold the
+/// peer, the client is the right-most untrusted `X-Forwarded-For` address; elsewhere the
+/// header is only text and the peer is the client.
+#[test]
+fn source_ip_from_x_forwarded_for_on_trusted_listeners_only() {
+    let up = CountingUpstream::start();
+    let deny_one = allow_all_but(
+        "          Resource: execute-api:/*
+          Condition: {IpAddress: {aws:SourceIp: [203.0.113.7/32]}}
+",
+    );
+    let trusted = format!(
+        "{}    trusted_proxies: [127.0.0.0/8, 10.0.0.0/8]\n",
+        listener("edge", "127.0.0.1:0", "shop")
+    );
+    let gw = Gateway::start(&config(
+        &[trusted, listener("direct", "127.0.0.1:0", "shop")],
+        &[api("shop", up.port, &deny_one, "", "")],
+    ));
+    let edge = gw.port_of("edge");
+    let send = |port: u16, xff: &[&str]| {
+        let headers: Vec<(&str, &str)> = xff.iter().map(|v| ("x-forwarded-for", *v)).collect();
+        Client::connect(port).request(&req("GET", "/prod/path", &headers, b""))
+    };
+    // The client named by the trusted peer is denied, also behind a second trusted hop
+    // and when the header comes on two lines.
+    for xff in [
+        &["203.0.113.7"][..],
+        &["203.0.113.7, 10.1.2.3"],
+        &["198.51.100.1, 203.0.113.7"],
+        &["198.51.100.1", "203.0.113.7, 10.0.0.1"],
+    ] {
+        let r = send(edge, xff);
+        r.assert_gateway_error(403, &anonymous("shop", "GET", "/path", true), DENIED);
+    }
+    assert_eq!(requests(&up), 0, "a denied request reached the upstream");
+    // Right-most untrusted address: a client cannot hide behind an address it prepends.
+    assert_reached(&send(edge, &["203.0.113.7, 198.51.100.1"]), &up, 1);
+    // Not an address: nothing left of it is believed (the peer is the client).
+    assert_reached(&send(edge, &["203.0.113.7, unknown"]), &up, 2);
+    // On a listener without trusted proxies the header changes nothing.
+    assert_reached(&send(gw.port_of("direct"), &["203.0.113.7"]), &up, 3);
+}

@@ -245,6 +245,11 @@ pub struct ListenerFile {
     /// Serve HTTP/2 with prior knowledge (h2c) on this plain listener, besides HTTP/1.1.
     #[serde(default)]
     pub h2c: bool,
+    /// Peers (CIDRs) whose `X-Forwarded-For` names the client: from such a peer, the
+    /// client address (`$context.identity.sourceIp`, resource policies' `aws:SourceIp`) is
+    /// the right-most address of that header that is not itself trusted.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// `listeners[i].tls`

@@ -158,6 +158,44 @@ pub struct ListenerSpec {
     pub drop_underscore_headers: bool,
     /// Plain listeners: a connection opening with the HTTP/2 preface is served as h2c.
     pub h2c: bool,
+    /// Peers whose `X-Forwarded-For` is believed (see [`ListenerSpec::client_ip`]).
+    pub trusted_proxies: Vec<crate::auth::policy::Cidr>,
+}
+
+impl ListenerSpec {
+    /// The client's address for a request from `peer` carrying `forwarded_for` (the
+    /// `X-Forwarded-For` values, in order): `peer` itself unless it is a trusted proxy; then
+    /// the right-most address of the header that is not a trusted proxy (the left-most one
+    /// when all are), or `peer` when the header holds no address.
+    pub fn client_ip<'a>(
+        &self,
+        peer: std::net::IpAddr,
+        forwarded_for: impl Iterator<Item = &'a [u8]>,
+    ) -> std::net::IpAddr {
+        let trusted = |ip: std::net::IpAddr| self.trusted_proxies.iter().any(|c| c.contains(ip));
+        if self.trusted_proxies.is_empty() || !trusted(peer) {
+            return peer;
+        }
+        // Only requests from a trusted proxy get here: the header lines, last first.
+        let lines: Vec<&[u8]> = forwarded_for.collect();
+        let mut client = peer;
+        for value in lines.into_iter().rev() {
+            for item in value.rsplit(|&b| b == b',') {
+                let Some(ip) = std::str::from_utf8(item)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<std::net::IpAddr>().ok())
+                else {
+                    // Not an address (a port, `unknown`): nothing further left is believed.
+                    return client;
+                };
+                client = ip;
+                if !trusted(ip) {
+                    return ip;
+                }
+            }
+        }
+        client
+    }
 }
 
 #[derive(Debug, Clone)]

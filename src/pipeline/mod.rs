@@ -82,6 +82,16 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     // 2. (end of) parse: before anything reads the headers, drop those no client may send.
     drop_reserved_headers(&snapshot, session);
     rc.begin(session, ctx.ids.next());
+    // Behind a trusted proxy, the client is who its X-Forwarded-For names.
+    if let Some(l) = snapshot.listeners.get(session.listener()) {
+        if !l.trusted_proxies.is_empty() {
+            let forwarded = session
+                .headers()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(b"x-forwarded-for"))
+                .map(|(_, v)| v);
+            rc.source_ip = l.client_ip(rc.source_ip, forwarded);
+        }
+    }
     let _in_flight = ctx.metrics.in_flight();
     trace::start(ctx, session, rc);
     let mut taps = ResponseTaps::default();

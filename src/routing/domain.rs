@@ -254,6 +254,7 @@ mod tests {
             tls: None,
             drop_underscore_headers: false,
             h2c: false,
+            trusted_proxies: Vec::new(),
         }
     }
 

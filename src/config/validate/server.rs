@@ -250,8 +250,16 @@ pub(super) fn build_listeners(
                 handshake_timeout,
             }
         });
+        let mut trusted_proxies = Vec::new();
+        for (k, text) in l.trusted_proxies.iter().enumerate() {
+            match crate::auth::policy::Cidr::parse(text) {
+                Ok(c) => trusted_proxies.push(c),
+                Err(reason) => e.push(format!("{path}.trusted_proxies[{k}]"), reason),
+            }
+        }
         if let Some(bind) = bind {
             out.push(ListenerSpec {
+                trusted_proxies,
                 name: l.name.clone(),
                 bind,
                 default_api,
@@ -403,5 +411,18 @@ apis:
     fn default_api_must_exist() {
         let list = errors(&minimal("", "    default_api: other\n"));
         assert_error(&list, "listeners[0].default_api", "no API with id `other`");
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs() {
+        let snap =
+            check(&minimal("", "    trusted_proxies: [10.0.0.0/8, '::1']\n")).expect("valid");
+        let l = &snap.listeners[0];
+        assert_eq!(l.trusted_proxies.len(), 2);
+        let peer: std::net::IpAddr = "10.1.1.1".parse().expect("ip");
+        let xff: [&[u8]; 1] = [b"192.0.2.9, 10.2.2.2"];
+        assert_eq!(l.client_ip(peer, xff.into_iter()).to_string(), "192.0.2.9");
+        let list = errors(&minimal("", "    trusted_proxies: [10.0.0.0/33]\n"));
+        assert_error(&list, "listeners[0].trusted_proxies[0]", "10.0.0.0/33");
     }
 }
