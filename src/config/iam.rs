@@ -88,6 +88,22 @@ pub struct IamPrincipal {
     pub user_id: String,
     /// Compiled identity policies.
     pub policies: Vec<Policy>,
+    /// The `$context.identity` values of its requests, shared with each request's context
+    /// (no copy per request).
+    pub identity: std::sync::Arc<PrincipalIdentity>,
+}
+
+/// A SigV4-signed request's `$context.identity.*` values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrincipalIdentity {
+    /// `identity.accessKey`
+    pub access_key: String,
+    /// `identity.userArn`
+    pub user_arn: String,
+    /// `identity.accountId`
+    pub account_id: String,
+    /// `identity.caller` / `identity.user`.
+    pub caller: String,
 }
 
 impl IamPrincipal {
@@ -284,7 +300,14 @@ pub(super) fn build(e: &mut Errors, f: &IamFile, path: &str) -> Iam {
         }
         iam.by_access_key
             .insert(p.access_key_id.clone(), iam.principals.len());
+        let identity = std::sync::Arc::new(PrincipalIdentity {
+            access_key: p.access_key_id.clone(),
+            user_arn: p.arn.clone(),
+            account_id: account_id.to_owned(),
+            caller: user_id.clone(),
+        });
         iam.principals.push(IamPrincipal {
+            identity,
             access_key_id: p.access_key_id.clone(),
             secret_access_key: secret,
             session_token,

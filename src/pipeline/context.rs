@@ -64,18 +64,9 @@ pub trait AuthorizerValues: std::fmt::Debug {
     fn write_value(&self, name: &str, out: &mut dyn std::fmt::Write) -> bool;
 }
 
-/// The IAM identity of a SigV4-signed request (`$context.identity.*`).
-#[derive(Debug, Clone, Default)]
-pub struct IamIdentity {
-    /// `identity.accessKey`
-    pub access_key: String,
-    /// `identity.userArn`
-    pub user_arn: String,
-    /// `identity.accountId`
-    pub account_id: String,
-    /// `identity.caller` / `identity.user`: the principal's id (the ARN's last part).
-    pub caller: String,
-}
+/// The IAM identity of a SigV4-signed request (`$context.identity.*`), shared with its
+/// principal in the configuration.
+pub use crate::config::iam::PrincipalIdentity as IamIdentity;
 
 /// `$context.authorizer.*` and the identity an authorizer established.
 #[derive(Debug, Default)]
@@ -92,7 +83,7 @@ pub struct AuthorizerContext {
     /// A Lambda authorizer's `usageIdentifierKey` (API key source AUTHORIZER).
     pub usage_identifier_key: Option<std::rc::Rc<str>>,
     /// A SigV4-signed request's principal.
-    pub iam: Option<IamIdentity>,
+    pub iam: Option<std::sync::Arc<IamIdentity>>,
     /// `authorizer.integrationLatency` / `authorizer.latency`: the authorizer call's
     /// duration (none when cached or not called).
     pub latency: Option<Duration>,

@@ -125,9 +125,9 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         // read whole (SigV4) is replayed from memory.
         if rc.scratch.buffered_body {
             let body = std::mem::take(&mut rc.scratch.body);
-            let mut replay = BufferedBody::new(session, &body);
+            let mut replay = BufferedBody::new(session, body);
             let next = integrate(ctx, &mut replay, rc, &snapshot, &routed, &mut taps).await;
-            rc.scratch.body = body;
+            rc.scratch.body = replay.into_body();
             // A large body's buffer is not kept for the next request.
             if rc.scratch.body.capacity() > KEPT_BODY_CAPACITY {
                 rc.scratch.body = Vec::new();

@@ -33,7 +33,7 @@ use crate::auth::sigv4::{
 use crate::config::authorizer::AuthorizationType;
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
-use crate::pipeline::context::{IamIdentity, RequestContext};
+use crate::pipeline::context::RequestContext;
 use crate::pipeline::route::Routed;
 use crate::pipeline::session::buffered::read_whole_body;
 use crate::pipeline::session::{BodyState, Session};
@@ -181,12 +181,7 @@ pub async fn authorize<S: Session>(
             .ok_or_else(|| GatewayError::new(ErrorKind::Internal))?;
 
         // 4. Who called, then what their policies say.
-        rc.authorizer.iam = Some(IamIdentity {
-            access_key: principal.access_key_id.clone(),
-            user_arn: principal.arn.clone(),
-            account_id: principal.account_id.clone(),
-            caller: principal.user_id.clone(),
-        });
+        rc.authorizer.iam = Some(std::sync::Arc::clone(&principal.identity));
         super::method_arn(snapshot, rc, &mut w.arn);
         let facts = RequestFacts {
             action: INVOKE,

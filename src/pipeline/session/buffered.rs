@@ -54,10 +54,11 @@ pub async fn read_whole_body<S: Session>(
     }
 }
 
-/// `inner` with its (already read) body replayed from `body`.
+/// `inner` with its (already read) body replayed from `body` (owned, so that it can be
+/// lent to the socket write without a copy; [`BufferedBody::into_body`] gives it back).
 pub struct BufferedBody<'a, S> {
     inner: &'a mut S,
-    body: &'a [u8],
+    body: Vec<u8>,
     /// Bytes of `body` consumed.
     pos: usize,
     /// Whether `body_next` handed out the body yet.
@@ -65,13 +66,18 @@ pub struct BufferedBody<'a, S> {
 }
 
 impl<'a, S: Session> BufferedBody<'a, S> {
-    pub fn new(inner: &'a mut S, body: &'a [u8]) -> Self {
+    pub fn new(inner: &'a mut S, body: Vec<u8>) -> Self {
         BufferedBody {
             inner,
             body,
             pos: 0,
             started: false,
         }
+    }
+
+    /// The body's buffer, for reuse (empty if a cancelled write took it).
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
     }
 }
 
@@ -161,8 +167,11 @@ impl<S: Session> Session for BufferedBody<'_, S> {
         dst: &mut W,
         n: usize,
     ) -> io::Result<()> {
-        let piece = self.body_front().get(..n).unwrap_or_default().to_vec();
-        let (res, _) = dst.write_all(piece).await;
+        use monoio::buf::IoBuf;
+        let end = (self.pos + n).min(self.body.len());
+        let piece = std::mem::take(&mut self.body).slice(self.pos..end);
+        let (res, piece) = dst.write_all(piece).await;
+        self.body = piece.into_inner();
         res?;
         self.consume_body(n);
         Ok(())
@@ -247,7 +256,7 @@ mod tests {
             assert_eq!(buf, body);
             assert_eq!(s.body_state(), BodyState::Done);
 
-            let mut replay = BufferedBody::new(&mut s, &buf);
+            let mut replay = BufferedBody::new(&mut s, buf.clone());
             assert_eq!(replay.body_framing(), BodyFraming::Length(10_000));
             assert_eq!(replay.body_state(), BodyState::Untouched);
             let mut seen = Vec::new();
@@ -279,7 +288,7 @@ mod tests {
             let mut s = MemorySession::new("GET", "/x", None);
             read_whole_body(&mut s, &mut buf, 99).await.expect("empty");
             assert!(buf.is_empty());
-            let replay = BufferedBody::new(&mut s, &buf);
+            let replay = BufferedBody::new(&mut s, buf.clone());
             assert_eq!(replay.body_framing(), BodyFraming::None);
             assert_eq!(replay.body_state(), BodyState::Done);
         });
