@@ -563,3 +563,92 @@ fn spans_still_batched_are_exported_at_shutdown() {
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
     wait_for_trace(&collector, &trace, 2);
 }
+
+/// A route behind an authorizer gets an `authorizer` span (INTERNAL, the request span's
+/// child) with the authorizer's outcome; a refused request's span says why.
+#[test]
+fn authorizers_have_their_own_span() {
+    let auth = DemoUpstream::start();
+    let up = ScriptedUpstream::start(UP_RESPONSE, After::KeepOpen);
+    let collector = ScriptedUpstream::start(COLLECTOR_RESPONSE, After::Close);
+    let gw = Gateway::start(&format!(
+        "server:
+  tracing:
+    otlp_endpoint: 'http://127.0.0.1:{collector}/v1/traces'
+    flush_interval: 20ms
+listeners: [{{name: public, bind: '127.0.0.1:0', default_api: t}}]
+apis:
+  - id: t
+    authorizers:
+      - name: lam
+        type: REQUEST
+        identity_source: [method.request.header.Authorization]
+        lambda: {{uri: 'http://{auth}/authorizer'}}
+    routes:
+      - route: GET /up/{{proxy+}}
+        authorization_type: CUSTOM
+        authorizer: lam
+        integration: {{type: HTTP_PROXY, uri: 'http://127.0.0.1:{up}/{{proxy}}'}}
+    stages:
+      - {{name: prod, tracing_enabled: true, tracing_sample_rate: 1}}
+",
+        collector = collector.port,
+        auth = auth.addr(),
+        up = up.port,
+    ));
+    let trace_of = |tp: &str| tp.split('-').nth(1).expect("trace id").to_string();
+    let allowed_tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let r = gw.send(&req(
+        "GET",
+        "/prod/up/x",
+        &[("traceparent", allowed_tp), ("authorization", "allow")],
+        b"",
+    ));
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let trace = trace_of(allowed_tp);
+    let spans = wait_for_trace(&collector, &trace, 3);
+    let ours: Vec<&Span> = spans.iter().filter(|s| hex(&s.trace_id) == trace).collect();
+    let server = ours
+        .iter()
+        .find(|s| s.kind == SpanKind::Server as i32)
+        .expect("request span");
+    let authorizer = ours
+        .iter()
+        .find(|s| s.name == "authorizer")
+        .unwrap_or_else(|| panic!("no authorizer span: {ours:?}"));
+    assert_eq!(authorizer.kind, SpanKind::Internal as i32);
+    assert_eq!(authorizer.parent_span_id, server.span_id);
+    assert_ne!(authorizer.span_id, server.span_id);
+    assert!(authorizer.start_time_unix_nano >= server.start_time_unix_nano);
+    assert!(authorizer.end_time_unix_nano <= server.end_time_unix_nano);
+    assert_eq!(
+        str_attr(authorizer, "aws.api_gateway.authorization_type"),
+        "CUSTOM"
+    );
+    assert_eq!(str_attr(authorizer, "enduser.id"), "demo-user");
+    assert!(attr(authorizer, "error.type").is_none(), "{authorizer:?}");
+    let integration = ours
+        .iter()
+        .find(|s| s.name == "integration")
+        .expect("integration span");
+    assert!(integration.start_time_unix_nano >= authorizer.end_time_unix_nano);
+
+    // A refusal: the authorizer span carries the gateway response type, no integration.
+    let denied_tp = "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let r = gw.send(&req(
+        "GET",
+        "/prod/up/x",
+        &[("traceparent", denied_tp), ("authorization", "deny")],
+        b"",
+    ));
+    assert_eq!(r.status, 403, "{}", r.describe());
+    let trace = trace_of(denied_tp);
+    let spans = wait_for_trace(&collector, &trace, 2);
+    let ours: Vec<&Span> = spans.iter().filter(|s| hex(&s.trace_id) == trace).collect();
+    let authorizer = ours
+        .iter()
+        .find(|s| s.name == "authorizer")
+        .unwrap_or_else(|| panic!("no authorizer span: {ours:?}"));
+    assert_eq!(str_attr(authorizer, "error.type"), "ACCESS_DENIED");
+    assert!(ours.iter().all(|s| s.name != "integration"), "{ours:?}");
+}

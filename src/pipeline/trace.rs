@@ -189,6 +189,53 @@ pub fn spans(rc: &RequestContext, snapshot: &Snapshot, end_ns: u64) -> Vec<Span>
         status: Some(status(rc.status >= 500, &error_type)),
         ..Default::default()
     }];
+    if let Some((span_id, offset, took)) = t.authorizer {
+        let auth_start = start_ns + offset.as_nanos() as u64;
+        let mut attrs = vec![string_attr(
+            "aws.api_gateway.authorization_type",
+            routed_authorization(rc, snapshot),
+        )];
+        let principal = var("authorizer.principalId");
+        if !principal.is_empty() {
+            attrs.push(string_attr("enduser.id", &principal));
+        }
+        let user_arn = var("identity.userArn");
+        if !user_arn.is_empty() {
+            attrs.push(string_attr("aws.api_gateway.identity.user_arn", &user_arn));
+        }
+        if rc.authorizer.status != 0 {
+            attrs.push(int_attr(
+                "aws.api_gateway.authorizer.status",
+                i64::from(rc.authorizer.status),
+            ));
+        }
+        if let Some(l) = rc.authorizer.latency {
+            attrs.push(int_attr(
+                "aws.api_gateway.authorizer.latency_ms",
+                l.as_millis() as i64,
+            ));
+        }
+        // Refused here: the request's error is the authorizer's.
+        let refused = rc.integration.status == 0
+            && t.integration_offset.is_none()
+            && matches!(rc.status, 401 | 403 | 500);
+        if refused && !error_type.is_empty() {
+            attrs.push(string_attr("error.type", &error_type));
+        }
+        spans.push(Span {
+            trace_id: t.trace_id.to_vec(),
+            span_id: span_id.to_vec(),
+            parent_span_id: t.span_id.to_vec(),
+            flags: 0x100 | u32::from(t.sampled),
+            name: "authorizer".into(),
+            kind: SpanKind::Internal as i32,
+            start_time_unix_nano: auth_start,
+            end_time_unix_nano: auth_start + took.as_nanos() as u64,
+            attributes: attrs,
+            status: Some(status(refused, &error_type)),
+            ..Default::default()
+        });
+    }
     if let Some(offset) = t.integration_offset {
         let int_start = start_ns + offset.as_nanos() as u64;
         let int_end = match rc.integration.latency {
@@ -296,4 +343,18 @@ mod tests {
         assert_eq!(upstream_line(head), ("POST", "/items/1", "127.0.0.1:9"));
         assert_eq!(upstream_line(b""), ("", "", ""));
     }
+}
+
+/// The authorization type of the route `rc` was routed to (`NONE` when unknown).
+fn routed_authorization(rc: &RequestContext, snapshot: &Snapshot) -> &'static str {
+    let Some(stage) = rc.stage_id.and_then(|id| snapshot.stage_by_id(id)) else {
+        return "NONE";
+    };
+    let key = rc.route_key();
+    stage
+        .deployment
+        .routes
+        .iter()
+        .find(|r| r.key == key)
+        .map_or("NONE", |r| r.authorization.kind.as_str())
 }

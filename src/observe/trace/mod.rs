@@ -40,6 +40,9 @@ pub struct Trace {
     pub xray_in: bool,
     /// When the integration request was sent, from the request's start.
     pub integration_offset: Option<Duration>,
+    /// The authorize phase (an authorizer or IAM ran): its span id, when it began (from
+    /// the request's start) and how long it took.
+    pub authorizer: Option<([u8; 8], Duration, Duration)>,
 }
 
 /// Where a request's trace context came from.

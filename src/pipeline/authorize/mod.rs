@@ -66,6 +66,24 @@ pub async fn authorize<S: Session>(
     if auth.kind == AuthorizationType::None && policy.is_none() {
         return Ok(());
     }
+    let began = monoio::time::Instant::now();
+    let result = decide(ctx, session, snapshot, routed, rc).await;
+    if rc.trace.export {
+        let offset = began.saturating_duration_since(rc.start);
+        rc.trace.authorizer = Some((ctx.trace_ids.span_id(), offset, began.elapsed()));
+    }
+    result
+}
+
+/// The resource policy and the route's authorization, in API Gateway's order.
+async fn decide<S: Session>(
+    ctx: &WorkerCtx,
+    session: &mut S,
+    snapshot: &Snapshot,
+    routed: &Routed<'_>,
+    rc: &mut RequestContext,
+) -> Result<(), GatewayError> {
+    let auth = &routed.route.authorization;
     let before = resource_policy::before(snapshot, session, routed, rc)?;
     let outcome = match auth.kind {
         AuthorizationType::None => Outcome::NONE,
