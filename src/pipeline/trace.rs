@@ -309,6 +309,20 @@ fn upstream_line(head: &[u8]) -> (&str, &str, &str) {
     (method, target.split('?').next().unwrap_or(target), host)
 }
 
+/// The authorization type of the route `rc` was routed to (`NONE` when unknown).
+fn routed_authorization(rc: &RequestContext, snapshot: &Snapshot) -> &'static str {
+    let Some(stage) = rc.stage_id.and_then(|id| snapshot.stage_by_id(id)) else {
+        return "NONE";
+    };
+    let key = rc.route_key();
+    stage
+        .deployment
+        .routes
+        .iter()
+        .find(|r| r.key == key)
+        .map_or("NONE", |r| r.authorization.kind.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,18 +357,4 @@ mod tests {
         assert_eq!(upstream_line(head), ("POST", "/items/1", "127.0.0.1:9"));
         assert_eq!(upstream_line(b""), ("", "", ""));
     }
-}
-
-/// The authorization type of the route `rc` was routed to (`NONE` when unknown).
-fn routed_authorization(rc: &RequestContext, snapshot: &Snapshot) -> &'static str {
-    let Some(stage) = rc.stage_id.and_then(|id| snapshot.stage_by_id(id)) else {
-        return "NONE";
-    };
-    let key = rc.route_key();
-    stage
-        .deployment
-        .routes
-        .iter()
-        .find(|r| r.key == key)
-        .map_or("NONE", |r| r.authorization.kind.as_str())
 }
