@@ -12,30 +12,15 @@ use std::time::Duration;
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "common/raw_client.rs"]
+mod raw_client;
 use counting_alloc::ALLOCS;
+use raw_client::request;
 
 #[global_allocator]
 static GLOBAL: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Find `\r\n\r\n` and a `content-length` in a response head, without allocating.
-fn response_len(buf: &[u8]) -> Option<usize> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = &buf[..end];
-    let key = b"content-length: ";
-    let at = head
-        .windows(key.len())
-        .position(|w| w.eq_ignore_ascii_case(key))?
-        + key.len();
-    let mut n = 0usize;
-    for &b in &head[at..] {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        n = n * 10 + usize::from(b - b'0');
-    }
-    Some(end + n)
-}
-
 /// A keep-alive upstream answering every request with a fixed small response.
 fn spawn_upstream() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
@@ -65,26 +50,6 @@ fn spawn_upstream() -> u16 {
         }
     });
     port
-}
-
-fn request(client: &mut TcpStream, req: &[u8], buf: &mut [u8]) -> usize {
-    client.write_all(req).expect("write request");
-    let mut have = 0;
-    loop {
-        let n = client.read(&mut buf[have..]).expect("read response");
-        assert!(n > 0, "gateway closed the connection");
-        have += n;
-        if let Some(total) = response_len(&buf[..have]) {
-            if have >= total {
-                assert!(
-                    buf.starts_with(b"HTTP/1.1 200"),
-                    "{}",
-                    String::from_utf8_lossy(&buf[..have])
-                );
-                return have;
-            }
-        }
-    }
 }
 
 #[test]

@@ -13,7 +13,10 @@ use std::time::{Duration, SystemTime};
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
+#[path = "common/raw_client.rs"]
+mod raw_client;
 use counting_alloc::ALLOCS;
+use raw_client::{request, response_len};
 
 use tollgate::auth::sigv4::{
     payload_sha256, Credentials, RequestParts, Signer, SigningParams, SigningSettings,
@@ -28,24 +31,6 @@ const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 /// A verified request allocates nothing: its `$context.identity` values are shared with the
 /// principal (an `Arc`), and a buffered body is lent to the upstream write, not copied.
 const ALLOWED: f64 = 0.0;
-
-fn response_len(buf: &[u8]) -> Option<usize> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = &buf[..end];
-    let key = b"content-length: ";
-    let at = head
-        .windows(key.len())
-        .position(|w| w.eq_ignore_ascii_case(key))?
-        + key.len();
-    let mut n = 0usize;
-    for &b in &head[at..] {
-        if !b.is_ascii_digit() {
-            break;
-        }
-        n = n * 10 + usize::from(b - b'0');
-    }
-    Some(end + n)
-}
 
 /// A keep-alive upstream answering every request (head and Content-Length body) with a
 /// fixed small response.
@@ -83,26 +68,6 @@ fn spawn_upstream() -> u16 {
         }
     });
     port
-}
-
-fn request(client: &mut TcpStream, req: &[u8], buf: &mut [u8]) {
-    client.write_all(req).expect("write request");
-    let mut have = 0;
-    loop {
-        let n = client.read(&mut buf[have..]).expect("read response");
-        assert!(n > 0, "gateway closed the connection");
-        have += n;
-        if let Some(total) = response_len(&buf[..have]) {
-            if have >= total {
-                assert!(
-                    buf.starts_with(b"HTTP/1.1 200"),
-                    "{}",
-                    String::from_utf8_lossy(&buf[..have])
-                );
-                return;
-            }
-        }
-    }
 }
 
 /// A request signed now by `AKID`, with `body`.
