@@ -46,6 +46,9 @@ pub struct ConfigFile {
     /// IAM principals that sign requests with SigV4 (routes with `authorization_type: AWS_IAM`).
     #[serde(default)]
     pub iam: Option<crate::config::iam::IamFile>,
+    /// AWS integrations (Lambda, AWS services): region, credentials, service endpoints.
+    #[serde(default)]
+    pub aws: Option<crate::config::aws::AwsFile>,
 }
 
 /// `admin:` the loopback management endpoint (API Gateway's management API, in part).
@@ -377,6 +380,16 @@ pub struct ApiFile {
     /// `usageIdentifierKey`).
     #[serde(default)]
     pub api_key_source: Option<String>,
+    /// API Gateway's `binaryMediaTypes`: content types (`image/png`, `image/*`, `*/*`)
+    /// carried base64-encoded to and from Lambda and converted by `content_handling`.
+    #[serde(default)]
+    pub binary_media_types: Vec<String>,
+    /// CORS, configured as on HTTP APIs (API Gateway's `corsConfiguration`).
+    #[serde(default)]
+    pub cors: Option<crate::config::cors::CorsFile>,
+    /// Customised gateway responses, by response type (`DEFAULT_4XX`, `THROTTLED`, ...).
+    #[serde(default)]
+    pub gateway_responses: Option<crate::config::gateway_response::GatewayResponsesFile>,
 }
 
 /// The deployment id an API's top-level `routes` are deployed as.
@@ -427,6 +440,10 @@ pub struct StageFile {
     /// The stage's access log (API Gateway's accessLogSettings).
     #[serde(default)]
     pub access_log: Option<AccessLogFile>,
+    /// The certificate the stage presents to its HTTP integrations' TLS upstreams (API
+    /// Gateway's stage client certificate, for backend mutual TLS).
+    #[serde(default)]
+    pub client_certificate: Option<crate::config::client_certificate::ClientCertificateFile>,
 }
 
 /// `apis[i].stages[j].execution_log` (API Gateway's `loggingLevel` and `dataTraceEnabled`).
@@ -589,6 +606,12 @@ pub enum IntegrationType {
     Mock,
     #[serde(rename = "HTTP_PROXY")]
     HttpProxy,
+    /// Lambda proxy integration.
+    #[serde(rename = "AWS_PROXY")]
+    AwsProxy,
+    /// Lambda custom (non-proxy) integration, or an AWS service action or path.
+    #[serde(rename = "AWS")]
+    Aws,
 }
 
 impl IntegrationType {
@@ -596,6 +619,8 @@ impl IntegrationType {
         match self {
             IntegrationType::Mock => "MOCK",
             IntegrationType::HttpProxy => "HTTP_PROXY",
+            IntegrationType::AwsProxy => "AWS_PROXY",
+            IntegrationType::Aws => "AWS",
         }
     }
 }
@@ -629,6 +654,24 @@ pub struct IntegrationFile {
     pub connection_type: Option<String>,
     #[serde(default)]
     pub target_group: Option<String>,
+    // AWS_PROXY and AWS
+    /// AWS_PROXY: `1.0` or `2.0` (HTTP APIs; REST APIs send 1.0).
+    #[serde(default)]
+    pub payload_format_version: Option<String>,
+    /// `CONVERT_TO_BINARY` or `CONVERT_TO_TEXT` (API Gateway's contentHandling).
+    #[serde(default)]
+    pub content_handling: Option<String>,
+    /// The service endpoint for this integration (`http://127.0.0.1:3001` for SAM local),
+    /// overriding `aws.endpoints`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Credentials signing this integration's calls, overriding `aws.credentials`.
+    #[serde(default)]
+    pub credentials: Option<crate::config::aws::CredentialsFile>,
+    /// AWS: `integration.request.{header,querystring,path}.NAME` -> a source
+    /// (`method.request.*`, `stageVariables.*`, `context.*` or a `'static'` value).
+    #[serde(default)]
+    pub request_parameters: Option<StringMap>,
 }
 
 /// A target group: NLB/ALB-style private upstreams reached through a VPC link.

@@ -54,6 +54,8 @@ pub struct Snapshot {
     pub admin_token: Option<super::admin::AdminToken>,
     /// IAM principals for `AWS_IAM` routes (`iam:`); empty when absent.
     pub iam: super::iam::Iam,
+    /// AWS integrations' region, credentials and service endpoints (`aws:`).
+    pub aws: super::aws::AwsSettings,
 }
 
 /// Index into `Snapshot::rate_limits`.
@@ -332,6 +334,8 @@ pub enum ApiType {
 #[derive(Debug)]
 pub struct Api {
     pub id: String,
+    /// This API's position in `Snapshot::apis`.
+    pub index: usize,
     pub name: String,
     pub api_type: ApiType,
     /// Stages by name (for HTTP APIs possibly including `$default`).
@@ -344,6 +348,12 @@ pub struct Api {
     pub resource_policy: Option<crate::config::resource_policy::ResourcePolicy>,
     /// Where usage plans read the API key.
     pub api_key_source: crate::config::authorizer::ApiKeySource,
+    /// `binaryMediaTypes`.
+    pub binary_media_types: super::binary_media::BinaryMediaTypes,
+    /// CORS (`None`: the gateway adds no CORS headers and answers no preflight itself).
+    pub cors: Option<super::cors::Cors>,
+    /// Customised gateway responses.
+    pub gateway_responses: super::gateway_response::GatewayResponses,
 }
 
 impl Api {
@@ -381,6 +391,8 @@ pub struct Stage {
     pub execution_log: Option<super::execution_log::ExecutionLogSettings>,
     /// Active tracing and its sampling rate.
     pub tracing: StageTracing,
+    /// The certificate presented to TLS upstreams of HTTP integrations.
+    pub client_certificate: Option<super::client_certificate::ClientCertificate>,
 }
 
 /// A stage's tracing (API Gateway's `tracingEnabled`; the rate of X-Ray's default rule).
@@ -524,6 +536,10 @@ pub enum CacheKeyParam {
 pub enum Integration {
     Mock(MockIntegration),
     HttpProxy(HttpProxyIntegration),
+    /// `AWS_PROXY`, or `AWS` with a Lambda function.
+    Lambda(Box<super::lambda_integration::LambdaIntegration>),
+    /// `AWS` with another service's action or path.
+    AwsService(Box<super::aws_integration::AwsServiceIntegration>),
 }
 
 #[derive(Debug)]

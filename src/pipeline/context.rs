@@ -255,6 +255,11 @@ pub struct RequestContext {
     cert_validity: Option<(i64, i64)>,
     /// The stage the request was routed to (`Stage::id` in its snapshot), for metrics.
     pub stage_id: Option<usize>,
+    /// The API the request was routed to (`Api::index` in its snapshot): its gateway
+    /// responses and CORS settings.
+    pub api_index: Option<usize>,
+    /// What the response carries for CORS (`pipeline::cors`).
+    pub cors: crate::pipeline::cors::CorsState,
     /// The execution log's state for this request (off unless the stage logs).
     pub execution: crate::pipeline::execution_log::ExecutionTrace,
     /// The trace context (`pipeline::trace`).
@@ -299,6 +304,8 @@ impl Default for RequestContext {
             cert_serial: 0..0,
             cert_validity: None,
             stage_id: None,
+            api_index: None,
+            cors: Default::default(),
             execution: Default::default(),
             trace: Default::default(),
         }
@@ -334,6 +341,8 @@ impl RequestContext {
         self.response_length = 0;
         self.response_latency = None;
         self.stage_id = None;
+        self.api_index = None;
+        self.cors = Default::default();
         self.text.clear();
         self.method_text = self.push_text(session.method_bytes());
         self.path = self.push_text(session.path().as_bytes());

@@ -10,6 +10,7 @@ pub mod api_key;
 pub mod authorize;
 pub mod cache;
 pub mod context;
+pub mod cors;
 pub mod drain;
 pub mod execution_log;
 pub mod integration;
@@ -103,8 +104,13 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     let outcome: Result<Next, GatewayError> = async {
         // A TLS connection first meeting a reloaded configuration is re-checked there.
         route::check_connection(&snapshot, session)?;
-        // 3. route: host -> API -> stage -> route (+ path parameters).
-        let routed = route::resolve(&snapshot, session, rc, || ctx.roll_percent())?;
+        // 3. route: host -> API -> stage; a CORS preflight is answered here (whatever the
+        // routes); then the route (+ path parameters).
+        let selected = route::select(&snapshot, session, rc, || ctx.roll_percent())?;
+        if let Some(next) = cors::begin(ctx, session, rc, selected.api).await? {
+            return Ok(next);
+        }
+        let routed = route::find(session, rc, selected)?;
         exec = execution_log::begin(&routed, session, rc, &mut taps);
         trace::sample(ctx, &routed, rc);
         stage = Some(routed.stage);
@@ -187,6 +193,12 @@ async fn integrate<S: Session>(
                 proxy,
             };
             integration::http_proxy::forward(ctx, session, rc, &call, taps).await
+        }
+        Integration::Lambda(lambda) => {
+            integration::lambda::invoke(ctx, session, rc, snapshot, routed, lambda).await
+        }
+        Integration::AwsService(service) => {
+            integration::aws_service::call(ctx, session, rc, snapshot, routed, service).await
         }
     }
 }

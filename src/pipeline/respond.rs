@@ -60,6 +60,7 @@ pub async fn error<S: Session>(
     session.start_response(resp.status);
     session.response_header(b"date", &ctx.date.now());
     session.response_header(b"x-amzn-requestid", &rc.request_id);
+    crate::pipeline::cors::add_headers(ctx, session, rc);
     if let Some(secs) = err.retry_after {
         let mut digits = [0u8; 20];
         session.response_header(b"retry-after", decimal(secs, &mut digits));

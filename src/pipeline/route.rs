@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use crate::config::snapshot::{Api, ApiType, Route, Snapshot, Stage};
+use crate::config::snapshot::{Api, ApiType, Canary, Route, Snapshot, Stage};
 use crate::error::{ErrorKind, GatewayError};
 use crate::http::head::Span;
 use crate::pipeline::context::RequestContext;
@@ -55,14 +55,37 @@ impl Routed<'_> {
     }
 }
 
-/// `roll` draws a number in [0, 100) for the canary choice (asked only on canary stages).
-/// Records the API, stage, domain, resource path and route key in `rc`.
+/// The API and stage a request is for, before its route is matched.
+pub struct Selected<'s> {
+    pub api: &'s Arc<Api>,
+    pub stage: &'s Arc<Stage>,
+    /// The path matched against the routes (after any stage prefix or base path), within
+    /// the request path; `None` for the implicit `/`.
+    pub resource_path: Option<Span>,
+    pub domain: Option<usize>,
+    /// The canary deployment serves this request.
+    pub canary: Option<&'s Canary>,
+}
+
+/// [`select`] then [`find`].
 pub fn resolve<'s, S: Session>(
     snapshot: &'s Snapshot,
     session: &S,
     rc: &mut RequestContext,
     roll: impl FnOnce() -> f64,
 ) -> Result<Routed<'s>, GatewayError> {
+    let selected = select(snapshot, session, rc, roll)?;
+    find(session, rc, selected)
+}
+
+/// Host -> API -> stage (and the canary choice: `roll` draws a number in [0, 100), asked
+/// only on canary stages). Records the API, stage and domain in `rc`.
+pub fn select<'s, S: Session>(
+    snapshot: &'s Snapshot,
+    session: &S,
+    rc: &mut RequestContext,
+    roll: impl FnOnce() -> f64,
+) -> Result<Selected<'s>, GatewayError> {
     let listener = snapshot.listeners.get(session.listener()).ok_or_else(|| {
         GatewayError::with_source(ErrorKind::Internal, "connection from an unknown listener")
     })?;
@@ -82,11 +105,6 @@ pub fn resolve<'s, S: Session>(
         Some(d) => domain::select_by_domain(snapshot, d, path)?,
         None => domain::select(snapshot, listener, host, path)?,
     };
-    let no_route = match selected.api.api_type {
-        ApiType::Rest => ErrorKind::MissingAuthenticationToken,
-        ApiType::Http => ErrorKind::ResourceNotFound,
-    };
-    let mut params = PathParams::default();
     // A canary stage sends its share of requests to the canary deployment.
     let stage = selected.stage;
     let canary = stage
@@ -95,38 +113,71 @@ pub fn resolve<'s, S: Session>(
         .filter(|c| c.percent > 0.0 && (c.percent >= 100.0 || roll() < c.percent));
     rc.set_route(&selected.api.id, &stage.name, domain, canary.is_some());
     rc.stage_id = Some(stage.id);
-    let (router, variables) = match canary {
-        Some(c) => (&c.deployment.router, &c.variables),
-        None => (&stage.deployment.router, &stage.variables),
-    };
-    let by_method = selected.api.api_type == ApiType::Http;
-    let route = match router.find_with(
-        session.method(),
-        selected.resource_path,
-        &mut params,
-        by_method,
-    ) {
-        Match::Found(route) => route,
-        Match::MethodNotAllowed | Match::NotFound => return Err(no_route.into()),
-    };
-    rc.set_resource(selected.resource_path, &route.key);
-    // Make the spans relative to the request path (the resource path is a slice of it, or
-    // a static "/" that has no parameters).
+    rc.api_index = Some(selected.api.index);
+    // The resource path as a span of the request path (or a static "/").
     let (base, start) = (
         selected.resource_path.as_ptr() as usize,
         path.as_ptr() as usize,
     );
+    let within = base >= start && base + selected.resource_path.len() <= start + path.len();
+    let resource_path =
+        within.then(|| Span::new(base - start, base - start + selected.resource_path.len()));
+    Ok(Selected {
+        api: selected.api,
+        stage,
+        resource_path,
+        domain,
+        canary,
+    })
+}
+
+/// The route of the selected API and stage (+ path parameters). Records the resource
+/// path and route key in `rc`.
+pub fn find<'s, S: Session>(
+    session: &S,
+    rc: &mut RequestContext,
+    selected: Selected<'s>,
+) -> Result<Routed<'s>, GatewayError> {
+    let Selected {
+        api,
+        stage,
+        resource_path,
+        domain,
+        canary,
+    } = selected;
+    let path = session.path();
+    let resource_path = resource_path
+        .and_then(|p| path.get(p.start as usize..p.end as usize))
+        .unwrap_or("/");
+    let no_route = match api.api_type {
+        ApiType::Rest => ErrorKind::MissingAuthenticationToken,
+        ApiType::Http => ErrorKind::ResourceNotFound,
+    };
+    let mut params = PathParams::default();
+    let (router, variables) = match canary {
+        Some(c) => (&c.deployment.router, &c.variables),
+        None => (&stage.deployment.router, &stage.variables),
+    };
+    let by_method = api.api_type == ApiType::Http;
+    let route = match router.find_with(session.method(), resource_path, &mut params, by_method) {
+        Match::Found(route) => route,
+        Match::MethodNotAllowed | Match::NotFound => return Err(no_route.into()),
+    };
+    rc.set_resource(resource_path, &route.key);
+    // Make the spans relative to the request path (the resource path is a slice of it, or
+    // a static "/" that has no parameters).
+    let (base, start) = (resource_path.as_ptr() as usize, path.as_ptr() as usize);
     let within = base >= start && base <= start + path.len();
     let offset = if within { base - start } else { 0 };
     for span in params.spans.iter_mut().take(params.len) {
         span.0 += offset as u32;
         span.1 += offset as u32;
     }
-    let resource_path = within.then(|| Span::new(offset, offset + selected.resource_path.len()));
+    let resource_path = within.then(|| Span::new(offset, offset + resource_path.len()));
     Ok(Routed {
-        api: selected.api,
-        api_type: selected.api.api_type,
-        stage: selected.stage,
+        api,
+        api_type: api.api_type,
+        stage,
         route,
         params,
         resource_path,

@@ -183,6 +183,7 @@ mod tests {
                     execution_log: None,
                     tracing: Default::default(),
                     access_log: None,
+                    client_certificate: None,
                 };
                 (s.to_string(), Arc::new(stage))
             })
@@ -196,6 +197,10 @@ mod tests {
             authorizers: Vec::new(),
             resource_policy: None,
             api_key_source: Default::default(),
+            index: 0,
+            binary_media_types: Default::default(),
+            cors: None,
+            gateway_responses: Default::default(),
         })
     }
 
@@ -242,6 +247,7 @@ mod tests {
             forwarded_cert_headers: Vec::new(),
             admin_token: None,
             iam: Default::default(),
+            aws: Default::default(),
         }
     }
 

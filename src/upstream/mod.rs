@@ -1,6 +1,7 @@
 //! Integrations' upstream side: URI templates, target groups (balancing, health, PROXY
 //! protocol), per-worker keep-alive pools, the HTTP client.
 
+pub mod aws;
 pub mod balance;
 pub mod call;
 pub mod client;

@@ -51,6 +51,20 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, server: &ServerSettings, pa
             &format!("{path}.resource_policy"),
         )
     });
+    let binary_media_types = crate::config::binary_media::build(
+        e,
+        &f.binary_media_types,
+        &format!("{path}.binary_media_types"),
+    );
+    let cors = f
+        .cors
+        .as_ref()
+        .and_then(|c| crate::config::cors::build(e, c, &format!("{path}.cors")));
+    let gateway_responses = f
+        .gateway_responses
+        .as_ref()
+        .map(|g| crate::config::gateway_response::build(e, g, &format!("{path}.gateway_responses")))
+        .unwrap_or_default();
     let api_key_source = crate::config::authorizer::build_api_key_source(
         e,
         api_type,
@@ -229,6 +243,9 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, server: &ServerSettings, pa
                 &base_dir,
             )
         });
+        let client_certificate = s.client_certificate.as_ref().and_then(|c| {
+            crate::config::client_certificate::build(e, c, &format!("{spath}.client_certificate"))
+        });
         let id = e.stages;
         e.stages += 1;
         if let (true, Some(deployment)) = (ok, deployment) {
@@ -247,6 +264,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, server: &ServerSettings, pa
                     execution_log,
                     tracing,
                     access_log,
+                    client_certificate,
                 }),
             );
         }
@@ -254,6 +272,7 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, server: &ServerSettings, pa
 
     Api {
         id: f.id.clone(),
+        index: 0,
         name: f.name.clone().unwrap_or_else(|| f.id.clone()),
         api_type,
         stages,
@@ -261,6 +280,9 @@ pub(super) fn build_api(e: &mut Errors, f: &ApiFile, server: &ServerSettings, pa
         authorizers,
         resource_policy,
         api_key_source,
+        binary_media_types,
+        cors,
+        gateway_responses,
     }
 }
 

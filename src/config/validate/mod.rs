@@ -252,7 +252,9 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
                 );
             }
         }
-        apis.push(Arc::new(build_api(&mut e, api, &server, &path)));
+        let mut built = build_api(&mut e, api, &server, &path);
+        built.index = i;
+        apis.push(Arc::new(built));
     }
 
     let domains = super::custom_domain::build_domains(
@@ -299,6 +301,8 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         .map(|f| super::iam::build(&mut e, f, "iam"))
         .unwrap_or_default();
 
+    let aws = super::aws::build(&mut e, file.aws.as_ref(), &server.region);
+
     if !e.list.is_empty() {
         return Err(ConfigErrors(e.list));
     }
@@ -323,6 +327,7 @@ pub fn build(source: &Path, file: &ConfigFile) -> Result<Snapshot, ConfigErrors>
         quotas: plans.quotas,
         admin_token,
         iam,
+        aws,
     })
 }
 
@@ -430,6 +435,7 @@ mod server;
 use api::build_api;
 pub(super) use api::build_variable_map;
 use parse::{is_blank_yaml, parse_error};
+pub(in crate::config) use routes::is_tchar;
 pub(super) use routes::parse_method;
 pub use server::workers_too_many;
 use server::{build_limits, build_listeners, build_server};

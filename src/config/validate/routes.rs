@@ -37,7 +37,7 @@ pub(super) fn build_deployment(
         let rpath = format!("{path}[{k}]");
         let key_path = format!("{rpath}.route");
         let ipath = format!("{rpath}.integration");
-        let integration = build_integration(e, &r.integration, &ipath);
+        let integration = build_integration(e, api_type, &r.integration, &ipath);
         let (method, template) = match parse_route_key(&r.route, api_type) {
             Ok(v) => v,
             Err(reason) => {
@@ -167,6 +167,7 @@ pub(super) fn template_params(template: &str) -> Vec<String> {
 /// Returns `None` (after reporting) when anything about the integration is wrong.
 pub(super) fn build_integration(
     e: &mut Errors,
+    api_type: ApiType,
     f: &IntegrationFile,
     path: &str,
 ) -> Option<Integration> {
@@ -180,7 +181,40 @@ pub(super) fn build_integration(
             );
         }
     };
+    if matches!(f.kind, IntegrationType::Mock | IntegrationType::HttpProxy) {
+        not_for(
+            e,
+            "payload_format_version",
+            f.payload_format_version.is_some(),
+        );
+        not_for(e, "content_handling", f.content_handling.is_some());
+        not_for(e, "endpoint", f.endpoint.is_some());
+        not_for(e, "credentials", f.credentials.is_some());
+        not_for(e, "request_parameters", f.request_parameters.is_some());
+    }
     let built = match f.kind {
+        IntegrationType::AwsProxy => Integration::Lambda(Box::new(
+            crate::config::lambda_integration::build(e, api_type, f, path)?,
+        )),
+        IntegrationType::Aws => {
+            let uri = f.uri.as_deref().unwrap_or_default();
+            match crate::config::aws::ApigatewayArn::parse(uri) {
+                Err(why) if f.uri.is_some() => {
+                    e.push(format!("{path}.uri"), why);
+                    return None;
+                }
+                Err(_) => {
+                    e.push(format!("{path}.uri"), "required for an AWS integration");
+                    return None;
+                }
+                Ok(arn) if arn.service == "lambda" => Integration::Lambda(Box::new(
+                    crate::config::lambda_integration::build(e, api_type, f, path)?,
+                )),
+                Ok(arn) => Integration::AwsService(Box::new(
+                    crate::config::aws_integration::build(e, f, arn, path)?,
+                )),
+            }
+        }
         IntegrationType::Mock => {
             not_for(e, "uri", f.uri.is_some());
             not_for(e, "method", f.method.is_some());
@@ -339,7 +373,7 @@ pub(super) fn build_integration(
 }
 
 /// RFC 9110 token character.
-pub(super) fn is_tchar(b: u8) -> bool {
+pub(in crate::config) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 

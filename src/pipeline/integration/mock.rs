@@ -19,6 +19,7 @@ pub async fn respond<S: Session>(
     session.start_response(mock.status);
     session.response_header(b"date", &ctx.date.now());
     session.response_header(b"x-amzn-requestid", &rc.request_id);
+    crate::pipeline::cors::add_headers(ctx, session, rc);
     for (name, value) in &mock.headers {
         session.response_header(name.as_bytes(), value.as_bytes());
     }

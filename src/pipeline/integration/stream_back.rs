@@ -65,7 +65,7 @@ pub async fn respond<S: Session>(
     session.start_response(resp.status);
     for i in 0..resp.headers.len() {
         let (name, value) = resp.header(&up.rbuf, i);
-        if resp.forwards_at(&up.rbuf, i) {
+        if resp.forwards_at(&up.rbuf, i) && !crate::pipeline::cors::replaces(rc, name) {
             session.response_header(name, value);
             taps.header(name, value);
         } else if keep_upstream_length && name.eq_ignore_ascii_case(b"content-length") {
@@ -76,6 +76,7 @@ pub async fn respond<S: Session>(
         session.response_header(b"date", &ctx.date.now());
     }
     session.response_header(b"x-amzn-requestid", &rc.request_id);
+    crate::pipeline::cors::add_headers(ctx, session, rc);
     taps.end_head(|name, value| session.response_header(name, value));
     let body = match framing {
         ResponseFraming::Length(n) => ResponseBody::Length(n),

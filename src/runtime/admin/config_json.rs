@@ -54,6 +54,14 @@ fn deployment(d: &Deployment, s: &Snapshot) -> Value {
                         .and_then(|g| s.target_groups.get(g))
                         .map(|g| g.name.clone()),
                 }),
+                Integration::Lambda(l) => json!({
+                    "type": if l.proxy { "AWS_PROXY" } else { "AWS" },
+                }),
+                Integration::AwsService(a) => json!({
+                    "type": "AWS",
+                    "service": a.arn.service,
+                    "region": a.arn.region,
+                }),
             };
             json!({
                 "route_key": r.key,
