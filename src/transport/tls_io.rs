@@ -683,6 +683,20 @@ pub fn client_config_from_ca_pem(pem: &[u8]) -> io::Result<Arc<ClientConfig>> {
     Ok(Arc::new(config))
 }
 
+/// `base` (its trust, name checks, ALPN, versions) presenting the certificate chain and key
+/// `certified` to servers that ask for one (mutual TLS), with a session cache of its own:
+/// a session resumed from `base`'s cache, or from another certificate's configuration,
+/// would carry another identity.
+pub fn with_client_certificate(
+    base: &ClientConfig,
+    certified: Arc<rustls::sign::CertifiedKey>,
+) -> Arc<ClientConfig> {
+    let mut config = base.clone();
+    config.client_auth_cert_resolver = Arc::new(rustls::sign::SingleCertAndKey::from(certified));
+    config.resumption = rustls::client::Resumption::default();
+    Arc::new(config)
+}
+
 /// FOR LOAD TESTING ONLY: a client config that accepts ANY server certificate (expired,
 /// self-signed, for another name). It still checks that the server holds the key of the
 /// certificate it sent, but anyone on the path can impersonate the server. Never use it for

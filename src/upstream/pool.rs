@@ -13,6 +13,7 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
+use crate::config::client_certificate::ClientCertificate;
 use crate::time::deadline::Deadline;
 use crate::transport::stream::read_append;
 use crate::transport::stream::{MaybeTls, UpstreamStream};
@@ -28,16 +29,28 @@ pub const DNS_TTL: Duration = Duration::from_secs(30);
 /// two reads and two writes to the client).
 pub const UPSTREAM_READ_BUF: usize = 32 * 1024;
 
-/// Which pool a connection belongs to: its address and the target group it serves (a
-/// TLS target and a plain URL integration on the same address must not share connections).
+/// Which pool a connection belongs to: its address and the pool group it serves (a TLS
+/// target and a plain URL integration on the same address must not share connections, nor
+/// connections that present different client certificates, or one and none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     pub addr: SocketAddr,
-    /// Target group index, or `NO_GROUP` for URL integrations.
+    /// The pool group: a target group's index (below [`FIRST_CERT_GROUP`]) for connections
+    /// that present no client certificate; a group from [`Upstreams::client_tls`] (from
+    /// [`FIRST_CERT_GROUP`] to [`LAST_CERT_GROUP`]) for a target group's connections that
+    /// present a stage's certificate; `NO_GROUP` for URL integrations; the values above
+    /// [`LAST_CERT_GROUP`] for the other special pools (`upstream::aws::AWS_TLS_GROUP`).
     pub group: u32,
 }
 
 pub const NO_GROUP: u32 = u32::MAX;
+
+/// The first pool group of connections presenting a stage's client certificate. Target
+/// group indexes stay below it (a configuration file of at most 16 MiB cannot name 2^31
+/// groups).
+pub const FIRST_CERT_GROUP: u32 = 1 << 31;
+/// The last one: the pool groups above are special ones (`NO_GROUP` and others).
+pub const LAST_CERT_GROUP: u32 = u32::MAX - 256;
 
 /// How to reach an upstream and keep its connections.
 pub struct Endpoint<'a> {
@@ -170,6 +183,14 @@ pub struct Upstreams {
     dns: RefCell<AHashMap<String, (IpAddr, Instant)>>,
     /// Idle connections in all pools (the `tollgate_upstream_idle_connections` gauge).
     idle_count: std::cell::Cell<usize>,
+    /// TLS configurations presenting a stage's client certificate to a target group, by
+    /// (certificate id, target group index): the configuration and its pool group. Made on
+    /// a pair's first request on this worker; dropped at a reload.
+    client_tls: RefCell<AHashMap<(u64, u32), (Arc<rustls::ClientConfig>, u32)>>,
+    /// Pool groups handed out to `client_tls` entries so far (never reset: a connection
+    /// pinned to a client connection across a reload keeps its key, which no later pair
+    /// may share).
+    cert_groups: std::cell::Cell<u32>,
 }
 
 impl Upstreams {
@@ -208,10 +229,41 @@ impl Upstreams {
         }
     }
 
-    /// Drop every idle connection (configuration reload).
+    /// Drop every idle connection and the client-certificate TLS configurations
+    /// (configuration reload).
     pub fn clear(&self) {
         self.idle.borrow_mut().clear();
         self.idle_count.set(0);
+        self.client_tls.borrow_mut().clear();
+    }
+
+    /// The TLS configuration and pool group for connections to target group `group` (whose
+    /// own configuration is `base`) presenting the stage certificate `cert`: made on the
+    /// pair's first use on this worker (`base` with the certificate and a session cache of
+    /// its own), then reused until the next reload. The pool group is this worker's own for
+    /// the pair, so its connections serve only this certificate. `None` once this worker has
+    /// handed out every pool group of the range (2^31 - 256 pairs; not in practice).
+    pub fn client_tls(
+        &self,
+        cert: &ClientCertificate,
+        group: usize,
+        base: &rustls::ClientConfig,
+    ) -> Option<(Arc<rustls::ClientConfig>, u32)> {
+        let key = (cert.id, u32::try_from(group).ok()?);
+        if let Some((config, pool)) = self.client_tls.borrow().get(&key) {
+            return Some((config.clone(), *pool));
+        }
+        let taken = self.cert_groups.get();
+        let pool = FIRST_CERT_GROUP.checked_add(taken)?;
+        if pool > LAST_CERT_GROUP {
+            return None;
+        }
+        self.cert_groups.set(taken + 1);
+        let config = cert.client_config(base);
+        self.client_tls
+            .borrow_mut()
+            .insert(key, (config.clone(), pool));
+        Some((config, pool))
     }
 
     /// Idle connections in all pools now.
