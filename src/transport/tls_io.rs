@@ -771,6 +771,38 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_config_keeps_the_base_and_presents_the_certificate() {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &rng,
+        )
+        .map(|d| d.as_ref().to_vec())
+        .unwrap_or_default();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8));
+        let Ok(signing) = rustls::crypto::ring::sign::any_ecdsa_type(&key) else {
+            panic!("a generated P-256 key loads");
+        };
+        let chain = vec![CertificateDer::from(vec![0x30, 0])];
+        let certified = Arc::new(rustls::sign::CertifiedKey::new(chain.clone(), signing));
+        let Ok(base) = insecure_client_config() else {
+            panic!("base config");
+        };
+        let with = with_client_certificate(&base, certified);
+        assert!(with.client_auth_cert_resolver.has_certs());
+        assert!(
+            !base.client_auth_cert_resolver.has_certs(),
+            "the base is untouched"
+        );
+        let presented = with
+            .client_auth_cert_resolver
+            .resolve(&[], &[SignatureScheme::ECDSA_NISTP256_SHA256]);
+        assert_eq!(presented.map(|c| c.cert.clone()), Some(chain));
+        assert_eq!(with.alpn_protocols, base.alpn_protocols);
+    }
+
+    #[test]
     fn insecure_config_offers_http11() {
         let config = insecure_client_config();
         assert!(config.is_ok());

@@ -177,6 +177,9 @@ impl UpstreamConn {
     }
 }
 
+/// A TLS configuration presenting a stage's client certificate, and its pool group.
+pub type StageTls = (Arc<rustls::ClientConfig>, u32);
+
 #[derive(Default)]
 pub struct Upstreams {
     idle: RefCell<AHashMap<PoolKey, Vec<UpstreamConn>>>,
@@ -186,7 +189,7 @@ pub struct Upstreams {
     /// TLS configurations presenting a stage's client certificate to a target group, by
     /// (certificate id, target group index): the configuration and its pool group. Made on
     /// a pair's first request on this worker; dropped at a reload.
-    client_tls: RefCell<AHashMap<(u64, u32), (Arc<rustls::ClientConfig>, u32)>>,
+    client_tls: RefCell<AHashMap<(u64, u32), StageTls>>,
     /// Pool groups handed out to `client_tls` entries so far (never reset: a connection
     /// pinned to a client connection across a reload keeps its key, which no later pair
     /// may share).
@@ -248,7 +251,7 @@ impl Upstreams {
         cert: &ClientCertificate,
         group: usize,
         base: &rustls::ClientConfig,
-    ) -> Option<(Arc<rustls::ClientConfig>, u32)> {
+    ) -> Option<StageTls> {
         let key = (cert.id, u32::try_from(group).ok()?);
         if let Some((config, pool)) = self.client_tls.borrow().get(&key) {
             return Some((config.clone(), *pool));
@@ -300,5 +303,100 @@ impl Upstreams {
             .borrow_mut()
             .insert(host.to_owned(), (addr.ip(), Instant::now()));
         Ok(addr)
+    }
+}
+
+// The special pool groups stay above the range handed out for client certificates.
+const _: () = assert!(crate::upstream::aws::AWS_TLS_GROUP > LAST_CERT_GROUP);
+const _: () = assert!(NO_GROUP > LAST_CERT_GROUP && FIRST_CERT_GROUP < LAST_CERT_GROUP);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    /// A certificate with a fresh id (the chain is a placeholder: nothing verifies it here).
+    fn cert() -> ClientCertificate {
+        static ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &rng,
+        )
+        .map(|d| d.as_ref().to_vec())
+        .unwrap_or_default();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8));
+        let signing = rustls::crypto::ring::sign::any_ecdsa_type(&key);
+        assert!(signing.is_ok(), "a generated P-256 key loads");
+        let Ok(signing) = signing else { unreachable!() };
+        ClientCertificate {
+            id: ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            certified: Arc::new(rustls::sign::CertifiedKey::new(
+                vec![CertificateDer::from(vec![0x30, 0])],
+                signing,
+            )),
+            subject_dn: "CN=test".into(),
+            not_after: 0,
+        }
+    }
+
+    fn base() -> Arc<rustls::ClientConfig> {
+        match crate::transport::tls_io::insecure_client_config() {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn client_tls_is_one_configuration_and_pool_group_per_certificate_and_group() {
+        let pools = Upstreams::default();
+        let (a, b) = (cert(), cert());
+        let base = base();
+        let got = |c: &ClientCertificate, g: usize| match pools.client_tls(c, g, &base) {
+            Some(x) => x,
+            None => panic!("no pool group"),
+        };
+        let (a0, pool_a0) = got(&a, 0);
+        let (again, pool_again) = got(&a, 0);
+        assert!(Arc::ptr_eq(&a0, &again), "made once, then reused");
+        assert_eq!(pool_a0, pool_again);
+        assert_eq!(pool_a0, FIRST_CERT_GROUP);
+        let (_, pool_a1) = got(&a, 1);
+        let (b0, pool_b0) = got(&b, 0);
+        let pools_seen = [pool_a0, pool_a1, pool_b0];
+        assert_eq!(
+            pools_seen.iter().collect::<ahash::AHashSet<_>>().len(),
+            3,
+            "one pool group per pair: {pools_seen:?}"
+        );
+        assert!(pools_seen
+            .iter()
+            .all(|p| (FIRST_CERT_GROUP..=LAST_CERT_GROUP).contains(p)));
+        assert!(!Arc::ptr_eq(&a0, &b0));
+        // The made configurations present the certificate; the group's own does not.
+        assert!(a0.client_auth_cert_resolver.has_certs());
+        assert!(!base.client_auth_cert_resolver.has_certs());
+        assert_eq!(a0.alpn_protocols, base.alpn_protocols);
+        // A reload drops the configurations; pool groups are never handed out twice.
+        pools.clear();
+        let (fresh, pool_fresh) = got(&a, 0);
+        assert!(!Arc::ptr_eq(&fresh, &a0), "made again after a reload");
+        assert!(!pools_seen.contains(&pool_fresh), "{pool_fresh} reused");
+    }
+
+    #[test]
+    fn client_tls_stops_at_the_end_of_its_range() {
+        let pools = Upstreams::default();
+        pools.cert_groups.set(LAST_CERT_GROUP - FIRST_CERT_GROUP);
+        let base = base();
+        let last = pools.client_tls(&cert(), 0, &base).map(|(_, p)| p);
+        assert_eq!(last, Some(LAST_CERT_GROUP));
+        assert!(pools.client_tls(&cert(), 0, &base).is_none());
+        // A pair made before still has its configuration.
+        let c = cert();
+        pools.cert_groups.set(0);
+        let first = pools.client_tls(&c, 7, &base).map(|(_, p)| p);
+        pools.cert_groups.set(u32::MAX);
+        assert_eq!(pools.client_tls(&c, 7, &base).map(|(_, p)| p), first);
     }
 }
