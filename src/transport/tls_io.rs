@@ -683,6 +683,20 @@ pub fn client_config_from_ca_pem(pem: &[u8]) -> io::Result<Arc<ClientConfig>> {
     Ok(Arc::new(config))
 }
 
+/// `base` (its trust, name checks, ALPN, versions) presenting the certificate chain and key
+/// `certified` to servers that ask for one (mutual TLS), with a session cache of its own:
+/// a session resumed from `base`'s cache, or from another certificate's configuration,
+/// would carry another identity.
+pub fn with_client_certificate(
+    base: &ClientConfig,
+    certified: Arc<rustls::sign::CertifiedKey>,
+) -> Arc<ClientConfig> {
+    let mut config = base.clone();
+    config.client_auth_cert_resolver = Arc::new(rustls::sign::SingleCertAndKey::from(certified));
+    config.resumption = rustls::client::Resumption::default();
+    Arc::new(config)
+}
+
 /// FOR LOAD TESTING ONLY: a client config that accepts ANY server certificate (expired,
 /// self-signed, for another name). It still checks that the server holds the key of the
 /// certificate it sent, but anyone on the path can impersonate the server. Never use it for
@@ -754,6 +768,38 @@ mod tests {
     fn ca_bundle_without_certificates_is_invalid_data() {
         let err = client_config_from_ca_pem(b"not a pem bundle").err();
         assert_eq!(err.map(|e| e.kind()), Some(io::ErrorKind::InvalidData));
+    }
+
+    #[test]
+    fn a_client_certificate_config_keeps_the_base_and_presents_the_certificate() {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &rng,
+        )
+        .map(|d| d.as_ref().to_vec())
+        .unwrap_or_default();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8));
+        let Ok(signing) = rustls::crypto::ring::sign::any_ecdsa_type(&key) else {
+            panic!("a generated P-256 key loads");
+        };
+        let chain = vec![CertificateDer::from(vec![0x30, 0])];
+        let certified = Arc::new(rustls::sign::CertifiedKey::new(chain.clone(), signing));
+        let Ok(base) = insecure_client_config() else {
+            panic!("base config");
+        };
+        let with = with_client_certificate(&base, certified);
+        assert!(with.client_auth_cert_resolver.has_certs());
+        assert!(
+            !base.client_auth_cert_resolver.has_certs(),
+            "the base is untouched"
+        );
+        let presented = with
+            .client_auth_cert_resolver
+            .resolve(&[], &[SignatureScheme::ECDSA_NISTP256_SHA256]);
+        assert_eq!(presented.map(|c| c.cert.clone()), Some(chain));
+        assert_eq!(with.alpn_protocols, base.alpn_protocols);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 use monoio::time::Instant;
 
+use crate::config::client_certificate::ClientCertificate;
 use crate::time::deadline::Deadline;
 use crate::transport::stream::read_append;
 use crate::transport::stream::{MaybeTls, UpstreamStream};
@@ -28,16 +29,28 @@ pub const DNS_TTL: Duration = Duration::from_secs(30);
 /// two reads and two writes to the client).
 pub const UPSTREAM_READ_BUF: usize = 32 * 1024;
 
-/// Which pool a connection belongs to: its address and the target group it serves (a
-/// TLS target and a plain URL integration on the same address must not share connections).
+/// Which pool a connection belongs to: its address and the pool group it serves (a TLS
+/// target and a plain URL integration on the same address must not share connections, nor
+/// connections that present different client certificates, or one and none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     pub addr: SocketAddr,
-    /// Target group index, or `NO_GROUP` for URL integrations.
+    /// The pool group: a target group's index (below [`FIRST_CERT_GROUP`]) for connections
+    /// that present no client certificate; a group from [`Upstreams::client_tls`] (from
+    /// [`FIRST_CERT_GROUP`] to [`LAST_CERT_GROUP`]) for a target group's connections that
+    /// present a stage's certificate; `NO_GROUP` for URL integrations; the values above
+    /// [`LAST_CERT_GROUP`] for the other special pools (`upstream::aws::AWS_TLS_GROUP`).
     pub group: u32,
 }
 
 pub const NO_GROUP: u32 = u32::MAX;
+
+/// The first pool group of connections presenting a stage's client certificate. Target
+/// group indexes stay below it (a configuration file of at most 16 MiB cannot name 2^31
+/// groups).
+pub const FIRST_CERT_GROUP: u32 = 1 << 31;
+/// The last one: the pool groups above are special ones (`NO_GROUP` and others).
+pub const LAST_CERT_GROUP: u32 = u32::MAX - 256;
 
 /// How to reach an upstream and keep its connections.
 pub struct Endpoint<'a> {
@@ -164,12 +177,23 @@ impl UpstreamConn {
     }
 }
 
+/// A TLS configuration presenting a stage's client certificate, and its pool group.
+pub type StageTls = (Arc<rustls::ClientConfig>, u32);
+
 #[derive(Default)]
 pub struct Upstreams {
     idle: RefCell<AHashMap<PoolKey, Vec<UpstreamConn>>>,
     dns: RefCell<AHashMap<String, (IpAddr, Instant)>>,
     /// Idle connections in all pools (the `tollgate_upstream_idle_connections` gauge).
     idle_count: std::cell::Cell<usize>,
+    /// TLS configurations presenting a stage's client certificate to a target group, by
+    /// (certificate id, target group index): the configuration and its pool group. Made on
+    /// a pair's first request on this worker; dropped at a reload.
+    client_tls: RefCell<AHashMap<(u64, u32), StageTls>>,
+    /// Pool groups handed out to `client_tls` entries so far (never reset: a connection
+    /// pinned to a client connection across a reload keeps its key, which no later pair
+    /// may share).
+    cert_groups: std::cell::Cell<u32>,
 }
 
 impl Upstreams {
@@ -208,10 +232,41 @@ impl Upstreams {
         }
     }
 
-    /// Drop every idle connection (configuration reload).
+    /// Drop every idle connection and the client-certificate TLS configurations
+    /// (configuration reload).
     pub fn clear(&self) {
         self.idle.borrow_mut().clear();
         self.idle_count.set(0);
+        self.client_tls.borrow_mut().clear();
+    }
+
+    /// The TLS configuration and pool group for connections to target group `group` (whose
+    /// own configuration is `base`) presenting the stage certificate `cert`: made on the
+    /// pair's first use on this worker (`base` with the certificate and a session cache of
+    /// its own), then reused until the next reload. The pool group is this worker's own for
+    /// the pair, so its connections serve only this certificate. `None` once this worker has
+    /// handed out every pool group of the range (2^31 - 256 pairs; not in practice).
+    pub fn client_tls(
+        &self,
+        cert: &ClientCertificate,
+        group: usize,
+        base: &rustls::ClientConfig,
+    ) -> Option<StageTls> {
+        let key = (cert.id, u32::try_from(group).ok()?);
+        if let Some((config, pool)) = self.client_tls.borrow().get(&key) {
+            return Some((config.clone(), *pool));
+        }
+        let taken = self.cert_groups.get();
+        let pool = FIRST_CERT_GROUP.checked_add(taken)?;
+        if pool > LAST_CERT_GROUP {
+            return None;
+        }
+        self.cert_groups.set(taken + 1);
+        let config = cert.client_config(base);
+        self.client_tls
+            .borrow_mut()
+            .insert(key, (config.clone(), pool));
+        Some((config, pool))
     }
 
     /// Idle connections in all pools now.
@@ -248,5 +303,100 @@ impl Upstreams {
             .borrow_mut()
             .insert(host.to_owned(), (addr.ip(), Instant::now()));
         Ok(addr)
+    }
+}
+
+// The special pool groups stay above the range handed out for client certificates.
+const _: () = assert!(crate::upstream::aws::AWS_TLS_GROUP > LAST_CERT_GROUP);
+const _: () = assert!(NO_GROUP > LAST_CERT_GROUP && FIRST_CERT_GROUP < LAST_CERT_GROUP);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    /// A certificate with a fresh id (the chain is a placeholder: nothing verifies it here).
+    fn cert() -> ClientCertificate {
+        static ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &rng,
+        )
+        .map(|d| d.as_ref().to_vec())
+        .unwrap_or_default();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8));
+        let signing = rustls::crypto::ring::sign::any_ecdsa_type(&key);
+        assert!(signing.is_ok(), "a generated P-256 key loads");
+        let Ok(signing) = signing else { unreachable!() };
+        ClientCertificate {
+            id: ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            certified: Arc::new(rustls::sign::CertifiedKey::new(
+                vec![CertificateDer::from(vec![0x30, 0])],
+                signing,
+            )),
+            subject_dn: "CN=test".into(),
+            not_after: 0,
+        }
+    }
+
+    fn base() -> Arc<rustls::ClientConfig> {
+        match crate::transport::tls_io::insecure_client_config() {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn client_tls_is_one_configuration_and_pool_group_per_certificate_and_group() {
+        let pools = Upstreams::default();
+        let (a, b) = (cert(), cert());
+        let base = base();
+        let got = |c: &ClientCertificate, g: usize| match pools.client_tls(c, g, &base) {
+            Some(x) => x,
+            None => panic!("no pool group"),
+        };
+        let (a0, pool_a0) = got(&a, 0);
+        let (again, pool_again) = got(&a, 0);
+        assert!(Arc::ptr_eq(&a0, &again), "made once, then reused");
+        assert_eq!(pool_a0, pool_again);
+        assert_eq!(pool_a0, FIRST_CERT_GROUP);
+        let (_, pool_a1) = got(&a, 1);
+        let (b0, pool_b0) = got(&b, 0);
+        let pools_seen = [pool_a0, pool_a1, pool_b0];
+        assert_eq!(
+            pools_seen.iter().collect::<ahash::AHashSet<_>>().len(),
+            3,
+            "one pool group per pair: {pools_seen:?}"
+        );
+        assert!(pools_seen
+            .iter()
+            .all(|p| (FIRST_CERT_GROUP..=LAST_CERT_GROUP).contains(p)));
+        assert!(!Arc::ptr_eq(&a0, &b0));
+        // The made configurations present the certificate; the group's own does not.
+        assert!(a0.client_auth_cert_resolver.has_certs());
+        assert!(!base.client_auth_cert_resolver.has_certs());
+        assert_eq!(a0.alpn_protocols, base.alpn_protocols);
+        // A reload drops the configurations; pool groups are never handed out twice.
+        pools.clear();
+        let (fresh, pool_fresh) = got(&a, 0);
+        assert!(!Arc::ptr_eq(&fresh, &a0), "made again after a reload");
+        assert!(!pools_seen.contains(&pool_fresh), "{pool_fresh} reused");
+    }
+
+    #[test]
+    fn client_tls_stops_at_the_end_of_its_range() {
+        let pools = Upstreams::default();
+        pools.cert_groups.set(LAST_CERT_GROUP - FIRST_CERT_GROUP);
+        let base = base();
+        let last = pools.client_tls(&cert(), 0, &base).map(|(_, p)| p);
+        assert_eq!(last, Some(LAST_CERT_GROUP));
+        assert!(pools.client_tls(&cert(), 0, &base).is_none());
+        // A pair made before still has its configuration.
+        let c = cert();
+        pools.cert_groups.set(0);
+        let first = pools.client_tls(&c, 7, &base).map(|(_, p)| p);
+        pools.cert_groups.set(u32::MAX);
+        assert_eq!(pools.client_tls(&c, 7, &base).map(|(_, p)| p), first);
     }
 }

@@ -168,6 +168,21 @@ async fn forward_with<S: Session>(
         .ok_or_else(|| GatewayError::with_source(ErrorKind::Internal, "unknown target group"))?;
     let (peer, local) = (session.peer(), session.local());
     let flow = flow_hash(peer, local);
+    // A stage with a client certificate presents it to a TLS group, over connections of
+    // its own (the configuration and pool group this worker made for the pair).
+    let stage_tls = match (&group.tls, &routed.stage.client_certificate) {
+        (Some(tls), Some(cert)) => Some(
+            ctx.upstreams
+                .client_tls(cert, gi, &tls.config)
+                .ok_or_else(|| {
+                    GatewayError::with_source(
+                        ErrorKind::Internal,
+                        "no pool group left for a stage client certificate",
+                    )
+                })?,
+        ),
+        _ => None,
+    };
     let mut exclude = None;
     loop {
         let t = match ctx.targets.pick(gi, group, flow, exclude) {
@@ -182,14 +197,20 @@ async fn forward_with<S: Session>(
         let Some(target) = group.targets.get(t) else {
             return Err(GatewayError::new(ErrorKind::Internal));
         };
-        let tls = match &group.tls {
-            None => None,
-            Some(tls) => Some((&tls.config, tls_name(tls.server_name.as_ref(), host)?)),
+        let (tls, pool_group) = match &group.tls {
+            None => (None, gi as u32),
+            Some(tls) => {
+                let name = tls_name(tls.server_name.as_ref(), host)?;
+                match &stage_tls {
+                    None => (Some((&tls.config, name)), gi as u32),
+                    Some((config, pool)) => (Some((config, name)), *pool),
+                }
+            }
         };
         let endpoint = Endpoint {
             key: PoolKey {
                 addr: target.addr,
-                group: gi as u32,
+                group: pool_group,
             },
             tls,
             proxy_v2: group.proxy_protocol_v2.then_some((peer, local)),
