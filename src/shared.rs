@@ -46,6 +46,11 @@
 //!   unbounded crossbeam channel, at most one outstanding per source (an `AtomicBool`).
 //!   The key service's registry (a mutex'd map of sources) is used at configuration time
 //!   and on a worker's first request for an authorizer, never in the steady state.
+//! - the stage client certificates' ids (`config::client_certificate::NEXT_ID`, an
+//!   `AtomicU64`): one taken per stage certificate at configuration load (supervisor
+//!   thread), never on the request path; ids are never reused, so a pool group of one
+//!   configuration's certificate is never another's. The (certificate, target group) TLS
+//!   client configurations built from them are per worker (`Upstreams::client_tls`).
 //! - not here by choice: the Lambda authorizers' result caches are per worker
 //!   (`WorkerCtx::lambda_caches`; docs/BEHAVIOUR.md "Lambda authorizers" says why), as are
 //!   the verified-token caches of JWT authorizers and the SigV4 signing-key caches.

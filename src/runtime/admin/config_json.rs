@@ -111,6 +111,11 @@ fn stage(st: &Stage, s: &Snapshot) -> Value {
             "variables": sorted(&c.variables),
             "use_stage_cache": c.use_stage_cache,
         })),
+        "client_certificate": st.client_certificate.as_ref().map(|c| json!({
+            "subject": c.subject_dn,
+            "not_after_unix": c.not_after,
+            "private_key": REDACTED,
+        })),
     })
 }
 
