@@ -14,6 +14,9 @@ use crate::config::aws_integration::{
     encode_component, AwsServiceIntegration, ParamSource, ParamTarget, PathPiece, ServiceCall,
 };
 
+/// The Content-Type of a query-protocol action whose method request has none.
+pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
 /// What the mapped values are read from.
 pub trait Sources {
     /// The last value of the method request's header `name` (any case).
@@ -215,13 +218,18 @@ pub fn build<S: Sources>(
     };
     out.query.push_str(fixed_query);
 
-    // The payload's own Content-Type (an action's protocol sets its own).
+    // The payload's own Content-Type (a JSON action's protocol sets its own); a query
+    // action without one says its (form) body is of the query protocol.
     if !matches!(service.call, ServiceCall::JsonAction { .. }) {
-        if let Some(ct) = content_type {
-            let ct = String::from_utf8_lossy(ct.trim_ascii());
-            if !ct.is_empty() && !has_control(&ct) {
-                out.headers.push(("Content-Type".into(), ct.into_owned()));
-            }
+        let ct = content_type
+            .map(|ct| String::from_utf8_lossy(ct.trim_ascii()))
+            .filter(|ct| !ct.is_empty() && !has_control(ct));
+        match ct {
+            Some(ct) => out.headers.push(("Content-Type".into(), ct.into_owned())),
+            None if matches!(service.call, ServiceCall::QueryAction { .. }) => out
+                .headers
+                .push(("Content-Type".into(), FORM_CONTENT_TYPE.to_string())),
+            None => {}
         }
     }
 
@@ -467,7 +475,7 @@ mod tests {
                 p(T::QueryString("P".into()), S::Path("name".into())),
             ],
         );
-        let out = run(&s, None, Some(b"application/x-www-form-urlencoded"));
+        let out = run(&s, None, None);
         assert_eq!(out.path, "/");
         assert_eq!(
             out.query,
@@ -481,6 +489,15 @@ mod tests {
                 "application/x-www-form-urlencoded".into()
             )]
         );
+        // The method request's own Content-Type goes with its body.
+        let out = run(&s, None, Some(b"text/plain"));
+        assert_eq!(
+            out.headers,
+            vec![("Content-Type".into(), "text/plain".into())]
+        );
+        // A path call has none unless the method request has one.
+        let s = service(path(&["/x"]), vec![]);
+        assert!(run(&s, None, None).headers.is_empty());
     }
 
     #[test]
