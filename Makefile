@@ -32,12 +32,30 @@ test: test-deps
 # a missing one fails its tests, so install them when absent (Debian/Ubuntu, as root or with
 # sudo).
 TEST_TOOLS := openssl:openssl curl:curl h2load:nghttp2-client
+# moto's server mode (AWS service integrations' tests, tests/common/moto.rs): pinned, in a
+# virtual environment under target/ (python3 is all it needs; Debian's python3-venv is
+# installed when python3 cannot make one).
+MOTO_VERSION := 5.2.5
+MOTO_VENV    := target/moto-venv
 test-deps:
 	@missing=; for tp in $(TEST_TOOLS); do t=$${tp%%:*}; p=$${tp#*:}; command -v $$t >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing test tools:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
 	  $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends $$missing; \
+	fi
+	@if [ ! -x $(MOTO_VENV)/bin/moto_server ] || \
+	   ! $(MOTO_VENV)/bin/python -c 'import sys, moto; sys.exit(moto.__version__ != "$(MOTO_VERSION)")' 2>/dev/null; then \
+	  echo "installing moto[server] $(MOTO_VERSION) into $(MOTO_VENV)"; \
+	  rm -rf $(MOTO_VENV); \
+	  if ! python3 -m venv $(MOTO_VENV) 2>/dev/null; then \
+	    rm -rf $(MOTO_VENV); \
+	    if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	    $$sudo apt-get update && $$sudo apt-get install -y --no-install-recommends python3-venv && \
+	    python3 -m venv $(MOTO_VENV) || exit 1; \
+	  fi; \
+	  $(MOTO_VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)' || \
+	    { rm -rf $(MOTO_VENV); exit 1; }; \
 	fi
 
 # The load generators and peers the perf/ scripts can use (never needed by `make test`):

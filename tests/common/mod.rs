@@ -6,6 +6,7 @@
 //! panics), and every socket read has a timeout so no test can hang.
 
 #![allow(dead_code)]
+pub mod moto;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
