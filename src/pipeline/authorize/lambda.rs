@@ -115,6 +115,11 @@ pub struct LambdaCaches {
 }
 
 impl LambdaCaches {
+    /// The worker's SigV4 signer (Lambda Invoke API and AWS service calls; its signing keys
+    /// cached per secret, day, region and service).
+    pub fn signer(&self) -> &RefCell<Signer> {
+        &self.signer
+    }
     fn cache_for(&self, authorizer: &Arc<Authorizer>, settings: &LambdaAuthorizer) -> Rc<Cache> {
         let ptr = Arc::as_ptr(authorizer);
         let mut caches = self.caches.borrow_mut();

@@ -14,14 +14,10 @@
 
 pub mod request;
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use monoio::time::Instant;
 
-use crate::auth::sigv4::Signer;
 use crate::config::aws::ServiceEndpoint;
 use crate::config::aws_integration::{AwsServiceIntegration, ContentHandling};
 use crate::config::Snapshot;
@@ -41,13 +37,6 @@ pub const MAX_RESPONSE_BYTES: usize = 10 * 1024 * 1024;
 
 /// The largest request body buffer kept for the next request.
 const KEPT_BODY_CAPACITY: usize = 64 * 1024;
-
-thread_local! {
-    // The worker's signer (its signing keys cached per secret, day, region and service).
-    // Per thread = per worker; to become the worker's `lambda_caches.signer` once that
-    // field is reachable from here (REQUESTS-aws.md).
-    static SIGNER: Rc<RefCell<Signer>> = Rc::new(RefCell::new(Signer::new()));
-}
 
 pub async fn call<S: Session>(
     ctx: &WorkerCtx,
@@ -203,10 +192,9 @@ async fn call_with<S: Session>(
     let started = Instant::now();
     rc.trace.integration_offset = Some(started.saturating_duration_since(rc.start));
     let deadline = started + service.timeout;
-    let signer = SIGNER.with(Rc::clone);
     let answer = call_service(
         &ctx.upstreams,
-        &signer,
+        ctx.lambda_caches.signer(),
         endpoint,
         credentials,
         &req,
