@@ -99,9 +99,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 out.clear();
-                cors.response_headers(Some(black_box(origin)), |n, v| {
-                    push_header(&mut out, n, v)
-                });
+                cors.response_headers(Some(black_box(origin)), |n, v| push_header(&mut out, n, v));
                 black_box(out.len())
             })
         });

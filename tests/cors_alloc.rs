@@ -63,7 +63,8 @@ fn content_length(head: &[u8]) -> usize {
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 #[test]
@@ -125,14 +126,26 @@ Access-Control-Request-Headers: authorization, x-custom\r\n\r\n";
 
     // Each request answers as it should (so what is measured is the real thing).
     let head = exchange(&mut client, preflight, &mut buf, b"204");
-    assert!(contains(head, b"access-control-allow-origin: https://app.example\r\n"));
-    assert!(contains(head, b"access-control-allow-headers: content-type,x-api-key\r\n"));
+    assert!(contains(
+        head,
+        b"access-control-allow-origin: https://app.example\r\n"
+    ));
+    assert!(contains(
+        head,
+        b"access-control-allow-headers: content-type,x-api-key\r\n"
+    ));
     let head = exchange(&mut client, refused, &mut buf, b"204");
     assert!(!contains(head, b"access-control-allow-origin"));
     let head = exchange(&mut client, echoed, &mut buf, b"204");
-    assert!(contains(head, b"access-control-allow-origin: http://any.example:8080\r\n"));
+    assert!(contains(
+        head,
+        b"access-control-allow-origin: http://any.example:8080\r\n"
+    ));
     let head = exchange(&mut client, star, &mut buf, b"204");
-    assert!(contains(head, b"access-control-allow-headers: authorization, x-custom\r\n"));
+    assert!(contains(
+        head,
+        b"access-control-allow-headers: authorization, x-custom\r\n"
+    ));
     assert!(contains(head, b"access-control-allow-methods: PURGE\r\n"));
     let head = exchange(&mut client, decorated, &mut buf, b"200");
     assert!(contains(head, b"access-control-expose-headers: x-id\r\n"));
@@ -152,7 +165,10 @@ Access-Control-Request-Headers: authorization, x-custom\r\n\r\n";
         ("allowed preflight", measure(preflight, b"204")),
         ("refused preflight", measure(refused, b"204")),
         ("echoed-origin preflight", measure(echoed, b"204")),
-        ("`*` preflight (method and headers echoed)", measure(star, b"204")),
+        (
+            "`*` preflight (method and headers echoed)",
+            measure(star, b"204"),
+        ),
         ("decorated MOCK response", measure(decorated, b"200")),
     ];
     eprintln!("allocations per request: {results:?}");
