@@ -18,10 +18,10 @@ use crate::error::{ErrorKind, GatewayError};
 use crate::http::write::{push_header, push_status_line};
 use crate::pipeline::context::{CacheStatus, RequestContext};
 use crate::pipeline::route::Routed;
-use crate::pipeline::session::{Next, Session};
+use crate::pipeline::session::{Next, ResponseBody, Session};
 use crate::pipeline::taps::ResponseTaps;
 use crate::pipeline::worker::WorkerCtx;
-use crate::pipeline::{discard_unread, keep_alive};
+use crate::pipeline::{discard_unread, head_only, keep_alive};
 use crate::services::Services;
 
 /// The warning a caller gets when its `Cache-Control: max-age=0` was ignored
@@ -170,6 +170,7 @@ pub async fn lookup<'s, S: Session>(
         session,
         rc,
         Lookup1 {
+            snapshot,
             settings,
             cache,
             ttl,
@@ -186,6 +187,8 @@ pub async fn lookup<'s, S: Session>(
 
 /// What `decide` needs to know about the lookup.
 struct Lookup1<'s, 'k> {
+    /// The request's configuration (its API's CORS, for hits).
+    snapshot: &'s Snapshot,
     settings: &'s CacheSettings,
     cache: &'s StageCache,
     ttl: Duration,
@@ -202,6 +205,7 @@ async fn decide<'s, S: Session>(
     taps: &mut ResponseTaps<'s>,
 ) -> Result<Phase, GatewayError> {
     let Lookup1 {
+        snapshot,
         settings,
         cache,
         ttl,
@@ -266,7 +270,11 @@ async fn decide<'s, S: Session>(
                 .status_header
                 .as_ref()
                 .map(|h| (h.name.as_bytes(), h.hit.as_bytes()));
-            let next = serve_hit(ctx, session, rc, entry, hit_header, miss.warning).await?;
+            let extra = HitHeaders {
+                status_header: hit_header,
+                warning: miss.warning,
+            };
+            let next = serve_hit(ctx, session, rc, snapshot, entry, extra).await?;
             Ok(Phase::Done(next))
         }
         None => {
@@ -292,38 +300,110 @@ pub fn store(miss: Option<Miss<'_>>) {
     fill.complete(entry, size, miss.ttl, miss.cache.now());
 }
 
-/// Answer from the cache: the stored head and body, with a fresh Date and request id.
+/// What a hit adds to the stored head besides Date and the request id.
+struct HitHeaders<'s> {
+    /// (header name, value) saying "hit", when the stage names one.
+    status_header: Option<(&'s [u8], &'s [u8])>,
+    /// Add the "max-age=0 ignored" warning.
+    warning: bool,
+}
+
+/// Date, request id, the stage's hit header, the warning, and the CORS headers (at most 4).
+const HIT_HEADERS: usize = 8;
+
+/// Answer from the cache: the stored head and body, with a fresh Date and request id, and
+/// the CORS headers of the request's API for its origin (as on any response).
 async fn serve_hit<S: Session>(
     ctx: &WorkerCtx,
     session: &mut S,
     rc: &mut RequestContext,
+    snapshot: &Snapshot,
     entry: Arc<CachedResponse>,
-    status_header: Option<(&[u8], &[u8])>,
-    warning: bool,
+    extra: HitHeaders<'_>,
 ) -> Result<Next, GatewayError> {
     session.release_head();
     discard_unread(session).await?;
     let keep_alive = keep_alive(ctx, session);
+    rc.status = entry.status();
+    rc.response_length = entry.body().len() as u64;
     let date = ctx.date.now();
-    let mut headers: [(&[u8], &[u8]); 4] = [(b"", b""); 4];
+    let mut headers: [(&[u8], &[u8]); HIT_HEADERS] = [(b"", b""); HIT_HEADERS];
     headers[0] = (b"date", &date);
     headers[1] = (b"x-amzn-requestid", &rc.request_id);
     let mut n = 2;
-    if let Some(h) = status_header {
+    if let Some(h) = extra.status_header {
         headers[n] = h;
         n += 1;
     }
-    if warning {
+    if extra.warning {
         headers[n] = (b"warning", IGNORED_WARNING);
         n += 1;
     }
-    rc.status = entry.status();
-    rc.response_length = entry.body().len() as u64;
-    let res = session.send_cached(entry, &headers[..n], keep_alive).await;
+    let cors = crate::pipeline::cors::config(snapshot, rc);
+    if let Some(cors) = cors {
+        cors.response_headers(rc.cors.origin(), |name, value| {
+            if let Some(slot) = headers.get_mut(n) {
+                *slot = (name, value);
+                n += 1;
+            }
+        });
+    }
+    // An entry stored before the API had CORS may hold the integration's own
+    // Access-Control-* headers: they are not replayed (written line by line instead).
+    let res = if cors.is_some() && stores_cors_header(entry.head()) {
+        send_without_cors_headers(session, &entry, &headers[..n], keep_alive).await
+    } else {
+        session.send_cached(entry, &headers[..n], keep_alive).await
+    };
     if res.is_err() || !session.keeps_alive() {
         return Ok(Next::Close);
     }
     Ok(Next::KeepAlive)
+}
+
+/// The `name: value` lines of a stored head (after its status line).
+fn stored_headers(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    head.split(|&b| b == b'\n').skip(1).filter_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&b| b == b':')?;
+        Some((&line[..colon], line[colon + 1..].trim_ascii()))
+    })
+}
+
+/// Whether a stored head holds an `Access-Control-*` header.
+fn stores_cors_header(head: &[u8]) -> bool {
+    stored_headers(head).any(|(name, _)| crate::pipeline::cors::is_cors_header(name))
+}
+
+/// Send a cached response without its stored `Access-Control-*` headers, through the
+/// session's ordinary head and body calls (the body is copied: entries stored before the
+/// API's CORS was configured only).
+async fn send_without_cors_headers<S: Session>(
+    session: &mut S,
+    entry: &CachedResponse,
+    headers: &[(&[u8], &[u8])],
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    session.start_response(entry.status());
+    for (name, value) in stored_headers(entry.head()) {
+        if !crate::pipeline::cors::is_cors_header(name) {
+            session.response_header(name, value);
+        }
+    }
+    for (name, value) in headers {
+        session.response_header(name, value);
+    }
+    let bodiless = entry.status() == 204 || entry.status() == 304;
+    let body = if bodiless {
+        ResponseBody::None
+    } else {
+        ResponseBody::Length(entry.body().len() as u64)
+    };
+    session.end_response_head(body, keep_alive);
+    if !bodiless && !head_only(session) {
+        session.push_body(entry.body());
+    }
+    session.finish_response().await
 }
 
 /// Does the request carry `Cache-Control: max-age=0`?
