@@ -342,7 +342,7 @@ impl RequestContext {
         self.response_latency = None;
         self.stage_id = None;
         self.api_index = None;
-        self.cors = Default::default();
+        self.cors.clear();
         self.text.clear();
         self.method_text = self.push_text(session.method_bytes());
         self.path = self.push_text(session.path().as_bytes());

@@ -21,7 +21,9 @@ pub async fn respond<S: Session>(
     session.response_header(b"x-amzn-requestid", &rc.request_id);
     crate::pipeline::cors::add_headers(ctx, session, rc);
     for (name, value) in &mock.headers {
-        session.response_header(name.as_bytes(), value.as_bytes());
+        if !crate::pipeline::cors::replaces(rc, name.as_bytes()) {
+            session.response_header(name.as_bytes(), value.as_bytes());
+        }
     }
     // 204 and 304 have no content, hence no Content-Length (RFC 9110 §8.6, §15.3.5).
     let bodiless = mock.status == 204 || mock.status == 304;
