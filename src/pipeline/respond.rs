@@ -5,13 +5,11 @@
 //! An API's customised gateway responses (`config::gateway_response`) replace the
 //! default's status, add headers and render the body from a template. The uncustomised
 //! path costs one test more than before (the API has no customisation) and allocates
-//! nothing; a customised response is rendered (allocating) before the request head is
-//! released, since its values come from the method request.
+//! nothing; a customised response is rendered into owned buffers (allocating).
 //!
-//! Where `method.request.header` / `querystring` values come from: the copy
-//! [`RequestValues::capture`] made when the API was selected, when the pipeline passes one
-//! ([`error_with`]); else the request head while it is readable (every error raised before
-//! an integration releases it); else the value is absent and its header left out
+//! `method.request.header` / `querystring` values come from the copy
+//! [`RequestValues::capture`] made when the API was selected (the pipeline passes it to
+//! [`error_with`]); without one they are absent and their headers left out
 //! (docs/BEHAVIOUR.md "Gateway responses").
 
 use std::borrow::Cow;
@@ -26,7 +24,8 @@ use crate::pipeline::session::{BodyState, Next, ResponseBody, Session};
 use crate::pipeline::worker::WorkerCtx;
 use crate::pipeline::{head_only, keep_alive};
 
-/// Answer a request with the gateway response for `err`.
+/// Answer a request with the gateway response for `err` (customised responses without
+/// method request values: [`error_with`] passes them).
 pub async fn error<S: Session>(
     ctx: &WorkerCtx,
     session: &mut S,
@@ -38,8 +37,8 @@ pub async fn error<S: Session>(
 }
 
 /// [`error`], with the method request values `values` copied when the API was selected
-/// ([`RequestValues::capture`]): a customised response reads them instead of the request
-/// head, which an integration may have released already.
+/// ([`RequestValues::capture`]), which a customised response maps (the request head may be
+/// gone: an integration releases it before it calls the backend).
 pub async fn error_with<S: Session>(
     ctx: &WorkerCtx,
     session: &mut S,
@@ -65,7 +64,7 @@ pub async fn error_with<S: Session>(
         Some((api, resolved)) => {
             // `$context.status` is the response's.
             rc.status = resolved.status;
-            let source = MethodRequest::of(session, values, api);
+            let source = MethodRequest::of(values, api);
             Some(render(snapshot, api, rc, &err, resolved, &source))
         }
     };
@@ -197,56 +196,36 @@ impl Rendered<'_> {
     }
 }
 
-/// Where `method.request.header` / `querystring` values are read.
-enum MethodRequest<'a, S> {
-    /// The values copied when the API was selected.
-    Captured(&'a RequestValues, &'a Api),
-    /// The request head, still readable.
-    Head(&'a S),
-    /// Neither: the values are absent.
-    Gone,
+/// Where `method.request.header` / `querystring` values are read: the copy made when the
+/// API was selected. The request head itself is never read here: an integration may have
+/// released it (HTTP/1.1 reuses its bytes for the body), and no session says whether it
+/// did.
+struct MethodRequest<'a> {
+    copied: Option<(&'a RequestValues, &'a Api)>,
 }
 
-impl<'a, S: Session> MethodRequest<'a, S> {
-    /// The copy when it was made for `api`, else the head while readable.
-    fn of(session: &'a S, values: &'a RequestValues, api: &'a Api) -> Self {
-        if values.api == Some(api.index) {
-            MethodRequest::Captured(values, api)
-        } else if head_readable(session) {
-            MethodRequest::Head(session)
-        } else {
-            MethodRequest::Gone
+impl<'a> MethodRequest<'a> {
+    /// The copy in `values`, when it was made for `api`.
+    fn of(values: &'a RequestValues, api: &'a Api) -> Self {
+        MethodRequest {
+            copied: (values.api == Some(api.index)).then_some((values, api)),
         }
+    }
+
+    fn get(&self, v: &RequestValue) -> Option<&'a str> {
+        let (values, api) = self.copied?;
+        values.get(api, v)
     }
 
     /// The (last) value of header `name` (lowercase).
-    fn header(&self, name: &str) -> Option<Cow<'a, str>> {
-        match self {
-            MethodRequest::Captured(values, api) => values
-                .get(api, &RequestValue::Header(name.into()))
-                .map(Cow::Borrowed),
-            MethodRequest::Head(session) => last_header(*session, name),
-            MethodRequest::Gone => None,
-        }
+    fn header(&self, name: &str) -> Option<&'a str> {
+        self.get(&RequestValue::Header(name.into()))
     }
 
     /// The (last) value of query parameter `name`, percent-decoded.
-    fn query(&self, name: &str) -> Option<Cow<'a, str>> {
-        match self {
-            MethodRequest::Captured(values, api) => values
-                .get(api, &RequestValue::Query(name.into()))
-                .map(Cow::Borrowed),
-            MethodRequest::Head(session) => last_query(*session, name).map(Cow::Owned),
-            MethodRequest::Gone => None,
-        }
+    fn query(&self, name: &str) -> Option<&'a str> {
+        self.get(&RequestValue::Query(name.into()))
     }
-}
-
-/// Whether the request head may still be read. Every session keeps its head until
-/// `release_head`; HTTP/1.1's reads as an empty path once released (a live head's path is
-/// never empty), HTTP/2's is never released.
-fn head_readable<S: Session>(session: &S) -> bool {
-    !session.path().is_empty()
 }
 
 fn last_header<'a, S: Session>(session: &'a S, name: &str) -> Option<Cow<'a, str>> {
@@ -347,21 +326,21 @@ impl RequestValues {
 }
 
 /// Render `resolved` for this request.
-fn render<'s, S: Session>(
+fn render<'s>(
     snapshot: &'s Snapshot,
     api: &'s Api,
     rc: &RequestContext,
     err: &GatewayError,
     resolved: Resolved<'s>,
-    source: &MethodRequest<'_, S>,
+    source: &MethodRequest<'_>,
 ) -> Rendered<'s> {
     let custom = resolved.response;
     let mut headers = Vec::with_capacity(custom.headers.len());
     for h in &custom.headers {
         let value: Option<Cow<'_, str>> = match &h.value {
             ParamValue::Static(text) => Some(Cow::Borrowed(text)),
-            ParamValue::Header(name) => source.header(name),
-            ParamValue::Query(name) => source.query(name),
+            ParamValue::Header(name) => source.header(name).map(Cow::Borrowed),
+            ParamValue::Query(name) => source.query(name).map(Cow::Borrowed),
             ParamValue::Path(name) => {
                 path_parameter(rc.route_key(), rc.resource_path(), name).map(Cow::Borrowed)
             }
@@ -422,9 +401,9 @@ fn render<'s, S: Session>(
 
 /// The template for the request's Accept (its first media type that has one), else
 /// `application/json`'s, else the first.
-fn choose_template<'t, S: Session>(
+fn choose_template<'t>(
     templates: &'t [(Box<str>, crate::config::gateway_response::Template)],
-    source: &MethodRequest<'_, S>,
+    source: &MethodRequest<'_>,
 ) -> Option<(&'t str, &'t crate::config::gateway_response::Template)> {
     let by_type = |ct: &str| {
         templates
@@ -628,6 +607,29 @@ apis:
         rt.block_on(f)
     }
 
+    /// What `pipeline::run` does for a request that fails routing, with the copy of the
+    /// method request values made once the API is selected (REQUESTS-gwresp.md, item 1).
+    fn route_and_answer(
+        ctx: &WorkerCtx,
+        snap: &Snapshot,
+        s: &mut MemorySession,
+        rc: &mut RequestContext,
+    ) -> Next {
+        rc.begin(&*s, [b'0'; 36]);
+        let mut values = RequestValues::default();
+        let err = match crate::pipeline::route::select(snap, &*s, rc, || 100.0) {
+            Err(e) => e,
+            Ok(selected) => {
+                values.capture(&*s, selected.api);
+                match crate::pipeline::route::find(&*s, rc, selected) {
+                    Err(e) => e,
+                    Ok(_) => panic!("the request was expected not to route"),
+                }
+            }
+        };
+        block_on(error_with(ctx, s, rc, snap, err, &values))
+    }
+
     fn body(s: &MemorySession) -> String {
         String::from_utf8_lossy(&s.response_body).into_owned()
     }
@@ -641,7 +643,7 @@ apis:
             .header("x-client", "first")
             .header("X-Client", "second");
         assert_eq!(
-            block_on(super::super::run(&ctx, &mut s, &mut rc)),
+            route_and_answer(&ctx, &snap, &mut s, &mut rc),
             Next::KeepAlive
         );
         assert_eq!(s.status, Some(404));
@@ -672,6 +674,27 @@ apis:
     }
 
     #[test]
+    fn without_a_copy_mapped_request_values_are_left_out() {
+        // `pipeline::run` answering through `error` (no copy): the head is not read (an
+        // integration may have released it); static values, `$context` and the template
+        // are there.
+        let snap = snapshot();
+        let ctx = worker(&snap);
+        let mut rc = RequestContext::default();
+        let mut s = MemorySession::new("GET", "/prod/nope?q=1", None).header("x-client", "c");
+        assert_eq!(
+            block_on(super::super::run(&ctx, &mut s, &mut rc)),
+            Next::KeepAlive
+        );
+        assert_eq!(s.status, Some(404));
+        assert_eq!(s.response_header("x-static"), Some("fixed"));
+        assert_eq!(s.response_header("x-team"), Some("blue"));
+        assert_eq!(s.response_header("x-client"), None);
+        assert_eq!(s.response_header("x-q"), None);
+        assert!(body(&s).starts_with(r#"{"error":"Missing Authentication Token""#));
+    }
+
+    #[test]
     fn the_template_follows_accept() {
         let snap = snapshot();
         let ctx = worker(&snap);
@@ -680,16 +703,16 @@ apis:
             "accept",
             "image/png, text/plain;q=0.9, application/json;q=0.1",
         );
-        block_on(super::super::run(&ctx, &mut s, &mut rc));
+        route_and_answer(&ctx, &snap, &mut s, &mut rc);
         assert_eq!(s.response_header("content-type"), Some("text/plain"));
         assert_eq!(body(&s), "not here: Missing Authentication Token");
         // No match: application/json.
         let mut s = MemorySession::new("GET", "/prod/nope", None).header("accept", "image/png");
-        block_on(super::super::run(&ctx, &mut s, &mut rc));
+        route_and_answer(&ctx, &snap, &mut s, &mut rc);
         assert_eq!(s.response_header("content-type"), Some("application/json"));
         // HEAD: the length, no body.
         let mut s = MemorySession::new("HEAD", "/prod/nope", None).header("accept", "text/plain");
-        block_on(super::super::run(&ctx, &mut s, &mut rc));
+        route_and_answer(&ctx, &snap, &mut s, &mut rc);
         assert_eq!(s.status, Some(404));
         assert_eq!(
             s.framing,
