@@ -58,7 +58,7 @@ pub async fn error_with<S: Session>(
         );
     }
     rc.error = Some(err.kind);
-    // The API's customisation, rendered while the request head is still readable.
+    // The API's customisation, if it has one for this error (usually none: one test).
     let custom = match customisation(snapshot, rc, err.kind) {
         None => None,
         Some((api, resolved)) => {
@@ -212,19 +212,19 @@ impl<'a> MethodRequest<'a> {
         }
     }
 
-    fn get(&self, v: &RequestValue) -> Option<&'a str> {
-        let (values, api) = self.copied?;
-        values.get(api, v)
-    }
-
     /// The (last) value of header `name` (lowercase).
     fn header(&self, name: &str) -> Option<&'a str> {
-        self.get(&RequestValue::Header(name.into()))
+        let (values, api) = self.copied?;
+        values.find(
+            api,
+            |v| matches!(v, RequestValue::Header(n) if &**n == name),
+        )
     }
 
     /// The (last) value of query parameter `name`, percent-decoded.
     fn query(&self, name: &str) -> Option<&'a str> {
-        self.get(&RequestValue::Query(name.into()))
+        let (values, api) = self.copied?;
+        values.find(api, |v| matches!(v, RequestValue::Query(n) if &**n == name))
     }
 }
 
@@ -310,8 +310,9 @@ impl RequestValues {
         }
     }
 
-    /// The copied value of `v` (`None`: not sent, or not copied for `api`).
-    fn get(&self, api: &Api, v: &RequestValue) -> Option<&str> {
+    /// The copied value of the first of `api`'s request values `which` picks (`None`: not
+    /// sent, or not copied for `api`).
+    fn find(&self, api: &Api, which: impl Fn(&RequestValue) -> bool) -> Option<&str> {
         if self.api != Some(api.index) {
             return None;
         }
@@ -319,7 +320,7 @@ impl RequestValues {
             .gateway_responses
             .request_values()
             .iter()
-            .position(|w| w == v)?;
+            .position(which)?;
         let (start, end) = (*self.ranges.get(i)?)?;
         self.text.get(start..end)
     }
@@ -519,7 +520,10 @@ fn write_custom<S: Session>(
         }
     }
     for (name, value) in &custom.headers {
-        session.response_header(name.as_bytes(), value.as_bytes());
+        // The gateway's CORS headers (the API's `cors:`) win over a customised one.
+        if !crate::pipeline::cors::replaces(rc, name.as_bytes()) {
+            session.response_header(name.as_bytes(), value.as_bytes());
+        }
     }
     session.end_response_head(ResponseBody::Length(custom.body.len() as u64), keep_alive);
     if !head_only(session) {
