@@ -2,8 +2,10 @@
 //! API Gateway gateway response (status, `x-amzn-ErrorType`, default message).
 //!
 //! Every phase that stops a request returns a [`GatewayError`]; the method-response
-//! phase turns it into bytes with [`GatewayResponse::for_kind`]. Later issues make the
-//! table customisable per API (gateway responses).
+//! phase turns it into bytes with [`GatewayResponse::for_kind`]. Each kind belongs to one
+//! of API Gateway's customisable gateway response types ([`ResponseType`],
+//! [`ErrorKind::response_type`]): an API's `gateway_responses` customise them
+//! (`config::gateway_response`, rendered by `pipeline::respond`).
 
 use std::fmt;
 
@@ -64,6 +66,191 @@ pub enum ErrorKind {
     AuthorizerConfiguration,
     /// An authorizer could not be reached (500).
     AuthorizerFailure,
+    /// A route requiring an API key got none, or one that is unknown, disabled or in no
+    /// usage plan of the stage (403 `Forbidden`, INVALID_API_KEY).
+    InvalidApiKey,
+    /// The request's Content-Type is not one the integration accepts (415,
+    /// e.g. a `passthrough_behavior: NEVER` template miss).
+    UnsupportedMediaType,
+    /// A request validator refused the request's parameters (400, BAD_REQUEST_PARAMETERS;
+    /// the validator's message names them).
+    BadRequestParameters,
+    /// A request validator refused the request's body (400, BAD_REQUEST_BODY).
+    BadRequestBody,
+    /// A web ACL blocked the request (403, WAF_FILTERED).
+    WafFiltered,
+}
+
+impl ErrorKind {
+    /// The customisable gateway response type this kind is answered with: its own type
+    /// when API Gateway lets that type be customised, else `DEFAULT_4XX` / `DEFAULT_5XX` by
+    /// its status (e.g. a 400 framing error, 421, 503).
+    pub const fn response_type(self) -> ResponseType {
+        use ErrorKind::*;
+        match self {
+            MissingAuthenticationToken => ResponseType::MissingAuthenticationToken,
+            ResourceNotFound => ResponseType::ResourceNotFound,
+            RequestTooLarge => ResponseType::RequestTooLarge,
+            Forbidden | UntrustedConnection | CacheInvalidationDenied | AccessDenied => {
+                ResponseType::AccessDenied
+            }
+            Throttled => ResponseType::Throttled,
+            QuotaExceeded => ResponseType::QuotaExceeded,
+            IntegrationFailure => ResponseType::IntegrationFailure,
+            IntegrationTimeout => ResponseType::IntegrationTimeout,
+            ApiConfigurationError => ResponseType::ApiConfigurationError,
+            Unauthorized => ResponseType::Unauthorized,
+            InvalidSignature | IncompleteSignature | UnrecognizedClient => {
+                ResponseType::InvalidSignature
+            }
+            ExpiredToken => ResponseType::ExpiredToken,
+            AuthorizerConfiguration => ResponseType::AuthorizerConfigurationError,
+            AuthorizerFailure => ResponseType::AuthorizerFailure,
+            InvalidApiKey => ResponseType::InvalidApiKey,
+            UnsupportedMediaType => ResponseType::UnsupportedMediaType,
+            BadRequestParameters => ResponseType::BadRequestParameters,
+            BadRequestBody => ResponseType::BadRequestBody,
+            WafFiltered => ResponseType::WafFiltered,
+            BadRequest | HeadersTooLarge | RequestTimeout | MisdirectedRequest => {
+                ResponseType::Default4xx
+            }
+            ServiceUnavailable | Internal => ResponseType::Default5xx,
+        }
+    }
+}
+
+/// API Gateway's customisable gateway response types (`PutGatewayResponse`'s
+/// `responseType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResponseType {
+    Default4xx,
+    Default5xx,
+    AccessDenied,
+    ApiConfigurationError,
+    AuthorizerConfigurationError,
+    AuthorizerFailure,
+    BadRequestParameters,
+    BadRequestBody,
+    ExpiredToken,
+    IntegrationFailure,
+    IntegrationTimeout,
+    InvalidApiKey,
+    InvalidSignature,
+    MissingAuthenticationToken,
+    QuotaExceeded,
+    RequestTooLarge,
+    ResourceNotFound,
+    Throttled,
+    Unauthorized,
+    UnsupportedMediaType,
+    WafFiltered,
+}
+
+impl ResponseType {
+    /// How many types there are.
+    pub const COUNT: usize = 21;
+
+    /// Every type, in [`ResponseType::index`] order.
+    pub const ALL: [ResponseType; ResponseType::COUNT] = {
+        use ResponseType::*;
+        [
+            Default4xx,
+            Default5xx,
+            AccessDenied,
+            ApiConfigurationError,
+            AuthorizerConfigurationError,
+            AuthorizerFailure,
+            BadRequestParameters,
+            BadRequestBody,
+            ExpiredToken,
+            IntegrationFailure,
+            IntegrationTimeout,
+            InvalidApiKey,
+            InvalidSignature,
+            MissingAuthenticationToken,
+            QuotaExceeded,
+            RequestTooLarge,
+            ResourceNotFound,
+            Throttled,
+            Unauthorized,
+            UnsupportedMediaType,
+            WafFiltered,
+        ]
+    };
+
+    /// Position in [`ResponseType::ALL`] (dense, for tables indexed by type).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The type's name as API Gateway spells it (`DEFAULT_4XX`, `INVALID_API_KEY`, ...).
+    pub const fn name(self) -> &'static str {
+        use ResponseType::*;
+        match self {
+            Default4xx => "DEFAULT_4XX",
+            Default5xx => "DEFAULT_5XX",
+            AccessDenied => "ACCESS_DENIED",
+            ApiConfigurationError => "API_CONFIGURATION_ERROR",
+            AuthorizerConfigurationError => "AUTHORIZER_CONFIGURATION_ERROR",
+            AuthorizerFailure => "AUTHORIZER_FAILURE",
+            BadRequestParameters => "BAD_REQUEST_PARAMETERS",
+            BadRequestBody => "BAD_REQUEST_BODY",
+            ExpiredToken => "EXPIRED_TOKEN",
+            IntegrationFailure => "INTEGRATION_FAILURE",
+            IntegrationTimeout => "INTEGRATION_TIMEOUT",
+            InvalidApiKey => "INVALID_API_KEY",
+            InvalidSignature => "INVALID_SIGNATURE",
+            MissingAuthenticationToken => "MISSING_AUTHENTICATION_TOKEN",
+            QuotaExceeded => "QUOTA_EXCEEDED",
+            RequestTooLarge => "REQUEST_TOO_LARGE",
+            ResourceNotFound => "RESOURCE_NOT_FOUND",
+            Throttled => "THROTTLED",
+            Unauthorized => "UNAUTHORIZED",
+            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            WafFiltered => "WAF_FILTERED",
+        }
+    }
+
+    /// The type called `name` (exact spelling).
+    pub fn from_name(name: &str) -> Option<ResponseType> {
+        ResponseType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// API Gateway's documented default status code for the type (`None` for
+    /// `DEFAULT_4XX` and `DEFAULT_5XX`, whose status is the answered error's own). What
+    /// tollgate answers is the kind's status in [`GatewayResponse::for_kind`]: the same,
+    /// except INTEGRATION_FAILURE, answered 502 as API Gateway does for an unreachable or
+    /// malformed integration (docs/BEHAVIOUR.md "Gateway responses").
+    pub const fn default_status(self) -> Option<u16> {
+        use ResponseType::*;
+        Some(match self {
+            Default4xx | Default5xx => return None,
+            AccessDenied
+            | ExpiredToken
+            | InvalidApiKey
+            | InvalidSignature
+            | MissingAuthenticationToken
+            | WafFiltered => 403,
+            ApiConfigurationError | AuthorizerConfigurationError | AuthorizerFailure => 500,
+            BadRequestParameters | BadRequestBody => 400,
+            IntegrationFailure | IntegrationTimeout => 504,
+            QuotaExceeded | Throttled => 429,
+            RequestTooLarge => 413,
+            ResourceNotFound => 404,
+            Unauthorized => 401,
+            UnsupportedMediaType => 415,
+        })
+    }
+
+    /// The fallback type whose customisation applies to this one when it has none of its
+    /// own: `DEFAULT_4XX` for 4XX types, `DEFAULT_5XX` for 5XX types (itself for those two).
+    pub const fn fallback(self) -> ResponseType {
+        match self.default_status() {
+            Some(s) if s >= 500 => ResponseType::Default5xx,
+            Some(_) => ResponseType::Default4xx,
+            None => self,
+        }
+    }
 }
 
 /// What a gateway response carries besides its table defaults: a message of its own (a
@@ -317,6 +504,26 @@ impl GatewayResponse {
                 "AuthorizerFailureException",
                 "Internal server error",
             ),
+            InvalidApiKey => ("INVALID_API_KEY", 403, "ForbiddenException", "Forbidden"),
+            UnsupportedMediaType => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                415,
+                "UnsupportedMediaTypeException",
+                "Unsupported Media Type",
+            ),
+            BadRequestParameters => (
+                "BAD_REQUEST_PARAMETERS",
+                400,
+                "BadRequestException",
+                "Missing required request parameters",
+            ),
+            BadRequestBody => (
+                "BAD_REQUEST_BODY",
+                400,
+                "BadRequestException",
+                "Invalid request body",
+            ),
+            WafFiltered => ("WAF_FILTERED", 403, "ForbiddenException", "Forbidden"),
         };
         GatewayResponse {
             response_type,
@@ -366,5 +573,182 @@ mod tests {
             GatewayResponse::for_kind(ErrorKind::Forbidden)
         );
         assert!(!GatewayError::new(ErrorKind::ResourceNotFound).closes_connection());
+    }
+
+    /// Every kind (the exhaustive match in `ErrorKind::response_type` makes a new kind a
+    /// compile error there; add it here too).
+    const KINDS: [ErrorKind; 30] = {
+        use ErrorKind::*;
+        [
+            BadRequest,
+            HeadersTooLarge,
+            RequestTooLarge,
+            RequestTimeout,
+            MissingAuthenticationToken,
+            ResourceNotFound,
+            Forbidden,
+            CacheInvalidationDenied,
+            MisdirectedRequest,
+            UntrustedConnection,
+            Throttled,
+            QuotaExceeded,
+            IntegrationFailure,
+            IntegrationTimeout,
+            ServiceUnavailable,
+            Internal,
+            ApiConfigurationError,
+            Unauthorized,
+            AccessDenied,
+            InvalidSignature,
+            IncompleteSignature,
+            ExpiredToken,
+            UnrecognizedClient,
+            AuthorizerConfiguration,
+            AuthorizerFailure,
+            InvalidApiKey,
+            UnsupportedMediaType,
+            BadRequestParameters,
+            BadRequestBody,
+            WafFiltered,
+        ]
+    };
+
+    #[test]
+    fn response_types_are_api_gateways_twenty_one() {
+        assert_eq!(ResponseType::ALL.len(), 21);
+        for (i, t) in ResponseType::ALL.into_iter().enumerate() {
+            assert_eq!(t.index(), i);
+            assert_eq!(ResponseType::from_name(t.name()), Some(t));
+        }
+        for name in [
+            "DEFAULT_4XX",
+            "DEFAULT_5XX",
+            "ACCESS_DENIED",
+            "API_CONFIGURATION_ERROR",
+            "AUTHORIZER_CONFIGURATION_ERROR",
+            "AUTHORIZER_FAILURE",
+            "BAD_REQUEST_PARAMETERS",
+            "BAD_REQUEST_BODY",
+            "EXPIRED_TOKEN",
+            "INTEGRATION_FAILURE",
+            "INTEGRATION_TIMEOUT",
+            "INVALID_API_KEY",
+            "INVALID_SIGNATURE",
+            "MISSING_AUTHENTICATION_TOKEN",
+            "QUOTA_EXCEEDED",
+            "REQUEST_TOO_LARGE",
+            "RESOURCE_NOT_FOUND",
+            "THROTTLED",
+            "UNAUTHORIZED",
+            "UNSUPPORTED_MEDIA_TYPE",
+            "WAF_FILTERED",
+        ] {
+            assert!(ResponseType::from_name(name).is_some(), "{name}");
+        }
+        assert_eq!(ResponseType::from_name("default_4xx"), None);
+        assert_eq!(ResponseType::from_name("BAD_REQUEST"), None);
+    }
+
+    #[test]
+    fn api_gateway_default_statuses_and_fallbacks() {
+        use ResponseType::*;
+        let cases = [
+            (AccessDenied, 403),
+            (ApiConfigurationError, 500),
+            (AuthorizerConfigurationError, 500),
+            (AuthorizerFailure, 500),
+            (BadRequestParameters, 400),
+            (BadRequestBody, 400),
+            (ExpiredToken, 403),
+            (IntegrationFailure, 504),
+            (IntegrationTimeout, 504),
+            (InvalidApiKey, 403),
+            (InvalidSignature, 403),
+            (MissingAuthenticationToken, 403),
+            (QuotaExceeded, 429),
+            (RequestTooLarge, 413),
+            (ResourceNotFound, 404),
+            (Throttled, 429),
+            (Unauthorized, 401),
+            (UnsupportedMediaType, 415),
+            (WafFiltered, 403),
+        ];
+        for (t, status) in cases {
+            assert_eq!(t.default_status(), Some(status), "{}", t.name());
+            let fallback = if status >= 500 {
+                Default5xx
+            } else {
+                Default4xx
+            };
+            assert_eq!(t.fallback(), fallback, "{}", t.name());
+        }
+        assert_eq!(Default4xx.default_status(), None);
+        assert_eq!(Default5xx.default_status(), None);
+        assert_eq!(Default4xx.fallback(), Default4xx);
+        assert_eq!(Default5xx.fallback(), Default5xx);
+    }
+
+    #[test]
+    fn every_kind_has_a_customisable_type_of_its_status_class() {
+        for kind in KINDS {
+            let r = GatewayResponse::for_kind(kind);
+            let t = kind.response_type();
+            match t {
+                ResponseType::Default4xx => assert!((400..500).contains(&r.status), "{kind:?}"),
+                ResponseType::Default5xx => assert!((500..600).contains(&r.status), "{kind:?}"),
+                // A type of its own: the table names it, and its fallback is of the
+                // status's class.
+                _ => {
+                    assert_eq!(r.response_type, t.name(), "{kind:?}");
+                    let class = if r.status >= 500 {
+                        ResponseType::Default5xx
+                    } else {
+                        ResponseType::Default4xx
+                    };
+                    assert_eq!(t.fallback(), class, "{kind:?}");
+                }
+            }
+            // A kind's table type that is a customisable type's name is that type.
+            if let Some(named) = ResponseType::from_name(r.response_type) {
+                assert_eq!(named, t, "{kind:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn new_kinds_answer_api_gateways_defaults() {
+        let r = GatewayResponse::for_kind(ErrorKind::InvalidApiKey);
+        assert_eq!(
+            (r.status, r.error_type, r.message),
+            (403, "ForbiddenException", "Forbidden")
+        );
+        let r = GatewayResponse::for_kind(ErrorKind::UnsupportedMediaType);
+        assert_eq!(
+            (r.status, r.error_type, r.message),
+            (
+                415,
+                "UnsupportedMediaTypeException",
+                "Unsupported Media Type"
+            )
+        );
+        for k in [ErrorKind::BadRequestParameters, ErrorKind::BadRequestBody] {
+            let r = GatewayResponse::for_kind(k);
+            assert_eq!((r.status, r.error_type), (400, "BadRequestException"));
+        }
+        let r = GatewayResponse::for_kind(ErrorKind::WafFiltered);
+        assert_eq!(
+            (r.status, r.response_type, r.message),
+            (403, "WAF_FILTERED", "Forbidden")
+        );
+        // Not framing errors: the connection stays open.
+        for k in [
+            ErrorKind::InvalidApiKey,
+            ErrorKind::UnsupportedMediaType,
+            ErrorKind::BadRequestParameters,
+            ErrorKind::BadRequestBody,
+            ErrorKind::WafFiltered,
+        ] {
+            assert!(!GatewayError::new(k).closes_connection(), "{k:?}");
+        }
     }
 }

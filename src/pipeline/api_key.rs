@@ -1,11 +1,14 @@
 //! Phase 4 (part), method request: the API key. On a route with `api_key_required`, the
 //! `x-api-key` header must name an enabled key that a usage plan associates with this stage,
-//! else 403 `{"message":"Forbidden"}`. API keys identify callers for usage plans (throttling
-//! and quotas); they do not authenticate anyone. The key found goes to `$context.identity`.
+//! else 403 `{"message":"Forbidden"}` (the INVALID_API_KEY gateway response, whatever is
+//! wrong with the key: missing, unknown, disabled or in no usage plan). API keys identify
+//! callers for usage plans (throttling and quotas); they do not authenticate anyone. The
+//! key found goes to `$context.identity`.
 //!
 //! With the API's `api_key_source: AUTHORIZER`, the key is not read from the request: it is
 //! the Lambda authorizer's `usageIdentifierKey` (the authorize phase ran before), held to
-//! the same rules (a known, enabled key in a usage plan of this stage), else 403.
+//! the same rules (a known, enabled key in a usage plan of this stage), else 403
+//! INVALID_API_KEY.
 
 use crate::config::authorizer::ApiKeySource;
 use crate::config::Snapshot;
@@ -25,7 +28,7 @@ pub fn identify<S: Session>(
     if !routed.route.api_key_required {
         return Ok(());
     }
-    let forbidden = |why: &'static str| GatewayError::with_source(ErrorKind::Forbidden, why);
+    let forbidden = |why: &'static str| GatewayError::with_source(ErrorKind::InvalidApiKey, why);
     // The authorizer's key is shared with its cached answer; hold it while `rc` is written.
     let from_authorizer = match routed.api.api_key_source {
         ApiKeySource::Header => None,
