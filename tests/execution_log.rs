@@ -234,7 +234,7 @@ fn info_writes_a_line_per_phase_with_the_request_s_values() {
     );
     line(
         &lines,
-        "Gateway response type: ACCESS_DENIED with status code: 403",
+        "Gateway response type: INVALID_API_KEY with status code: 403",
     );
 
     let log = gw.stderr();

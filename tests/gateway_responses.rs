@@ -132,18 +132,14 @@ impl Drop for StatePath {
 }
 
 /// Assert `r` is the customised response of type `t`: `status`, the static header, and the
-/// template rendered with `message` and the response's own request id. The header mapped
-/// from `method.request.header.x-client` is there only once the pipeline passes the
-/// copy of the request's values to `respond::error_with` (REQUESTS-gwresp.md, item 1;
-/// [`method_request_values_reach_the_response`]); then it must be right.
+/// template rendered with `message` and the response's own request id, and the header
+/// mapped from `method.request.header.x-client`.
 #[track_caller]
 fn assert_custom(r: &Response, t: &str, status: u16, message: &str) {
     let what = r.describe();
     assert_eq!(r.status, status, "{t}: {what}");
     assert_eq!(r.header("x-type"), Some(t), "{t}: {what}");
-    if let Some(v) = r.header("x-client") {
-        assert_eq!(v, "c-42", "{t}: {what}");
-    }
+    assert_eq!(r.header("x-client"), Some("c-42"), "{t}: {what}");
     assert_eq!(
         r.header("content-type"),
         Some("application/json"),
@@ -485,10 +481,7 @@ fn default_4xx_and_5xx_are_inherited() {
     // A 403 and a 429 both take DEFAULT_4XX, each with its own status and type.
     let r = c.request(&req("GET", "/prod/keyed", &[("x-client", "c-7")], b""));
     assert_default(&r, "4xx", "INVALID_API_KEY", 403, "Forbidden");
-    // (Mapped from the request once the pipeline passes the copy: REQUESTS-gwresp.md.)
-    if let Some(v) = r.header("x-client") {
-        assert_eq!(v, "c-7", "{}", r.describe());
-    }
+    assert_eq!(r.header("x-client"), Some("c-7"), "{}", r.describe());
     assert_eq!(r.header("x-amzn-ErrorType"), Some("ForbiddenException"));
     let r = c.request(&req("GET", "/prod/nowhere", &[], b""));
     assert_default(
@@ -628,10 +621,8 @@ apis:
 
 /// `method.request.header` / `querystring` values in headers, and the request's Accept
 /// choosing the template, on a 4XX answered before the integration and on a 5XX answered
-/// after it released the request head. Needs the pipeline to copy the values when the API
-/// is selected and pass them to `respond::error_with` (REQUESTS-gwresp.md, item 1).
+/// after it released the request head (the pipeline copies them when the API is selected).
 #[test]
-#[ignore = "needs the pipeline hook of REQUESTS-gwresp.md, item 1"]
 fn method_request_values_reach_the_response() {
     let dead = dead_port();
     let mapping = "        response_parameters:

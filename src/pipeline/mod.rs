@@ -100,6 +100,9 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
     let mut exec = None;
     // The stage the request was routed to (its access log).
     let mut stage = None;
+    // The method request values the API's gateway responses map (headers, query
+    // parameters), copied while the request head is readable.
+    let mut request_values = respond::RequestValues::default();
 
     let outcome: Result<Next, GatewayError> = async {
         // A TLS connection first meeting a reloaded configuration is re-checked there.
@@ -107,6 +110,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
         // 3. route: host -> API -> stage; a CORS preflight is answered here (whatever the
         // routes); then the route (+ path parameters).
         let selected = route::select(&snapshot, session, rc, || ctx.roll_percent())?;
+        request_values.capture(session, selected.api);
         if let Some(next) = cors::begin(ctx, session, rc, selected.api).await? {
             return Ok(next);
         }
@@ -156,7 +160,7 @@ pub async fn run<S: Session>(ctx: &WorkerCtx, session: &mut S, rc: &mut RequestC
             if exec.is_some() {
                 execution_log::failed(rc, &err);
             }
-            respond::error(ctx, session, rc, &snapshot, err).await
+            respond::error_with(ctx, session, rc, &snapshot, err, &request_values).await
         }
     };
     rc.finish();
