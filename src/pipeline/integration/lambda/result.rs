@@ -82,7 +82,7 @@ pub fn parse(output: &[u8], format: PayloadFormat) -> Result<ProxyResult<'_>, Ma
     if first != Some(b'{') {
         return Err(malformed_top(output));
     }
-    match serde_json::from_slice::<Fields<'_>>(output) {
+    match fields(output, format == PayloadFormat::V2) {
         Ok(f) => match f.status {
             Some(status) => {
                 let headers = merge(f.headers, f.multi);
@@ -195,13 +195,24 @@ struct Fields<'a> {
     base64: bool,
 }
 
-impl<'de> de::Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(FieldsVisitor)
-    }
+/// The fields of `output` (`v2`: `cookies` is one; 1.0 ignores it).
+fn fields(output: &[u8], v2: bool) -> Result<Fields<'_>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(output);
+    let f = FieldsVisitor { v2 }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(f)
 }
 
-struct FieldsVisitor;
+struct FieldsVisitor {
+    v2: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Fields<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
 
 impl<'de> Visitor<'de> for FieldsVisitor {
     type Value = Fields<'de>;
@@ -225,7 +236,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                         .next_value_seed(HeaderMap { multi: true })?
                         .unwrap_or_default()
                 }
-                "cookies" => out.cookies = map.next_value_seed(Strings("cookies"))?,
+                "cookies" if self.v2 => out.cookies = map.next_value_seed(Strings("cookies"))?,
                 "body" => out.body = map.next_value::<Text<'de>>()?.0,
                 "isBase64Encoded" => out.base64 = map.next_value_seed(Flag)?,
                 _ => {
@@ -577,6 +588,12 @@ mod tests {
         );
         assert_eq!(r.cookies, ["a=1; Path=/", "b=2"]);
         assert!(bad(r#"{"statusCode":200,"cookies":"a=1"}"#, V2).contains("cookies"));
+        // Not a 1.0 field: ignored.
+        let r = ok(r#"{"statusCode":200,"cookies":["a=1"]}"#, V1);
+        assert!(r.cookies.is_empty());
+        assert!(ok(r#"{"statusCode":200,"cookies":5}"#, V1)
+            .cookies
+            .is_empty());
     }
 
     #[test]
