@@ -187,7 +187,7 @@ fn write_v1(out: &mut Vec<u8>, i: &EventInput<'_>, scratch: &mut Vec<u8>) {
             }
             json::string(out, name);
             out.push(b':');
-            let same = i.headers[k..]
+            let mut same = i.headers[k..]
                 .iter()
                 .filter(|(n, _)| n.eq_ignore_ascii_case(name));
             if multi {
@@ -199,7 +199,7 @@ fn write_v1(out: &mut Vec<u8>, i: &EventInput<'_>, scratch: &mut Vec<u8>) {
                 json::trim_comma(out);
                 out.push(b']');
             } else {
-                let last = same.last().map_or(&b""[..], |(_, v)| v);
+                let last = same.next_back().map_or(&b""[..], |(_, v)| v);
                 json::string(out, last);
             }
             out.push(b',');
@@ -669,7 +669,9 @@ mod tests {
     /// integration"): `POST /testStage/hello/world?name=me` with a JSON body, on the
     /// `/{proxy+}` resource, one stage variable; here with a repeated query parameter and
     /// header as the multi-value section shows them.
-    fn rest_example() -> (Vec<(&'static [u8], &'static [u8])>, EventInput<'static>) {
+    type Headers = Vec<(&'static [u8], &'static [u8])>;
+
+    fn rest_example() -> (Headers, EventInput<'static>) {
         let headers: Vec<(&'static [u8], &'static [u8])> = vec![
             (b"Accept", b"*/*"),
             (b"Content-Type", b"application/json"),

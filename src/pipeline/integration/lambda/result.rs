@@ -101,7 +101,8 @@ pub fn parse(output: &[u8], format: PayloadFormat) -> Result<ProxyResult<'_>, Ma
                     inferred: false,
                 })
             }
-            None if format == PayloadFormat::V2 => infer(output),
+            // Valid JSON already: the object is the body.
+            None if format == PayloadFormat::V2 => Ok(inferred(Body::Raw(output))),
             None => Err(Malformed("no statusCode".into())),
         },
         Err(e) => {
@@ -129,7 +130,11 @@ fn infer(output: &[u8]) -> Result<ProxyResult<'_>, Malformed> {
             Err(e) => return Err(Malformed(format!("not JSON: {}", json_error(&e)))),
         },
     };
-    Ok(ProxyResult {
+    Ok(inferred(body))
+}
+
+fn inferred(body: Body<'_>) -> ProxyResult<'_> {
+    ProxyResult {
         status: 200,
         headers: vec![(
             Cow::Borrowed("content-type"),
@@ -139,7 +144,7 @@ fn infer(output: &[u8]) -> Result<ProxyResult<'_>, Malformed> {
         body,
         base64: false,
         inferred: true,
-    })
+    }
 }
 
 fn malformed_top(output: &[u8]) -> Malformed {
