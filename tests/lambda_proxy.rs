@@ -37,7 +37,7 @@ fn config(lambda: u16, rest_routes: &str, http_routes: &str, stage_extra: &str) 
   endpoints: {{lambda: 'http://127.0.0.1:{lambda}'}}
 listeners:
   - {{name: rest, bind: '127.0.0.1:0', default_api: rest}}
-  - {{name: http, bind: '127.0.0.1:0', default_api: http}}
+  - {{name: http, bind: '127.0.0.1:0', default_api: http, h2c: true}}
 apis:
   - id: rest
     type: REST
@@ -626,4 +626,81 @@ fn invoke_calls_signed_qualified_and_by_stage_variable() {
     // A stage variable without a value: the API's configuration is at fault.
     let r = s.rest(&get("/prod/unset"));
     r.assert_gateway_error(500, "Internal server error", "InternalServerErrorException");
+}
+
+/// Run curl (HTTP/2 with prior knowledge) with `args`; returns (exit code, stdout, stderr).
+fn curl_h2(args: &[&str]) -> (i32, Vec<u8>, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20", "--http2-prior-knowledge"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run curl (this test needs it on PATH)");
+    (
+        out.status.code().unwrap_or(-1),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn over_http2_too() {
+    let s = Setup::start();
+    let base = format!("http://127.0.0.1:{}", s.gw.port_of("http"));
+    // The event: the host from :authority, the method, the body.
+    let (code, out, err) = curl_h2(&[
+        "-H",
+        "x-h2: yes",
+        "--data-binary",
+        "hello",
+        &format!("{base}/echo/h2?a=1"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_slice(&out).unwrap_or(Value::Null);
+    let event = &v["event"];
+    assert_eq!(
+        event["requestContext"]["http"]["protocol"], "HTTP/2.0",
+        "{v}"
+    );
+    assert_eq!(event["requestContext"]["http"]["method"], "POST");
+    assert_eq!(
+        event["headers"]["host"],
+        format!("127.0.0.1:{}", s.gw.port_of("http")).as_str()
+    );
+    assert_eq!(event["headers"]["x-h2"], "yes");
+    assert_eq!(
+        event["body"],
+        B64.encode(b"hello").as_str(),
+        "curl's form type is binary"
+    );
+    // An image up and down, byte-exact.
+    let dir = std::env::temp_dir().join(format!("lambda-h2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let (up, down) = (dir.join("up.png"), dir.join("down.png"));
+    let mut image = b"\x89PNG\r\n\x1a\n".to_vec();
+    image.extend(pattern_bytes(200_000, 3));
+    std::fs::write(&up, &image).expect("write image");
+    let (code, out, err) = curl_h2(&[
+        "-H",
+        "Content-Type: image/png",
+        "-H",
+        "Accept: image/png",
+        "--data-binary",
+        &format!("@{}", up.display()),
+        "-o",
+        &down.display().to_string(),
+        "-w",
+        "%{http_version} %{http_code}",
+        &format!("{base}/mirror"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out), "2 200");
+    let got = std::fs::read(&down).unwrap_or_default();
+    assert!(
+        got == image,
+        "{} bytes back, {} sent",
+        got.len(),
+        image.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

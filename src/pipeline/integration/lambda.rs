@@ -750,6 +750,12 @@ impl Facts {
             }
             headers.push((n, v));
         }
+        // HTTP/2 carries the host as `:authority`.
+        if let Some(host) = session.host() {
+            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"host")) {
+                headers.push((b"Host", host.as_bytes()));
+            }
+        }
         if !trace.is_empty() {
             headers.push((b"X-Amzn-Trace-Id", trace.as_bytes()));
         }
