@@ -6,6 +6,7 @@ pub mod balance;
 pub mod call;
 pub mod client;
 pub mod health;
+pub mod lambda;
 pub mod pool;
 pub mod proxy_protocol;
 pub mod target;
