@@ -41,6 +41,9 @@ pub enum ErrorKind {
     QuotaExceeded,
     /// The integration endpoint refused, reset or sent garbage (502).
     IntegrationFailure,
+    /// The integration refused the call (Lambda's Invoke API answered 429, 404, 413 ...):
+    /// 500, gateway response type INTEGRATION_FAILURE.
+    IntegrationRejected,
     /// The integration did not answer within its timeout (504).
     IntegrationTimeout,
     /// No upstream could take the request (503).
@@ -96,7 +99,7 @@ impl ErrorKind {
             }
             Throttled => ResponseType::Throttled,
             QuotaExceeded => ResponseType::QuotaExceeded,
-            IntegrationFailure => ResponseType::IntegrationFailure,
+            IntegrationFailure | IntegrationRejected => ResponseType::IntegrationFailure,
             IntegrationTimeout => ResponseType::IntegrationTimeout,
             ApiConfigurationError => ResponseType::ApiConfigurationError,
             Unauthorized => ResponseType::Unauthorized,
@@ -431,6 +434,12 @@ impl GatewayResponse {
                 "MisdirectedRequestException",
                 "Misdirected Request",
             ),
+            IntegrationRejected => (
+                "INTEGRATION_FAILURE",
+                500,
+                "InternalServerErrorException",
+                "Internal server error",
+            ),
             IntegrationFailure => (
                 "INTEGRATION_FAILURE",
                 502,
@@ -577,7 +586,7 @@ mod tests {
 
     /// Every kind (the exhaustive match in `ErrorKind::response_type` makes a new kind a
     /// compile error there; add it here too).
-    const KINDS: [ErrorKind; 30] = {
+    const KINDS: [ErrorKind; 31] = {
         use ErrorKind::*;
         [
             BadRequest,
@@ -593,6 +602,7 @@ mod tests {
             Throttled,
             QuotaExceeded,
             IntegrationFailure,
+            IntegrationRejected,
             IntegrationTimeout,
             ServiceUnavailable,
             Internal,

@@ -199,7 +199,7 @@ async fn integrate<S: Session>(
             integration::http_proxy::forward(ctx, session, rc, &call, taps).await
         }
         Integration::Lambda(lambda) => {
-            integration::lambda::invoke(ctx, session, rc, snapshot, routed, lambda).await
+            integration::lambda::invoke(ctx, session, rc, snapshot, routed, lambda, taps).await
         }
         Integration::AwsService(service) => {
             integration::aws_service::call(ctx, session, rc, snapshot, routed, service).await

@@ -49,7 +49,10 @@ pub async fn error_with<S: Session>(
 ) -> Next {
     if matches!(
         err.kind,
-        ErrorKind::IntegrationFailure | ErrorKind::IntegrationTimeout | ErrorKind::Internal
+        ErrorKind::IntegrationFailure
+            | ErrorKind::IntegrationRejected
+            | ErrorKind::IntegrationTimeout
+            | ErrorKind::Internal
     ) || err.source.is_some()
     {
         log!(

@@ -62,40 +62,20 @@ pub const UNREACHABLE: &str = "Lambda endpoint unreachable";
 
 /// What a refused invocation (429, 404, 413... from the Invoke API) answers: 500
 /// `Internal server error` ("If the Lambda API rejects the invocation request, API Gateway
-/// returns a 500 error code"). INTERIM: `ErrorKind::Internal` (DEFAULT_5XX) until the
-/// error table has an INTEGRATION_FAILURE kind with status 500 (REQUESTS-lambda.md).
-const REJECTED_KIND: ErrorKind = ErrorKind::Internal;
+/// returns a 500 error code"), gateway response type INTEGRATION_FAILURE.
+const REJECTED_KIND: ErrorKind = ErrorKind::IntegrationRejected;
 
 /// Buffers kept between a body over this size and the next request are dropped.
 const KEPT_CAPACITY: usize = 64 * 1024;
 
-thread_local! {
-    /// INTERIM: this worker's SigV4 signer for Invoke calls, until
-    /// `LambdaCaches::signer` is public (REQUESTS-lambda.md); one per thread (= worker),
-    /// made once and never freed.
-    static SIGNER: &'static RefCell<Signer> = Box::leak(Box::new(RefCell::new(Signer::new())));
-}
-
-fn signer(_ctx: &WorkerCtx) -> &'static RefCell<Signer> {
-    SIGNER.with(|s| *s)
-}
-
-/// Phases 7-9 for a Lambda integration (no response taps: see [`invoke_tapped`]).
-pub async fn invoke<S: Session>(
-    ctx: &WorkerCtx,
-    session: &mut S,
-    rc: &mut RequestContext,
-    snapshot: &Snapshot,
-    routed: &Routed<'_>,
-    lambda: &LambdaIntegration,
-) -> Result<Next, GatewayError> {
-    let mut taps = ResponseTaps::default();
-    invoke_tapped(ctx, session, rc, snapshot, routed, lambda, &mut taps).await
+/// The worker's SigV4 signer (shared with the Lambda authorizer and AWS service calls).
+fn signer(ctx: &WorkerCtx) -> &RefCell<Signer> {
+    ctx.lambda_caches.signer()
 }
 
 /// Phases 7-9 for a Lambda integration, the response seen by `taps` (the stage cache's
 /// recorder, the execution log's data trace).
-pub async fn invoke_tapped<S: Session>(
+pub async fn invoke<S: Session>(
     ctx: &WorkerCtx,
     session: &mut S,
     rc: &mut RequestContext,

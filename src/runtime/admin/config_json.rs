@@ -56,6 +56,9 @@ fn deployment(d: &Deployment, s: &Snapshot) -> Value {
                 }),
                 Integration::Lambda(l) => json!({
                     "type": if l.proxy { "AWS_PROXY" } else { "AWS" },
+                    "uri": l.uri,
+                    "payload_format_version": l.proxy.then(|| l.payload.as_str()),
+                    "timeout_ms": ms(l.timeout),
                 }),
                 Integration::AwsService(a) => json!({
                     "type": "AWS",
