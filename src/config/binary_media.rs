@@ -1,7 +1,8 @@
 //! An API's binary media types (API Gateway's `binaryMediaTypes`): which payloads travel
 //! base64-encoded to and from Lambda (`isBase64Encoded`) and which `content_handling`
-//! converts. A request is binary when its `Content-Type` matches a listed type; a response
-//! when its `Content-Type` matches and the client's `Accept` does too (API Gateway's rule).
+//! converts. A request is binary when its `Content-Type` matches a listed type; on REST
+//! APIs a response is delivered as binary when the first media type of the client's
+//! `Accept` matches one (API Gateway's rule).
 //! Entries: `type/subtype`, `type/*`, `*/*`; parameters (`; charset=...`) are ignored and
 //! comparisons are case-insensitive.
 
@@ -32,19 +33,14 @@ impl BinaryMediaTypes {
         })
     }
 
-    /// Whether any range of an `Accept` value (`image/png, */*;q=0.8`) names a binary type:
-    /// a listed type matched by the range, or the range `*/*` / `type/*` covering one.
+    /// Whether a response for this `Accept` value is binary: its FIRST media range, taken
+    /// literally, matches a listed type (API Gateway honours only the first Accept type, and
+    /// `*/*` or `image/*` from the client is not `image/png` from the list: a client that
+    /// wants the binary names its type, or the list holds the client's first type, or
+    /// `*/*`).
     pub fn accepts_binary(&self, accept: &[u8]) -> bool {
-        accept.split(|&b| b == b',').any(|range| {
-            let Some((t, s)) = media_type(range) else {
-                return false;
-            };
-            self.types.iter().any(|(lt, ls)| {
-                let type_ok = t == b"*" || lt == "*" || lt.as_bytes().eq_ignore_ascii_case(t);
-                let sub_ok = s == b"*" || ls == "*" || ls.as_bytes().eq_ignore_ascii_case(s);
-                type_ok && sub_ok
-            })
-        })
+        let first = accept.split(|&b| b == b',').next().unwrap_or_default();
+        self.matches(first)
     }
 }
 
@@ -110,10 +106,16 @@ mod tests {
     #[test]
     fn accept_matching() {
         let b = types(&["image/png"]);
-        assert!(b.accepts_binary(b"text/html, image/png;q=0.9"));
-        assert!(b.accepts_binary(b"image/*"));
-        assert!(b.accepts_binary(b"*/*"));
+        assert!(b.accepts_binary(b"image/png;q=0.9, text/html"));
+        assert!(
+            !b.accepts_binary(b"text/html, image/png;q=0.9"),
+            "only the first"
+        );
+        assert!(!b.accepts_binary(b"image/*"));
+        assert!(!b.accepts_binary(b"*/*"));
         assert!(!b.accepts_binary(b"application/json"));
         assert!(types(&["*/*"]).accepts_binary(b"application/json"));
+        assert!(types(&["*/*"]).accepts_binary(b"*/*"));
+        assert!(types(&["image/*"]).accepts_binary(b"image/webp,image/*,*/*;q=0.8"));
     }
 }
