@@ -202,6 +202,12 @@ impl Proc {
             match self.child.try_wait() {
                 Ok(Some(s)) => {
                     self.exited = Some(s);
+                    // What it wrote last may still be in the pipes: let the readers reach
+                    // EOF (bounded: a child it left behind could hold a pipe open).
+                    let until = Instant::now() + Duration::from_secs(2);
+                    while Instant::now() < until && self.readers.iter().any(|h| !h.is_finished()) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
                     return Some(s);
                 }
                 Ok(None) => {}
