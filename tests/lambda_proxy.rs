@@ -11,7 +11,10 @@
 //!   result -> 502 (with the reason in the log and `$context.integration.error` in the
 //!   access log), an answer over 6 MB -> 502, a request body over 10 MB -> 413;
 //! - the Invoke call: signed with credentials (`AWS4-HMAC-SHA256 Credential=KEY/DATE/
-//!   REGION/lambda/aws4_request`), unsigned without, the qualifier, stage variables.
+//!   REGION/lambda/aws4_request`), unsigned without, the qualifier, stage variables;
+//! - the authorizers' output in `requestContext.authorizer`: a REQUEST Lambda authorizer
+//!   (1.0 stringified with `principalId` and `integrationLatency`, 2.0 `lambda` typed) and
+//!   JWT / Cognito claims (`jwt.claims` and `jwt.scopes`, `claims`).
 
 mod common;
 
@@ -703,4 +706,193 @@ fn over_http2_too() {
         image.len()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A token the demo upstream's development issuer signed (examples/jwt/dev-rsa.pem),
+/// valid for ten minutes.
+fn dev_token(issuer: &str) -> String {
+    use tollgate::auth::jwt::mint::SigningKey;
+    use tollgate::auth::jwt::Algorithm;
+    let key = SigningKey::from_pem(
+        Algorithm::RS256,
+        "tollgate-dev-rsa-1",
+        include_bytes!("../examples/jwt/dev-rsa.pem"),
+    )
+    .expect("the development key");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    key.sign(&json!({
+        "iss": issuer, "sub": "alice", "aud": "demo-app", "iat": now - 5, "exp": now + 600,
+        "scope": "orders/read profile", "groups": ["admin", "ops"], "email_verified": true,
+        "nickname": null,
+    }))
+    .expect("sign")
+}
+
+/// The authorizers' output in the events: a REQUEST Lambda authorizer and a JWT (REST:
+/// Cognito) authorizer in front of the echo function, with each payload format.
+#[test]
+fn authorizer_output_reaches_the_event() {
+    let up = DemoUpstream::start();
+    let issuer = format!("http://{}", up.addr());
+    let authorizer = format!("http://{}/authorizer", up.addr());
+    let rest_routes = format!(
+        "      - {{route: 'GET /lambda-authz', authorization_type: CUSTOM, authorizer: req,
+          integration: {{type: AWS_PROXY, uri: echo}}}}
+      - {{route: 'GET /cognito', authorization_type: COGNITO_USER_POOLS, authorizer: pool,
+          integration: {{type: AWS_PROXY, uri: echo}}}}
+    authorizers:
+      - name: req
+        type: REQUEST
+        identity_source: [method.request.header.Authorization]
+        lambda: {{uri: '{authorizer}', result_ttl: 60s}}
+      - name: pool
+        type: COGNITO_USER_POOLS
+        jwt: {{issuer: '{issuer}', jwks_uri: '{issuer}/.well-known/jwks.json'}}
+"
+    );
+    let http_routes = format!(
+        "      - {{route: 'GET /lambda-authz', authorization_type: CUSTOM, authorizer: simple,
+          integration: {{type: AWS_PROXY, uri: echo}}}}
+      - {{route: 'GET /lambda-authz-1', authorization_type: CUSTOM, authorizer: simple,
+          integration: {{type: AWS_PROXY, uri: echo, payload_format_version: '1.0'}}}}
+      - {{route: 'GET /jwt', authorization_type: JWT, authorizer: idp,
+          authorization_scopes: [orders/read], integration: {{type: AWS_PROXY, uri: echo}}}}
+      - {{route: 'GET /jwt-any', authorization_type: JWT, authorizer: idp,
+          integration: {{type: AWS_PROXY, uri: echo}}}}
+      - {{route: 'GET /jwt-1', authorization_type: JWT, authorizer: idp,
+          authorization_scopes: [profile],
+          integration: {{type: AWS_PROXY, uri: echo, payload_format_version: '1.0'}}}}
+    authorizers:
+      - name: simple
+        type: REQUEST
+        identity_source: ['$request.header.Authorization']
+        lambda: {{uri: '{authorizer}?simple=1', enable_simple_responses: true}}
+      - name: idp
+        type: JWT
+        jwt: {{issuer: '{issuer}', audience: [demo-app]}}
+"
+    );
+    let gw = Gateway::start(&config(up.port, &rest_routes, &http_routes, ""));
+    let s = Setup { gw, _up: up };
+    let authorized = |token: &str, path: &str, rest: bool| {
+        let request = req("GET", path, &[("Authorization", token)], b"");
+        let r = if rest {
+            s.rest(&request)
+        } else {
+            s.http(&request)
+        };
+        let (event, _) = echoed(&r);
+        event["requestContext"]["authorizer"].clone()
+    };
+
+    // REST, payload 1.0: the context's keys stringified, the principal, the call's
+    // latency (0 once the answer is cached).
+    let a = authorized("allow", "/prod/lambda-authz", true);
+    assert!(a["integrationLatency"].is_u64(), "{a}");
+    let want = |latency: &Value| {
+        json!({"user": "demo-user", "tier": "1", "admin": "false",
+               "principalId": "demo-user", "integrationLatency": latency})
+    };
+    assert_eq!(a, want(&a["integrationLatency"]));
+    // (One worker: the second request finds the answer in its cache.)
+    let a = authorized("allow", "/prod/lambda-authz", true);
+    assert_eq!(a, want(&json!(0)), "a cached answer");
+
+    // HTTP API, payload 2.0: `authorizer.lambda` with the answer's types; 1.0: the REST
+    // shape (a simple answer names no principal).
+    let a = authorized("allow", "/lambda-authz", false);
+    assert_eq!(
+        a,
+        json!({"lambda": {"user": "demo-user", "tier": 1, "admin": false}})
+    );
+    let a = authorized("allow", "/lambda-authz-1", false);
+    assert!(a["integrationLatency"].is_u64(), "{a}");
+    assert_eq!(
+        a,
+        json!({"user": "demo-user", "tier": "1", "admin": "false",
+               "integrationLatency": a["integrationLatency"]})
+    );
+
+    // JWT: every claim a string (null ones left out); the scopes on routes that require
+    // scopes, null elsewhere.
+    let token = dev_token(&issuer);
+    let bearer = format!("Bearer {token}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while s
+        .http(&req("GET", "/jwt", &[("Authorization", &bearer)], b""))
+        .status
+        == 401
+        && Instant::now() < deadline
+    {
+        // The key service's first fetch of the issuer's keys.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let a = authorized(&bearer, "/jwt", false);
+    let claims = &a["jwt"]["claims"];
+    assert_eq!(claims["sub"], "alice", "{a}");
+    assert_eq!(claims["aud"], "demo-app");
+    assert_eq!(claims["iss"], issuer.as_str());
+    assert_eq!(claims["groups"], "[admin ops]");
+    assert_eq!(claims["email_verified"], "true");
+    assert!(
+        claims["exp"]
+            .as_str()
+            .is_some_and(|e| e.parse::<i64>().is_ok()),
+        "{a}"
+    );
+    assert!(claims.get("nickname").is_none(), "{a}");
+    assert_eq!(a["jwt"]["scopes"], json!(["orders/read", "profile"]));
+    assert_eq!(a.as_object().map(|o| o.len()), Some(1), "{a}");
+    let a = authorized(&bearer, "/jwt-any", false);
+    assert_eq!(a["jwt"]["claims"], *claims);
+    assert_eq!(a["jwt"]["scopes"], Value::Null);
+    let a = authorized(&bearer, "/jwt-1", false);
+    assert_eq!(
+        a,
+        json!({"claims": claims.clone(), "scopes": ["orders/read", "profile"]})
+    );
+
+    // REST's Cognito authorizer: `authorizer.claims`, exp and iat as dates.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while s
+        .rest(&req(
+            "GET",
+            "/prod/cognito",
+            &[("Authorization", &token)],
+            b"",
+        ))
+        .status
+        == 401
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let a = authorized(&token, "/prod/cognito", true);
+    let rest_claims = &a["claims"];
+    assert_eq!(rest_claims["sub"], "alice", "{a}");
+    assert_eq!(rest_claims["groups"], "admin,ops");
+    assert!(
+        rest_claims["exp"]
+            .as_str()
+            .is_some_and(|e| e.contains(" UTC 2")),
+        "{a}"
+    );
+    assert_eq!(a.as_object().map(|o| o.len()), Some(1), "{a}");
+
+    // Without an authorizer, no `authorizer` at all.
+    let r = s.http(&get("/echo/open"));
+    let (event, _) = echoed(&r);
+    assert!(
+        event["requestContext"].get("authorizer").is_none(),
+        "{event}"
+    );
+    let r = s.rest(&get("/prod/echo/open"));
+    let (event, _) = echoed(&r);
+    assert!(
+        event["requestContext"].get("authorizer").is_none(),
+        "{event}"
+    );
 }

@@ -62,6 +62,14 @@ pub trait AuthorizerValues: std::fmt::Debug {
     /// Write the value called `name` as API Gateway renders it (strings as they are,
     /// numbers and booleans as JSON text); false when there is none.
     fn write_value(&self, name: &str, out: &mut dyn std::fmt::Write) -> bool;
+
+    /// Append every value as one JSON object to `out`, as the Lambda proxy event carries
+    /// them (a Lambda authorizer's context with the types its answer gave; a JWT's claims
+    /// as API Gateway renders them); false (nothing appended) when unsupported.
+    fn write_json(&self, out: &mut Vec<u8>) -> bool {
+        let _ = out;
+        false
+    }
 }
 
 /// The IAM identity of a SigV4-signed request (`$context.identity.*`), shared with its

@@ -33,6 +33,7 @@ use crate::config::authorizer::{
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::context::{AuthorizerValues, RequestContext};
+use crate::pipeline::integration::lambda::json;
 use crate::pipeline::route::Routed;
 use crate::pipeline::session::Session;
 use crate::pipeline::worker::WorkerCtx;
@@ -40,6 +41,32 @@ use crate::pipeline::worker::WorkerCtx;
 impl AuthorizerValues for Claims {
     fn write_value(&self, name: &str, out: &mut dyn std::fmt::Write) -> bool {
         self.render_own(name, out)
+    }
+
+    /// The claims as API Gateway puts them in a Lambda proxy event: every value a string,
+    /// rendered as `$context` renders it in the claims' style (HTTP APIs' `"exp":
+    /// "1787996002"`, `"groups": "[admin ops]"`; REST's Cognito dates), claims whose
+    /// value is `null` left out.
+    fn write_json(&self, out: &mut Vec<u8>) -> bool {
+        let mut text = String::new();
+        out.push(b'{');
+        let mut first = true;
+        for (name, value) in self.map() {
+            if value.is_null() {
+                continue;
+            }
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            json::string(out, name.as_bytes());
+            out.push(b':');
+            text.clear();
+            self.render_own(name, &mut text);
+            json::string(out, text.as_bytes());
+        }
+        out.push(b'}');
+        true
     }
 }
 
@@ -189,5 +216,64 @@ impl JwtWorker {
     /// The verified-token cache's statistics (hits, misses).
     pub fn cache_stats(&self) -> (u64, u64) {
         self.cache.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::jwt::mint::{jwks, SigningKey};
+    use crate::auth::jwt::{parse_jwks, verify, Algorithm, Validation};
+    use serde_json::{json, Value};
+
+    fn verified(claims: &Value, style: ClaimStyle) -> Claims {
+        let key = match SigningKey::generate(Algorithm::ES256, "k1") {
+            Ok((k, _)) => k,
+            Err(e) => panic!("{e}"),
+        };
+        let token = key.sign(claims).unwrap_or_default();
+        let keys = match parse_jwks(jwks(&[&key]).as_bytes()) {
+            Ok((set, _)) => set,
+            Err(e) => panic!("{e:?}"),
+        };
+        let v = Validation::new("https://idp.example", Some(vec!["app".to_owned()]));
+        let mut c =
+            verify(token.as_bytes(), &keys, &v, 1_680_633_000).unwrap_or_else(|e| panic!("{e:?}"));
+        c.set_style(style);
+        c
+    }
+
+    fn json_of(c: &Claims) -> Value {
+        let mut out = b"[1,".to_vec();
+        assert!(c.write_json(&mut out));
+        out.push(b']');
+        let all: Value = serde_json::from_slice(&out)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
+        assert_eq!(all[0], 1, "appended, not replaced");
+        all[1].clone()
+    }
+
+    #[test]
+    fn claims_go_to_the_event_as_strings() {
+        let claims = json!({
+            "iss": "https://idp.example", "aud": "app", "sub": "alice \"a\"",
+            "exp": 1_680_633_579, "iat": 1_680_629_979, "email_verified": true,
+            "groups": ["admin", "ops"], "nested": {"a": 1}, "nothing": null, "ratio": 0.5,
+        });
+        // HTTP APIs: numbers and booleans as their text, lists as `[a b]`, null left out.
+        assert_eq!(
+            json_of(&verified(&claims, ClaimStyle::Http)),
+            json!({
+                "iss": "https://idp.example", "aud": "app", "sub": "alice \"a\"",
+                "exp": "1680633579", "iat": "1680629979", "email_verified": "true",
+                "groups": "[admin ops]", "nested": "{\"a\":1}", "ratio": "0.5",
+            })
+        );
+        // REST's Cognito authorizer: exp and iat as dates, lists joined by commas.
+        let rest = json_of(&verified(&claims, ClaimStyle::Rest));
+        assert_eq!(rest["exp"], "Tue Apr 04 18:39:39 UTC 2023");
+        assert_eq!(rest["groups"], "admin,ops");
+        assert_eq!(rest["email_verified"], "true");
+        assert!(rest.get("nothing").is_none());
     }
 }

@@ -26,7 +26,7 @@ use monoio::time::Instant;
 use super::{method_arn, Outcome, Verdict};
 use crate::auth::lambda::event::{self, ContextInput, EventInput};
 use crate::auth::lambda::{
-    AuthorizerResult, Expect, Grant, IdentityKey, Refusal, Reply, ResultCache,
+    AuthorizerResult, ContextValue, Expect, Grant, IdentityKey, Refusal, Reply, ResultCache,
 };
 use crate::auth::policy::{Decision, Denial, DenialText, RequestFacts};
 use crate::auth::sigv4::{payload_sha256, Credentials, RequestParts, Signer, SigningParams};
@@ -40,6 +40,7 @@ use crate::config::snapshot::ApiType;
 use crate::config::Snapshot;
 use crate::error::{ErrorKind, GatewayError};
 use crate::pipeline::context::{AuthorizerValues, RequestContext};
+use crate::pipeline::integration::lambda::json;
 use crate::pipeline::route::Routed;
 use crate::pipeline::session::Session;
 use crate::pipeline::worker::WorkerCtx;
@@ -69,6 +70,28 @@ impl AuthorizerValues for Cached {
             Some(v) => out.write_str(v).is_ok(),
             None => false,
         }
+    }
+
+    /// The context map with each value as the answer gave it: strings, numbers, booleans
+    /// (and, on HTTP APIs, objects, lists and null as their JSON).
+    fn write_json(&self, out: &mut Vec<u8>) -> bool {
+        out.push(b'{');
+        for (i, (key, value)) in self.result.context.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json::string(out, key.as_bytes());
+            out.push(b':');
+            match value {
+                ContextValue::String(s) => json::string(out, s.as_bytes()),
+                ContextValue::Number(n) | ContextValue::Json(n) => {
+                    out.extend_from_slice(n.as_bytes())
+                }
+                ContextValue::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            }
+        }
+        out.push(b'}');
+        true
     }
 }
 
@@ -623,5 +646,61 @@ mod tests {
         assert_eq!(percent_decode(b"%zz%4"), b"%zz%4");
         assert_eq!(percent_decode(b"a+b"), b"a+b");
         assert_eq!(percent_decode(b"%e2%82%ac"), "€".as_bytes());
+    }
+
+    fn cached(answer: serde_json::Value, expect: Expect) -> Cached {
+        let body = serde_json::to_vec(&answer).unwrap_or_default();
+        let reply = Reply {
+            status: 200,
+            function_error: false,
+            body: &body,
+        };
+        match crate::auth::lambda::response::parse(reply, expect) {
+            Ok(result) => Cached {
+                result,
+                usage_key: None,
+            },
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    fn json_of(c: &Cached) -> serde_json::Value {
+        let mut out = b"prefix".to_vec();
+        assert!(c.write_json(&mut out));
+        assert!(out.starts_with(b"prefix"), "appended, not replaced");
+        serde_json::from_slice(&out[6..])
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)))
+    }
+
+    #[test]
+    fn the_context_as_json_keeps_the_answers_types() {
+        use serde_json::json;
+        let policy = json!({"Version": "2012-10-17", "Statement": []});
+        let c = cached(
+            json!({"principalId": "p", "policyDocument": policy,
+                   "context": {"s": "a \"quoted\"\nline", "n": 1, "f": -2.5, "t": true, "no": false}}),
+            Expect::RestPolicy,
+        );
+        assert_eq!(
+            json_of(&c),
+            json!({"s": "a \"quoted\"\nline", "n": 1, "f": -2.5, "t": true, "no": false})
+        );
+        // `$context.authorizer.KEY` still reads them as text.
+        let mut text = String::new();
+        assert!(c.write_value("n", &mut text));
+        assert_eq!(text, "1");
+        // HTTP APIs' lists, maps and null, as JSON.
+        let c = cached(
+            json!({"principalId": "p", "policyDocument": policy,
+                   "context": {"list": ["a", 1], "map": {"k": "v"}, "none": null}}),
+            Expect::HttpPolicy,
+        );
+        assert_eq!(
+            json_of(&c),
+            json!({"list": ["a", 1], "map": {"k": "v"}, "none": null})
+        );
+        // No context: an empty object.
+        let c = cached(json!({"isAuthorized": true}), Expect::HttpSimple);
+        assert_eq!(json_of(&c), json!({}));
     }
 }

@@ -791,17 +791,33 @@ impl Facts {
             caller: &i.caller,
             user_arn: &i.user_arn,
         });
+        // The authorizer's values as JSON (a request without an authorizer allocates
+        // nothing here).
         let a = &rc.authorizer;
+        let mut values = Vec::new();
+        let written = match (&a.context, &a.claims) {
+            (Some(context), _) => context.write_json(&mut values),
+            (None, Some(claims)) => claims.write_json(&mut values),
+            (None, None) => false,
+        };
+        let values = written.then_some(values.as_slice());
         let authorizer = if a.context.is_some() {
             Some(AuthorizerInput::Lambda {
                 principal_id: &a.principal_id,
-                context: None,
-                latency_ms: a.latency.map(|d| d.as_millis() as u64),
+                context: values,
+                // A cached answer took no call: 0, as API Gateway reports it.
+                latency_ms: Some(a.latency.map_or(0, |d| d.as_millis() as u64)),
             })
         } else if a.claims.is_some() {
             Some(AuthorizerInput::Jwt {
-                claims: None,
-                scopes: a.scopes.as_deref().unwrap_or(&[]),
+                claims: values,
+                // API Gateway sends the token's scopes only on routes that require
+                // scopes; elsewhere `scopes` is null.
+                scopes: if routed.route.authorization.scopes.is_empty() {
+                    &[]
+                } else {
+                    a.scopes.as_deref().unwrap_or(&[])
+                },
             })
         } else {
             None

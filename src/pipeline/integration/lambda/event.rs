@@ -102,10 +102,19 @@ pub struct IamInput<'a> {
 }
 
 /// What an authorizer left for the integration (`requestContext.authorizer`).
+///
+/// - A Lambda authorizer: 1.0 puts the context's keys in `authorizer` itself, their values
+///   stringified (`"1"`, `"true"`; AWS: "Their values are stringified"), with
+///   `principalId` and `integrationLatency`; 2.0 puts the context in `authorizer.lambda`
+///   with the types the answer gave.
+/// - A JWT authorizer: REST (Cognito) `authorizer.claims`; HTTP APIs 1.0
+///   `authorizer.{claims, scopes}`, 2.0 `authorizer.jwt.{claims, scopes}` (AWS's
+///   documented examples); `scopes` is `null` when empty.
 #[derive(Debug, Clone, Copy)]
 pub enum AuthorizerInput<'a> {
-    /// A Lambda authorizer: its principal and context (a JSON object's text, when known),
-    /// and the call's latency (REST `integrationLatency`).
+    /// A Lambda authorizer: its principal (left out when empty: a simple answer has
+    /// none), its context (a JSON object's text, when known) and the call's latency in
+    /// milliseconds (`integrationLatency`, 1.0 only).
     Lambda {
         principal_id: &'a str,
         context: Option<&'a [u8]>,
@@ -312,8 +321,10 @@ fn write_v1(out: &mut Vec<u8>, i: &EventInput<'_>, scratch: &mut Vec<u8>) {
         }) => {
             json::key(out, "authorizer");
             out.push(b'{');
-            members(out, *context);
-            json::field(out, "principalId", principal_id.as_bytes());
+            stringified_members(out, *context);
+            if !principal_id.is_empty() {
+                json::field(out, "principalId", principal_id.as_bytes());
+            }
             if let Some(ms) = latency_ms {
                 json::number_field(out, "integrationLatency", *ms);
             }
@@ -591,20 +602,99 @@ fn client_cert(out: &mut Vec<u8>, c: &ClientCertInput<'_>) {
     out.push(b'}');
 }
 
-/// A JSON object's members (without its braces) followed by `,`; nothing when unknown or
-/// empty.
-fn members(out: &mut Vec<u8>, object: Option<&[u8]>) {
-    let Some(inner) = object
-        .map(<[u8]>::trim_ascii)
-        .and_then(|o| o.strip_prefix(b"{"))
-        .and_then(|o| o.strip_suffix(b"}"))
-        .map(<[u8]>::trim_ascii)
-    else {
+/// A JSON object's members (without its braces), each followed by `,`, with every value
+/// that is neither a string nor `null` written as a string of its JSON text (`1` ->
+/// `"1"`, `true` -> `"true"`, `["a"]` -> `"[\"a\"]"`); nothing when unknown, empty or not
+/// a JSON object.
+fn stringified_members(out: &mut Vec<u8>, object: Option<&[u8]>) {
+    let Some(object) = object else {
         return;
     };
-    if !inner.is_empty() {
-        out.extend_from_slice(inner);
+    let mark = out.len();
+    if copy_stringified(out, object).is_none() {
+        out.truncate(mark);
+    }
+}
+
+fn copy_stringified(out: &mut Vec<u8>, o: &[u8]) -> Option<()> {
+    let mut at = skip_ws(o, 0);
+    if o.get(at) != Some(&b'{') {
+        return None;
+    }
+    at = skip_ws(o, at + 1);
+    if o.get(at) == Some(&b'}') {
+        return Some(());
+    }
+    loop {
+        // "key"
+        if o.get(at) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_value(o, at)?;
+        out.extend_from_slice(&o[at..key_end]);
+        at = skip_ws(o, key_end);
+        if o.get(at) != Some(&b':') {
+            return None;
+        }
+        out.push(b':');
+        at = skip_ws(o, at + 1);
+        let end = skip_value(o, at)?;
+        let value = &o[at..end];
+        match value.first() {
+            Some(b'"') => out.extend_from_slice(value),
+            _ if value == b"null" => out.extend_from_slice(value),
+            _ => json::string(out, value),
+        }
         out.push(b',');
+        at = skip_ws(o, end);
+        match o.get(at) {
+            Some(b',') => at = skip_ws(o, at + 1),
+            Some(b'}') => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(o: &[u8], mut at: usize) -> usize {
+    while o.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
+
+/// The end of the JSON value starting at `at` (a string, an object or array, or a
+/// scalar); none when it does not end.
+fn skip_value(o: &[u8], at: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = at;
+    loop {
+        match *o.get(i)? {
+            b'"' => {
+                i += 1;
+                loop {
+                    match *o.get(i)? {
+                        b'\\' => i += 2,
+                        b'"' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' | b']' if depth > 0 => {
+                depth -= 1;
+                i += 1;
+            }
+            b',' | b'}' | b']' if depth == 0 => return (i > at).then_some(i),
+            b if depth == 0 && b.is_ascii_whitespace() => return (i > at).then_some(i),
+            _ => i += 1,
+        }
+        if depth == 0 && i > at && matches!(o[at], b'"' | b'{' | b'[') {
+            return Some(i);
+        }
     }
 }
 
@@ -884,9 +974,10 @@ mod tests {
             id["clientCert"]["validity"]["notAfter"],
             "Aug  5 09:36:04 2021 GMT"
         );
+        // The context's values stringified, as REST sends them.
         assert_eq!(
             got["requestContext"]["authorizer"],
-            json!({"tier": 1, "name": "x", "principalId": "user-1", "integrationLatency": 22})
+            json!({"tier": "1", "name": "x", "principalId": "user-1", "integrationLatency": 22})
         );
         input.context.authorizer = Some(AuthorizerInput::Jwt {
             claims: None,
@@ -895,6 +986,128 @@ mod tests {
         assert_eq!(
             v1(&input)["requestContext"]["authorizer"],
             json!({"claims": null})
+        );
+    }
+
+    /// 1.0's `authorizer` for a Lambda authorizer: AWS's documented answer (context
+    /// `{stringKey, numberKey, booleanKey}`) reaches the function stringified ("Their
+    /// values are stringified, for example, "stringval", "123", or "true"").
+    #[test]
+    fn lambda_authorizer_context_in_1_0_is_stringified() {
+        let (_, mut input) = rest_example();
+        let authorizer = |context: &'static [u8], principal_id: &'static str| {
+            Some(AuthorizerInput::Lambda {
+                principal_id,
+                context: Some(context),
+                latency_ms: Some(0),
+            })
+        };
+        input.context.authorizer = authorizer(
+            br#"{"stringKey":"stringval","numberKey":123,"booleanKey":true,"f":-1.5e3,"no":false}"#,
+            "user",
+        );
+        assert_eq!(
+            v1(&input)["requestContext"]["authorizer"],
+            json!({"stringKey": "stringval", "numberKey": "123", "booleanKey": "true",
+                   "f": "-1.5e3", "no": "false", "principalId": "user", "integrationLatency": 0})
+        );
+        // HTTP APIs' lists, maps and null (with spaces and escapes around): lists and maps
+        // as their JSON text, null kept; a simple answer has no principal.
+        input.rest = false;
+        input.context.authorizer = authorizer(
+            br#" { "l" : ["a,b", {"c": "}"}] , "m":{"k":"v\"}"}, "n" : null, "s":"x\"y" } "#,
+            "",
+        );
+        assert_eq!(
+            v1(&input)["requestContext"]["authorizer"],
+            json!({"l": r#"["a,b", {"c": "}"}]"#, "m": r#"{"k":"v\"}"}"#, "n": null,
+                   "s": "x\"y", "integrationLatency": 0})
+        );
+        // An empty context; then text that is not a JSON object adds nothing (the event
+        // stays valid JSON).
+        for context in [
+            &b"{}"[..],
+            b" { } ",
+            b"[1]",
+            b"{\"a\":",
+            b"{\"a\" 1}",
+            b"{\"a\":1",
+        ] {
+            input.context.authorizer = Some(AuthorizerInput::Lambda {
+                principal_id: "p",
+                context: Some(context),
+                latency_ms: None,
+            });
+            assert_eq!(
+                v1(&input)["requestContext"]["authorizer"],
+                json!({"principalId": "p"}),
+                "{}",
+                String::from_utf8_lossy(context)
+            );
+        }
+    }
+
+    /// JWT authorizers: REST's Cognito `authorizer.claims`; HTTP APIs' 1.0
+    /// `authorizer.{claims, scopes}` (AWS's 1.0 example) and 2.0 `authorizer.jwt`.
+    #[test]
+    fn jwt_claims_and_scopes_by_payload_format() {
+        let (_, mut input) = rest_example();
+        let scopes = ["orders/read".to_string(), "profile".to_string()];
+        input.context.authorizer = Some(AuthorizerInput::Jwt {
+            claims: Some(br#"{"sub":"alice","exp":"1680633579"}"#),
+            scopes: &scopes,
+        });
+        assert_eq!(
+            v1(&input)["requestContext"]["authorizer"],
+            json!({"claims": {"sub": "alice", "exp": "1680633579"}})
+        );
+        input.rest = false;
+        assert_eq!(
+            v1(&input)["requestContext"]["authorizer"],
+            json!({"claims": {"sub": "alice", "exp": "1680633579"},
+                   "scopes": ["orders/read", "profile"]})
+        );
+        input.context.authorizer = Some(AuthorizerInput::Jwt {
+            claims: Some(br#"{"sub":"alice"}"#),
+            scopes: &[],
+        });
+        assert_eq!(
+            v1(&input)["requestContext"]["authorizer"],
+            json!({"claims": {"sub": "alice"}, "scopes": null})
+        );
+        input.format = PayloadFormat::V2;
+        assert_eq!(
+            v1(&input)["requestContext"]["authorizer"],
+            json!({"jwt": {"claims": {"sub": "alice"}, "scopes": null}})
+        );
+    }
+
+    /// 2.0's `authorizer.lambda`: the context with its types (AWS's HTTP API example
+    /// answers with numbers, booleans, lists and maps), without principal or latency.
+    #[test]
+    fn lambda_authorizer_context_in_2_0_keeps_its_types() {
+        let (_, mut input) = rest_example();
+        input.rest = false;
+        input.format = PayloadFormat::V2;
+        let context = br#"{"stringKey":"value","numberKey":1,"booleanKey":true,"arrayKey":["value1","value2"],"mapKey":{"value1":"value2"}}"#;
+        input.context.authorizer = Some(AuthorizerInput::Lambda {
+            principal_id: "abcdef",
+            context: Some(context),
+            latency_ms: Some(12),
+        });
+        assert_eq!(
+            v1(&input)["requestContext"]["authorizer"],
+            json!({"lambda": {"stringKey": "value", "numberKey": 1, "booleanKey": true,
+                   "arrayKey": ["value1", "value2"], "mapKey": {"value1": "value2"}}})
+        );
+        input.context.authorizer = Some(AuthorizerInput::Lambda {
+            principal_id: "",
+            context: None,
+            latency_ms: None,
+        });
+        assert_eq!(
+            v1(&input)["requestContext"]["authorizer"],
+            json!({"lambda": {}})
         );
     }
 
