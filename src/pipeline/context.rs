@@ -485,7 +485,10 @@ impl RequestContext {
                 "{}",
                 std::str::from_utf8(&self.extended_request_id).unwrap_or("")
             ),
-            "identity.sourceIp" => write!(out, "{}", self.source_ip),
+            "identity.sourceIp" => {
+                push_ip(out, self.source_ip);
+                Ok(())
+            }
             "identity.userAgent" => write!(out, "{}", self.user_agent()),
             "identity.apiKey" => write!(out, "{}", self.text(&self.api_key_value)),
             "identity.clientCert.subjectDN" => write!(out, "{}", self.text(&self.cert_subject)),
@@ -536,13 +539,17 @@ impl RequestContext {
             "error.responseType" => write!(out, "{}", response.map_or("", |r| r.response_type)),
             "apiId" => write!(out, "{}", self.text(&self.api_id)),
             "stage" => write!(out, "{}", self.text(&self.stage_name)),
-            "domainName" => match domain {
-                Some(d) => write!(out, "{}", d.name),
-                None => write!(out, "{}", strip_port(self.text(&self.host))),
-            },
+            "domainName" => {
+                out.push_str(match domain {
+                    Some(d) => &d.name,
+                    None => strip_port(self.text(&self.host)),
+                });
+                Ok(())
+            }
             "domainPrefix" => {
                 let name = domain.map_or(strip_port(self.text(&self.host)), |d| d.name.as_str());
-                write!(out, "{}", name.split('.').next().unwrap_or(""))
+                out.push_str(name.split('.').next().unwrap_or(""));
+                Ok(())
             }
             "authorizer.principalId" => write!(out, "{}", self.authorizer.principal_id),
             "cacheStatus" => write!(
@@ -641,10 +648,100 @@ fn strip_port(host: &str) -> &str {
 
 /// `$context.requestTime`: CLF format, `dd/MMM/yyyy:HH:mm:ss +0000`.
 fn write_clf_time(out: &mut String, secs: u64) {
-    use std::fmt::Write;
+    // Into a stack buffer, then one append: not through `core::fmt`, not char by char
+    // (Lambda events carry it on every request).
     let (y, m, d, hh, mm, ss) = crate::time::civil_from_unix(secs as i64);
-    let month = crate::time::month_name(m);
-    let _ = write!(out, "{d:02}/{month}/{y}:{hh:02}:{mm:02}:{ss:02} +0000");
+    let mut buf = Ascii::<40>::new();
+    buf.two(d);
+    buf.push(b'/');
+    buf.extend(crate::time::month_name(m).as_bytes());
+    buf.push(b'/');
+    buf.decimal(y.max(0) as u64);
+    for v in [hh, mm, ss] {
+        buf.push(b':');
+        buf.two(v);
+    }
+    buf.extend(b" +0000");
+    out.push_str(buf.as_str());
+}
+
+/// A short ASCII text built on the stack (bytes past `N` are dropped).
+struct Ascii<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Ascii<N> {
+    fn new() -> Self {
+        Ascii {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b);
+        }
+    }
+
+    fn two(&mut self, v: u32) {
+        self.push(b'0' + (v / 10 % 10) as u8);
+        self.push(b'0' + (v % 10) as u8);
+    }
+
+    fn decimal(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.extend(&digits[i..]);
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII bytes are ever pushed.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+/// `n` in decimal, appended without `core::fmt`.
+pub fn push_decimal(out: &mut String, n: u64) {
+    let mut buf = Ascii::<20>::new();
+    buf.decimal(n);
+    out.push_str(buf.as_str());
+}
+
+/// An address as `Display` writes it; IPv4 (the common case) without `core::fmt`.
+pub fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut buf = Ascii::<15>::new();
+            for (i, o) in a.octets().into_iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'.');
+                }
+                buf.decimal(u64::from(o));
+            }
+            out.push_str(buf.as_str());
+        }
+        IpAddr::V6(_) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{ip}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -657,6 +754,28 @@ mod tests {
         // 2024-02-29T13:05:09Z
         write_clf_time(&mut s, 1_709_211_909);
         assert_eq!(s, "29/Feb/2024:13:05:09 +0000");
+        s.clear();
+        write_clf_time(&mut s, 0);
+        assert_eq!(s, "01/Jan/1970:00:00:00 +0000");
+    }
+
+    #[test]
+    fn ip_as_display_writes_it() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "203.0.113.255",
+            "10.20.3.45",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = ip
+                .parse()
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+            let mut s = String::new();
+            push_ip(&mut s, ip);
+            assert_eq!(s, ip.to_string());
+        }
     }
 
     #[test]

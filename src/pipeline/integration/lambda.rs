@@ -641,7 +641,6 @@ impl Facts {
         snapshot: &Snapshot,
         routed: &Routed<'_>,
     ) {
-        use std::fmt::Write;
         let var = |name: &'static str| {
             move |s: &mut String| {
                 rc.variable(name, snapshot, s);
@@ -651,9 +650,7 @@ impl Facts {
         self.domain_name = self.push(var("domainName"));
         self.domain_prefix = self.push(var("domainPrefix"));
         self.trace_id = self.push(var("traceId"));
-        self.source_ip = self.push(|s| {
-            let _ = write!(s, "{}", rc.source_ip);
-        });
+        self.source_ip = self.push(|s| crate::pipeline::context::push_ip(s, rc.source_ip));
         // X-Forwarded-For: the client's chain, then the peer.
         self.forwarded_for = self.push(|s| {
             for (n, v) in session.headers() {
@@ -662,10 +659,10 @@ impl Facts {
                     s.push_str(", ");
                 }
             }
-            let _ = write!(s, "{}", session.peer().ip());
+            crate::pipeline::context::push_ip(s, session.peer().ip());
         });
         self.local_port = self.push(|s| {
-            let _ = write!(s, "{}", session.local().port());
+            crate::pipeline::context::push_decimal(s, u64::from(session.local().port()));
         });
         // A stable resource id (API Gateway's is random, six characters).
         self.resource_id = self.push(|s| {

@@ -22,9 +22,35 @@ pub fn string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
 }
 
+/// Whether every byte is [`plain`]: eight bytes at a time (the usual header, path and
+/// body text has nothing to escape).
+#[inline]
+fn all_plain(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Some byte of `x` is zero (exact for "any": the usual SWAR test).
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        let x = u64::from_le_bytes(word);
+        // >= 0x80, < 0x20 (no high bit, so `x - 0x20` borrows into it), `"`, `\`, DEL.
+        let special = x & HIGH != 0
+            || x.wrapping_sub(0x20 * ONES) & !x & HIGH != 0
+            || has_zero(x ^ (u64::from(b'"') * ONES))
+            || has_zero(x ^ (u64::from(b'\\') * ONES))
+            || has_zero(x ^ (0x7f * ONES));
+        if special {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| plain(b))
+}
+
 /// The inside of a JSON string (no quotes).
 pub fn string_body(out: &mut Vec<u8>, bytes: &[u8]) {
-    if bytes.iter().all(|&b| plain(b)) {
+    if all_plain(bytes) {
         out.extend_from_slice(bytes);
         return;
     }
@@ -201,6 +227,29 @@ impl Iterator for Decoded<'_> {
         }
         self.i += 1;
         Some(b)
+    }
+}
+
+#[cfg(test)]
+mod swar_tests {
+    use super::*;
+
+    #[test]
+    fn all_plain_agrees_with_the_byte_test() {
+        for b in 0..=255u8 {
+            for len in [1usize, 7, 8, 9, 16, 17] {
+                for at in [0, len / 2, len - 1] {
+                    let mut v = vec![b'a'; len];
+                    v[at] = b;
+                    assert_eq!(
+                        all_plain(&v),
+                        v.iter().all(|&c| plain(c)),
+                        "byte {b:#x} len {len} at {at}"
+                    );
+                }
+            }
+        }
+        assert!(all_plain(b""));
     }
 }
 
