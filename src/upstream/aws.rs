@@ -92,10 +92,10 @@ pub async fn call_service(
         full_path = format!("{}{}", endpoint.base_path, req.path);
         &full_path
     };
-    let target = if req.query.is_empty() {
-        path.to_string()
+    let target: std::borrow::Cow<'_, str> = if req.query.is_empty() {
+        std::borrow::Cow::Borrowed(path)
     } else {
-        format!("{path}?{}", req.query)
+        std::borrow::Cow::Owned(format!("{path}?{}", req.query))
     };
     let mut headers: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 4);
     for &(name, value) in req.headers {

@@ -151,7 +151,12 @@ impl Call<'_, '_> {
         };
         let content_type = session.header("content-type");
         let request_binary = binary::request_is_binary(api_type, types, content_type);
-        let mut facts = Facts::default();
+        // The facts' text reuses the context's URI buffer (HTTP integrations' own).
+        let mut facts = Facts {
+            text: std::mem::take(&mut rc.scratch.uri),
+            ..Facts::default()
+        };
+        facts.text.clear();
         facts.gather(session, rc, snapshot, routed);
         let payload: Cow<'_, [u8]> = if lambda.proxy {
             let mut out = Vec::with_capacity(2048 + self.body.len() * 4 / 3);
@@ -220,6 +225,11 @@ impl Call<'_, '_> {
             self.request,
         )
         .await;
+        let mut text = std::mem::take(&mut facts.text);
+        if text.capacity() <= KEPT_CAPACITY {
+            text.clear();
+            rc.scratch.uri = text;
+        }
         rc.integration.latency = Some(started.elapsed());
         if rc.execution.on {
             if let Some(settings) = routed.stage.execution_log.as_ref() {
