@@ -143,6 +143,8 @@ pub struct Scratch {
     /// payload hash): `buffered_body` says so, and the integration replays it.
     pub body: Vec<u8>,
     pub buffered_body: bool,
+    /// A Lambda event as written (its capacity kept for the next request).
+    pub event: Vec<u8>,
 }
 
 /// A worker's spare request contexts. A connection (HTTP/1.1) or stream (HTTP/2) leases one
@@ -648,35 +650,46 @@ fn strip_port(host: &str) -> &str {
 
 /// `$context.requestTime`: CLF format, `dd/MMM/yyyy:HH:mm:ss +0000`.
 fn write_clf_time(out: &mut String, secs: u64) {
-    // Into a stack buffer, then one append: not through `core::fmt`, not char by char
-    // (Lambda events carry it on every request).
-    let (y, m, d, hh, mm, ss) = crate::time::civil_from_unix(secs as i64);
-    let mut buf = Ascii::<40>::new();
-    buf.two(d);
-    buf.push(b'/');
-    buf.extend(crate::time::month_name(m).as_bytes());
-    buf.push(b'/');
-    buf.decimal(y.max(0) as u64);
-    for v in [hh, mm, ss] {
-        buf.push(b':');
-        buf.two(v);
+    // Formatted once per second per thread (Lambda events carry it on every request), into
+    // a stack buffer: not through `core::fmt`, not char by char.
+    thread_local! {
+        static LAST: std::cell::Cell<(u64, Ascii<40>)> =
+            const { std::cell::Cell::new((u64::MAX, Ascii::EMPTY)) };
     }
-    buf.extend(b" +0000");
-    out.push_str(buf.as_str());
+    let (at, mut text) = LAST.with(std::cell::Cell::get);
+    if at != secs {
+        let (y, m, d, hh, mm, ss) = crate::time::civil_from_unix(secs as i64);
+        text = Ascii::EMPTY;
+        text.two(d);
+        text.push(b'/');
+        text.extend(crate::time::month_name(m).as_bytes());
+        text.push(b'/');
+        text.decimal(y.max(0) as u64);
+        for v in [hh, mm, ss] {
+            text.push(b':');
+            text.two(v);
+        }
+        text.extend(b" +0000");
+        LAST.with(|c| c.set((secs, text)));
+    }
+    out.push_str(text.as_str());
 }
 
 /// A short ASCII text built on the stack (bytes past `N` are dropped).
+#[derive(Clone, Copy)]
 struct Ascii<const N: usize> {
     buf: [u8; N],
     len: usize,
 }
 
 impl<const N: usize> Ascii<N> {
+    const EMPTY: Self = Ascii {
+        buf: [0; N],
+        len: 0,
+    };
+
     fn new() -> Self {
-        Ascii {
-            buf: [0; N],
-            len: 0,
-        }
+        Self::EMPTY
     }
 
     fn push(&mut self, b: u8) {

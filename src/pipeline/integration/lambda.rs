@@ -159,7 +159,9 @@ impl Call<'_, '_> {
         facts.text.clear();
         facts.gather(session, rc, snapshot, routed);
         let payload: Cow<'_, [u8]> = if lambda.proxy {
-            let mut out = Vec::with_capacity(2048 + self.body.len() * 4 / 3);
+            let mut out = std::mem::take(&mut rc.scratch.event);
+            out.clear();
+            out.reserve(2048 + self.body.len() * 4 / 3);
             let mut scratch = Vec::new();
             let request = EventRequest {
                 format: lambda.payload,
@@ -225,6 +227,12 @@ impl Call<'_, '_> {
             self.request,
         )
         .await;
+        if let Cow::Owned(mut event) = payload {
+            if event.capacity() <= KEPT_CAPACITY {
+                event.clear();
+                rc.scratch.event = event;
+            }
+        }
         let mut text = std::mem::take(&mut facts.text);
         if text.capacity() <= KEPT_CAPACITY {
             text.clear();
