@@ -769,3 +769,69 @@ fn timeouts_unreachable_services_and_bad_requests() {
     let (_, sent) = parse(&scripted.requests()[0]);
     assert_eq!(sent, b"hi");
 }
+
+/// A GET route to S3 on a stage with caching: the second GET is the stage cache's (the
+/// service's response went through the response taps), so an object rewritten meanwhile
+/// is still answered with the first content until the entry expires.
+#[test]
+fn service_responses_are_stored_in_the_stage_cache() {
+    let moto = MotoServer::start();
+    let (akid, secret) = moto.create_user("gateway");
+    moto.setup("s3", "PUT", "/cached", &[], b"");
+    let secret_file = write_temp("cache-secret", &secret);
+    let routes = "      - route: PUT /files/{name}
+        integration:
+          type: AWS
+          uri: 'arn:aws:apigateway:us-east-1:s3:path/cached/{name}'
+          method: PUT
+      - route: GET /files/{name}
+        integration:
+          type: AWS
+          uri: 'arn:aws:apigateway:us-east-1:s3:path/cached/{name}'
+          method: GET
+        cache_key_parameters: [method.request.path.name]";
+    let aws = signed_aws(&akid, &secret_file, &moto.endpoint());
+    let yaml = config(&aws, routes).replace(
+        "        variables: {queue: orders}\n",
+        "        variables: {queue: orders}
+        cache:
+          ttl: 300s
+          status_header: {name: x-cache}
+",
+    );
+    let gw = Gateway::start(&yaml);
+    let text = [("Content-Type", "text/plain")];
+    assert_ok(
+        &call(&gw, "PUT", "/prod/files/a.txt", &text, b"first"),
+        "PutObject",
+    );
+    let r = call(&gw, "GET", "/prod/files/a.txt", &[], b"");
+    assert_ok(&r, "GetObject");
+    assert_eq!(
+        (r.body_str().as_str(), r.header("x-cache")),
+        ("first", Some("Miss"))
+    );
+    assert_ok(
+        &call(&gw, "PUT", "/prod/files/a.txt", &text, b"second"),
+        "PutObject again",
+    );
+    let r = call(&gw, "GET", "/prod/files/a.txt", &[], b"");
+    assert_ok(&r, "GetObject from the cache");
+    assert_eq!(
+        (r.body_str().as_str(), r.header("x-cache")),
+        ("first", Some("Hit")),
+        "{}",
+        r.describe()
+    );
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    // Another key is its own entry, fetched from the service.
+    assert_ok(
+        &call(&gw, "PUT", "/prod/files/b.txt", &text, b"other"),
+        "PutObject b",
+    );
+    let r = call(&gw, "GET", "/prod/files/b.txt", &[], b"");
+    assert_eq!(
+        (r.body_str().as_str(), r.header("x-cache")),
+        ("other", Some("Miss"))
+    );
+}

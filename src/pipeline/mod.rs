@@ -202,7 +202,7 @@ async fn integrate<S: Session>(
             integration::lambda::invoke(ctx, session, rc, snapshot, routed, lambda, taps).await
         }
         Integration::AwsService(service) => {
-            integration::aws_service::call(ctx, session, rc, snapshot, routed, service).await
+            integration::aws_service::call(ctx, session, rc, snapshot, routed, service, taps).await
         }
     }
 }

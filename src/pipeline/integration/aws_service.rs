@@ -26,6 +26,7 @@ use crate::pipeline::context::RequestContext;
 use crate::pipeline::route::Routed;
 use crate::pipeline::session::buffered::read_whole_body;
 use crate::pipeline::session::{BodyState, Next, ResponseBody, Session};
+use crate::pipeline::taps::ResponseTaps;
 use crate::pipeline::worker::WorkerCtx;
 use crate::pipeline::{head_only, keep_alive};
 use crate::upstream::aws::{call_service, ServiceRequest};
@@ -45,12 +46,13 @@ pub async fn call<S: Session>(
     snapshot: &Snapshot,
     routed: &Routed<'_>,
     service: &AwsServiceIntegration,
+    taps: &mut ResponseTaps<'_>,
 ) -> Result<Next, GatewayError> {
     // The reused buffers leave the context for the call (moves of a few pointers).
     let mut body = std::mem::take(&mut rc.scratch.body);
     let mut wire = std::mem::take(&mut rc.scratch.upstream_request);
     let result = call_with(
-        ctx, session, rc, snapshot, routed, service, &mut body, &mut wire,
+        ctx, session, rc, snapshot, routed, service, &mut body, &mut wire, taps,
     )
     .await;
     body.clear();
@@ -110,6 +112,7 @@ async fn call_with<S: Session>(
     service: &AwsServiceIntegration,
     body: &mut Vec<u8>,
     wire: &mut Vec<u8>,
+    taps: &mut ResponseTaps<'_>,
 ) -> Result<Next, GatewayError> {
     // Where the call goes, and who signs it.
     let configured = service
@@ -210,14 +213,18 @@ async fn call_with<S: Session>(
     // 9.-10. The service's response, passed through.
     let status = answer.status;
     let keep_alive = keep_alive(ctx, session) && session.body_state() == BodyState::Done;
+    let bodiless = status == 204 || status == 304;
+    let length = if bodiless { 0 } else { answer.body.len() };
+    // Response observers (the stage cache's recorder, the execution log's data trace).
+    taps.head(status, Some(length as u64), head_only(session));
     session.start_response(status);
+    let content_type = answer.header("content-type").unwrap_or(b"application/json");
+    session.response_header(b"content-type", content_type);
+    taps.header(b"content-type", content_type);
     session.response_header(b"date", &ctx.date.now());
     session.response_header(b"x-amzn-requestid", &rc.request_id);
     crate::pipeline::cors::add_headers(ctx, session, rc);
-    let content_type = answer.header("content-type").unwrap_or(b"application/json");
-    session.response_header(b"content-type", content_type);
-    let bodiless = status == 204 || status == 304;
-    let length = if bodiless { 0 } else { answer.body.len() };
+    taps.end_head(|name, value| session.response_header(name, value));
     session.end_response_head(
         if bodiless {
             ResponseBody::None
@@ -234,6 +241,9 @@ async fn call_with<S: Session>(
             _ => return Ok(Next::Abort),
         }
     } else {
+        if taps.wants_body() {
+            taps.body(answer.body.get(..length).unwrap_or_default());
+        }
         let sent = monoio::time::timeout(limit, async {
             let (res, _) = session.send_body_owned(answer.body, 0..length).await;
             res?;
