@@ -65,6 +65,9 @@ pub const UNREACHABLE: &str = "Lambda endpoint unreachable";
 /// returns a 500 error code"), gateway response type INTEGRATION_FAILURE.
 const REJECTED_KIND: ErrorKind = ErrorKind::IntegrationRejected;
 
+/// Responses up to this size are written without a timer (see `respond`).
+const UNTIMED_WRITE: usize = 64 * 1024;
+
 /// Buffers kept between a body over this size and the next request are dropped.
 const KEPT_CAPACITY: usize = 64 * 1024;
 
@@ -427,8 +430,16 @@ impl Call<'_, '_> {
         rc.status = head.status;
         rc.response_length = len as u64;
         let limit = self.snapshot.limits.body_read_timeout;
+        // A response this small fits a socket's send buffer: written without arming a
+        // timer, as MOCK answers and gateway errors are; a larger one is bounded by the
+        // body timeout against a client that stops reading.
+        let timed = len > UNTIMED_WRITE;
         let sent = if client_head || len == 0 {
-            monoio::time::timeout(limit, session.flush()).await
+            if timed {
+                monoio::time::timeout(limit, session.flush()).await
+            } else {
+                Ok(session.flush().await)
+            }
         } else {
             let (buf, range) = match out {
                 Out::Range(r) => (answer, r),
@@ -441,14 +452,18 @@ impl Call<'_, '_> {
             if taps.wants_body() {
                 taps.body(buf.get(range.clone()).unwrap_or_default());
             }
-            monoio::time::timeout(limit, session.send_body_owned(buf, range))
-                .await
-                .map(|(r, _)| r)
+            if timed {
+                monoio::time::timeout(limit, session.send_body_owned(buf, range))
+                    .await
+                    .map(|(r, _)| r)
+            } else {
+                Ok(session.send_body_owned(buf, range).await.0)
+            }
         };
         if !matches!(sent, Ok(Ok(()))) {
             return Ok(Next::Abort);
         }
-        let finished = if session.finish_sends() {
+        let finished = if session.finish_sends() && timed {
             monoio::time::timeout(limit, session.finish_response())
                 .await
                 .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
